@@ -1,0 +1,90 @@
+// Package cli holds rampart's commands, one file each. Output goes through the
+// writers given to Run so that tests can read it.
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rampart-cluster/rampart/generator/spec"
+)
+
+// Exit codes, as SPEC.md defines them.
+const (
+	ExitOK      = 0
+	ExitInvalid = 1 // validation errors, error-level findings, a stale tree
+	ExitUsage   = 2 // usage errors
+)
+
+// exitError carries an exit code and what to print for it.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+
+// usageError marks a mistake in how rampart was called.
+func usageError(format string, args ...any) error {
+	return &exitError{code: ExitUsage, err: fmt.Errorf(format, args...)}
+}
+
+// NewRoot builds the command tree.
+func NewRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "rampart",
+		Short: "Boot configuration with a host firewall for every node of a cluster, from one spec",
+		Long: `rampart turns one declarative cluster spec into the boot configuration of every
+node: Ignition (through Butane) and cloud-config carrying an ipset+iptables or
+nftables host firewall and the systemd units that load it before the network
+comes up.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &exitError{code: ExitUsage, err: fmt.Errorf("%w\nSee '%s --help'.", err, c.CommandPath())}
+	})
+	root.AddCommand(newGen(), newValidate(), newVersion())
+	return root
+}
+
+// Run executes rampart with args and returns the process exit code.
+func Run(args []string, stdout, stderr io.Writer) int {
+	root := NewRoot()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.Execute()
+	if err == nil {
+		return ExitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil && ee.err.Error() != "" {
+			fmt.Fprintln(stderr, ee.err)
+		}
+		return ee.code
+	}
+	// cobra's own errors: unknown command, wrong number of arguments
+	fmt.Fprintf(stderr, "rampart: %v\n", err)
+	return ExitUsage
+}
+
+// loadSpec reads the spec named by -f; problems in it exit 1.
+func loadSpec(path string) (*spec.Spec, error) {
+	if path == "" {
+		return nil, usageError("-f is required: the cluster spec to read")
+	}
+	s, err := spec.LoadFile(path)
+	if err != nil {
+		var errs spec.Errors
+		if errors.As(err, &errs) {
+			return nil, &exitError{code: ExitInvalid, err: fmt.Errorf("%w\n%d error(s) in %s", errs, len(errs), path)}
+		}
+		return nil, &exitError{code: ExitInvalid, err: err}
+	}
+	return s, nil
+}

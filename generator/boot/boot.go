@@ -1,0 +1,222 @@
+// Package boot turns the files and units of a machine (a role, or a node with
+// its own identity) into boot configuration: a Butane document translated by
+// the butane library into Ignition and checked with Ignition's own parser, a
+// cloud-init #cloud-config, and the root file system tree as it will land.
+package boot
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strings"
+	"text/template"
+
+	butane "github.com/coreos/butane/config"
+	"github.com/coreos/butane/config/common"
+	ign33 "github.com/coreos/ignition/v2/config/v3_3"
+	ign34 "github.com/coreos/ignition/v2/config/v3_4"
+	ign35 "github.com/coreos/ignition/v2/config/v3_5"
+	"github.com/coreos/vcontext/report"
+
+	"github.com/rampart-cluster/rampart/templates"
+	"github.com/rampart-cluster/rampart/units"
+)
+
+// File is a file as it lands on the node.
+type File struct {
+	Path     string // absolute path on the node
+	Mode     fs.FileMode
+	Contents string
+}
+
+// Unit is a systemd unit as it lands in /etc/systemd/system.
+type Unit struct {
+	Name     string
+	Enabled  bool
+	Contents string
+}
+
+// Machine is everything one role or one node boots with.
+type Machine struct {
+	Kind     string // "role" or "node"
+	Name     string
+	Cluster  string
+	Hostname string // set for nodes
+	Files    []File
+	Units    []Unit
+	Packages []string // what cloud-init installs where the image may lack it
+}
+
+// UnitDir is where Ignition and cloud-init write units.
+const UnitDir = "/etc/systemd/system"
+
+// PresetPath is the preset file Ignition writes for enabled units.
+const PresetPath = "/etc/systemd/system-preset/20-ignition.preset"
+
+// Target is the OS a machine's Butane document is written for.
+type Target struct {
+	Variant string // flatcar | fcos
+	Version string // Butane version
+}
+
+// IgnitionVersion is the Ignition spec version each supported Butane
+// variant version translates to.
+var IgnitionVersion = map[Target]string{
+	{"flatcar", "1.0.0"}: "3.3.0",
+	{"flatcar", "1.1.0"}: "3.4.0",
+	{"fcos", "1.4.0"}:    "3.3.0",
+	{"fcos", "1.5.0"}:    "3.4.0",
+	{"fcos", "1.6.0"}:    "3.5.0",
+}
+
+var tmpl = template.Must(template.New("").Option("missingkey=error").Funcs(template.FuncMap{
+	"block_scalar": blockScalar,
+}).ParseFS(templates.FS, "*.tmpl"))
+
+var unitTmpl = template.Must(template.New("").Option("missingkey=error").ParseFS(units.FS, "*.tmpl"))
+
+// RenderTemplate renders one of templates/ with an explicit variable map;
+// a missing key is an error.
+func RenderTemplate(name string, vars map[string]any) (string, error) {
+	return render(tmpl, name, vars)
+}
+
+// RenderUnit renders one of units/ with an explicit variable map.
+func RenderUnit(name string, vars map[string]any) (string, error) {
+	return render(unitTmpl, name, vars)
+}
+
+func render(t *template.Template, name string, vars map[string]any) (string, error) {
+	var b strings.Builder
+	if err := t.ExecuteTemplate(&b, name, vars); err != nil {
+		return "", fmt.Errorf("template %s: %w", name, err)
+	}
+	return b.String(), nil
+}
+
+// blockScalar renders contents as a YAML literal block scalar indented by
+// indent spaces, falling back to a double-quoted string where a literal block
+// cannot say it exactly (leading spaces, control characters).
+func blockScalar(indent int, contents string) string {
+	if contents == "" || strings.HasPrefix(contents, " ") || strings.HasPrefix(contents, "\n") || !plainText(contents) {
+		q, _ := json.Marshal(contents) // JSON strings are YAML double-quoted scalars
+		return string(q)
+	}
+	body := strings.TrimRight(contents, "\n")
+	trailing := len(contents) - len(body)
+	head := "|"
+	switch {
+	case trailing == 0:
+		head = "|-"
+	case trailing > 1:
+		head = "|+"
+	}
+	pad := strings.Repeat(" ", indent)
+	var b strings.Builder
+	b.WriteString(head)
+	for _, line := range strings.Split(contents[:len(contents)-min(trailing, 1)], "\n") {
+		b.WriteByte('\n')
+		if line != "" {
+			b.WriteString(pad)
+			b.WriteString(line)
+		}
+	}
+	return b.String()
+}
+
+func plainText(s string) bool {
+	for _, r := range s {
+		if r == '\n' || r == '\t' {
+			continue
+		}
+		if r < 0x20 || r == 0x7f || r == 0xfeff || (r >= 0x80 && r < 0xa0) {
+			return false
+		}
+	}
+	// a line of only spaces, or trailing spaces, survive a literal block, but
+	// a line with leading tab after the first would too; nothing else to fear
+	return true
+}
+
+// Butane renders the machine's Butane document.
+func Butane(m *Machine, t Target) (string, error) {
+	return RenderTemplate("butane.yaml.tmpl", map[string]any{
+		"Kind": m.Kind, "Name": m.Name, "Cluster": m.Cluster,
+		"Variant": t.Variant, "Version": t.Version,
+		"Files": m.Files, "Units": m.Units,
+	})
+}
+
+// Ignition translates a Butane document with the butane library and checks
+// the result with Ignition's parser for the spec version it must have. Any
+// warning is an error: rampart wrote the document, so a warning is its bug.
+func Ignition(butaneDoc string, t Target) ([]byte, error) {
+	want, ok := IgnitionVersion[t]
+	if !ok {
+		return nil, fmt.Errorf("butane %s %s is not supported", t.Variant, t.Version)
+	}
+	out, rep, err := butane.TranslateBytes([]byte(butaneDoc), common.TranslateBytesOptions{Pretty: true})
+	if err != nil {
+		return nil, fmt.Errorf("butane: %w\n%s", err, rep.String())
+	}
+	if len(rep.Entries) > 0 {
+		return nil, fmt.Errorf("butane reported:\n%s", rep.String())
+	}
+	var prep report.Report
+	switch want {
+	case "3.3.0":
+		_, prep, err = ign33.Parse(out)
+	case "3.4.0":
+		_, prep, err = ign34.Parse(out)
+	case "3.5.0":
+		_, prep, err = ign35.Parse(out)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ignition %s rejected the translated config: %w\n%s", want, err, prep.String())
+	}
+	if len(prep.Entries) > 0 {
+		return nil, fmt.Errorf("ignition %s reported:\n%s", want, prep.String())
+	}
+	if !bytes.HasSuffix(out, []byte("\n")) {
+		out = append(out, '\n')
+	}
+	return out, nil
+}
+
+// CloudConfig renders the machine's #cloud-config.
+func CloudConfig(m *Machine) (string, error) {
+	files := append([]File(nil), m.Files...)
+	for _, u := range m.Units {
+		files = append(files, File{Path: path.Join(UnitDir, u.Name), Mode: 0o644, Contents: u.Contents})
+	}
+	return RenderTemplate("cloud-config.yaml.tmpl", map[string]any{
+		"Kind": m.Kind, "Name": m.Name, "Cluster": m.Cluster, "Hostname": m.Hostname,
+		"Packages": m.Packages, "Files": files, "Units": m.Units,
+	})
+}
+
+// Rootfs lists every file the machine's Ignition config writes, as it lands:
+// the files, the units and the preset file that enables them, sorted by path.
+func Rootfs(m *Machine) []File {
+	out := append([]File(nil), m.Files...)
+	var enabled []string
+	for _, u := range m.Units {
+		out = append(out, File{Path: path.Join(UnitDir, u.Name), Mode: 0o644, Contents: u.Contents})
+		if u.Enabled {
+			enabled = append(enabled, u.Name)
+		}
+	}
+	if len(enabled) > 0 {
+		sort.Strings(enabled)
+		var b strings.Builder
+		for _, name := range enabled {
+			b.WriteString("enable " + name + "\n")
+		}
+		out = append(out, File{Path: PresetPath, Mode: 0o644, Contents: b.String()})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out
+}

@@ -1,0 +1,241 @@
+// Package firewall renders the policy IR into the files a node loads at boot:
+// iptables-restore input for IPv4 and IPv6 with one ipset restore file per
+// family, or one nftables ruleset.
+//
+// rampart owns only its own chains (RAMPART-*) and sets (rampart-*), reached by
+// one jump from the built-in chains, so other owners (Docker, dcos-net,
+// kube-proxy) keep theirs. Sets are replaced by restore-into-temporary, swap,
+// destroy, so no packet ever sees an empty whitelist.
+package firewall
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/rampart-cluster/rampart/generator/policy"
+	"github.com/rampart-cluster/rampart/generator/spec"
+)
+
+// Chain names rampart declares.
+const (
+	ChainInput = "RAMPART-INPUT"
+)
+
+// File is one rendered firewall file.
+type File struct {
+	Name     string // base name under the node's firewall directory
+	Contents []byte
+}
+
+// SetName is the ipset name of a policy set in a family: rampart-admins-4.
+func SetName(set string, f policy.Family) string {
+	return fmt.Sprintf("rampart-%s-%d", set, f)
+}
+
+// tmpSuffix marks the temporary set a restore fills before the swap.
+const tmpSuffix = "-n"
+
+// RenderIPTables renders, for nodes of one role, the ipset and
+// iptables-restore files of both families: ipset.v4, ipset.v6, iptables.v4,
+// iptables.v6.
+func RenderIPTables(p *policy.Policy, role string) []File {
+	rules := p.RulesFor(role)
+	var files []File
+	for _, f := range policy.Families {
+		files = append(files, File{Name: fmt.Sprintf("ipset.v%d", f), Contents: renderIPSet(p, role, rules, f)})
+	}
+	for _, f := range policy.Families {
+		files = append(files, File{Name: fmt.Sprintf("iptables.v%d", f), Contents: renderFilter(p, role, rules, f)})
+	}
+	return files
+}
+
+// usedSets lists, in policy order, the sets the role's rules refer to in a family.
+func usedSets(p *policy.Policy, rules []policy.Rule, f policy.Family) []*policy.Set {
+	used := map[string]bool{}
+	for _, r := range rules {
+		if r.From.Kind == policy.SetSource && p.Renders(r, f) {
+			used[r.From.Set] = true
+		}
+	}
+	var out []*policy.Set
+	for _, s := range p.Sets {
+		if used[s.Name] {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func header(p *policy.Policy, role, what string) string {
+	return fmt.Sprintf("# rampart %s for role %s of cluster %s.\n# Generated from the cluster spec: edit the spec, not this file.\n", what, role, p.Cluster)
+}
+
+func renderIPSet(p *policy.Policy, role string, rules []policy.Rule, f policy.Family) []byte {
+	var b strings.Builder
+	b.WriteString(header(p, role, fmt.Sprintf("ipsets (%s)", f)))
+	b.WriteString("# Each set is filled under a temporary name, then swapped in: no packet sees a half-filled set.\n")
+	family := "inet"
+	if f == policy.V6 {
+		family = "inet6"
+	}
+	for _, s := range usedSets(p, rules, f) {
+		name := SetName(s.Name, f)
+		members := s.Members[f]
+		opts := fmt.Sprintf("hash:net family %s hashsize %d maxelem %d", family, hashSize(len(members)), maxElem(len(members)))
+		fmt.Fprintf(&b, "# %s\n", s.Prov.What)
+		fmt.Fprintf(&b, "create %s %s\n", name, opts)
+		fmt.Fprintf(&b, "create %s%s %s\n", name, tmpSuffix, opts)
+		fmt.Fprintf(&b, "flush %s%s\n", name, tmpSuffix)
+		for _, m := range members {
+			fmt.Fprintf(&b, "add %s%s %s\n", name, tmpSuffix, m)
+		}
+		fmt.Fprintf(&b, "swap %s%s %s\n", name, tmpSuffix, name)
+		fmt.Fprintf(&b, "destroy %s%s\n", name, tmpSuffix)
+	}
+	return []byte(b.String())
+}
+
+// maxElem leaves room to grow: at least the kernel default, and twice the members.
+func maxElem(n int) int {
+	m := 65536
+	for m < 2*n {
+		m *= 2
+	}
+	return m
+}
+
+// hashSize is the initial hash size, a power of two near the member count.
+func hashSize(n int) int {
+	h := 1024
+	for h < n {
+		h *= 2
+	}
+	return h
+}
+
+func renderFilter(p *policy.Policy, role string, rules []policy.Rule, f policy.Family) []byte {
+	var b strings.Builder
+	b.WriteString(header(p, role, fmt.Sprintf("filter rules (%s)", f)))
+	b.WriteString("# Loaded with --noflush: only rampart's own chains are replaced; the jump from INPUT is added once.\n")
+	b.WriteString("*filter\n")
+	fmt.Fprintf(&b, ":%s - [0:0]\n", ChainInput)
+	add := func(match, target, comment string) {
+		fmt.Fprintf(&b, "-A %s", ChainInput)
+		if match != "" {
+			b.WriteString(" " + match)
+		}
+		fmt.Fprintf(&b, " -m comment --comment %s -j %s\n", quote(comment), target)
+	}
+	add("-i lo", "ACCEPT", "loopback")
+	add("-m conntrack --ctstate ESTABLISHED,RELATED", "ACCEPT", "replies to connections this node made or accepted")
+	add("-m conntrack --ctstate INVALID", "DROP", "invalid packets")
+	if f == policy.V4 {
+		for _, t := range []string{"destination-unreachable", "time-exceeded", "parameter-problem"} {
+			add("-p icmp -m icmp --icmp-type "+t, "ACCEPT", "ICMP the network needs: "+t)
+		}
+	} else {
+		for _, t := range []string{"destination-unreachable", "packet-too-big", "time-exceeded", "parameter-problem"} {
+			add("-p ipv6-icmp -m icmp6 --icmpv6-type "+t, "ACCEPT", "ICMPv6 the network needs: "+t)
+		}
+		for _, t := range []string{"router-advertisement", "neighbour-solicitation", "neighbour-advertisement"} {
+			add("-p ipv6-icmp -m icmp6 --icmpv6-type "+t+" -m hl --hl-eq 255", "ACCEPT", "neighbour discovery: "+t)
+		}
+		add("-s fe80::/10 -p ipv6-icmp -m icmp6 --icmpv6-type 130", "ACCEPT", "multicast listener query (MLD)")
+		add("-s fe80::/10 -p ipv6-icmp -m icmp6 --icmpv6-type 143", "ACCEPT", "multicast listener report (MLDv2)")
+	}
+	for _, r := range rules {
+		if !p.Renders(r, f) {
+			continue
+		}
+		src := sourceMatch(r.From, f)
+		for _, m := range protoMatches(r, f) {
+			add(strings.TrimSpace(src+" "+m), string(r.Verdict)+rejectWith(r.Verdict, f), r.Prov.String())
+		}
+	}
+	fmt.Fprintf(&b, "-A %s -m limit --limit %s -j LOG --log-prefix %s\n", ChainInput, p.LogRate, quote(p.LogPrefix))
+	add("", string(p.Default)+rejectWith(p.Default, f), "what no rule accepts")
+	b.WriteString("COMMIT\n")
+	return []byte(b.String())
+}
+
+func rejectWith(v policy.Verdict, f policy.Family) string {
+	if v != policy.Reject {
+		return ""
+	}
+	if f == policy.V6 {
+		return " --reject-with icmp6-adm-prohibited"
+	}
+	return " --reject-with icmp-admin-prohibited"
+}
+
+func sourceMatch(s policy.Source, f policy.Family) string {
+	switch s.Kind {
+	case policy.SetSource:
+		return fmt.Sprintf("-m set --match-set %s src", SetName(s.Set, f))
+	case policy.CIDRSource:
+		return "-s " + s.CIDR.String()
+	}
+	return ""
+}
+
+// protoMatches renders the protocol and port part of a rule; multiport takes
+// at most 15 ports (a range counts as two), so long lists become several rules.
+func protoMatches(r policy.Rule, f policy.Family) []string {
+	switch r.Proto {
+	case "":
+		return []string{""}
+	case spec.ICMP:
+		if f == policy.V6 {
+			return []string{"-p ipv6-icmp -m icmp6 --icmpv6-type echo-request"}
+		}
+		return []string{"-p icmp -m icmp --icmp-type echo-request"}
+	}
+	proto := string(r.Proto)
+	if len(r.Ports) == 0 {
+		return []string{"-p " + proto}
+	}
+	if len(r.Ports) == 1 {
+		return []string{fmt.Sprintf("-p %s -m %s --dport %s", proto, proto, portArg(r.Ports[0]))}
+	}
+	var out []string
+	var chunk []string
+	weight := 0
+	flush := func() {
+		if len(chunk) > 0 {
+			out = append(out, fmt.Sprintf("-p %s -m multiport --dports %s", proto, strings.Join(chunk, ",")))
+		}
+		chunk, weight = nil, 0
+	}
+	for _, pr := range r.Ports {
+		w := 1
+		if pr.From != pr.To {
+			w = 2
+		}
+		if weight+w > 15 {
+			flush()
+		}
+		chunk = append(chunk, portArg(pr))
+		weight += w
+	}
+	flush()
+	return out
+}
+
+func portArg(r policy.PortRange) string {
+	if r.From == r.To {
+		return strconv.Itoa(int(r.From))
+	}
+	return fmt.Sprintf("%d:%d", r.From, r.To)
+}
+
+// quote renders a string for an iptables-restore line; comments are limited
+// to 256 bytes by the kernel.
+func quote(s string) string {
+	s = strings.NewReplacer(`"`, `'`, `\`, `/`, "\n", " ").Replace(s)
+	if len(s) > 255 {
+		s = s[:252] + "..."
+	}
+	return `"` + s + `"`
+}

@@ -1,0 +1,137 @@
+package firewall
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/rampart-cluster/rampart/generator/policy"
+	"github.com/rampart-cluster/rampart/generator/spec"
+)
+
+// NFTTable is the one table rampart owns in the nftables backend.
+const NFTTable = "inet rampart"
+
+// RenderNFTables renders, for nodes of one role, one nftables ruleset
+// (rampart.nft) that replaces table inet rampart in a single transaction.
+func RenderNFTables(p *policy.Policy, role string) []File {
+	rules := p.RulesFor(role)
+	var b strings.Builder
+	b.WriteString(header(p, role, "nftables ruleset (IPv4 and IPv6)"))
+	b.WriteString("# Loaded with nft -f as one transaction: the table is created if absent, deleted and\n")
+	b.WriteString("# defined anew, so a reload never leaves the node without rules. Other tables are untouched.\n")
+	fmt.Fprintf(&b, "table %s\ndelete table %s\n", NFTTable, NFTTable)
+	fmt.Fprintf(&b, "table %s {\n", NFTTable)
+	for _, f := range policy.Families {
+		for _, s := range usedSets(p, rules, f) {
+			typ := "ipv4_addr"
+			if f == policy.V6 {
+				typ = "ipv6_addr"
+			}
+			fmt.Fprintf(&b, "\t# %s\n", s.Prov.What)
+			fmt.Fprintf(&b, "\tset %s {\n\t\ttype %s\n\t\tflags interval\n", nftSet(s.Name, f), typ)
+			members := s.Members[f]
+			if len(members) > 0 {
+				b.WriteString("\t\telements = {")
+				for i, m := range members {
+					if i > 0 {
+						b.WriteString(",")
+					}
+					if i%4 == 0 {
+						b.WriteString("\n\t\t\t")
+					} else {
+						b.WriteString(" ")
+					}
+					b.WriteString(m.String())
+				}
+				b.WriteString("\n\t\t}\n")
+			}
+			b.WriteString("\t}\n")
+		}
+	}
+	b.WriteString("\n\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n")
+	add := func(stmt, comment string) {
+		fmt.Fprintf(&b, "\t\t%s comment %s\n", stmt, nftQuote(comment))
+	}
+	add(`iifname "lo" accept`, "loopback")
+	add("ct state established,related accept", "replies to connections this node made or accepted")
+	add("ct state invalid drop", "invalid packets")
+	add("icmp type { destination-unreachable, time-exceeded, parameter-problem } accept", "ICMP the network needs")
+	add("icmpv6 type { destination-unreachable, packet-too-big, time-exceeded, parameter-problem } accept", "ICMPv6 the network needs")
+	add("icmpv6 type { nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert } ip6 hoplimit 255 accept", "neighbour discovery")
+	add("ip6 saddr fe80::/10 icmpv6 type { mld-listener-query, mld2-listener-report } accept", "multicast listener discovery (MLD)")
+	for _, r := range rules {
+		for _, f := range policy.Families {
+			if !p.Renders(r, f) {
+				continue
+			}
+			if r.From.Kind == policy.AnySource && f == policy.V6 && r.Proto != spec.ICMP {
+				continue // one rule covers both families
+			}
+			stmt := strings.TrimSpace(nftSource(r.From, f) + " " + nftProto(r, f) + " " + nftVerdict(r.Verdict))
+			add(strings.Join(strings.Fields(stmt), " "), r.Prov.String())
+		}
+	}
+	fmt.Fprintf(&b, "\t\tlimit rate %s log prefix %s\n", p.LogRate, nftQuote(p.LogPrefix))
+	add(nftVerdict(p.Default), "what no rule accepts")
+	b.WriteString("\t}\n}\n")
+	return []File{{Name: "rampart.nft", Contents: []byte(b.String())}}
+}
+
+func nftSet(name string, f policy.Family) string {
+	return strings.ReplaceAll(name, "-", "_") + fmt.Sprintf("_v%d", f)
+}
+
+func nftSource(s policy.Source, f policy.Family) string {
+	fam := "ip"
+	if f == policy.V6 {
+		fam = "ip6"
+	}
+	switch s.Kind {
+	case policy.SetSource:
+		return fmt.Sprintf("%s saddr @%s", fam, nftSet(s.Set, f))
+	case policy.CIDRSource:
+		return fmt.Sprintf("%s saddr %s", fam, s.CIDR)
+	}
+	return ""
+}
+
+func nftProto(r policy.Rule, f policy.Family) string {
+	switch r.Proto {
+	case "":
+		return ""
+	case spec.ICMP:
+		if f == policy.V6 {
+			return "icmpv6 type echo-request"
+		}
+		return "icmp type echo-request"
+	}
+	if len(r.Ports) == 0 {
+		return "meta l4proto " + string(r.Proto)
+	}
+	parts := make([]string, len(r.Ports))
+	for i, pr := range r.Ports {
+		parts[i] = pr.String()
+	}
+	if len(parts) == 1 {
+		return fmt.Sprintf("%s dport %s", r.Proto, parts[0])
+	}
+	return fmt.Sprintf("%s dport { %s }", r.Proto, strings.Join(parts, ", "))
+}
+
+func nftVerdict(v policy.Verdict) string {
+	switch v {
+	case policy.Accept:
+		return "accept"
+	case policy.Reject:
+		return "reject with icmpx type admin-prohibited"
+	}
+	return "drop"
+}
+
+func nftQuote(s string) string {
+	s = strings.NewReplacer(`"`, `'`, `\`, `/`, "\n", " ").Replace(s)
+	if len(s) > 127 {
+		s = s[:124] + "..."
+	}
+	return `"` + s + `"`
+}

@@ -1,0 +1,444 @@
+// Package policy compiles a cluster spec into rampart's intermediate
+// representation: named address sets per family and one ordered,
+// backend-neutral list of rules, each carrying the spec line that made it.
+//
+// Every firewall backend, every question (explain, audit) and the AWS security
+// groups read this one IR; nothing downstream re-reads the spec.
+package policy
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/rampart-cluster/rampart/generator/spec"
+)
+
+// Family is an IP address family.
+type Family uint8
+
+// The two families every backend renders.
+const (
+	V4 Family = 4
+	V6 Family = 6
+)
+
+// Families lists V4 then V6, the order every backend renders them in.
+var Families = []Family{V4, V6}
+
+// String names the family the way people say it.
+func (f Family) String() string {
+	if f == V6 {
+		return "IPv6"
+	}
+	return "IPv4"
+}
+
+// FamilyOf returns the family of a prefix.
+func FamilyOf(p netip.Prefix) Family {
+	if p.Addr().Is4() {
+		return V4
+	}
+	return V6
+}
+
+// Verdict is what a rule decides.
+type Verdict string
+
+// Verdicts.
+const (
+	Accept Verdict = "ACCEPT"
+	Drop   Verdict = "DROP"
+	Reject Verdict = "REJECT"
+)
+
+// Provenance says where a rule or set came from.
+type Provenance struct {
+	Pos    spec.Pos
+	Origin string // what in the spec made it: "profile dcos", "roles.master.admin", "rules[1]", ...
+	What   string // a sentence for people: "admins reach master on its admin ports"
+}
+
+// String renders provenance for rule comments: "what (origin, file:line)".
+func (p Provenance) String() string {
+	return fmt.Sprintf("%s (%s, %s:%d)", p.What, p.Origin, baseName(p.Pos.File), p.Pos.Line)
+}
+
+func baseName(path string) string {
+	if i := strings.LastIndexByte(path, '/'); i >= 0 {
+		return path[i+1:]
+	}
+	return path
+}
+
+// Set is a named group of source addresses, split by family.
+type Set struct {
+	Name    string // family-neutral name, e.g. "admins", "r-agent", "o-it"
+	Members map[Family][]netip.Prefix
+	Prov    Provenance
+}
+
+// SourceKind says what a rule's source is.
+type SourceKind uint8
+
+// Source kinds.
+const (
+	AnySource  SourceKind = iota // the world
+	SetSource                    // the members of a Set
+	CIDRSource                   // one literal prefix
+)
+
+// Source is where a rule's traffic comes from.
+type Source struct {
+	Kind SourceKind
+	Set  string       // for SetSource
+	CIDR netip.Prefix // for CIDRSource
+}
+
+// PortRange is an inclusive range of ports.
+type PortRange struct{ From, To uint16 }
+
+// String renders 80 or 10000-10100.
+func (r PortRange) String() string {
+	if r.From == r.To {
+		return fmt.Sprint(r.From)
+	}
+	return fmt.Sprintf("%d-%d", r.From, r.To)
+}
+
+// Rule is one entry of the ordered rule list: the first rule that matches a
+// new connection decides it.
+type Rule struct {
+	From    Source
+	To      string        // a role name, or spec.ToAll
+	Proto   spec.Protocol // "" for every protocol
+	Ports   []PortRange   // empty: every port (tcp, udp) or every echo (icmp)
+	Verdict Verdict
+	Prov    Provenance
+}
+
+// AppliesTo reports whether the rule guards nodes of the role.
+func (r *Rule) AppliesTo(role string) bool { return r.To == spec.ToAll || r.To == role }
+
+// Policy is the compiled cluster policy.
+type Policy struct {
+	Cluster   string
+	Roles     []string
+	Sets      []*Set // in a stable order: admins, trusted, cluster, roles, overlays
+	Rules     []Rule // deny rules first, then allows, in spec order
+	Default   Verdict
+	LogPrefix string
+	LogRate   string
+	Overlays  Overlays
+	EtcdPorts []uint16
+}
+
+// Overlays is the compiled isolation between virtual networks.
+type Overlays struct {
+	Networks []string // set names (o-<name>) in spec order
+	Pairs    []Pair
+	Default  Verdict // Reject or Accept between different overlays
+	Prov     Provenance
+}
+
+// Pair lets one overlay reach another.
+type Pair struct {
+	From, To string // set names
+	Proto    spec.Protocol
+	Ports    []PortRange
+	Prov     Provenance
+}
+
+// Set returns the named set, or nil.
+func (p *Policy) Set(name string) *Set {
+	for _, s := range p.Sets {
+		if s.Name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// RulesFor returns the rules that guard nodes of the role, in order.
+func (p *Policy) RulesFor(role string) []Rule {
+	var out []Rule
+	for _, r := range p.Rules {
+		if r.AppliesTo(role) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Renders reports whether a rule has anything to match in the family: a rule
+// over a set with no member of that family, or a literal CIDR of the other
+// family, yields no rule there (never a wider one).
+func (p *Policy) Renders(r Rule, f Family) bool {
+	switch r.From.Kind {
+	case SetSource:
+		s := p.Set(r.From.Set)
+		return s != nil && len(s.Members[f]) > 0
+	case CIDRSource:
+		return FamilyOf(r.From.CIDR) == f
+	}
+	return true
+}
+
+// Compile turns a validated spec into the policy IR.
+func Compile(s *spec.Spec) *Policy {
+	c := &compiler{s: s, p: &Policy{
+		Cluster:   s.Cluster,
+		Default:   Drop,
+		LogPrefix: s.Firewall.LogPrefix,
+		LogRate:   s.Firewall.LogRate,
+		EtcdPorts: []uint16{s.Etcd.ClientPort, s.Etcd.PeerPort},
+	}}
+	if s.Firewall.Action == "reject" {
+		c.p.Default = Reject
+	}
+	for _, r := range s.Roles {
+		c.p.Roles = append(c.p.Roles, r.Name)
+	}
+	c.sets()
+	c.rules()
+	c.overlays()
+	return c.p
+}
+
+type compiler struct {
+	s          *spec.Spec
+	p          *Policy
+	clusterPos spec.Pos // where the first member was written
+}
+
+func (c *compiler) addSet(name string, prov Provenance, members []netip.Prefix) {
+	set := &Set{Name: name, Prov: prov, Members: map[Family][]netip.Prefix{}}
+	for _, m := range members {
+		f := FamilyOf(m)
+		set.Members[f] = append(set.Members[f], m)
+	}
+	for f, ms := range set.Members {
+		slices.SortFunc(ms, comparePrefix)
+		set.Members[f] = slices.Compact(ms)
+	}
+	c.p.Sets = append(c.p.Sets, set)
+}
+
+func comparePrefix(a, b netip.Prefix) int {
+	if c := a.Addr().Compare(b.Addr()); c != 0 {
+		return c
+	}
+	return a.Bits() - b.Bits()
+}
+
+func hostPrefix(a netip.Addr) netip.Prefix { return netip.PrefixFrom(a, a.BitLen()) }
+
+func (c *compiler) sets() {
+	s := c.s
+	var admins, trusted, cluster []netip.Prefix
+	for _, a := range s.Admins {
+		admins = append(admins, a.Prefix)
+	}
+	for _, t := range s.Trusted {
+		trusted = append(trusted, t.Prefix)
+	}
+	byRole := map[string][]netip.Prefix{}
+	for _, n := range s.Nodes {
+		for _, a := range n.Addresses {
+			cluster = append(cluster, hostPrefix(a))
+			byRole[n.Role] = append(byRole[n.Role], hostPrefix(a))
+		}
+	}
+	for _, pool := range s.Pools {
+		cluster = append(cluster, pool.CIDRs...)
+		byRole[pool.Role] = append(byRole[pool.Role], pool.CIDRs...)
+	}
+	top := spec.Pos{File: s.File, Line: 1, Col: 1}
+	c.clusterPos = top
+	if len(s.Nodes) > 0 {
+		c.clusterPos = s.Nodes[0].Pos
+	} else if len(s.Pools) > 0 {
+		c.clusterPos = s.Pools[0].Pos
+	}
+	c.addSet("admins", Provenance{Pos: firstPos(s.Admins, top), Origin: "admins", What: "admins"}, admins)
+	c.addSet("trusted", Provenance{Pos: firstPos(s.Trusted, top), Origin: "trusted", What: "trusted sources"}, trusted)
+	c.addSet("cluster", Provenance{Pos: c.clusterPos, Origin: "nodes and pools", What: "every cluster member"}, cluster)
+	for _, r := range s.Roles {
+		c.addSet("r-"+r.Name, Provenance{Pos: r.Pos, Origin: "roles." + r.Name, What: "members of role " + r.Name}, byRole[r.Name])
+	}
+	for _, o := range s.Overlays.Networks {
+		c.addSet("o-"+o.Name, Provenance{Pos: o.Pos, Origin: "overlays.networks." + o.Name, What: "overlay " + o.Name}, []netip.Prefix{o.Prefix})
+	}
+}
+
+func firstPos(srcs []spec.Source, def spec.Pos) spec.Pos {
+	if len(srcs) > 0 {
+		return srcs[0].Pos
+	}
+	return def
+}
+
+// source resolves a rule's `from`.
+func (c *compiler) source(r *spec.Rule) Source {
+	switch {
+	case r.FromIP.IsValid():
+		return Source{Kind: CIDRSource, CIDR: r.FromIP}
+	case r.From == spec.FromWorld:
+		return Source{Kind: AnySource}
+	case r.From == spec.FromAdmins, r.From == spec.FromTrusted, r.From == spec.FromCluster:
+		return Source{Kind: SetSource, Set: r.From}
+	case c.s.Overlays.Overlay(r.From) != nil:
+		return Source{Kind: SetSource, Set: "o-" + r.From}
+	default:
+		return Source{Kind: SetSource, Set: "r-" + r.From}
+	}
+}
+
+// portRules splits a port list into one rule per protocol, ranges sorted
+// and merged; an empty list gives one rule for every protocol and port.
+func portRules(base Rule, ports []spec.Port) []Rule {
+	if len(ports) == 0 {
+		return []Rule{base}
+	}
+	var out []Rule
+	for _, proto := range []spec.Protocol{spec.TCP, spec.UDP, spec.ICMP} {
+		var ranges []PortRange
+		seen := false
+		for _, p := range ports {
+			if p.Proto == proto {
+				seen = true
+				if proto != spec.ICMP {
+					ranges = append(ranges, PortRange{p.From, p.To})
+				}
+			}
+		}
+		if !seen {
+			continue
+		}
+		r := base
+		r.Proto = proto
+		r.Ports = MergeRanges(ranges)
+		out = append(out, r)
+	}
+	return out
+}
+
+// MergeRanges sorts port ranges and merges those that touch or overlap.
+func MergeRanges(in []PortRange) []PortRange {
+	if len(in) == 0 {
+		return nil
+	}
+	rs := slices.Clone(in)
+	slices.SortFunc(rs, func(a, b PortRange) int { return int(a.From) - int(b.From) })
+	out := []PortRange{rs[0]}
+	for _, r := range rs[1:] {
+		last := &out[len(out)-1]
+		if uint32(r.From) <= uint32(last.To)+1 {
+			last.To = max(last.To, r.To)
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func (c *compiler) rules() {
+	s := c.s
+	deny := c.p.Default
+	userRules := func(action string) {
+		for i, r := range s.Rules {
+			if r.Action != action {
+				continue
+			}
+			origin := fmt.Sprintf("rules[%d]", i-c.profileRules())
+			if r.Origin != "spec" {
+				origin = r.Origin
+			}
+			verb := "reaches"
+			v := Accept
+			if action == spec.ActionDeny {
+				verb, v = "is denied", deny
+			}
+			what := fmt.Sprintf("%s %s %s", r.From, verb, describeTo(r.To))
+			if len(r.Ports) > 0 {
+				what += " on " + portList(r.Ports)
+			}
+			base := Rule{From: c.source(r), To: r.To, Verdict: v, Prov: Provenance{Pos: r.Pos, Origin: origin, What: what}}
+			c.p.Rules = append(c.p.Rules, portRules(base, r.Ports)...)
+		}
+	}
+	// 1. deny rules are decided before any allow
+	userRules(spec.ActionDeny)
+	// 2. cluster members and trusted sources reach every port of every node
+	top := spec.Pos{File: s.File, Line: 1, Col: 1}
+	c.p.Rules = append(c.p.Rules,
+		Rule{From: Source{Kind: SetSource, Set: "cluster"}, To: spec.ToAll, Verdict: Accept,
+			Prov: Provenance{Pos: c.clusterPos, Origin: "nodes and pools", What: "cluster members reach every port"}},
+		Rule{From: Source{Kind: SetSource, Set: "trusted"}, To: spec.ToAll, Verdict: Accept,
+			Prov: Provenance{Pos: firstPos(s.Trusted, top), Origin: "trusted", What: "trusted sources reach every port"}},
+	)
+	// 3. admins reach each role's admin ports; the world its public ports
+	for _, r := range s.Roles {
+		base := Rule{From: Source{Kind: SetSource, Set: "admins"}, To: r.Name, Verdict: Accept,
+			Prov: Provenance{Pos: r.AdminPos, Origin: r.AdminOrigin, What: "admins reach " + r.Name + " on its admin ports"}}
+		c.p.Rules = append(c.p.Rules, portRules(base, r.Admin)...)
+	}
+	for _, r := range s.Roles {
+		base := Rule{From: Source{Kind: AnySource}, To: r.Name, Verdict: Accept,
+			Prov: Provenance{Pos: r.PublicPos, Origin: r.PublicOrigin, What: "the world reaches " + r.Name + " on its public ports"}}
+		if len(r.Public) > 0 {
+			c.p.Rules = append(c.p.Rules, portRules(base, r.Public)...)
+		}
+	}
+	// 4. extra allow rules
+	userRules(spec.ActionAllow)
+}
+
+func (c *compiler) profileRules() int {
+	n := 0
+	for _, r := range c.s.Rules {
+		if r.Origin != "spec" {
+			n++
+		}
+	}
+	return n
+}
+
+func describeTo(to string) string {
+	if to == spec.ToAll {
+		return "every role"
+	}
+	return to
+}
+
+func portList(ports []spec.Port) string {
+	parts := make([]string, len(ports))
+	for i, p := range ports {
+		parts[i] = p.String()
+	}
+	return strings.Join(parts, ",")
+}
+
+func (c *compiler) overlays() {
+	o := c.s.Overlays
+	c.p.Overlays.Default = Reject
+	if o.Default == "accept" {
+		c.p.Overlays.Default = Accept
+	}
+	c.p.Overlays.Prov = Provenance{Pos: o.Pos, Origin: "overlays.default", What: "traffic between different overlays gets " + o.Default}
+	for _, n := range o.Networks {
+		c.p.Overlays.Networks = append(c.p.Overlays.Networks, "o-"+n.Name)
+	}
+	for i, a := range o.Allow {
+		what := a.From + " reaches overlay " + a.To
+		if len(a.Ports) > 0 {
+			what += " on " + portList(a.Ports)
+		}
+		prov := Provenance{Pos: a.Pos, Origin: fmt.Sprintf("overlays.allow[%d]", i), What: what}
+		base := Rule{Prov: prov}
+		for _, r := range portRules(base, a.Ports) {
+			c.p.Overlays.Pairs = append(c.p.Overlays.Pairs, Pair{From: "o-" + a.From, To: "o-" + a.To, Proto: r.Proto, Ports: r.Ports, Prov: prov})
+		}
+	}
+}

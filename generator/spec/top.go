@@ -1,0 +1,445 @@
+package spec
+
+import (
+	"net/netip"
+	"regexp"
+
+	"gopkg.in/yaml.v3"
+)
+
+// raw is the spec as written, before profile defaults: nil means "not given".
+type raw struct {
+	version  *int
+	cluster  *string
+	os       OS
+	osGiven  bool
+	outputs  []string
+	outNode  *yaml.Node
+	profile  *string
+	profNode *yaml.Node
+	admins   []Source
+	trusted  []Source
+	roles    []*rawRole
+	nodes    []*Node
+	pools    []*Pool
+	rules    []*Rule
+	overlays Overlays
+	etcd     Etcd
+	etcdNode *yaml.Node
+	firewall Firewall
+	fwGiven  bool
+	backend  *yaml.Node
+}
+
+type rawRole struct {
+	name      string
+	pos       Pos
+	zone      *string
+	etcd      *bool
+	public    []Port
+	publicPos *Pos
+	admin     []Port
+	adminPos  *Pos
+}
+
+var (
+	clusterName = regexp.MustCompile(`^[a-z0-9-]{1,20}$`)
+	roleName    = regexp.MustCompile(`^[a-z][a-z0-9-]{0,15}$`)
+	nodeName    = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	logRate     = regexp.MustCompile(`^[1-9][0-9]{0,5}/(second|minute|hour|day)$`)
+)
+
+// Supported Butane variant versions per OS variant.
+var osVersions = map[string][]string{
+	"flatcar": {"1.0.0", "1.1.0"},
+	"fcos":    {"1.4.0", "1.5.0", "1.6.0"},
+}
+
+// DefaultOSVersion is the Butane version used when os.version is not given.
+var DefaultOSVersion = map[string]string{"flatcar": "1.1.0", "fcos": "1.6.0"}
+
+// reserved are names a role or overlay cannot take: they mean something in rules.
+var reserved = map[string]bool{FromWorld: true, FromAdmins: true, FromTrusted: true, FromCluster: true, ToAll: true}
+
+func (d *decoder) top(root *yaml.Node, r *raw) {
+	d.mapping(root, "",
+		field{"version", func(k, v *yaml.Node) {
+			if n, ok := d.integer(v, "version", 0, 1<<30); ok {
+				if n != 1 {
+					d.errorf(v, "version", "spec version %d is not supported; this rampart reads version 1", n)
+				}
+				r.version = &n
+			}
+		}},
+		field{"cluster", func(k, v *yaml.Node) {
+			if s, ok := d.str(v, "cluster"); ok {
+				if !clusterName.MatchString(s) {
+					d.errorf(v, "cluster", "%q must be 1 to 20 characters of a-z, 0-9 and -", s)
+				}
+				r.cluster = &s
+			}
+		}},
+		field{"os", func(k, v *yaml.Node) {
+			r.osGiven = true
+			r.os.Pos = d.pos(k)
+			var vnode *yaml.Node
+			d.mapping(v, "os",
+				field{"variant", func(_, v *yaml.Node) {
+					r.os.Variant, _ = d.oneOf(v, "os.variant", "flatcar", "fcos")
+				}},
+				field{"version", func(_, v *yaml.Node) {
+					vnode = v
+					r.os.Version, _ = d.str(v, "os.version")
+				}},
+			)
+			if r.os.Variant == "" && vnode == nil {
+				return
+			}
+			if r.os.Variant == "" {
+				d.errorf(v, "os", "os.version is given without os.variant (flatcar or fcos)")
+				return
+			}
+			if r.os.Version == "" {
+				r.os.Version = DefaultOSVersion[r.os.Variant]
+				return
+			}
+			supported := false
+			for _, s := range osVersions[r.os.Variant] {
+				supported = supported || s == r.os.Version
+			}
+			if !supported {
+				d.errorf(vnode, "os.version", "Butane %s version %q is not supported (supported: %v)", r.os.Variant, r.os.Version, osVersions[r.os.Variant])
+			}
+		}},
+		field{"outputs", func(k, v *yaml.Node) {
+			r.outNode = v
+			r.outputs = []string{}
+			seen := map[string]bool{}
+			d.list(v, "outputs", func(i int, item *yaml.Node) {
+				if s, ok := d.oneOf(item, index("outputs", i), OutputIgnition, OutputCloudConfig); ok {
+					if seen[s] {
+						d.errorf(item, index("outputs", i), "%s is listed twice", s)
+						return
+					}
+					seen[s] = true
+					r.outputs = append(r.outputs, s)
+				}
+			})
+		}},
+		field{"profile", func(k, v *yaml.Node) {
+			r.profNode = v
+			if s, ok := d.oneOf(v, "profile", "dcos", "coreos-web", "none"); ok {
+				r.profile = &s
+			}
+		}},
+		field{"admins", func(k, v *yaml.Node) { r.admins = d.sources(v, "admins") }},
+		field{"trusted", func(k, v *yaml.Node) { r.trusted = d.sources(v, "trusted") }},
+		field{"roles", func(k, v *yaml.Node) { d.roles(v, r) }},
+		field{"nodes", func(k, v *yaml.Node) { d.nodes(v, r) }},
+		field{"pools", func(k, v *yaml.Node) { d.pools(v, r) }},
+		field{"rules", func(k, v *yaml.Node) { d.rules(v, r) }},
+		field{"overlays", func(k, v *yaml.Node) { d.overlays(k, v, r) }},
+		field{"etcd", func(k, v *yaml.Node) {
+			r.etcdNode = k
+			d.mapping(v, "etcd",
+				field{"client_port", func(_, v *yaml.Node) {
+					if n, ok := d.integer(v, "etcd.client_port", 1, 65535); ok {
+						r.etcd.ClientPort = uint16(n)
+					}
+				}},
+				field{"peer_port", func(_, v *yaml.Node) {
+					if n, ok := d.integer(v, "etcd.peer_port", 1, 65535); ok {
+						r.etcd.PeerPort = uint16(n)
+					}
+				}},
+			)
+		}},
+		field{"firewall", func(k, v *yaml.Node) {
+			r.fwGiven = true
+			r.firewall.Pos = d.pos(k)
+			d.mapping(v, "firewall",
+				field{"backend", func(_, v *yaml.Node) {
+					r.backend = v
+					r.firewall.Backend, _ = d.oneOf(v, "firewall.backend", "iptables", "nftables")
+				}},
+				field{"action", func(_, v *yaml.Node) {
+					r.firewall.Action, _ = d.oneOf(v, "firewall.action", "drop", "reject")
+				}},
+				field{"log", func(_, v *yaml.Node) {
+					d.mapping(v, "firewall.log",
+						field{"prefix", func(_, v *yaml.Node) {
+							if s, ok := d.str(v, "firewall.log.prefix"); ok {
+								if len(s) == 0 || len(s) > 29 || !printable(s) {
+									d.errorf(v, "firewall.log.prefix", "%q must be 1 to 29 printable characters without quotes (the kernel's limit for log prefixes)", s)
+									return
+								}
+								r.firewall.LogPrefix = s
+							}
+						}},
+						field{"rate", func(_, v *yaml.Node) {
+							if s, ok := d.str(v, "firewall.log.rate"); ok {
+								if !logRate.MatchString(s) {
+									d.errorf(v, "firewall.log.rate", "%q is not a rate: write N/second, N/minute, N/hour or N/day", s)
+									return
+								}
+								r.firewall.LogRate = s
+							}
+						}},
+					)
+				}},
+			)
+		}},
+	)
+}
+
+func printable(s string) bool {
+	for _, c := range s {
+		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '\'' {
+			return false
+		}
+	}
+	return true
+}
+
+func (d *decoder) sources(n *yaml.Node, path string) []Source {
+	var out []Source
+	seen := map[netip.Prefix]int{}
+	d.list(n, path, func(i int, item *yaml.Node) {
+		p, ok := d.prefix(item, index(path, i), true)
+		if !ok {
+			return
+		}
+		if line, dup := seen[p]; dup {
+			d.errorf(item, index(path, i), "%s is listed twice (first at line %d)", p, line)
+			return
+		}
+		seen[p] = item.Line
+		out = append(out, Source{Prefix: p, Pos: d.pos(item)})
+	})
+	return out
+}
+
+func (d *decoder) name(n *yaml.Node, path, what string) (string, bool) {
+	if !roleName.MatchString(n.Value) {
+		d.errorf(n, path, "%s name %q must start with a-z and have at most 16 characters of a-z, 0-9 and -", what, n.Value)
+		return "", false
+	}
+	if reserved[n.Value] {
+		d.errorf(n, path, "%q is a reserved word in rules and cannot name a %s", n.Value, what)
+		return "", false
+	}
+	return n.Value, true
+}
+
+func (d *decoder) roles(n *yaml.Node, r *raw) {
+	d.pairs(n, "roles", func(k, v *yaml.Node) {
+		path := join("roles", k.Value)
+		name, ok := d.name(k, path, "role")
+		if !ok {
+			return
+		}
+		rr := &rawRole{name: name, pos: d.pos(k)}
+		r.roles = append(r.roles, rr)
+		if isNull(v) {
+			return
+		}
+		d.mapping(v, path,
+			field{"zone", func(_, v *yaml.Node) {
+				if s, ok := d.oneOf(v, join(path, "zone"), ZoneAdmin, ZonePrivate, ZonePublic); ok {
+					rr.zone = &s
+				}
+			}},
+			field{"etcd", func(_, v *yaml.Node) {
+				if b, ok := d.boolean(v, join(path, "etcd")); ok {
+					rr.etcd = &b
+				}
+			}},
+			field{"public", func(k, v *yaml.Node) {
+				p := d.pos(k)
+				rr.publicPos = &p
+				rr.public = d.ports(v, join(path, "public"))
+			}},
+			field{"admin", func(k, v *yaml.Node) {
+				p := d.pos(k)
+				rr.adminPos = &p
+				rr.admin = d.ports(v, join(path, "admin"))
+			}},
+		)
+	})
+}
+
+func (d *decoder) nodes(n *yaml.Node, r *raw) {
+	d.list(n, "nodes", func(i int, item *yaml.Node) {
+		path := index("nodes", i)
+		node := &Node{Pos: d.pos(item)}
+		var nameNode, roleNode, addrNode *yaml.Node
+		d.mapping(item, path,
+			field{"name", func(_, v *yaml.Node) {
+				nameNode = v
+				if s, ok := d.str(v, join(path, "name")); ok {
+					if !nodeName.MatchString(s) {
+						d.errorf(v, join(path, "name"), "%q is not a host name: 1 to 63 characters of a-z, 0-9 and -, not starting or ending with -", s)
+						return
+					}
+					node.Name = s
+				}
+			}},
+			field{"role", func(_, v *yaml.Node) {
+				roleNode = v
+				node.Role, _ = d.str(v, join(path, "role"))
+			}},
+			field{"addresses", func(_, v *yaml.Node) {
+				addrNode = v
+				seen := map[netip.Addr]bool{}
+				d.list(v, join(path, "addresses"), func(j int, a *yaml.Node) {
+					if addr, ok := d.address(a, index(join(path, "addresses"), j)); ok {
+						if seen[addr] {
+							d.errorf(a, index(join(path, "addresses"), j), "%s is listed twice", addr)
+							return
+						}
+						seen[addr] = true
+						node.Addresses = append(node.Addresses, addr)
+					}
+				})
+			}},
+		)
+		if item.Kind != yaml.MappingNode {
+			return
+		}
+		if nameNode == nil {
+			d.errorf(item, path, "a node needs a name")
+		}
+		if roleNode == nil {
+			d.errorf(item, path, "a node needs a role")
+		}
+		if addrNode == nil || (len(node.Addresses) == 0 && isNull(addrNode)) {
+			d.errorf(item, path, "a node needs at least one address")
+		} else if addrNode.Kind == yaml.SequenceNode && len(addrNode.Content) == 0 {
+			d.errorf(addrNode, join(path, "addresses"), "a node needs at least one address")
+		}
+		if node.Name != "" && node.Role != "" {
+			d.nodeRoles[node] = roleNode
+			r.nodes = append(r.nodes, node)
+		}
+	})
+}
+
+func (d *decoder) pools(n *yaml.Node, r *raw) {
+	d.list(n, "pools", func(i int, item *yaml.Node) {
+		path := index("pools", i)
+		pool := &Pool{Pos: d.pos(item)}
+		var roleNode *yaml.Node
+		d.mapping(item, path,
+			field{"role", func(_, v *yaml.Node) {
+				roleNode = v
+				pool.Role, _ = d.str(v, join(path, "role"))
+			}},
+			field{"cidrs", func(_, v *yaml.Node) {
+				d.list(v, join(path, "cidrs"), func(j int, c *yaml.Node) {
+					if p, ok := d.prefix(c, index(join(path, "cidrs"), j), false); ok {
+						pool.CIDRs = append(pool.CIDRs, p)
+					}
+				})
+			}},
+		)
+		if item.Kind != yaml.MappingNode {
+			return
+		}
+		if roleNode == nil {
+			d.errorf(item, path, "a pool needs a role")
+		}
+		if len(pool.CIDRs) == 0 {
+			d.errorf(item, path, "a pool needs at least one CIDR")
+		}
+		if pool.Role != "" {
+			r.pools = append(r.pools, pool)
+		}
+	})
+}
+
+func (d *decoder) rules(n *yaml.Node, r *raw) {
+	d.list(n, "rules", func(i int, item *yaml.Node) {
+		path := index("rules", i)
+		rule := &Rule{Pos: d.pos(item), Action: ActionAllow, Origin: "spec"}
+		var fromNode, toNode *yaml.Node
+		d.mapping(item, path,
+			field{"from", func(_, v *yaml.Node) {
+				if s, ok := d.str(v, join(path, "from")); ok {
+					fromNode = v
+					rule.From = s
+				}
+			}},
+			field{"to", func(_, v *yaml.Node) {
+				if s, ok := d.str(v, join(path, "to")); ok {
+					toNode = v
+					rule.To = s
+				}
+			}},
+			field{"ports", func(_, v *yaml.Node) { rule.Ports = d.ports(v, join(path, "ports")) }},
+			field{"action", func(_, v *yaml.Node) {
+				rule.Action, _ = d.oneOf(v, join(path, "action"), ActionAllow, ActionDeny)
+			}},
+		)
+		if item.Kind != yaml.MappingNode {
+			return
+		}
+		if fromNode == nil {
+			d.errorf(item, path, "a rule needs from (world, admins, trusted, cluster, a role, an overlay or an address/CIDR)")
+		}
+		if toNode == nil {
+			d.errorf(item, path, "a rule needs to (a role or all)")
+		}
+		if fromNode != nil && toNode != nil {
+			d.ruleEnds[rule] = [2]*yaml.Node{fromNode, toNode}
+			r.rules = append(r.rules, rule)
+		}
+	})
+}
+
+func (d *decoder) overlays(k, v *yaml.Node, r *raw) {
+	r.overlays.Pos = d.pos(k)
+	d.mapping(v, "overlays",
+		field{"networks", func(_, v *yaml.Node) {
+			d.pairs(v, "overlays.networks", func(k, v *yaml.Node) {
+				path := join("overlays.networks", k.Value)
+				name, ok := d.name(k, path, "overlay")
+				if !ok {
+					return
+				}
+				if p, ok := d.prefix(v, path, false); ok {
+					r.overlays.Networks = append(r.overlays.Networks, Overlay{Name: name, Prefix: p, Pos: d.pos(k)})
+				}
+			})
+		}},
+		field{"default", func(_, v *yaml.Node) {
+			r.overlays.Default, _ = d.oneOf(v, "overlays.default", "reject", "accept")
+		}},
+		field{"allow", func(_, v *yaml.Node) {
+			d.list(v, "overlays.allow", func(i int, item *yaml.Node) {
+				path := index("overlays.allow", i)
+				a := OverlayAllow{Pos: d.pos(item)}
+				var from, to *yaml.Node
+				d.mapping(item, path,
+					field{"from", func(_, v *yaml.Node) {
+						from = v
+						a.From, _ = d.str(v, join(path, "from"))
+					}},
+					field{"to", func(_, v *yaml.Node) {
+						to = v
+						a.To, _ = d.str(v, join(path, "to"))
+					}},
+					field{"ports", func(_, v *yaml.Node) { a.Ports = d.ports(v, join(path, "ports")) }},
+				)
+				if item.Kind != yaml.MappingNode {
+					return
+				}
+				if from == nil || to == nil {
+					d.errorf(item, path, "an allowed pair needs from and to (overlay names)")
+					return
+				}
+				d.allowEnds = append(d.allowEnds, [2]*yaml.Node{from, to})
+				r.overlays.Allow = append(r.overlays.Allow, a)
+			})
+		}},
+	)
+}
