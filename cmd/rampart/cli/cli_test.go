@@ -1,0 +1,134 @@
+package cli
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/spf13/cobra"
+)
+
+const fixture = "../../../fixtures/dcos-packet.yaml"
+
+func run(args ...string) (code int, stdout, stderr string) {
+	var o, e bytes.Buffer
+	code = Run(args, &o, &e)
+	return code, o.String(), e.String()
+}
+
+// TestHelp walks the command tree: every command has a short description,
+// and --help works for each.
+func TestHelp(t *testing.T) {
+	var walk func(c *cobra.Command)
+	seen := 0
+	walk = func(c *cobra.Command) {
+		seen++
+		if c.Short == "" {
+			t.Errorf("%s has no short description", c.CommandPath())
+		}
+		args := append(strings.Fields(c.CommandPath())[1:], "--help")
+		code, out, errOut := run(args...)
+		if code != 0 || !strings.Contains(out, "Usage:") || errOut != "" {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q", args, code, out, errOut)
+		}
+		for _, sub := range c.Commands() {
+			if !sub.Hidden && sub.Name() != "help" && sub.Name() != "completion" {
+				walk(sub)
+			}
+		}
+	}
+	walk(NewRoot())
+	if seen < 4 {
+		t.Errorf("walked %d commands, want rampart, gen, validate, version at least", seen)
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(bad, []byte("version: 1\ncluster: x\nroles:\n  web: {zone: public, public: [70000/tcp]}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		args   []string
+		code   int
+		stdout string // substring
+		stderr string // substring
+	}{
+		{[]string{"validate", "-f", fixture}, 0, "cluster dcos-packet is valid", ""},
+		{[]string{"validate", "-f", bad}, 1, "", bad + `:4:32: roles.web.public[0]: port 70000 in "70000/tcp" is out of range (1-65535)`},
+		{[]string{"validate"}, 2, "", "-f is required"},
+		{[]string{"validate", "-f", fixture, "--bogus"}, 2, "", "unknown flag: --bogus"},
+		{[]string{"validate", "-f", fixture, "extra"}, 2, "", "unknown command"},
+		{[]string{"frobnicate"}, 2, "", `unknown command "frobnicate"`},
+		{[]string{"validate", "-f", "/nonexistent/cluster.yaml"}, 1, "", "no such file"},
+		{[]string{"version"}, 0, "rampart ", ""},
+	}
+	for _, c := range cases {
+		code, out, errOut := run(c.args...)
+		if code != c.code || !strings.Contains(out, c.stdout) || !strings.Contains(errOut, c.stderr) {
+			t.Errorf("%v: exit %d (want %d)\nstdout %q (want %q)\nstderr %q (want %q)", c.args, code, c.code, out, c.stdout, errOut, c.stderr)
+		}
+	}
+}
+
+func TestVersionNamesEmbeddedLibraries(t *testing.T) {
+	_, out, _ := run("version")
+	// test binaries carry no dependency build info; the command must still print its own line
+	if !strings.HasPrefix(out, "rampart ") {
+		t.Errorf("version printed %q", out)
+	}
+}
+
+// TestGenCheck: gen writes the tree and says where; --check is 0 on a fresh
+// tree and 1, listing the file, after an edit.
+func TestGenCheck(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out")
+	code, stdout, stderr := run("gen", "-f", fixture, "-o", out)
+	if code != 0 || !strings.Contains(stdout, "wrote ") || !strings.Contains(stdout, out) {
+		t.Fatalf("gen: exit %d, %q %q", code, stdout, stderr)
+	}
+	if code, stdout, stderr = run("gen", "-f", fixture, "-o", out, "--check"); code != 0 || !strings.Contains(stdout, "up to date") {
+		t.Fatalf("check on a fresh tree: exit %d, %q %q", code, stdout, stderr)
+	}
+	edited := filepath.Join(out, "roles", "agent", "rootfs", "etc", "rampart", "firewall", "iptables.v4")
+	if err := os.WriteFile(edited, []byte("*filter\nCOMMIT\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr = run("gen", "-f", fixture, "-o", out, "--check")
+	if code != 1 || !strings.Contains(stdout, "stale: roles/agent/rootfs/etc/rampart/firewall/iptables.v4: differs") || !strings.Contains(stderr, "is stale: 1 file(s)") {
+		t.Fatalf("check after an edit: exit %d, %q %q", code, stdout, stderr)
+	}
+	if code, _, _ = run("gen", "-f", fixture, "-o", filepath.Join(t.TempDir(), "never-written"), "--check"); code != 1 {
+		t.Errorf("check against a missing tree: exit %d, want 1", code)
+	}
+}
+
+// TestGenBadSpecWritesNothing: a spec with errors leaves no tree and does not
+// touch an existing one.
+func TestGenBadSpecWritesNothing(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("version: 1\ncluster: Bad_Name\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	if code, _, stderr := run("gen", "-f", bad, "-o", out); code != 1 || !strings.Contains(stderr, bad+":2:10: cluster:") {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Fatalf("a failed gen created %s", out)
+	}
+	if code, _, _ := run("gen", "-f", fixture, "-o", out); code != 0 {
+		t.Fatal("gen of the fixture failed")
+	}
+	before, _ := os.ReadFile(filepath.Join(out, "manifest.json"))
+	if code, _, _ := run("gen", "-f", bad, "-o", out); code != 1 {
+		t.Fatal("bad spec accepted")
+	}
+	after, _ := os.ReadFile(filepath.Join(out, "manifest.json"))
+	if !bytes.Equal(before, after) {
+		t.Error("a failed gen changed the existing tree")
+	}
+}

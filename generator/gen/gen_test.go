@@ -1,0 +1,288 @@
+package gen_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rampart-cluster/rampart/generator/gen"
+	"github.com/rampart-cluster/rampart/generator/spec"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden output trees under fixtures/golden")
+
+const fixtures = "../../fixtures"
+
+func fixtureFiles(t testing.TB) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(fixtures, "*.yaml"))
+	if err != nil || len(files) < 4 {
+		t.Fatalf("fixtures: %v (%d found)", err, len(files))
+	}
+	return files
+}
+
+func generate(t testing.TB, file string) *gen.Tree {
+	t.Helper()
+	s, err := spec.LoadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree, err := gen.Generate(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tree
+}
+
+func name(file string) string { return strings.TrimSuffix(filepath.Base(file), ".yaml") }
+
+// TestGolden compares every fixture's output tree with its golden copy;
+// `go test ./generator/gen -update` rewrites them.
+func TestGolden(t *testing.T) {
+	for _, file := range fixtureFiles(t) {
+		t.Run(name(file), func(t *testing.T) {
+			tree := generate(t, file)
+			dir := filepath.Join(fixtures, "golden", name(file))
+			if *update {
+				if err := tree.Write(dir); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			stale, err := tree.Check(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range stale {
+				t.Errorf("golden %s: %s (run go test ./generator/gen -update and review the diff)", dir, s)
+			}
+		})
+	}
+}
+
+// TestDeterministic writes each fixture twice into different directories and
+// requires byte-identical trees.
+func TestDeterministic(t *testing.T) {
+	for _, file := range fixtureFiles(t) {
+		t.Run(name(file), func(t *testing.T) {
+			a, b := filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "nested", "b")
+			if err := generate(t, file).Write(a); err != nil {
+				t.Fatal(err)
+			}
+			if err := generate(t, file).Write(b); err != nil {
+				t.Fatal(err)
+			}
+			ta, tb := readTree(t, a), readTree(t, b)
+			if len(ta) != len(tb) {
+				t.Fatalf("%d files vs %d", len(ta), len(tb))
+			}
+			for p, data := range ta {
+				if !bytes.Equal(data, tb[p]) {
+					t.Errorf("%s differs between two runs", p)
+				}
+			}
+		})
+	}
+}
+
+func readTree(t *testing.T, dir string) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		rel, _ := filepath.Rel(dir, p)
+		info, _ := d.Info()
+		out[rel+" "+info.Mode().String()] = data
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestManifest checks that the manifest lists every other file with its
+// true size and hash, and the modes the files have on disk.
+func TestManifest(t *testing.T) {
+	tree := generate(t, filepath.Join(fixtures, "dcos-packet.yaml"))
+	dir := t.TempDir() + "/out"
+	if err := tree.Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	var m gen.Manifest
+	data, err := os.ReadFile(filepath.Join(dir, gen.ManifestName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Files) != len(tree.Files)-1 {
+		t.Fatalf("manifest lists %d files, tree has %d besides it", len(m.Files), len(tree.Files)-1)
+	}
+	sawScript := false
+	for _, e := range m.Files {
+		st, err := os.Stat(filepath.Join(dir, e.Path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if int(st.Size()) != e.Size {
+			t.Errorf("%s: size %d, manifest says %d", e.Path, st.Size(), e.Size)
+		}
+		if modeString(st.Mode().Perm()) != e.Mode {
+			t.Errorf("%s: mode %s on disk, manifest says %s", e.Path, modeString(st.Mode().Perm()), e.Mode)
+		}
+		if strings.HasSuffix(e.Path, "rootfs/opt/bin/rampart-firewall") {
+			sawScript = true
+			if e.Mode != "0755" {
+				t.Errorf("%s: mode %s, want 0755", e.Path, e.Mode)
+			}
+		}
+	}
+	if !sawScript {
+		t.Error("no firewall script in the manifest")
+	}
+}
+
+func modeString(m os.FileMode) string {
+	const digits = "01234567"
+	return "0" + string(digits[(m>>6)&7]) + string(digits[(m>>3)&7]) + string(digits[m&7])
+}
+
+// TestCheck: a fresh tree is up to date; an edited, a removed, an added file
+// and a changed mode are each reported.
+func TestCheck(t *testing.T) {
+	tree := generate(t, filepath.Join(fixtures, "isolation.yaml"))
+	dir := filepath.Join(t.TempDir(), "out")
+	if err := tree.Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	if stale, err := tree.Check(dir); err != nil || len(stale) != 0 {
+		t.Fatalf("fresh tree: %v %v", stale, err)
+	}
+	edit := filepath.Join(dir, "roles/agent/butane.yaml")
+	if err := os.WriteFile(edit, []byte("edited\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, "roles/master/ignition.json")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "roles/extra.txt"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Join(dir, "roles/agent/rootfs/usr/local/bin/rampart-firewall"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stale, err := tree.Check(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"roles/agent/butane.yaml: differs",
+		"roles/agent/rootfs/usr/local/bin/rampart-firewall: mode 0644, want 0755",
+		"roles/extra.txt: not generated by this spec",
+		"roles/master/ignition.json: missing",
+	}
+	var got []string
+	for _, s := range stale {
+		got = append(got, s.String())
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("check reported\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestWriteReplacesWhole: a second write replaces the previous tree entirely
+// (no file of the old tree is left) and leaves no temporary directory.
+func TestWriteReplacesWhole(t *testing.T) {
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "out")
+	if err := generate(t, filepath.Join(fixtures, "dcos-packet.yaml")).Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	iso := generate(t, filepath.Join(fixtures, "isolation.yaml"))
+	if err := iso.Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	if stale, err := iso.Check(dir); err != nil || len(stale) != 0 {
+		t.Fatalf("after replacing: %v %v", stale, err)
+	}
+	entries, _ := os.ReadDir(parent)
+	if len(entries) != 1 {
+		t.Errorf("the parent holds %d entries, want only out/: %v", len(entries), entries)
+	}
+}
+
+// TestWriteFailureKeepsPrevious: a write that fails half-way leaves the
+// previous tree untouched.
+func TestWriteFailureKeepsPrevious(t *testing.T) {
+	// The failure must not depend on permissions (CI runs as root, which
+	// ignores them): a file whose parent is a file cannot be created.
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "out")
+	good := generate(t, filepath.Join(fixtures, "isolation.yaml"))
+	if err := good.Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	bad := &gen.Tree{Files: []gen.File{
+		{Path: "roles/a/butane.yaml", Mode: 0o644, Data: []byte("a")},
+		{Path: "roles/a/butane.yaml/child", Mode: 0o644, Data: []byte("b")}, // cannot exist: parent is a file
+		{Path: gen.ManifestName, Mode: 0o644, Data: []byte("{}")},
+	}}
+	if err := bad.Write(dir); err == nil {
+		t.Fatal("writing an impossible tree succeeded")
+	}
+	if stale, err := good.Check(dir); err != nil || len(stale) != 0 {
+		t.Fatalf("the previous tree was changed by a failed write: %v %v", stale, err)
+	}
+	entries, _ := os.ReadDir(parent)
+	if len(entries) != 1 {
+		t.Errorf("a failed write left %d entries beside out/: %v", len(entries)-1, entries)
+	}
+}
+
+// TestWriteRefusesForeignDirectory: rampart does not replace a directory it
+// did not write.
+func TestWriteRefusesForeignDirectory(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("mine"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := generate(t, filepath.Join(fixtures, "isolation.yaml")).Write(dir)
+	if err == nil || !strings.Contains(err.Error(), "not a rampart output tree") {
+		t.Fatalf("got %v, want a refusal", err)
+	}
+	if data, _ := os.ReadFile(filepath.Join(dir, "notes.txt")); string(data) != "mine" {
+		t.Error("the foreign file was touched")
+	}
+}
+
+// TestMachines: etcd members get their own directory with their host name;
+// roles whose members are etcd members get none; other roles get one each.
+func TestMachines(t *testing.T) {
+	tree := generate(t, filepath.Join(fixtures, "dcos-aws.yaml"))
+	for _, p := range []string{
+		"nodes/master-a/rootfs/etc/hostname", "nodes/master-b/ignition.json", "nodes/master-c/butane.yaml",
+		"roles/agent/ignition.json", "roles/public-agent/ignition.json",
+	} {
+		if tree.File(p) == nil {
+			t.Errorf("%s is missing", p)
+		}
+	}
+	if f := tree.File("nodes/master-a/rootfs/etc/hostname"); f != nil && string(f.Data) != "master-a\n" {
+		t.Errorf("hostname %q", f.Data)
+	}
+	for _, p := range []string{"roles/master/butane.yaml", "roles/agent/cloud-config.yaml", "nodes/master-a/cloud-config.yaml"} {
+		if tree.File(p) != nil {
+			t.Errorf("%s should not exist (etcd role, or cloud-config not asked for)", p)
+		}
+	}
+}
