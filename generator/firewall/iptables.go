@@ -10,6 +10,7 @@ package firewall
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -19,8 +20,23 @@ import (
 
 // Chain names rampart declares.
 const (
-	ChainInput = "RAMPART-INPUT"
+	ChainInput     = "RAMPART-INPUT"     // jumped to from INPUT: the host's own traffic
+	ChainForward   = "RAMPART-FORWARD"   // jumped to from FORWARD: traffic the node routes
+	ChainIsolation = "RAMPART-ISOLATION" // between overlays, reached from RAMPART-FORWARD
 )
+
+// Jump is a rule rampart keeps in a built-in chain: -A Builtin -j Target.
+type Jump struct{ Builtin, Target string }
+
+// Jumps lists the jumps from built-in chains that the policy needs, in the
+// order the apply script ensures them.
+func Jumps(p *policy.Policy) []Jump {
+	j := []Jump{{"INPUT", ChainInput}}
+	if len(p.Overlays.Networks) > 0 {
+		j = append(j, Jump{"FORWARD", ChainForward})
+	}
+	return j
+}
 
 // File is one rendered firewall file.
 type File struct {
@@ -57,6 +73,11 @@ func usedSets(p *policy.Policy, rules []policy.Rule, f policy.Family) []*policy.
 	for _, r := range rules {
 		if r.From.Kind == policy.SetSource && p.Renders(r, f) {
 			used[r.From.Set] = true
+		}
+	}
+	for _, name := range append(slices.Clone(p.Overlays.Networks), policy.OverlaysSet) {
+		if s := p.Set(name); s != nil && len(s.Members[f]) > 0 {
+			used[name] = true
 		}
 	}
 	var out []*policy.Set
@@ -121,6 +142,10 @@ func renderFilter(p *policy.Policy, role string, rules []policy.Rule, f policy.F
 	b.WriteString("# Loaded with --noflush: only rampart's own chains are replaced; the jump from INPUT is added once.\n")
 	b.WriteString("*filter\n")
 	fmt.Fprintf(&b, ":%s - [0:0]\n", ChainInput)
+	isolate := len(p.Overlays.Networks) > 0
+	if isolate {
+		fmt.Fprintf(&b, ":%s - [0:0]\n:%s - [0:0]\n", ChainForward, ChainIsolation)
+	}
 	add := func(match, target, comment string) {
 		fmt.Fprintf(&b, "-A %s", ChainInput)
 		if match != "" {
@@ -156,6 +181,9 @@ func renderFilter(p *policy.Policy, role string, rules []policy.Rule, f policy.F
 	}
 	fmt.Fprintf(&b, "-A %s -m limit --limit %s -j LOG --log-prefix %s\n", ChainInput, p.LogRate, quote(p.LogPrefix))
 	add("", string(p.Default)+rejectWith(p.Default, f), "what no rule accepts")
+	if isolate {
+		renderIsolation(&b, p, f)
+	}
 	b.WriteString("COMMIT\n")
 	return []byte(b.String())
 }
@@ -238,4 +266,48 @@ func quote(s string) string {
 		s = s[:252] + "..."
 	}
 	return `"` + s + `"`
+}
+
+// renderIsolation writes the FORWARD side: traffic from an overlay to an
+// overlay goes through RAMPART-ISOLATION, where staying in one overlay,
+// replies and allowed pairs RETURN (rampart does not decide them further) and
+// the rest gets the overlays' default.
+func renderIsolation(b *strings.Builder, p *policy.Policy, f policy.Family) {
+	rule := func(chain, match, target, comment string) {
+		fmt.Fprintf(b, "-A %s", chain)
+		if match != "" {
+			b.WriteString(" " + match)
+		}
+		fmt.Fprintf(b, " -m comment --comment %s -j %s\n", quote(comment), target)
+	}
+	all := p.Set(policy.OverlaysSet)
+	if len(all.Members[f]) == 0 {
+		return
+	}
+	gate := SetName(policy.OverlaysSet, f)
+	rule(ChainForward, fmt.Sprintf("-m set --match-set %s src -m set --match-set %s dst", gate, gate), ChainIsolation, "from an overlay to an overlay")
+	rule(ChainIsolation, "-m conntrack --ctstate ESTABLISHED,RELATED", "RETURN", "replies")
+	for _, name := range p.Overlays.Networks {
+		s := p.Set(name)
+		if len(s.Members[f]) == 0 {
+			continue
+		}
+		set := SetName(name, f)
+		rule(ChainIsolation, fmt.Sprintf("-m set --match-set %s src -m set --match-set %s dst", set, set), "RETURN", "within "+s.Prov.What)
+	}
+	for _, pair := range p.Overlays.Pairs {
+		from, to := p.Set(pair.From), p.Set(pair.To)
+		if len(from.Members[f]) == 0 || len(to.Members[f]) == 0 {
+			continue
+		}
+		match := fmt.Sprintf("-m set --match-set %s src -m set --match-set %s dst", SetName(pair.From, f), SetName(pair.To, f))
+		for _, m := range protoMatches(policy.Rule{Proto: pair.Proto, Ports: pair.Ports}, f) {
+			rule(ChainIsolation, strings.TrimSpace(match+" "+m), "RETURN", pair.Prov.String())
+		}
+	}
+	target := "RETURN"
+	if p.Overlays.Default == policy.Reject {
+		target = "REJECT" + rejectWith(policy.Reject, f)
+	}
+	rule(ChainIsolation, "", target, p.Overlays.Prov.String())
 }

@@ -73,7 +73,11 @@ func RenderNFTables(p *policy.Policy, role string) []File {
 	}
 	fmt.Fprintf(&b, "\t\tlimit rate %s log prefix %s\n", p.LogRate, nftQuote(p.LogPrefix))
 	add(nftVerdict(p.Default), "what no rule accepts")
-	b.WriteString("\t}\n}\n")
+	b.WriteString("\t}\n")
+	if len(p.Overlays.Networks) > 0 {
+		renderNFTIsolation(&b, p)
+	}
+	b.WriteString("}\n")
 	return []File{{Name: "rampart.nft", Contents: []byte(b.String())}}
 }
 
@@ -134,4 +138,56 @@ func nftQuote(s string) string {
 		s = s[:124] + "..."
 	}
 	return `"` + s + `"`
+}
+
+// renderNFTIsolation writes the forward hook: traffic from an overlay to an
+// overlay goes to chain isolation, where staying in one overlay, replies and
+// allowed pairs return and the rest gets the overlays' default.
+func renderNFTIsolation(b *strings.Builder, p *policy.Policy) {
+	add := func(stmt, comment string) {
+		fmt.Fprintf(b, "\t\t%s comment %s\n", stmt, nftQuote(comment))
+	}
+	all := p.Set(policy.OverlaysSet)
+	b.WriteString("\n\tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;\n")
+	for _, f := range policy.Families {
+		if len(all.Members[f]) > 0 {
+			fam, set := nftFamily(f), nftSet(policy.OverlaysSet, f)
+			add(fmt.Sprintf("%s saddr @%s %s daddr @%s jump isolation", fam, set, fam, set), "from an overlay to an overlay")
+		}
+	}
+	b.WriteString("\t}\n\n\tchain isolation {\n")
+	add("ct state established,related return", "replies")
+	for _, name := range p.Overlays.Networks {
+		s := p.Set(name)
+		for _, f := range policy.Families {
+			if len(s.Members[f]) > 0 {
+				fam, set := nftFamily(f), nftSet(name, f)
+				add(fmt.Sprintf("%s saddr @%s %s daddr @%s return", fam, set, fam, set), "within "+s.Prov.What)
+			}
+		}
+	}
+	for _, pair := range p.Overlays.Pairs {
+		from, to := p.Set(pair.From), p.Set(pair.To)
+		for _, f := range policy.Families {
+			if len(from.Members[f]) == 0 || len(to.Members[f]) == 0 {
+				continue
+			}
+			fam := nftFamily(f)
+			stmt := fmt.Sprintf("%s saddr @%s %s daddr @%s %s return", fam, nftSet(pair.From, f), fam, nftSet(pair.To, f), nftProto(policy.Rule{Proto: pair.Proto, Ports: pair.Ports}, f))
+			add(strings.Join(strings.Fields(stmt), " "), pair.Prov.String())
+		}
+	}
+	if p.Overlays.Default == policy.Reject {
+		add(nftVerdict(policy.Reject), p.Overlays.Prov.String())
+	} else {
+		add("return", p.Overlays.Prov.String())
+	}
+	b.WriteString("\t}\n")
+}
+
+func nftFamily(f policy.Family) string {
+	if f == policy.V6 {
+		return "ip6"
+	}
+	return "ip"
 }

@@ -78,7 +78,7 @@ func machine(s *spec.Spec, p *policy.Policy, kind, name, role, hostname string) 
 		script, err = boot.RenderTemplate("firewall-nftables.sh.tmpl", map[string]any{"Dir": FirewallDir, "Table": firewall.NFTTable})
 	default:
 		fw = firewall.RenderIPTables(p, role)
-		script, err = boot.RenderTemplate("firewall-iptables.sh.tmpl", map[string]any{"Dir": FirewallDir, "Chain": firewall.ChainInput})
+		script, err = boot.RenderTemplate("firewall-iptables.sh.tmpl", map[string]any{"Dir": FirewallDir, "Jumps": firewall.Jumps(p)})
 	}
 	if err != nil {
 		return nil, err

@@ -134,7 +134,9 @@ type Policy struct {
 	EtcdPorts []uint16
 }
 
-// Overlays is the compiled isolation between virtual networks.
+// Overlays is the compiled isolation between virtual networks: traffic
+// forwarded from one overlay to another is accepted when it stays in one
+// overlay, is a reply, or matches an allowed pair; the rest gets Default.
 type Overlays struct {
 	Networks []string // set names (o-<name>) in spec order
 	Pairs    []Pair
@@ -267,10 +269,18 @@ func (c *compiler) sets() {
 	for _, r := range s.Roles {
 		c.addSet("r-"+r.Name, Provenance{Pos: r.Pos, Origin: "roles." + r.Name, What: "members of role " + r.Name}, byRole[r.Name])
 	}
+	var all []netip.Prefix
 	for _, o := range s.Overlays.Networks {
 		c.addSet("o-"+o.Name, Provenance{Pos: o.Pos, Origin: "overlays.networks." + o.Name, What: "overlay " + o.Name}, []netip.Prefix{o.Prefix})
+		all = append(all, o.Prefix)
+	}
+	if len(all) > 0 {
+		c.addSet(OverlaysSet, Provenance{Pos: s.Overlays.Pos, Origin: "overlays.networks", What: "every overlay"}, all)
 	}
 }
+
+// OverlaysSet is the set of every overlay network, the gate to isolation.
+const OverlaysSet = "overlays"
 
 func firstPos(srcs []spec.Source, def spec.Pos) spec.Pos {
 	if len(srcs) > 0 {
@@ -355,15 +365,15 @@ func (c *compiler) rules() {
 			if r.Origin != "spec" {
 				origin = r.Origin
 			}
-			verb := "reaches"
-			v := Accept
+			verdict, v := "allowed", Accept
 			if action == spec.ActionDeny {
-				verb, v = "is denied", deny
+				verdict, v = "denied", deny
 			}
-			what := fmt.Sprintf("%s %s %s", r.From, verb, describeTo(r.To))
+			what := fmt.Sprintf("%s to %s", r.From, describeTo(r.To))
 			if len(r.Ports) > 0 {
 				what += " on " + portList(r.Ports)
 			}
+			what += ": " + verdict
 			base := Rule{From: c.source(r), To: r.To, Verdict: v, Prov: Provenance{Pos: r.Pos, Origin: origin, What: what}}
 			c.p.Rules = append(c.p.Rules, portRules(base, r.Ports)...)
 		}

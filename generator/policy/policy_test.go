@@ -1,0 +1,138 @@
+package policy
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/rampart-cluster/rampart/generator/spec"
+)
+
+const dcos = `version: 1
+cluster: t
+profile: dcos
+admins: [209.220.51.50/32, "2001:db8:ad::/48"]
+trusted: [8.8.8.8]
+roles:
+  master: {admin: [22/tcp, 8080/tcp, 9090/tcp]}
+nodes:
+  - {name: m1, role: master, addresses: [10.0.0.1, "fd00::1"]}
+  - {name: a1, role: agent, addresses: [10.0.0.2]}
+pools:
+  - {role: agent, cidrs: [10.0.16.0/20]}
+rules:
+  - {from: world, to: agent, ports: [53/udp, 80/tcp, 81/tcp, 82-90/tcp, 70-79/tcp]}
+  - {from: 192.0.2.0/24, to: master, action: deny}
+`
+
+func compile(t *testing.T, yaml string) *Policy {
+	t.Helper()
+	s, err := spec.Parse("t.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Compile(s)
+}
+
+func describe(r Rule) string {
+	src := "world"
+	switch r.From.Kind {
+	case SetSource:
+		src = "@" + r.From.Set
+	case CIDRSource:
+		src = r.From.CIDR.String()
+	}
+	var ports []string
+	for _, p := range r.Ports {
+		ports = append(ports, p.String())
+	}
+	return fmt.Sprintf("%s->%s %s[%s] %s line %d (%s)", src, r.To, r.Proto, strings.Join(ports, ","), r.Verdict, r.Prov.Pos.Line, r.Prov.Origin)
+}
+
+// TestOrder: deny rules first (profile, then spec), then cluster and trusted,
+// admins per role, the world's public ports per role, then extra allows; each
+// with the line and the part of the spec that made it.
+func TestOrder(t *testing.T) {
+	p := compile(t, dcos)
+	var got []string
+	for _, r := range p.Rules {
+		got = append(got, describe(r))
+	}
+	want := []string{
+		"@r-agent->master tcp[8201,26257] DROP line 3 (profile dcos)",
+		"@r-public-agent->master tcp[8201,26257] DROP line 3 (profile dcos)",
+		"192.0.2.0/24->master [] DROP line 15 (rules[1])",
+		"@cluster->all [] ACCEPT line 9 (nodes and pools)",
+		"@trusted->all [] ACCEPT line 5 (trusted)",
+		"@admins->master tcp[22,8080,9090] ACCEPT line 7 (roles.master.admin)",
+		"@admins->agent tcp[22] ACCEPT line 3 (zone private default)",
+		"@admins->public-agent tcp[22] ACCEPT line 3 (zone public default)",
+		"world->master tcp[80,443] ACCEPT line 3 (zone admin default)",
+		"world->public-agent tcp[80,443] ACCEPT line 3 (zone public default)",
+		"world->agent tcp[70-90] ACCEPT line 14 (rules[0])",
+		"world->agent udp[53] ACCEPT line 14 (rules[0])",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("rules:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestSets: members resolved per family, sorted, roles holding node
+// addresses and pool CIDRs.
+func TestSets(t *testing.T) {
+	p := compile(t, dcos)
+	check := func(set string, f Family, want ...string) {
+		t.Helper()
+		s := p.Set(set)
+		if s == nil {
+			t.Fatalf("no set %s", set)
+		}
+		var got []string
+		for _, m := range s.Members[f] {
+			got = append(got, m.String())
+		}
+		if strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Errorf("%s %s: %v, want %v", set, f, got, want)
+		}
+	}
+	check("cluster", V4, "10.0.0.1/32", "10.0.0.2/32", "10.0.16.0/20")
+	check("cluster", V6, "fd00::1/128")
+	check("r-agent", V4, "10.0.0.2/32", "10.0.16.0/20")
+	check("r-agent", V6)
+	check("admins", V6, "2001:db8:ad::/48")
+	if p.Renders(p.Rules[0], V6) {
+		t.Error("a deny from agents, who have no IPv6 address, was kept for IPv6")
+	}
+	if !p.Renders(p.Rules[8], V6) {
+		t.Error("a world rule must render in IPv6 too")
+	}
+	if got := p.RulesFor("agent"); len(got) != 5 {
+		t.Errorf("agent is guarded by %d rules, want 5 (cluster, trusted, admins, world tcp, world udp)", len(got))
+	}
+}
+
+func TestMergeRanges(t *testing.T) {
+	got := MergeRanges([]PortRange{{80, 80}, {443, 443}, {81, 85}, {10, 20}, {15, 30}, {31, 31}, {65535, 65535}, {65534, 65535}})
+	want := []PortRange{{10, 31}, {80, 85}, {443, 443}, {65534, 65535}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("%v, want %v", got, want)
+	}
+}
+
+func TestOverlays(t *testing.T) {
+	p := compile(t, `version: 1
+cluster: t
+roles: {agent: {zone: private}}
+overlays:
+  networks: {it: 10.150.0.0/16, hr: 192.168.0.0/16, lab: "fd00:1::/64"}
+  allow: [{from: hr, to: it, ports: [80/tcp]}]
+`)
+	if p.Overlays.Default != Reject || len(p.Overlays.Pairs) != 1 || p.Overlays.Pairs[0].From != "o-hr" || p.Overlays.Pairs[0].Ports[0] != (PortRange{80, 80}) {
+		t.Errorf("overlays: %+v", p.Overlays)
+	}
+	all := p.Set(OverlaysSet)
+	if len(all.Members[V4]) != 2 || all.Members[V6][0] != netip.MustParsePrefix("fd00:1::/64") {
+		t.Errorf("overlays set: %+v", all.Members)
+	}
+}
