@@ -180,7 +180,7 @@ func renderFilter(p *policy.Policy, role string, rules []policy.Rule, f policy.F
 		}
 	}
 	fmt.Fprintf(&b, "-A %s -m limit --limit %s -j LOG --log-prefix %s\n", ChainInput, p.LogRate, quote(p.LogPrefix))
-	add("", string(p.Default)+rejectWith(p.Default, f), "what no rule accepts")
+	add("", string(p.Default)+rejectWith(p.Default, f), p.DefaultProv.String())
 	if isolate {
 		renderIsolation(&b, p, f)
 	}

@@ -72,7 +72,7 @@ func RenderNFTables(p *policy.Policy, role string) []File {
 		}
 	}
 	fmt.Fprintf(&b, "\t\tlimit rate %s log prefix %s\n", p.LogRate, nftQuote(p.LogPrefix))
-	add(nftVerdict(p.Default), "what no rule accepts")
+	add(nftVerdict(p.Default), p.DefaultProv.String())
 	b.WriteString("\t}\n")
 	if len(p.Overlays.Networks) > 0 {
 		renderNFTIsolation(&b, p)

@@ -123,15 +123,17 @@ func (r *Rule) AppliesTo(role string) bool { return r.To == spec.ToAll || r.To =
 
 // Policy is the compiled cluster policy.
 type Policy struct {
-	Cluster   string
-	Roles     []string
-	Sets      []*Set // in a stable order: admins, trusted, cluster, roles, overlays
-	Rules     []Rule // deny rules first, then allows, in spec order
-	Default   Verdict
-	LogPrefix string
-	LogRate   string
-	Overlays  Overlays
-	EtcdPorts []uint16
+	Cluster string
+	Roles   []string
+	Sets    []*Set // in a stable order: admins, trusted, cluster, roles, overlays
+	Rules   []Rule // deny rules first, then allows, in spec order
+	Default Verdict
+	// DefaultProv says where the default verdict was chosen.
+	DefaultProv Provenance
+	LogPrefix   string
+	LogRate     string
+	Overlays    Overlays
+	EtcdPorts   []uint16
 }
 
 // Overlays is the compiled isolation between virtual networks: traffic
@@ -199,6 +201,8 @@ func Compile(s *spec.Spec) *Policy {
 	if s.Firewall.Action == "reject" {
 		c.p.Default = Reject
 	}
+	c.p.DefaultProv = Provenance{Pos: s.Firewall.Pos, Origin: "firewall.action",
+		What: "what no rule accepts is logged and " + map[Verdict]string{Drop: "dropped", Reject: "rejected"}[c.p.Default]}
 	for _, r := range s.Roles {
 		c.p.Roles = append(c.p.Roles, r.Name)
 	}

@@ -132,3 +132,33 @@ func TestGenBadSpecWritesNothing(t *testing.T) {
 		t.Error("a failed gen changed the existing tree")
 	}
 }
+
+func TestExplain(t *testing.T) {
+	cases := []struct {
+		args []string
+		code int
+		out  string
+	}{
+		{[]string{"--from", "209.220.51.50", "--to", "master-1", "--port", "8080/tcp"}, 0,
+			"ACCEPT  209.220.51.50 -> master-1 (role master) 8080/tcp\n  rule:  admins reach master on its admin ports\n  from:  roles.master.admin at " + fixture + ":27:5\n"},
+		{[]string{"--from", "10.88.1.3", "--to", "master-1", "--port", "26257/tcp"}, 0,
+			"DROP  10.88.1.3 -> master-1 (role master) 26257/tcp\n  rule:  agent to master on 8201/tcp,26257/tcp: denied\n  from:  profile dcos at " + fixture + ":12:10\n"},
+		{[]string{"--from", "2001:db8:ad::7", "--to", "agent", "--port", "22/tcp"}, 0,
+			"ACCEPT  2001:db8:ad::7 -> agent (role agent) 22/tcp\n"},
+		{[]string{"--from", "203.0.113.9", "--to", "agent-2", "--port", "53/udp"}, 0,
+			"DROP  203.0.113.9 -> agent-2 (role agent) 53/udp\n  no rule accepts it: what no rule accepts is logged and dropped\n"},
+		{[]string{"--from", "nope", "--to", "agent-2", "--port", "53/udp"}, 2, ""},
+		{[]string{"--from", "10.0.0.1", "--to", "agent-2", "--port", "53/sctp"}, 2, ""},
+		{[]string{"--from", "10.0.0.1", "--to", "nobody", "--port", "53/udp"}, 1, ""},
+	}
+	for _, c := range cases {
+		code, out, errOut := run(append([]string{"explain", "-f", fixture}, c.args...)...)
+		if code != c.code || !strings.HasPrefix(out, c.out) {
+			t.Errorf("%v: exit %d (want %d)\n%s%s\nwant prefix:\n%s", c.args, code, c.code, out, errOut, c.out)
+		}
+	}
+	code, out, _ := run("explain", "-f", fixture, "--from", "198.51.100.2", "--to", "bootstrap", "--port", "9999/udp", "-o", "json")
+	if code != 0 || !strings.Contains(out, `"verdict": "ACCEPT"`) || !strings.Contains(out, `"origin": "trusted"`) {
+		t.Errorf("json: exit %d\n%s", code, out)
+	}
+}
