@@ -22,20 +22,101 @@ import (
 const (
 	ChainInput     = "RAMPART-INPUT"     // jumped to from INPUT: the host's own traffic
 	ChainForward   = "RAMPART-FORWARD"   // jumped to from FORWARD: traffic the node routes
+	ChainPublished = "RAMPART-PUBLISHED" // new connections to published (DNATed) container ports
 	ChainIsolation = "RAMPART-ISOLATION" // between overlays, reached from RAMPART-FORWARD
 )
 
-// Jump is a rule rampart keeps in a built-in chain: -A Builtin -j Target.
-type Jump struct{ Builtin, Target string }
+// DockerUser is the chain Docker evaluates before its own FORWARD rules and
+// never flushes; rampart creates it when Docker has not (yet).
+const DockerUser = "DOCKER-USER"
 
-// Jumps lists the jumps from built-in chains that the policy needs, in the
-// order the apply script ensures them.
+// Jump is a rule rampart keeps in a chain it does not own: -I From 1 -j To.
+type Jump struct {
+	From, To string
+	Create   bool // From is not built in: create it when missing
+}
+
+// Jumps lists the jumps into rampart's chains, in the order the apply script
+// ensures them.
 func Jumps(p *policy.Policy) []Jump {
-	j := []Jump{{"INPUT", ChainInput}}
-	if len(p.Overlays.Networks) > 0 {
-		j = append(j, Jump{"FORWARD", ChainForward})
+	return []Jump{
+		{From: "INPUT", To: ChainInput},
+		{From: "FORWARD", To: ChainForward},
+		{From: DockerUser, To: ChainPublished, Create: true},
 	}
-	return j
+}
+
+// chains lists the chains rampart declares in the filter table.
+func chains(p *policy.Policy) []string {
+	c := []string{ChainInput, ChainForward, ChainPublished}
+	if len(p.Overlays.Networks) > 0 {
+		c = append(c, ChainIsolation)
+	}
+	return c
+}
+
+// policyRules renders the ordered rules of a role into a chain; ports are
+// matched by ports(r, f). With published, an accepting rule RETURNs: in the
+// FORWARD path rampart only vetoes, it never accepts for another owner.
+func policyRules(add func(match, target, comment string), p *policy.Policy, rules []policy.Rule, f policy.Family, ports func(policy.Rule, policy.Family) []string, published bool) {
+	for _, r := range rules {
+		if !p.Renders(r, f) {
+			continue
+		}
+		if published && r.Proto == spec.ICMP {
+			continue // echo requests are not published container ports
+		}
+		src := sourceMatch(r.From, f)
+		target := string(r.Verdict) + rejectWith(r.Verdict, f)
+		if published && r.Verdict == policy.Accept {
+			target = "RETURN"
+		}
+		for _, m := range ports(r, f) {
+			add(strings.TrimSpace(src+" "+m), target, r.Prov.String())
+		}
+	}
+}
+
+// origPortMatches matches the destination port a connection had before DNAT,
+// through conntrack: the port a container publishes, not the container's own.
+func origPortMatches(r policy.Rule, _ policy.Family) []string {
+	if r.Proto == "" {
+		return []string{""}
+	}
+	base := "-m conntrack --ctproto " + string(r.Proto)
+	if len(r.Ports) == 0 {
+		return []string{base}
+	}
+	out := make([]string, len(r.Ports))
+	for i, pr := range r.Ports {
+		out[i] = base + " --ctorigdstport " + portArg(pr)
+	}
+	return out
+}
+
+// renderForward writes the FORWARD side: published container ports get the
+// same rules as the host's own ports, and traffic between overlays is
+// isolated.
+func renderForward(b *strings.Builder, p *policy.Policy, rules []policy.Rule, f policy.Family) {
+	chainAdd := func(chain string) func(match, target, comment string) {
+		return func(match, target, comment string) {
+			fmt.Fprintf(b, "-A %s", chain)
+			if match != "" {
+				b.WriteString(" " + match)
+			}
+			fmt.Fprintf(b, " -m comment --comment %s -j %s\n", quote(comment), target)
+		}
+	}
+	fwd, pub := chainAdd(ChainForward), chainAdd(ChainPublished)
+	fwd("-m conntrack --ctstate DNAT", ChainPublished, "connections to published container ports (DNAT)")
+	pub("-m conntrack ! --ctstate DNAT", "RETURN", "not a published port: container egress, routed traffic")
+	pub("-m conntrack --ctstate ESTABLISHED,RELATED", "RETURN", "replies")
+	policyRules(pub, p, rules, f, origPortMatches, true)
+	fmt.Fprintf(b, "-A %s -m limit --limit %s -j LOG --log-prefix %s\n", ChainPublished, p.LogRate, quote(p.LogPrefix))
+	pub("", string(p.Default)+rejectWith(p.Default, f), p.DefaultProv.String())
+	if len(p.Overlays.Networks) > 0 {
+		renderIsolation(b, p, f)
+	}
 }
 
 // File is one rendered firewall file.
@@ -139,12 +220,10 @@ func hashSize(n int) int {
 func renderFilter(p *policy.Policy, role string, rules []policy.Rule, f policy.Family) []byte {
 	var b strings.Builder
 	b.WriteString(header(p, role, fmt.Sprintf("filter rules (%s)", f)))
-	b.WriteString("# Loaded with --noflush: only rampart's own chains are replaced; the jump from INPUT is added once.\n")
+	b.WriteString("# Loaded with --noflush: only rampart's own chains are replaced; the jumps to them are added once.\n")
 	b.WriteString("*filter\n")
-	fmt.Fprintf(&b, ":%s - [0:0]\n", ChainInput)
-	isolate := len(p.Overlays.Networks) > 0
-	if isolate {
-		fmt.Fprintf(&b, ":%s - [0:0]\n:%s - [0:0]\n", ChainForward, ChainIsolation)
+	for _, c := range chains(p) {
+		fmt.Fprintf(&b, ":%s - [0:0]\n", c)
 	}
 	add := func(match, target, comment string) {
 		fmt.Fprintf(&b, "-A %s", ChainInput)
@@ -170,20 +249,10 @@ func renderFilter(p *policy.Policy, role string, rules []policy.Rule, f policy.F
 		add("-s fe80::/10 -p ipv6-icmp -m icmp6 --icmpv6-type 130", "ACCEPT", "multicast listener query (MLD)")
 		add("-s fe80::/10 -p ipv6-icmp -m icmp6 --icmpv6-type 143", "ACCEPT", "multicast listener report (MLDv2)")
 	}
-	for _, r := range rules {
-		if !p.Renders(r, f) {
-			continue
-		}
-		src := sourceMatch(r.From, f)
-		for _, m := range protoMatches(r, f) {
-			add(strings.TrimSpace(src+" "+m), string(r.Verdict)+rejectWith(r.Verdict, f), r.Prov.String())
-		}
-	}
+	policyRules(add, p, rules, f, protoMatches, false)
 	fmt.Fprintf(&b, "-A %s -m limit --limit %s -j LOG --log-prefix %s\n", ChainInput, p.LogRate, quote(p.LogPrefix))
 	add("", string(p.Default)+rejectWith(p.Default, f), p.DefaultProv.String())
-	if isolate {
-		renderIsolation(&b, p, f)
-	}
+	renderForward(&b, p, rules, f)
 	b.WriteString("COMMIT\n")
 	return []byte(b.String())
 }

@@ -59,24 +59,11 @@ func RenderNFTables(p *policy.Policy, role string) []File {
 	add("icmpv6 type { destination-unreachable, packet-too-big, time-exceeded, parameter-problem } accept", "ICMPv6 the network needs")
 	add("icmpv6 type { nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert } ip6 hoplimit 255 accept", "neighbour discovery")
 	add("ip6 saddr fe80::/10 icmpv6 type { mld-listener-query, mld2-listener-report } accept", "multicast listener discovery (MLD)")
-	for _, r := range rules {
-		for _, f := range policy.Families {
-			if !p.Renders(r, f) {
-				continue
-			}
-			if r.From.Kind == policy.AnySource && f == policy.V6 && r.Proto != spec.ICMP {
-				continue // one rule covers both families
-			}
-			stmt := strings.TrimSpace(nftSource(r.From, f) + " " + nftProto(r, f) + " " + nftVerdict(r.Verdict))
-			add(strings.Join(strings.Fields(stmt), " "), r.Prov.String())
-		}
-	}
+	nftPolicyRules(add, p, rules, nftProto, false)
 	fmt.Fprintf(&b, "\t\tlimit rate %s log prefix %s\n", p.LogRate, nftQuote(p.LogPrefix))
 	add(nftVerdict(p.Default), p.DefaultProv.String())
 	b.WriteString("\t}\n")
-	if len(p.Overlays.Networks) > 0 {
-		renderNFTIsolation(&b, p)
-	}
+	renderNFTForward(&b, p, rules)
 	b.WriteString("}\n")
 	return []File{{Name: "rampart.nft", Contents: []byte(b.String())}}
 }
@@ -140,22 +127,86 @@ func nftQuote(s string) string {
 	return `"` + s + `"`
 }
 
-// renderNFTIsolation writes the forward hook: traffic from an overlay to an
-// overlay goes to chain isolation, where staying in one overlay, replies and
-// allowed pairs return and the rest gets the overlays' default.
+// nftPolicyRules renders the ordered rules of a role; ports are matched by
+// ports(r, f). With published, accepting rules return: in the forward hook
+// rampart only vetoes (a drop in any base chain is final), it never accepts
+// for another table.
+func nftPolicyRules(add func(stmt, comment string), p *policy.Policy, rules []policy.Rule, ports func(policy.Rule, policy.Family) string, published bool) {
+	for _, r := range rules {
+		if published && r.Proto == spec.ICMP {
+			continue // echo requests are not published container ports
+		}
+		for _, f := range policy.Families {
+			if !p.Renders(r, f) {
+				continue
+			}
+			if r.From.Kind == policy.AnySource && f == policy.V6 && r.Proto != spec.ICMP {
+				continue // one rule covers both families
+			}
+			verdict := nftVerdict(r.Verdict)
+			if published && r.Verdict == policy.Accept {
+				verdict = "return"
+			}
+			stmt := strings.TrimSpace(nftSource(r.From, f) + " " + ports(r, f) + " " + verdict)
+			add(strings.Join(strings.Fields(stmt), " "), r.Prov.String())
+		}
+	}
+}
+
+// nftOrigPort matches the destination port a connection had before DNAT.
+func nftOrigPort(r policy.Rule, _ policy.Family) string {
+	if r.Proto == "" {
+		return ""
+	}
+	m := "meta l4proto " + string(r.Proto)
+	if len(r.Ports) == 0 {
+		return m
+	}
+	parts := make([]string, len(r.Ports))
+	for i, pr := range r.Ports {
+		parts[i] = pr.String()
+	}
+	if len(parts) == 1 {
+		return m + " ct original proto-dst " + parts[0]
+	}
+	return m + " ct original proto-dst { " + strings.Join(parts, ", ") + " }"
+}
+
+// renderNFTForward writes the forward hook: new connections to published
+// (DNATed) container ports get the role's rules, matched on the original
+// destination port; traffic from an overlay to an overlay goes to chain
+// isolation.
+func renderNFTForward(b *strings.Builder, p *policy.Policy, rules []policy.Rule) {
+	add := func(stmt, comment string) {
+		fmt.Fprintf(b, "\t\t%s comment %s\n", stmt, nftQuote(comment))
+	}
+	b.WriteString("\n\tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;\n")
+	add("ct state new ct status dnat jump published", "connections to published container ports (DNAT)")
+	if all := p.Set(policy.OverlaysSet); all != nil {
+		for _, f := range policy.Families {
+			if len(all.Members[f]) > 0 {
+				fam, set := nftFamily(f), nftSet(policy.OverlaysSet, f)
+				add(fmt.Sprintf("%s saddr @%s %s daddr @%s jump isolation", fam, set, fam, set), "from an overlay to an overlay")
+			}
+		}
+	}
+	b.WriteString("\t}\n\n\tchain published {\n")
+	nftPolicyRules(add, p, rules, nftOrigPort, true)
+	fmt.Fprintf(b, "\t\tlimit rate %s log prefix %s\n", p.LogRate, nftQuote(p.LogPrefix))
+	add(nftVerdict(p.Default), p.DefaultProv.String())
+	b.WriteString("\t}\n")
+	if len(p.Overlays.Networks) > 0 {
+		renderNFTIsolation(b, p)
+	}
+}
+
+// renderNFTIsolation writes chain isolation: staying in one overlay, replies
+// and allowed pairs return and the rest gets the overlays' default.
 func renderNFTIsolation(b *strings.Builder, p *policy.Policy) {
 	add := func(stmt, comment string) {
 		fmt.Fprintf(b, "\t\t%s comment %s\n", stmt, nftQuote(comment))
 	}
-	all := p.Set(policy.OverlaysSet)
-	b.WriteString("\n\tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;\n")
-	for _, f := range policy.Families {
-		if len(all.Members[f]) > 0 {
-			fam, set := nftFamily(f), nftSet(policy.OverlaysSet, f)
-			add(fmt.Sprintf("%s saddr @%s %s daddr @%s jump isolation", fam, set, fam, set), "from an overlay to an overlay")
-		}
-	}
-	b.WriteString("\t}\n\n\tchain isolation {\n")
+	b.WriteString("\n\tchain isolation {\n")
 	add("ct state established,related return", "replies")
 	for _, name := range p.Overlays.Networks {
 		s := p.Set(name)
