@@ -162,3 +162,29 @@ func TestExplain(t *testing.T) {
 		t.Errorf("json: exit %d\n%s", code, out)
 	}
 }
+
+func TestAuditExitCodes(t *testing.T) {
+	dir := t.TempDir()
+	exposed := filepath.Join(dir, "exposed.yaml")
+	if err := os.WriteFile(exposed, []byte("version: 1\ncluster: x\nadmins: [192.0.2.1]\nroles:\n  m: {zone: admin, public: [8080/tcp]}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		args []string
+		code int
+		out  string
+	}{
+		{[]string{"audit", "-f", "../../../fixtures/dcos-aws.yaml"}, 0, "0 error(s), 0 warning(s)"},
+		{[]string{"audit", "-f", fixture}, 0, "2 warning(s)"},
+		{[]string{"audit", "-f", fixture, "--strict"}, 1, "2 warning(s)"},
+		{[]string{"audit", "-f", exposed}, 1, exposed + ":5:29: error: the world reaches m on 8080/tcp (Marathon, unauthenticated control plane)"},
+		{[]string{"audit", "-f", exposed, "-o", "json"}, 1, `"code": "control-plane-exposed"`},
+		{[]string{"audit", "-f", exposed, "-o", "yaml"}, 2, ""},
+	}
+	for _, c := range cases {
+		code, out, errOut := run(c.args...)
+		if code != c.code || !strings.Contains(out, c.out) {
+			t.Errorf("%v: exit %d (want %d)\n%s%s\nwant: %s", c.args, code, c.code, out, errOut, c.out)
+		}
+	}
+}

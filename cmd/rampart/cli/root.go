@@ -47,7 +47,7 @@ comes up.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &exitError{code: ExitUsage, err: fmt.Errorf("%w\nSee '%s --help'.", err, c.CommandPath())}
 	})
-	root.AddCommand(newGen(), newValidate(), newExplain(), newVersion())
+	root.AddCommand(newGen(), newValidate(), newExplain(), newAudit(), newVersion())
 	return root
 }
 

@@ -1,0 +1,72 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rampart-cluster/rampart/generator/audit"
+	"github.com/rampart-cluster/rampart/generator/policy"
+)
+
+func newAudit() *cobra.Command {
+	var file, output string
+	var strict bool
+	c := &cobra.Command{
+		Use:   "audit -f cluster.yaml [--strict] [-o json]",
+		Short: "Report lockouts, exposed control-plane ports and other findings, with the spec line of each",
+		Long: `audit reads the compiled policy and reports:
+  errors:   a role no admin can reach on SSH; etcd members that cannot reach
+            each other on the client or peer port; an unauthenticated
+            control-plane port (ZooKeeper 2181, etcd 2379/2380, Mesos 5050/5051,
+            Marathon 8080, Exhibitor 8181) open to the world;
+  warnings: other well-known services open to the world; trusted entries that
+            are public DNS resolvers; long lists of single addresses where a
+            CIDR would serve.
+Exit 1 when there are errors, or warnings with --strict.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if output != "text" && output != "json" {
+				return usageError("-o must be text or json, not %q", output)
+			}
+			s, err := loadSpec(file)
+			if err != nil {
+				return err
+			}
+			findings := audit.Run(s, policy.Compile(s))
+			errs, warns := 0, 0
+			for _, f := range findings {
+				if f.Severity == audit.Error {
+					errs++
+				} else {
+					warns++
+				}
+			}
+			w := cmd.OutOrStdout()
+			if output == "json" {
+				if findings == nil {
+					findings = []audit.Finding{}
+				}
+				enc := json.NewEncoder(w)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(map[string]any{"findings": findings, "errors": errs, "warnings": warns}); err != nil {
+					return err
+				}
+			} else {
+				for _, f := range findings {
+					fmt.Fprintln(w, f)
+				}
+				fmt.Fprintf(w, "%s: %d error(s), %d warning(s)\n", file, errs, warns)
+			}
+			if errs > 0 || (strict && warns > 0) {
+				return &exitError{code: ExitInvalid, err: fmt.Errorf("")}
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVarP(&file, "file", "f", "", "the cluster spec (required)")
+	c.Flags().BoolVar(&strict, "strict", false, "exit 1 on warnings too")
+	c.Flags().StringVarP(&output, "output", "o", "text", "text or json")
+	return c
+}

@@ -1,0 +1,309 @@
+// Package audit reads the compiled policy and reports what an operator should
+// look at before provisioning: lockouts, control-plane ports open to the
+// world, other exposure, trusted public resolvers and oversized whitelists,
+// each with the spec line that causes it.
+package audit
+
+import (
+	"fmt"
+	"net/netip"
+	"sort"
+
+	"github.com/rampart-cluster/rampart/generator/policy"
+	"github.com/rampart-cluster/rampart/generator/spec"
+)
+
+// Severity of a finding: errors make `rampart audit` exit 1.
+type Severity string
+
+// Severities.
+const (
+	Error   Severity = "error"
+	Warning Severity = "warning"
+)
+
+// Finding is one thing the audit reports.
+type Finding struct {
+	Severity Severity `json:"severity"`
+	Code     string   `json:"code"` // lockout, etcd-blocked, control-plane-exposed, exposed, public-resolver, large-whitelist
+	Message  string   `json:"message"`
+	Pos      spec.Pos `json:"-"`
+	File     string   `json:"file"`
+	Line     int      `json:"line"`
+	Column   int      `json:"column"`
+}
+
+// String renders the finding like a compiler: file:line:col: severity: message.
+func (f Finding) String() string {
+	return fmt.Sprintf("%s: %s: %s", f.Pos, f.Severity, f.Message)
+}
+
+// Service is a well-known port and what listens there.
+type Service struct {
+	Proto spec.Protocol
+	Port  uint16
+	Name  string
+	// ControlPlane services take orders without authentication by default:
+	// open to the world, they hand the cluster over.
+	ControlPlane bool
+}
+
+// Catalog lists the well-known ports the audit looks for.
+var Catalog = []Service{
+	{spec.TCP, 2181, "ZooKeeper", true},
+	{spec.TCP, 2379, "etcd client API", true},
+	{spec.TCP, 2380, "etcd peer API", true},
+	{spec.TCP, 3306, "MySQL", false},
+	{spec.TCP, 5050, "Mesos master", true},
+	{spec.TCP, 5051, "Mesos agent", true},
+	{spec.TCP, 5432, "PostgreSQL", false},
+	{spec.TCP, 6379, "Redis", false},
+	{spec.TCP, 6443, "Kubernetes API server", false},
+	{spec.TCP, 8080, "Marathon", true},
+	{spec.TCP, 8123, "Mesos-DNS", false},
+	{spec.TCP, 8181, "Exhibitor", true},
+	{spec.TCP, 9090, "HAProxy stats", false},
+	{spec.TCP, 10250, "kubelet", false},
+	{spec.TCP, 27017, "MongoDB", false},
+	{spec.UDP, 8123, "Mesos-DNS", false},
+}
+
+// PublicResolvers are well-known public DNS resolvers.
+var PublicResolvers = map[netip.Addr]string{
+	netip.MustParseAddr("8.8.8.8"):              "Google Public DNS",
+	netip.MustParseAddr("8.8.4.4"):              "Google Public DNS",
+	netip.MustParseAddr("2001:4860:4860::8888"): "Google Public DNS",
+	netip.MustParseAddr("2001:4860:4860::8844"): "Google Public DNS",
+	netip.MustParseAddr("1.1.1.1"):              "Cloudflare DNS",
+	netip.MustParseAddr("1.0.0.1"):              "Cloudflare DNS",
+	netip.MustParseAddr("2606:4700:4700::1111"): "Cloudflare DNS",
+	netip.MustParseAddr("2606:4700:4700::1001"): "Cloudflare DNS",
+	netip.MustParseAddr("9.9.9.9"):              "Quad9",
+	netip.MustParseAddr("149.112.112.112"):      "Quad9",
+	netip.MustParseAddr("2620:fe::fe"):          "Quad9",
+	netip.MustParseAddr("2620:fe::9"):           "Quad9",
+	netip.MustParseAddr("208.67.222.222"):       "OpenDNS",
+	netip.MustParseAddr("208.67.220.220"):       "OpenDNS",
+}
+
+// LargeWhitelist is how many single addresses of one /24 (or IPv6 /64) in
+// admins or trusted make the audit suggest the CIDR instead.
+const LargeWhitelist = 16
+
+// Run audits a spec and its compiled policy. Findings come sorted by
+// position, errors before warnings on the same line.
+func Run(s *spec.Spec, p *policy.Policy) []Finding {
+	a := &auditor{s: s, p: p}
+	a.lockout()
+	a.etcd()
+	a.exposure()
+	a.resolvers()
+	a.largeWhitelists()
+	sort.SliceStable(a.out, func(i, j int) bool {
+		x, y := a.out[i], a.out[j]
+		if x.Pos.Line != y.Pos.Line {
+			return x.Pos.Line < y.Pos.Line
+		}
+		if x.Pos.Col != y.Pos.Col {
+			return x.Pos.Col < y.Pos.Col
+		}
+		return x.Severity == Error && y.Severity != Error
+	})
+	return a.out
+}
+
+// HasErrors reports whether any finding is an error.
+func HasErrors(fs []Finding) bool {
+	for _, f := range fs {
+		if f.Severity == Error {
+			return true
+		}
+	}
+	return false
+}
+
+type auditor struct {
+	s   *spec.Spec
+	p   *policy.Policy
+	out []Finding
+}
+
+func (a *auditor) add(sev Severity, code string, pos spec.Pos, format string, args ...any) {
+	a.out = append(a.out, Finding{Severity: sev, Code: code, Message: fmt.Sprintf(format, args...),
+		Pos: pos, File: pos.File, Line: pos.Line, Column: pos.Col})
+}
+
+// roles lists the roles that have members (or could: every role the spec keeps).
+func (a *auditor) roles() []*spec.Role { return a.s.Roles }
+
+// lockout: every role must be reachable on SSH by some admin.
+func (a *auditor) lockout() {
+	if len(a.s.Admins) == 0 {
+		a.add(Error, "lockout", a.s.ProfilePos, "admins is empty: no operator can reach any node on SSH (22/tcp) from outside the cluster")
+		return
+	}
+	for _, r := range a.roles() {
+		reached := false
+		var blocker policy.Decision
+		for _, adm := range a.s.Admins {
+			d := a.p.Explain(policy.Query{From: adm.Prefix.Addr(), Role: r.Name, Proto: spec.TCP, Port: 22})
+			if d.Verdict == policy.Accept {
+				reached = true
+				break
+			}
+			blocker = d
+		}
+		if !reached {
+			a.add(Error, "lockout", blocker.Prov.Pos, "no admin can reach role %s on SSH (22/tcp): %s (%s)", r.Name, blocker.Prov.What, blocker.Prov.Origin)
+		}
+	}
+}
+
+// etcd: members of an etcd role must reach each other on the client and peer ports.
+func (a *auditor) etcd() {
+	for _, r := range a.roles() {
+		if !r.Etcd {
+			continue
+		}
+		var members []*spec.Node
+		for _, n := range a.s.Nodes {
+			if n.Role == r.Name {
+				members = append(members, n)
+			}
+		}
+		for _, port := range []uint16{a.s.Etcd.ClientPort, a.s.Etcd.PeerPort} {
+			reported := false
+			for _, from := range members {
+				for _, addr := range from.Addresses {
+					d := a.p.Explain(policy.Query{From: addr, Role: r.Name, Proto: spec.TCP, Port: port})
+					if d.Verdict != policy.Accept && !reported {
+						a.add(Error, "etcd-blocked", d.Prov.Pos, "etcd member %s (%s) cannot reach the other members of role %s on %d/tcp: %s (%s)",
+							from.Name, addr, r.Name, port, d.Prov.What, d.Prov.Origin)
+						reported = true
+					}
+				}
+			}
+		}
+	}
+}
+
+// worldFacing reports whether a rule's source is the world, or a literal
+// range so wide that it stands for it.
+func worldFacing(src policy.Source) bool {
+	switch src.Kind {
+	case policy.AnySource:
+		return true
+	case policy.CIDRSource:
+		if src.CIDR.Addr().Is4() {
+			return src.CIDR.Bits() <= 8
+		}
+		return src.CIDR.Bits() <= 16
+	}
+	return false
+}
+
+// fromWorld evaluates a connection from an address outside every set and
+// narrow range: the first world-facing rule that matches decides.
+func (a *auditor) fromWorld(role string, proto spec.Protocol, port uint16) *policy.Rule {
+	for i := range a.p.Rules {
+		r := &a.p.Rules[i]
+		if !r.AppliesTo(role) || !worldFacing(r.From) {
+			continue
+		}
+		if r.Proto != "" && (r.Proto != proto || !portIn(r.Ports, port)) {
+			continue
+		}
+		return r
+	}
+	return nil
+}
+
+func portIn(ranges []policy.PortRange, port uint16) bool {
+	if len(ranges) == 0 {
+		return true
+	}
+	for _, pr := range ranges {
+		if port >= pr.From && port <= pr.To {
+			return true
+		}
+	}
+	return false
+}
+
+// exposure: catalogued services the world reaches.
+func (a *auditor) exposure() {
+	for _, r := range a.roles() {
+		for _, svc := range Catalog {
+			rule := a.fromWorld(r.Name, svc.Proto, svc.Port)
+			if rule == nil || rule.Verdict != policy.Accept {
+				continue
+			}
+			pos := a.portPos(r, rule, svc)
+			if svc.ControlPlane {
+				a.add(Error, "control-plane-exposed", pos, "the world reaches %s on %d/%s (%s, unauthenticated control plane): %s (%s)",
+					r.Name, svc.Port, svc.Proto, svc.Name, rule.Prov.What, rule.Prov.Origin)
+			} else {
+				a.add(Warning, "exposed", pos, "the world reaches %s on %d/%s (%s): %s (%s)",
+					r.Name, svc.Port, svc.Proto, svc.Name, rule.Prov.What, rule.Prov.Origin)
+			}
+		}
+	}
+}
+
+// portPos points at the entry of a role's public list that opens the port,
+// when that list made the rule; otherwise at the rule.
+func (a *auditor) portPos(r *spec.Role, rule *policy.Rule, svc Service) spec.Pos {
+	if rule.Prov.Origin == "roles."+r.Name+".public" {
+		for _, p := range r.Public {
+			if p.Proto == svc.Proto && svc.Port >= p.From && svc.Port <= p.To {
+				return p.Pos
+			}
+		}
+	}
+	return rule.Prov.Pos
+}
+
+// resolvers: trusting a public resolver lets spoofed packets from it reach
+// every port, and its replies are accepted as established anyway.
+func (a *auditor) resolvers() {
+	for _, t := range a.s.Trusted {
+		if !t.Prefix.IsSingleIP() {
+			continue
+		}
+		if name, ok := PublicResolvers[t.Prefix.Addr()]; ok {
+			a.add(Warning, "public-resolver", t.Pos, "trusted %s is a public resolver (%s): its replies are accepted as established without trust, and trust lets spoofed UDP from it reach every port; remove it from trusted",
+				t.Prefix.Addr(), name)
+		}
+	}
+}
+
+// largeWhitelists: many single addresses of one network listed one by one.
+func (a *auditor) largeWhitelists() {
+	for _, list := range []struct {
+		name string
+		srcs []spec.Source
+	}{{"admins", a.s.Admins}, {"trusted", a.s.Trusted}} {
+		groups := map[netip.Prefix][]spec.Source{}
+		var order []netip.Prefix
+		for _, src := range list.srcs {
+			if !src.Prefix.IsSingleIP() {
+				continue
+			}
+			bits := 24
+			if src.Prefix.Addr().Is6() {
+				bits = 64
+			}
+			net, _ := src.Prefix.Addr().Prefix(bits)
+			if _, seen := groups[net]; !seen {
+				order = append(order, net)
+			}
+			groups[net] = append(groups[net], src)
+		}
+		for _, net := range order {
+			if g := groups[net]; len(g) >= LargeWhitelist {
+				a.add(Warning, "large-whitelist", g[0].Pos, "%s lists %d single addresses of %s one by one; the CIDR (or a narrower one) would serve and keep the list reviewable",
+					list.name, len(g), net)
+			}
+		}
+	}
+}

@@ -1,0 +1,103 @@
+package audit
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rampart-cluster/rampart/generator/policy"
+	"github.com/rampart-cluster/rampart/generator/spec"
+)
+
+const head = `version: 1
+cluster: t
+admins: [203.0.113.7]
+`
+
+func run(t *testing.T, yaml string) []string {
+	t.Helper()
+	s, err := spec.Parse("t.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, f := range Run(s, policy.Compile(s)) {
+		out = append(out, f.String())
+	}
+	return out
+}
+
+func TestFindings(t *testing.T) {
+	var many strings.Builder
+	for i := 1; i <= LargeWhitelist; i++ {
+		fmt.Fprintf(&many, "  - 10.1.2.%d\n", i)
+	}
+	cases := []struct {
+		name string
+		spec string
+		want []string
+	}{
+		{"clean", head + "roles:\n  web: {zone: public}\n", nil},
+		{"no admin port 22", head + "roles:\n  web: {zone: public, admin: [8080/tcp]}\n", []string{
+			"t.yaml:1:1: error: no admin can reach role web on SSH (22/tcp): what no rule accepts is logged and dropped (firewall.action)",
+		}},
+		{"ssh denied to admins", head + "roles:\n  web: {zone: public}\nrules:\n  - {from: admins, to: web, ports: [22/tcp], action: deny}\n", []string{
+			"t.yaml:7:5: error: no admin can reach role web on SSH (22/tcp): admins to web on 22/tcp: denied (rules[0])",
+		}},
+		{"no admins at all", "version: 1\ncluster: t\nroles:\n  web: {zone: public}\n", []string{
+			"t.yaml:1:1: error: admins is empty: no operator can reach any node on SSH (22/tcp) from outside the cluster",
+		}},
+		{"etcd peers blocked", head + "roles:\n  db: {zone: private, etcd: true}\nnodes:\n  - {name: db-1, role: db, addresses: [10.0.0.1]}\n  - {name: db-2, role: db, addresses: [10.0.0.2]}\nrules:\n  - {from: db, to: db, ports: [2380/tcp], action: deny}\n", []string{
+			"t.yaml:10:5: error: etcd member db-1 (10.0.0.1) cannot reach the other members of role db on 2380/tcp: db to db on 2380/tcp: denied (rules[0])",
+		}},
+		{"marathon to the world", head + "roles:\n  master: {zone: admin, public: [80/tcp, 8080/tcp]}\n", []string{
+			"t.yaml:5:42: error: the world reaches master on 8080/tcp (Marathon, unauthenticated control plane): the world reaches master on its public ports (roles.master.public)",
+		}},
+		{"zookeeper by rule from 0.0.0.0/0", head + "roles:\n  master: {zone: admin}\nrules:\n  - {from: 0.0.0.0/0, to: all, ports: [2181/tcp, 3306/tcp]}\n", []string{
+			"t.yaml:7:5: error: the world reaches master on 2181/tcp (ZooKeeper, unauthenticated control plane): 0.0.0.0/0 to every role on 2181/tcp,3306/tcp: allowed (rules[0])",
+			"t.yaml:7:5: warning: the world reaches master on 3306/tcp (MySQL): 0.0.0.0/0 to every role on 2181/tcp,3306/tcp: allowed (rules[0])",
+		}},
+		{"a world deny before the allow closes it", head + "roles:\n  master: {zone: admin, public: [8080/tcp]}\nrules:\n  - {from: world, to: master, ports: [8080/tcp], action: deny}\n", nil},
+		{"haproxy stats is a warning", head + "roles:\n  lb: {zone: public, public: [9090/tcp]}\n", []string{
+			"t.yaml:5:31: warning: the world reaches lb on 9090/tcp (HAProxy stats): the world reaches lb on its public ports (roles.lb.public)",
+		}},
+		{"public resolvers", head + "trusted: [1.1.1.1, 198.51.100.1, \"2001:4860:4860::8888\"]\nroles:\n  web: {zone: public}\n", []string{
+			"t.yaml:4:11: warning: trusted 1.1.1.1 is a public resolver (Cloudflare DNS): its replies are accepted as established without trust, and trust lets spoofed UDP from it reach every port; remove it from trusted",
+			"t.yaml:4:34: warning: trusted 2001:4860:4860::8888 is a public resolver (Google Public DNS): its replies are accepted as established without trust, and trust lets spoofed UDP from it reach every port; remove it from trusted",
+		}},
+		{"large whitelist", "version: 1\ncluster: t\nadmins:\n" + many.String() + "roles:\n  web: {zone: public}\n", []string{
+			"t.yaml:4:5: warning: admins lists 16 single addresses of 10.1.2.0/24 one by one; the CIDR (or a narrower one) would serve and keep the list reviewable",
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := run(t, c.spec)
+			if strings.Join(got, "\n") != strings.Join(c.want, "\n") {
+				t.Errorf("findings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(c.want, "\n"))
+			}
+		})
+	}
+}
+
+// TestFixturesHaveNoErrors: the bundled examples are meant to be clean; only
+// dcos-packet keeps the recipe's public resolvers, as warnings.
+func TestFixturesHaveNoErrors(t *testing.T) {
+	files, _ := filepath.Glob("../../fixtures/*.yaml")
+	if len(files) < 4 {
+		t.Fatal("fixtures missing")
+	}
+	for _, file := range files {
+		s, err := spec.LoadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fs := Run(s, policy.Compile(s))
+		if HasErrors(fs) {
+			t.Errorf("%s: %v", file, fs)
+		}
+		if filepath.Base(file) == "dcos-packet.yaml" && len(fs) != 2 {
+			t.Errorf("dcos-packet: want the two public-resolver warnings, got %v", fs)
+		}
+	}
+}
