@@ -185,7 +185,7 @@ func renderIPSet(p *policy.Policy, role string, rules []policy.Rule, f policy.Fa
 	for _, s := range usedSets(p, rules, f) {
 		name := SetName(s.Name, f)
 		members := s.Members[f]
-		opts := fmt.Sprintf("hash:net family %s hashsize %d maxelem %d", family, hashSize(len(members)), maxElem(len(members)))
+		opts := fmt.Sprintf("hash:net family %s hashsize %d maxelem %d", family, hashSize(len(members)), setMaxElem)
 		fmt.Fprintf(&b, "# %s\n", s.Prov.What)
 		fmt.Fprintf(&b, "create %s %s\n", name, opts)
 		fmt.Fprintf(&b, "create %s%s %s\n", name, tmpSuffix, opts)
@@ -199,14 +199,15 @@ func renderIPSet(p *policy.Policy, role string, rules []policy.Rule, f policy.Fa
 	return []byte(b.String())
 }
 
-// maxElem leaves room to grow: at least the kernel default, and twice the members.
-func maxElem(n int) int {
-	m := 65536
-	for m < 2*n {
-		m *= 2
-	}
-	return m
-}
+// setMaxElem is the element limit of every set, whatever its member count.
+// It is a limit, not an allocation (a set takes memory for what it holds),
+// and it must not change from one version of a node's files to the next:
+// `ipset -exist restore` refuses to create a set that exists with another
+// maxelem, so a limit that grew with the cluster made re-applying the
+// firewall of a cluster grown past 32,768 members (or shrunk below) fail,
+// leaving the old rules in place. hashsize may differ between runs: the
+// kernel resizes hashes itself and ignores it when it compares.
+const setMaxElem = 1 << 24
 
 // hashSize is the initial hash size, a power of two near the member count.
 func hashSize(n int) int {

@@ -76,12 +76,12 @@ func mustPorts(list []string, pos Pos) []Port {
 func (d *decoder) build(root *yaml.Node, r *raw) *Spec {
 	top := Pos{File: d.file, Line: root.Line, Col: root.Column}
 	s := &Spec{File: d.file, Version: 1, ProfilePos: top}
-	if r.version == nil {
-		d.errorf(root, "", "version is missing: write `version: 1` at the top of the spec")
+	if !r.verGiven {
+		d.errorf(root, "", `version is missing: write "version: 1" at the top of the spec`)
 	}
-	if r.cluster == nil {
+	if !r.clGiven {
 		d.errorf(root, "", "cluster is missing: name the cluster (1 to 20 characters of a-z, 0-9 and -)")
-	} else {
+	} else if r.cluster != nil {
 		s.Cluster = *r.cluster
 	}
 
@@ -92,8 +92,8 @@ func (d *decoder) build(root *yaml.Node, r *raw) *Spec {
 	s.Outputs = r.outputs
 	if s.Outputs == nil {
 		s.Outputs = []string{OutputIgnition}
-	} else if len(s.Outputs) == 0 {
-		d.errorf(r.outNode, "outputs", "outputs is empty: name at least one of ignition, cloud-config")
+	} else if isNull(r.outNode) || (r.outNode.Kind == yaml.SequenceNode && len(r.outNode.Content) == 0) {
+		d.errorf(r.outNode, "outputs", "the list is empty; name at least one of: ignition, cloud-config")
 	}
 
 	s.Profile = "none"
@@ -116,7 +116,14 @@ func (d *decoder) build(root *yaml.Node, r *raw) *Spec {
 		s.Etcd.PeerPort = 2380
 	}
 	if s.Etcd.ClientPort == s.Etcd.PeerPort {
-		d.errorf(r.etcdNode, "etcd", "client_port and peer_port are both %d; etcd needs two ports", s.Etcd.ClientPort)
+		switch client, peer := r.etcdPorts[0], r.etcdPorts[1]; {
+		case peer != nil && client != nil:
+			d.errorf(peer, "etcd.peer_port", "%d is also the client_port; etcd needs two different ports", s.Etcd.PeerPort)
+		case client != nil:
+			d.errorf(client, "etcd.client_port", "%d is the default peer_port; etcd needs two different ports (set etcd.peer_port too)", s.Etcd.ClientPort)
+		default:
+			d.errorf(peer, "etcd.peer_port", "%d is the default client_port; etcd needs two different ports (set etcd.client_port too)", s.Etcd.PeerPort)
+		}
 	}
 
 	s.Firewall = r.firewall
@@ -164,9 +171,10 @@ func (d *decoder) buildRoles(s *Spec, r *raw) {
 	for _, rr := range r.roles {
 		role, fromProfile := byName[rr.name]
 		if !fromProfile {
-			if rr.zone == nil {
-				d.errs = append(d.errs, &Error{Pos: rr.pos, Path: "roles." + rr.name, Msg: "the role needs a zone (admin, private or public)"})
-				continue
+			if !rr.zoneGiven {
+				// Reported, and the role still exists: what refers to it
+				// is not a second problem.
+				d.add(&Error{Pos: rr.pos, Path: "roles." + rr.name, Msg: "the role needs a zone (admin, private or public)"})
 			}
 			role = &Role{Name: rr.name, Pos: rr.pos, Origin: "spec"}
 			byName[rr.name] = role
@@ -194,8 +202,8 @@ func (d *decoder) buildRoles(s *Spec, r *raw) {
 			role.AdminPos, role.AdminOrigin = rr.pos, "zone "+role.Zone+" default"
 		}
 	}
-	if len(s.Roles) == 0 && len(d.errs) == 0 {
-		d.errs = append(d.errs, &Error{Pos: s.ProfilePos, Msg: "no roles: declare roles or choose a profile (dcos, coreos-web) that brings them"})
+	if len(s.Roles) == 0 && !r.rlGiven && (r.profNode == nil || r.profile != nil) {
+		d.add(&Error{Pos: s.ProfilePos, Msg: "no roles: declare roles or choose a profile (dcos, coreos-web) that brings them"})
 	}
 }
 
@@ -203,20 +211,24 @@ func (d *decoder) buildMembers(s *Spec, r *raw) {
 	names := map[string]*Node{}
 	owners := map[netip.Addr]*Node{}
 	for _, n := range r.nodes {
+		ref := d.refs[n]
 		if first, dup := names[n.Name]; dup {
-			d.errs = append(d.errs, &Error{Pos: n.Pos, Path: "nodes", Msg: fmt.Sprintf("node name %q is used twice (first at line %d)", n.Name, first.Pos.Line)})
+			d.errorf(ref.name, ref.path+".name", "node name %q is used twice (first at line %d)", n.Name, d.refs[first].name.Line)
 			continue
 		}
 		names[n.Name] = n
 		if s.Role(n.Role) == nil {
-			d.errorf(d.nodeRoles[n], "nodes."+n.Name+".role", "role %q does not exist (roles: %s)", n.Role, roleList(s))
+			if !r.roleNames[n.Role] {
+				d.errorf(ref.to, ref.path+".role", "role %q does not exist (roles: %s)", n.Role, roleList(s))
+			}
 			continue
 		}
 		clash := false
-		for _, a := range n.Addresses {
+		for j, a := range n.Addresses {
 			if other, dup := owners[a]; dup {
-				d.errs = append(d.errs, &Error{Pos: n.Pos, Path: "nodes." + n.Name, Msg: fmt.Sprintf("address %s is also node %s's (line %d)", a, other.Name, other.Pos.Line)})
+				d.errorf(ref.addrs[j], ref.addrPath[j], "%s is also an address of node %s (line %d); a node's addresses are its own", a, other.Name, d.refs[other].name.Line)
 				clash = true
+				continue
 			}
 			owners[a] = n
 		}
@@ -224,14 +236,17 @@ func (d *decoder) buildMembers(s *Spec, r *raw) {
 			s.Nodes = append(s.Nodes, n)
 		}
 	}
-	for i, p := range r.pools {
+	for _, p := range r.pools {
+		ref := d.refs[p]
 		role := s.Role(p.Role)
 		if role == nil {
-			d.errs = append(d.errs, &Error{Pos: p.Pos, Path: index("pools", i), Msg: fmt.Sprintf("role %q does not exist (roles: %s)", p.Role, roleList(s))})
+			if !r.roleNames[p.Role] {
+				d.errorf(ref.to, ref.path+".role", "role %q does not exist (roles: %s)", p.Role, roleList(s))
+			}
 			continue
 		}
 		if role.Etcd {
-			d.errs = append(d.errs, &Error{Pos: p.Pos, Path: index("pools", i), Msg: fmt.Sprintf("role %q runs etcd, whose members must be listed as nodes with their addresses, not as a pool", p.Role)})
+			d.errorf(ref.to, ref.path+".role", "role %q runs etcd, whose members must be listed as nodes with their addresses, not as a pool", p.Role)
 			continue
 		}
 		s.Pools = append(s.Pools, p)
@@ -261,13 +276,13 @@ func (d *decoder) buildOverlays(s *Spec, r *raw) {
 	}
 	for _, o := range r.overlays.Networks {
 		if s.Role(o.Name) != nil {
-			d.errs = append(d.errs, &Error{Pos: o.Pos, Path: "overlays.networks." + o.Name, Msg: fmt.Sprintf("%q is also a role; rules could not tell them apart", o.Name)})
+			d.add(&Error{Pos: o.Pos, Path: "overlays.networks." + o.Name, Msg: fmt.Sprintf("%q is also a role; rules could not tell them apart: rename the overlay", o.Name)})
 			continue
 		}
 		clash := false
 		for _, prev := range s.Overlays.Networks {
 			if prev.Prefix.Overlaps(o.Prefix) {
-				d.errs = append(d.errs, &Error{Pos: o.Pos, Path: "overlays.networks." + o.Name,
+				d.add(&Error{Pos: o.Pos, Path: "overlays.networks." + o.Name,
 					Msg: fmt.Sprintf("%s overlaps overlay %s (%s, line %d); overlays must not share addresses", o.Prefix, prev.Name, prev.Prefix, prev.Pos.Line)})
 				clash = true
 				break
@@ -278,16 +293,19 @@ func (d *decoder) buildOverlays(s *Spec, r *raw) {
 		}
 	}
 	for i, a := range r.overlays.Allow {
-		ends := d.allowEnds[i]
+		ref := d.allowRefs[i]
 		ok := true
-		for j, name := range []string{a.From, a.To} {
+		for j, end := range []*yaml.Node{ref.from, ref.to} {
+			name := []string{a.From, a.To}[j]
 			if r.overlays.Overlay(name) == nil {
-				d.errorf(ends[j], index("overlays.allow", i), "%q is not an overlay (overlays: %s)", name, overlayList(r.overlays))
+				if !r.overlayNames[name] {
+					d.errorf(end, ref.path+"."+[]string{"from", "to"}[j], "%q is not an overlay (overlays: %s)", name, overlayList(r.overlays))
+				}
 				ok = false
 			}
 		}
 		if ok && a.From == a.To {
-			d.errorf(ends[0], index("overlays.allow", i), "%s to itself is always allowed; an allowed pair names two overlays", a.From)
+			d.errorf(ref.to, ref.path+".to", "%s to itself is always allowed; an allowed pair names two different overlays", a.From)
 			ok = false
 		}
 		if ok {
@@ -315,27 +333,28 @@ func (d *decoder) buildRules(s *Spec, r *raw) {
 		s.Rules = append(s.Rules, &Rule{From: pr.from, To: pr.to, Action: pr.action,
 			Ports: mustPorts(pr.ports, s.ProfilePos), Pos: s.ProfilePos, Origin: "profile " + s.Profile})
 	}
-	for i, rule := range r.rules {
-		ends := d.ruleEnds[rule]
+	for _, rule := range r.rules {
+		ref := d.refs[rule]
 		ok := true
 		switch {
 		case reserved[rule.From] && rule.From != ToAll:
-		case s.Role(rule.From) != nil, s.Overlays.Overlay(rule.From) != nil:
+		case s.Role(rule.From) != nil, r.overlays.Overlay(rule.From) != nil:
+		case r.roleNames[rule.From], r.overlayNames[rule.From]:
+			ok = false // a broken role or overlay, reported where it is declared
 		default:
-			if p, perr := netip.ParsePrefix(rule.From); perr == nil && p.Masked() == p {
-				rule.FromIP = p
-			} else if a, aerr := netip.ParseAddr(rule.From); aerr == nil && a.Zone() == "" {
-				rule.FromIP = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
-			} else if perr == nil {
-				d.errorf(ends[0], index("rules", i)+".from", "%q has host bits set; did you mean %s?", rule.From, p.Masked())
-				ok = false
+			_, perr := netip.ParsePrefix(rule.From)
+			_, aerr := netip.ParseAddr(rule.From)
+			if perr == nil || aerr == nil {
+				rule.FromIP, ok = d.prefix(ref.from, ref.path+".from", true)
 			} else {
-				d.errorf(ends[0], index("rules", i)+".from", "%q is not world, admins, trusted, cluster, a role (%s), an overlay or an address/CIDR", rule.From, roleList(s))
+				d.errorf(ref.from, ref.path+".from", "%q is not world, admins, trusted, cluster, a role (%s), an overlay (%s) or an address/CIDR", rule.From, roleList(s), overlayList(r.overlays))
 				ok = false
 			}
 		}
 		if rule.To != ToAll && s.Role(rule.To) == nil {
-			d.errorf(ends[1], index("rules", i)+".to", "%q is not a role (%s) or all", rule.To, roleList(s))
+			if !r.roleNames[rule.To] {
+				d.errorf(ref.to, ref.path+".to", "%q is not a role (%s) or all", rule.To, roleList(s))
+			}
 			ok = false
 		}
 		if ok {

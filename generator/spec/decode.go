@@ -1,19 +1,31 @@
 package spec
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 )
 
-// maxNodes bounds how many YAML values a spec may expand to, aliases included,
-// so that an alias bomb is an error and not an out-of-memory kill.
+// maxNodes bounds how many YAML values the decoder visits, aliases included,
+// so that no file, however large, is walked without end.
 const maxNodes = 2_000_000
+
+// Aliases may repeat at most aliasBase values plus aliasFactor times the
+// number of values written in the file: a few reused port or address lists
+// are fine; a small file that expands a thousandfold (a "billion laughs") is
+// refused before it is walked.
+const (
+	aliasBase   = 10_000
+	aliasFactor = 10
+)
 
 // LoadFile reads and validates the spec at path.
 func LoadFile(path string) (*Spec, error) {
@@ -27,23 +39,47 @@ func LoadFile(path string) (*Spec, error) {
 // Parse decodes, defaults and validates a spec. The error, when not nil, is
 // an Errors value listing every problem of the file in order.
 func Parse(file string, data []byte) (*Spec, error) {
-	d := &decoder{file: file, nodeRoles: map[*Node]*yaml.Node{}, ruleEnds: map[*Rule][2]*yaml.Node{}}
+	d := &decoder{file: file, refs: map[any]*refs{}}
 	s := d.decode(data)
 	if len(d.errs) > 0 {
-		return nil, d.errs.sorted()
+		errs := d.errs.sorted()
+		if d.dropped != nil {
+			errs = append(errs, &Error{Pos: d.dropped.Pos, Msg: fmt.Sprintf("stopped after %d problems; fix these and run again", maxErrors)})
+		}
+		return nil, errs
 	}
 	return s, nil
 }
 
-type decoder struct {
-	file    string
-	errs    Errors
-	visited int
+// maxErrors bounds how many problems one file reports, so that a list of
+// thousands of aliased mistakes does not become thousands of lines (and
+// megabytes) of errors.
+const maxErrors = 100
 
-	// where names that refer to other parts were written, for cross-checks
-	nodeRoles map[*Node]*yaml.Node
-	ruleEnds  map[*Rule][2]*yaml.Node // from, to
-	allowEnds [][2]*yaml.Node         // from, to of overlays.allow[i]
+type decoder struct {
+	file      string
+	errs      Errors
+	dropped   *Error // the first problem past maxErrors, if any
+	visited   int
+	exhausted bool // the maxNodes or alias budget is spent: stop walking
+
+	aliasCost   int                // values repeated by the aliases resolved so far
+	aliasBudget int                // how many they may repeat
+	sizes       map[*yaml.Node]int // expanded size of anchored values
+
+	// where the parts that refer to other parts were written, for
+	// cross-checks: keyed by *Node, *Pool, *Rule and *OverlayAllow
+	refs      map[any]*refs
+	allowRefs []*refs // refs of r.overlays.Allow[i]
+}
+
+// refs remembers where a list item was and where its references were written.
+type refs struct {
+	path     string     // e.g. nodes[3]
+	from, to *yaml.Node // rule and overlay allow ends; a node's or pool's role is in to
+	name     *yaml.Node
+	addrs    []*yaml.Node // a node's addresses, parallel to Node.Addresses
+	addrPath []string     // and their paths
 }
 
 func (d *decoder) pos(n *yaml.Node) Pos {
@@ -54,49 +90,293 @@ func (d *decoder) pos(n *yaml.Node) Pos {
 }
 
 func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
-	d.errs = append(d.errs, &Error{Pos: d.pos(n), Path: path, Msg: fmt.Sprintf(format, args...)})
+	d.add(&Error{Pos: d.pos(n), Path: path, Msg: fmt.Sprintf(format, args...)})
 }
 
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+// add records a problem, up to maxErrors of them, and none after the walk
+// stopped for spending its budget.
+func (d *decoder) add(e *Error) {
+	if d.exhausted {
+		return // what follows the budget's end was not read whole
+	}
+	if len(d.errs) >= maxErrors {
+		if d.dropped == nil {
+			d.dropped = e
+		}
+		return
+	}
+	d.errs = append(d.errs, e)
+}
+
+// spent reports whether the spec has expanded past maxNodes values, saying
+// so (once) at n.
+func (d *decoder) spent(n *yaml.Node, path string) bool {
+	if d.exhausted {
+		return true
+	}
+	if d.visited <= maxNodes {
+		return false
+	}
+	d.errorf(n, path, "the spec expands to more than %d values; split it or repeat less through aliases (*name)", maxNodes)
+	d.exhausted = true
+	return true
+}
+
+var (
+	yamlLine      = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+	unknownAnchor = regexp.MustCompile(`^yaml: unknown anchor '(.*)' referenced$`)
+)
+
+// parserProblems are the problems the YAML library's parser (as opposed to
+// its scanner) reports; it numbers their lines from 0, the scanner's from 1.
+var parserProblems = map[string]bool{
+	"did not find expected <stream-start>":   true,
+	"did not find expected <document start>": true,
+	"found undefined tag handle":             true,
+	"did not find expected node content":     true,
+	"did not find expected '-' indicator":    true,
+	"did not find expected key":              true,
+	"did not find expected ',' or ']'":       true,
+	"did not find expected ',' or '}'":       true,
+	"found duplicate %YAML directive":        true,
+	"found incompatible YAML document":       true,
+	"found duplicate %TAG directive":         true,
+}
+
+// yamlHints explain the YAML library's most frequent problems; their line
+// is where the enclosing block or bracket starts.
+var yamlHints = map[string]string{
+	"did not find expected key":                       "is a line in this block indented wrongly?",
+	"did not find expected '-' indicator":             "is an item of this list indented wrongly?",
+	"did not find expected ',' or ']'":                "is a [ not closed, or a comma missing?",
+	"did not find expected ',' or '}'":                "is a { not closed, or a comma missing?",
+	"found a tab character that violates indentation": "indent with spaces, not tabs",
+	"found character that cannot start any token":     "a tab? indent with spaces",
+	"found unexpected end of stream":                  "is a quote not closed?",
+}
+
+// readerProblems are the YAML library's complaints about characters, which
+// it gives without a position.
+var readerProblems = map[string]bool{
+	"invalid leading UTF-8 octet":        true,
+	"incomplete UTF-8 octet sequence":    true,
+	"invalid trailing UTF-8 octet":       true,
+	"invalid length of a UTF-8 sequence": true,
+	"invalid Unicode character":          true,
+	"control characters are not allowed": true,
+}
+
+// badChar finds the first character of UTF-8 data that YAML does not allow,
+// 1:1 if there is none (or the data is UTF-16).
+func badChar(data []byte) (int, int) {
+	if bytes.HasPrefix(data, []byte{0xfe, 0xff}) || bytes.HasPrefix(data, []byte{0xff, 0xfe}) {
+		return 1, 1
+	}
+	line, col := 1, 1
+	for i := 0; i < len(data); {
+		c, size := utf8.DecodeRune(data[i:])
+		switch {
+		case c == utf8.RuneError && size <= 1:
+			return line, col
+		case c == '\n', c == '\r' && (i+1 == len(data) || data[i+1] != '\n'):
+			line, col = line+1, 1
+		case c == '\t', c == '\r', c >= 0x20 && c <= 0x7e, c == 0x85,
+			c >= 0xa0 && c <= 0xd7ff, c >= 0xe000 && c <= 0xfffd, c >= 0x10000:
+			col++
+		default:
+			return line, col
+		}
+		i += size
+	}
+	return 1, 1
+}
+
+// yamlError turns an error of the YAML parser into a positioned problem.
+func (d *decoder) yamlError(data []byte, err error) {
+	msg := err.Error()
+	line, col := 1, 1
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		line, _ = strconv.Atoi(m[1])
+		msg = m[2]
+		if parserProblems[msg] {
+			line++
+		}
+	} else if readerProblems[strings.TrimPrefix(msg, "yaml: ")] {
+		msg = strings.TrimPrefix(msg, "yaml: ")
+		line, col = badChar(data)
+	} else if m := unknownAnchor.FindStringSubmatch(msg); m != nil {
+		line, col = aliasPos(data, m[1])
+		msg = fmt.Sprintf("alias *%s refers to no anchor &%s written before it", m[1], m[1])
+	} else {
+		msg = strings.TrimPrefix(msg, "yaml: ")
+	}
+	if h := yamlHints[msg]; h != "" {
+		msg += " (" + h + ")"
+	}
+	d.add(&Error{Pos: Pos{File: d.file, Line: line, Col: col}, Msg: "not valid YAML: " + msg})
+}
+
+// aliasPos finds where the alias *name is first written, 1:1 if not found.
+func aliasPos(data []byte, name string) (int, int) {
+	text := string(data)
+	for off := 0; ; {
+		i := strings.Index(text[off:], "*"+name)
+		if i < 0 {
+			return 1, 1
+		}
+		i += off
+		end := i + 1 + len(name)
+		if end == len(text) || strings.ContainsRune(" \t\r\n,]}", rune(text[end])) {
+			line := strings.Count(text[:i], "\n") + 1
+			col := i - strings.LastIndex(text[:i], "\n")
+			return line, col
+		}
+		off = i + 1
+	}
+}
 
 func (d *decoder) decode(data []byte) *Spec {
 	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		msg := err.Error()
-		line := 1
-		if m := yamlLine.FindStringSubmatch(msg); m != nil {
-			line, _ = strconv.Atoi(m[1])
-			msg = m[2]
-		} else {
-			msg = strings.TrimPrefix(msg, "yaml: ")
-		}
-		d.errs = append(d.errs, &Error{Pos: Pos{File: d.file, Line: line, Col: 1}, Msg: "not valid YAML: " + msg})
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil && err != io.EOF {
+		d.yamlError(data, err)
 		return nil
 	}
 	if len(doc.Content) == 0 {
 		d.errorf(nil, "", "the spec is empty: it needs at least version, cluster and roles")
 		return nil
 	}
+	for {
+		// Another document is a mistake unless it is empty (a stray ---).
+		var next yaml.Node
+		err := dec.Decode(&next)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			d.yamlError(data, err)
+			return nil
+		}
+		if len(next.Content) > 0 && !(isNull(next.Content[0]) && next.Content[0].Value == "") {
+			d.errorf(&next, "", "a second YAML document starts here; a spec file holds exactly one (remove the --- line or split the file)")
+			return nil
+		}
+	}
+	d.sizes = map[*yaml.Node]int{}
+	d.aliasBudget = satAdd(aliasBase, aliasFactor*written(&doc))
 	root := d.resolve(doc.Content[0])
 	if root.Kind != yaml.MappingNode {
 		d.errorf(root, "", "the spec must be a mapping of keys (version, cluster, roles, ...), not %s", kindName(root))
 		return nil
 	}
-	r := &raw{}
+	r := &raw{roleNames: map[string]bool{}, overlayNames: map[string]bool{}}
 	d.top(root, r)
-	if len(d.errs) > 0 && r.version == nil {
+	if d.exhausted {
 		return nil
 	}
 	return d.build(root, r)
 }
 
-// resolve follows aliases and counts the values visited.
+// resolve follows aliases and counts the values visited; an alias costs the
+// whole value it repeats.
 func (d *decoder) resolve(n *yaml.Node) *yaml.Node {
 	for n != nil && n.Kind == yaml.AliasNode {
+		size := d.expanded(n.Alias)
+		d.aliasCost = satAdd(d.aliasCost, size)
+		switch {
+		case d.exhausted:
+		case size == loops:
+			d.errorf(n, "", "alias *%s repeats a value that contains itself; YAML aliases must not loop", n.Value)
+			d.exhausted = true
+		case d.aliasCost > d.aliasBudget:
+			d.errorf(n, "", "aliases (*name) repeat more than %d values of this spec; write the repeated parts out instead", d.aliasBudget)
+			d.exhausted = true
+		}
 		n = n.Alias
 	}
 	d.visited++
 	return n
+}
+
+// sizeCap is where sizes stop growing: far past every budget; loops is the
+// size of a value that contains itself.
+const (
+	sizeCap = 1 << 50
+	loops   = sizeCap + 1
+)
+
+func satAdd(a, b int) int {
+	if a == loops || b == loops {
+		return loops
+	}
+	if a+b > sizeCap {
+		return sizeCap
+	}
+	return a + b
+}
+
+// written counts the values written in the document, aliases as one.
+func written(root *yaml.Node) int {
+	count, stack := 0, []*yaml.Node{root}
+	for len(stack) > 0 {
+		n := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		count++
+		if n.Kind != yaml.AliasNode {
+			stack = append(stack, n.Content...)
+		}
+	}
+	return count
+}
+
+// expanded is how many values n stands for once every alias in it is
+// replaced by what it repeats (loops for a value that contains itself).
+// It walks each value once, without recursion.
+func (d *decoder) expanded(root *yaml.Node) int {
+	if v, ok := d.sizes[root]; ok && v >= 0 {
+		return v
+	} else if ok {
+		return loops
+	}
+	const onStack = -1
+	children := func(n *yaml.Node) []*yaml.Node {
+		if n.Kind == yaml.AliasNode {
+			return []*yaml.Node{n.Alias}
+		}
+		return n.Content
+	}
+	type frame struct {
+		n    *yaml.Node
+		next int
+		sum  int
+	}
+	stack := []*frame{{n: root}}
+	d.sizes[root] = onStack
+	for len(stack) > 0 {
+		f := stack[len(stack)-1]
+		if kids := children(f.n); f.next < len(kids) {
+			c := kids[f.next]
+			f.next++
+			switch v, ok := d.sizes[c]; {
+			case !ok:
+				d.sizes[c] = onStack
+				stack = append(stack, &frame{n: c})
+			case v == onStack:
+				f.sum = loops
+			default:
+				f.sum = satAdd(f.sum, v)
+			}
+			continue
+		}
+		total := satAdd(f.sum, 1)
+		d.sizes[f.n] = total
+		stack = stack[:len(stack)-1]
+		if len(stack) > 0 {
+			p := stack[len(stack)-1]
+			p.sum = satAdd(p.sum, total)
+		}
+	}
+	return d.sizes[root]
 }
 
 func kindName(n *yaml.Node) string {
@@ -130,12 +410,15 @@ func (d *decoder) mapping(n *yaml.Node, path string, fields ...field) {
 	seen := map[string]int{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := d.resolve(n.Content[i]), n.Content[i+1]
-		if d.visited > maxNodes {
-			d.errorf(k, path, "the spec expands to more than %d values (aliases?)", maxNodes)
+		if d.spent(k, path) {
 			return
 		}
 		if k.Kind != yaml.ScalarNode {
 			d.errorf(k, path, "keys must be plain words, not %s", kindName(k))
+			continue
+		}
+		if k.Tag == "!!merge" {
+			d.errorf(k, path, "YAML merge keys (<<) are not supported; write the keys out")
 			continue
 		}
 		if line, ok := seen[k.Value]; ok {
@@ -174,8 +457,7 @@ func (d *decoder) pairs(n *yaml.Node, path string, fn func(key, val *yaml.Node))
 	seen := map[string]int{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := d.resolve(n.Content[i]), d.resolve(n.Content[i+1])
-		if d.visited > maxNodes {
-			d.errorf(k, path, "the spec expands to more than %d values (aliases?)", maxNodes)
+		if d.spent(k, path) {
 			return
 		}
 		if k.Kind != yaml.ScalarNode {
@@ -202,8 +484,7 @@ func (d *decoder) list(n *yaml.Node, path string, fn func(i int, item *yaml.Node
 		return
 	}
 	for i, item := range n.Content {
-		if d.visited > maxNodes {
-			d.errorf(item, path, "the spec expands to more than %d values (aliases?)", maxNodes)
+		if d.spent(item, path) {
 			return
 		}
 		fn(i, d.resolve(item))
@@ -223,27 +504,37 @@ func (d *decoder) str(n *yaml.Node, path string) (string, bool) {
 	return n.Value, true
 }
 
-// integer decodes an integer scalar within [lo, hi].
-func (d *decoder) integer(n *yaml.Node, path string, lo, hi int) (int, bool) {
-	if n.Kind != yaml.ScalarNode || n.Tag != "!!int" {
+// integer decodes a whole number, written as YAML writes integers.
+func (d *decoder) integer(n *yaml.Node, path string) (int64, bool) {
+	var v int64
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!int" || n.Decode(&v) != nil {
 		d.errorf(n, path, "must be a whole number, not %s", kindName(n))
-		return 0, false
-	}
-	v, err := strconv.Atoi(n.Value)
-	if err != nil || v < lo || v > hi {
-		d.errorf(n, path, "%s is out of range (%d-%d)", n.Value, lo, hi)
 		return 0, false
 	}
 	return v, true
 }
 
+// portValue decodes a whole number from 1 to 65535.
+func (d *decoder) portValue(n *yaml.Node, path string) (uint16, bool) {
+	v, ok := d.integer(n, path)
+	if !ok {
+		return 0, false
+	}
+	if v < 1 || v > 65535 {
+		d.errorf(n, path, "port %d is out of range (1-65535)", v)
+		return 0, false
+	}
+	return uint16(v), true
+}
+
 // boolean decodes true or false.
 func (d *decoder) boolean(n *yaml.Node, path string) (bool, bool) {
-	if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
+	var v bool
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" || n.Decode(&v) != nil {
 		d.errorf(n, path, "must be true or false, not %s", kindName(n))
 		return false, false
 	}
-	return n.Value == "true" || n.Value == "True" || n.Value == "TRUE", true
+	return v, true
 }
 
 // oneOf decodes a string that must be one of the choices.

@@ -3,6 +3,7 @@ package spec
 import (
 	"net/netip"
 	"regexp"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 )
@@ -10,7 +11,9 @@ import (
 // raw is the spec as written, before profile defaults: nil means "not given".
 type raw struct {
 	version  *int
+	verGiven bool // version was written, perhaps wrongly
 	cluster  *string
+	clGiven  bool // cluster was written, perhaps wrongly
 	os       OS
 	osGiven  bool
 	outputs  []string
@@ -20,21 +23,26 @@ type raw struct {
 	admins   []Source
 	trusted  []Source
 	roles    []*rawRole
-	nodes    []*Node
-	pools    []*Pool
-	rules    []*Rule
-	overlays Overlays
-	etcd     Etcd
-	etcdNode *yaml.Node
-	firewall Firewall
-	fwGiven  bool
-	backend  *yaml.Node
+	rlGiven  bool // roles was written with at least one entry
+	// every name written under roles and overlays.networks, valid or not:
+	// a reference to a broken one is not a second problem
+	roleNames, overlayNames map[string]bool
+	nodes                   []*Node
+	pools                   []*Pool
+	rules                   []*Rule
+	overlays                Overlays
+	etcd                    Etcd
+	etcdPorts               [2]*yaml.Node // client_port, peer_port values
+	firewall                Firewall
+	fwGiven                 bool
+	backend                 *yaml.Node
 }
 
 type rawRole struct {
 	name      string
 	pos       Pos
 	zone      *string
+	zoneGiven bool // zone was written, perhaps wrongly
 	etcd      *bool
 	public    []Port
 	publicPos *Pos
@@ -64,14 +72,18 @@ var reserved = map[string]bool{FromWorld: true, FromAdmins: true, FromTrusted: t
 func (d *decoder) top(root *yaml.Node, r *raw) {
 	d.mapping(root, "",
 		field{"version", func(k, v *yaml.Node) {
-			if n, ok := d.integer(v, "version", 0, 1<<30); ok {
+			r.verGiven = true
+			if n, ok := d.integer(v, "version"); ok {
 				if n != 1 {
 					d.errorf(v, "version", "spec version %d is not supported; this rampart reads version 1", n)
+					return
 				}
-				r.version = &n
+				one := 1
+				r.version = &one
 			}
 		}},
 		field{"cluster", func(k, v *yaml.Node) {
+			r.clGiven = true
 			if s, ok := d.str(v, "cluster"); ok {
 				if !clusterName.MatchString(s) {
 					d.errorf(v, "cluster", "%q must be 1 to 20 characters of a-z, 0-9 and -", s)
@@ -82,9 +94,10 @@ func (d *decoder) top(root *yaml.Node, r *raw) {
 		field{"os", func(k, v *yaml.Node) {
 			r.osGiven = true
 			r.os.Pos = d.pos(k)
-			var vnode *yaml.Node
+			var vnode, variant *yaml.Node
 			d.mapping(v, "os",
 				field{"variant", func(_, v *yaml.Node) {
+					variant = v
 					r.os.Variant, _ = d.oneOf(v, "os.variant", "flatcar", "fcos")
 				}},
 				field{"version", func(_, v *yaml.Node) {
@@ -92,11 +105,12 @@ func (d *decoder) top(root *yaml.Node, r *raw) {
 					r.os.Version, _ = d.str(v, "os.version")
 				}},
 			)
-			if r.os.Variant == "" && vnode == nil {
+			if variant == nil && vnode != nil {
+				d.errorf(vnode, "os.version", "a version is given without os.variant; say which OS it is for (flatcar or fcos)")
 				return
 			}
 			if r.os.Variant == "" {
-				d.errorf(v, "os", "os.version is given without os.variant (flatcar or fcos)")
+				r.os.Version = ""
 				return
 			}
 			if r.os.Version == "" {
@@ -108,7 +122,7 @@ func (d *decoder) top(root *yaml.Node, r *raw) {
 				supported = supported || s == r.os.Version
 			}
 			if !supported {
-				d.errorf(vnode, "os.version", "Butane %s version %q is not supported (supported: %v)", r.os.Variant, r.os.Version, osVersions[r.os.Variant])
+				d.errorf(vnode, "os.version", "Butane %s version %q is not supported (supported: %s)", r.os.Variant, r.os.Version, strings.Join(osVersions[r.os.Variant], ", "))
 			}
 		}},
 		field{"outputs", func(k, v *yaml.Node) {
@@ -140,16 +154,15 @@ func (d *decoder) top(root *yaml.Node, r *raw) {
 		field{"rules", func(k, v *yaml.Node) { d.rules(v, r) }},
 		field{"overlays", func(k, v *yaml.Node) { d.overlays(k, v, r) }},
 		field{"etcd", func(k, v *yaml.Node) {
-			r.etcdNode = k
 			d.mapping(v, "etcd",
 				field{"client_port", func(_, v *yaml.Node) {
-					if n, ok := d.integer(v, "etcd.client_port", 1, 65535); ok {
-						r.etcd.ClientPort = uint16(n)
+					if n, ok := d.portValue(v, "etcd.client_port"); ok {
+						r.etcd.ClientPort, r.etcdPorts[0] = n, v
 					}
 				}},
 				field{"peer_port", func(_, v *yaml.Node) {
-					if n, ok := d.integer(v, "etcd.peer_port", 1, 65535); ok {
-						r.etcd.PeerPort = uint16(n)
+					if n, ok := d.portValue(v, "etcd.peer_port"); ok {
+						r.etcd.PeerPort, r.etcdPorts[1] = n, v
 					}
 				}},
 			)
@@ -169,8 +182,15 @@ func (d *decoder) top(root *yaml.Node, r *raw) {
 					d.mapping(v, "firewall.log",
 						field{"prefix", func(_, v *yaml.Node) {
 							if s, ok := d.str(v, "firewall.log.prefix"); ok {
-								if len(s) == 0 || len(s) > 29 || !printable(s) {
-									d.errorf(v, "firewall.log.prefix", "%q must be 1 to 29 printable characters without quotes (the kernel's limit for log prefixes)", s)
+								switch {
+								case len(s) == 0:
+									d.errorf(v, "firewall.log.prefix", "the prefix is empty; leave the key out for the default %q", "rampart-drop: ")
+									return
+								case !printable(s):
+									d.errorf(v, "firewall.log.prefix", "%q may hold only printable ASCII characters, without quotes or backslashes", s)
+									return
+								case len(s) > 29:
+									d.errorf(v, "firewall.log.prefix", "%q is %d characters long; the kernel keeps at most 29 of a log prefix", s, len(s))
 									return
 								}
 								r.firewall.LogPrefix = s
@@ -232,8 +252,12 @@ func (d *decoder) name(n *yaml.Node, path, what string) (string, bool) {
 }
 
 func (d *decoder) roles(n *yaml.Node, r *raw) {
+	if !isNull(n) && (n.Kind != yaml.MappingNode || len(n.Content) > 0) {
+		r.rlGiven = true
+	}
 	d.pairs(n, "roles", func(k, v *yaml.Node) {
 		path := join("roles", k.Value)
+		r.roleNames[k.Value] = true
 		name, ok := d.name(k, path, "role")
 		if !ok {
 			return
@@ -245,6 +269,7 @@ func (d *decoder) roles(n *yaml.Node, r *raw) {
 		}
 		d.mapping(v, path,
 			field{"zone", func(_, v *yaml.Node) {
+				rr.zoneGiven = true
 				if s, ok := d.oneOf(v, join(path, "zone"), ZoneAdmin, ZonePrivate, ZonePublic); ok {
 					rr.zone = &s
 				}
@@ -272,6 +297,7 @@ func (d *decoder) nodes(n *yaml.Node, r *raw) {
 	d.list(n, "nodes", func(i int, item *yaml.Node) {
 		path := index("nodes", i)
 		node := &Node{Pos: d.pos(item)}
+		ref := &refs{path: path}
 		var nameNode, roleNode, addrNode *yaml.Node
 		d.mapping(item, path,
 			field{"name", func(_, v *yaml.Node) {
@@ -282,23 +308,27 @@ func (d *decoder) nodes(n *yaml.Node, r *raw) {
 						return
 					}
 					node.Name = s
+					ref.name = v
 				}
 			}},
 			field{"role", func(_, v *yaml.Node) {
 				roleNode = v
 				node.Role, _ = d.str(v, join(path, "role"))
+				ref.to = v
 			}},
 			field{"addresses", func(_, v *yaml.Node) {
 				addrNode = v
-				seen := map[netip.Addr]bool{}
+				seen := map[netip.Addr]int{}
 				d.list(v, join(path, "addresses"), func(j int, a *yaml.Node) {
 					if addr, ok := d.address(a, index(join(path, "addresses"), j)); ok {
-						if seen[addr] {
-							d.errorf(a, index(join(path, "addresses"), j), "%s is listed twice", addr)
+						if line, dup := seen[addr]; dup {
+							d.errorf(a, index(join(path, "addresses"), j), "%s is listed twice (first at line %d)", addr, line)
 							return
 						}
-						seen[addr] = true
+						seen[addr] = a.Line
 						node.Addresses = append(node.Addresses, addr)
+						ref.addrs = append(ref.addrs, a)
+						ref.addrPath = append(ref.addrPath, index(join(path, "addresses"), j))
 					}
 				})
 			}},
@@ -312,13 +342,13 @@ func (d *decoder) nodes(n *yaml.Node, r *raw) {
 		if roleNode == nil {
 			d.errorf(item, path, "a node needs a role")
 		}
-		if addrNode == nil || (len(node.Addresses) == 0 && isNull(addrNode)) {
+		if addrNode == nil {
 			d.errorf(item, path, "a node needs at least one address")
-		} else if addrNode.Kind == yaml.SequenceNode && len(addrNode.Content) == 0 {
+		} else if isNull(addrNode) || (addrNode.Kind == yaml.SequenceNode && len(addrNode.Content) == 0) {
 			d.errorf(addrNode, join(path, "addresses"), "a node needs at least one address")
 		}
 		if node.Name != "" && node.Role != "" {
-			d.nodeRoles[node] = roleNode
+			d.refs[node] = ref
 			r.nodes = append(r.nodes, node)
 		}
 	})
@@ -328,13 +358,16 @@ func (d *decoder) pools(n *yaml.Node, r *raw) {
 	d.list(n, "pools", func(i int, item *yaml.Node) {
 		path := index("pools", i)
 		pool := &Pool{Pos: d.pos(item)}
-		var roleNode *yaml.Node
+		ref := &refs{path: path}
+		var roleNode, cidrNode *yaml.Node
 		d.mapping(item, path,
 			field{"role", func(_, v *yaml.Node) {
 				roleNode = v
 				pool.Role, _ = d.str(v, join(path, "role"))
+				ref.to = v
 			}},
 			field{"cidrs", func(_, v *yaml.Node) {
+				cidrNode = v
 				d.list(v, join(path, "cidrs"), func(j int, c *yaml.Node) {
 					if p, ok := d.prefix(c, index(join(path, "cidrs"), j), false); ok {
 						pool.CIDRs = append(pool.CIDRs, p)
@@ -348,10 +381,13 @@ func (d *decoder) pools(n *yaml.Node, r *raw) {
 		if roleNode == nil {
 			d.errorf(item, path, "a pool needs a role")
 		}
-		if len(pool.CIDRs) == 0 {
+		if cidrNode == nil {
 			d.errorf(item, path, "a pool needs at least one CIDR")
+		} else if isNull(cidrNode) || (cidrNode.Kind == yaml.SequenceNode && len(cidrNode.Content) == 0) {
+			d.errorf(cidrNode, join(path, "cidrs"), "a pool needs at least one CIDR")
 		}
 		if pool.Role != "" {
+			d.refs[pool] = ref
 			r.pools = append(r.pools, pool)
 		}
 	})
@@ -361,17 +397,20 @@ func (d *decoder) rules(n *yaml.Node, r *raw) {
 	d.list(n, "rules", func(i int, item *yaml.Node) {
 		path := index("rules", i)
 		rule := &Rule{Pos: d.pos(item), Action: ActionAllow, Origin: "spec"}
-		var fromNode, toNode *yaml.Node
+		ref := &refs{path: path}
+		var fromGiven, toGiven, fromOK, toOK bool
 		d.mapping(item, path,
 			field{"from", func(_, v *yaml.Node) {
+				fromGiven = true
 				if s, ok := d.str(v, join(path, "from")); ok {
-					fromNode = v
+					ref.from, fromOK = v, true
 					rule.From = s
 				}
 			}},
 			field{"to", func(_, v *yaml.Node) {
+				toGiven = true
 				if s, ok := d.str(v, join(path, "to")); ok {
-					toNode = v
+					ref.to, toOK = v, true
 					rule.To = s
 				}
 			}},
@@ -383,14 +422,14 @@ func (d *decoder) rules(n *yaml.Node, r *raw) {
 		if item.Kind != yaml.MappingNode {
 			return
 		}
-		if fromNode == nil {
-			d.errorf(item, path, "a rule needs from (world, admins, trusted, cluster, a role, an overlay or an address/CIDR)")
+		if !fromGiven {
+			d.errorf(item, path, `a rule needs "from:" (world, admins, trusted, cluster, a role, an overlay or an address/CIDR)`)
 		}
-		if toNode == nil {
-			d.errorf(item, path, "a rule needs to (a role or all)")
+		if !toGiven {
+			d.errorf(item, path, `a rule needs "to:" (a role or all)`)
 		}
-		if fromNode != nil && toNode != nil {
-			d.ruleEnds[rule] = [2]*yaml.Node{fromNode, toNode}
+		if fromOK && toOK {
+			d.refs[rule] = ref
 			r.rules = append(r.rules, rule)
 		}
 	})
@@ -402,6 +441,7 @@ func (d *decoder) overlays(k, v *yaml.Node, r *raw) {
 		field{"networks", func(_, v *yaml.Node) {
 			d.pairs(v, "overlays.networks", func(k, v *yaml.Node) {
 				path := join("overlays.networks", k.Value)
+				r.overlayNames[k.Value] = true
 				name, ok := d.name(k, path, "overlay")
 				if !ok {
 					return
@@ -418,27 +458,34 @@ func (d *decoder) overlays(k, v *yaml.Node, r *raw) {
 			d.list(v, "overlays.allow", func(i int, item *yaml.Node) {
 				path := index("overlays.allow", i)
 				a := OverlayAllow{Pos: d.pos(item)}
-				var from, to *yaml.Node
+				ref := &refs{path: path}
+				var fromGiven, toGiven bool
 				d.mapping(item, path,
 					field{"from", func(_, v *yaml.Node) {
-						from = v
-						a.From, _ = d.str(v, join(path, "from"))
+						fromGiven = true
+						if s, ok := d.str(v, join(path, "from")); ok {
+							a.From, ref.from = s, v
+						}
 					}},
 					field{"to", func(_, v *yaml.Node) {
-						to = v
-						a.To, _ = d.str(v, join(path, "to"))
+						toGiven = true
+						if s, ok := d.str(v, join(path, "to")); ok {
+							a.To, ref.to = s, v
+						}
 					}},
 					field{"ports", func(_, v *yaml.Node) { a.Ports = d.ports(v, join(path, "ports")) }},
 				)
 				if item.Kind != yaml.MappingNode {
 					return
 				}
-				if from == nil || to == nil {
-					d.errorf(item, path, "an allowed pair needs from and to (overlay names)")
+				if !fromGiven || !toGiven {
+					d.errorf(item, path, `an allowed pair needs "from:" and "to:" (overlay names)`)
 					return
 				}
-				d.allowEnds = append(d.allowEnds, [2]*yaml.Node{from, to})
-				r.overlays.Allow = append(r.overlays.Allow, a)
+				if ref.from != nil && ref.to != nil {
+					d.allowRefs = append(d.allowRefs, ref)
+					r.overlays.Allow = append(r.overlays.Allow, a)
+				}
 			})
 		}},
 	)

@@ -1,0 +1,1243 @@
+package spec_test
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rampart-cluster/rampart/generator/spec"
+)
+
+// brokenSpecs are small complete specs with exactly one mistake each, and the
+// exact problems Parse reports for them, position and all. FuzzParse starts
+// from them too.
+var brokenSpecs = []struct {
+	name string
+	spec string
+	want []string
+}{
+	{
+		name: "unknown top-level key",
+		spec: `version: 1
+cluster: c
+colour: red
+roles:
+  web: {zone: public}
+`,
+		want: []string{
+			`t.yaml:3:1: unknown key "colour" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall)`,
+		},
+	},
+	{
+		name: "unknown key in a role",
+		spec: `version: 1
+cluster: c
+roles:
+  web:
+    zone: public
+    foo: 1
+`,
+		want: []string{
+			`t.yaml:6:5: roles.web: unknown key "foo" (expected one of: zone, etcd, public, admin)`,
+		},
+	},
+	{
+		name: "unknown key in firewall.log",
+		spec: `version: 1
+cluster: c
+roles:
+  web: {zone: public}
+firewall:
+  log:
+    prefix: "x: "
+    foo: bar
+`,
+		want: []string{
+			`t.yaml:8:5: firewall.log: unknown key "foo" (expected one of: prefix, rate)`,
+		},
+	},
+	{
+		name: "version is a word",
+		spec: `version: "one"
+cluster: c
+roles:
+  web: {zone: public}
+`,
+		want: []string{
+			`t.yaml:1:10: version: must be a whole number, not "one"`,
+		},
+	},
+	{
+		name: "etcd is the string yes",
+		spec: `version: 1
+cluster: c
+roles:
+  web: {zone: public, etcd: "yes"}
+`,
+		want: []string{
+			`t.yaml:4:29: roles.web.etcd: must be true or false, not "yes"`,
+		},
+	},
+	{
+		name: "port list is a string",
+		spec: `version: 1
+cluster: c
+roles:
+  web:
+    zone: public
+    public: 80/tcp
+`,
+		want: []string{
+			`t.yaml:6:13: roles.web.public: must be a list, not "80/tcp"`,
+		},
+	},
+	{
+		name: "roles is a list",
+		spec: `version: 1
+cluster: c
+roles: [web]
+`,
+		want: []string{
+			`t.yaml:3:8: roles: must be a mapping of names, not a list`,
+		},
+	},
+	{
+		name: "version 2",
+		spec: `version: 2
+cluster: c
+roles:
+  web: {zone: public}
+`,
+		want: []string{
+			`t.yaml:1:10: version: spec version 2 is not supported; this rampart reads version 1`,
+		},
+	},
+	{
+		name: "version missing",
+		spec: `cluster: c
+roles:
+  web: {zone: public}
+`,
+		want: []string{
+			`t.yaml:1:1: version is missing: write "version: 1" at the top of the spec`,
+		},
+	},
+	{
+		name: "cluster missing",
+		spec: `version: 1
+roles:
+  web: {zone: public}
+`,
+		want: []string{
+			`t.yaml:1:1: cluster is missing: name the cluster (1 to 20 characters of a-z, 0-9 and -)`,
+		},
+	},
+	{
+		name: "cluster name with capitals and underscore",
+		spec: `version: 1
+cluster: Dcos_Dev
+roles:
+  web: {zone: public}
+`,
+		want: []string{
+			`t.yaml:2:10: cluster: "Dcos_Dev" must be 1 to 20 characters of a-z, 0-9 and -`,
+		},
+	},
+	{
+		name: "duplicate node names",
+		spec: `version: 1
+cluster: c
+roles:
+  web: {zone: public}
+nodes:
+  - {name: web-1, role: web, addresses: [10.0.0.1]}
+  - {name: web-1, role: web, addresses: [10.0.0.2]}
+`,
+		want: []string{
+			`t.yaml:7:12: nodes[1].name: node name "web-1" is used twice (first at line 6)`,
+		},
+	},
+	{
+		name: "node address does not parse",
+		spec: `version: 1
+cluster: c
+roles:
+  web: {zone: public}
+nodes:
+  - name: web-1
+    role: web
+    addresses: [10.0.0.1, 10.0.0.300]
+`,
+		want: []string{
+			`t.yaml:8:27: nodes[0].addresses[1]: "10.0.0.300" is not an IP address`,
+		},
+	},
+	{
+		name: "node address is a CIDR",
+		spec: `version: 1
+cluster: c
+roles:
+  web: {zone: public}
+nodes:
+  - name: web-1
+    role: web
+    addresses: [10.0.0.0/24]
+`,
+		want: []string{
+			`t.yaml:8:17: nodes[0].addresses[0]: "10.0.0.0/24" is a range; a node's addresses are single addresses (use pools for ranges)`,
+		},
+	},
+	{
+		name: "node role does not exist",
+		spec: `version: 1
+cluster: c
+roles:
+  web: {zone: public}
+nodes:
+  - name: db-1
+    role: db
+    addresses: [10.0.0.1]
+`,
+		want: []string{
+			`t.yaml:7:11: nodes[0].role: role "db" does not exist (roles: web)`,
+		},
+	},
+	{
+		name: "pool role does not exist",
+		spec: `version: 1
+cluster: c
+profile: dcos
+pools:
+  - role: worker
+    cidrs: [10.0.16.0/20]
+`,
+		want: []string{
+			`t.yaml:5:11: pools[0].role: role "worker" does not exist (roles: master, agent, public-agent)`,
+		},
+	},
+	{
+		name: "pool CIDR with host bits",
+		spec: `version: 1
+cluster: c
+profile: dcos
+pools:
+  - role: agent
+    cidrs: [10.0.16.1/20]
+`,
+		want: []string{
+			`t.yaml:6:13: pools[0].cidrs[0]: "10.0.16.1/20" has host bits set; did you mean 10.0.16.0/20?`,
+		},
+	},
+	{
+		name: "overlapping overlays",
+		spec: `version: 1
+cluster: c
+profile: dcos
+overlays:
+  networks: {it: 10.250.0.0/16, hr: 10.250.128.0/17}
+`,
+		want: []string{
+			`t.yaml:5:33: overlays.networks.hr: 10.250.128.0/17 overlaps overlay it (10.250.0.0/16, line 5); overlays must not share addresses`,
+		},
+	},
+	{
+		name: "overlay named like a role",
+		spec: `version: 1
+cluster: c
+profile: dcos
+overlays:
+  networks: {agent: 10.250.0.0/16}
+`,
+		want: []string{
+			`t.yaml:5:14: overlays.networks.agent: "agent" is also a role; rules could not tell them apart: rename the overlay`,
+		},
+	},
+	{
+		name: "overlay allow names an unknown overlay",
+		spec: `version: 1
+cluster: c
+profile: dcos
+overlays:
+  networks: {it: 10.250.0.0/16, hr: 192.168.0.0/16}
+  allow:
+    - {from: hr, to: sales}
+`,
+		want: []string{
+			`t.yaml:7:22: overlays.allow[0].to: "sales" is not an overlay (overlays: it, hr)`,
+		},
+	},
+	{
+		name: "port 70000/tcp",
+		spec: `version: 1
+cluster: c
+roles:
+  master:
+    zone: admin
+    public: [80/tcp, 70000/tcp]
+`,
+		want: []string{
+			`t.yaml:6:22: roles.master.public[1]: port 70000 in "70000/tcp" is out of range (1-65535)`,
+		},
+	},
+	{
+		name: "port with icmp",
+		spec: `version: 1
+cluster: c
+roles:
+  web:
+    zone: public
+    admin: [22/tcp, 80/icmp]
+`,
+		want: []string{
+			`t.yaml:6:21: roles.web.admin[1]: ICMP has no ports: write icmp instead of "80/icmp"`,
+		},
+	},
+	{
+		name: "port 0",
+		spec: `version: 1
+cluster: c
+roles:
+  web:
+    zone: public
+    public: [0/tcp]
+`,
+		want: []string{
+			`t.yaml:6:14: roles.web.public[0]: port 0 in "0/tcp" is out of range (1-65535)`,
+		},
+	},
+	{
+		name: "backwards range",
+		spec: `version: 1
+cluster: c
+roles:
+  web:
+    zone: public
+    public: [10100-10000/tcp]
+`,
+		want: []string{
+			`t.yaml:6:14: roles.web.public[0]: range "10100-10000/tcp" runs backwards; write 10000-10100/tcp`,
+		},
+	},
+	{
+		name: "port without protocol",
+		spec: `version: 1
+cluster: c
+roles:
+  web:
+    zone: public
+    public: [80]
+`,
+		want: []string{
+			`t.yaml:6:14: roles.web.public[0]: port 80 needs a protocol: write 80/tcp or 80/udp`,
+		},
+	},
+	{
+		name: "unknown protocol",
+		spec: `version: 1
+cluster: c
+roles:
+  web:
+    zone: public
+    public: [80/sctp]
+`,
+		want: []string{
+			`t.yaml:6:14: roles.web.public[0]: protocol "sctp" in "80/sctp" is not tcp or udp`,
+		},
+	},
+	{
+		name: "duplicate key in a mapping",
+		spec: `version: 1
+cluster: c
+roles:
+  web:
+    zone: public
+    zone: private
+`,
+		want: []string{
+			`t.yaml:6:5: roles.web.zone: key "zone" is given twice (first at line 5)`,
+		},
+	},
+	{
+		name: "rule from an unknown name",
+		spec: `version: 1
+cluster: c
+profile: dcos
+rules:
+  - {from: bastion, to: master, ports: [22/tcp]}
+`,
+		want: []string{
+			`t.yaml:5:12: rules[0].from: "bastion" is not world, admins, trusted, cluster, a role (master, agent, public-agent), an overlay (none) or an address/CIDR`,
+		},
+	},
+	{
+		name: "rule to an unknown role",
+		spec: `version: 1
+cluster: c
+profile: dcos
+rules:
+  - {from: admins, to: masters, ports: [22/tcp]}
+`,
+		want: []string{
+			`t.yaml:5:24: rules[0].to: "masters" is not a role (master, agent, public-agent) or all`,
+		},
+	},
+	{
+		name: "role without zone",
+		spec: `version: 1
+cluster: c
+roles:
+  web:
+    public: [80/tcp]
+nodes:
+  - {name: web-1, role: web, addresses: [10.0.0.1]}
+`,
+		want: []string{
+			`t.yaml:4:3: roles.web: the role needs a zone (admin, private or public)`,
+		},
+	},
+	{
+		name: "unsupported os.version",
+		spec: `version: 1
+cluster: c
+os:
+  variant: flatcar
+  version: 1.6.0
+roles:
+  web: {zone: public}
+`,
+		want: []string{
+			`t.yaml:5:12: os.version: Butane flatcar version "1.6.0" is not supported (supported: 1.0.0, 1.1.0)`,
+		},
+	},
+	{
+		name: "fcos with iptables",
+		spec: `version: 1
+cluster: c
+os: {variant: fcos}
+roles:
+  web: {zone: public}
+firewall:
+  backend: iptables
+`,
+		want: []string{
+			`t.yaml:7:12: firewall.backend: iptables needs ipset, which Fedora CoreOS does not ship; use nftables (the default for fcos)`,
+		},
+	},
+	{
+		name: "log prefix too long",
+		spec: `version: 1
+cluster: c
+roles:
+  web: {zone: public}
+firewall:
+  log: {prefix: "rampart-cluster-dropped-this: "}
+`,
+		want: []string{
+			`t.yaml:6:17: firewall.log.prefix: "rampart-cluster-dropped-this: " is 30 characters long; the kernel keeps at most 29 of a log prefix`,
+		},
+	},
+	{
+		name: "bad log rate",
+		spec: `version: 1
+cluster: c
+roles:
+  web: {zone: public}
+firewall:
+  log: {rate: 10/fortnight}
+`,
+		want: []string{
+			`t.yaml:6:15: firewall.log.rate: "10/fortnight" is not a rate: write N/second, N/minute, N/hour or N/day`,
+		},
+	},
+	{
+		name: "etcd client_port equals peer_port",
+		spec: `version: 1
+cluster: c
+roles:
+  web: {zone: public}
+etcd:
+  client_port: 2379
+  peer_port: 2379
+`,
+		want: []string{
+			`t.yaml:7:14: etcd.peer_port: 2379 is also the client_port; etcd needs two different ports`,
+		},
+	},
+	{
+		name: "etcd client_port equals the default peer_port",
+		spec: `version: 1
+cluster: c
+roles:
+  web: {zone: public}
+etcd:
+  client_port: 2380
+`,
+		want: []string{
+			`t.yaml:6:16: etcd.client_port: 2380 is the default peer_port; etcd needs two different ports (set etcd.peer_port too)`,
+		},
+	},
+	{
+		name: "empty outputs list",
+		spec: `version: 1
+cluster: c
+outputs: []
+roles:
+  web: {zone: public}
+`,
+		want: []string{
+			`t.yaml:3:10: outputs: the list is empty; name at least one of: ignition, cloud-config`,
+		},
+	},
+	{
+		name: "unclosed flow mapping",
+		spec: `version: 1
+cluster: c
+roles:
+  web: {zone: public
+nodes: []
+`,
+		want: []string{
+			`t.yaml:4:1: not valid YAML: did not find expected ',' or '}' (is a { not closed, or a comma missing?)`,
+		},
+	},
+	{
+		name: "document is a list",
+		spec: `- version: 1
+- cluster: c
+`,
+		want: []string{
+			`t.yaml:1:1: the spec must be a mapping of keys (version, cluster, roles, ...), not a list`,
+		},
+	},
+	{
+		name: "profile none without roles",
+		spec: `version: 1
+cluster: c
+profile: none
+`,
+		want: []string{
+			`t.yaml:3:10: no roles: declare roles or choose a profile (dcos, coreos-web) that brings them`,
+		},
+	},
+	{
+		name: "second YAML document",
+		spec: `version: 1
+cluster: c
+roles:
+  web: {zone: public}
+---
+version: 1
+`,
+		want: []string{
+			`t.yaml:5:1: a second YAML document starts here; a spec file holds exactly one (remove the --- line or split the file)`,
+		},
+	},
+	{
+		name: "alias without anchor",
+		spec: `version: 1
+cluster: c
+roles:
+  web: {zone: public}
+admins: *ops
+`,
+		want: []string{
+			`t.yaml:5:9: not valid YAML: alias *ops refers to no anchor &ops written before it`,
+		},
+	},
+	{
+		name: "os.version without os.variant",
+		spec: `version: 1
+cluster: c
+os: {version: 1.1.0}
+roles:
+  web: {zone: public}
+`,
+		want: []string{
+			`t.yaml:3:15: os.version: a version is given without os.variant; say which OS it is for (flatcar or fcos)`,
+		},
+	},
+	{
+		name: "address of two nodes",
+		spec: `version: 1
+cluster: c
+roles:
+  web: {zone: public}
+nodes:
+  - {name: web-1, role: web, addresses: [10.0.0.1]}
+  - {name: web-2, role: web, addresses: [10.0.0.2, 10.0.0.1]}
+`,
+		want: []string{
+			`t.yaml:7:52: nodes[1].addresses[1]: 10.0.0.1 is also an address of node web-1 (line 6); a node's addresses are its own`,
+		},
+	},
+	{
+		name: "rule from a CIDR with host bits",
+		spec: `version: 1
+cluster: c
+profile: dcos
+rules:
+  - {from: 10.0.0.1/24, to: agent}
+`,
+		want: []string{
+			`t.yaml:5:12: rules[0].from: "10.0.0.1/24" has host bits set; did you mean 10.0.0.0/24?`,
+		},
+	},
+	{
+		name: "rule without to",
+		spec: `version: 1
+cluster: c
+profile: dcos
+rules:
+  - {from: admins, ports: [22/tcp]}
+`,
+		want: []string{
+			`t.yaml:5:5: rules[0]: a rule needs "to:" (a role or all)`,
+		},
+	},
+	{
+		name: "pool of an etcd role",
+		spec: `version: 1
+cluster: c
+profile: coreos-web
+pools:
+  - {role: web, cidrs: [10.0.0.0/24]}
+`,
+		want: []string{
+			`t.yaml:5:12: pools[0].role: role "web" runs etcd, whose members must be listed as nodes with their addresses, not as a pool`,
+		},
+	},
+	{
+		name: "node without addresses",
+		spec: `version: 1
+cluster: c
+roles:
+  web: {zone: public}
+nodes:
+  - {name: web-1, role: web}
+`,
+		want: []string{
+			`t.yaml:6:5: nodes[0]: a node needs at least one address`,
+		},
+	},
+	{
+		name: "empty file",
+		spec: ``,
+		want: []string{
+			`t.yaml:1:1: the spec is empty: it needs at least version, cluster and roles`,
+		},
+	},
+	{
+		name: "negative version",
+		spec: `version: -1
+cluster: c
+roles:
+  web: {zone: public}
+`,
+		want: []string{
+			`t.yaml:1:10: version: spec version -1 is not supported; this rampart reads version 1`,
+		},
+	},
+	{
+		name: "role named like a reserved word",
+		spec: `version: 1
+cluster: c
+roles:
+  world: {zone: public}
+`,
+		want: []string{
+			`t.yaml:4:3: roles.world: "world" is a reserved word in rules and cannot name a role`,
+		},
+	},
+	{
+		name: "unknown output",
+		spec: `version: 1
+cluster: c
+outputs: [ignition, pdf]
+roles:
+  web: {zone: public}
+`,
+		want: []string{
+			`t.yaml:3:21: outputs[1]: "pdf" is not one of: ignition, cloud-config`,
+		},
+	},
+	{
+		name: "IPv4-mapped admin address",
+		spec: `version: 1
+cluster: c
+roles:
+  web: {zone: public}
+admins: ["::ffff:10.0.0.1"]
+`,
+		want: []string{
+			`t.yaml:5:10: admins[0]: "::ffff:10.0.0.1" is an IPv4-mapped IPv6 address; write it as 10.0.0.1`,
+		},
+	},
+	{
+		name: "rule from an IPv4-mapped range",
+		spec: `version: 1
+cluster: c
+roles:
+  web: {zone: public}
+rules:
+  - {from: "::ffff:10.0.0.0/120", to: web}
+`,
+		want: []string{
+			`t.yaml:6:12: rules[0].from: "::ffff:10.0.0.0/120" is an IPv4-mapped IPv6 range; write it in IPv4`,
+		},
+	},
+	{
+		name: "etcd port out of range",
+		spec: `version: 1
+cluster: c
+roles:
+  web: {zone: public}
+etcd: {client_port: 70000}
+`,
+		want: []string{
+			`t.yaml:5:21: etcd.client_port: port 70000 is out of range (1-65535)`,
+		},
+	},
+	{
+		name: "etcd tagged bool but not a bool",
+		spec: `version: 1
+cluster: c
+roles:
+  web: {zone: public, etcd: !!bool maybe}
+`,
+		want: []string{
+			`t.yaml:4:29: roles.web.etcd: must be true or false, not "maybe"`,
+		},
+	},
+	{
+		name: "version tagged int but not a number",
+		spec: `version: !!int one
+cluster: c
+roles:
+  web: {zone: public}
+`,
+		want: []string{
+			`t.yaml:1:10: version: must be a whole number, not "one"`,
+		},
+	},
+	{
+		name: "YAML merge key",
+		spec: `version: 1
+cluster: c
+roles:
+  web: &w {zone: public}
+  api:
+    <<: *w
+    zone: public
+    etcd: true
+`,
+		want: []string{
+			`t.yaml:6:5: roles.api: YAML merge keys (<<) are not supported; write the keys out`,
+		},
+	},
+	{
+		name: "pool CIDR is an address",
+		spec: `version: 1
+cluster: c
+profile: dcos
+pools:
+  - {role: agent, cidrs: [10.0.0.1]}
+`,
+		want: []string{
+			`t.yaml:5:27: pools[0].cidrs[0]: "10.0.0.1" is an address; a CIDR such as 10.0.0.1/32 is expected`,
+		},
+	},
+	{
+		name: "wrong indentation",
+		spec: `version: 1
+cluster: c
+roles:
+  web:
+    zone: public
+   admin: [22/tcp]
+`,
+		want: []string{
+			`t.yaml:4:1: not valid YAML: did not find expected key (is a line in this block indented wrongly?)`,
+		},
+	},
+	{
+		name: "unclosed flow list",
+		spec: `version: 1
+cluster: c
+roles: [a, b
+`,
+		want: []string{
+			`t.yaml:3:1: not valid YAML: did not find expected ',' or ']' (is a [ not closed, or a comma missing?)`,
+		},
+	},
+	{
+		name: "unclosed quote",
+		spec: `version: 1
+cluster: "c
+roles: {}
+`,
+		want: []string{
+			`t.yaml:2:1: not valid YAML: found unexpected end of stream (is a quote not closed?)`,
+		},
+	},
+	{
+		name: "extra closing brace",
+		spec: `version: 1
+cluster: c
+roles: {web: {zone: public}}}
+`,
+		want: []string{
+			`t.yaml:3:1: not valid YAML: did not find expected key (is a line in this block indented wrongly?)`,
+		},
+	},
+	{
+		name: "undefined tag handle",
+		spec: `version: 1
+cluster: c
+roles: !x!y {}
+`,
+		want: []string{
+			`t.yaml:3:1: not valid YAML: found undefined tag handle`,
+		},
+	},
+	{
+		name: "alias cycle",
+		spec: `version: 1
+cluster: c
+roles:
+  web: {zone: public}
+admins: &a [10.0.0.1, *a]
+`,
+		want: []string{
+			`t.yaml:5:23: alias *a repeats a value that contains itself; YAML aliases must not loop`,
+		},
+	},
+	{
+		name: "cluster is a list",
+		spec: `version: 1
+cluster: [a, b]
+roles:
+  web: {zone: public}
+`,
+		want: []string{
+			`t.yaml:2:10: cluster: must be a string, not a list`,
+		},
+	},
+	{
+		name: "outputs is a string",
+		spec: `version: 1
+cluster: c
+outputs: ignition
+roles:
+  web: {zone: public}
+`,
+		want: []string{
+			`t.yaml:3:10: outputs: must be a list, not "ignition"`,
+		},
+	},
+	{
+		name: "node name not a host name",
+		spec: `version: 1
+cluster: c
+roles:
+  web: {zone: public}
+nodes:
+  - {name: Web_1, role: web, addresses: [10.0.0.1]}
+`,
+		want: []string{
+			`t.yaml:6:12: nodes[0].name: "Web_1" is not a host name: 1 to 63 characters of a-z, 0-9 and -, not starting or ending with -`,
+		},
+	},
+	{
+		name: "unknown rule action",
+		spec: `version: 1
+cluster: c
+profile: dcos
+rules:
+  - {from: admins, to: master, action: block}
+`,
+		want: []string{
+			`t.yaml:5:40: rules[0].action: "block" is not one of: allow, deny`,
+		},
+	},
+	{
+		name: "overlay allowed to itself",
+		spec: `version: 1
+cluster: c
+profile: dcos
+overlays:
+  networks: {it: 10.250.0.0/16}
+  allow:
+    - {from: it, to: it}
+`,
+		want: []string{
+			`t.yaml:7:22: overlays.allow[0].to: it to itself is always allowed; an allowed pair names two different overlays`,
+		},
+	},
+	{
+		name: "overlay given an address",
+		spec: `version: 1
+cluster: c
+profile: dcos
+overlays:
+  networks: {it: 10.250.0.1}
+`,
+		want: []string{
+			`t.yaml:5:18: overlays.networks.it: "10.250.0.1" is an address; a CIDR such as 10.250.0.1/32 is expected`,
+		},
+	},
+	{
+		name: "pool without cidrs",
+		spec: `version: 1
+cluster: c
+profile: dcos
+pools:
+  - role: agent
+`,
+		want: []string{
+			`t.yaml:5:5: pools[0]: a pool needs at least one CIDR`,
+		},
+	},
+	{
+		name: "admin listed twice",
+		spec: `version: 1
+cluster: c
+profile: dcos
+admins:
+  - 203.0.113.7
+  - 203.0.113.7/32
+`,
+		want: []string{
+			`t.yaml:6:5: admins[1]: 203.0.113.7/32 is listed twice (first at line 5)`,
+		},
+	},
+	{
+		name: "port listed twice",
+		spec: `version: 1
+cluster: c
+roles:
+  web:
+    zone: public
+    public: [443/tcp, 80/tcp, 443/tcp]
+`,
+		want: []string{
+			`t.yaml:6:31: roles.web.public[2]: 443/tcp is listed twice (first at line 6)`,
+		},
+	},
+	{
+		name: "unknown zone",
+		spec: `version: 1
+cluster: c
+roles:
+  web: {zone: dmz}
+`,
+		want: []string{
+			`t.yaml:4:15: roles.web.zone: "dmz" is not one of: admin, private, public`,
+		},
+	},
+	{
+		name: "unknown profile",
+		spec: `version: 1
+cluster: c
+profile: kubernetes
+`,
+		want: []string{
+			`t.yaml:3:10: profile: "kubernetes" is not one of: dcos, coreos-web, none`,
+		},
+	},
+	{
+		name: "default overlay action unknown",
+		spec: `version: 1
+cluster: c
+profile: dcos
+overlays:
+  default: drop
+`,
+		want: []string{
+			`t.yaml:5:12: overlays.default: "drop" is not one of: reject, accept`,
+		},
+	},
+	{
+		name: "node address with interface zone",
+		spec: `version: 1
+cluster: c
+roles:
+  web: {zone: public}
+nodes:
+  - {name: web-1, role: web, addresses: ["fe80::1%eth0"]}
+`,
+		want: []string{
+			`t.yaml:6:42: nodes[0].addresses[0]: "fe80::1%eth0" has an interface zone; write the address without %eth0`,
+		},
+	},
+	{
+		name: "second YAML document after an empty one",
+		spec: "version: 1\ncluster: c\nroles:\n  web: {zone: public}\n---\n---\n# the agents\nroles:\n  agent: {zone: private}\n",
+		want: []string{
+			`t.yaml:6:1: a second YAML document starts here; a spec file holds exactly one (remove the --- line or split the file)`,
+		},
+	},
+	{
+		name: "control character",
+		spec: "version: 1\ncluster: c\x01\nroles:\n  web: {zone: public}\n",
+		want: []string{
+			`t.yaml:2:11: not valid YAML: control characters are not allowed`,
+		},
+	},
+	{
+		name: "invalid UTF-8",
+		spec: "version: 1\r\ncluster: c\r\nroles:\r\n  caf\xe9: {zone: public}\r\n",
+		want: []string{
+			`t.yaml:4:6: not valid YAML: invalid trailing UTF-8 octet`,
+		},
+	},
+	{
+		name: "tab indentation",
+		spec: "version: 1\ncluster: c\n\troles: {}\n",
+		want: []string{
+			`t.yaml:2:1: not valid YAML: found a tab character that violates indentation (indent with spaces, not tabs)`,
+		},
+	},
+}
+
+// problems parses data as t.yaml and returns the problems, one string each;
+// it fails the test when the error is not a spec.Errors or comes with a spec.
+func problems(t *testing.T, data string) []string {
+	t.Helper()
+	s, err := spec.Parse("t.yaml", []byte(data))
+	if err == nil {
+		return nil
+	}
+	if s != nil {
+		t.Errorf("Parse returned a spec along with the error %v", err)
+	}
+	var errs spec.Errors
+	if !errors.As(err, &errs) {
+		t.Fatalf("error is a %T, not spec.Errors: %v", err, err)
+	}
+	if err.Error() != strings.Join(lines(errs), "\n") {
+		t.Errorf("Errors.Error() does not list its entries one a line:\n%s", err)
+	}
+	return lines(errs)
+}
+
+func lines(errs spec.Errors) []string {
+	out := make([]string, len(errs))
+	for i, e := range errs {
+		out[i] = e.Error()
+	}
+	return out
+}
+
+func TestBrokenSpecs(t *testing.T) {
+	names := map[string]bool{}
+	for _, c := range brokenSpecs {
+		if names[c.name] {
+			t.Fatalf("two cases are named %q", c.name)
+		}
+		names[c.name] = true
+		t.Run(c.name, func(t *testing.T) {
+			got := problems(t, c.spec)
+			if len(got) == 0 {
+				t.Fatalf("no error; want:\n%s", strings.Join(c.want, "\n"))
+			}
+			if strings.Join(got, "\n") != strings.Join(c.want, "\n") {
+				t.Errorf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(c.want, "\n"))
+			}
+		})
+	}
+}
+
+// TestErrorFields: the position, path and message are separate fields, and
+// Error() puts them together like a compiler.
+func TestErrorFields(t *testing.T) {
+	_, err := spec.Parse("dir/cluster.yaml", []byte(`version: 1
+cluster: c
+roles:
+  master:
+    zone: admin
+    public: [80/tcp, 70000/tcp]
+`))
+	var errs spec.Errors
+	if !errors.As(err, &errs) || len(errs) != 1 {
+		t.Fatalf("want one spec.Error, got %v", err)
+	}
+	e := errs[0]
+	want := spec.Error{
+		Pos:  spec.Pos{File: "dir/cluster.yaml", Line: 6, Col: 22},
+		Path: "roles.master.public[1]",
+		Msg:  `port 70000 in "70000/tcp" is out of range (1-65535)`,
+	}
+	if *e != want {
+		t.Errorf("got %+v, want %+v", *e, want)
+	}
+	if got := e.Error(); got != `dir/cluster.yaml:6:22: roles.master.public[1]: port 70000 in "70000/tcp" is out of range (1-65535)` {
+		t.Errorf("Error() = %s", got)
+	}
+	if got := (&spec.Error{Pos: spec.Pos{File: "f.yaml"}, Msg: "m"}).Error(); got != "f.yaml: m" {
+		t.Errorf("an error without line or path renders as %q, want %q", got, "f.yaml: m")
+	}
+}
+
+// TestAllProblemsInFileOrder: a file with many mistakes reports every one,
+// sorted by position, whether found while reading (types, ranges) or while
+// cross-checking afterwards (references, missing keys).
+func TestAllProblemsInFileOrder(t *testing.T) {
+	got := problems(t, `cluster: Bad_Name
+os: {variant: flatcar, version: 9.9.9}
+roles:
+  web:
+    zone: public
+    public: [80/tcp, 70000/tcp, 8080]
+  db: {zone: private, colour: blue}
+nodes:
+  - name: web-1
+    role: cache
+    addresses: [10.0.0.1]
+  - name: web-2
+    role: web
+    addresses: [10.0.0.999, 10.0.0.1]
+rules:
+  - {from: bastion, to: web, ports: [22/tcp]}
+  - {from: admins, to: db, ports: [5432/sctp]}
+firewall:
+  action: maybe
+  log: {rate: often}
+`)
+	want := []string{
+		`t.yaml:1:1: version is missing: write "version: 1" at the top of the spec`,
+		`t.yaml:1:10: cluster: "Bad_Name" must be 1 to 20 characters of a-z, 0-9 and -`,
+		`t.yaml:2:33: os.version: Butane flatcar version "9.9.9" is not supported (supported: 1.0.0, 1.1.0)`,
+		`t.yaml:6:22: roles.web.public[1]: port 70000 in "70000/tcp" is out of range (1-65535)`,
+		`t.yaml:6:33: roles.web.public[2]: port 8080 needs a protocol: write 8080/tcp or 8080/udp`,
+		`t.yaml:7:23: roles.db: unknown key "colour" (expected one of: zone, etcd, public, admin)`,
+		`t.yaml:10:11: nodes[0].role: role "cache" does not exist (roles: web, db)`,
+		`t.yaml:14:17: nodes[1].addresses[0]: "10.0.0.999" is not an IP address`,
+		`t.yaml:16:12: rules[0].from: "bastion" is not world, admins, trusted, cluster, a role (web, db), an overlay (none) or an address/CIDR`,
+		`t.yaml:17:36: rules[1].ports[0]: protocol "sctp" in "5432/sctp" is not tcp or udp`,
+		`t.yaml:19:11: firewall.action: "maybe" is not one of: drop, reject`,
+		`t.yaml:20:15: firewall.log.rate: "often" is not a rate: write N/second, N/minute, N/hour or N/day`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestTooManyProblems: past 100 problems the list stops, and says so.
+func TestTooManyProblems(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("version: 1\ncluster: c\nprofile: dcos\nadmins:\n")
+	for i := range 150 {
+		fmt.Fprintf(&b, "  - 10.0.%d.300\n", i)
+	}
+	got := problems(t, b.String())
+	if len(got) != 101 {
+		t.Fatalf("%d problems, want 100 and a last line", len(got))
+	}
+	if want := `t.yaml:104:5: admins[99]: "10.0.99.300" is not an IP address or CIDR`; got[99] != want {
+		t.Errorf("100th problem:\n%s\nwant\n%s", got[99], want)
+	}
+	if want := "t.yaml:105:5: stopped after 100 problems; fix these and run again"; got[100] != want {
+		t.Errorf("last line:\n%s\nwant\n%s", got[100], want)
+	}
+}
+
+// measure parses data and reports how long it took and how many bytes it
+// allocated.
+func measure(data string) (error, time.Duration, uint64) {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	start := time.Now()
+	_, err := spec.Parse("t.yaml", []byte(data))
+	took := time.Since(start)
+	runtime.ReadMemStats(&after)
+	return err, took, after.TotalAlloc - before.TotalAlloc
+}
+
+// TestAliasBomb: YAML aliases that repeat a value exponentially (a "billion
+// laughs") or quadratically are refused quickly and in little memory.
+func TestAliasBomb(t *testing.T) {
+	var laughs strings.Builder
+	laughs.WriteString("version: 1\ncluster: c\nroles:\n  web: {zone: public}\n")
+	laughs.WriteString(`lol: &lol1 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]` + "\n")
+	for i := 2; i <= 9; i++ {
+		fmt.Fprintf(&laughs, "lol%d: &lol%d [%s*lol%d]\n", i, i, strings.Repeat(fmt.Sprintf("*lol%d, ", i-1), 9), i-1)
+	}
+	laughs.WriteString("admins: *lol9\n")
+
+	// 1,500 rules that repeat one rule of 1,500 ports: small file, 2 million
+	// ports once expanded.
+	var rules strings.Builder
+	rules.WriteString("version: 1\ncluster: c\nroles:\n  web: {zone: public}\nrules:\n  - &r {from: world, to: web, ports: [")
+	for i := 1; i <= 1500; i++ {
+		fmt.Fprintf(&rules, "%d/tcp, ", i)
+	}
+	rules.WriteString("icmp]}\n" + strings.Repeat("  - *r\n", 1500))
+
+	cases := []struct {
+		name, spec string
+		want       []string
+	}{
+		{"billion laughs", laughs.String(), []string{
+			`t.yaml:5:1: unknown key "lol" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall)`,
+			`t.yaml:6:1: unknown key "lol2" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall)`,
+			`t.yaml:7:1: unknown key "lol3" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall)`,
+			`t.yaml:8:1: unknown key "lol4" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall)`,
+			`t.yaml:9:1: unknown key "lol5" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall)`,
+			`t.yaml:10:1: unknown key "lol6" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall)`,
+			`t.yaml:11:1: unknown key "lol7" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall)`,
+			`t.yaml:12:1: unknown key "lol8" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall)`,
+			`t.yaml:13:1: unknown key "lol9" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall)`,
+			`t.yaml:14:9: aliases (*name) repeat more than 11220 values of this spec; write the repeated parts out instead`,
+		}},
+		{"quadratic rules", rules.String(), []string{
+			`t.yaml:33:5: aliases (*name) repeat more than 40220 values of this spec; write the repeated parts out instead`,
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err, took, alloc := measure(c.spec)
+			var errs spec.Errors
+			if !errors.As(err, &errs) {
+				t.Fatalf("want spec.Errors, got %v", err)
+			}
+			if got := strings.Join(lines(errs), "\n"); got != strings.Join(c.want, "\n") {
+				t.Errorf("got:\n%s\nwant:\n%s", got, strings.Join(c.want, "\n"))
+			}
+			if took > 2*time.Second || alloc > 64<<20 {
+				t.Errorf("took %v and %d MB for a %d byte file", took, alloc>>20, len(c.spec))
+			}
+		})
+	}
+}
+
+// TestAliasesReused: reusing a list through an alias a few times is what
+// aliases are for, and is accepted.
+func TestAliasesReused(t *testing.T) {
+	s, err := spec.Parse("t.yaml", []byte(`version: 1
+cluster: c
+admins: &ops [203.0.113.0/24, "2001:db8:ad::/48"]
+roles:
+  web: {zone: public, public: &web [80/tcp, 443/tcp], admin: [22/tcp]}
+  api: {zone: public, public: *web}
+  lb: {zone: public, public: *web}
+rules:
+  - &ssh {from: 198.51.100.7, to: web, ports: [22/tcp]}
+  - {from: 198.51.100.7, to: api, ports: [22/tcp]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"web", "api", "lb"} {
+		r := s.Role(name)
+		if r == nil || fmt.Sprint(r.Public) != "[80/tcp 443/tcp]" {
+			t.Errorf("role %s: public %v, want [80/tcp 443/tcp]", name, r)
+		}
+	}
+	if len(s.Admins) != 2 || len(s.Rules) != 2 {
+		t.Errorf("admins %v, rules %d", s.Admins, len(s.Rules))
+	}
+}
