@@ -126,6 +126,7 @@ func (d *decoder) build(root *yaml.Node, r *raw) *Spec {
 		}
 	}
 
+	s.Provider = r.provider
 	s.Firewall = r.firewall
 	if !r.fwGiven {
 		s.Firewall.Pos = top

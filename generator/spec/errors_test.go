@@ -28,7 +28,7 @@ roles:
   web: {zone: public}
 `,
 		want: []string{
-			`t.yaml:3:1: unknown key "colour" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall)`,
+			`t.yaml:3:1: unknown key "colour" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider)`,
 		},
 	},
 	{
@@ -1000,6 +1000,90 @@ nodes:
 			`t.yaml:2:1: not valid YAML: found a tab character that violates indentation (indent with spaces, not tabs)`,
 		},
 	},
+	{
+		name: "two providers",
+		spec: `version: 1
+cluster: c
+roles:
+  web: {zone: public}
+provider:
+  aws: {region: us-east-1, vpc: vpc-0a1b2c3d}
+  packet: {project: 1f0c2a4e-3b5d-4c6e-8f70-123456789abc, metro: da, plan: c3.small.x86, os: flatcar_stable}
+`,
+		want: []string{
+			`t.yaml:7:3: provider: a spec names one provider; packet is given after aws`,
+		},
+	},
+	{
+		name: "aws without a vpc and a bad region",
+		spec: `version: 1
+cluster: c
+roles:
+  web: {zone: public}
+provider:
+  aws:
+    region: US-East
+`,
+		want: []string{
+			`t.yaml:6:3: provider.aws: "vpc" is missing: the VPC the security groups belong to`,
+			`t.yaml:7:13: provider.aws.region: "US-East" is not an AWS region such as us-east-1`,
+		},
+	},
+	{
+		name: "aws rule quota out of range",
+		spec: `version: 1
+cluster: c
+roles:
+  web: {zone: public}
+provider:
+  aws: {region: eu-west-1, vpc: vpc-0a1b2c3d, rule_quota: 0}
+`,
+		want: []string{
+			`t.yaml:6:59: provider.aws.rule_quota: 0 is not a rule quota: AWS allows 1 to 1000 inbound rules per group and family`,
+		},
+	},
+	{
+		name: "packet project is not a UUID",
+		spec: `version: 1
+cluster: c
+roles:
+  web: {zone: public}
+provider:
+  packet: {project: my-project, metro: da, plan: c3.small.x86, os: flatcar_stable}
+`,
+		want: []string{
+			`t.yaml:6:21: provider.packet.project: "my-project" is not a project UUID`,
+		},
+	},
+	{
+		name: "packet without plan and os",
+		spec: `version: 1
+cluster: c
+roles:
+  web: {zone: public}
+provider:
+  packet:
+    project: 1f0c2a4e-3b5d-4c6e-8f70-123456789abc
+    metro: da
+`,
+		want: []string{
+			`t.yaml:6:3: provider.packet: "plan" is missing: the device plan for new devices`,
+			`t.yaml:6:3: provider.packet: "os" is missing: the operating system slug for new devices`,
+		},
+	},
+	{
+		name: "unknown provider",
+		spec: `version: 1
+cluster: c
+roles:
+  web: {zone: public}
+provider:
+  gcp: {}
+`,
+		want: []string{
+			`t.yaml:6:3: provider: unknown key "gcp" (expected one of: aws, packet)`,
+		},
+	},
 }
 
 // problems parses data as t.yaml and returns the problems, one string each;
@@ -1182,15 +1266,15 @@ func TestAliasBomb(t *testing.T) {
 		want       []string
 	}{
 		{"billion laughs", laughs.String(), []string{
-			`t.yaml:5:1: unknown key "lol" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall)`,
-			`t.yaml:6:1: unknown key "lol2" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall)`,
-			`t.yaml:7:1: unknown key "lol3" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall)`,
-			`t.yaml:8:1: unknown key "lol4" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall)`,
-			`t.yaml:9:1: unknown key "lol5" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall)`,
-			`t.yaml:10:1: unknown key "lol6" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall)`,
-			`t.yaml:11:1: unknown key "lol7" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall)`,
-			`t.yaml:12:1: unknown key "lol8" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall)`,
-			`t.yaml:13:1: unknown key "lol9" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall)`,
+			`t.yaml:5:1: unknown key "lol" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider)`,
+			`t.yaml:6:1: unknown key "lol2" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider)`,
+			`t.yaml:7:1: unknown key "lol3" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider)`,
+			`t.yaml:8:1: unknown key "lol4" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider)`,
+			`t.yaml:9:1: unknown key "lol5" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider)`,
+			`t.yaml:10:1: unknown key "lol6" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider)`,
+			`t.yaml:11:1: unknown key "lol7" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider)`,
+			`t.yaml:12:1: unknown key "lol8" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider)`,
+			`t.yaml:13:1: unknown key "lol9" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider)`,
 			`t.yaml:14:9: aliases (*name) repeat more than 11220 values of this spec; write the repeated parts out instead`,
 		}},
 		{"quadratic rules", rules.String(), []string{

@@ -42,6 +42,7 @@ type Spec struct {
 	Overlays Overlays
 	Etcd     Etcd
 	Firewall Firewall
+	Provider Provider
 
 	// ProfilePos is where the profile was chosen (or the top of the file).
 	ProfilePos Pos

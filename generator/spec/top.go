@@ -36,6 +36,7 @@ type raw struct {
 	firewall                Firewall
 	fwGiven                 bool
 	backend                 *yaml.Node
+	provider                Provider
 }
 
 type rawRole struct {
@@ -209,6 +210,7 @@ func (d *decoder) top(root *yaml.Node, r *raw) {
 				}},
 			)
 		}},
+		field{"provider", func(k, v *yaml.Node) { d.provider(k, v, &r.provider) }},
 	)
 }
 
