@@ -83,7 +83,7 @@ type cluster struct {
 	machines []*boot.Machine
 }
 
-func newCluster(t *testing.T, s *spec.Spec) *cluster {
+func newCluster(t testing.TB, s *spec.Spec) *cluster {
 	t.Helper()
 	p := policy.Compile(s)
 	ms, err := gen.Machines(s, p)
@@ -97,7 +97,7 @@ func (c *cluster) backend() string { return c.spec.Firewall.Backend }
 
 // machineFor returns what the node boots with: its own machine when it has
 // one (members of an etcd role), else its role's.
-func (c *cluster) machineFor(t *testing.T, node string) *boot.Machine {
+func (c *cluster) machineFor(t testing.TB, node string) *boot.Machine {
 	t.Helper()
 	n := c.spec.Node(node)
 	if n == nil {
@@ -112,7 +112,7 @@ func (c *cluster) machineFor(t *testing.T, node string) *boot.Machine {
 }
 
 // roleMachine returns the machine every node of a role boots with.
-func (c *cluster) roleMachine(t *testing.T, role string) *boot.Machine {
+func (c *cluster) roleMachine(t testing.TB, role string) *boot.Machine {
 	t.Helper()
 	for _, m := range c.machines {
 		if m.Kind == "role" && m.Name == role {
@@ -139,7 +139,7 @@ var safePath = regexp.MustCompile(`^[A-Za-z0-9/._+-]+$`)
 // the test must not write to the host's /etc (namespaces do not separate
 // file systems). Everything else, the files it loads and the commands it
 // runs, is what the boot unit runs.
-func install(t *testing.T, ns *netlab.NS, c *cluster, m *boot.Machine) *installed {
+func install(t testing.TB, ns *netlab.NS, c *cluster, m *boot.Machine) *installed {
 	t.Helper()
 	root := t.TempDir()
 	if !safePath.MatchString(root) {
@@ -193,7 +193,7 @@ func install(t *testing.T, ns *netlab.NS, c *cluster, m *boot.Machine) *installe
 
 // apply runs the firewall script inside the namespace with the environment
 // systemd gives the unit, and fails the test when it fails.
-func (in *installed) apply(t *testing.T) {
+func (in *installed) apply(t testing.TB) {
 	t.Helper()
 	if _, err := in.ns.Exec("env", "-i", "PATH="+systemdPath, in.script); err != nil {
 		t.Fatalf("firewall script: %v", err)
