@@ -188,3 +188,24 @@ func TestAuditExitCodes(t *testing.T) {
 		}
 	}
 }
+
+func TestMatrix(t *testing.T) {
+	cases := []struct {
+		args []string
+		code int
+		out  string
+	}{
+		{[]string{"matrix", "-f", fixture}, 0, "agent                all but tcp/8201,26257   all     all                        all\n"},
+		{[]string{"matrix", "-f", fixture, "--format", "markdown"}, 0, "| **world** | tcp/80,443 | — | tcp/80,443,10000-10100 | — |\n"},
+		{[]string{"matrix", "-f", fixture, "--format", "json"}, 0, `"text": "all but tcp/8201,26257"`},
+		{[]string{"matrix", "-f", fixture, "--format", "yaml"}, 2, ""},
+		{[]string{"matrix"}, 2, ""},
+		{[]string{"matrix", "-f", "/nonexistent/cluster.yaml"}, 1, ""},
+	}
+	for _, c := range cases {
+		code, out, errOut := run(c.args...)
+		if code != c.code || !strings.Contains(out, c.out) {
+			t.Errorf("%v: exit %d (want %d)\n%s%s\nwant: %s", c.args, code, c.code, out, errOut, c.out)
+		}
+	}
+}

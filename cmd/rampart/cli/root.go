@@ -48,6 +48,7 @@ comes up.`,
 		return &exitError{code: ExitUsage, err: fmt.Errorf("%w\nSee '%s --help'.", err, c.CommandPath())}
 	})
 	root.AddCommand(newGen(), newValidate(), newExplain(), newAudit(), newVersion())
+	root.AddCommand(newMatrix())
 	return root
 }
 
