@@ -32,12 +32,24 @@ type File struct {
 	Contents string
 }
 
-// Unit is a systemd unit as it lands in /etc/systemd/system.
+// Unit is a systemd unit as it lands in /etc/systemd/system. A unit
+// without Contents is one the OS image ships (Flatcar's etcd-member.service):
+// only its drop-ins are written, and it is enabled when Enabled says so.
 type Unit struct {
 	Name     string
 	Enabled  bool
 	Contents string
+	Dropins  []Dropin
 }
+
+// Dropin is a drop-in of a unit, landing in /etc/systemd/system/<unit>.d/.
+type Dropin struct {
+	Name     string
+	Contents string
+}
+
+// DropinPath is where a unit's drop-in lands on the node.
+func DropinPath(unit, dropin string) string { return path.Join(UnitDir, unit+".d", dropin) }
 
 // Machine is everything one role or one node boots with.
 type Machine struct {
@@ -48,6 +60,10 @@ type Machine struct {
 	Files    []File
 	Units    []Unit
 	Packages []string // what cloud-init installs where the image may lack it
+	// Withheld are files of the machine that carry secrets and are left out
+	// of this rendering; the documents name them (path and mode) in a
+	// comment. The final userdata has them in Files instead.
+	Withheld []File
 }
 
 // UnitDir is where Ignition and cloud-init write units.
@@ -146,7 +162,7 @@ func Butane(m *Machine, t Target) (string, error) {
 	return RenderTemplate("butane.yaml.tmpl", map[string]any{
 		"Kind": m.Kind, "Name": m.Name, "Cluster": m.Cluster,
 		"Variant": t.Variant, "Version": t.Version,
-		"Files": m.Files, "Units": m.Units,
+		"Files": m.Files, "Units": m.Units, "Withheld": m.Withheld,
 	})
 }
 
@@ -189,22 +205,35 @@ func Ignition(butaneDoc string, t Target) ([]byte, error) {
 // CloudConfig renders the machine's #cloud-config.
 func CloudConfig(m *Machine) (string, error) {
 	files := append([]File(nil), m.Files...)
-	for _, u := range m.Units {
-		files = append(files, File{Path: path.Join(UnitDir, u.Name), Mode: 0o644, Contents: u.Contents})
-	}
+	files = append(files, unitFiles(m)...)
 	return RenderTemplate("cloud-config.yaml.tmpl", map[string]any{
 		"Kind": m.Kind, "Name": m.Name, "Cluster": m.Cluster, "Hostname": m.Hostname,
-		"Packages": m.Packages, "Files": files, "Units": m.Units,
+		"Packages": m.Packages, "Files": files, "Units": m.Units, "Withheld": m.Withheld,
 	})
+}
+
+// unitFiles are the files of the machine's units as they land: each unit
+// with contents, and every drop-in.
+func unitFiles(m *Machine) []File {
+	var out []File
+	for _, u := range m.Units {
+		if u.Contents != "" {
+			out = append(out, File{Path: path.Join(UnitDir, u.Name), Mode: 0o644, Contents: u.Contents})
+		}
+		for _, d := range u.Dropins {
+			out = append(out, File{Path: DropinPath(u.Name, d.Name), Mode: 0o644, Contents: d.Contents})
+		}
+	}
+	return out
 }
 
 // Rootfs lists every file the machine's Ignition config writes, as it lands:
 // the files, the units and the preset file that enables them, sorted by path.
 func Rootfs(m *Machine) []File {
 	out := append([]File(nil), m.Files...)
+	out = append(out, unitFiles(m)...)
 	var enabled []string
 	for _, u := range m.Units {
-		out = append(out, File{Path: path.Join(UnitDir, u.Name), Mode: 0o644, Contents: u.Contents})
 		if u.Enabled {
 			enabled = append(enabled, u.Name)
 		}

@@ -74,9 +74,10 @@ func BenchmarkGen(b *testing.B) {
 	for _, name := range benchCases {
 		b.Run(name, func(b *testing.B) {
 			s, nodes := loadBench(b, name)
+			st := gen.WithState(tempState(b, s))
 			b.ResetTimer()
 			for b.Loop() {
-				if _, err := gen.Generate(s); err != nil {
+				if _, err := gen.Generate(s, st); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -92,6 +93,7 @@ func BenchmarkGenVsButane(b *testing.B) {
 	for _, name := range benchCases {
 		b.Run(name, func(b *testing.B) {
 			s, _ := loadBench(b, name)
+			st := gen.WithState(tempState(b, s))
 			machines, err := gen.Machines(s, policy.Compile(s))
 			if err != nil {
 				b.Fatal(err)
@@ -108,7 +110,7 @@ func BenchmarkGenVsButane(b *testing.B) {
 			var genTime, butaneTime time.Duration
 			for b.Loop() {
 				start := time.Now()
-				if _, err := gen.Generate(s); err != nil {
+				if _, err := gen.Generate(s, st); err != nil {
 					b.Fatal(err)
 				}
 				genTime += time.Since(start)

@@ -4,6 +4,9 @@
 package gen
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -12,6 +15,7 @@ import (
 
 	"github.com/rampart-cluster/rampart/generator/boot"
 	"github.com/rampart-cluster/rampart/generator/firewall"
+	"github.com/rampart-cluster/rampart/generator/pki"
 	"github.com/rampart-cluster/rampart/generator/policy"
 	"github.com/rampart-cluster/rampart/generator/spec"
 )
@@ -39,30 +43,60 @@ var packages = map[string][]string{
 // Machines assembles the files and units of every role, then of every node
 // with its own identity (members of an etcd role), in spec order. A role
 // whose members are etcd members gets no role-wide configuration: each of its
-// members boots with its own.
+// members boots with its own. The etcd members' certificates are not part of
+// it: they come from the state directory (Generate).
 func Machines(s *spec.Spec, p *policy.Policy) ([]*boot.Machine, error) {
+	return machines(s, p, "")
+}
+
+// machines is Machines where the etcd member named joining joins a running
+// cluster instead of bootstrapping it.
+func machines(s *spec.Spec, p *policy.Policy, joining string) ([]*boot.Machine, error) {
 	var out []*boot.Machine
 	for _, r := range s.Roles {
 		if r.Etcd {
 			continue
 		}
-		m, err := machine(s, p, "role", r.Name, r.Name, "")
+		m, err := roleMachine(s, p, r.Name)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, m)
 	}
 	for _, n := range s.Nodes {
-		if !s.Role(n.Role).Etcd {
+		if !IsEtcdMember(s, n) {
 			continue
 		}
-		m, err := machine(s, p, "node", n.Name, n.Role, n.Name)
+		m, err := nodeMachine(s, p, n, n.Name == joining)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, m)
 	}
 	return out, nil
+}
+
+func roleMachine(s *spec.Spec, p *policy.Policy, role string) (*boot.Machine, error) {
+	return machine(s, p, "role", role, role, "")
+}
+
+// nodeMachine is the machine of an etcd member; joining makes it join a
+// running cluster.
+func nodeMachine(s *spec.Spec, p *policy.Policy, n *spec.Node, joining bool) (*boot.Machine, error) {
+	m, err := machine(s, p, "node", n.Name, n.Role, n.Name)
+	if err != nil {
+		return nil, err
+	}
+	state := EtcdNew
+	if joining {
+		state = EtcdExisting
+	}
+	units, err := etcdUnits(s, n, state)
+	if err != nil {
+		return nil, err
+	}
+	m.Units = append(m.Units, units...)
+	return m, nil
 }
 
 func machine(s *spec.Spec, p *policy.Policy, kind, name, role, hostname string) (*boot.Machine, error) {
@@ -105,43 +139,163 @@ func backendName(b string) string {
 	return "ipset and iptables"
 }
 
+// Option changes what Generate reads.
+type Option func(*options)
+
+type options struct {
+	state *pki.State
+}
+
+// WithState names the state directory the etcd members' certificates are
+// read from. Generate only reads it; pki.State.Ensure fills it.
+func WithState(st *pki.State) Option { return func(o *options) { o.state = st } }
+
+// ErrNeedState is returned for a spec with etcd members when no state
+// directory was given: their certificates live there.
+var ErrNeedState = errors.New("the spec has etcd members, whose certificates come from the state directory, and none was given")
+
 // Generate runs the whole pipeline for a validated spec and returns the
-// output tree in memory. Machines are translated in parallel; the result does
-// not depend on the order they finish in.
-func Generate(s *spec.Spec) (*Tree, error) {
+// output tree in memory (Build without the final userdata). A spec with
+// etcd members needs WithState.
+func Generate(s *spec.Spec, opts ...Option) (*Tree, error) {
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
+	out, err := build(s, o.state, false)
+	if err != nil {
+		return nil, err
+	}
+	return out.Tree, nil
+}
+
+// Output is what one run of the pipeline makes: the public output tree and
+// the final userdata of every machine whose userdata carries secrets.
+type Output struct {
+	Tree *Tree
+	// Userdata holds, for each machine with secrets, its final userdata in
+	// every format the spec asks for; Path is relative to the state
+	// directory (UserdataPath), Mode is 0600.
+	Userdata []File
+}
+
+// UserdataDir is the directory of the state that holds final userdata.
+const UserdataDir = "userdata"
+
+// UserdataName is the file name of the userdata of each format.
+var UserdataName = map[string]string{
+	spec.OutputIgnition:    "ignition.json",
+	spec.OutputCloudConfig: "cloud-config.yaml",
+}
+
+// UserdataPath is where the final userdata of a machine ("role" or "node")
+// in a format lands, relative to the state directory.
+func UserdataPath(kind, name, format string) string {
+	return path.Join(UserdataDir, kind+"s", name, UserdataName[format])
+}
+
+// Build runs the whole pipeline: the certificates of the etcd members are
+// read from st (which must be up to date: pki.State.Ensure), the machines
+// are translated in parallel, and the result does not depend on the order
+// they finish in. st may be nil for a spec without etcd members.
+func Build(s *spec.Spec, st *pki.State) (*Output, error) {
+	return build(s, st, true)
+}
+
+func build(s *spec.Spec, st *pki.State, withUserdata bool) (*Output, error) {
 	p := policy.Compile(s)
-	machines, err := Machines(s, p)
+	ms, err := Machines(s, p)
+	if err != nil {
+		return nil, err
+	}
+	mat, err := loadMaterial(s, st, EtcdMembers(s))
 	if err != nil {
 		return nil, err
 	}
 	target := boot.Target{Variant: s.OS.Variant, Version: s.OS.Version}
-	parts := make([][]File, len(machines))
-	errs := make([]error, len(machines))
+	type part struct {
+		tree     []File
+		secrets  []SecretEntry
+		userdata []File
+	}
+	parts := make([]part, len(ms))
+	errs := make([]error, len(ms))
 	work := make(chan int)
 	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), len(machines)) {
+	for range min(runtime.GOMAXPROCS(0), len(ms)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range work {
-				parts[i], errs[i] = machineFiles(s, machines[i], target)
+				pub, final, err := withCertificates(s, ms[i], mat)
+				if err == nil {
+					parts[i].tree, parts[i].secrets, err = machineFiles(s, pub, target)
+				}
+				if err == nil && final != nil && withUserdata {
+					parts[i].userdata, err = userdataFiles(s, final, target)
+				}
+				errs[i] = err
 			}
 		}()
 	}
-	for i := range machines {
+	for i := range ms {
 		work <- i
 	}
 	close(work)
 	wg.Wait()
-	t := &Tree{}
-	for i, m := range machines {
+	out := &Output{Tree: &Tree{}}
+	for i, m := range ms {
 		if errs[i] != nil {
 			return nil, fmt.Errorf("%s %s: %w", m.Kind, m.Name, errs[i])
 		}
-		t.Files = append(t.Files, parts[i]...)
+		out.Tree.Files = append(out.Tree.Files, parts[i].tree...)
+		out.Tree.Secrets = append(out.Tree.Secrets, parts[i].secrets...)
+		out.Userdata = append(out.Userdata, parts[i].userdata...)
 	}
-	t.seal()
-	return t, nil
+	out.Tree.seal()
+	return out, nil
+}
+
+// loadMaterial reads the certificates of members from the state.
+func loadMaterial(s *spec.Spec, st *pki.State, members []pki.Member) (*pki.Material, error) {
+	if len(members) == 0 {
+		return nil, nil
+	}
+	if st == nil {
+		return nil, ErrNeedState
+	}
+	mat, err := st.Load(s.Cluster, members)
+	if err != nil {
+		return nil, fmt.Errorf("state %s: %w", st.Dir, err)
+	}
+	return mat, nil
+}
+
+// withCertificates completes an etcd member's machine with its
+// certificate files: the public machine lists the keys as withheld, the
+// final one (nil for a machine without secrets) carries them.
+func withCertificates(s *spec.Spec, m *boot.Machine, mat *pki.Material) (public, final *boot.Machine, err error) {
+	if m.Kind != "node" {
+		return m, nil, nil
+	}
+	n := s.Node(m.Name)
+	if n == nil || !IsEtcdMember(s, n) {
+		return m, nil, nil
+	}
+	if mat == nil {
+		return nil, nil, ErrNeedState
+	}
+	certs, keys, err := etcdFiles(mat, n)
+	if err != nil {
+		return nil, nil, err
+	}
+	pub := *m
+	pub.Files = append(append([]boot.File(nil), m.Files...), certs...)
+	pub.Withheld = keys
+	fin := pub
+	fin.Withheld = nil
+	fin.Files = append(append([]boot.File(nil), pub.Files...), keys...)
+	return &pub, &fin, nil
 }
 
 // machineDir is where a machine's files go in the output tree.
@@ -149,32 +303,81 @@ func machineDir(m *boot.Machine) string {
 	return path.Join(m.Kind+"s", m.Name)
 }
 
-func machineFiles(s *spec.Spec, m *boot.Machine, target boot.Target) ([]File, error) {
+func machineFiles(s *spec.Spec, m *boot.Machine, target boot.Target) ([]File, []SecretEntry, error) {
 	dir := machineDir(m)
 	var out []File
 	bu, err := boot.Butane(m, target)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out = append(out, File{Path: path.Join(dir, "butane.yaml"), Mode: 0o644, Data: []byte(bu)})
 	if s.Wants(spec.OutputIgnition) {
 		ign, err := boot.Ignition(bu, target)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		out = append(out, File{Path: path.Join(dir, "ignition.json"), Mode: 0o644, Data: ign})
 	}
 	if s.Wants(spec.OutputCloudConfig) {
 		cc, err := boot.CloudConfig(m)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		out = append(out, File{Path: path.Join(dir, "cloud-config.yaml"), Mode: 0o644, Data: []byte(cc)})
 	}
-	for _, f := range boot.Rootfs(m) {
+	rootfs := boot.Rootfs(m)
+	for _, f := range rootfs {
 		out = append(out, File{Path: path.Join(dir, "rootfs", f.Path), Mode: f.Mode, Data: []byte(f.Contents), OnNode: true})
 	}
+	var secrets []SecretEntry
+	for _, w := range m.Withheld {
+		cert := certOf(w.Path)
+		e := SecretEntry{Path: path.Join(dir, "rootfs", w.Path), Mode: fmt.Sprintf("%04o", w.Mode.Perm()), Certificate: path.Join(dir, "rootfs", cert)}
+		for _, f := range rootfs {
+			if f.Path == cert {
+				sum := sha256.Sum256([]byte(f.Contents))
+				e.CertificateSHA256 = hex.EncodeToString(sum[:])
+			}
+		}
+		if e.CertificateSHA256 == "" {
+			return nil, nil, fmt.Errorf("secret %s has no certificate %s on the machine", w.Path, cert)
+		}
+		secrets = append(secrets, e)
+	}
+	return out, secrets, nil
+}
+
+// userdataFiles renders the final userdata of a machine with secrets in
+// every format the spec asks for.
+func userdataFiles(s *spec.Spec, m *boot.Machine, target boot.Target) ([]File, error) {
+	var out []File
+	for _, format := range []string{spec.OutputIgnition, spec.OutputCloudConfig} {
+		if !s.Wants(format) {
+			continue
+		}
+		data, err := render(m, target, format)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, File{Path: UserdataPath(m.Kind, m.Name, format), Mode: pki.KeyMode, Data: data})
+	}
 	return out, nil
+}
+
+// render renders a machine's userdata in one format.
+func render(m *boot.Machine, target boot.Target, format string) ([]byte, error) {
+	switch format {
+	case spec.OutputIgnition:
+		bu, err := boot.Butane(m, target)
+		if err != nil {
+			return nil, err
+		}
+		return boot.Ignition(bu, target)
+	case spec.OutputCloudConfig:
+		cc, err := boot.CloudConfig(m)
+		return []byte(cc), err
+	}
+	return nil, fmt.Errorf("userdata format %q: want %s or %s", format, spec.OutputIgnition, spec.OutputCloudConfig)
 }
 
 // File is one file of the output tree.

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/rampart-cluster/rampart/generator/gen"
+	"github.com/rampart-cluster/rampart/generator/pki"
 	"github.com/rampart-cluster/rampart/generator/spec"
 )
 
@@ -32,11 +33,36 @@ func generate(t testing.TB, file string) *gen.Tree {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tree, err := gen.Generate(s)
+	tree, err := gen.Generate(s, gen.WithState(fixtureState(t, file, s)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return tree
+}
+
+// fixtureState is the state directory of a fixture, fixtures/state/<name>:
+// the certificates of the golden trees, kept in the repository so that the
+// goldens are stable. Its keys are test keys, used nowhere else. With
+// -update, what is missing is created (commit it with the goldens).
+func fixtureState(t testing.TB, file string, s *spec.Spec) *pki.State {
+	t.Helper()
+	st := pki.Open(filepath.Join(fixtures, "state", name(file)))
+	if *update && len(gen.EtcdMembers(s)) > 0 {
+		if _, err := st.Ensure(s.Cluster, gen.EtcdMembers(s)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return st
+}
+
+// tempState is a new state directory filled for s.
+func tempState(t testing.TB, s *spec.Spec) *pki.State {
+	t.Helper()
+	st := pki.Open(filepath.Join(t.TempDir(), "state"))
+	if _, err := st.Ensure(s.Cluster, gen.EtcdMembers(s)); err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
 
 func name(file string) string { return strings.TrimSuffix(filepath.Base(file), ".yaml") }

@@ -20,12 +20,26 @@ const ManifestName = "manifest.json"
 
 // Tree is a complete output tree in memory, manifest included.
 type Tree struct {
-	Files []File // sorted by path; the manifest is the last one
+	Files   []File // sorted by path; the manifest is the last one
+	Secrets []SecretEntry
 }
 
-// Manifest lists every file of the tree with its size and sha256.
+// Manifest lists every file of the tree with its size and sha256, and the
+// secret files the tree leaves out.
 type Manifest struct {
-	Files []ManifestEntry `json:"files"`
+	Files   []ManifestEntry `json:"files"`
+	Secrets []SecretEntry   `json:"secrets,omitempty"`
+}
+
+// SecretEntry is a file a machine boots with that the tree leaves out
+// because it is secret (a private key): where it would be in the tree, its
+// mode on the node, and its certificate, which is in the tree, with the
+// certificate's sha256. The final userdata in the state directory carries it.
+type SecretEntry struct {
+	Path              string `json:"path"`
+	Mode              string `json:"mode"`
+	Certificate       string `json:"certificate"`
+	CertificateSHA256 string `json:"certificate_sha256"`
 }
 
 // ManifestEntry describes one file of the tree. Mode is the file's mode on the
@@ -40,7 +54,8 @@ type ManifestEntry struct {
 // seal sorts the files and appends the manifest.
 func (t *Tree) seal() {
 	sort.Slice(t.Files, func(i, j int) bool { return t.Files[i].Path < t.Files[j].Path })
-	m := Manifest{Files: make([]ManifestEntry, 0, len(t.Files))}
+	sort.Slice(t.Secrets, func(i, j int) bool { return t.Secrets[i].Path < t.Secrets[j].Path })
+	m := Manifest{Files: make([]ManifestEntry, 0, len(t.Files)), Secrets: t.Secrets}
 	for _, f := range t.Files {
 		sum := sha256.Sum256(f.Data)
 		m.Files = append(m.Files, ManifestEntry{Path: f.Path, Size: len(f.Data), SHA256: hex.EncodeToString(sum[:]), Mode: fmt.Sprintf("%04o", f.Mode.Perm())})

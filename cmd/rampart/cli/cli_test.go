@@ -85,22 +85,23 @@ func TestVersionNamesEmbeddedLibraries(t *testing.T) {
 // tree and 1, listing the file, after an edit.
 func TestGenCheck(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "out")
-	code, stdout, stderr := run("gen", "-f", fixture, "-o", out)
+	state := filepath.Join(t.TempDir(), "state")
+	code, stdout, stderr := run("gen", "-f", fixture, "-o", out, "--state", state)
 	if code != 0 || !strings.Contains(stdout, "wrote ") || !strings.Contains(stdout, out) {
 		t.Fatalf("gen: exit %d, %q %q", code, stdout, stderr)
 	}
-	if code, stdout, stderr = run("gen", "-f", fixture, "-o", out, "--check"); code != 0 || !strings.Contains(stdout, "up to date") {
+	if code, stdout, stderr = run("gen", "-f", fixture, "-o", out, "--check", "--state", state); code != 0 || !strings.Contains(stdout, "up to date") {
 		t.Fatalf("check on a fresh tree: exit %d, %q %q", code, stdout, stderr)
 	}
 	edited := filepath.Join(out, "roles", "agent", "rootfs", "etc", "rampart", "firewall", "iptables.v4")
 	if err := os.WriteFile(edited, []byte("*filter\nCOMMIT\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	code, stdout, stderr = run("gen", "-f", fixture, "-o", out, "--check")
+	code, stdout, stderr = run("gen", "-f", fixture, "-o", out, "--check", "--state", state)
 	if code != 1 || !strings.Contains(stdout, "stale: roles/agent/rootfs/etc/rampart/firewall/iptables.v4: differs") || !strings.Contains(stderr, "is stale: 1 file(s)") {
 		t.Fatalf("check after an edit: exit %d, %q %q", code, stdout, stderr)
 	}
-	if code, _, _ = run("gen", "-f", fixture, "-o", filepath.Join(t.TempDir(), "never-written"), "--check"); code != 1 {
+	if code, _, _ = run("gen", "-f", fixture, "-o", filepath.Join(t.TempDir(), "never-written"), "--check", "--state", state); code != 1 {
 		t.Errorf("check against a missing tree: exit %d, want 1", code)
 	}
 }
@@ -109,22 +110,23 @@ func TestGenCheck(t *testing.T) {
 // touch an existing one.
 func TestGenBadSpecWritesNothing(t *testing.T) {
 	dir := t.TempDir()
+	state := filepath.Join(dir, "state")
 	bad := filepath.Join(dir, "bad.yaml")
 	if err := os.WriteFile(bad, []byte("version: 1\ncluster: Bad_Name\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "out")
-	if code, _, stderr := run("gen", "-f", bad, "-o", out); code != 1 || !strings.Contains(stderr, bad+":2:10: cluster:") {
+	if code, _, stderr := run("gen", "-f", bad, "-o", out, "--state", state); code != 1 || !strings.Contains(stderr, bad+":2:10: cluster:") {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
 	}
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
 		t.Fatalf("a failed gen created %s", out)
 	}
-	if code, _, _ := run("gen", "-f", fixture, "-o", out); code != 0 {
+	if code, _, _ := run("gen", "-f", fixture, "-o", out, "--state", state); code != 0 {
 		t.Fatal("gen of the fixture failed")
 	}
 	before, _ := os.ReadFile(filepath.Join(out, "manifest.json"))
-	if code, _, _ := run("gen", "-f", bad, "-o", out); code != 1 {
+	if code, _, _ := run("gen", "-f", bad, "-o", out, "--state", state); code != 1 {
 		t.Fatal("bad spec accepted")
 	}
 	after, _ := os.ReadFile(filepath.Join(out, "manifest.json"))

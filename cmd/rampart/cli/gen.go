@@ -7,43 +7,68 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rampart-cluster/rampart/generator/gen"
+	"github.com/rampart-cluster/rampart/generator/pki"
 )
 
+// DefaultState is the state directory when --state is not given.
+const DefaultState = "state"
+
 func newGen() *cobra.Command {
-	var file, out string
+	var file, out, state string
 	var check bool
 	c := &cobra.Command{
-		Use:   "gen -f cluster.yaml [-o out] [--check]",
+		Use:   "gen -f cluster.yaml [-o out] [--state state] [--check]",
 		Short: "Write the output tree: Butane, Ignition, cloud-config and rootfs per role and node",
 		Long: `gen reads the cluster spec and writes the output tree: for every role, and for
 every node with its own identity (etcd members), the Butane source, the files
 and units exactly as they land on the node (rootfs/), the Ignition config and,
-when asked, the cloud-config; and manifest.json with the sha256 of every file.
+when asked, the cloud-config; and manifest.json with the sha256 of every file
+and the list of secret files the tree leaves out.
+
+The state directory (--state, default state/) keeps the etcd CA, each member's
+certificate and key, and the client certificate and key: gen reads it first and
+creates only what is missing, never a CA or key it already has; a member whose
+addresses changed gets a new certificate from the same CA, and gen says so. Keys
+never enter the output tree: the final userdata of each etcd member, with its
+keys, is written to STATE/userdata/nodes/<node>/, mode 0600.
 
 The tree is written beside the target and swapped in at once: a failed run
 leaves the previous tree as it was. With --check nothing is written: gen exits 1
-and lists every file that differs from what the spec produces.`,
+and lists every file that differs from what the spec and the state produce.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			s, err := loadSpec(file)
 			if err != nil {
 				return err
 			}
-			tree, err := gen.Generate(s)
+			st := pki.Open(state)
+			w := cmd.OutOrStdout()
+			members := gen.EtcdMembers(s)
+			if !check && len(members) > 0 {
+				changes, err := st.Ensure(s.Cluster, members)
+				if err != nil {
+					return &exitError{code: ExitInvalid, err: fmt.Errorf("gen: state %s: %w", state, err)}
+				}
+				for _, ch := range changes {
+					fmt.Fprintf(w, "state %s: %s\n", filepath.Join(state, filepath.FromSlash(ch.Path)), ch.What)
+				}
+			}
+			res, err := gen.Build(s, stateOrNil(st, len(members)))
 			if err != nil {
 				return &exitError{code: ExitInvalid, err: fmt.Errorf("gen: %w", err)}
 			}
+			tree := res.Tree
 			if check {
 				stale, err := tree.Check(out)
 				if err != nil {
 					return &exitError{code: ExitInvalid, err: err}
 				}
 				if len(stale) == 0 {
-					fmt.Fprintf(cmd.OutOrStdout(), "%s is up to date (%d files)\n", out, len(tree.Files))
+					fmt.Fprintf(w, "%s is up to date (%d files)\n", out, len(tree.Files))
 					return nil
 				}
 				for _, st := range stale {
-					fmt.Fprintf(cmd.OutOrStdout(), "stale: %s\n", st)
+					fmt.Fprintf(w, "stale: %s\n", st)
 				}
 				return &exitError{code: ExitInvalid, err: fmt.Errorf("%s is stale: %d file(s) differ from what %s produces; run rampart gen -f %s -o %s", out, len(stale), file, file, out)}
 			}
@@ -51,12 +76,36 @@ and lists every file that differs from what the spec produces.`,
 				return &exitError{code: ExitInvalid, err: fmt.Errorf("gen: %w", err)}
 			}
 			abs, _ := filepath.Abs(out)
-			fmt.Fprintf(cmd.OutOrStdout(), "wrote %d files for cluster %s to %s\n", len(tree.Files), s.Cluster, abs)
+			fmt.Fprintf(w, "wrote %d files for cluster %s to %s\n", len(tree.Files), s.Cluster, abs)
+			if len(members) == 0 {
+				return nil
+			}
+			written, removed, err := res.WriteUserdata(st)
+			if err != nil {
+				return &exitError{code: ExitInvalid, err: fmt.Errorf("gen: writing the final userdata: %w", err)}
+			}
+			for _, p := range written {
+				fmt.Fprintf(w, "state %s: wrote final userdata (secrets, mode 0600)\n", filepath.Join(state, filepath.FromSlash(p)))
+			}
+			for _, p := range removed {
+				fmt.Fprintf(w, "state %s: removed (no longer made by the spec)\n", filepath.Join(state, filepath.FromSlash(p)))
+			}
+			sabs, _ := filepath.Abs(state)
+			fmt.Fprintf(w, "final userdata of %d etcd member(s) is in %s (%d changed)\n", len(members), filepath.Join(sabs, gen.UserdataDir), len(written))
 			return nil
 		},
 	}
 	c.Flags().StringVarP(&file, "file", "f", "", "the cluster spec (required)")
 	c.Flags().StringVarP(&out, "out", "o", "out", "the output tree's directory")
+	c.Flags().StringVar(&state, "state", DefaultState, "the state directory: etcd CA, certificates, keys and final userdata")
 	c.Flags().BoolVar(&check, "check", false, "write nothing; exit 1 and list the files that are stale")
 	return c
+}
+
+// stateOrNil passes the state only to a spec that uses it.
+func stateOrNil(st *pki.State, members int) *pki.State {
+	if members == 0 {
+		return nil
+	}
+	return st
 }

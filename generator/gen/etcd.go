@@ -1,0 +1,182 @@
+package gen
+
+import (
+	"fmt"
+	"net/netip"
+	"path"
+	"strconv"
+	"strings"
+
+	"github.com/rampart-cluster/rampart/generator/boot"
+	"github.com/rampart-cluster/rampart/generator/pki"
+	"github.com/rampart-cluster/rampart/generator/spec"
+)
+
+// Where etcd's files land on a member. Flatcar's etcd-wrapper mounts
+// ETCD_SSL_DIR (/etc/ssl/certs by default) at the same path in the etcd
+// container, so these paths hold inside and outside of it; on Fedora CoreOS
+// rampart's own unit mounts EtcdCertDir the same way.
+const (
+	EtcdCertDir    = "/etc/ssl/certs/etcd"
+	EtcdCAFile     = EtcdCertDir + "/ca.crt"
+	EtcdCertFile   = EtcdCertDir + "/server.crt" // server and peer certificate of the member
+	EtcdKeyFile    = EtcdCertDir + "/server.key"
+	EtcdClientCert = EtcdCertDir + "/client.crt" // for etcdctl and clients on the member
+	EtcdClientKey  = EtcdCertDir + "/client.key"
+	EtcdDataDir    = "/var/lib/etcd"
+)
+
+// EtcdUnit is the unit that runs a member: Flatcar ships it (rampart adds a
+// drop-in); on Fedora CoreOS rampart writes it.
+const EtcdUnit = "etcd-member.service"
+
+// EtcdDropin is the drop-in of EtcdUnit that holds the member's settings.
+const EtcdDropin = "20-rampart-etcd.conf"
+
+// EtcdImage is the etcd container image rampart's Fedora CoreOS unit runs.
+const EtcdImage = "quay.io/coreos/etcd:v3.5.17"
+
+// Initial cluster states (ETCD_INITIAL_CLUSTER_STATE).
+const (
+	EtcdNew      = "new"      // the members bootstrap the cluster together
+	EtcdExisting = "existing" // the member joins a running cluster (recover --replace)
+)
+
+// EtcdMembers lists the etcd members of the spec (the nodes of its etcd
+// roles) in spec order, as the certificates see them.
+func EtcdMembers(s *spec.Spec) []pki.Member {
+	var out []pki.Member
+	for _, n := range s.Nodes {
+		if r := s.Role(n.Role); r != nil && r.Etcd {
+			out = append(out, pki.Member{Name: n.Name, Addresses: n.Addresses})
+		}
+	}
+	return out
+}
+
+// IsEtcdMember reports whether the node belongs to an etcd role.
+func IsEtcdMember(s *spec.Spec, n *spec.Node) bool {
+	r := s.Role(n.Role)
+	return r != nil && r.Etcd
+}
+
+// EtcdAddress is the address a member speaks to its peers on and
+// advertises to clients: its first private address (RFC 1918, or an IPv6
+// unique local address), else its first address.
+func EtcdAddress(n *spec.Node) netip.Addr {
+	for _, a := range n.Addresses {
+		if a.IsPrivate() {
+			return a
+		}
+	}
+	return n.Addresses[0]
+}
+
+func etcdURL(a netip.Addr, port uint16) string {
+	return "https://" + netip.AddrPortFrom(a, port).String()
+}
+
+// EtcdPeerURL is the member's peer URL, as `etcdctl member add` takes it.
+func EtcdPeerURL(s *spec.Spec, n *spec.Node) string { return etcdURL(EtcdAddress(n), s.Etcd.PeerPort) }
+
+// EtcdClientURL is the client URL a member advertises.
+func EtcdClientURL(s *spec.Spec, n *spec.Node) string {
+	return etcdURL(EtcdAddress(n), s.Etcd.ClientPort)
+}
+
+// EnvVar is one variable of the member's environment.
+type EnvVar struct{ Name, Value string }
+
+// EtcdEnv is the environment etcd reads on member n, in the order the
+// drop-in writes it: TLS only for clients and peers, each side requiring a
+// certificate from the cluster's CA. Peers listen on the member's etcd
+// address (EtcdAddress); clients are served on every address of the node.
+func EtcdEnv(s *spec.Spec, n *spec.Node, state string) []EnvVar {
+	var initial []string
+	for _, m := range s.Nodes {
+		if IsEtcdMember(s, m) {
+			initial = append(initial, m.Name+"="+EtcdPeerURL(s, m))
+		}
+	}
+	var listen []string
+	for _, a := range n.Addresses {
+		listen = append(listen, etcdURL(a, s.Etcd.ClientPort))
+	}
+	return []EnvVar{
+		{"ETCD_NAME", n.Name},
+		{"ETCD_DATA_DIR", EtcdDataDir},
+		{"ETCD_INITIAL_CLUSTER", strings.Join(initial, ",")},
+		{"ETCD_INITIAL_CLUSTER_STATE", state},
+		{"ETCD_INITIAL_CLUSTER_TOKEN", "rampart-" + s.Cluster},
+		{"ETCD_INITIAL_ADVERTISE_PEER_URLS", EtcdPeerURL(s, n)},
+		{"ETCD_LISTEN_PEER_URLS", EtcdPeerURL(s, n)},
+		{"ETCD_ADVERTISE_CLIENT_URLS", EtcdClientURL(s, n)},
+		{"ETCD_LISTEN_CLIENT_URLS", strings.Join(listen, ",")},
+		{"ETCD_TRUSTED_CA_FILE", EtcdCAFile},
+		{"ETCD_CERT_FILE", EtcdCertFile},
+		{"ETCD_KEY_FILE", EtcdKeyFile},
+		{"ETCD_CLIENT_CERT_AUTH", "true"},
+		{"ETCD_PEER_TRUSTED_CA_FILE", EtcdCAFile},
+		{"ETCD_PEER_CERT_FILE", EtcdCertFile},
+		{"ETCD_PEER_KEY_FILE", EtcdKeyFile},
+		{"ETCD_PEER_CLIENT_CERT_AUTH", "true"},
+	}
+}
+
+// etcdUnits are the units of member n: the drop-in with its environment
+// and, on Fedora CoreOS, the unit that runs the etcd container.
+func etcdUnits(s *spec.Spec, n *spec.Node, state string) ([]boot.Unit, error) {
+	var env []string
+	for _, v := range EtcdEnv(s, n, state) {
+		env = append(env, strconv.Quote(v.Name+"="+v.Value))
+	}
+	vars := map[string]any{
+		"Name": n.Name, "Cluster": s.Cluster, "Variant": s.OS.Variant, "Env": env,
+		"CertDir": EtcdCertDir, "KeyFile": EtcdKeyFile, "DataDir": EtcdDataDir,
+		"Image": EtcdImage, "State": state,
+	}
+	dropin, err := boot.RenderUnit("etcd-member-dropin.conf.tmpl", vars)
+	if err != nil {
+		return nil, err
+	}
+	u := boot.Unit{Name: EtcdUnit, Enabled: true, Dropins: []boot.Dropin{{Name: EtcdDropin, Contents: dropin}}}
+	if s.OS.Variant == "fcos" {
+		if u.Contents, err = boot.RenderUnit("etcd-member.service.tmpl", vars); err != nil {
+			return nil, err
+		}
+	}
+	return []boot.Unit{u}, nil
+}
+
+// etcdFiles are the certificate files of member n from the state: the
+// public ones, and the keys, which only the final userdata carries.
+func etcdFiles(mat *pki.Material, n *spec.Node) (public, secret []boot.File, err error) {
+	member, ok := mat.Members[n.Name]
+	if !ok {
+		return nil, nil, fmt.Errorf("the state has no certificate for etcd member %s", n.Name)
+	}
+	public = []boot.File{
+		{Path: EtcdCAFile, Mode: pki.CertMode, Contents: string(mat.CA)},
+		{Path: EtcdClientCert, Mode: pki.CertMode, Contents: string(mat.Client.Cert)},
+		{Path: EtcdCertFile, Mode: pki.CertMode, Contents: string(member.Cert)},
+	}
+	secret = []boot.File{
+		{Path: EtcdClientKey, Mode: pki.KeyMode, Contents: string(mat.Client.Key)},
+		{Path: EtcdKeyFile, Mode: pki.KeyMode, Contents: string(member.Key)},
+	}
+	return public, secret, nil
+}
+
+// secretCert names the certificate of each secret file on the node.
+var secretCert = map[string]string{
+	EtcdClientKey: EtcdClientCert,
+	EtcdKeyFile:   EtcdCertFile,
+}
+
+// certOf returns the certificate file of a secret file.
+func certOf(secret string) string {
+	if c, ok := secretCert[secret]; ok {
+		return c
+	}
+	return strings.TrimSuffix(secret, path.Ext(secret)) + ".crt"
+}

@@ -1,0 +1,80 @@
+package pki
+
+import (
+	"crypto/x509"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+// CertInfo describes one certificate of the state directory.
+type CertInfo struct {
+	Path     string // relative to the state directory
+	Subject  string
+	DNSNames []string
+	IPs      []string
+	NotAfter time.Time
+	IsCA     bool
+}
+
+// DaysLeft is the number of whole days from now until the certificate
+// expires; negative once it has.
+func (c CertInfo) DaysLeft(now time.Time) int {
+	d := c.NotAfter.Sub(now)
+	days := int(d / (24 * time.Hour))
+	if d < 0 && d%(24*time.Hour) != 0 {
+		days-- // an expired certificate is at least a day late
+	}
+	return days
+}
+
+// SANs renders the subject alternative names: addresses, then DNS names.
+func (c CertInfo) SANs() string {
+	return strings.Join(append(append([]string(nil), c.IPs...), c.DNSNames...), ", ")
+}
+
+// List reads every certificate of the state directory: the CA, the client
+// certificate, then the members' in name order. A state without a CA
+// returns ErrNoCA.
+func (st *State) List() ([]CertInfo, error) {
+	if _, err := os.Stat(st.abs(CACert)); errors.Is(err, fs.ErrNotExist) {
+		return nil, ErrNoCA
+	}
+	paths := []string{CACert, ClientCert}
+	members, err := filepath.Glob(filepath.Join(st.abs(membersDir), "*.crt"))
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(members)
+	for _, m := range members {
+		paths = append(paths, membersDir+"/"+filepath.Base(m))
+	}
+	var out []CertInfo
+	for _, p := range paths {
+		data, err := os.ReadFile(st.abs(p))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		c, err := parseCert(data)
+		if err != nil {
+			return nil, errors.Join(ErrBroken, errors.New(st.abs(p)+": "+err.Error()))
+		}
+		out = append(out, info(p, c))
+	}
+	return out, nil
+}
+
+func info(p string, c *x509.Certificate) CertInfo {
+	ci := CertInfo{Path: p, Subject: c.Subject.String(), DNSNames: c.DNSNames, NotAfter: c.NotAfter, IsCA: c.IsCA}
+	for _, ip := range c.IPAddresses {
+		ci.IPs = append(ci.IPs, ip.String())
+	}
+	return ci
+}

@@ -1,0 +1,707 @@
+// Package pki keeps the etcd cluster's certificates in the state directory:
+// one CA, per member a certificate for server and peer use, and one client
+// certificate for operators and the cluster's own clients. ECDSA P-256 keys
+// and crypto/x509 from the standard library only.
+//
+// The state is read before anything is written, and what exists is never
+// replaced: a run creates only what is missing, and gives a member whose
+// addresses changed a new certificate from the same CA for the key it already
+// has. Certificates are made once and read back ever after, so the output of
+// rampart is byte-identical from run to run although ECDSA signatures are
+// not. New keys and certificates replace old ones only when asked to
+// (Rotate).
+//
+// Layout of the state directory (directories 0700, keys 0600, certificates
+// 0644):
+//
+//	etcd/ca.crt, etcd/ca.key                 the cluster's etcd CA
+//	etcd/members/<node>.crt, <node>.key      server and peer certificate of a member
+//	etcd/client.crt, etcd/client.key         client certificate
+package pki
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/big"
+	"net"
+	"net/netip"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// File modes of the state directory.
+const (
+	DirMode  fs.FileMode = 0o700
+	KeyMode  fs.FileMode = 0o600
+	CertMode fs.FileMode = 0o644
+)
+
+// Validity of what Ensure and Rotate issue.
+const (
+	CAValidity   = 10 * 365 * 24 * time.Hour
+	LeafValidity = 2 * 365 * 24 * time.Hour
+	// backdate lets a node whose clock is a little behind accept a
+	// certificate issued a moment ago.
+	backdate = time.Hour
+)
+
+// Paths of the state directory, relative to its root, slash-separated.
+const (
+	CACert     = "etcd/ca.crt"
+	CAKey      = "etcd/ca.key"
+	ClientCert = "etcd/client.crt"
+	ClientKey  = "etcd/client.key"
+	membersDir = "etcd/members"
+	lockName   = ".lock"
+)
+
+// MemberCert is the path of a member's certificate in the state directory.
+func MemberCert(name string) string { return path.Join(membersDir, name+".crt") }
+
+// MemberKey is the path of a member's key in the state directory.
+func MemberKey(name string) string { return path.Join(membersDir, name+".key") }
+
+// Member is an etcd member as the certificates see it.
+type Member struct {
+	Name      string
+	Addresses []netip.Addr // its IP SANs
+}
+
+// DNSNames are the DNS SANs of a member's certificate: its name and localhost.
+func (m Member) DNSNames() []string { return []string{m.Name, "localhost"} }
+
+// Errors the user sees.
+var (
+	ErrNoCA         = errors.New("the state directory holds no etcd CA")
+	ErrOtherCluster = errors.New("the state directory belongs to another cluster")
+	ErrStale        = errors.New("the state directory is not up to date with the spec")
+	ErrBroken       = errors.New("the state directory is inconsistent")
+	ErrCAKeyMissing = errors.New("the CA key is not in the state directory")
+)
+
+// State is a state directory. Its methods that write take an exclusive lock
+// on STATE/.lock, so two runs on one state do not interleave.
+type State struct {
+	Dir string
+}
+
+// Open returns the state directory at dir; nothing is read or created yet.
+func Open(dir string) *State { return &State{Dir: dir} }
+
+func (st *State) abs(rel string) string { return filepath.Join(st.Dir, filepath.FromSlash(rel)) }
+
+// Pair is a certificate with its key, both PEM encoded, as read from the
+// state directory.
+type Pair struct {
+	Cert     []byte
+	Key      []byte
+	CertPath string // relative to the state directory
+	KeyPath  string
+	parsed   *x509.Certificate
+}
+
+// Certificate is the parsed certificate.
+func (p *Pair) Certificate() *x509.Certificate { return p.parsed }
+
+// Material is everything the boot configuration of a cluster needs from the
+// state: the CA certificate, each member's pair and the client pair.
+type Material struct {
+	CA      []byte // PEM
+	Client  *Pair
+	Members map[string]*Pair
+}
+
+// Change is one thing a run did to the state directory.
+type Change struct {
+	Path string // relative to the state directory
+	What string
+}
+
+// String renders the change as "path: what".
+func (c Change) String() string { return c.Path + ": " + c.What }
+
+// Ensure makes the state directory hold a CA for cluster, a pair for each
+// member whose certificate names exactly its addresses, and the client pair.
+// It reads everything first and creates only what is missing; a member
+// whose addresses changed gets a new certificate for its existing key,
+// signed by the existing CA. It returns what it changed, in a stable order.
+func (st *State) Ensure(cluster string, members []Member) ([]Change, error) {
+	unlock, err := st.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if err := checkMembers(members); err != nil {
+		return nil, err
+	}
+	var changes []Change
+	ca, err := st.readCA(cluster)
+	if errors.Is(err, ErrNoCA) {
+		ca, err = newCA(cluster)
+		if err != nil {
+			return nil, err
+		}
+		if err := st.writePair(CAKey, ca.keyPEM, CACert, ca.certPEM); err != nil {
+			return nil, err
+		}
+		changes = append(changes, Change{CACert, "created the etcd CA of cluster " + cluster})
+	} else if err != nil {
+		return nil, err
+	}
+	want := []leafSpec{clientSpec(cluster)}
+	for _, m := range members {
+		want = append(want, memberSpec(cluster, m))
+	}
+	for _, ls := range want {
+		c, err := st.ensureLeaf(ca, ls)
+		if err != nil {
+			return nil, err
+		}
+		changes = append(changes, c...)
+	}
+	return changes, nil
+}
+
+// Load reads the material for cluster and members without writing
+// anything. Everything must be there and current (as Ensure leaves it);
+// otherwise the error says what is missing or stale.
+func (st *State) Load(cluster string, members []Member) (*Material, error) {
+	if err := checkMembers(members); err != nil {
+		return nil, err
+	}
+	ca, err := st.readCA(cluster)
+	if err != nil {
+		return nil, err
+	}
+	mat := &Material{CA: ca.certPEM, Members: map[string]*Pair{}}
+	mat.Client, err = st.loadLeaf(ca, clientSpec(cluster))
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range members {
+		p, err := st.loadLeaf(ca, memberSpec(cluster, m))
+		if err != nil {
+			return nil, err
+		}
+		mat.Members[m.Name] = p
+	}
+	return mat, nil
+}
+
+// Rotate replaces the leaf pairs (client and every member's: new keys, new
+// certificates) with new ones from the existing CA; with newCA it first
+// replaces the CA itself. Only an operator's explicit request calls it.
+func (st *State) Rotate(cluster string, members []Member, newCAToo bool) ([]Change, error) {
+	unlock, err := st.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if err := checkMembers(members); err != nil {
+		return nil, err
+	}
+	var changes []Change
+	var ca *authority
+	if newCAToo {
+		if _, err := st.readCACert(cluster); err != nil && !errors.Is(err, ErrNoCA) {
+			return nil, err // never rotate another cluster's state
+		}
+		ca, err = newCA(cluster)
+		if err != nil {
+			return nil, err
+		}
+		if err := st.writePair(CAKey, ca.keyPEM, CACert, ca.certPEM); err != nil {
+			return nil, err
+		}
+		changes = append(changes, Change{CACert, "replaced the etcd CA (new key and certificate)"})
+	} else {
+		ca, err = st.readCA(cluster)
+		if err != nil {
+			return nil, err
+		}
+	}
+	want := []leafSpec{clientSpec(cluster)}
+	for _, m := range members {
+		want = append(want, memberSpec(cluster, m))
+	}
+	for _, ls := range want {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		certPEM, err := ca.issue(ls, &key.PublicKey)
+		if err != nil {
+			return nil, err
+		}
+		keyPEM, err := encodeKey(key)
+		if err != nil {
+			return nil, err
+		}
+		if err := st.writePair(ls.keyPath, keyPEM, ls.certPath, certPEM); err != nil {
+			return nil, err
+		}
+		changes = append(changes, Change{ls.certPath, "rotated: new key and certificate for " + ls.what})
+	}
+	return changes, nil
+}
+
+func checkMembers(members []Member) error {
+	seen := map[string]bool{}
+	for _, m := range members {
+		if m.Name == "" || strings.ContainsAny(m.Name, "/\\") || m.Name == "." || m.Name == ".." {
+			return fmt.Errorf("pki: %q cannot name a member's files", m.Name)
+		}
+		if seen[m.Name] {
+			return fmt.Errorf("pki: member %s twice", m.Name)
+		}
+		seen[m.Name] = true
+		if len(m.Addresses) == 0 {
+			return fmt.Errorf("pki: member %s has no address", m.Name)
+		}
+	}
+	return nil
+}
+
+// lock takes the state directory's lock, creating the directory if needed.
+func (st *State) lock() (func(), error) {
+	if err := st.mkdir("."); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(st.abs(lockName), os.O_RDWR|os.O_CREATE, KeyMode)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("state %s is in use by another rampart run (%s is locked)", st.Dir, st.abs(lockName))
+		}
+		return nil, fmt.Errorf("locking %s: %w", st.abs(lockName), err)
+	}
+	return func() { f.Close() }, nil
+}
+
+// Lock takes the state directory's lock for a caller that writes other files
+// there (the final userdata); the returned function releases it.
+func (st *State) Lock() (func(), error) { return st.lock() }
+
+// mkdir makes a directory of the state (and its parents inside it) 0700.
+func (st *State) mkdir(rel string) error {
+	p := st.abs(rel)
+	if err := os.MkdirAll(p, DirMode); err != nil {
+		return err
+	}
+	// MkdirAll honours the umask and leaves existing directories alone: an
+	// existing state directory with a looser mode is tightened.
+	for q := p; ; q = filepath.Dir(q) {
+		if err := os.Chmod(q, DirMode); err != nil {
+			return err
+		}
+		if filepath.Clean(q) == filepath.Clean(st.Dir) || filepath.Dir(q) == q {
+			break
+		}
+	}
+	return nil
+}
+
+// WriteFile writes data to rel in the state directory atomically (a
+// temporary file renamed over it) with mode, unless the file already holds
+// exactly data with that mode: an unchanged file is not touched. It reports
+// whether it wrote.
+func (st *State) WriteFile(rel string, data []byte, mode fs.FileMode) (bool, error) {
+	p := st.abs(rel)
+	if old, err := os.ReadFile(p); err == nil && bytes.Equal(old, data) {
+		if info, err := os.Stat(p); err == nil && info.Mode().Perm() == mode {
+			return false, nil
+		}
+	}
+	if err := st.mkdir(path.Dir(rel)); err != nil {
+		return false, err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(p), "."+filepath.Base(p)+".tmp-*")
+	if err != nil {
+		return false, err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return false, err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return false, err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return false, err
+	}
+	if err := tmp.Close(); err != nil {
+		return false, err
+	}
+	return true, os.Rename(tmp.Name(), p)
+}
+
+// writePair writes the key first: a run that stops between the two leaves a
+// key without certificate, which the next run certifies, never a
+// certificate without its key.
+func (st *State) writePair(keyRel string, keyPEM []byte, certRel string, certPEM []byte) error {
+	if _, err := st.WriteFile(keyRel, keyPEM, KeyMode); err != nil {
+		return err
+	}
+	_, err := st.WriteFile(certRel, certPEM, CertMode)
+	return err
+}
+
+// authority is the CA: its certificate always, its key when present.
+type authority struct {
+	cert    *x509.Certificate
+	certPEM []byte
+	key     *ecdsa.PrivateKey // nil when the CA key is kept elsewhere
+	keyPEM  []byte
+	keyPath string
+}
+
+func caSubject(cluster string) pkix.Name {
+	return pkix.Name{Organization: []string{"rampart"}, OrganizationalUnit: []string{cluster}, CommonName: cluster + " etcd CA"}
+}
+
+func newCA(cluster string) (*authority, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	serial, err := serialNumber()
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               caSubject(cluster),
+		NotBefore:             now.Add(-backdate),
+		NotAfter:              now.Add(CAValidity),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLenZero:        true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, err
+	}
+	keyPEM, err := encodeKey(key)
+	if err != nil {
+		return nil, err
+	}
+	return &authority{cert: cert, certPEM: encodeCert(der), key: key, keyPEM: keyPEM, keyPath: CAKey}, nil
+}
+
+func serialNumber() (*big.Int, error) {
+	return rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+}
+
+// readCACert reads and checks the CA certificate.
+func (st *State) readCACert(cluster string) (*authority, error) {
+	data, err := os.ReadFile(st.abs(CACert))
+	if errors.Is(err, fs.ErrNotExist) {
+		if _, kerr := os.Stat(st.abs(CAKey)); kerr == nil {
+			return nil, fmt.Errorf("%w: %s exists without %s; restore the certificate from a backup, or start over with rampart certs rotate --ca", ErrBroken, st.abs(CAKey), st.abs(CACert))
+		}
+		return nil, fmt.Errorf("%w (%s)", ErrNoCA, st.abs(CACert))
+	}
+	if err != nil {
+		return nil, err
+	}
+	cert, err := parseCert(data)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrBroken, st.abs(CACert), err)
+	}
+	if !cert.IsCA {
+		return nil, fmt.Errorf("%w: %s is not a CA certificate", ErrBroken, st.abs(CACert))
+	}
+	if ou := cert.Subject.OrganizationalUnit; len(ou) != 1 || ou[0] != cluster {
+		return nil, fmt.Errorf("%w: %s is the CA of cluster %q, the spec is for cluster %q; use another --state", ErrOtherCluster, st.abs(CACert), strings.Join(ou, ","), cluster)
+	}
+	return &authority{cert: cert, certPEM: data, keyPath: CAKey}, nil
+}
+
+// readCA reads the CA certificate and, when present, its key.
+func (st *State) readCA(cluster string) (*authority, error) {
+	ca, err := st.readCACert(cluster)
+	if err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(st.abs(CAKey))
+	if errors.Is(err, fs.ErrNotExist) {
+		return ca, nil // signing will say so, if anything needs signing
+	}
+	if err != nil {
+		return nil, err
+	}
+	key, err := parseKey(data)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrBroken, st.abs(CAKey), err)
+	}
+	if !key.PublicKey.Equal(ca.cert.PublicKey) {
+		return nil, fmt.Errorf("%w: %s is not the key of %s", ErrBroken, st.abs(CAKey), st.abs(CACert))
+	}
+	ca.key, ca.keyPEM = key, data
+	return ca, nil
+}
+
+// leafSpec is what a leaf certificate must say.
+type leafSpec struct {
+	what     string // "member master-1", "the client"
+	certPath string
+	keyPath  string
+	subject  pkix.Name
+	dns      []string
+	ips      []net.IP
+	usage    []x509.ExtKeyUsage
+}
+
+func memberSpec(cluster string, m Member) leafSpec {
+	addrs := slices.Clone(m.Addresses)
+	sort.Slice(addrs, func(i, j int) bool { return addrs[i].Less(addrs[j]) })
+	addrs = slices.Compact(addrs)
+	ips := make([]net.IP, len(addrs))
+	for i, a := range addrs {
+		ips[i] = net.IP(a.AsSlice())
+	}
+	return leafSpec{
+		what:     "member " + m.Name,
+		certPath: MemberCert(m.Name),
+		keyPath:  MemberKey(m.Name),
+		subject:  pkix.Name{Organization: []string{"rampart"}, OrganizationalUnit: []string{cluster}, CommonName: m.Name},
+		dns:      m.DNSNames(),
+		ips:      ips,
+		usage:    []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	}
+}
+
+// ClientName is the common name of the client certificate.
+const ClientName = "rampart-client"
+
+func clientSpec(cluster string) leafSpec {
+	return leafSpec{
+		what:     "the client",
+		certPath: ClientCert,
+		keyPath:  ClientKey,
+		subject:  pkix.Name{Organization: []string{"rampart"}, OrganizationalUnit: []string{cluster}, CommonName: ClientName},
+		usage:    []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+}
+
+// names reports how a certificate's SANs differ from the spec's, or "".
+func (ls leafSpec) sanDiff(c *x509.Certificate) string {
+	have := sanList(c.DNSNames, c.IPAddresses)
+	want := sanList(ls.dns, ls.ips)
+	if slices.Equal(have, want) {
+		return ""
+	}
+	return fmt.Sprintf("was %s, now %s", strings.Join(have, ", "), strings.Join(want, ", "))
+}
+
+func sanList(dns []string, ips []net.IP) []string {
+	var out []string
+	for _, ip := range ips {
+		out = append(out, ip.String())
+	}
+	sort.Strings(out)
+	d := slices.Clone(dns)
+	sort.Strings(d)
+	return append(out, d...)
+}
+
+// issue signs a certificate for pub as ls describes.
+func (ca *authority) issue(ls leafSpec, pub *ecdsa.PublicKey) ([]byte, error) {
+	if ca.key == nil {
+		return nil, fmt.Errorf("%w: %s needs a certificate (%s), and only the CA key can sign one; put %s back", ErrCAKeyMissing, ls.certPath, ls.what, ca.keyPath)
+	}
+	serial, err := serialNumber()
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	notAfter := now.Add(LeafValidity)
+	if notAfter.After(ca.cert.NotAfter) {
+		notAfter = ca.cert.NotAfter
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               ls.subject,
+		NotBefore:             now.Add(-backdate),
+		NotAfter:              notAfter,
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           ls.usage,
+		BasicConstraintsValid: true,
+		DNSNames:              ls.dns,
+		IPAddresses:           ls.ips,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, pub, ca.key)
+	if err != nil {
+		return nil, err
+	}
+	return encodeCert(der), nil
+}
+
+// readLeaf reads a leaf pair; either file may be missing (nil).
+func (st *State) readLeaf(ca *authority, ls leafSpec) (cert *x509.Certificate, certPEM []byte, key *ecdsa.PrivateKey, keyPEM []byte, err error) {
+	keyPEM, err = os.ReadFile(st.abs(ls.keyPath))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		keyPEM = nil
+	case err != nil:
+		return nil, nil, nil, nil, err
+	default:
+		if key, err = parseKey(keyPEM); err != nil {
+			return nil, nil, nil, nil, fmt.Errorf("%w: %s: %v", ErrBroken, st.abs(ls.keyPath), err)
+		}
+	}
+	certPEM, err = os.ReadFile(st.abs(ls.certPath))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, nil, key, keyPEM, nil
+	case err != nil:
+		return nil, nil, nil, nil, err
+	}
+	if cert, err = parseCert(certPEM); err != nil {
+		return nil, nil, nil, nil, fmt.Errorf("%w: %s: %v", ErrBroken, st.abs(ls.certPath), err)
+	}
+	if key == nil {
+		return nil, nil, nil, nil, fmt.Errorf("%w: %s exists but its key %s does not; a lost key needs a new pair: rampart certs rotate", ErrBroken, st.abs(ls.certPath), st.abs(ls.keyPath))
+	}
+	if !key.PublicKey.Equal(cert.PublicKey) {
+		return nil, nil, nil, nil, fmt.Errorf("%w: %s is not the key of %s", ErrBroken, st.abs(ls.keyPath), st.abs(ls.certPath))
+	}
+	if err := cert.CheckSignatureFrom(ca.cert); err != nil {
+		return nil, nil, nil, nil, fmt.Errorf("%w: %s is not signed by %s (%v); rampart certs rotate issues new ones", ErrBroken, st.abs(ls.certPath), st.abs(CACert), err)
+	}
+	return cert, certPEM, key, keyPEM, nil
+}
+
+// ensureLeaf makes one leaf pair current, creating only what is missing.
+func (st *State) ensureLeaf(ca *authority, ls leafSpec) ([]Change, error) {
+	cert, _, key, _, err := st.readLeaf(ca, ls)
+	if err != nil {
+		return nil, err
+	}
+	var changes []Change
+	if key == nil {
+		key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		keyPEM, err := encodeKey(key)
+		if err != nil {
+			return nil, err
+		}
+		if ca.key == nil { // do not leave a key that cannot be certified
+			_, err := ca.issue(ls, &key.PublicKey)
+			return nil, err
+		}
+		if _, err := st.WriteFile(ls.keyPath, keyPEM, KeyMode); err != nil {
+			return nil, err
+		}
+		changes = append(changes, Change{ls.keyPath, "created the key of " + ls.what})
+	}
+	reason := ""
+	switch {
+	case cert == nil:
+		reason = "issued the certificate of " + ls.what
+	case ls.sanDiff(cert) != "":
+		reason = fmt.Sprintf("issued a new certificate of %s from the same CA for its key: its addresses changed (%s)", ls.what, ls.sanDiff(cert))
+	default:
+		return changes, nil
+	}
+	certPEM, err := ca.issue(ls, &key.PublicKey)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := st.WriteFile(ls.certPath, certPEM, CertMode); err != nil {
+		return nil, err
+	}
+	return append(changes, Change{ls.certPath, reason}), nil
+}
+
+// loadLeaf reads a leaf pair that must be present and current.
+func (st *State) loadLeaf(ca *authority, ls leafSpec) (*Pair, error) {
+	cert, certPEM, _, keyPEM, err := st.readLeaf(ca, ls)
+	if err != nil {
+		return nil, err
+	}
+	if cert == nil {
+		return nil, fmt.Errorf("%w: %s (%s) is missing; rampart gen creates it", ErrStale, st.abs(ls.certPath), ls.what)
+	}
+	if d := ls.sanDiff(cert); d != "" {
+		return nil, fmt.Errorf("%w: %s names other addresses than the spec (%s); rampart gen issues a new one", ErrStale, st.abs(ls.certPath), d)
+	}
+	return &Pair{Cert: certPEM, Key: keyPEM, CertPath: ls.certPath, KeyPath: ls.keyPath, parsed: cert}, nil
+}
+
+func encodeCert(der []byte) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+func encodeKey(key *ecdsa.PrivateKey) ([]byte, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+}
+
+func parseCert(data []byte) (*x509.Certificate, error) {
+	b, rest := pem.Decode(data)
+	if b == nil || b.Type != "CERTIFICATE" {
+		return nil, errors.New("not a PEM certificate")
+	}
+	if len(bytes.TrimSpace(rest)) != 0 {
+		return nil, errors.New("more than one PEM block")
+	}
+	return x509.ParseCertificate(b.Bytes)
+}
+
+func parseKey(data []byte) (*ecdsa.PrivateKey, error) {
+	b, _ := pem.Decode(data)
+	if b == nil {
+		return nil, errors.New("not a PEM key")
+	}
+	var k any
+	var err error
+	switch b.Type {
+	case "PRIVATE KEY":
+		k, err = x509.ParsePKCS8PrivateKey(b.Bytes)
+	case "EC PRIVATE KEY":
+		k, err = x509.ParseECPrivateKey(b.Bytes)
+	default:
+		return nil, fmt.Errorf("PEM block %q is not a private key", b.Type)
+	}
+	if err != nil {
+		return nil, err
+	}
+	ec, ok := k.(*ecdsa.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("the key is a %T, rampart uses ECDSA P-256", k)
+	}
+	return ec, nil
+}
