@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -208,6 +209,83 @@ func TestMatrix(t *testing.T) {
 		code, out, errOut := run(c.args...)
 		if code != c.code || !strings.Contains(out, c.out) {
 			t.Errorf("%v: exit %d (want %d)\n%s%s\nwant: %s", c.args, code, c.code, out, errOut, c.out)
+		}
+	}
+}
+
+// TestDiffGit: diff reads the old spec from a git revision with git itself,
+// and --exit-code exits 1 only when something opened.
+func TestDiffGit(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		if os.Getenv("RAMPART_REAL") == "1" {
+			t.Fatalf("git is not installed: %v", err)
+		}
+		t.Skip("git is not installed")
+	}
+	dir := t.TempDir()
+	gitRun := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command("git", append([]string{"-C", dir, "-c", "user.name=t", "-c", "user.email=t@example.org", "-c", "commit.gpgsign=false"}, args...)...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v: %s", args, err, out)
+		}
+	}
+	data, err := os.ReadFile(fixture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := filepath.Join(dir, "clusters")
+	if err := os.MkdirAll(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(sub, "cluster.yaml")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gitRun("init", "-q")
+	gitRun("add", ".")
+	gitRun("commit", "-q", "-m", "first")
+	// a comment only: nothing changes
+	if err := os.WriteFile(path, append([]byte("# reviewed\n"), data...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := run("diff", "-f", path, "--git", "HEAD", "--exit-code")
+	if code != 0 || !strings.Contains(out, "no change") {
+		t.Fatalf("comment only: exit %d\n%s%s", code, out, errOut)
+	}
+	opened := strings.Replace(string(data), "  bootstrap:\n    zone: private\n", "  bootstrap:\n    zone: private\n    public: [8443/tcp]\n", 1)
+	if opened == string(data) {
+		t.Fatal("the fixture changed: no bootstrap role to open")
+	}
+	if err := os.WriteFile(path, []byte(opened), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut = run("diff", "-f", path, "--git", "HEAD", "--exit-code", "--format", "markdown")
+	if code != 1 || !strings.Contains(out, "| world → bootstrap | tcp/8443 | IPv4, IPv6 |") || !strings.Contains(out, "HEAD:"+path) {
+		t.Errorf("opened: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, _, _ = run("diff", "-f", path, "--git", "HEAD"); code != 0 {
+		t.Errorf("without --exit-code: exit %d", code)
+	}
+	// the other way: closing only
+	code, out, _ = run("diff", "-f", fixture, "--base", path, "--exit-code")
+	if code != 0 || !strings.Contains(out, "closed (accepted before, not now):\n  world → bootstrap  tcp/8443  (IPv4, IPv6)") {
+		t.Errorf("closed: exit %d\n%s", code, out)
+	}
+	for _, c := range []struct {
+		args []string
+		code int
+		err  string
+	}{
+		{[]string{"diff", "-f", path}, 2, "--base FILE or --git REV"},
+		{[]string{"diff", "-f", path, "--base", fixture, "--git", "HEAD"}, 2, "one of them"},
+		{[]string{"diff", "-f", path, "--git", "no-such-rev"}, 1, "git show no-such-rev:./cluster.yaml"},
+		{[]string{"diff", "-f", path, "--git", "--output=x"}, 2, "not a revision"},
+		{[]string{"diff", "-f", path, "--base", fixture, "--format", "yaml"}, 2, "--format"},
+	} {
+		code, out, errOut := run(c.args...)
+		if code != c.code || !strings.Contains(errOut, c.err) {
+			t.Errorf("%v: exit %d (want %d)\n%s%s\nwant: %s", c.args, code, c.code, out, errOut, c.err)
 		}
 	}
 }
