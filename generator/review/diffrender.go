@@ -19,13 +19,7 @@ func where(p policy.Provenance) string {
 	return fmt.Sprintf("%s (%s, %s:%d)", p.What, p.Origin, p.Pos.File, p.Pos.Line)
 }
 
-func familiesText(fs []policy.Family) string {
-	parts := make([]string, len(fs))
-	for i, f := range fs {
-		parts[i] = f.String()
-	}
-	return strings.Join(parts, ", ")
-}
+func familiesText(fs []policy.Family) string { return strings.Join(familyNames(fs), ", ") }
 
 // arrow renders a change's source and destination.
 func (c *Change) arrow() string {
@@ -178,11 +172,7 @@ func toProvJSON(p policy.Provenance) provJSON {
 func (d *Diff) WriteJSON(w io.Writer) error {
 	out := diffJSON{Old: d.Old, New: d.New, Opened: d.Opened(), Changes: []changeJSON{}, Members: []memberJSON{}}
 	for _, c := range d.Changes {
-		fs := make([]string, len(c.Families))
-		for i, f := range c.Families {
-			fs[i] = f.String()
-		}
-		out.Changes = append(out.Changes, changeJSON{Table: c.Table, From: c.From, To: c.To, Families: fs, Traffic: c.What(),
+		out.Changes = append(out.Changes, changeJSON{Table: c.Table, From: c.From, To: c.To, Families: familyNames(c.Families), Traffic: c.What(),
 			Opened: c.Opened, Now: toProvJSON(c.Now), Before: toProvJSON(c.Before)})
 	}
 	for _, m := range d.Members {
@@ -195,14 +185,4 @@ func (d *Diff) WriteJSON(w io.Writer) error {
 }
 
 // Write writes the diff in a format: text, markdown or json.
-func (d *Diff) Write(w io.Writer, format string) error {
-	switch format {
-	case FormatText:
-		return d.WriteText(w)
-	case FormatMarkdown:
-		return d.WriteMarkdown(w)
-	case FormatJSON:
-		return d.WriteJSON(w)
-	}
-	return fmt.Errorf("unknown format %q (want text, markdown or json)", format)
-}
+func (d *Diff) Write(w io.Writer, format string) error { return write(d, w, format) }

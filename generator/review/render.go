@@ -145,10 +145,7 @@ func rowsJSON(cols []string, rows []Row) []rowJSON {
 	out := make([]rowJSON, 0, len(rows))
 	for i := range rows {
 		r := &rows[i]
-		rj := rowJSON{Label: r.Label, Kind: r.Kind, Name: r.Name, Families: []string{}}
-		for _, f := range r.Families() {
-			rj.Families = append(rj.Families, f.String())
-		}
+		rj := rowJSON{Label: r.Label, Kind: r.Kind, Name: r.Name, Families: familyNames(r.Families())}
 		for j, c := range r.Cells {
 			cj := cellJSON{To: cols[j], Text: c.String(), By: map[string]accessJSON{}}
 			for _, f := range policy.Families {
@@ -173,14 +170,32 @@ func (m *Matrix) WriteJSON(w io.Writer) error {
 }
 
 // Write writes the matrix in a format: text, markdown or json.
-func (m *Matrix) Write(w io.Writer, format string) error {
+func (m *Matrix) Write(w io.Writer, format string) error { return write(m, w, format) }
+
+// report is what matrix and diff both print.
+type report interface {
+	WriteText(io.Writer) error
+	WriteMarkdown(io.Writer) error
+	WriteJSON(io.Writer) error
+}
+
+func write(r report, w io.Writer, format string) error {
 	switch format {
 	case FormatText:
-		return m.WriteText(w)
+		return r.WriteText(w)
 	case FormatMarkdown:
-		return m.WriteMarkdown(w)
+		return r.WriteMarkdown(w)
 	case FormatJSON:
-		return m.WriteJSON(w)
+		return r.WriteJSON(w)
 	}
 	return fmt.Errorf("unknown format %q (want text, markdown or json)", format)
+}
+
+// familyNames names families for JSON: "IPv4", "IPv6".
+func familyNames(fs []policy.Family) []string {
+	out := make([]string, len(fs))
+	for i, f := range fs {
+		out[i] = f.String()
+	}
+	return out
 }
