@@ -1,0 +1,139 @@
+package packet
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/packethost/packngo"
+)
+
+// Tag names rampart puts on the devices it creates and looks for when it
+// reads a project.
+const (
+	TagCluster = "rampart:cluster=" // + the spec's cluster name
+	TagRole    = "rampart:role="    // + the node's role
+)
+
+// gone are the states of a device that no longer counts as the node's
+// machine: it is going away or has gone.
+var gone = map[string]bool{"deprovisioning": true, "deleted": true}
+
+// deviceList is the Metal API's DeviceList: devices and page metadata.
+type deviceList struct {
+	Devices []packngo.Device `json:"devices"`
+	Meta    struct {
+		Total       int `json:"total"`
+		CurrentPage int `json:"current_page"`
+		LastPage    int `json:"last_page"`
+	} `json:"meta"`
+}
+
+// listFilter narrows a device list on the server side.
+type listFilter struct {
+	Hostname string // partial hostname match
+	Tag      string // exact tag
+}
+
+// listDevices reads every device of a project: the first page, then the
+// others in parallel, each page retried on its own.
+func (c *Client) listDevices(ctx context.Context, project string, f listFilter) ([]packngo.Device, error) {
+	perPage := c.perPage()
+	page := func(n int) (*deviceList, error) {
+		q := url.Values{}
+		q.Set("page", strconv.Itoa(n))
+		q.Set("per_page", strconv.Itoa(perPage))
+		if f.Hostname != "" {
+			q.Set("hostname", f.Hostname)
+		}
+		if f.Tag != "" {
+			q.Set("tag", f.Tag)
+		}
+		path := "projects/" + url.PathEscape(project) + "/devices?" + q.Encode()
+		out := new(deviceList)
+		err := c.call(ctx, fmt.Sprintf("list devices of project %s (page %d)", project, n), nil, func(api *packngo.Client) (*packngo.Response, error) {
+			*out = deviceList{}
+			return api.DoRequest("GET", path, nil, out)
+		})
+		return out, err
+	}
+	first, err := page(1)
+	if err != nil {
+		return nil, err
+	}
+	devices := first.Devices
+	if first.Meta.LastPage <= 1 {
+		return devices, nil
+	}
+	rest := make([]*deviceList, first.Meta.LastPage+1)
+	errs := make([]error, first.Meta.LastPage+1)
+	c.each(ctx, first.Meta.LastPage-1, func(i int) {
+		rest[i+2], errs[i+2] = page(i + 2)
+	})
+	for n := 2; n <= first.Meta.LastPage; n++ {
+		if errs[n] != nil {
+			return nil, errs[n]
+		}
+		devices = append(devices, rest[n].Devices...)
+	}
+	return devices, nil
+}
+
+// each runs fn(0..n-1) on at most Concurrency goroutines; it returns when
+// all have run, or when ctx ends and the started ones have returned.
+func (c *Client) each(ctx context.Context, n int, fn func(i int)) {
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for range min(c.concurrency(), n) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				fn(i)
+			}
+		}()
+	}
+feed:
+	for i := range n {
+		select {
+		case work <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(work)
+	wg.Wait()
+}
+
+// wantTags is the device's tags with rampart's cluster and role tags set to
+// these values, every other tag kept, sorted; changed says whether they
+// differ from what the device has.
+func wantTags(have []string, cluster, role string) (tags []string, changed bool) {
+	for _, t := range have {
+		if strings.HasPrefix(t, TagCluster) || strings.HasPrefix(t, TagRole) {
+			continue
+		}
+		tags = append(tags, t)
+	}
+	tags = append(tags, TagCluster+cluster, TagRole+role)
+	slices.Sort(tags)
+	tags = slices.Compact(tags)
+	cur := slices.Clone(have)
+	slices.Sort(cur)
+	cur = slices.Compact(cur)
+	return tags, !slices.Equal(tags, cur)
+}
+
+// tagValue is the value of the first tag with the prefix, or "".
+func tagValue(tags []string, prefix string) string {
+	for _, t := range tags {
+		if v, ok := strings.CutPrefix(t, prefix); ok {
+			return v
+		}
+	}
+	return ""
+}

@@ -1,0 +1,477 @@
+package packet
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rampart-cluster/rampart/providers/packet/packetfake"
+)
+
+const (
+	project = "1f0c2a4e-3b5d-4c6e-8f70-123456789abc"
+	token   = "test-token"
+)
+
+var target = Target{Cluster: "dcos-packet", Project: project, Metro: "da", Plan: "c3.small.x86", OS: "flatcar_stable"}
+
+// fastRetry keeps the tests quick while exercising every retry path.
+var fastRetry = RetryPolicy{Attempts: 4, Base: 5 * time.Millisecond, Max: 20 * time.Millisecond, MaxRetryAfter: 5 * time.Second}
+
+// startFake runs a fake Metal API with the project and a client for it, and
+// fails the test if any request or response broke the Metal spec.
+func startFake(t testing.TB) (*packetfake.Server, *Client) {
+	t.Helper()
+	s, err := packetfake.New(token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.AddProject(project)
+	t.Cleanup(func() {
+		s.Close()
+		for _, v := range s.Violations() {
+			t.Errorf("Metal spec violation: %s", v)
+		}
+	})
+	env := map[string]string{EnvAuthToken: token, EnvAPIURL: strings.TrimSuffix(s.URL, "/")}
+	c, err := NewClient(func(k string) string { return env[k] }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Retry = fastRetry
+	return s, c
+}
+
+func machines(version string) []Machine {
+	var out []Machine
+	for _, n := range []struct{ host, role string }{
+		{"master-1", "master"}, {"agent-1", "agent"}, {"agent-2", "agent"},
+		{"agent-3", "agent"}, {"public-agent-1", "public-agent"}, {"bootstrap", "bootstrap"},
+	} {
+		ud := fmt.Sprintf(`{"ignition":{"version":"3.3.0"},"rampart":%q,"host":%q}`, version, n.host)
+		out = append(out, Machine{Hostname: n.host, Role: n.role, Userdata: []byte(ud)})
+	}
+	return out
+}
+
+func push(t *testing.T, c *Client, ms []Machine, create bool) (*Plan, *Result, error) {
+	t.Helper()
+	p, err := c.Plan(context.Background(), target, ms, create)
+	if err != nil {
+		t.Fatalf("plan: %v", err)
+	}
+	var out bytes.Buffer
+	res, err := c.Apply(context.Background(), p, NewProgress(&out, false))
+	t.Logf("progress:\n%s", out.String())
+	return p, res, err
+}
+
+func mutating(c packetfake.Call) bool { return c.Mutating() }
+
+func actions(p *Plan) map[string]Action {
+	out := map[string]Action{}
+	for _, s := range p.Steps {
+		out[s.Machine.Hostname] = s.Action
+	}
+	return out
+}
+
+func TestPushCreatesMissingDevices(t *testing.T) {
+	s, c := startFake(t)
+	ms := machines("v1")
+	p, res, err := push(t, c, ms, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Count(ActionCreate) != 6 || len(res.Done()) != 6 {
+		t.Fatalf("plan %v, done %v; want 6 creates", actions(p), res.Done())
+	}
+	for _, m := range ms {
+		d := s.Device(m.Hostname)
+		if d == nil {
+			t.Fatalf("%s was not created", m.Hostname)
+		}
+		wantTags := []string{"rampart:cluster=dcos-packet", "rampart:role=" + m.Role}
+		if d.Userdata != string(m.Userdata) || d.Plan != "c3.small.x86" || d.Metro != "da" || d.OS != "flatcar_stable" || !slices.Equal(d.Tags, wantTags) {
+			t.Errorf("%s created as %+v", m.Hostname, d)
+		}
+	}
+	creates := s.Count(func(c packetfake.Call) bool { return c.Op == packetfake.OpCreateDevice })
+	if creates != 6 || s.Count(mutating) != 6 {
+		t.Errorf("%d creates, %d mutating calls; want 6 and 6", creates, s.Count(mutating))
+	}
+}
+
+func TestSecondPushChangesNothing(t *testing.T) {
+	s, c := startFake(t)
+	if _, _, err := push(t, c, machines("v1"), true); err != nil {
+		t.Fatal(err)
+	}
+	s.Settle()
+	s.ResetCalls()
+	p, res, err := push(t, c, machines("v1"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := s.Count(mutating); n != 0 {
+		t.Errorf("second push made %d mutating calls, want 0", n)
+	}
+	if p.Count(ActionUnchanged) != 6 || len(res.Outcomes) != 0 {
+		t.Errorf("second plan %v, outcomes %v; want 6 unchanged and nothing done", actions(p), res.Outcomes)
+	}
+}
+
+func TestPushUpdatesWhatDiffers(t *testing.T) {
+	s, c := startFake(t)
+	old := machines("v1")
+	for _, m := range old {
+		tags := []string{"rampart:cluster=dcos-packet", "rampart:role=" + m.Role}
+		if m.Hostname == "agent-2" {
+			tags = []string{"owner=ops"} // made by hand: rampart's tags are added, the rest kept
+		}
+		s.AddDevice(packetfake.Device{Project: project, Hostname: m.Hostname, Plan: "c3.small.x86", Metro: "da", OS: "flatcar_stable", Userdata: string(m.Userdata), Tags: tags})
+	}
+	s.AddDevice(packetfake.Device{Project: project, Hostname: "agent-9", Plan: "c3.small.x86", Metro: "da", OS: "flatcar_stable",
+		Tags: []string{"rampart:cluster=dcos-packet", "rampart:role=agent"}})
+	ms := machines("v1")
+	ms[0].Userdata = []byte(`{"ignition":{"version":"3.3.0"},"rampart":"v2"}`) // master-1 changes
+	p, err := c.Plan(context.Background(), target, ms, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plan bytes.Buffer
+	if err := p.Write(&plan); err != nil {
+		t.Fatal(err)
+	}
+	text := plan.String()
+	t.Logf("plan:\n%s", text)
+	if strings.Contains(text, " \n") {
+		t.Errorf("the plan has trailing spaces")
+	}
+	collapsed := strings.Join(strings.Fields(text), " ")
+	want := map[string]Action{"master-1": ActionUpdate, "agent-1": ActionUnchanged, "agent-2": ActionUpdate,
+		"agent-3": ActionUnchanged, "public-agent-1": ActionUnchanged, "bootstrap": ActionUnchanged}
+	if got := actions(p); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("plan = %v, want %v", got, want)
+	}
+	for _, w := range []string{"update master-1 00000001-0000-4000-8000-000000000001 userdata", "userdata " + short(old[0].Userdata) + " → " + short(ms[0].Userdata),
+		"tags +rampart:cluster=dcos-packet +rampart:role=agent", "warning: agent-9 (", "plan: 0 to create, 2 to update, 4 unchanged, 0 missing",
+		"rampart recover NODE --reinstall"} {
+		if !strings.Contains(collapsed, w) {
+			t.Errorf("plan does not say %q", w)
+		}
+	}
+	var again bytes.Buffer
+	if err := p.Write(&again); err != nil || again.String() != text {
+		t.Errorf("writing the plan twice gives different text")
+	}
+	res, err := c.Apply(context.Background(), p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Done(); !slices.Equal(got, []string{"master-1", "agent-2"}) {
+		t.Errorf("done = %v", got)
+	}
+	if d := s.Device("master-1"); d.Userdata != string(ms[0].Userdata) {
+		t.Errorf("master-1 userdata = %q", d.Userdata)
+	}
+	if d := s.Device("agent-2"); !slices.Equal(d.Tags, []string{"owner=ops", "rampart:cluster=dcos-packet", "rampart:role=agent"}) {
+		t.Errorf("agent-2 tags = %q", d.Tags)
+	}
+	// only the two devices that differ were written to, and agent-9 was left alone
+	var puts []string
+	for _, call := range s.Calls() {
+		if call.Mutating() {
+			puts = append(puts, call.Op+" "+call.Path[:len("/devices/")+36])
+		}
+	}
+	if len(puts) != 2 || s.Device("agent-9").Updated != s.Device("agent-9").Created {
+		t.Errorf("mutating calls %v; want two updates and agent-9 untouched", puts)
+	}
+}
+
+func TestPlanMakesNoChange(t *testing.T) {
+	s, c := startFake(t)
+	s.AddDevice(packetfake.Device{Project: project, Hostname: "master-1", Userdata: "old"})
+	p, err := c.Plan(context.Background(), target, machines("v1"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Count(ActionCreate) != 5 || p.Count(ActionUpdate) != 1 {
+		t.Errorf("plan = %v", actions(p))
+	}
+	if n := s.Count(mutating); n != 0 {
+		t.Errorf("planning made %d mutating calls", n)
+	}
+}
+
+func TestMissingDevicesWithoutCreate(t *testing.T) {
+	s, c := startFake(t)
+	p, res, err := push(t, c, machines("v1"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Count(ActionMissing) != 6 || len(res.Outcomes) != 0 || s.Count(mutating) != 0 {
+		t.Errorf("plan %v, outcomes %v, %d mutating calls; want 6 missing and nothing done", actions(p), res.Outcomes, s.Count(mutating))
+	}
+}
+
+func TestPlanRefusesAmbiguousDevices(t *testing.T) {
+	s, c := startFake(t)
+	s.AddDevice(packetfake.Device{Project: project, Hostname: "agent-1"})
+	s.AddDevice(packetfake.Device{Project: project, Hostname: "agent-1"})
+	s.AddDevice(packetfake.Device{Project: project, Hostname: "agent-2", Tags: []string{"rampart:cluster=other"}})
+	s.AddDevice(packetfake.Device{Project: project, Hostname: "agent-3", State: "deprovisioning"}) // going away: not a match
+	_, err := c.Plan(context.Background(), target, machines("v1"), true)
+	var pe *PlanError
+	if !errors.As(err, &pe) || len(pe.Problems) != 2 {
+		t.Fatalf("plan error = %v, want two problems", err)
+	}
+	if !strings.Contains(pe.Problems[0], "agent-1: 2 devices have this hostname") || !strings.Contains(pe.Problems[1], "agent-2: device") || !strings.Contains(pe.Problems[1], "belongs to cluster other") {
+		t.Errorf("problems = %q", pe.Problems)
+	}
+}
+
+func TestRetriesOn429And5xxAndSlowAnswers(t *testing.T) {
+	s, c := startFake(t)
+	s.Inject(packetfake.Fault{Op: packetfake.OpListDevices, Status: http.StatusTooManyRequests, RetryAfter: "1", Times: 1})
+	s.Inject(packetfake.Fault{Op: packetfake.OpCreateDevice, Status: http.StatusServiceUnavailable, Times: 2,
+		Match: func(r *packetfake.Request) bool { return r.Hostname() == "agent-1" }})
+	// agent-2's create succeeds on the server but its answer is a 500: the
+	// retry must find the device instead of making a second one.
+	s.Inject(packetfake.Fault{Op: packetfake.OpCreateDevice, Status: http.StatusInternalServerError, Commit: true, Times: 1,
+		Match: func(r *packetfake.Request) bool { return r.Hostname() == "agent-2" }})
+	s.Inject(packetfake.Fault{Op: packetfake.OpCreateDevice, Status: http.StatusTooManyRequests, Times: 1,
+		Match: func(r *packetfake.Request) bool { return r.Hostname() == "agent-3" }})
+	s.Inject(packetfake.Fault{Op: packetfake.OpCreateDevice, Delay: 300 * time.Millisecond, Times: 1,
+		Match: func(r *packetfake.Request) bool { return r.Hostname() == "bootstrap" }})
+	var notes []RetryNote
+	c.OnRetry = func(n RetryNote) { notes = append(notes, n) }
+	_, res, err := push(t, c, machines("v1"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Done()) != 6 {
+		t.Errorf("done = %v", res.Done())
+	}
+	calls := s.Calls()
+	if calls[0].Status != 429 || calls[1].Op != packetfake.OpListDevices || calls[1].At.Sub(calls[0].At) < time.Second {
+		t.Errorf("the list after a 429 with Retry-After: 1 came %s later, want at least 1s", calls[1].At.Sub(calls[0].At))
+	}
+	if len(notes) != 1 || !strings.Contains(notes[0].Reason, "Retry-After 1s") {
+		t.Errorf("retry notes outside Apply = %+v, want the list's 429", notes)
+	}
+	count := func(host string) int {
+		return s.Count(func(c packetfake.Call) bool {
+			return c.Op == packetfake.OpCreateDevice && strings.Contains(string(c.Body), `"hostname":"`+host+`"`)
+		})
+	}
+	if n := count("agent-1"); n != 3 {
+		t.Errorf("agent-1: %d creates, want 3 (two 503s, then success)", n)
+	}
+	if n := count("agent-2"); n != 1 {
+		t.Errorf("agent-2: %d creates, want 1 (the device made before the 500 is found)", n)
+	}
+	if n := count("agent-3"); n != 2 {
+		t.Errorf("agent-3: %d creates, want 2 (a 429 is retried without looking)", n)
+	}
+	agent2 := 0
+	for _, d := range s.Devices() {
+		if d.Hostname == "agent-2" {
+			agent2++
+		}
+	}
+	if agent2 != 1 || len(s.Devices()) != 6 {
+		t.Errorf("%d devices named agent-2 among %d; want exactly one of six", agent2, len(s.Devices()))
+	}
+}
+
+func TestPartialFailureThenCompletion(t *testing.T) {
+	s, c := startFake(t)
+	broken := func(r *packetfake.Request) bool { return r.Hostname() == "agent-2" || r.Hostname() == "bootstrap" }
+	s.Inject(packetfake.Fault{Op: packetfake.OpCreateDevice, Status: http.StatusInternalServerError, Times: -1, Match: broken})
+	_, res, err := push(t, c, machines("v1"), true)
+	var pe *PartialError
+	if !errors.As(err, &pe) {
+		t.Fatalf("push over a broken API: %v, want a partial failure", err)
+	}
+	if got := res.NotDone(); !slices.Equal(got, []string{"agent-2", "bootstrap"}) {
+		t.Errorf("not done = %v", got)
+	}
+	if got := res.Done(); !slices.Equal(got, []string{"master-1", "agent-1", "agent-3", "public-agent-1"}) {
+		t.Errorf("done = %v", got)
+	}
+	msg := err.Error()
+	for _, w := range []string{"4 of 6 changes made", "done: master-1, agent-1, agent-3, public-agent-1", "agent-2: create agent-2:", "500", "after 4 attempts", "run the push again"} {
+		if !strings.Contains(msg, w) {
+			t.Errorf("the error does not say %q:\n%s", w, msg)
+		}
+	}
+	s.ClearFaults()
+	s.ResetCalls()
+	p, res, err := push(t, c, machines("v1"), true)
+	if err != nil {
+		t.Fatalf("second push: %v", err)
+	}
+	if got := res.Done(); !slices.Equal(got, []string{"agent-2", "bootstrap"}) || p.Count(ActionUnchanged) != 4 {
+		t.Errorf("second push did %v with plan %v; want agent-2 and bootstrap only", got, actions(p))
+	}
+	for _, call := range s.Calls() {
+		if call.Mutating() && !broken(&packetfake.Request{Body: decode(call.Body)}) {
+			t.Errorf("second push touched a device that was done: %s %s %s", call.Method, call.Path, call.Body)
+		}
+	}
+	if len(s.Devices()) != 6 {
+		t.Errorf("%d devices, want 6", len(s.Devices()))
+	}
+}
+
+// short is "N bytes sha256:" and the first 12 hex digits of the sum.
+func short(b []byte) string {
+	sum := sha256.Sum256(b)
+	return fmt.Sprintf("%d bytes sha256:%x", len(b), sum[:6])
+}
+
+func decode(b []byte) map[string]any {
+	var m map[string]any
+	_ = json.Unmarshal(b, &m)
+	return m
+}
+
+func TestGiveUpOnLongRetryAfter(t *testing.T) {
+	s, c := startFake(t)
+	s.Inject(packetfake.Fault{Op: packetfake.OpListDevices, Status: http.StatusTooManyRequests, RetryAfter: "3600", Times: 1})
+	_, err := c.Plan(context.Background(), target, machines("v1"), true)
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.Status != 429 || ae.Attempts != 1 || !strings.Contains(err.Error(), "asks to wait 1h0m0s (Retry-After), more than the 5s rampart waits") {
+		t.Errorf("plan under a one-hour Retry-After: %v", err)
+	}
+	if n := len(s.Calls()); n != 1 {
+		t.Errorf("%d calls, want 1", n)
+	}
+}
+
+func TestClientErrorsAreNotRetried(t *testing.T) {
+	s, c := startFake(t)
+	_, err := c.Plan(context.Background(), Target{Project: "00000000-0000-4000-8000-00000000beef"}, machines("v1"), true)
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.Status != http.StatusNotFound || ae.Attempts != 1 {
+		t.Errorf("plan of an unknown project: %v, want one 404", err)
+	}
+	if n := len(s.Calls()); n != 1 {
+		t.Errorf("%d calls, want 1", n)
+	}
+}
+
+func TestListsEveryPage(t *testing.T) {
+	s, c := startFake(t)
+	c.PerPage = 2
+	for _, m := range machines("v1")[:5] {
+		s.AddDevice(packetfake.Device{Project: project, Hostname: m.Hostname, Userdata: string(m.Userdata), Tags: []string{"rampart:cluster=dcos-packet", "rampart:role=" + m.Role}})
+	}
+	p, err := c.Plan(context.Background(), target, machines("v1"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Count(ActionUnchanged) != 5 || p.Count(ActionCreate) != 1 {
+		t.Errorf("plan over three pages = %v", actions(p))
+	}
+	if n := s.Count(func(c packetfake.Call) bool { return c.Op == packetfake.OpListDevices }); n != 3 {
+		t.Errorf("%d list calls, want 3 pages", n)
+	}
+}
+
+func TestNewClientReadsTheEnvironment(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		want string // error text, or the base URL
+	}{
+		{"packet token", map[string]string{EnvAuthToken: "a"}, DefaultAPIURL},
+		{"metal token", map[string]string{EnvMetalToken: "b"}, DefaultAPIURL},
+		{"other base", map[string]string{EnvAuthToken: "a", EnvAPIURL: "http://127.0.0.1:9/metal/v1"}, "http://127.0.0.1:9/metal/v1/"},
+		{"no token", map[string]string{EnvAPIURL: "http://127.0.0.1:9/"}, "no Packet API token: set PACKET_AUTH_TOKEN or METAL_AUTH_TOKEN"},
+		{"bad base", map[string]string{EnvAuthToken: "a", EnvAPIURL: "ftp://x"}, `PACKET_API_URL="ftp://x" is not an http or https URL`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := NewClient(func(k string) string { return tc.env[k] }, nil)
+			got := ""
+			if err != nil {
+				got = err.Error()
+			} else {
+				got = c.api.BaseURL.String()
+				if key := tc.env[EnvAuthToken] + tc.env[EnvMetalToken]; c.api.APIKey != key {
+					t.Errorf("token = %q, want %q", c.api.APIKey, key)
+				}
+			}
+			if got != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+	c, err := NewClient(func(k string) string { return map[string]string{EnvAuthToken: "p", EnvMetalToken: "m"}[k] }, nil)
+	if err != nil || c.api.APIKey != "p" {
+		t.Errorf("with both tokens set, %s wins: %v", EnvAuthToken, err)
+	}
+}
+
+func TestRetryAfterAndBackoff(t *testing.T) {
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	for v, want := range map[string]time.Duration{
+		"0": 0, "7": 7 * time.Second, " 2 ": 2 * time.Second,
+		"Mon, 23 Nov 2026 12:00:30 GMT": 30 * time.Second,
+		"Mon, 23 Nov 2026 11:00:00 GMT": 0,
+	} {
+		if got, ok := parseRetryAfter(v, now); !ok || got != want {
+			t.Errorf("Retry-After %q = %s, %v; want %s", v, got, ok, want)
+		}
+	}
+	for _, v := range []string{"-1", "soon", ""} {
+		if _, ok := parseRetryAfter(v, now); ok {
+			t.Errorf("Retry-After %q was accepted", v)
+		}
+	}
+	p := RetryPolicy{Attempts: 10, Base: 100 * time.Millisecond, Max: time.Second}
+	for attempt, bound := range map[int]time.Duration{1: 100 * time.Millisecond, 2: 200 * time.Millisecond, 3: 400 * time.Millisecond, 5: time.Second, 9: time.Second} {
+		for range 20 {
+			if d := p.backoff(attempt); d < bound/2 || d > bound {
+				t.Fatalf("backoff(%d) = %s, want within [%s, %s]", attempt, d, bound/2, bound)
+			}
+		}
+	}
+}
+
+func TestProgressLines(t *testing.T) {
+	run := func(terminal bool) string {
+		var b bytes.Buffer
+		p := NewProgress(&b, terminal)
+		p.Start(2)
+		p.Device(Outcome{Hostname: "agent-1", Action: ActionCreate, DeviceID: "id-1"})
+		p.Retry(RetryNote{What: "update master-1", Attempt: 1, Wait: 1500 * time.Millisecond, Reason: "503 Service Unavailable"})
+		p.Device(Outcome{Hostname: "master-1", Action: ActionUpdate, DeviceID: "id-2", Err: errors.New("boom")})
+		p.Finish()
+		return b.String()
+	}
+	plain := run(false)
+	want := "[1/2] created agent-1 (id-1)\n  retry update master-1: 503 Service Unavailable; attempt 1 failed, next in 1.5s\n[2/2] FAILED update master-1: boom\n"
+	if plain != want {
+		t.Errorf("plain progress:\n%q\nwant\n%q", plain, want)
+	}
+	term := run(true)
+	for _, w := range []string{"\r\033[K[..............................] 0/2", "[###############...............] 1/2", "[##############################] 2/2, 1 failed", "\r\033[K[1/2] created agent-1 (id-1)\n"} {
+		if !strings.Contains(term, w) {
+			t.Errorf("terminal progress lacks %q:\n%q", w, term)
+		}
+	}
+	if !strings.HasSuffix(term, "\r\033[K") {
+		t.Errorf("terminal progress does not clear its bar at the end: %q", term)
+	}
+}
