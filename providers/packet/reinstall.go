@@ -1,0 +1,98 @@
+package packet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/packethost/packngo"
+)
+
+// ErrNoDevice is returned when no device of the project has the hostname.
+var ErrNoDevice = errors.New("no device with this hostname in the project")
+
+// Reinstalled says what Reinstall did.
+type Reinstalled struct {
+	DeviceID string
+	// Updated lists what was put on the device before the reinstall
+	// ("userdata", "tags"); empty when it already had them.
+	Updated []string
+}
+
+// Reinstall reinstalls the device of one machine with its regenerated
+// userdata: it finds the device by hostname in the project, puts the
+// userdata (and rampart's tags) on it where they differ, then asks for a
+// reinstall with the target's operating system. Ignition runs only on a
+// device's first boot, so this is how new userdata reaches a running node.
+// The disks are wiped (no preserve_data): the node comes back as the spec
+// describes it.
+func (c *Client) Reinstall(ctx context.Context, t Target, m Machine) (*Reinstalled, error) {
+	d, err := c.findDevice(ctx, t, m.Hostname)
+	if err != nil {
+		return nil, err
+	}
+	out := &Reinstalled{DeviceID: d.ID}
+	s := compare(t, m, d)
+	if s.Action == ActionUpdate {
+		if err := c.update(ctx, s); err != nil {
+			return out, err
+		}
+		if s.userdata {
+			out.Updated = append(out.Updated, "userdata")
+		}
+		if s.tags != nil {
+			out.Updated = append(out.Updated, "tags")
+		}
+	}
+	fields := &packngo.DeviceReinstallFields{OperatingSystem: t.OS}
+	// A reinstall the API took before failing to answer shows as the
+	// device's state; it is not asked for twice.
+	check := func() (bool, error) {
+		var cur *packngo.Device
+		err := c.call(ctx, "get "+m.Hostname, nil, func(api *packngo.Client) (*packngo.Response, error) {
+			var resp *packngo.Response
+			var err error
+			cur, resp, err = api.Devices.Get(d.ID, nil)
+			return resp, err
+		})
+		if err != nil {
+			return false, err
+		}
+		return cur.State == "reinstalling" && d.State != "reinstalling", nil
+	}
+	err = c.call(ctx, "reinstall "+m.Hostname, check, func(api *packngo.Client) (*packngo.Response, error) {
+		return api.Devices.Reinstall(d.ID, fields)
+	})
+	return out, err
+}
+
+// findDevice is the one live device of the project with the hostname.
+func (c *Client) findDevice(ctx context.Context, t Target, hostname string) (*packngo.Device, error) {
+	ds, err := c.listDevices(ctx, t.Project, listFilter{Hostname: hostname})
+	if err != nil {
+		return nil, err
+	}
+	var match []*packngo.Device
+	for i := range ds {
+		if ds[i].Hostname == hostname && !gone[ds[i].State] {
+			match = append(match, &ds[i])
+		}
+	}
+	switch len(match) {
+	case 0:
+		return nil, fmt.Errorf("%s: %w %s", hostname, ErrNoDevice, t.Project)
+	case 1:
+	default:
+		ids := make([]string, len(match))
+		for i, d := range match {
+			ids[i] = d.ID
+		}
+		return nil, fmt.Errorf("%s: %d devices have this hostname (%s); rampart will not guess which to reinstall", hostname, len(match), strings.Join(ids, ", "))
+	}
+	d := match[0]
+	if other := tagValue(d.Tags, TagCluster); other != "" && other != t.Cluster {
+		return nil, fmt.Errorf("%s: device %s belongs to cluster %s (tag %s%s), not %s", hostname, d.ID, other, TagCluster, other, t.Cluster)
+	}
+	return d, nil
+}
