@@ -286,9 +286,14 @@ func TestRealIgnition(t *testing.T) {
 	})
 }
 
-func realRunIgnition(t *testing.T, ign string, fx *realFixture, m *realMachine, config string) {
+// realApplyIgnition runs the real Ignition's fetch-offline and files
+// stages on config into a new, empty root, as in a node's initramfs, and
+// returns the root and the files where the setfiles stand-in recorded its
+// call.
+func realApplyIgnition(t testing.TB, ign, config string) (root, argsFile, pathsFile string) {
+	t.Helper()
 	work := t.TempDir()
-	root := filepath.Join(work, "root")
+	root = filepath.Join(work, "root")
 	// Ignition reads SELINUXTYPE from the root's /etc/selinux/config to find
 	// the file contexts it relabels with (internal/exec/util/selinux.go); a
 	// node image ships this file, the empty test root does not.
@@ -311,7 +316,7 @@ func realRunIgnition(t *testing.T, ign string, fx *realFixture, m *realMachine, 
 	if err := os.Mkdir(bin, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	argsFile, pathsFile := filepath.Join(work, "setfiles.args"), filepath.Join(work, "setfiles.paths")
+	argsFile, pathsFile = filepath.Join(work, "setfiles.args"), filepath.Join(work, "setfiles.paths")
 	standin := fmt.Sprintf("#!/bin/sh\n# setfiles stand-in of TestRealIgnition: records the call\nprintf '%%s\\n' \"$@\" >%s\ncat >%s\n", shellQuote(argsFile), shellQuote(pathsFile))
 	if err := os.WriteFile(filepath.Join(bin, "setfiles"), []byte(standin), 0o755); err != nil {
 		t.Fatal(err)
@@ -327,16 +332,21 @@ func realRunIgnition(t *testing.T, ign string, fx *realFixture, m *realMachine, 
 		out, err := realRun(env, ign, "-platform", "file", "-stage", stage, "-root", root,
 			"-config-cache", cache, "-neednet", neednet, "-state-file", state, "-log-to-stdout")
 		if err != nil {
-			t.Fatalf("ignition -stage %s on %s/ignition.json: %v\n%s", stage, m.rel, err, out)
+			t.Fatalf("ignition -stage %s on %s: %v\n%s", stage, config, err, out)
 		}
 		if stage == "fetch-offline" {
 			// A config fetch-offline cannot complete without the network makes
 			// it write the neednet flag; a rampart config is wholly inline.
 			if _, err := os.Stat(neednet); err == nil {
-				t.Fatalf("ignition fetch-offline says %s/ignition.json needs the network:\n%s", m.rel, out)
+				t.Fatalf("ignition fetch-offline says %s needs the network:\n%s", config, out)
 			}
 		}
 	}
+	return root, argsFile, pathsFile
+}
+
+func realRunIgnition(t *testing.T, ign string, fx *realFixture, m *realMachine, config string) {
+	root, argsFile, pathsFile := realApplyIgnition(t, ign, config)
 
 	// What Ignition wrote.
 	got := map[string]fs.FileInfo{}

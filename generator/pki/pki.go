@@ -333,27 +333,34 @@ func (st *State) WriteFile(rel string, data []byte, mode fs.FileMode) (bool, err
 	if err := st.mkdir(path.Dir(rel)); err != nil {
 		return false, err
 	}
+	return true, WriteAtomic(p, data, mode)
+}
+
+// WriteAtomic writes data to the file p with mode through a temporary file
+// in the same directory renamed over p, so that p is never seen half
+// written and never, even for a moment, with a looser mode.
+func WriteAtomic(p string, data []byte, mode fs.FileMode) error {
 	tmp, err := os.CreateTemp(filepath.Dir(p), "."+filepath.Base(p)+".tmp-*")
 	if err != nil {
-		return false, err
+		return err
 	}
 	defer os.Remove(tmp.Name())
 	if err := tmp.Chmod(mode); err != nil {
 		tmp.Close()
-		return false, err
+		return err
 	}
 	if _, err := tmp.Write(data); err != nil {
 		tmp.Close()
-		return false, err
+		return err
 	}
 	if err := tmp.Sync(); err != nil {
 		tmp.Close()
-		return false, err
+		return err
 	}
 	if err := tmp.Close(); err != nil {
-		return false, err
+		return err
 	}
-	return true, os.Rename(tmp.Name(), p)
+	return os.Rename(tmp.Name(), p)
 }
 
 // writePair writes the key first: a run that stops between the two leaves a

@@ -49,6 +49,7 @@ comes up.`,
 	})
 	root.AddCommand(newGen(), newValidate(), newExplain(), newAudit(), newVersion())
 	root.AddCommand(newMatrix(), newDiff())
+	root.AddCommand(newRecover(), newCerts())
 	return root
 }
 

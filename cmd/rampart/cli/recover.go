@@ -1,0 +1,180 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rampart-cluster/rampart/generator/gen"
+	"github.com/rampart-cluster/rampart/generator/pki"
+	"github.com/rampart-cluster/rampart/generator/spec"
+)
+
+func newRecover() *cobra.Command {
+	var file, state, out string
+	var replace bool
+	c := &cobra.Command{
+		Use:   "recover NODE -f cluster.yaml [--state state] [-o dir] [--replace]",
+		Short: "Write the userdata to rebuild one node, byte-identical to what gen made for it",
+		Long: `recover writes the userdata that rebuilds NODE from the spec and the state
+directory, in every format the spec asks for (ignition.json, cloud-config.yaml):
+for an etcd member, its final userdata with its keys, byte-identical to what
+gen wrote to STATE/userdata/nodes/NODE/; for any other node, its role's.
+The files go to -o (default STATE/recover/NODE), mode 0600. recover only reads
+the state: run gen first after changing the spec.
+
+With --replace, the etcd member joins the running cluster instead of
+bootstrapping it (ETCD_INITIAL_CLUSTER_STATE=existing), and recover prints the
+etcdctl commands, with the TLS flags, that remove its old membership and add
+the new one; run them before the node boots. Standard output is a shell script:
+everything but the commands is a comment.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usageError("recover takes one node name, got %d argument(s)\nSee '%s --help'.", len(args), cmd.CommandPath())
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := loadSpec(file)
+			if err != nil {
+				return err
+			}
+			name := args[0]
+			n := s.Node(name)
+			if n == nil {
+				var names []string
+				for _, n := range s.Nodes {
+					names = append(names, n.Name)
+				}
+				return &exitError{code: ExitInvalid, err: fmt.Errorf("recover: %s has no node %q; its nodes: %s", file, name, strings.Join(names, ", "))}
+			}
+			member := gen.IsEtcdMember(s, n)
+			if replace && !member {
+				return usageError("recover: --replace is for etcd members, and %s (role %s) is not one", name, n.Role)
+			}
+			if replace && len(gen.EtcdMembers(s)) < 2 {
+				return usageError("recover: %s is the only etcd member: there is no running cluster to join; recover it without --replace", name)
+			}
+			st := pki.Open(state)
+			if out == "" {
+				out = filepath.Join(state, "recover", name)
+			}
+			w := cmd.OutOrStdout()
+			var written []string
+			for _, format := range []string{spec.OutputIgnition, spec.OutputCloudConfig} {
+				if !s.Wants(format) {
+					continue
+				}
+				var data []byte
+				switch {
+				case replace:
+					data, err = gen.ReplacementUserdata(s, st, name, format)
+				case member:
+					data, err = gen.FinalUserdata(s, st, "node", name, format)
+				default:
+					data, err = gen.FinalUserdata(s, st, "role", n.Role, format)
+				}
+				if err != nil {
+					if errors.Is(err, pki.ErrNoCA) || errors.Is(err, pki.ErrStale) {
+						err = fmt.Errorf("%w\nrecover reads what gen made: run rampart gen -f %s --state %s first", err, file, state)
+					}
+					return &exitError{code: ExitInvalid, err: fmt.Errorf("recover %s: %w", name, err)}
+				}
+				p := filepath.Join(out, gen.UserdataName[format])
+				if err := writeSecret(p, data); err != nil {
+					return &exitError{code: ExitInvalid, err: fmt.Errorf("recover %s: %w", name, err)}
+				}
+				written = append(written, p)
+			}
+			what := "its role " + n.Role + "'s userdata"
+			if member {
+				what = "its final userdata (with its keys)"
+			}
+			fmt.Fprintf(w, "# rampart recover %s: %s, mode 0600:\n", name, what)
+			for _, p := range written {
+				abs, _ := filepath.Abs(p)
+				fmt.Fprintf(w, "#   %s\n", abs)
+			}
+			if !replace {
+				if member {
+					fmt.Fprintf(w, "# %s bootstraps with the cluster (ETCD_INITIAL_CLUSTER_STATE=new): for a member\n# whose data is lost while the others run, use --replace.\n", name)
+				}
+				return nil
+			}
+			cmds, err := memberCommands(s, n, st)
+			if err != nil {
+				return &exitError{code: ExitInvalid, err: err}
+			}
+			fmt.Fprintf(w, "# %s joins the running cluster (ETCD_INITIAL_CLUSTER_STATE=existing). Before it\n", name)
+			fmt.Fprintf(w, "# boots, replace its membership, where etcdctl reaches the other members:\n")
+			for _, c := range cmds {
+				fmt.Fprintln(w, c)
+			}
+			fmt.Fprintf(w, "# Then boot %s with the userdata above, on an empty %s.\n", name, gen.EtcdDataDir)
+			return nil
+		},
+	}
+	c.Flags().StringVarP(&file, "file", "f", "", "the cluster spec (required)")
+	c.Flags().StringVar(&state, "state", DefaultState, "the state directory gen wrote")
+	c.Flags().StringVarP(&out, "out", "o", "", "where to write the userdata (default STATE/recover/NODE)")
+	c.Flags().BoolVar(&replace, "replace", false, "join the running etcd cluster, and print the member commands to run first")
+	return c
+}
+
+// memberCommands are the etcdctl commands that replace member n: remove
+// the old membership (found by name) and add the new one, talking to the
+// other members with the state's CA and client certificate.
+func memberCommands(s *spec.Spec, n *spec.Node, st *pki.State) ([]string, error) {
+	var endpoints []string
+	for _, m := range s.Nodes {
+		if m != n && gen.IsEtcdMember(s, m) {
+			endpoints = append(endpoints, gen.EtcdClientURL(s, m))
+		}
+	}
+	abs := func(rel string) (string, error) {
+		return filepath.Abs(filepath.Join(st.Dir, filepath.FromSlash(rel)))
+	}
+	ca, err := abs(pki.CACert)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := abs(pki.ClientCert)
+	if err != nil {
+		return nil, err
+	}
+	key, err := abs(pki.ClientKey)
+	if err != nil {
+		return nil, err
+	}
+	etcdctl := "ETCDCTL_API=3 etcdctl --endpoints=" + strings.Join(endpoints, ",") +
+		" --cacert=" + shellQuote(ca) + " --cert=" + shellQuote(cert) + " --key=" + shellQuote(key)
+	find := etcdctl + " member list | awk -F', ' '$3 == \"" + n.Name + "\" { print $1 }'"
+	return []string{
+		etcdctl + ` member remove "$(` + find + `)"`,
+		etcdctl + " member add " + n.Name + " --peer-urls=" + gen.EtcdPeerURL(s, n),
+	}, nil
+}
+
+// shellQuote quotes s for sh where it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-:,=@+") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// writeSecret writes data to p, mode 0600, its directory 0700.
+func writeSecret(p string, data []byte) error {
+	dir := filepath.Dir(p)
+	if err := os.MkdirAll(dir, pki.DirMode); err != nil {
+		return err
+	}
+	if err := os.Chmod(dir, pki.DirMode); err != nil {
+		return err
+	}
+	return pki.WriteAtomic(p, data, pki.KeyMode)
+}

@@ -1,0 +1,626 @@
+package gen_test
+
+// TestRealEtcd runs a real etcd cluster (Debian's etcd-server, with
+// etcd-client's etcdctl) of three members on 127.0.0.1, 127.0.0.2 and
+// 127.0.0.3, each started with exactly the environment of the drop-in that
+// the real Ignition writes from its final userdata, and with the
+// certificates Ignition writes; only paths are rewritten into the test's
+// directory.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	mrand "math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rampart-cluster/rampart/cmd/rampart/cli"
+	"github.com/rampart-cluster/rampart/generator/gen"
+	"github.com/rampart-cluster/rampart/generator/pki"
+)
+
+// etcdStartTimeout bounds how long a member may take to become healthy;
+// three members on loopback take about two seconds.
+const etcdStartTimeout = 30 * time.Second
+
+// etcdLab is one test's etcd cluster and the rampart state it came from.
+type etcdLab struct {
+	etcd       string // path of the etcd binary
+	etcdctl    string
+	ign        string // the real Ignition
+	dir        string
+	spec       string
+	state      string
+	out        string
+	clientPort int
+	peerPort   int
+	procs      map[string]*etcdProc
+}
+
+func TestRealEtcd(t *testing.T) {
+	t.Parallel() // its own ports, directories and processes
+	realNeedRoot(t, "Ignition's files stage sets the owner of every file it writes")
+	lab := &etcdLab{
+		etcd:    realTool(t, "etcd", "etcd-server"),
+		etcdctl: realTool(t, "etcdctl", "etcd-client"),
+		ign:     realIgnition(t),
+		dir:     t.TempDir(),
+		procs:   map[string]*etcdProc{},
+	}
+	lab.clientPort, lab.peerPort = freeLoopbackPorts(t)
+	lab.spec = filepath.Join(lab.dir, "lab.yaml")
+	lab.state = filepath.Join(lab.dir, "state")
+	lab.out = filepath.Join(lab.dir, "out")
+	writeLabSpec(t, lab.spec, lab.clientPort, lab.peerPort, "127.0.0.2")
+	if code, stdout, stderr := runCLI("gen", "-f", lab.spec, "-o", lab.out, "--state", lab.state); code != 0 {
+		t.Fatalf("rampart gen: exit %d\n%s%s", code, stdout, stderr)
+	}
+
+	// The cluster, from the final userdata of each member.
+	for _, n := range []string{"e1", "e2", "e3"} {
+		env := lab.memberEnv(t, n, filepath.Join(lab.state, gen.UserdataPath("node", n, "ignition")), "new")
+		lab.start(t, n, env)
+	}
+	for _, n := range []string{"e1", "e2", "e3"} {
+		lab.waitHealthy(t, n, lab.addr(n))
+	}
+
+	// The generated client certificate writes and reads a key.
+	lab.etcdctl0(t, "put", "rampart/probe", "written-before-recovery")
+	if got := lab.etcdctl0(t, "get", "--print-value-only", "rampart/probe"); strings.TrimSpace(got) != "written-before-recovery" {
+		t.Fatalf("get rampart/probe: %q", got)
+	}
+
+	// Clients without a certificate, or with one from another CA, are refused;
+	// the same request with the generated certificate is answered.
+	other := pki.Open(filepath.Join(lab.dir, "other-state"))
+	if _, err := other.Ensure("etcd-lab", []pki.Member{{Name: "e1", Addresses: nil}}); err == nil {
+		t.Fatal("Ensure accepted a member without addresses")
+	}
+	if _, err := other.Ensure("etcd-lab", nil); err != nil {
+		t.Fatal(err)
+	}
+	good := lab.tlsConfig(t, filepath.Join(lab.state, pki.ClientCert), filepath.Join(lab.state, pki.ClientKey))
+	foreign := lab.tlsConfig(t, filepath.Join(other.Dir, pki.ClientCert), filepath.Join(other.Dir, pki.ClientKey))
+	none := lab.tlsConfig(t, "", "")
+	for _, n := range []string{"e1", "e2", "e3"} {
+		url := "https://" + net.JoinHostPort(lab.addr(n), strconv.Itoa(lab.clientPort))
+		if v, err := rangeKey(good, url, "rampart/probe"); err != nil || v != "written-before-recovery" {
+			t.Errorf("%s with the generated client certificate: %q, %v", n, v, err)
+		}
+		if v, err := rangeKey(none, url, "rampart/probe"); err == nil || !isTLSRefusal(err) {
+			t.Errorf("%s answered a client without a certificate: %q, %v", n, v, err)
+		}
+		if v, err := rangeKey(foreign, url, "rampart/probe"); err == nil || !isTLSRefusal(err) {
+			t.Errorf("%s answered a client whose certificate is from another CA: %q, %v", n, v, err)
+		}
+	}
+	for _, n := range []string{"e1", "e2", "e3"} {
+		if log := lab.procs[n].logText(); !strings.Contains(log, "rejected connection") {
+			t.Errorf("%s does not log the connections it rejected:\n%s", n, lastLines(log, 10))
+		}
+	}
+
+	t.Run("peer-with-other-addresses-cannot-join", lab.badPeer)
+	t.Run("recover-replace", lab.recoverReplace)
+}
+
+// badPeer: a peer whose certificate is from the cluster's CA but names other
+// IP addresses than its own is added as a member and started; the members
+// refuse to speak to it, so it never joins.
+func (lab *etcdLab) badPeer(t *testing.T) {
+	const bad, badAddr, otherAddr = "e4", "127.0.0.4", "127.0.0.9"
+	certDir := filepath.Join(lab.dir, "bad-peer")
+	if err := os.MkdirAll(certDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	// Same CA, same usages as a member's certificate, other IP SANs. The
+	// certificate has no DNS SANs: on loopback every connection comes from
+	// 127.0.0.1, which a "localhost" SAN names truthfully, so only without
+	// it is the address what decides, as it is between real hosts.
+	cert, key := signWithStateCA(t, lab.state, bad, []net.IP{net.ParseIP(otherAddr)})
+	certFile, keyFile := filepath.Join(certDir, "server.crt"), filepath.Join(certDir, "server.key")
+	writeFile(t, certFile, cert, 0o644)
+	writeFile(t, keyFile, key, 0o600)
+
+	peerURL := "https://" + net.JoinHostPort(badAddr, strconv.Itoa(lab.peerPort))
+	lab.etcdctl0(t, "member", "add", bad, "--peer-urls="+peerURL)
+	// Its environment: a generated member's, for this name and address, with
+	// the certificate above.
+	env := lab.memberEnv(t, "e3", filepath.Join(lab.state, gen.UserdataPath("node", "e3", "ignition")), "new")
+	for i, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		switch k {
+		case "ETCD_NAME":
+			v = bad
+		case "ETCD_INITIAL_CLUSTER":
+			v += "," + bad + "=" + peerURL
+		case "ETCD_INITIAL_CLUSTER_STATE":
+			v = "existing"
+		case "ETCD_CERT_FILE", "ETCD_PEER_CERT_FILE":
+			v = certFile
+		case "ETCD_KEY_FILE", "ETCD_PEER_KEY_FILE":
+			v = keyFile
+		case "ETCD_DATA_DIR":
+			v = filepath.Join(certDir, "data")
+		default:
+			v = strings.ReplaceAll(v, lab.addr("e3")+":", badAddr+":")
+		}
+		env[i] = k + "=" + v
+	}
+	p := lab.start(t, bad, env)
+	deadline := time.Now().Add(8 * time.Second)
+	for time.Now().Before(deadline) && !p.exited() {
+		if lab.healthy(t, badAddr, true) {
+			t.Fatalf("%s, whose certificate names %s, became a healthy member", bad, otherAddr)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if lab.healthy(t, badAddr, true) {
+		t.Fatalf("%s became a healthy member", bad)
+	}
+	refused := false
+	for _, n := range []string{"e1", "e2", "e3"} {
+		log := lab.procs[n].logText()
+		if strings.Contains(log, "certificate is valid for "+otherAddr+", not "+badAddr) || strings.Contains(log, `IPAddresses ["`+otherAddr+`"]`) {
+			refused = true
+		}
+	}
+	if !refused {
+		t.Errorf("no member logged refusing %s's certificate; %s:\n%s", bad, bad, lastLines(p.logText(), 15))
+	}
+	list := lab.etcdctl0(t, "member", "list")
+	var id string
+	for _, line := range strings.Split(strings.TrimSpace(list), "\n") {
+		f := strings.Split(line, ", ")
+		if len(f) >= 4 && f[3] == peerURL {
+			id = f[0]
+			if f[1] != "unstarted" {
+				t.Errorf("%s is %s in the member list, want unstarted:\n%s", bad, f[1], list)
+			}
+		}
+	}
+	if id == "" {
+		t.Fatalf("the member list has no %s:\n%s", peerURL, list)
+	}
+	p.stop(t)
+	lab.etcdctl0(t, "member", "remove", id)
+}
+
+// recoverReplace: e2 loses its data directory; `rampart recover e2
+// --replace` writes its userdata and prints the member commands, which are
+// run as printed; e2 boots from the new userdata and the cluster is healthy
+// with three members and the key written before.
+func (lab *etcdLab) recoverReplace(t *testing.T) {
+	old := lab.procs["e2"]
+	old.stop(t)
+	if err := os.RemoveAll(old.dataDir); err != nil {
+		t.Fatal(err)
+	}
+	recovered := filepath.Join(lab.dir, "recovered")
+	code, script, stderr := runCLI("recover", "e2", "-f", lab.spec, "--state", lab.state, "-o", recovered, "--replace")
+	if code != 0 {
+		t.Fatalf("rampart recover --replace: exit %d\n%s%s", code, script, stderr)
+	}
+	if !strings.Contains(script, "member remove") || !strings.Contains(script, "member add e2 --peer-urls=https://127.0.0.2:"+strconv.Itoa(lab.peerPort)) {
+		t.Fatalf("recover printed no member commands:\n%s", script)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	sh := exec.CommandContext(ctx, "sh", "-e", "-c", script)
+	sh.Env = append(os.Environ(), "PATH="+filepath.Dir(lab.etcdctl)+string(os.PathListSeparator)+os.Getenv("PATH"))
+	if out, err := sh.CombinedOutput(); err != nil {
+		t.Fatalf("running the printed commands: %v\n%s\nscript:\n%s", err, out, script)
+	}
+	env := lab.memberEnv(t, "e2", filepath.Join(recovered, "ignition.json"), "existing")
+	lab.start(t, "e2", env)
+	for _, n := range []string{"e1", "e2", "e3"} {
+		lab.waitHealthy(t, n, lab.addr(n))
+	}
+	list := lab.etcdctl0(t, "member", "list")
+	started := 0
+	for _, line := range strings.Split(strings.TrimSpace(list), "\n") {
+		if f := strings.Split(line, ", "); len(f) >= 3 && f[1] == "started" {
+			started++
+		}
+	}
+	if started != 3 || strings.Count(strings.TrimSpace(list), "\n") != 2 {
+		t.Fatalf("after recovery the member list is\n%s\nwant three started members", list)
+	}
+	e2 := "--endpoints=https://" + net.JoinHostPort("127.0.0.2", strconv.Itoa(lab.clientPort))
+	if got := lab.etcdctl0(t, e2, "get", "--print-value-only", "rampart/probe"); strings.TrimSpace(got) != "written-before-recovery" {
+		t.Fatalf("the recovered e2 answers %q for the key written before", got)
+	}
+}
+
+// memberEnv applies a final userdata with the real Ignition into a new
+// root and returns the environment of the etcd drop-in it wrote, with the
+// node's paths rewritten into that root. It checks the member's files on
+// the way: the key is 0600, and the drop-in is the one of the output tree.
+func (lab *etcdLab) memberEnv(t testing.TB, node, config, wantState string) []string {
+	t.Helper()
+	root, _, _ := realApplyIgnition(t, lab.ign, config)
+	dropin := filepath.Join(root, "etc/systemd/system", gen.EtcdUnit+".d", gen.EtcdDropin)
+	data, err := os.ReadFile(dropin)
+	if err != nil {
+		t.Fatalf("%s: Ignition did not write the etcd drop-in: %v", config, err)
+	}
+	tree, err := os.ReadFile(filepath.Join(lab.out, "nodes", node, "rootfs/etc/systemd/system", gen.EtcdUnit+".d", gen.EtcdDropin))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wantState == "new" && !bytes.Equal(data, tree) {
+		t.Errorf("%s: the drop-in of the final userdata differs from the output tree's", node)
+	}
+	for _, f := range []string{gen.EtcdKeyFile, gen.EtcdClientKey} {
+		st, err := os.Stat(filepath.Join(root, f))
+		if err != nil || st.Mode().Perm() != 0o600 {
+			t.Errorf("%s: %s: %v, want mode 0600 (%v)", node, f, st.Mode(), err)
+		}
+	}
+	var env []string
+	seen := map[string]bool{}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		rest, ok := strings.CutPrefix(sc.Text(), "Environment=")
+		if !ok {
+			continue
+		}
+		kv, err := strconv.Unquote(rest)
+		if err != nil {
+			t.Fatalf("%s: %q: %v", dropin, sc.Text(), err)
+		}
+		k, v, _ := strings.Cut(kv, "=")
+		seen[k] = true
+		v = strings.ReplaceAll(v, gen.EtcdCertDir, filepath.Join(root, gen.EtcdCertDir))
+		v = strings.ReplaceAll(v, gen.EtcdDataDir, filepath.Join(root, gen.EtcdDataDir))
+		if k == "ETCD_INITIAL_CLUSTER_STATE" && v != wantState {
+			t.Errorf("%s: ETCD_INITIAL_CLUSTER_STATE=%s, want %s", node, v, wantState)
+		}
+		env = append(env, k+"="+v)
+	}
+	for _, k := range []string{"ETCD_NAME", "ETCD_INITIAL_CLUSTER", "ETCD_INITIAL_CLUSTER_STATE", "ETCD_INITIAL_ADVERTISE_PEER_URLS",
+		"ETCD_ADVERTISE_CLIENT_URLS", "ETCD_LISTEN_CLIENT_URLS", "ETCD_LISTEN_PEER_URLS", "ETCD_TRUSTED_CA_FILE", "ETCD_CERT_FILE",
+		"ETCD_KEY_FILE", "ETCD_CLIENT_CERT_AUTH", "ETCD_PEER_TRUSTED_CA_FILE", "ETCD_PEER_CERT_FILE", "ETCD_PEER_KEY_FILE", "ETCD_PEER_CLIENT_CERT_AUTH"} {
+		if !seen[k] {
+			t.Errorf("%s: the drop-in does not set %s", node, k)
+		}
+	}
+	return env
+}
+
+func (lab *etcdLab) addr(node string) string { return "127.0.0." + strings.TrimPrefix(node, "e") }
+
+// etcdProc is a running etcd.
+type etcdProc struct {
+	name    string
+	cmd     *exec.Cmd
+	log     string
+	dataDir string
+	done    chan struct{}
+}
+
+// start runs etcd with exactly env (nothing inherited) and stops it when
+// the test ends.
+func (lab *etcdLab) start(t testing.TB, name string, env []string) *etcdProc {
+	t.Helper()
+	p := &etcdProc{name: name, log: filepath.Join(lab.dir, name+"-"+strconv.Itoa(len(lab.procs))+".log"), done: make(chan struct{})}
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "ETCD_DATA_DIR="); ok {
+			p.dataDir = v
+		}
+	}
+	logf, err := os.Create(p.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.cmd = exec.Command(lab.etcd)
+	p.cmd.Env = env
+	p.cmd.Stdout, p.cmd.Stderr = logf, logf
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("starting etcd %s: %v", name, err)
+	}
+	go func() {
+		_ = p.cmd.Wait()
+		logf.Close()
+		close(p.done)
+	}()
+	lab.procs[name] = p
+	t.Cleanup(func() { p.stop(t) })
+	return p
+}
+
+func (p *etcdProc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// stop ends the process: SIGTERM, then SIGKILL after five seconds.
+func (p *etcdProc) stop(t testing.TB) {
+	if p.exited() {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(5 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+func (p *etcdProc) logText() string {
+	data, _ := os.ReadFile(p.log)
+	return string(data)
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// healthy asks a member's /health with the generated client certificate.
+func (lab *etcdLab) healthy(t testing.TB, addr string, skipVerify bool) bool {
+	cfg := lab.tlsConfig(t, filepath.Join(lab.state, pki.ClientCert), filepath.Join(lab.state, pki.ClientKey))
+	cfg.InsecureSkipVerify = skipVerify
+	c := &http.Client{Timeout: time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}
+	defer c.CloseIdleConnections()
+	resp, err := c.Get("https://" + net.JoinHostPort(addr, strconv.Itoa(lab.clientPort)) + "/health")
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	var h struct {
+		Health string `json:"health"`
+	}
+	return resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&h) == nil && h.Health == "true"
+}
+
+func (lab *etcdLab) waitHealthy(t testing.TB, name, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(etcdStartTimeout)
+	for !lab.healthy(t, addr, false) {
+		if p := lab.procs[name]; p != nil && p.exited() {
+			t.Fatalf("etcd %s exited:\n%s", name, lastLines(p.logText(), 20))
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("etcd %s is not healthy after %v:\n%s", name, etcdStartTimeout, lastLines(lab.procs[name].logText(), 20))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// etcdctl0 runs etcdctl against the running members with the state's CA
+// and client certificate; an argument --endpoints=... replaces the default.
+func (lab *etcdLab) etcdctl0(t testing.TB, args ...string) string {
+	t.Helper()
+	var eps []string
+	for _, n := range []string{"e1", "e2", "e3"} {
+		if p := lab.procs[n]; p != nil && !p.exited() {
+			eps = append(eps, "https://"+net.JoinHostPort(lab.addr(n), strconv.Itoa(lab.clientPort)))
+		}
+	}
+	flags := []string{"--endpoints=" + strings.Join(eps, ","), "--dial-timeout=3s", "--command-timeout=10s",
+		"--cacert=" + filepath.Join(lab.state, pki.CACert), "--cert=" + filepath.Join(lab.state, pki.ClientCert), "--key=" + filepath.Join(lab.state, pki.ClientKey)}
+	if len(args) > 0 && strings.HasPrefix(args[0], "--endpoints=") {
+		flags[0], args = args[0], args[1:]
+	}
+	// etcd refuses to change membership until every member has been
+	// connected for five seconds (its strict reconfiguration check): retry.
+	deadline := time.Now().Add(15 * time.Second)
+	out, err := realRun(append(os.Environ(), "ETCDCTL_API=3"), lab.etcdctl, append(flags, args...)...)
+	for err != nil && strings.Contains(out, "unhealthy cluster") && time.Now().Before(deadline) {
+		time.Sleep(300 * time.Millisecond)
+		out, err = realRun(append(os.Environ(), "ETCDCTL_API=3"), lab.etcdctl, append(flags, args...)...)
+	}
+	if err != nil {
+		t.Fatalf("etcdctl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// tlsConfig trusts the state's CA and presents the given client
+// certificate (none when cert is "").
+func (lab *etcdLab) tlsConfig(t testing.TB, cert, key string) *tls.Config {
+	t.Helper()
+	caPEM, err := os.ReadFile(filepath.Join(lab.state, pki.CACert))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		t.Fatal("the state's CA certificate does not parse")
+	}
+	cfg := &tls.Config{RootCAs: pool}
+	if cert != "" {
+		pair, err := tls.LoadX509KeyPair(cert, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Certificates = []tls.Certificate{pair}
+	}
+	return cfg
+}
+
+// rangeKey reads a key through etcd's gRPC gateway (POST /v3/kv/range).
+func rangeKey(cfg *tls.Config, url, key string) (string, error) {
+	c := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}
+	defer c.CloseIdleConnections()
+	body := fmt.Sprintf(`{"key": %q}`, base64.StdEncoding.EncodeToString([]byte(key)))
+	resp, err := c.Post(url+"/v3/kv/range", "application/json", strings.NewReader(body))
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("HTTP %d: %s", resp.StatusCode, data)
+	}
+	var r struct {
+		KVs []struct {
+			Value string `json:"value"`
+		} `json:"kvs"`
+	}
+	if err := json.Unmarshal(data, &r); err != nil {
+		return "", err
+	}
+	if len(r.KVs) != 1 {
+		return "", fmt.Errorf("%d values for %s", len(r.KVs), key)
+	}
+	v, err := base64.StdEncoding.DecodeString(r.KVs[0].Value)
+	return string(v), err
+}
+
+// isTLSRefusal reports whether err is the server refusing the client's
+// certificate during or right after the handshake.
+func isTLSRefusal(err error) bool {
+	var alert tls.AlertError
+	if errors.As(err, &alert) {
+		return true
+	}
+	msg := err.Error()
+	for _, s := range []string{"certificate required", "bad certificate", "unknown certificate authority", "handshake failure", "connection reset", "EOF"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// signWithStateCA issues a member-like certificate for name with the given
+// IP SANs from the state's CA.
+func signWithStateCA(t *testing.T, state, name string, ips []net.IP) (certPEM, keyPEM []byte) {
+	t.Helper()
+	caPEM, err := os.ReadFile(filepath.Join(state, pki.CACert))
+	if err != nil {
+		t.Fatal(err)
+	}
+	caKeyPEM, err := os.ReadFile(filepath.Join(state, pki.CAKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb, _ := pem.Decode(caPEM)
+	kb, _ := pem.Decode(caKeyPEM)
+	if cb == nil || kb == nil {
+		t.Fatal("the state's CA does not decode")
+	}
+	ca, err := x509.ParseCertificate(cb.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caKey, err := x509.ParsePKCS8PrivateKey(kb.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{Organization: []string{"rampart"}, OrganizationalUnit: []string{"etcd-lab"}, CommonName: name},
+		NotBefore:    time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		IPAddresses: ips,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})
+}
+
+func writeFile(t *testing.T, p string, data []byte, mode os.FileMode) {
+	t.Helper()
+	if err := os.WriteFile(p, data, mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// freeLoopbackPorts picks two random high ports, below Linux's ephemeral
+// range, that are free on 127.0.0.1 to 127.0.0.4.
+func freeLoopbackPorts(t *testing.T) (client, peer int) {
+	t.Helper()
+	free := func(port int) bool {
+		for i := 1; i <= 4; i++ {
+			l, err := net.Listen("tcp", net.JoinHostPort("127.0.0."+strconv.Itoa(i), strconv.Itoa(port)))
+			if err != nil {
+				return false
+			}
+			l.Close()
+		}
+		return true
+	}
+	for range 200 {
+		c, p := 20000+mrand.IntN(12000), 20000+mrand.IntN(12000)
+		if c != p && free(c) && free(p) {
+			return c, p
+		}
+	}
+	t.Fatal("no two free ports on 127.0.0.1-4 between 20000 and 32000")
+	return 0, 0
+}
+
+// writeLabSpec writes the spec of the test cluster: three etcd members on
+// 127.0.0.1-3 (e2 at e2addr) with the given ports.
+func writeLabSpec(t *testing.T, file string, clientPort, peerPort int, e2addr string) {
+	t.Helper()
+	spec := fmt.Sprintf(`version: 1
+cluster: etcd-lab
+os: {variant: flatcar, version: 1.1.0}
+outputs: [ignition, cloud-config]
+profile: none
+roles:
+  etcd: {zone: private, etcd: true}
+nodes:
+  - {name: e1, role: etcd, addresses: [127.0.0.1]}
+  - {name: e2, role: etcd, addresses: [%s]}
+  - {name: e3, role: etcd, addresses: [127.0.0.3]}
+etcd: {client_port: %d, peer_port: %d}
+`, e2addr, clientPort, peerPort)
+	writeFile(t, file, []byte(spec), 0o644)
+}
+
+// runCLI runs rampart in process.
+func runCLI(args ...string) (code int, stdout, stderr string) {
+	var o, e bytes.Buffer
+	code = cli.Run(args, &o, &e)
+	return code, o.String(), e.String()
+}
