@@ -1,0 +1,239 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+
+	"github.com/rampart-cluster/rampart/generator/gen"
+	"github.com/rampart-cluster/rampart/generator/pki"
+	"github.com/rampart-cluster/rampart/generator/spec"
+	"github.com/rampart-cluster/rampart/providers/packet"
+)
+
+func newPushPacket() *cobra.Command {
+	var file, state string
+	var dryRun, create bool
+	var nodes []string
+	var concurrency int
+	c := &cobra.Command{
+		Use:   "packet -f cluster.yaml [--state state] [--dry-run] [--create] [--node N]...",
+		Short: "Put every node's userdata on its Packet (Equinix Metal) device",
+		Long: `push packet reconciles the devices of the spec's provider.packet project with
+the spec: a device matches a node by hostname; where its userdata (or its
+rampart:cluster / rampart:role tags) differ from what the spec and the state
+directory make, they are updated. With --create, a node without a device gets
+one (the provider section's plan, metro and operating system, the node's
+userdata, and the tags rampart:cluster=CLUSTER and rampart:role=ROLE).
+
+The plan is printed first; --dry-run stops there and changes nothing. Changes
+run --concurrency at a time with a line of progress per device (a progress bar
+too when stdout is a terminal); 429 and 5xx answers are retried with backoff,
+honouring Retry-After. When some devices fail, push says which were done and
+which not and exits 1; running it again finishes the rest and leaves the done
+ones alone.
+
+Userdata is Ignition when the spec outputs it, else cloud-config, exactly as
+'rampart gen' makes it (etcd members' userdata, with their keys, comes from the
+state directory: run 'rampart gen --state' first). A running device reads new
+userdata only when it is reinstalled: 'rampart recover NODE --reinstall'.
+
+Credentials come from PACKET_AUTH_TOKEN (or METAL_AUTH_TOKEN); PACKET_API_URL
+points the client at another Metal API base URL. Equinix Metal itself was shut
+down on 2026-06-30.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := loadSpec(file)
+			if err != nil {
+				return err
+			}
+			target, err := packetTarget(s)
+			if err != nil {
+				return err
+			}
+			if concurrency < 1 {
+				return usageError("--concurrency must be at least 1")
+			}
+			selected, err := selectNodes(s, nodes)
+			if err != nil {
+				return err
+			}
+			st := pki.Open(state)
+			var machines []packet.Machine
+			for _, n := range selected {
+				m, err := packetMachine(s, st, n, false)
+				if err != nil {
+					return &exitError{code: ExitInvalid, err: fmt.Errorf("push packet: %w", err)}
+				}
+				machines = append(machines, m)
+			}
+			client, err := packetClient()
+			if err != nil {
+				return err
+			}
+			client.Concurrency = concurrency
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			out := cmd.OutOrStdout()
+			progress := packet.NewProgress(out, isTerminal(out))
+			client.OnRetry = progress.Retry
+			plan, err := client.Plan(ctx, target, machines, create)
+			if err != nil {
+				return &exitError{code: ExitInvalid, err: fmt.Errorf("push packet: %w", err)}
+			}
+			if err := plan.Write(out); err != nil {
+				return err
+			}
+			if dryRun {
+				fmt.Fprintln(out, "dry run: nothing changed")
+				return nil
+			}
+			res, err := client.Apply(ctx, plan, progress)
+			if err != nil {
+				return &exitError{code: ExitInvalid, err: fmt.Errorf("push packet: %w", err)}
+			}
+			created, updated := 0, 0
+			for _, o := range res.Outcomes {
+				if o.Action == packet.ActionCreate {
+					created++
+				} else {
+					updated++
+				}
+			}
+			fmt.Fprintf(out, "push done: %d created, %d updated, %d unchanged", created, updated, plan.Count(packet.ActionUnchanged))
+			if n := plan.Count(packet.ActionMissing); n > 0 {
+				fmt.Fprintf(out, ", %d missing (no device; --create makes them)", n)
+			}
+			fmt.Fprintln(out)
+			return nil
+		},
+	}
+	c.Flags().StringVarP(&file, "file", "f", "", "the cluster spec (required)")
+	c.Flags().StringVar(&state, "state", DefaultState, "the state directory 'rampart gen' wrote (etcd members' userdata)")
+	c.Flags().BoolVar(&dryRun, "dry-run", false, "print the plan and change nothing")
+	c.Flags().BoolVar(&create, "create", false, "create the devices of nodes that have none")
+	c.Flags().StringArrayVar(&nodes, "node", nil, "push only this node (repeatable)")
+	c.Flags().IntVar(&concurrency, "concurrency", packet.DefaultConcurrency, "how many API calls run at once")
+	return c
+}
+
+// packetTarget is the spec's provider.packet section as a push target.
+func packetTarget(s *spec.Spec) (packet.Target, error) {
+	p := s.Provider.Packet
+	if p == nil {
+		name := s.Provider.Name()
+		if name == "" {
+			name = "none"
+		}
+		return packet.Target{}, &exitError{code: ExitInvalid, err: fmt.Errorf("%s: the spec has no provider.packet section (provider: %s); push packet needs its project, metro, plan and os", s.File, name)}
+	}
+	return packet.Target{Cluster: s.Cluster, Project: p.Project, Metro: p.Metro, Plan: p.Plan, OS: p.OS}, nil
+}
+
+// selectNodes is the spec's nodes, or those named, in spec order.
+func selectNodes(s *spec.Spec, names []string) ([]*spec.Node, error) {
+	if len(names) == 0 {
+		return s.Nodes, nil
+	}
+	want := map[string]bool{}
+	for _, n := range names {
+		if s.Node(n) == nil {
+			return nil, usageError("--node %s: the spec has no such node", n)
+		}
+		want[n] = true
+	}
+	var out []*spec.Node
+	for _, n := range s.Nodes {
+		if want[n.Name] {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+// packetMachine is a node with the userdata its device boots with: the
+// final userdata gen makes (Ignition when the spec outputs it, else
+// cloud-config), its own for an etcd member and its role's otherwise.
+// replacement asks for an etcd member's userdata that joins the running
+// cluster instead of bootstrapping it.
+func packetMachine(s *spec.Spec, st *pki.State, n *spec.Node, replacement bool) (packet.Machine, error) {
+	format := spec.OutputCloudConfig
+	if s.Wants(spec.OutputIgnition) {
+		format = spec.OutputIgnition
+	}
+	var data []byte
+	var err error
+	switch {
+	case gen.IsEtcdMember(s, n) && replacement:
+		data, err = gen.ReplacementUserdata(s, st, n.Name, format)
+	case gen.IsEtcdMember(s, n):
+		data, err = gen.FinalUserdata(s, st, "node", n.Name, format)
+	default:
+		data, err = gen.FinalUserdata(s, nil, "role", n.Role, format)
+	}
+	if err != nil {
+		return packet.Machine{}, fmt.Errorf("node %s: %w", n.Name, err)
+	}
+	return packet.Machine{Hostname: n.Name, Role: n.Role, Userdata: data}, nil
+}
+
+// packetClient is a Metal API client from the environment; without a token
+// rampart was called wrongly (exit 2).
+func packetClient() (*packet.Client, error) {
+	c, err := packet.NewClient(os.Getenv, nil)
+	if err != nil {
+		return nil, usageError("%v", err)
+	}
+	return c, nil
+}
+
+// reinstallPacketNode reinstalls the Packet device of one node with its
+// regenerated userdata (`rampart recover NODE --reinstall`): Ignition runs
+// only on first boot, so this is how a running node gets new userdata.
+// replacement is as for packetMachine.
+func reinstallPacketNode(ctx context.Context, w io.Writer, s *spec.Spec, state, node string, replacement bool) error {
+	target, err := packetTarget(s)
+	if err != nil {
+		return err
+	}
+	n := s.Node(node)
+	if n == nil {
+		return usageError("%s: the spec has no node %s", s.File, node)
+	}
+	m, err := packetMachine(s, pki.Open(state), n, replacement)
+	if err != nil {
+		return &exitError{code: ExitInvalid, err: fmt.Errorf("reinstall: %w", err)}
+	}
+	client, err := packetClient()
+	if err != nil {
+		return err
+	}
+	client.OnRetry = func(r packet.RetryNote) {
+		fmt.Fprintf(w, "  retry %s: %s; attempt %d failed, next in %s\n", r.What, r.Reason, r.Attempt, r.Wait.Round(1e6))
+	}
+	res, err := client.Reinstall(ctx, target, m)
+	if err != nil {
+		return &exitError{code: ExitInvalid, err: fmt.Errorf("reinstall %s: %w", node, err)}
+	}
+	for _, u := range res.Updated {
+		fmt.Fprintf(w, "%s (%s): %s updated\n", node, res.DeviceID, u)
+	}
+	fmt.Fprintf(w, "%s (%s): reinstalling with %s; it boots its userdata on first boot\n", node, res.DeviceID, target.OS)
+	return nil
+}
+
+// isTerminal says whether w is a terminal (for a progress bar).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}

@@ -1,0 +1,261 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rampart-cluster/rampart/generator/gen"
+	"github.com/rampart-cluster/rampart/generator/pki"
+	"github.com/rampart-cluster/rampart/generator/spec"
+	"github.com/rampart-cluster/rampart/providers/packet/packetfake"
+)
+
+const packetProject = "1f0c2a4e-3b5d-4c6e-8f70-123456789abc" // fixtures/dcos-packet.yaml
+
+// runCommand runs one command built by its constructor the way Run runs
+// the tree: it returns the exit code, stdout and stderr.
+func runCommand(c *cobra.Command, args ...string) (int, string, string) {
+	var o, e bytes.Buffer
+	c.SetArgs(args)
+	c.SetOut(&o)
+	c.SetErr(&e)
+	c.SilenceUsage, c.SilenceErrors = true, true
+	c.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &exitError{code: ExitUsage, err: err} })
+	err := c.Execute()
+	if err == nil {
+		return ExitOK, o.String(), e.String()
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		fmt.Fprintln(&e, ee.err)
+		return ee.code, o.String(), e.String()
+	}
+	fmt.Fprintln(&e, err)
+	return ExitUsage, o.String(), e.String()
+}
+
+// packetFake starts the OpenAPI-checked Metal API fake, points the
+// environment at it and fails the test on any spec violation.
+func packetFake(t *testing.T) *packetfake.Server {
+	t.Helper()
+	s, err := packetfake.New("cli-token")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.AddProject(packetProject)
+	t.Cleanup(func() {
+		s.Close()
+		for _, v := range s.Violations() {
+			t.Errorf("Metal spec violation: %s", v)
+		}
+	})
+	t.Setenv("PACKET_AUTH_TOKEN", "")
+	t.Setenv("METAL_AUTH_TOKEN", "cli-token")
+	t.Setenv("PACKET_API_URL", s.URL)
+	return s
+}
+
+// genState runs `rampart gen` for the fixture into a temporary directory
+// and returns the state directory.
+func genState(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state")
+	if code, _, errOut := run("gen", "-f", fixture, "-o", filepath.Join(dir, "out"), "--state", state); code != 0 {
+		t.Fatalf("gen: exit %d: %s", code, errOut)
+	}
+	return state
+}
+
+func mutatingCalls(s *packetfake.Server) int {
+	return s.Count(func(c packetfake.Call) bool { return c.Mutating() })
+}
+
+// The seed scenario end to end: gen, push --create, push again (no change),
+// a dry run, and the userdata on each device is what gen made for it.
+func TestPushPacketSeedScenario(t *testing.T) {
+	s := packetFake(t)
+	state := genState(t)
+	code, out, errOut := runCommand(newPushPacket(), "-f", fixture, "--state", state, "--dry-run", "--create")
+	if code != 0 || !strings.Contains(out, "plan: 6 to create, 0 to update, 0 unchanged, 0 missing") || !strings.Contains(out, "dry run: nothing changed") {
+		t.Fatalf("dry run: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if n := mutatingCalls(s); n != 0 {
+		t.Errorf("--dry-run made %d mutating calls", n)
+	}
+	code, out, errOut = runCommand(newPushPacket(), "-f", fixture, "--state", state, "--create")
+	if code != 0 || !strings.Contains(out, "push done: 6 created, 0 updated, 0 unchanged") {
+		t.Fatalf("push --create: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if n := strings.Count(out, "] created "); n != 6 {
+		t.Errorf("%d progress lines, want one per device:\n%s", n, out)
+	}
+	if strings.Contains(out, "\r") {
+		t.Errorf("progress to a non-terminal has a bar:\n%q", out)
+	}
+	sp, err := spec.LoadFile(fixture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range sp.Nodes {
+		d := s.Device(n.Name)
+		if d == nil {
+			t.Fatalf("%s was not created", n.Name)
+		}
+		kind, name, st := "role", n.Role, (*pki.State)(nil)
+		if gen.IsEtcdMember(sp, n) {
+			kind, name, st = "node", n.Name, pki.Open(state)
+		}
+		want, err := gen.FinalUserdata(sp, st, kind, name, spec.OutputIgnition)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Userdata != string(want) {
+			t.Errorf("%s: userdata is not the %s %s ignition gen made", n.Name, kind, name)
+		}
+	}
+	master, err := os.ReadFile(filepath.Join(state, filepath.FromSlash(gen.UserdataPath("node", "master-1", spec.OutputIgnition))))
+	if err != nil || s.Device("master-1").Userdata != string(master) {
+		t.Errorf("master-1's userdata is not the final one under the state directory (%v)", err)
+	}
+	s.Settle()
+	s.ResetCalls()
+	code, out, errOut = runCommand(newPushPacket(), "-f", fixture, "--state", state, "--create")
+	if code != 0 || !strings.Contains(out, "push done: 0 created, 0 updated, 6 unchanged") || mutatingCalls(s) != 0 {
+		t.Errorf("second push: exit %d, %d mutating calls\n%s\n%s", code, mutatingCalls(s), out, errOut)
+	}
+}
+
+func TestPushPacketPartialFailureExits1(t *testing.T) {
+	s := packetFake(t)
+	state := genState(t)
+	s.Inject(packetfake.Fault{Op: packetfake.OpCreateDevice, Status: http.StatusInternalServerError, Times: -1,
+		Match: func(r *packetfake.Request) bool { return r.Hostname() == "agent-3" }})
+	code, out, errOut := runCommand(newPushPacket(), "-f", fixture, "--state", state, "--create", "--concurrency", "3")
+	if code != 1 || !strings.Contains(errOut, "push incomplete: 5 of 6 changes made") ||
+		!strings.Contains(errOut, "done: master-1, agent-1, agent-2, public-agent-1, bootstrap") ||
+		!strings.Contains(errOut, "not done:\n  agent-3: create agent-3: ") || !strings.Contains(out, "FAILED create agent-3") {
+		t.Fatalf("push over a failing create: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if !strings.Contains(out, "retry create agent-3: 500 Internal Server Error") {
+		t.Errorf("retries are not shown:\n%s", out)
+	}
+	s.ClearFaults()
+	s.ResetCalls()
+	code, out, errOut = runCommand(newPushPacket(), "-f", fixture, "--state", state, "--create")
+	if code != 0 || !strings.Contains(out, "push done: 1 created, 0 updated, 5 unchanged") || mutatingCalls(s) != 1 {
+		t.Errorf("re-run: exit %d, %d mutating calls\n%s\n%s", code, mutatingCalls(s), out, errOut)
+	}
+}
+
+func TestPushPacketUpdatesOneNode(t *testing.T) {
+	s := packetFake(t)
+	state := genState(t)
+	s.AddDevice(packetfake.Device{Project: packetProject, Hostname: "agent-1", Userdata: "#cloud-config\n", Tags: []string{"rampart:cluster=dcos-packet", "rampart:role=agent"}})
+	s.AddDevice(packetfake.Device{Project: packetProject, Hostname: "agent-2", Userdata: "stale"})
+	code, out, errOut := runCommand(newPushPacket(), "-f", fixture, "--state", state, "--node", "agent-1")
+	if code != 0 || !strings.Contains(out, "plan: 0 to create, 1 to update, 0 unchanged, 0 missing") ||
+		!strings.Contains(out, "push done: 0 created, 1 updated, 0 unchanged") || s.Device("agent-2").Userdata != "stale" {
+		t.Errorf("push --node agent-1: exit %d\n%s\n%s", code, out, errOut)
+	}
+	code, out, _ = runCommand(newPushPacket(), "-f", fixture, "--state", state)
+	if code != 0 || !strings.Contains(out, "4 missing (no device; --create makes them)") {
+		t.Errorf("push without --create: exit %d\n%s", code, out)
+	}
+}
+
+func TestPushPacketUsage(t *testing.T) {
+	packetFake(t)
+	state := genState(t)
+	for _, c := range []struct {
+		args   []string
+		code   int
+		stderr string
+	}{
+		{[]string{"-f", fixture, "--state", state, "--node", "nope"}, 2, "--node nope: the spec has no such node"},
+		{[]string{"-f", "../../../fixtures/dcos-aws.yaml"}, 1, "the spec has no provider.packet section (provider: aws)"},
+		{[]string{}, 2, "-f is required"},
+		{[]string{"-f", fixture, "--concurrency", "0"}, 2, "--concurrency must be at least 1"},
+		{[]string{"-f", fixture, "--state", t.TempDir()}, 1, "node master-1:"},
+	} {
+		code, out, errOut := runCommand(newPushPacket(), c.args...)
+		if code != c.code || !strings.Contains(errOut, c.stderr) {
+			t.Errorf("push packet %v: exit %d (want %d)\n%s\nstderr %q (want %q)", c.args, code, c.code, out, errOut, c.stderr)
+		}
+	}
+	t.Setenv("METAL_AUTH_TOKEN", "")
+	code, _, errOut := runCommand(newPushPacket(), "-f", fixture, "--state", state)
+	if code != 2 || !strings.Contains(errOut, "no Packet API token: set PACKET_AUTH_TOKEN or METAL_AUTH_TOKEN") {
+		t.Errorf("push without a token: exit %d, %q", code, errOut)
+	}
+}
+
+func TestReinstallPacketNode(t *testing.T) {
+	s := packetFake(t)
+	state := genState(t)
+	s.AddDevice(packetfake.Device{Project: packetProject, Hostname: "master-1", Userdata: "old", OS: "flatcar_stable"})
+	sp, err := spec.LoadFile(fixture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := reinstallPacketNode(context.Background(), &out, sp, state, "master-1", true); err != nil {
+		t.Fatal(err)
+	}
+	want, err := gen.ReplacementUserdata(sp, pki.Open(state), "master-1", spec.OutputIgnition)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := s.Device("master-1")
+	if d.Userdata != string(want) || d.Reinstalls != 1 || d.State != "reinstalling" {
+		t.Errorf("master-1 after reinstall: reinstalls %d, state %s, replacement userdata %v", d.Reinstalls, d.State, d.Userdata == string(want))
+	}
+	for _, w := range []string{"master-1 (" + d.ID + "): userdata updated", "master-1 (" + d.ID + "): tags updated", "reinstalling with flatcar_stable"} {
+		if !strings.Contains(out.String(), w) {
+			t.Errorf("output lacks %q:\n%s", w, out.String())
+		}
+	}
+	err = reinstallPacketNode(context.Background(), &out, sp, state, "agent-1", false)
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != 1 || !strings.Contains(err.Error(), "agent-1: no device with this hostname") {
+		t.Errorf("reinstall of a node without a device: %v", err)
+	}
+}
+
+func TestInventoryPacket(t *testing.T) {
+	s := packetFake(t)
+	s.AddDevice(packetfake.Device{Project: packetProject, Hostname: "master-1", Tags: []string{"rampart:role=master"}})
+	s.AddDevice(packetfake.Device{Project: packetProject, Hostname: "agent-1"})
+	code, out, errOut := runCommand(newInventoryPacket(), "--project", packetProject, "--role", "agent-*=agent")
+	want := "nodes:\n  - name: agent-1\n    role: agent\n    addresses: [147.75.0.2, 10.88.0.2, \"2604:1380:0:1::2\"]\n" +
+		"  - name: master-1\n    role: master\n    addresses: [147.75.0.1, 10.88.0.1, \"2604:1380:0:1::1\"]\n"
+	if code != 0 || out != want {
+		t.Errorf("inventory: exit %d\n%s\nwant\n%s\n%s", code, out, want, errOut)
+	}
+	code, out, errOut = runCommand(newInventoryPacket(), "--project", packetProject)
+	if code != 1 || out != "" || !strings.Contains(errOut, "agent-1 (") || !strings.Contains(errOut, "no role") {
+		t.Errorf("inventory without a role for agent-1: exit %d\n%s\n%s", code, out, errOut)
+	}
+	for _, c := range []struct {
+		args   []string
+		stderr string
+	}{
+		{nil, "--project is required"},
+		{[]string{"--project", "x"}, `--project "x" is not a project UUID`},
+		{[]string{"--project", packetProject, "--role", "agent"}, `"agent" is not PATTERN=ROLE`},
+	} {
+		code, _, errOut := runCommand(newInventoryPacket(), c.args...)
+		if code != 2 || !strings.Contains(errOut, c.stderr) {
+			t.Errorf("inventory packet %v: exit %d, %q (want %q)", c.args, code, errOut, c.stderr)
+		}
+	}
+}
