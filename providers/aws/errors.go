@@ -1,0 +1,52 @@
+package aws
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/rampart-cluster/rampart/generator/policy"
+)
+
+// UserdataLimit is the most EC2 accepts as userdata, counted before base64.
+const UserdataLimit = 16 * 1024
+
+// QuotaError says a security group would hold more inbound rules of one
+// family than the quota allows. It is returned before any call to AWS.
+type QuotaError struct {
+	Group  string
+	Family policy.Family
+	Count  int
+	Quota  int
+}
+
+func (e *QuotaError) Error() string {
+	return fmt.Sprintf("security group %s needs %d %s inbound rules, over the quota of %d per family (provider.aws.rule_quota; a rule that references a group counts in both families)",
+		e.Group, e.Count, e.Family, e.Quota)
+}
+
+// TooLargeError says a machine's userdata is over EC2's limit and cannot go
+// to S3: the spec names no bucket, or the userdata is a cloud-config, which
+// has no pointer form.
+type TooLargeError struct {
+	Template string
+	Size     int
+	Format   string
+}
+
+func (e *TooLargeError) Error() string {
+	if e.Format != FormatIgnition {
+		return fmt.Sprintf("launch template %s: the %s userdata is %d bytes, over EC2's limit of %d bytes, and only Ignition can be put behind a pointer in S3",
+			e.Template, e.Format, e.Size, UserdataLimit)
+	}
+	return fmt.Sprintf("launch template %s: userdata is %d bytes, over EC2's limit of %d bytes; set provider.aws.bucket so the Ignition config goes to S3 and the userdata becomes a pointer to it",
+		e.Template, e.Size, UserdataLimit)
+}
+
+// Errors callers may test for with errors.Is.
+var (
+	// ErrNoProvider: the spec has no provider.aws section.
+	ErrNoProvider = errors.New("the spec has no provider.aws section: name the region and VPC to push to")
+	// ErrGroupMissing: --role names a role whose group references a group
+	// that does not exist yet.
+	ErrGroupMissing = errors.New("does not exist yet; push without --role first")
+)

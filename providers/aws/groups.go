@@ -1,0 +1,599 @@
+package aws
+
+import (
+	"cmp"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/rampart-cluster/rampart/generator/policy"
+	"github.com/rampart-cluster/rampart/generator/spec"
+)
+
+// Owned is the prefix of the description of every rule rampart owns. A rule
+// without it is someone else's: rampart never revokes it.
+const Owned = "rampart:"
+
+// Protocol names as security groups write them.
+const (
+	ProtoAll    = "-1"
+	ProtoTCP    = "tcp"
+	ProtoUDP    = "udp"
+	ProtoICMP   = "icmp"
+	ProtoICMPv6 = "icmpv6"
+)
+
+// ICMP types rampart names: echo requests (the only ICMP the policy speaks
+// of) and what path MTU discovery needs (SPEC semantics 1).
+const (
+	icmpEcho         = 8
+	icmpv6Echo       = 128
+	icmpUnreachable  = 3
+	icmpFragNeeded   = 4 // the code of "fragmentation needed" under type 3
+	icmpv6TooBig     = 2
+	maxICMPTypeRules = 8 // more single types than this is not worth the quota
+)
+
+// Peer is the other side of a rule: an address range, a role's security
+// group (by role name, for groups rampart manages), or a group rampart does
+// not manage (by id, only in rules read back from AWS).
+type Peer struct {
+	CIDR    netip.Prefix
+	Role    string
+	GroupID string
+	List    string // a prefix list id: never rampart's
+}
+
+// String renders the peer: a CIDR, "group <cluster>-<role>" or an id.
+func (p Peer) String() string {
+	switch {
+	case p.CIDR.IsValid():
+		return p.CIDR.String()
+	case p.Role != "":
+		return "role " + p.Role
+	case p.GroupID != "":
+		return p.GroupID
+	}
+	return p.List
+}
+
+func (p Peer) key() string {
+	switch {
+	case p.CIDR.IsValid():
+		return "cidr:" + p.CIDR.String()
+	case p.Role != "":
+		return "role:" + p.Role
+	case p.GroupID != "":
+		return "sg:" + p.GroupID
+	}
+	return "pl:" + p.List
+}
+
+// families reports which address families a rule with this peer counts
+// against: a reference to a group counts as one rule in each.
+func (p Peer) families() []policy.Family {
+	if p.CIDR.IsValid() {
+		return []policy.Family{policy.FamilyOf(p.CIDR)}
+	}
+	return policy.Families
+}
+
+// Permission is one security group rule: a protocol, a port range (or, for
+// ICMP, a type and code; -1 for all) and a peer.
+type Permission struct {
+	Proto       string
+	From, To    int32
+	Peer        Peer
+	Description string
+}
+
+// Key identifies the rule the way AWS does: two rules with the same key are
+// the same rule, whatever their descriptions.
+func (p Permission) Key() string {
+	return fmt.Sprintf("%s/%d/%d/%s", p.Proto, p.From, p.To, p.Peer.key())
+}
+
+// Ports renders the protocol and ports: "tcp 22", "tcp 0-8200", "all",
+// "icmp type 3 code 4", "icmpv6 all".
+func (p Permission) Ports() string {
+	switch p.Proto {
+	case ProtoAll:
+		return "all traffic"
+	case ProtoTCP, ProtoUDP:
+		if p.From == p.To {
+			return fmt.Sprintf("%s %d", p.Proto, p.From)
+		}
+		return fmt.Sprintf("%s %d-%d", p.Proto, p.From, p.To)
+	case ProtoICMP, ProtoICMPv6:
+		switch {
+		case p.From == -1:
+			return p.Proto + " all"
+		case p.To == -1:
+			return fmt.Sprintf("%s type %d", p.Proto, p.From)
+		}
+		return fmt.Sprintf("%s type %d code %d", p.Proto, p.From, p.To)
+	}
+	return fmt.Sprintf("protocol %s %d-%d", p.Proto, p.From, p.To)
+}
+
+// Owned reports whether rampart owns the rule.
+func (p Permission) Owned() bool { return strings.HasPrefix(p.Description, Owned) }
+
+// Group is the security group of one role, as rampart wants it.
+type Group struct {
+	Role    string
+	Name    string // <cluster>-<role>
+	Ingress []Permission
+	Egress  []Permission
+}
+
+// Groups is the compiled security groups of a cluster.
+type Groups struct {
+	Cluster  string
+	Groups   []*Group // in the policy's role order
+	Warnings []string // where a group admits less than the host firewall
+}
+
+// Group returns the group of the role, or nil.
+func (g *Groups) Group(role string) *Group {
+	for _, x := range g.Groups {
+		if x.Role == role {
+			return x
+		}
+	}
+	return nil
+}
+
+// GroupName is the name of a role's security group.
+func GroupName(cluster, role string) string { return cluster + "-" + role }
+
+// CompileGroups compiles the policy into one security group per role.
+//
+// Security groups only allow, and admit the union of their rules. The
+// policy is an ordered list where the first match decides, deny rules first;
+// so each allow rule becomes the traffic it admits minus every earlier rule
+// that does not accept: the same source with the complement of the denied
+// ports, or, where a deny covers only part of an address range, the range
+// split around it. Cluster members are referenced by their role's group
+// (every pool and node address of a role is the role's member), world,
+// admins, trusted sources and literal ranges by CIDR.
+//
+// What security groups cannot say is never widened: where exactness would
+// need rules a group cannot hold (every IP protocol but some TCP ports; every
+// ICMP type but echo), the group admits less and a warning says so.
+func CompileGroups(p *policy.Policy, quota int) (*Groups, error) {
+	out := &Groups{Cluster: p.Cluster}
+	c := &groupCompiler{p: p, warned: map[string]bool{}}
+	for _, role := range p.Roles {
+		g := &Group{Role: role, Name: GroupName(p.Cluster, role)}
+		seen := map[string]bool{}
+		add := func(perm Permission) {
+			if !seen[perm.Key()] {
+				seen[perm.Key()] = true
+				g.Ingress = append(g.Ingress, perm)
+			}
+		}
+		for i := range p.Rules {
+			r := &p.Rules[i]
+			if r.Verdict != policy.Accept || !r.AppliesTo(role) {
+				continue
+			}
+			entries := c.entries(r.From, spaceOf(r))
+			for j := range p.Rules[:i] {
+				d := &p.Rules[j]
+				if d.Verdict == policy.Accept || !d.AppliesTo(role) {
+					continue
+				}
+				entries = c.subtract(entries, d, role)
+			}
+			for _, e := range entries {
+				for _, perm := range c.render(e, r, role) {
+					perm.Description = describe(r.Prov.String())
+					add(perm)
+				}
+			}
+		}
+		network := describe("the ICMP a network needs: fragmentation needed, packet too big (SPEC semantics 1)")
+		add(Permission{Proto: ProtoICMP, From: icmpUnreachable, To: icmpFragNeeded, Peer: Peer{CIDR: worldV4}, Description: network})
+		add(Permission{Proto: ProtoICMPv6, From: icmpv6TooBig, To: -1, Peer: Peer{CIDR: worldV6}, Description: network})
+		sortPermissions(g.Ingress)
+		egress := describe("output is accepted (SPEC semantics 7)")
+		g.Egress = []Permission{
+			{Proto: ProtoAll, From: -1, To: -1, Peer: Peer{CIDR: worldV4}, Description: egress},
+			{Proto: ProtoAll, From: -1, To: -1, Peer: Peer{CIDR: worldV6}, Description: egress},
+		}
+		if err := checkQuota(g, quota); err != nil {
+			return nil, err
+		}
+		out.Groups = append(out.Groups, g)
+	}
+	out.Warnings = c.warnings
+	return out, nil
+}
+
+var (
+	worldV4 = netip.MustParsePrefix("0.0.0.0/0")
+	worldV6 = netip.MustParsePrefix("::/0")
+)
+
+// checkQuota counts the inbound rules of each family, a group reference
+// counting in both, as AWS does.
+func checkQuota(g *Group, quota int) error {
+	count := map[policy.Family]int{}
+	for _, perm := range g.Ingress {
+		for _, f := range perm.Peer.families() {
+			count[f]++
+		}
+	}
+	for _, f := range policy.Families {
+		if count[f] > quota {
+			return &QuotaError{Group: g.Name, Family: f, Count: count[f], Quota: quota}
+		}
+	}
+	return nil
+}
+
+func sortPermissions(ps []Permission) {
+	rank := func(p Peer) int {
+		switch {
+		case p.Role != "":
+			return 0
+		case p.CIDR.IsValid() && p.CIDR.Addr().Is4():
+			return 1
+		case p.CIDR.IsValid():
+			return 2
+		}
+		return 3
+	}
+	slices.SortFunc(ps, func(a, b Permission) int {
+		if c := cmp.Compare(rank(a.Peer), rank(b.Peer)); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.Peer.Role, b.Peer.Role); c != 0 {
+			return c
+		}
+		if a.Peer.CIDR.IsValid() && b.Peer.CIDR.IsValid() {
+			if c := a.Peer.CIDR.Addr().Compare(b.Peer.CIDR.Addr()); c != 0 {
+				return c
+			}
+			if c := cmp.Compare(a.Peer.CIDR.Bits(), b.Peer.CIDR.Bits()); c != 0 {
+				return c
+			}
+		}
+		if c := cmp.Compare(a.Peer.key(), b.Peer.key()); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.Proto, b.Proto); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.From, b.From); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.To, b.To)
+	})
+}
+
+// describe makes a rule description AWS accepts: the Owned prefix, only the
+// characters AWS allows (a-zA-Z0-9, spaces and ._-:/()#,@[]+=&;{}!$*), at
+// most 255 characters.
+func describe(s string) string {
+	var b strings.Builder
+	b.WriteString(Owned + " ")
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', strings.ContainsRune(" ._-:/()#,@[]+=&;{}!$*", r):
+			b.WriteRune(r)
+		default:
+			b.WriteByte('_')
+		}
+	}
+	d := b.String()
+	if len(d) > 255 {
+		d = d[:255]
+	}
+	return d
+}
+
+// space is what an allow rule admits, per protocol: TCP and UDP port
+// ranges, ICMP and ICMPv6 type ranges, and every other IP protocol.
+type space struct {
+	tcp, udp, icmp, icmpv6 []policy.PortRange
+	other                  bool
+}
+
+var (
+	allPorts = []policy.PortRange{{From: 0, To: 65535}}
+	allTypes = []policy.PortRange{{From: 0, To: 255}}
+)
+
+// spaceOf is what a rule matches: every protocol, or its protocol's ports;
+// an ICMP rule matches echo requests.
+func spaceOf(r *policy.Rule) space {
+	ports := r.Ports
+	if len(ports) == 0 {
+		ports = allPorts
+	}
+	switch r.Proto {
+	case spec.TCP:
+		return space{tcp: policy.MergeRanges(ports)}
+	case spec.UDP:
+		return space{udp: policy.MergeRanges(ports)}
+	case spec.ICMP:
+		return space{icmp: []policy.PortRange{{From: icmpEcho, To: icmpEcho}}, icmpv6: []policy.PortRange{{From: icmpv6Echo, To: icmpv6Echo}}}
+	}
+	return space{tcp: allPorts, udp: allPorts, icmp: allTypes, icmpv6: allTypes, other: true}
+}
+
+func (s space) empty() bool {
+	return len(s.tcp) == 0 && len(s.udp) == 0 && len(s.icmp) == 0 && len(s.icmpv6) == 0 && !s.other
+}
+
+func (s space) overlaps(t space) bool {
+	return rangesOverlap(s.tcp, t.tcp) || rangesOverlap(s.udp, t.udp) || rangesOverlap(s.icmp, t.icmp) ||
+		rangesOverlap(s.icmpv6, t.icmpv6) || (s.other && t.other)
+}
+
+func (s space) minus(t space) space {
+	return space{
+		tcp: rangesMinus(s.tcp, t.tcp), udp: rangesMinus(s.udp, t.udp),
+		icmp: rangesMinus(s.icmp, t.icmp), icmpv6: rangesMinus(s.icmpv6, t.icmpv6),
+		other: s.other && !t.other,
+	}
+}
+
+func rangesOverlap(a, b []policy.PortRange) bool {
+	for _, x := range a {
+		for _, y := range b {
+			if x.From <= y.To && y.From <= x.To {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// rangesMinus removes b from a; both sorted and merged.
+func rangesMinus(a, b []policy.PortRange) []policy.PortRange {
+	var out []policy.PortRange
+	for _, x := range a {
+		from, to := int(x.From), int(x.To)
+		for _, y := range b {
+			if int(y.To) < from || int(y.From) > to {
+				continue
+			}
+			if int(y.From) > from {
+				out = append(out, policy.PortRange{From: uint16(from), To: y.From - 1})
+			}
+			from = int(y.To) + 1
+			if from > to {
+				break
+			}
+		}
+		if from <= to {
+			out = append(out, policy.PortRange{From: uint16(from), To: uint16(to)})
+		}
+	}
+	return out
+}
+
+// entry is part of what one allow rule admits: a source (a CIDR or a role's
+// members) and the protocols and ports it may use.
+type entry struct {
+	cidr  netip.Prefix
+	role  string
+	space space
+}
+
+type groupCompiler struct {
+	p        *policy.Policy
+	warnings []string
+	warned   map[string]bool
+}
+
+func (c *groupCompiler) warn(format string, args ...any) {
+	w := fmt.Sprintf(format, args...)
+	if !c.warned[w] {
+		c.warned[w] = true
+		c.warnings = append(c.warnings, w)
+	}
+}
+
+// members returns the addresses of a role's members (nodes and pools).
+func (c *groupCompiler) members(role string) []netip.Prefix {
+	s := c.p.Set("r-" + role)
+	if s == nil {
+		return nil
+	}
+	return append(slices.Clone(s.Members[policy.V4]), s.Members[policy.V6]...)
+}
+
+// entries resolves a rule's source into peers: the world is 0.0.0.0/0 and
+// ::/0; the cluster is every role that has members; a role is its group;
+// every other set (admins, trusted, overlays) is its addresses.
+func (c *groupCompiler) entries(src policy.Source, sp space) []entry {
+	switch src.Kind {
+	case policy.AnySource:
+		return []entry{{cidr: worldV4, space: sp}, {cidr: worldV6, space: sp}}
+	case policy.CIDRSource:
+		return []entry{{cidr: src.CIDR.Masked(), space: sp}}
+	}
+	var out []entry
+	switch {
+	case src.Set == spec.FromCluster:
+		for _, role := range c.p.Roles {
+			if len(c.members(role)) > 0 {
+				out = append(out, entry{role: role, space: sp})
+			}
+		}
+	case strings.HasPrefix(src.Set, "r-"):
+		if role := strings.TrimPrefix(src.Set, "r-"); len(c.members(role)) > 0 {
+			out = append(out, entry{role: role, space: sp})
+		}
+	default:
+		if s := c.p.Set(src.Set); s != nil {
+			for _, f := range policy.Families {
+				for _, m := range s.Members[f] {
+					out = append(out, entry{cidr: m.Masked(), space: sp})
+				}
+			}
+		}
+	}
+	return out
+}
+
+// subtract removes what the non-accepting rule d decides from the entries of
+// an allow rule guarding the role.
+func (c *groupCompiler) subtract(entries []entry, d *policy.Rule, role string) []entry {
+	ds := spaceOf(d)
+	for _, de := range c.entries(d.From, ds) {
+		var next []entry
+		for _, e := range entries {
+			if !e.space.overlaps(ds) {
+				next = append(next, e)
+				continue
+			}
+			switch {
+			case e.role != "" && de.role != "":
+				if e.role == de.role {
+					e.space = e.space.minus(ds)
+				}
+				next = append(next, e)
+			case e.role != "":
+				// a group reference cannot be split by address: the whole
+				// group loses the denied ports if any member is denied
+				denied, partial := false, false
+				for _, m := range c.members(e.role) {
+					inside := de.cidr.Bits() <= m.Bits() && de.cidr.Contains(m.Addr())
+					denied = denied || m.Overlaps(de.cidr)
+					partial = partial || !inside
+				}
+				if denied {
+					if partial {
+						c.warn("role %s: %s (%s) denies part of role %s's members; security group %s denies it for every member of %s",
+							role, d.Prov.What, d.Prov.Origin, e.role, GroupName(c.p.Cluster, role), e.role)
+					}
+					e.space = e.space.minus(ds)
+				}
+				next = append(next, e)
+			default:
+				subs := []netip.Prefix{de.cidr}
+				if de.role != "" {
+					subs = c.members(de.role)
+				}
+				pieces := []entry{e}
+				for _, sub := range subs {
+					var carved []entry
+					for _, p := range pieces {
+						carved = append(carved, carve(p, sub, ds)...)
+					}
+					pieces = carved
+				}
+				next = append(next, pieces...)
+			}
+		}
+		entries = next
+	}
+	var out []entry
+	for _, e := range entries {
+		if !e.space.empty() {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// carve removes the space ds from the part of the CIDR entry e that lies in
+// sub: all of e when sub covers it, or e split into the prefixes around sub
+// (unchanged) and sub (minus ds).
+func carve(e entry, sub netip.Prefix, ds space) []entry {
+	sub = sub.Masked()
+	switch {
+	case !e.cidr.Overlaps(sub):
+		return []entry{e}
+	case sub.Bits() <= e.cidr.Bits():
+		e.space = e.space.minus(ds)
+		return []entry{e}
+	}
+	var out []entry
+	for _, p := range prefixMinus(e.cidr, sub) {
+		out = append(out, entry{cidr: p, space: e.space})
+	}
+	return append(out, entry{cidr: sub, space: e.space.minus(ds)})
+}
+
+// prefixMinus returns the prefixes that cover outer but not inner, inner
+// lying strictly inside outer: at each length from outer's down to inner's,
+// the sibling of the prefix holding inner.
+func prefixMinus(outer, inner netip.Prefix) []netip.Prefix {
+	var out []netip.Prefix
+	for bits := outer.Bits() + 1; bits <= inner.Bits(); bits++ {
+		holder, _ := inner.Addr().Prefix(bits)
+		out = append(out, sibling(holder))
+	}
+	return out
+}
+
+// sibling flips the last bit of the prefix's network part.
+func sibling(p netip.Prefix) netip.Prefix {
+	b := p.Addr().AsSlice()
+	bit := p.Bits() - 1
+	b[bit/8] ^= 0x80 >> (bit % 8)
+	a, _ := netip.AddrFromSlice(b)
+	return netip.PrefixFrom(a, p.Bits())
+}
+
+// render turns an entry into security group rules: one rule for all
+// traffic where the entry admits everything, else one per TCP or UDP range
+// and per ICMP type of the entry's families.
+func (c *groupCompiler) render(e entry, r *policy.Rule, role string) []Permission {
+	peer := Peer{CIDR: e.cidr, Role: e.role}
+	v4 := e.role != "" || e.cidr.Addr().Is4()
+	v6 := e.role != "" || !e.cidr.Addr().Is4()
+	s := e.space
+	full := s.other && equalRanges(s.tcp, allPorts) && equalRanges(s.udp, allPorts) &&
+		(!v4 || equalRanges(s.icmp, allTypes)) && (!v6 || equalRanges(s.icmpv6, allTypes))
+	if full {
+		return []Permission{{Proto: ProtoAll, From: -1, To: -1, Peer: peer}}
+	}
+	var out []Permission
+	for _, pr := range s.tcp {
+		out = append(out, Permission{Proto: ProtoTCP, From: int32(pr.From), To: int32(pr.To), Peer: peer})
+	}
+	for _, pr := range s.udp {
+		out = append(out, Permission{Proto: ProtoUDP, From: int32(pr.From), To: int32(pr.To), Peer: peer})
+	}
+	icmp := func(proto string, ranges []policy.PortRange) {
+		if equalRanges(ranges, allTypes) {
+			out = append(out, Permission{Proto: proto, From: -1, To: -1, Peer: peer})
+			return
+		}
+		n := 0
+		for _, pr := range ranges {
+			n += int(pr.To) - int(pr.From) + 1
+		}
+		if n > maxICMPTypeRules {
+			c.warn("role %s: %s from %s admits %d ICMP types; security group %s admits none of them (a group holds one rule per ICMP type)",
+				role, r.Prov.What, peer, n, GroupName(c.p.Cluster, role))
+			return
+		}
+		for _, pr := range ranges {
+			for t := int(pr.From); t <= int(pr.To); t++ {
+				out = append(out, Permission{Proto: proto, From: int32(t), To: -1, Peer: peer})
+			}
+		}
+	}
+	if v4 {
+		icmp(ProtoICMP, s.icmp)
+	}
+	if v6 {
+		icmp(ProtoICMPv6, s.icmpv6)
+	}
+	if s.other {
+		c.warn("role %s: %s from %s admits every IP protocol but some ports; security group %s admits only TCP, UDP and ICMP from it",
+			role, r.Prov.What, peer, GroupName(c.p.Cluster, role))
+	}
+	return out
+}
+
+func equalRanges(a, b []policy.PortRange) bool { return slices.Equal(a, b) }

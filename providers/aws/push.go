@@ -1,0 +1,244 @@
+// Package aws reconciles a cluster's AWS side with its spec: one security
+// group per role, compiled from the same policy IR as the host firewall, and
+// one launch template per role (or per node with its own identity) carrying
+// the machine's userdata, with Ignition configs over EC2's 16 KB limit put in
+// S3 behind a pointer config. It also reads instances back into the spec's
+// `nodes:` section (inventory).
+//
+// Push reads what exists, computes the difference, returns it as a plan, and
+// applies only that; a second push with the same input changes nothing.
+// Rules rampart owns carry descriptions starting with "rampart:"; every other
+// rule is left alone and listed as a warning.
+package aws
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	awssdk "github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go/middleware"
+
+	"github.com/rampart-cluster/rampart/generator/boot"
+	"github.com/rampart-cluster/rampart/generator/policy"
+	"github.com/rampart-cluster/rampart/generator/spec"
+)
+
+// Tag keys rampart puts on what it creates.
+const (
+	TagCluster = "rampart:cluster"
+	TagRole    = "rampart:role"
+	TagNode    = "rampart:node"
+)
+
+// Userdata formats.
+const (
+	FormatIgnition    = "ignition"
+	FormatCloudConfig = "cloud-config"
+)
+
+// Machine is the userdata of one launch template: a role's, or a node's
+// where the node has its own identity.
+type Machine struct {
+	Role     string
+	Node     string // "" for a role-wide template
+	Format   string // FormatIgnition or FormatCloudConfig
+	Userdata []byte // the final userdata, as the machine must boot with it
+}
+
+// Name is the role's name, or the node's where the machine is one node.
+func (m Machine) Name() string {
+	if m.Node != "" {
+		return m.Node
+	}
+	return m.Role
+}
+
+// Template is the launch template a machine's userdata goes to.
+type Template struct {
+	Name     string // <cluster>-<role> or <cluster>-<node>
+	Role     string
+	Node     string
+	Userdata []byte  // what EC2 gets (before base64): the machine's, or a pointer
+	Object   *Object // the full Ignition config in S3, when Userdata is a pointer
+	Size     int     // the machine's userdata size
+}
+
+// Object is an S3 object push makes sure exists.
+type Object struct {
+	Bucket, Key string
+	Data        []byte
+	SHA512      string // hex
+}
+
+// URL is the object's s3:// URL.
+func (o *Object) URL() string { return "s3://" + o.Bucket + "/" + o.Key }
+
+// Desired is what push makes exist for a cluster.
+type Desired struct {
+	Cluster   string
+	Region    string
+	VPC       string
+	Groups    *Groups
+	Templates []*Template
+}
+
+// Desire compiles a spec and its machines' userdata into the desired state,
+// without a call to AWS: the security groups (their quota checked), and the
+// launch templates, with userdata over 16 KB replaced by a pointer to S3.
+func Desire(s *spec.Spec, machines []Machine) (*Desired, error) {
+	if s.Provider.AWS == nil {
+		return nil, ErrNoProvider
+	}
+	a := s.Provider.AWS
+	groups, err := CompileGroups(policy.Compile(s), a.RuleQuota)
+	if err != nil {
+		return nil, err
+	}
+	d := &Desired{Cluster: s.Cluster, Region: a.Region, VPC: a.VPC, Groups: groups}
+	names := map[string]string{}
+	for _, m := range machines {
+		if s.Role(m.Role) == nil {
+			return nil, fmt.Errorf("machine %s: role %q is not in the spec", m.Name(), m.Role)
+		}
+		t := &Template{Name: GroupName(s.Cluster, m.Name()), Role: m.Role, Node: m.Node, Userdata: m.Userdata, Size: len(m.Userdata)}
+		if other, ok := names[t.Name]; ok {
+			return nil, fmt.Errorf("launch template %s would be both %s's and %s's: rename the node or the role", t.Name, other, m.Name())
+		}
+		names[t.Name] = m.Name()
+		if len(m.Userdata) > UserdataLimit {
+			if m.Format != FormatIgnition || a.Bucket == "" {
+				return nil, &TooLargeError{Template: t.Name, Size: len(m.Userdata), Format: m.Format}
+			}
+			t.Object, t.Userdata, err = pointer(s, a.Bucket, t.Name, m.Userdata)
+			if err != nil {
+				return nil, fmt.Errorf("launch template %s: %w", t.Name, err)
+			}
+		}
+		d.Templates = append(d.Templates, t)
+	}
+	return d, nil
+}
+
+// Client talks to EC2 and S3.
+type Client struct {
+	EC2 *ec2.Client
+	S3  *s3.Client
+}
+
+// MaxAttempts is how often a throttled or failed call is tried, with the
+// standard retryer's exponential backoff between tries.
+const MaxAttempts = 8
+
+// NewClient loads the SDK's default configuration (environment, shared
+// profiles, AWS_ENDPOINT_URL and the rest of the default chain) for the
+// region, with the standard retryer. apiOptions are added to every call's
+// middleware stack (tests count calls with them).
+func NewClient(ctx context.Context, region string, apiOptions ...func(*middleware.Stack) error) (*Client, error) {
+	cfg, err := config.LoadDefaultConfig(ctx,
+		config.WithRegion(region),
+		config.WithRetryer(func() awssdk.Retryer {
+			return retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = MaxAttempts })
+		}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("loading the AWS configuration: %w", err)
+	}
+	cfg.APIOptions = append(cfg.APIOptions, apiOptions...)
+	return &Client{
+		EC2: ec2.NewFromConfig(cfg),
+		S3:  s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = usePathStyle(cfg) }),
+	}, nil
+}
+
+// usePathStyle: a custom endpoint (an emulator, a VPC endpoint by address)
+// cannot serve bucket names as host names.
+func usePathStyle(cfg awssdk.Config) bool {
+	return cfg.BaseEndpoint != nil && *cfg.BaseEndpoint != ""
+}
+
+// Change is one step of a plan.
+type Change struct {
+	Op     string `json:"op"`     // "create", "authorize", "revoke", "describe", "tag", "version", "upload"
+	Kind   string `json:"kind"`   // "security-group", "ingress", "egress", "launch-template", "s3-object"
+	Target string `json:"target"` // the group, template or object
+	Detail string `json:"detail,omitempty"`
+}
+
+var opSigns = map[string]string{"create": "+", "authorize": "+", "upload": "+", "revoke": "-", "describe": "~", "tag": "~", "version": "~"}
+
+// String renders the change for people: "+ ingress dcos-aws-master: tcp 22 from ...".
+func (c Change) String() string {
+	s := fmt.Sprintf("%s %s %s %s", opSigns[c.Op], c.Op, c.Kind, c.Target)
+	if c.Detail != "" {
+		s += ": " + c.Detail
+	}
+	return s
+}
+
+// Plan is the difference between what exists and what is desired.
+type Plan struct {
+	Desired  *Desired
+	Changes  []Change
+	Warnings []string
+	groups   []*groupPlan
+	objects  []*Object
+	tmpls    []*templatePlan
+	ids      map[string]string // role -> group id, of the groups that exist
+}
+
+// Plan reads what exists and computes the changes. roles limits it to the
+// groups and templates of those roles (nil: all of them).
+func (c *Client) Plan(ctx context.Context, d *Desired, roles []string) (*Plan, error) {
+	for _, r := range roles {
+		if d.Groups.Group(r) == nil {
+			return nil, fmt.Errorf("--role %s: not a role of cluster %s (roles: %s)", r, d.Cluster, strings.Join(roleNames(d), ", "))
+		}
+	}
+	want := func(role string) bool { return len(roles) == 0 || slices.Contains(roles, role) }
+	p := &Plan{Desired: d}
+	if err := c.planGroups(ctx, p, want); err != nil {
+		return nil, err
+	}
+	if err := c.planObjects(ctx, p, want); err != nil {
+		return nil, err
+	}
+	if err := c.planTemplates(ctx, p, want); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func roleNames(d *Desired) []string {
+	var out []string
+	for _, g := range d.Groups.Groups {
+		out = append(out, g.Role)
+	}
+	return out
+}
+
+// Apply makes the plan's changes, in order: groups, their rules, S3 objects,
+// launch templates. It returns the changes made, also when it fails half way.
+func (c *Client) Apply(ctx context.Context, p *Plan) ([]Change, error) {
+	var done []Change
+	if err := c.applyGroups(ctx, p, &done); err != nil {
+		return done, err
+	}
+	if err := c.applyObjects(ctx, p, &done); err != nil {
+		return done, err
+	}
+	if err := c.applyTemplates(ctx, p, &done); err != nil {
+		return done, err
+	}
+	return done, nil
+}
+
+// targetFor is the boot target of a spec, for pointer configs.
+func targetFor(s *spec.Spec) boot.Target {
+	return boot.Target{Variant: s.OS.Variant, Version: s.OS.Version}
+}

@@ -1,0 +1,563 @@
+package aws
+
+import (
+	"bytes"
+	"crypto/sha512"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	awssdk "github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/rampart-cluster/rampart/generator/boot"
+	"github.com/rampart-cluster/rampart/generator/policy"
+	"github.com/rampart-cluster/rampart/generator/spec"
+)
+
+// rule is a security group rule as the test reads it back from AWS,
+// independently of the package's own reading: "tcp 22-22 from 1.2.3.4/32",
+// "-1 from role master", with its description.
+type rule struct {
+	proto    string
+	from, to int32
+	cidr     netip.Prefix
+	role     string // the referenced group's role
+	desc     string
+}
+
+func (r rule) String() string {
+	src := r.cidr.String()
+	if r.role != "" {
+		src = "role " + r.role
+	}
+	if r.proto == "-1" {
+		return "all from " + src
+	}
+	return fmt.Sprintf("%s %d %d from %s", r.proto, r.from, r.to, src)
+}
+
+// readBack flattens every group's inbound rules, group references by role.
+func readBack(t *testing.T, groups map[string]ec2types.SecurityGroup, cluster string) map[string][]rule {
+	roleOf := map[string]string{}
+	for name, g := range groups {
+		roleOf[awssdk.ToString(g.GroupId)] = strings.TrimPrefix(name, cluster+"-")
+	}
+	out := map[string][]rule{}
+	for name, g := range groups {
+		for _, ip := range g.IpPermissions {
+			base := rule{proto: awssdk.ToString(ip.IpProtocol), from: awssdk.ToInt32(ip.FromPort), to: awssdk.ToInt32(ip.ToPort)}
+			for _, r := range ip.IpRanges {
+				x := base
+				x.cidr, x.desc = netip.MustParsePrefix(awssdk.ToString(r.CidrIp)), awssdk.ToString(r.Description)
+				out[name] = append(out[name], x)
+			}
+			for _, r := range ip.Ipv6Ranges {
+				x := base
+				x.cidr, x.desc = netip.MustParsePrefix(awssdk.ToString(r.CidrIpv6)), awssdk.ToString(r.Description)
+				out[name] = append(out[name], x)
+			}
+			for _, r := range ip.UserIdGroupPairs {
+				x := base
+				x.role, x.desc = roleOf[awssdk.ToString(r.GroupId)], awssdk.ToString(r.Description)
+				if x.role == "" {
+					t.Fatalf("%s refers to an unknown group %s", name, awssdk.ToString(r.GroupId))
+				}
+				out[name] = append(out[name], x)
+			}
+		}
+	}
+	return out
+}
+
+func ruleStrings(rs []rule) []string {
+	var out []string
+	for _, r := range rs {
+		out = append(out, r.String())
+	}
+	sort.Strings(out)
+	return out
+}
+
+// dcosAWSGroups is what the security groups of fixtures/dcos-aws.yaml must
+// hold, written by hand from SPEC.md's DC/OS table and the fixture: masters
+// reach every role on everything; agents and public agents reach masters on
+// everything but TCP 8201 and 26257 (TCP around them, all UDP, all ICMP) and
+// the agents on everything; the VPC resolver (trusted) reaches everything;
+// the admin's /32 reaches the masters' admin ports and every role's 22; the
+// world reaches the masters' 443 and the public agents' 80, 443 and
+// 10000-10100, IPv4 and IPv6; and path MTU discovery's ICMP comes from
+// anywhere.
+var dcosAWSGroups = map[string][]string{
+	"dcos-aws-master": {
+		"all from role master",
+		"tcp 0 8200 from role agent", "tcp 8202 26256 from role agent", "tcp 26258 65535 from role agent",
+		"udp 0 65535 from role agent", "icmp -1 -1 from role agent", "icmpv6 -1 -1 from role agent",
+		"tcp 0 8200 from role public-agent", "tcp 8202 26256 from role public-agent", "tcp 26258 65535 from role public-agent",
+		"udp 0 65535 from role public-agent", "icmp -1 -1 from role public-agent", "icmpv6 -1 -1 from role public-agent",
+		"all from 10.0.0.2/32",
+		"tcp 22 22 from 209.220.51.50/32", "tcp 80 80 from 209.220.51.50/32", "tcp 8080 8080 from 209.220.51.50/32", "tcp 9090 9090 from 209.220.51.50/32",
+		"tcp 443 443 from 0.0.0.0/0", "tcp 443 443 from ::/0",
+		"icmp 3 4 from 0.0.0.0/0", "icmpv6 2 -1 from ::/0",
+	},
+	"dcos-aws-agent": {
+		"all from role master", "all from role agent", "all from role public-agent",
+		"all from 10.0.0.2/32",
+		"tcp 22 22 from 209.220.51.50/32",
+		"icmp 3 4 from 0.0.0.0/0", "icmpv6 2 -1 from ::/0",
+	},
+	"dcos-aws-public-agent": {
+		"all from role master", "all from role agent", "all from role public-agent",
+		"all from 10.0.0.2/32",
+		"tcp 22 22 from 209.220.51.50/32",
+		"tcp 80 80 from 0.0.0.0/0", "tcp 443 443 from 0.0.0.0/0", "tcp 10000 10100 from 0.0.0.0/0",
+		"tcp 80 80 from ::/0", "tcp 443 443 from ::/0", "tcp 10000 10100 from ::/0",
+		"icmp 3 4 from 0.0.0.0/0", "icmpv6 2 -1 from ::/0",
+	},
+}
+
+func sorted(s []string) []string {
+	s = slices.Clone(s)
+	sort.Strings(s)
+	return s
+}
+
+// TestPushFromEmpty: from an empty account, push creates the three groups,
+// their rules and the five launch templates the fixture implies, as read
+// back; a second push plans nothing and makes no mutating call.
+func TestPushFromEmpty(t *testing.T) {
+	e := newEnv(t)
+	s := e.spec()
+	machines := e.machinesOf(s)
+	plan, done := e.push(s, machines)
+	if len(done) != len(plan.Changes) {
+		t.Errorf("planned %d changes, made %d", len(plan.Changes), len(done))
+	}
+	groups := e.describedGroups()
+	rules := readBack(t, groups, "dcos-aws")
+	for name, want := range dcosAWSGroups {
+		g, ok := groups[name]
+		if !ok {
+			t.Fatalf("no security group %s; groups: %v", name, slices.Collect(mapKeys(groups)))
+		}
+		role := strings.TrimPrefix(name, "dcos-aws-")
+		if !hasTag(g.Tags, TagCluster, "dcos-aws") || !hasTag(g.Tags, TagRole, role) {
+			t.Errorf("%s tags: %v", name, g.Tags)
+		}
+		if got := ruleStrings(rules[name]); !slices.Equal(got, sorted(want)) {
+			t.Errorf("%s rules:\n got %q\nwant %q", name, got, sorted(want))
+		}
+		for _, r := range rules[name] {
+			if !strings.HasPrefix(r.desc, "rampart: ") || !strings.Contains(r.desc, "dcos-aws.yaml:") && !strings.Contains(r.desc, "SPEC semantics") {
+				t.Errorf("%s: rule %s has description %q: it must say where it came from", name, r, r.desc)
+			}
+		}
+		var egress []string
+		for _, ip := range g.IpPermissionsEgress {
+			for _, r := range ip.IpRanges {
+				egress = append(egress, awssdk.ToString(ip.IpProtocol)+" "+awssdk.ToString(r.CidrIp))
+			}
+			for _, r := range ip.Ipv6Ranges {
+				egress = append(egress, awssdk.ToString(ip.IpProtocol)+" "+awssdk.ToString(r.CidrIpv6))
+			}
+		}
+		if sort.Strings(egress); !slices.Equal(egress, []string{"-1 0.0.0.0/0", "-1 ::/0"}) {
+			t.Errorf("%s egress %v, want all traffic to 0.0.0.0/0 and ::/0", name, egress)
+		}
+	}
+	if len(groups) != len(dcosAWSGroups)+1 { // and the VPC's default group
+		t.Errorf("%d groups in the VPC, want %d and default", len(groups), len(dcosAWSGroups))
+	}
+	// the admin's 22 on the masters says where it came from: line 22 of the fixture
+	for _, r := range rules["dcos-aws-master"] {
+		if want := "rampart: admins reach master on its admin ports (roles.master.admin, dcos-aws.yaml:22)"; r.String() == "tcp 22 22 from 209.220.51.50/32" && r.desc != want {
+			t.Errorf("admin SSH rule described %q, want %q", r.desc, want)
+		}
+	}
+	checkTemplates(t, e, machines, groups, 1)
+
+	e.calls.reset()
+	plan, done = e.push(s, machines)
+	if len(plan.Changes) != 0 || len(done) != 0 {
+		t.Errorf("second push planned %v, made %v", plan.Changes, done)
+	}
+	if m := e.calls.mutating(); len(m) != 0 {
+		t.Errorf("second push made mutating calls %v", m)
+	}
+	if len(e.calls.ops) == 0 {
+		t.Error("the call counter saw no call at all")
+	}
+}
+
+func mapKeys[V any](m map[string]V) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// checkTemplates reads every launch template back: one per non-etcd role and
+// per etcd member, its default version (want) carrying the machine's
+// userdata, the role's group and IMDSv2 required.
+func checkTemplates(t *testing.T, e *env, machines []Machine, groups map[string]ec2types.SecurityGroup, version int64) {
+	t.Helper()
+	out, err := e.client.EC2.DescribeLaunchTemplates(e.ctx, &ec2.DescribeLaunchTemplatesInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, lt := range out.LaunchTemplates {
+		names = append(names, awssdk.ToString(lt.LaunchTemplateName))
+	}
+	want := []string{"dcos-aws-agent", "dcos-aws-master-a", "dcos-aws-master-b", "dcos-aws-master-c", "dcos-aws-public-agent"}
+	if sort.Strings(names); !slices.Equal(names, want) {
+		t.Fatalf("launch templates %v, want %v", names, want)
+	}
+	for _, m := range machines {
+		name := "dcos-aws-" + m.Name()
+		v, err := e.client.EC2.DescribeLaunchTemplateVersions(e.ctx, &ec2.DescribeLaunchTemplateVersionsInput{LaunchTemplateName: awssdk.String(name), Versions: []string{"$Default"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := v.LaunchTemplateVersions[0]
+		if n := awssdk.ToInt64(d.VersionNumber); n != version {
+			t.Errorf("%s: default version %d, want %d", name, n, version)
+		}
+		ud, err := base64.StdEncoding.DecodeString(awssdk.ToString(d.LaunchTemplateData.UserData))
+		if err != nil || !bytes.Equal(ud, m.Userdata) {
+			t.Errorf("%s: userdata (%d bytes, %v) is not the machine's (%d bytes)", name, len(ud), err, len(m.Userdata))
+		}
+		sg := awssdk.ToString(groups["dcos-aws-"+m.Role].GroupId)
+		if !slices.Equal(d.LaunchTemplateData.SecurityGroupIds, []string{sg}) {
+			t.Errorf("%s: security groups %v, want [%s] (dcos-aws-%s)", name, d.LaunchTemplateData.SecurityGroupIds, sg, m.Role)
+		}
+		if mo := d.LaunchTemplateData.MetadataOptions; mo == nil || mo.HttpTokens != ec2types.LaunchTemplateHttpTokensStateRequired {
+			t.Errorf("%s: metadata options %+v, want HttpTokens required", name, mo)
+		}
+	}
+}
+
+// The edits of a changed spec: Marathon's 8080 no longer open to the admin,
+// the public agents' range grown to 10200. Lines keep their numbers.
+var changedSpec = []string{
+	"admin: [22/tcp, 80/tcp, 8080/tcp, 9090/tcp]", "admin: [22/tcp, 80/tcp, 9090/tcp]",
+	"public: [80/tcp, 443/tcp, 10000-10100/tcp]", "public: [80/tcp, 443/tcp, 10000-10200/tcp]",
+}
+
+// TestPushChangedSpec: a changed spec gives exactly the expected plan, the
+// result is read back, and a push after it is a no-op. A rule added by hand
+// survives every push and is listed as not rampart's.
+func TestPushChangedSpec(t *testing.T) {
+	e := newEnv(t)
+	e.push(e.spec(), e.machinesOf(e.spec()))
+	groups := e.describedGroups()
+	master := groups["dcos-aws-master"].GroupId
+	hand := []ec2types.IpPermission{
+		{IpProtocol: awssdk.String("tcp"), FromPort: awssdk.Int32(3389), ToPort: awssdk.Int32(3389), IpRanges: []ec2types.IpRange{{CidrIp: awssdk.String("192.0.2.0/24"), Description: awssdk.String("ops: bastion RDP")}}},
+		{IpProtocol: awssdk.String("udp"), FromPort: awssdk.Int32(161), ToPort: awssdk.Int32(161), Ipv6Ranges: []ec2types.Ipv6Range{{CidrIpv6: awssdk.String("2001:db8:5::/48")}}},
+	}
+	if _, err := e.client.EC2.AuthorizeSecurityGroupIngress(e.ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: master, IpPermissions: hand}); err != nil {
+		t.Fatal(err)
+	}
+
+	s := e.spec(changedSpec...)
+	machines := e.machinesOf(s)
+	e.calls.reset()
+	plan, done := e.push(s, machines)
+	size := map[string]int{}
+	for _, m := range machines {
+		size[m.Name()] = len(m.Userdata)
+	}
+	old := map[string]int{}
+	for _, m := range e.machinesOf(e.spec()) {
+		old[m.Name()] = len(m.Userdata)
+	}
+	admin := "(admins reach master on its admin ports (roles.master.admin, dcos-aws.yaml:22))"
+	world := "(the world reaches public-agent on its public ports (roles.public-agent.public, dcos-aws.yaml:24))"
+	version := func(name string) string {
+		return fmt.Sprintf("~ version launch-template dcos-aws-%s: new default version from version 1: userdata differs (now %d bytes, was %d)", name, size[name], old[name])
+	}
+	want := []string{
+		"- revoke ingress dcos-aws-master: tcp 8080 from 209.220.51.50/32 " + admin,
+		"+ authorize ingress dcos-aws-public-agent: tcp 10000-10200 from 0.0.0.0/0 " + world,
+		"+ authorize ingress dcos-aws-public-agent: tcp 10000-10200 from ::/0 " + world,
+		"- revoke ingress dcos-aws-public-agent: tcp 10000-10100 from 0.0.0.0/0 " + world,
+		"- revoke ingress dcos-aws-public-agent: tcp 10000-10100 from ::/0 " + world,
+		version("public-agent"), version("master-a"), version("master-b"), version("master-c"),
+	}
+	var got []string
+	for _, c := range plan.Changes {
+		got = append(got, c.String())
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("plan:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if len(done) != len(want) {
+		t.Errorf("made %d changes, want %d: %v", len(done), len(want), done)
+	}
+	wantCalls := []string{"AuthorizeSecurityGroupIngress", "RevokeSecurityGroupIngress", "RevokeSecurityGroupIngress",
+		"CreateLaunchTemplateVersion", "ModifyLaunchTemplate", "CreateLaunchTemplateVersion", "ModifyLaunchTemplate",
+		"CreateLaunchTemplateVersion", "ModifyLaunchTemplate", "CreateLaunchTemplateVersion", "ModifyLaunchTemplate"}
+	if m := e.calls.mutating(); !slices.Equal(sorted(m), sorted(wantCalls)) {
+		t.Errorf("mutating calls %v, want %v", m, wantCalls)
+	}
+	foreign := 0
+	for _, w := range plan.Warnings {
+		if strings.Contains(w, "dcos-aws-master: ingress rule tcp 3389 from 192.0.2.0/24 (\"ops: bastion RDP\") is not rampart's") ||
+			strings.Contains(w, "dcos-aws-master: ingress rule udp 161 from 2001:db8:5::/48 (\"\") is not rampart's") {
+			foreign++
+		}
+	}
+	if foreign != 2 {
+		t.Errorf("warnings %q do not list both hand-added rules", plan.Warnings)
+	}
+
+	groups = e.describedGroups()
+	rules := readBack(t, groups, "dcos-aws")
+	master8080 := "tcp 8080 8080 from 209.220.51.50/32"
+	wantMaster := append(slices.DeleteFunc(slices.Clone(dcosAWSGroups["dcos-aws-master"]), func(s string) bool { return s == master8080 }),
+		"tcp 3389 3389 from 192.0.2.0/24", "udp 161 161 from 2001:db8:5::/48")
+	if got := ruleStrings(rules["dcos-aws-master"]); !slices.Equal(got, sorted(wantMaster)) {
+		t.Errorf("master rules after the change:\n got %q\nwant %q", got, sorted(wantMaster))
+	}
+	wantPublic := slices.Clone(dcosAWSGroups["dcos-aws-public-agent"])
+	for i, r := range wantPublic {
+		wantPublic[i] = strings.Replace(r, "10000 10100", "10000 10200", 1)
+	}
+	if got := ruleStrings(rules["dcos-aws-public-agent"]); !slices.Equal(got, sorted(wantPublic)) {
+		t.Errorf("public-agent rules after the change:\n got %q\nwant %q", got, sorted(wantPublic))
+	}
+	if got := ruleStrings(rules["dcos-aws-agent"]); !slices.Equal(got, sorted(dcosAWSGroups["dcos-aws-agent"])) {
+		t.Errorf("agent rules changed: %q", got)
+	}
+	checkTemplatesChanged(t, e, machines, map[string]int64{"master-a": 2, "master-b": 2, "master-c": 2, "public-agent": 2, "agent": 1})
+
+	e.calls.reset()
+	plan, _ = e.push(s, machines)
+	if len(plan.Changes) != 0 || len(e.calls.mutating()) != 0 {
+		t.Errorf("push after the change: plan %v, mutating calls %v", plan.Changes, e.calls.mutating())
+	}
+}
+
+func checkTemplatesChanged(t *testing.T, e *env, machines []Machine, versions map[string]int64) {
+	t.Helper()
+	for _, m := range machines {
+		name := "dcos-aws-" + m.Name()
+		v, err := e.client.EC2.DescribeLaunchTemplateVersions(e.ctx, &ec2.DescribeLaunchTemplateVersionsInput{LaunchTemplateName: awssdk.String(name), Versions: []string{"$Default"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := v.LaunchTemplateVersions[0]
+		ud, _ := base64.StdEncoding.DecodeString(awssdk.ToString(d.LaunchTemplateData.UserData))
+		if n := awssdk.ToInt64(d.VersionNumber); n != versions[m.Name()] || !bytes.Equal(ud, m.Userdata) {
+			t.Errorf("%s: default version %d (want %d), userdata matches: %v", name, n, versions[m.Name()], bytes.Equal(ud, m.Userdata))
+		}
+		if mo := d.LaunchTemplateData.MetadataOptions; mo == nil || mo.HttpTokens != ec2types.LaunchTemplateHttpTokensStateRequired {
+			t.Errorf("%s: metadata options %+v after a new version", name, mo)
+		}
+	}
+}
+
+// TestPushRole: --role limits the push to one role's group and templates;
+// before the groups it references exist, it refuses.
+func TestPushRole(t *testing.T) {
+	e := newEnv(t)
+	d, err := Desire(e.spec(), e.machinesOf(e.spec()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.client.Plan(e.ctx, d, []string{"agent"}); !errors.Is(err, ErrGroupMissing) || !strings.Contains(err.Error(), "dcos-aws-master") {
+		t.Fatalf("--role agent on an empty account: %v", err)
+	}
+	if _, err := e.client.Plan(e.ctx, d, []string{"bootstrap"}); err == nil || !strings.Contains(err.Error(), "not a role of cluster dcos-aws") {
+		t.Fatalf("--role bootstrap: %v", err)
+	}
+	e.push(e.spec(), e.machinesOf(e.spec()))
+	s := e.spec(changedSpec...)
+	plan, _ := e.push(s, e.machinesOf(s), "public-agent")
+	var targets []string
+	for _, c := range plan.Changes {
+		targets = append(targets, c.Target)
+	}
+	if targets = slices.Compact(targets); !slices.Equal(targets, []string{"dcos-aws-public-agent"}) {
+		t.Errorf("--role public-agent changed %v", targets)
+	}
+	rules := readBack(t, e.describedGroups(), "dcos-aws")
+	if !slices.Contains(ruleStrings(rules["dcos-aws-master"]), "tcp 8080 8080 from 209.220.51.50/32") {
+		t.Error("--role public-agent touched the masters' group")
+	}
+}
+
+// TestPlanMakesNoChange: planning (what --dry-run prints) from an empty
+// account reads and never writes.
+func TestPlanMakesNoChange(t *testing.T) {
+	e := newEnv(t)
+	d, err := Desire(e.spec(), e.machinesOf(e.spec()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := e.client.Plan(e.ctx, d, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var creates int
+	for _, c := range plan.Changes {
+		if c.Op == "create" {
+			creates++
+		}
+	}
+	if creates != 3+5 {
+		t.Errorf("plan from empty creates %d groups and templates, want 8: %v", creates, plan.Changes)
+	}
+	if m := e.calls.mutating(); len(m) != 0 || len(e.calls.ops) == 0 {
+		t.Errorf("planning made mutating calls %v (all calls %v)", m, e.calls.ops)
+	}
+	if g := e.describedGroups(); len(g) != 1 {
+		t.Errorf("planning left groups: %v", slices.Collect(mapKeys(g)))
+	}
+}
+
+// bigIgnition is a valid Ignition config over EC2's 16 KB limit.
+func bigIgnition(t *testing.T) []byte {
+	// hex of a hash chain: Butane compresses what it can, and this it cannot much
+	var noise strings.Builder
+	sum := sha512.Sum512([]byte("rampart"))
+	for noise.Len() < 40000 {
+		sum = sha512.Sum512(sum[:])
+		noise.WriteString(hex.EncodeToString(sum[:]))
+	}
+	doc := "variant: flatcar\nversion: 1.0.0\nstorage:\n  files:\n    - path: /etc/big\n      contents:\n        inline: " +
+		strconv.Quote(noise.String()) + "\n"
+	ign, err := boot.Ignition(doc, boot.Target{Variant: "flatcar", Version: "1.0.0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ign) <= UserdataLimit {
+		t.Fatalf("the big config is %d bytes", len(ign))
+	}
+	return ign
+}
+
+// TestOversizedUserdata: userdata over 16 KB goes to the bucket and the
+// template gets an Ignition pointer of the spec's Ignition version whose
+// sha512 is the object's; without a bucket it is an error with the size and
+// the limit.
+func TestOversizedUserdata(t *testing.T) {
+	e := newEnv(t)
+	s := e.spec()
+	machines := e.machinesOf(s)
+	big := bigIgnition(t)
+	for i := range machines {
+		if machines[i].Node == "master-a" {
+			machines[i].Userdata = big
+		}
+	}
+	e.push(s, machines)
+	v, err := e.client.EC2.DescribeLaunchTemplateVersions(e.ctx, &ec2.DescribeLaunchTemplateVersionsInput{LaunchTemplateName: awssdk.String("dcos-aws-master-a"), Versions: []string{"$Default"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ud, err := base64.StdEncoding.DecodeString(awssdk.ToString(v.LaunchTemplateVersions[0].LaunchTemplateData.UserData))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ud) > UserdataLimit {
+		t.Fatalf("the template's userdata is %d bytes", len(ud))
+	}
+	var ptr struct {
+		Ignition struct {
+			Version string
+			Config  struct {
+				Replace struct {
+					Source       string
+					Verification struct{ Hash string }
+				}
+			}
+		}
+		Storage json.RawMessage
+	}
+	if err := json.Unmarshal(ud, &ptr); err != nil {
+		t.Fatalf("pointer %s: %v", ud, err)
+	}
+	if ptr.Ignition.Version != boot.IgnitionVersion[boot.Target{Variant: "flatcar", Version: "1.0.0"}] || ptr.Ignition.Version != "3.3.0" {
+		t.Errorf("pointer version %q, want 3.3.0 (flatcar 1.0.0)", ptr.Ignition.Version)
+	}
+	src := ptr.Ignition.Config.Replace.Source
+	bucket, key, ok := strings.Cut(strings.TrimPrefix(src, "s3://"), "/")
+	if !strings.HasPrefix(src, "s3://") || !ok || bucket != "dcos-aws-ignition" {
+		t.Fatalf("pointer source %q", src)
+	}
+	obj, err := e.client.S3.GetObject(e.ctx, &s3.GetObjectInput{Bucket: &bucket, Key: &key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(obj.Body)
+	obj.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha512.Sum512(body)
+	if !bytes.Equal(body, big) || ptr.Ignition.Config.Replace.Verification.Hash != "sha512-"+hex.EncodeToString(sum[:]) {
+		t.Errorf("object %s (%d bytes, the config is %d) has sha512 %x; the pointer says %s", src, len(body), len(big), sum, ptr.Ignition.Config.Replace.Verification.Hash)
+	}
+	e.calls.reset()
+	if plan, _ := e.push(s, machines); len(plan.Changes) != 0 || len(e.calls.mutating()) != 0 {
+		t.Errorf("second push: %v, mutating calls %v", plan.Changes, e.calls.mutating())
+	}
+
+	noBucket := e.spec("    bucket: dcos-aws-ignition       # Ignition over 16 KB goes here\n", "")
+	_, err = Desire(noBucket, machines)
+	var tooLarge *TooLargeError
+	if !errors.As(err, &tooLarge) || tooLarge.Size != len(big) || !strings.Contains(err.Error(), fmt.Sprintf("userdata is %d bytes, over EC2's limit of 16384 bytes", len(big))) ||
+		!strings.Contains(err.Error(), "dcos-aws-master-a") {
+		t.Errorf("without a bucket: %v", err)
+	}
+}
+
+// TestQuota: a group over the per-family quota is an error naming the group
+// and the count, before any call. The masters' group needs 20 IPv4 rules
+// (13 to the three role groups, which count in both families, 4 admin
+// ports, 443 from the world, the resolver and fragmentation-needed) and 15
+// IPv6 ones.
+func TestQuota(t *testing.T) {
+	e := &env{t: t}
+	e.vpc = "vpc-0a1b2c3d4e5f60718"
+	if _, err := Desire(e.spec("bucket: dcos-aws-ignition", "bucket: dcos-aws-ignition\n    rule_quota: 20"), nil); err != nil {
+		t.Errorf("quota 20: %v", err)
+	}
+	_, err := Desire(e.spec("bucket: dcos-aws-ignition", "bucket: dcos-aws-ignition\n    rule_quota: 19"), nil)
+	var q *QuotaError
+	if !errors.As(err, &q) || q.Group != "dcos-aws-master" || q.Count != 20 || q.Family != policy.V4 ||
+		!strings.Contains(err.Error(), "security group dcos-aws-master needs 20 IPv4 inbound rules, over the quota of 19") {
+		t.Errorf("quota 19: %v", err)
+	}
+	_, err = Desire(e.spec("bucket: dcos-aws-ignition", "bucket: dcos-aws-ignition\n    rule_quota: 14", `public: [443/tcp]`, `public: [443/tcp, 8443/tcp]`), nil)
+	if !errors.As(err, &q) || q.Group != "dcos-aws-master" || q.Family != policy.V4 || q.Count != 21 {
+		t.Errorf("quota 14: %v", err)
+	}
+}
+
+// TestNoProvider: a spec without provider.aws cannot be pushed.
+func TestNoProvider(t *testing.T) {
+	s, err := spec.LoadFile("../../fixtures/dcos-packet.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Desire(s, nil); !errors.Is(err, ErrNoProvider) {
+		t.Errorf("dcos-packet: %v", err)
+	}
+}

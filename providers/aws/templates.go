@@ -1,0 +1,254 @@
+package aws
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha512"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	awssdk "github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/rampart-cluster/rampart/generator/boot"
+	"github.com/rampart-cluster/rampart/generator/spec"
+)
+
+// metaSHA512 is the S3 object metadata key holding the object's sha512.
+const metaSHA512 = "sha512"
+
+// pointer puts the full Ignition config behind a pointer: the object goes
+// to the bucket under a key named by its hash (instances launched from an
+// older template version keep finding theirs), and the userdata becomes an
+// Ignition config that replaces itself with the object, verified by its
+// sha512. The pointer is a Butane document translated for the spec's
+// variant and version, so its Ignition version is the full config's.
+func pointer(s *spec.Spec, bucket, template string, data []byte) (*Object, []byte, error) {
+	sum := sha512.Sum512(data)
+	hexSum := hex.EncodeToString(sum[:])
+	obj := &Object{Bucket: bucket, Key: fmt.Sprintf("%s/%s/%s.ign", s.Cluster, template, hexSum[:32]), Data: data, SHA512: hexSum}
+	doc := fmt.Sprintf(`variant: %s
+version: %s
+ignition:
+  config:
+    replace:
+      source: %s
+      verification:
+        hash: sha512-%s
+`, s.OS.Variant, s.OS.Version, strconv.Quote(obj.URL()), hexSum)
+	ign, err := boot.Ignition(doc, targetFor(s))
+	if err != nil {
+		return nil, nil, fmt.Errorf("the pointer config: %w", err)
+	}
+	return obj, ign, nil
+}
+
+func (c *Client) planObjects(ctx context.Context, p *Plan, want func(string) bool) error {
+	checked := map[string]bool{}
+	for _, t := range p.Desired.Templates {
+		o := t.Object
+		if o == nil || !want(t.Role) {
+			continue
+		}
+		if !checked[o.Bucket] {
+			checked[o.Bucket] = true
+			if _, err := c.S3.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: awssdk.String(o.Bucket)}); err != nil {
+				return fmt.Errorf("bucket %s (provider.aws.bucket) for the %d-byte userdata of %s: %w", o.Bucket, t.Size, t.Name, err)
+			}
+		}
+		head, err := c.S3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: awssdk.String(o.Bucket), Key: awssdk.String(o.Key)})
+		var nf *s3types.NotFound
+		switch {
+		case errors.As(err, &nf) || isCode(err, "NoSuchKey", "NotFound"):
+		case err != nil:
+			return fmt.Errorf("reading %s: %w", o.URL(), err)
+		case awssdk.ToInt64(head.ContentLength) == int64(len(o.Data)) && head.Metadata[metaSHA512] == o.SHA512:
+			continue
+		}
+		p.objects = append(p.objects, o)
+		p.Changes = append(p.Changes, Change{Op: "upload", Kind: "s3-object", Target: o.URL(), Detail: fmt.Sprintf("%d bytes of Ignition for %s, sha512-%s…", len(o.Data), t.Name, o.SHA512[:16])})
+	}
+	return nil
+}
+
+func isCode(err error, codes ...string) bool {
+	var ae smithy.APIError
+	return errors.As(err, &ae) && slices.Contains(codes, ae.ErrorCode())
+}
+
+func (c *Client) applyObjects(ctx context.Context, p *Plan, done *[]Change) error {
+	for _, o := range p.objects {
+		_, err := c.S3.PutObject(ctx, &s3.PutObjectInput{
+			Bucket:      awssdk.String(o.Bucket),
+			Key:         awssdk.String(o.Key),
+			Body:        bytes.NewReader(o.Data),
+			ContentType: awssdk.String("application/json"),
+			Metadata:    map[string]string{metaSHA512: o.SHA512},
+			// an etcd member's config holds its keys: encrypted at rest
+			ServerSideEncryption: s3types.ServerSideEncryptionAes256,
+		})
+		if err != nil {
+			return fmt.Errorf("uploading %s: %w", o.URL(), err)
+		}
+		*done = append(*done, Change{Op: "upload", Kind: "s3-object", Target: o.URL(), Detail: fmt.Sprintf("%d bytes", len(o.Data))})
+	}
+	return nil
+}
+
+// templatePlan is what changes in one launch template.
+type templatePlan struct {
+	t       *Template
+	id      string // "" when it is created
+	source  int64  // the default version a new version is based on
+	foreign []string
+}
+
+func (c *Client) planTemplates(ctx context.Context, p *Plan, want func(string) bool) error {
+	var names []string
+	for _, t := range p.Desired.Templates {
+		if want(t.Role) {
+			names = append(names, t.Name)
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	existing := map[string]types.LaunchTemplate{}
+	pages := ec2.NewDescribeLaunchTemplatesPaginator(c.EC2, &ec2.DescribeLaunchTemplatesInput{Filters: []types.Filter{
+		{Name: awssdk.String("launch-template-name"), Values: names},
+	}})
+	for pages.HasMorePages() {
+		out, err := pages.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("describing launch templates: %w", err)
+		}
+		for _, lt := range out.LaunchTemplates {
+			existing[awssdk.ToString(lt.LaunchTemplateName)] = lt
+		}
+	}
+	rampartIDs := map[string]bool{}
+	for _, id := range p.ids {
+		rampartIDs[id] = true
+	}
+	for _, t := range p.Desired.Templates {
+		if !want(t.Role) {
+			continue
+		}
+		lt, ok := existing[t.Name]
+		if !ok {
+			p.tmpls = append(p.tmpls, &templatePlan{t: t})
+			p.Changes = append(p.Changes, Change{Op: "create", Kind: "launch-template", Target: t.Name, Detail: templateDetail(t, GroupName(p.Desired.Cluster, t.Role))})
+			continue
+		}
+		id := awssdk.ToString(lt.LaunchTemplateId)
+		out, err := c.EC2.DescribeLaunchTemplateVersions(ctx, &ec2.DescribeLaunchTemplateVersionsInput{LaunchTemplateId: awssdk.String(id), Versions: []string{"$Default"}})
+		if err != nil {
+			return fmt.Errorf("describing the default version of launch template %s: %w", t.Name, err)
+		}
+		if len(out.LaunchTemplateVersions) == 0 {
+			return fmt.Errorf("launch template %s (%s) has no default version", t.Name, id)
+		}
+		v := out.LaunchTemplateVersions[0]
+		tp := &templatePlan{t: t, id: id, source: awssdk.ToInt64(v.VersionNumber)}
+		var why []string
+		data := v.LaunchTemplateData
+		if data == nil {
+			data = &types.ResponseLaunchTemplateData{}
+		}
+		got, err := base64.StdEncoding.DecodeString(awssdk.ToString(data.UserData))
+		if err != nil || !bytes.Equal(got, t.Userdata) {
+			why = append(why, fmt.Sprintf("userdata differs (now %d bytes, was %d)", len(t.Userdata), len(got)))
+		}
+		ours := p.ids[t.Role]
+		for _, g := range data.SecurityGroupIds {
+			if !rampartIDs[g] {
+				tp.foreign = append(tp.foreign, g)
+			}
+		}
+		if ours == "" || !slices.Contains(data.SecurityGroupIds, ours) || len(data.SecurityGroupIds) != len(tp.foreign)+1 {
+			why = append(why, "security group "+GroupName(p.Desired.Cluster, t.Role))
+		}
+		if data.MetadataOptions == nil || data.MetadataOptions.HttpTokens != types.LaunchTemplateHttpTokensStateRequired {
+			why = append(why, "instance metadata v2 required")
+		}
+		if len(why) == 0 {
+			continue
+		}
+		p.tmpls = append(p.tmpls, tp)
+		p.Changes = append(p.Changes, Change{Op: "version", Kind: "launch-template", Target: t.Name,
+			Detail: fmt.Sprintf("new default version from version %d: %s", tp.source, strings.Join(why, ", "))})
+	}
+	return nil
+}
+
+func templateDetail(t *Template, group string) string {
+	s := fmt.Sprintf("%d bytes of userdata, security group %s, instance metadata v2 required", len(t.Userdata), group)
+	if t.Object != nil {
+		s = fmt.Sprintf("Ignition pointer (%d bytes) to %s, security group %s, instance metadata v2 required", len(t.Userdata), t.Object.URL(), group)
+	}
+	return s
+}
+
+func (c *Client) applyTemplates(ctx context.Context, p *Plan, done *[]Change) error {
+	d := p.Desired
+	for _, tp := range p.tmpls {
+		t := tp.t
+		group := p.ids[t.Role]
+		if group == "" {
+			return fmt.Errorf("launch template %s: security group %s %w", t.Name, GroupName(d.Cluster, t.Role), ErrGroupMissing)
+		}
+		data := &types.RequestLaunchTemplateData{
+			UserData:         awssdk.String(base64.StdEncoding.EncodeToString(t.Userdata)),
+			SecurityGroupIds: append([]string{group}, tp.foreign...),
+			MetadataOptions: &types.LaunchTemplateInstanceMetadataOptionsRequest{
+				HttpTokens:   types.LaunchTemplateHttpTokensStateRequired,
+				HttpEndpoint: types.LaunchTemplateInstanceMetadataEndpointStateEnabled,
+			},
+		}
+		if tp.id == "" {
+			tags := []types.Tag{
+				{Key: awssdk.String(TagCluster), Value: awssdk.String(d.Cluster)},
+				{Key: awssdk.String(TagRole), Value: awssdk.String(t.Role)},
+			}
+			if t.Node != "" {
+				tags = append(tags, types.Tag{Key: awssdk.String(TagNode), Value: awssdk.String(t.Node)})
+			}
+			out, err := c.EC2.CreateLaunchTemplate(ctx, &ec2.CreateLaunchTemplateInput{
+				LaunchTemplateName: awssdk.String(t.Name),
+				LaunchTemplateData: data,
+				TagSpecifications:  []types.TagSpecification{{ResourceType: types.ResourceTypeLaunchTemplate, Tags: tags}},
+			})
+			if err != nil {
+				return fmt.Errorf("creating launch template %s: %w", t.Name, err)
+			}
+			*done = append(*done, Change{Op: "create", Kind: "launch-template", Target: t.Name, Detail: awssdk.ToString(out.LaunchTemplate.LaunchTemplateId)})
+			continue
+		}
+		out, err := c.EC2.CreateLaunchTemplateVersion(ctx, &ec2.CreateLaunchTemplateVersionInput{
+			LaunchTemplateId:   awssdk.String(tp.id),
+			SourceVersion:      awssdk.String(strconv.FormatInt(tp.source, 10)),
+			LaunchTemplateData: data,
+		})
+		if err != nil {
+			return fmt.Errorf("creating a version of launch template %s: %w", t.Name, err)
+		}
+		n := awssdk.ToInt64(out.LaunchTemplateVersion.VersionNumber)
+		if _, err := c.EC2.ModifyLaunchTemplate(ctx, &ec2.ModifyLaunchTemplateInput{
+			LaunchTemplateId: awssdk.String(tp.id),
+			DefaultVersion:   awssdk.String(strconv.FormatInt(n, 10)),
+		}); err != nil {
+			return fmt.Errorf("making version %d the default of launch template %s: %w", n, t.Name, err)
+		}
+		*done = append(*done, Change{Op: "version", Kind: "launch-template", Target: t.Name, Detail: fmt.Sprintf("version %d is the default", n)})
+	}
+	return nil
+}
