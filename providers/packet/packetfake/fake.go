@@ -307,11 +307,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 
 	ans, route, params, injected, delay := s.handle(r, body, &call)
 	call.Injected = injected
-	if wait := s.Latency + delay - time.Since(start); wait > 0 {
-		time.Sleep(wait)
-	}
 	if route != nil {
 		s.checkResponse(r, route, params, ans)
+	}
+	// Latency counts from the request's arrival, the fake's own checking
+	// included, so that every call takes Latency (plus a fault's Delay).
+	if wait := s.Latency + delay - time.Since(start); wait > 0 {
+		time.Sleep(wait)
 	}
 	call.Status = ans.status
 	s.mu.Lock()
