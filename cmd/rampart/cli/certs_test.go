@@ -1,0 +1,100 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestCertsList: every certificate with subject, SANs, not-after and days
+// left; exit 1 once one expires within 30 days.
+func TestCertsList(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state")
+	if code, _, stderr := run("certs", "list", "--state", state); code != 1 || !strings.Contains(stderr, "holds no etcd CA") {
+		t.Fatalf("certs list on an empty state: exit %d, %q", code, stderr)
+	}
+	if code, out, stderr := run("gen", "-f", fixture, "-o", filepath.Join(dir, "out"), "--state", state); code != 0 {
+		t.Fatalf("gen: exit %d\n%s%s", code, out, stderr)
+	}
+	code, out, stderr := run("certs", "list", "--state", state)
+	if code != 0 {
+		t.Fatalf("certs list: exit %d\n%s%s", code, out, stderr)
+	}
+	for _, want := range []string{"CERTIFICATE", "DAYS LEFT", "CN=dcos-packet etcd CA,OU=dcos-packet,O=rampart", "CN=rampart-client", "CN=master-1",
+		"10.88.1.2, 147.75.1.10, 2604:1380:1::10, master-1, localhost", " 729\n", " 3649\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("certs list does not show %q:\n%s", want, out)
+		}
+	}
+	defer func() { now = time.Now }()
+	now = func() time.Time { return time.Now().Add(700 * 24 * time.Hour) }
+	code, out, stderr = run("certs", "list", "--state", state)
+	if code != 1 || !strings.Contains(stderr, "2 certificate(s) expire within 30 days") || !strings.Contains(out, " 29\n") {
+		t.Errorf("29 days before the leaves expire: exit %d\n%s%s", code, out, stderr)
+	}
+}
+
+func TestCertsRotate(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state")
+	if code, _, stderr := run("gen", "-f", fixture, "-o", filepath.Join(dir, "out"), "--state", state); code != 0 {
+		t.Fatal(stderr)
+	}
+	ca, _ := os.ReadFile(filepath.Join(state, "etcd", "ca.crt"))
+	key, _ := os.ReadFile(filepath.Join(state, "etcd", "members", "master-1.key"))
+	code, out, stderr := run("certs", "rotate", "-f", fixture, "--state", state)
+	if code != 0 || !strings.Contains(out, "rotated: new key and certificate for member master-1") || !strings.Contains(out, "next: rampart gen") {
+		t.Fatalf("certs rotate: exit %d\n%s%s", code, out, stderr)
+	}
+	ca2, _ := os.ReadFile(filepath.Join(state, "etcd", "ca.crt"))
+	key2, _ := os.ReadFile(filepath.Join(state, "etcd", "members", "master-1.key"))
+	if string(ca) != string(ca2) || string(key) == string(key2) {
+		t.Error("rotate must keep the CA and replace the member key")
+	}
+	if code, out, _ := run("gen", "-f", fixture, "-o", filepath.Join(dir, "out"), "--state", state); code != 0 || strings.Contains(out, "etcd/") {
+		t.Errorf("gen after rotate should find the state complete:\n%s", out)
+	}
+	if code, out, _ := run("certs", "rotate", "-f", fixture, "--state", state, "--ca"); code != 0 || !strings.Contains(out, "replaced the etcd CA") {
+		t.Errorf("certs rotate --ca: exit %d\n%s", code, out)
+	}
+	if code, _, _ := run("certs", "rotate", "--state", state); code != 2 {
+		t.Errorf("certs rotate without -f: exit %d, want 2", code)
+	}
+	if code, _, _ := run("certs"); code != 2 {
+		t.Errorf("certs without a subcommand: exit %d, want 2", code)
+	}
+}
+
+func TestRecoverErrors(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state")
+	cases := []struct {
+		args   []string
+		code   int
+		stderr string
+	}{
+		{[]string{"recover", "master-1", "-f", fixture, "--state", state}, 1, "run rampart gen -f " + fixture + " --state " + state + " first"},
+		{[]string{"recover", "nobody", "-f", fixture, "--state", state}, 1, `has no node "nobody"; its nodes: master-1, agent-1`},
+		{[]string{"recover", "agent-1", "-f", fixture, "--state", state, "--replace"}, 2, "--replace is for etcd members, and agent-1 (role agent) is not one"},
+		{[]string{"recover", "master-1", "-f", fixture, "--state", state, "--replace"}, 2, "master-1 is the only etcd member"},
+		{[]string{"recover", "-f", fixture}, 2, "recover takes one node name"},
+	}
+	for _, c := range cases {
+		code, out, stderr := run(c.args...)
+		if code != c.code || !strings.Contains(stderr, c.stderr) {
+			t.Errorf("%v: exit %d (want %d)\n%s%s\nwant: %s", c.args, code, c.code, out, stderr, c.stderr)
+		}
+	}
+	// A node that is no etcd member gets its role's userdata, which holds no key.
+	code, out, stderr := run("recover", "agent-1", "-f", fixture, "--state", state, "-o", filepath.Join(dir, "agent-1"))
+	if code != 0 || !strings.Contains(out, "its role agent's userdata") {
+		t.Fatalf("recover agent-1: exit %d\n%s%s", code, out, stderr)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "agent-1", "cloud-config.yaml"))
+	if err != nil || !strings.Contains(string(data), "cloud-config for role agent") || strings.Contains(string(data), "PRIVATE KEY") {
+		t.Errorf("agent-1's userdata: %v\n%.200s", err, data)
+	}
+}

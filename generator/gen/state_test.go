@@ -1,0 +1,429 @@
+package gen_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"io/fs"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rampart-cluster/rampart/generator/gen"
+	"github.com/rampart-cluster/rampart/generator/pki"
+	"github.com/rampart-cluster/rampart/generator/spec"
+)
+
+// stateSnapshot reads every file of a state directory: contents, mode and
+// modification time.
+type stateFile struct {
+	data  []byte
+	mode  fs.FileMode
+	mtime time.Time
+}
+
+func snapshot(t *testing.T, dir string) map[string]stateFile {
+	t.Helper()
+	out := map[string]stateFile{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		if d.IsDir() {
+			out[rel+"/"] = stateFile{mode: info.Mode().Perm()}
+			return nil
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		out[rel] = stateFile{data: data, mode: info.Mode().Perm(), mtime: info.ModTime()}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestStateKeptAcrossRuns: gen twice leaves every file of the state
+// directory as it was (bytes, mode and modification time); with one
+// member's address changed, only that member's certificate changes among
+// the certificates and keys, and gen says so.
+func TestStateKeptAcrossRuns(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	specFile, state, out := filepath.Join(dir, "lab.yaml"), filepath.Join(dir, "state"), filepath.Join(dir, "out")
+	writeLabSpec(t, specFile, 23790, 23800, "127.0.0.2")
+	if code, o, e := runCLI("gen", "-f", specFile, "-o", out, "--state", state); code != 0 {
+		t.Fatalf("gen: exit %d\n%s%s", code, o, e)
+	}
+	first := snapshot(t, state)
+	for p, f := range first {
+		want := map[bool]fs.FileMode{true: 0o700, false: 0o600}[strings.HasSuffix(p, "/")]
+		if strings.HasSuffix(p, ".crt") {
+			want = 0o644
+		}
+		if f.mode != want {
+			t.Errorf("state %s: mode %04o, want %04o", p, f.mode, want)
+		}
+	}
+	for _, p := range []string{"etcd/ca.key", "etcd/client.key", "etcd/members/e2.key", "userdata/nodes/e2/ignition.json", "userdata/nodes/e2/cloud-config.yaml"} {
+		if _, ok := first[filepath.FromSlash(p)]; !ok {
+			t.Errorf("state %s is missing", p)
+		}
+	}
+	time.Sleep(10 * time.Millisecond) // a rewrite would show in the modification time
+	code, o, e := runCLI("gen", "-f", specFile, "-o", out, "--state", state)
+	if code != 0 {
+		t.Fatalf("second gen: exit %d\n%s%s", code, o, e)
+	}
+	if strings.Contains(o, "state "+state) {
+		t.Errorf("the second gen reports changes to the state:\n%s", o)
+	}
+	second := snapshot(t, state)
+	if len(second) != len(first) {
+		t.Errorf("the state has %d entries after the second run, %d before", len(second), len(first))
+	}
+	for p, f := range first {
+		g, ok := second[p]
+		if !ok || !bytes.Equal(g.data, f.data) || g.mode != f.mode || !g.mtime.Equal(f.mtime) {
+			t.Errorf("state %s changed in a run that had nothing to change", p)
+		}
+	}
+
+	// e2 moves to another address.
+	writeLabSpec(t, specFile, 23790, 23800, "127.0.0.5")
+	code, o, e = runCLI("gen", "-f", specFile, "-o", out, "--state", state)
+	if code != 0 {
+		t.Fatalf("gen after the address change: exit %d\n%s%s", code, o, e)
+	}
+	if !strings.Contains(o, "etcd/members/e2.crt: issued a new certificate of member e2 from the same CA for its key: its addresses changed (was 127.0.0.2, e2, localhost, now 127.0.0.5, e2, localhost)") {
+		t.Errorf("gen does not say that e2's certificate was renewed:\n%s", o)
+	}
+	third := snapshot(t, state)
+	for p, f := range second {
+		if !strings.HasPrefix(p, "etcd") {
+			continue
+		}
+		changed := !bytes.Equal(third[p].data, f.data)
+		if want := p == filepath.FromSlash("etcd/members/e2.crt"); changed != want {
+			t.Errorf("state %s: changed %v, want %v", p, changed, want)
+		}
+	}
+	// The new certificate is the old key's, from the same CA, for the new address.
+	st := pki.Open(state)
+	mat, err := st.Load("etcd-lab", []pki.Member{{Name: "e2", Addresses: mustAddrs(t, "127.0.0.5")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := mat.Members["e2"].Certificate(); len(c.IPAddresses) != 1 || c.IPAddresses[0].String() != "127.0.0.5" {
+		t.Errorf("e2's certificate names %v", c.IPAddresses)
+	}
+}
+
+// TestKeysNeverInTree scans every file of the output tree, the data URLs
+// of every Ignition config decoded, for every private key of the state
+// directory and for any PEM private key at all; and checks that the
+// manifest lists each withheld key with its certificate's sha256, while the
+// final userdata carries the keys.
+func TestKeysNeverInTree(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	state, out := filepath.Join(dir, "state"), filepath.Join(dir, "out")
+	for _, fixture := range []string{"dcos-aws", "coreos-web"} {
+		file := filepath.Join(fixtures, fixture+".yaml")
+		if code, o, e := runCLI("gen", "-f", file, "-o", out+"-"+fixture, "--state", state+"-"+fixture); code != 0 {
+			t.Fatalf("gen %s: exit %d\n%s%s", fixture, code, o, e)
+		}
+		var keys [][]byte
+		err := filepath.WalkDir(state+"-"+fixture, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !strings.HasSuffix(p, ".key") {
+				return err
+			}
+			info, _ := d.Info()
+			if info.Mode().Perm() != 0o600 {
+				t.Errorf("%s: mode %04o, want 0600", p, info.Mode().Perm())
+			}
+			data, err := os.ReadFile(p)
+			keys = append(keys, pemBody(data))
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(keys) < 3 {
+			t.Fatalf("%s: %d keys in the state", fixture, len(keys))
+		}
+		tree := out + "-" + fixture
+		scanned := 0
+		err = filepath.WalkDir(tree, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			if strings.HasSuffix(p, ".key") {
+				t.Errorf("%s: a key file in the tree", p)
+			}
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			texts := [][]byte{data}
+			if strings.HasSuffix(p, "ignition.json") {
+				texts = append(texts, ignitionContents(t, data)...)
+			}
+			for _, text := range texts {
+				scanned++
+				if bytes.Contains(text, []byte("PRIVATE KEY")) {
+					t.Errorf("%s holds a PEM private key", p)
+				}
+				for _, k := range keys {
+					if bytes.Contains(text, k) || bytes.Contains(text, []byte(url.PathEscape(string(k)))) {
+						t.Errorf("%s holds a key of the state directory", p)
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The scan is live: the final userdata, decoded the same way, has them.
+		s, err := spec.LoadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		members := gen.EtcdMembers(s)
+		final, err := os.ReadFile(filepath.Join(state+"-"+fixture, gen.UserdataPath("node", members[0].Name, spec.OutputIgnition)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := 0
+		for _, text := range ignitionContents(t, final) {
+			if bytes.Contains(text, []byte("PRIVATE KEY")) {
+				found++
+			}
+		}
+		if found != 2 {
+			t.Errorf("%s: the final userdata of %s holds %d private keys, want 2 (its own and the client's)", fixture, members[0].Name, found)
+		}
+
+		var man gen.Manifest
+		data, err := os.ReadFile(filepath.Join(tree, gen.ManifestName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(data, &man); err != nil {
+			t.Fatal(err)
+		}
+		if len(man.Secrets) != 2*len(members) {
+			t.Errorf("%s: the manifest lists %d secrets, want 2 per member (%d members)", fixture, len(man.Secrets), len(members))
+		}
+		sums := map[string]string{}
+		for _, e := range man.Files {
+			sums[e.Path] = e.SHA256
+		}
+		for _, sec := range man.Secrets {
+			if sec.Mode != "0600" || sums[sec.Certificate] == "" || sums[sec.Certificate] != sec.CertificateSHA256 || sums[sec.Path] != "" {
+				t.Errorf("%s: secret %+v: want mode 0600, the sha256 of a certificate of the tree, and no such file in the tree", fixture, sec)
+			}
+		}
+	}
+}
+
+// TestRecoverIsGen: recover writes exactly the bytes gen wrote for the node
+// (ignition and cloud-config); --replace changes only the cluster state of
+// the drop-in; FinalUserdata returns the same bytes, and a role's userdata
+// is its file of the tree.
+func TestRecoverIsGen(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	file := filepath.Join(fixtures, "coreos-web.yaml")
+	state, out := filepath.Join(dir, "state"), filepath.Join(dir, "out")
+	if code, o, e := runCLI("gen", "-f", file, "-o", out, "--state", state); code != 0 {
+		t.Fatalf("gen: exit %d\n%s%s", code, o, e)
+	}
+	s, err := spec.LoadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, replace := range []bool{false, true} {
+		args := []string{"recover", "web-2", "-f", file, "--state", state, "-o", filepath.Join(dir, "recovered")}
+		if replace {
+			args = append(args, "--replace")
+		}
+		if code, o, e := runCLI(args...); code != 0 {
+			t.Fatalf("%v: exit %d\n%s%s", args, code, o, e)
+		}
+		for _, format := range []string{spec.OutputIgnition, spec.OutputCloudConfig} {
+			want, err := os.ReadFile(filepath.Join(state, gen.UserdataPath("node", "web-2", format)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := filepath.Join(dir, "recovered", gen.UserdataName[format])
+			got, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st, _ := os.Stat(p); st.Mode().Perm() != 0o600 {
+				t.Errorf("%s: mode %04o, want 0600", p, st.Mode().Perm())
+			}
+			if !replace {
+				if !bytes.Equal(got, want) {
+					t.Errorf("recover web-2 %s differs from what gen wrote", format)
+				}
+				api, err := gen.FinalUserdata(s, pki.Open(state), "node", "web-2", format)
+				if err != nil || !bytes.Equal(api, want) {
+					t.Errorf("FinalUserdata(node web-2, %s) differs from what gen wrote (%v)", format, err)
+				}
+				continue
+			}
+			if format != spec.OutputCloudConfig {
+				continue
+			}
+			// cloud-config is plain text: with the joining comment taken out
+			// and the cluster state put back, it is gen's.
+			const comment = "# This member joins a running cluster (rampart recover --replace)."
+			const existing, fresh = `Environment="ETCD_INITIAL_CLUSTER_STATE=existing"`, `Environment="ETCD_INITIAL_CLUSTER_STATE=new"`
+			var kept []string
+			comments := 0
+			for _, line := range strings.SplitAfter(string(got), "\n") {
+				if strings.TrimSpace(line) == comment {
+					comments++
+					continue
+				}
+				kept = append(kept, line)
+			}
+			if comments != 1 || strings.Count(string(got), existing) != 1 {
+				t.Errorf("recover --replace: the cloud-config does not say once that web-2 joins a running cluster:\n%s", got)
+			}
+			back := strings.Replace(strings.Join(kept, ""), existing, fresh, 1)
+			if back != string(want) {
+				t.Errorf("recover --replace changes more of the cloud-config than the cluster state:\n%s", realFirstDiff(string(want), back))
+			}
+		}
+	}
+	role, err := gen.FinalUserdata(s, nil, "role", "web", spec.OutputIgnition)
+	if err == nil {
+		t.Errorf("coreos-web's role web runs etcd and has no role-wide userdata, yet FinalUserdata returned %d bytes", len(role))
+	}
+	iso, err := spec.LoadFile(filepath.Join(fixtures, "isolation.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	agent, err := gen.FinalUserdata(iso, nil, "role", "agent", spec.OutputIgnition)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden, err := os.ReadFile(filepath.Join(fixtures, "golden", "isolation", "roles", "agent", "ignition.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(agent, golden) {
+		t.Error("FinalUserdata(role agent) differs from the tree's roles/agent/ignition.json")
+	}
+	if _, err := gen.FinalUserdata(s, pki.Open(filepath.Join(dir, "empty")), "node", "web-1", spec.OutputIgnition); err == nil || !strings.Contains(err.Error(), "no etcd CA") {
+		t.Errorf("FinalUserdata with an empty state: %v, want a missing-CA error", err)
+	}
+	if _, err := gen.FinalUserdata(s, pki.Open(state), "node", "web-1", "yaml"); err == nil {
+		t.Error("FinalUserdata accepted format yaml")
+	}
+}
+
+// pemBody is the base64 body of a PEM file, without the armour lines: what
+// would be left of a key copied anywhere.
+func pemBody(data []byte) []byte {
+	var body []byte
+	for _, line := range bytes.Split(data, []byte("\n")) {
+		if !bytes.HasPrefix(line, []byte("-----")) {
+			body = append(body, line...)
+		}
+	}
+	return body[:min(len(body), 64)]
+}
+
+// ignitionContents decodes the contents of every file of an Ignition
+// config (data URLs, plain or base64, gzip-compressed or not) and the
+// contents of every unit and drop-in.
+func ignitionContents(t *testing.T, data []byte) [][]byte {
+	t.Helper()
+	var cfg struct {
+		Storage struct {
+			Files []struct {
+				Path     string `json:"path"`
+				Contents struct {
+					Source      string `json:"source"`
+					Compression string `json:"compression"`
+				} `json:"contents"`
+			} `json:"files"`
+		} `json:"storage"`
+		Systemd struct {
+			Units []struct {
+				Contents string `json:"contents"`
+				Dropins  []struct {
+					Contents string `json:"contents"`
+				} `json:"dropins"`
+			} `json:"units"`
+		} `json:"systemd"`
+	}
+	if err := json.Unmarshal(data, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	var out [][]byte
+	for _, f := range cfg.Storage.Files {
+		src, ok := strings.CutPrefix(f.Contents.Source, "data:")
+		if !ok {
+			t.Fatalf("%s: source %.40q is not a data URL", f.Path, f.Contents.Source)
+		}
+		meta, payload, _ := strings.Cut(src, ",")
+		var b []byte
+		var err error
+		if strings.HasSuffix(meta, ";base64") {
+			b, err = base64.StdEncoding.DecodeString(payload)
+		} else {
+			var s string
+			s, err = url.PathUnescape(payload)
+			b = []byte(s)
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", f.Path, err)
+		}
+		if f.Contents.Compression == "gzip" {
+			zr, err := gzip.NewReader(bytes.NewReader(b))
+			if err != nil {
+				t.Fatalf("%s: %v", f.Path, err)
+			}
+			if b, err = io.ReadAll(zr); err != nil {
+				t.Fatalf("%s: %v", f.Path, err)
+			}
+		}
+		out = append(out, b)
+	}
+	for _, u := range cfg.Systemd.Units {
+		out = append(out, []byte(u.Contents))
+		for _, d := range u.Dropins {
+			out = append(out, []byte(d.Contents))
+		}
+	}
+	return out
+}
+
+func mustAddrs(t *testing.T, addrs ...string) []netip.Addr {
+	t.Helper()
+	var out []netip.Addr
+	for _, a := range addrs {
+		out = append(out, netip.MustParseAddr(a))
+	}
+	return out
+}

@@ -1,0 +1,273 @@
+package pki
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/x509"
+	"errors"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+var members = []Member{
+	{Name: "m1", Addresses: []netip.Addr{netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("2001:db8::1")}},
+	{Name: "m2", Addresses: []netip.Addr{netip.MustParseAddr("10.0.0.2")}},
+}
+
+func read(t *testing.T, st *State, rel string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(st.abs(rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+func paths(changes []Change) string {
+	var out []string
+	for _, c := range changes {
+		out = append(out, c.Path)
+	}
+	return strings.Join(out, " ")
+}
+
+func TestEnsureCreatesThenKeeps(t *testing.T) {
+	st := Open(filepath.Join(t.TempDir(), "state"))
+	changes, err := st.Ensure("c1", members)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "etcd/ca.crt etcd/client.key etcd/client.crt etcd/members/m1.key etcd/members/m1.crt etcd/members/m2.key etcd/members/m2.crt"
+	if got := paths(changes); got != want {
+		t.Errorf("changes %q, want %q", got, want)
+	}
+	modes := map[string]fs.FileMode{CACert: CertMode, CAKey: KeyMode, ClientCert: CertMode, ClientKey: KeyMode,
+		MemberCert("m1"): CertMode, MemberKey("m1"): KeyMode, "etcd": DirMode, "etcd/members": DirMode, ".": DirMode}
+	before := map[string][]byte{}
+	for rel, mode := range modes {
+		info, err := os.Stat(st.abs(rel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Mode().Perm() != mode {
+			t.Errorf("%s: mode %04o, want %04o", rel, info.Mode().Perm(), mode)
+		}
+		if !info.IsDir() {
+			before[rel] = read(t, st, rel)
+		}
+	}
+	again, err := st.Ensure("c1", members)
+	if err != nil || len(again) != 0 {
+		t.Fatalf("second Ensure: %v %v", again, err)
+	}
+	for rel, data := range before {
+		if !bytes.Equal(read(t, st, rel), data) {
+			t.Errorf("%s changed in a run with nothing to do", rel)
+		}
+	}
+
+	// The member certificate: P-256, server and client use, its addresses
+	// and name and localhost, valid for its addresses from the CA.
+	mat, err := st.Load("c1", members)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := mat.Members["m1"].Certificate()
+	if pub, ok := c.PublicKey.(*ecdsa.PublicKey); !ok || pub.Curve != elliptic.P256() {
+		t.Errorf("m1's key is %T, want ECDSA P-256", c.PublicKey)
+	}
+	if len(c.ExtKeyUsage) != 2 || c.ExtKeyUsage[0] != x509.ExtKeyUsageServerAuth || c.ExtKeyUsage[1] != x509.ExtKeyUsageClientAuth {
+		t.Errorf("m1's usages %v", c.ExtKeyUsage)
+	}
+	if strings.Join(c.DNSNames, ",") != "m1,localhost" || len(c.IPAddresses) != 2 {
+		t.Errorf("m1's SANs: %v %v", c.DNSNames, c.IPAddresses)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(mat.CA)
+	for _, host := range []string{"10.0.0.1", "2001:db8::1", "m1", "localhost"} {
+		if _, err := c.Verify(x509.VerifyOptions{Roots: roots, DNSName: host, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
+			t.Errorf("m1's certificate for %s: %v", host, err)
+		}
+	}
+	if _, err := c.Verify(x509.VerifyOptions{Roots: roots, DNSName: "10.0.0.2"}); err == nil {
+		t.Error("m1's certificate is valid for m2's address")
+	}
+	cl := mat.Client.Certificate()
+	if len(cl.ExtKeyUsage) != 1 || cl.ExtKeyUsage[0] != x509.ExtKeyUsageClientAuth || cl.Subject.CommonName != ClientName {
+		t.Errorf("client certificate: %v %v", cl.ExtKeyUsage, cl.Subject)
+	}
+}
+
+func TestAddressChangeKeepsKeyAndCA(t *testing.T) {
+	st := Open(t.TempDir())
+	if _, err := st.Ensure("c1", members); err != nil {
+		t.Fatal(err)
+	}
+	ca, key, other := read(t, st, CACert), read(t, st, MemberKey("m2")), read(t, st, MemberCert("m1"))
+	moved := []Member{members[0], {Name: "m2", Addresses: []netip.Addr{netip.MustParseAddr("10.0.0.9")}}}
+	if _, err := st.Load("c1", moved); !errors.Is(err, ErrStale) {
+		t.Fatalf("Load with a moved member: %v, want ErrStale", err)
+	}
+	changes, err := st.Ensure("c1", moved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(changes) != 1 || changes[0].Path != MemberCert("m2") || !strings.Contains(changes[0].What, "was 10.0.0.2, localhost, m2, now 10.0.0.9, localhost, m2") {
+		t.Fatalf("changes %v", changes)
+	}
+	if !bytes.Equal(read(t, st, CACert), ca) || !bytes.Equal(read(t, st, MemberKey("m2")), key) || !bytes.Equal(read(t, st, MemberCert("m1")), other) {
+		t.Error("the CA, m2's key or m1's certificate changed")
+	}
+	if _, err := st.Load("c1", moved); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestNeverReplacesWhatExists(t *testing.T) {
+	st := Open(t.TempDir())
+	if _, err := st.Ensure("c1", members[:1]); err != nil {
+		t.Fatal(err)
+	}
+	// Another cluster's spec is refused, nothing written.
+	if _, err := st.Ensure("c2", members); !errors.Is(err, ErrOtherCluster) {
+		t.Fatalf("another cluster: %v", err)
+	}
+	if _, err := os.Stat(st.abs(MemberKey("m2"))); err == nil {
+		t.Error("a refused run wrote m2's key")
+	}
+	// A certificate without its key is an error, not a reason to replace it.
+	key := read(t, st, MemberKey("m1"))
+	if err := os.Remove(st.abs(MemberKey("m1"))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Ensure("c1", members[:1]); !errors.Is(err, ErrBroken) {
+		t.Fatalf("certificate without key: %v", err)
+	}
+	if err := os.WriteFile(st.abs(MemberKey("m1")), key, KeyMode); err != nil {
+		t.Fatal(err)
+	}
+	// A key without its certificate is certified, the key kept.
+	if err := os.Remove(st.abs(MemberCert("m1"))); err != nil {
+		t.Fatal(err)
+	}
+	changes, err := st.Ensure("c1", members[:1])
+	if err != nil || paths(changes) != MemberCert("m1") {
+		t.Fatalf("key without certificate: %v %v", changes, err)
+	}
+	if !bytes.Equal(read(t, st, MemberKey("m1")), key) {
+		t.Error("m1's key was replaced")
+	}
+	// With the CA key kept elsewhere, nothing to sign is fine; a new member
+	// is an error that leaves no key behind.
+	caKey := read(t, st, CAKey)
+	if err := os.Remove(st.abs(CAKey)); err != nil {
+		t.Fatal(err)
+	}
+	if changes, err := st.Ensure("c1", members[:1]); err != nil || len(changes) != 0 {
+		t.Fatalf("without the CA key, nothing to do: %v %v", changes, err)
+	}
+	if _, err := st.Ensure("c1", members); !errors.Is(err, ErrCAKeyMissing) {
+		t.Fatalf("without the CA key, a new member: %v", err)
+	}
+	if _, err := os.Stat(st.abs(MemberKey("m2"))); err == nil {
+		t.Error("a key was left that no certificate can go with")
+	}
+	if err := os.WriteFile(st.abs(CAKey), caKey, KeyMode); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Ensure("c1", members); err != nil {
+		t.Fatal(err)
+	}
+	// A CA key without its certificate is not papered over with a new CA.
+	if err := os.Remove(st.abs(CACert)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Ensure("c1", members); !errors.Is(err, ErrBroken) {
+		t.Fatalf("CA key without certificate: %v", err)
+	}
+	if !bytes.Equal(read(t, st, CAKey), caKey) {
+		t.Error("the CA key was replaced")
+	}
+}
+
+func TestRotate(t *testing.T) {
+	st := Open(t.TempDir())
+	if _, err := st.Ensure("c1", members); err != nil {
+		t.Fatal(err)
+	}
+	ca, key := read(t, st, CACert), read(t, st, MemberKey("m1"))
+	if _, err := st.Rotate("c1", members, false); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(read(t, st, CACert), ca) || bytes.Equal(read(t, st, MemberKey("m1")), key) {
+		t.Error("rotate: the CA must stay, the keys must change")
+	}
+	changes, err := st.Rotate("c1", members, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(changes) != 4 || changes[0].Path != CACert {
+		t.Errorf("rotate --ca: %v", changes)
+	}
+	if bytes.Equal(read(t, st, CACert), ca) {
+		t.Error("rotate --ca kept the CA")
+	}
+	if _, err := st.Load("c1", members); err != nil {
+		t.Fatalf("after rotate --ca the leaves do not chain to the new CA: %v", err)
+	}
+	if _, err := st.Rotate("c2", members, true); !errors.Is(err, ErrOtherCluster) {
+		t.Errorf("rotate --ca of another cluster's state: %v", err)
+	}
+}
+
+func TestList(t *testing.T) {
+	st := Open(t.TempDir())
+	if _, err := st.List(); !errors.Is(err, ErrNoCA) {
+		t.Fatalf("List of an empty state: %v", err)
+	}
+	if _, err := st.Ensure("c1", members); err != nil {
+		t.Fatal(err)
+	}
+	certs, err := st.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range certs {
+		got = append(got, c.Path)
+	}
+	if strings.Join(got, " ") != "etcd/ca.crt etcd/client.crt etcd/members/m1.crt etcd/members/m2.crt" {
+		t.Errorf("List: %v", got)
+	}
+	if s := certs[2].SANs(); s != "10.0.0.1, 2001:db8::1, m1, localhost" {
+		t.Errorf("SANs %q", s)
+	}
+	now := time.Now()
+	if d := certs[2].DaysLeft(now); d < 728 || d > 730 {
+		t.Errorf("a new member certificate has %d days left, want about 730", d)
+	}
+	if d := certs[0].DaysLeft(certs[0].NotAfter.Add(time.Minute)); d != -1 {
+		t.Errorf("a certificate expired a minute ago has %d days left, want -1", d)
+	}
+}
+
+func TestLockRefusesSecondRun(t *testing.T) {
+	st := Open(t.TempDir())
+	unlock, err := st.Lock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Ensure("c1", members); err == nil || !strings.Contains(err.Error(), "in use by another rampart run") {
+		t.Errorf("Ensure while locked: %v", err)
+	}
+	unlock()
+	if _, err := st.Ensure("c1", members); err != nil {
+		t.Fatal(err)
+	}
+}
