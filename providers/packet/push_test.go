@@ -30,17 +30,7 @@ var fastRetry = RetryPolicy{Attempts: 4, Base: 5 * time.Millisecond, Max: 20 * t
 // fails the test if any request or response broke the Metal spec.
 func startFake(t testing.TB) (*packetfake.Server, *Client) {
 	t.Helper()
-	s, err := packetfake.New(token)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.AddProject(project)
-	t.Cleanup(func() {
-		s.Close()
-		for _, v := range s.Violations() {
-			t.Errorf("Metal spec violation: %s", v)
-		}
-	})
+	s := packetfake.Start(t, token, project)
 	env := map[string]string{EnvAuthToken: token, EnvAPIURL: strings.TrimSuffix(s.URL, "/")}
 	c, err := NewClient(func(k string) string { return env[k] }, nil)
 	if err != nil {

@@ -47,17 +47,7 @@ func runCommand(c *cobra.Command, args ...string) (int, string, string) {
 // environment at it and fails the test on any spec violation.
 func packetFake(t *testing.T) *packetfake.Server {
 	t.Helper()
-	s, err := packetfake.New("cli-token")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.AddProject(packetProject)
-	t.Cleanup(func() {
-		s.Close()
-		for _, v := range s.Violations() {
-			t.Errorf("Metal spec violation: %s", v)
-		}
-	})
+	s := packetfake.Start(t, "cli-token", packetProject)
 	t.Setenv("PACKET_AUTH_TOKEN", "")
 	t.Setenv("METAL_AUTH_TOKEN", "cli-token")
 	t.Setenv("PACKET_API_URL", s.URL)
@@ -78,6 +68,17 @@ func genState(t *testing.T) string {
 
 func mutatingCalls(s *packetfake.Server) int {
 	return s.Count(func(c packetfake.Call) bool { return c.Mutating() })
+}
+
+// pushAgain pushes the fixture once more with --create and checks that it
+// succeeds with the summary want in exactly mutating mutating calls.
+func pushAgain(t *testing.T, s *packetfake.Server, state, want string, mutating int) {
+	t.Helper()
+	s.ResetCalls()
+	code, out, errOut := runCommand(newPushPacket(), "-f", fixture, "--state", state, "--create")
+	if code != 0 || !strings.Contains(out, want) || mutatingCalls(s) != mutating {
+		t.Errorf("push again: exit %d, %d mutating calls (want %d)\n%s\n%s", code, mutatingCalls(s), mutating, out, errOut)
+	}
 }
 
 // The seed scenario end to end: gen, push --create, push again (no change),
@@ -128,11 +129,7 @@ func TestPushPacketSeedScenario(t *testing.T) {
 		t.Errorf("master-1's userdata is not the final one under the state directory (%v)", err)
 	}
 	s.Settle()
-	s.ResetCalls()
-	code, out, errOut = runCommand(newPushPacket(), "-f", fixture, "--state", state, "--create")
-	if code != 0 || !strings.Contains(out, "push done: 0 created, 0 updated, 6 unchanged") || mutatingCalls(s) != 0 {
-		t.Errorf("second push: exit %d, %d mutating calls\n%s\n%s", code, mutatingCalls(s), out, errOut)
-	}
+	pushAgain(t, s, state, "push done: 0 created, 0 updated, 6 unchanged", 0)
 }
 
 func TestPushPacketPartialFailureExits1(t *testing.T) {
@@ -150,11 +147,7 @@ func TestPushPacketPartialFailureExits1(t *testing.T) {
 		t.Errorf("retries are not shown:\n%s", out)
 	}
 	s.ClearFaults()
-	s.ResetCalls()
-	code, out, errOut = runCommand(newPushPacket(), "-f", fixture, "--state", state, "--create")
-	if code != 0 || !strings.Contains(out, "push done: 1 created, 0 updated, 5 unchanged") || mutatingCalls(s) != 1 {
-		t.Errorf("re-run: exit %d, %d mutating calls\n%s\n%s", code, mutatingCalls(s), out, errOut)
-	}
+	pushAgain(t, s, state, "push done: 1 created, 0 updated, 5 unchanged", 1)
 }
 
 func TestPushPacketUpdatesOneNode(t *testing.T) {

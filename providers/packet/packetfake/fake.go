@@ -24,6 +24,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -661,4 +662,25 @@ func deviceJSON(d *Device) map[string]any {
 		"ssh_keys":     []any{},
 		"volumes":      []any{},
 	}
+}
+
+// Start runs a fake for a test or benchmark with the projects made, closes
+// it when the test ends and fails the test for every request or response
+// that broke the Metal spec.
+func Start(tb testing.TB, token string, projects ...string) *Server {
+	tb.Helper()
+	s, err := New(token)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, p := range projects {
+		s.AddProject(p)
+	}
+	tb.Cleanup(func() {
+		s.Close()
+		for _, v := range s.Violations() {
+			tb.Errorf("Metal spec violation: %s", v)
+		}
+	})
+	return s
 }
