@@ -91,7 +91,7 @@ down on 2026-06-30.`,
 				return err
 			}
 			if dryRun {
-				fmt.Fprintln(out, "dry run: nothing changed")
+				fmt.Fprintln(out, "dry run: nothing was changed")
 				return nil
 			}
 			res, err := client.Apply(ctx, plan, progress)

@@ -87,7 +87,7 @@ func TestPushPacketSeedScenario(t *testing.T) {
 	s := packetFake(t)
 	state := genState(t)
 	code, out, errOut := runCommand(newPushPacket(), "-f", fixture, "--state", state, "--dry-run", "--create")
-	if code != 0 || !strings.Contains(out, "plan: 6 to create, 0 to update, 0 unchanged, 0 missing") || !strings.Contains(out, "dry run: nothing changed") {
+	if code != 0 || !strings.Contains(out, "plan: 6 to create, 0 to update, 0 unchanged, 0 missing") || !strings.Contains(out, "dry run: nothing was changed") {
 		t.Fatalf("dry run: exit %d\n%s\n%s", code, out, errOut)
 	}
 	if n := mutatingCalls(s); n != 0 {
