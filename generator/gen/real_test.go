@@ -8,6 +8,7 @@ package gen_test
 // twice. See realtools_test.go for what happens when a program is missing.
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -26,6 +27,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/rampart-cluster/rampart/generator/gen"
+	"github.com/rampart-cluster/rampart/generator/pki"
 	"github.com/rampart-cluster/rampart/generator/spec"
 )
 
@@ -34,7 +36,8 @@ type realFixture struct {
 	name     string
 	spec     *spec.Spec
 	tree     *gen.Tree
-	dir      string // where tree.Write put it
+	state    *pki.State // the state the tree was made with
+	dir      string     // where tree.Write put it
 	machines []*realMachine
 }
 
@@ -98,7 +101,8 @@ func realLoadFixtures(t *testing.T) []*realFixture {
 		if err != nil {
 			t.Fatalf("%s: %v", file, err)
 		}
-		fx.tree, err = gen.Generate(fx.spec, gen.WithState(tempState(t, fx.spec)))
+		fx.state = tempState(t, fx.spec)
+		fx.tree, err = gen.Generate(fx.spec, gen.WithState(fx.state))
 		if err != nil {
 			t.Fatalf("%s: generate: %v", file, err)
 		}
@@ -1005,5 +1009,101 @@ func realLoadNFTables(t *testing.T, fwDir, script string) {
 			t.Errorf("the second run changed the ruleset:\n%s", realFirstDiff(prev, now))
 		}
 		prev = now
+	}
+}
+
+// TestRealFinalUserdata runs the real Ignition on the final userdata of every
+// etcd member (the one with its keys, from the state directory) and
+// validates its final cloud-config with cloud-init: Ignition must write the
+// member's rootfs/ of the tree plus exactly the withheld keys, 0600, as the
+// state holds them.
+func TestRealFinalUserdata(t *testing.T) {
+	realNeedRoot(t, "Ignition's files stage sets the owner of every file it writes")
+	ign := realIgnition(t)
+	cloudInit := realTool(t, "cloud-init", "cloud-init")
+	members := 0
+	for _, fx := range realLoadFixtures(t) {
+		out, err := gen.Build(fx.spec, fx.state)
+		if err != nil {
+			t.Fatal(err)
+		}
+		byPath := map[string][]byte{}
+		for _, f := range out.Userdata {
+			byPath[f.Path] = f.Data
+		}
+		for _, m := range fx.machines {
+			kind, name, _ := strings.Cut(m.rel, "/")
+			kind = strings.TrimSuffix(kind, "s")
+			ignPath, ccPath := gen.UserdataPath(kind, name, spec.OutputIgnition), gen.UserdataPath(kind, name, spec.OutputCloudConfig)
+			n := fx.spec.Node(name)
+			if kind != "node" || n == nil || !gen.IsEtcdMember(fx.spec, n) {
+				if byPath[ignPath] != nil || byPath[ccPath] != nil {
+					t.Errorf("%s: %s has final userdata, yet no secrets", fx.name, m.rel)
+				}
+				continue
+			}
+			members++
+			keys := map[string]string{gen.EtcdKeyFile: pki.MemberKey(name), gen.EtcdClientKey: pki.ClientKey}
+			t.Run(fx.name+"/"+m.rel, func(t *testing.T) {
+				if fx.spec.Wants(spec.OutputIgnition) {
+					config := filepath.Join(t.TempDir(), "ignition.json")
+					if err := os.WriteFile(config, byPath[ignPath], 0o600); err != nil {
+						t.Fatal(err)
+					}
+					root, _, _ := realApplyIgnition(t, ign, config)
+					for p, want := range m.rootfs {
+						data, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(p)))
+						if err != nil || !bytes.Equal(data, want.data) {
+							t.Errorf("%s: Ignition wrote %d bytes (%v), rootfs/ has %d", p, len(data), err, len(want.data))
+						}
+					}
+					for p, rel := range keys {
+						want, err := os.ReadFile(filepath.Join(fx.state.Dir, filepath.FromSlash(rel)))
+						if err != nil {
+							t.Fatal(err)
+						}
+						disk := filepath.Join(root, filepath.FromSlash(p))
+						data, err := os.ReadFile(disk)
+						if err != nil || !bytes.Equal(data, want) {
+							t.Errorf("%s: Ignition did not write the state's %s (%v)", p, rel, err)
+							continue
+						}
+						if st, _ := os.Stat(disk); st.Mode().Perm() != 0o600 {
+							t.Errorf("%s: mode %04o, want 0600", p, st.Mode().Perm())
+						}
+					}
+				}
+				if fx.spec.Wants(spec.OutputCloudConfig) {
+					file := filepath.Join(t.TempDir(), "cloud-config.yaml")
+					if err := os.WriteFile(file, byPath[ccPath], 0o600); err != nil {
+						t.Fatal(err)
+					}
+					out, err := realRun(nil, cloudInit, "schema", "--config-file", file)
+					if err != nil || !strings.Contains(out, "Valid cloud-config") {
+						t.Errorf("cloud-init schema rejects the final cloud-config of %s (%v):\n%s", m.rel, err, out)
+					}
+					var cc realCloudConfig
+					if err := yaml.Unmarshal(byPath[ccPath], &cc); err != nil {
+						t.Fatal(err)
+					}
+					seen := 0
+					for _, wf := range cc.WriteFiles {
+						if rel, ok := keys[wf.Path]; ok {
+							seen++
+							want, _ := os.ReadFile(filepath.Join(fx.state.Dir, filepath.FromSlash(rel)))
+							if wf.Content != string(want) || wf.Permissions != "0600" {
+								t.Errorf("cloud-config %s: permissions %s, content %d bytes; want 0600 and the state's %s", wf.Path, wf.Permissions, len(wf.Content), rel)
+							}
+						}
+					}
+					if seen != len(keys) {
+						t.Errorf("the final cloud-config writes %d of the %d keys", seen, len(keys))
+					}
+				}
+			})
+		}
+	}
+	if members == 0 {
+		t.Fatal("no fixture has etcd members")
 	}
 }

@@ -1,6 +1,7 @@
 package gen
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -163,6 +164,36 @@ func (o *Output) WriteUserdata(st *pki.State) (written, removed []string, err er
 		_ = os.Remove(d) // only empty directories go
 	}
 	return written, removed, nil
+}
+
+// CheckUserdata compares the final userdata in the state directory with
+// what this run makes, without writing: each file that differs, is missing
+// or has another mode than 0600 (Path relative to the state directory).
+// A run without secrets checks nothing.
+func (o *Output) CheckUserdata(st *pki.State) ([]Stale, error) {
+	var out []Stale
+	for _, f := range o.Userdata {
+		p := filepath.Join(st.Dir, filepath.FromSlash(f.Path))
+		data, err := os.ReadFile(p)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			out = append(out, Stale{Path: f.Path, Reason: "missing"})
+			continue
+		case err != nil:
+			return nil, err
+		case !bytes.Equal(data, f.Data):
+			out = append(out, Stale{Path: f.Path, Reason: "differs"})
+			continue
+		}
+		info, err := os.Stat(p)
+		if err != nil {
+			return nil, err
+		}
+		if info.Mode().Perm() != f.Mode.Perm() {
+			out = append(out, Stale{Path: f.Path, Reason: fmt.Sprintf("mode %04o, want %04o", info.Mode().Perm(), f.Mode.Perm())})
+		}
+	}
+	return out, nil
 }
 
 func isUserdataName(base string) bool {

@@ -137,44 +137,103 @@ func (c Change) String() string { return c.Path + ": " + c.What }
 
 // Ensure makes the state directory hold a CA for cluster, a pair for each
 // member whose certificate names exactly its addresses, and the client pair.
-// It reads everything first and creates only what is missing; a member
-// whose addresses changed gets a new certificate for its existing key,
-// signed by the existing CA. It returns what it changed, in a stable order.
+// It reads and checks everything first and writes only then, creating only
+// what is missing: a member whose addresses changed gets a new certificate
+// for its existing key, signed by the existing CA. It returns what it
+// changed, in a stable order.
 func (st *State) Ensure(cluster string, members []Member) ([]Change, error) {
-	unlock, err := st.lock()
+	unlock, err := st.begin(members)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	if err := checkMembers(members); err != nil {
+	// Read.
+	ca, err := st.readCA(cluster)
+	newAuthority := errors.Is(err, ErrNoCA)
+	if err != nil && !newAuthority {
 		return nil, err
 	}
+	type pending struct {
+		ls     leafSpec
+		key    *ecdsa.PrivateKey // nil: a new key is needed
+		reason string            // why a certificate is issued; "" if none is
+	}
+	var todo []pending
+	for _, ls := range leafSpecs(cluster, members) {
+		p := pending{ls: ls}
+		var cert *x509.Certificate
+		if !newAuthority {
+			if cert, _, p.key, _, err = st.readLeaf(ca, ls); err != nil {
+				return nil, err
+			}
+		}
+		switch {
+		case cert == nil:
+			p.reason = "issued the certificate of " + ls.what
+		case ls.sanDiff(cert) != "":
+			p.reason = fmt.Sprintf("issued a new certificate of %s from the same CA for its key: its addresses changed (%s)", ls.what, ls.sanDiff(cert))
+		}
+		if p.reason != "" {
+			todo = append(todo, p)
+		}
+	}
+	if !newAuthority && ca.key == nil && len(todo) > 0 {
+		_, err := ca.issue(todo[0].ls, nil)
+		return nil, err // says that the CA key is missing
+	}
+	// Write.
 	var changes []Change
-	ca, err := st.readCA(cluster)
-	if errors.Is(err, ErrNoCA) {
-		ca, err = newCA(cluster)
-		if err != nil {
+	if newAuthority {
+		if ca, err = newCA(cluster); err != nil {
 			return nil, err
 		}
 		if err := st.writePair(CAKey, ca.keyPEM, CACert, ca.certPEM); err != nil {
 			return nil, err
 		}
 		changes = append(changes, Change{CACert, "created the etcd CA of cluster " + cluster})
-	} else if err != nil {
-		return nil, err
 	}
-	want := []leafSpec{clientSpec(cluster)}
-	for _, m := range members {
-		want = append(want, memberSpec(cluster, m))
-	}
-	for _, ls := range want {
-		c, err := st.ensureLeaf(ca, ls)
+	for _, p := range todo {
+		if p.key == nil {
+			if p.key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
+				return nil, err
+			}
+			keyPEM, err := encodeKey(p.key)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := st.WriteFile(p.ls.keyPath, keyPEM, KeyMode); err != nil {
+				return nil, err
+			}
+			changes = append(changes, Change{p.ls.keyPath, "created the key of " + p.ls.what})
+		}
+		certPEM, err := ca.issue(p.ls, &p.key.PublicKey)
 		if err != nil {
 			return nil, err
 		}
-		changes = append(changes, c...)
+		if _, err := st.WriteFile(p.ls.certPath, certPEM, CertMode); err != nil {
+			return nil, err
+		}
+		changes = append(changes, Change{p.ls.certPath, p.reason})
 	}
 	return changes, nil
+}
+
+// begin checks the members and takes the lock for a run that writes.
+func (st *State) begin(members []Member) (func(), error) {
+	if err := checkMembers(members); err != nil {
+		return nil, err
+	}
+	return st.lock()
+}
+
+// leafSpecs are the leaf certificates of a cluster: the client's, then each
+// member's in order.
+func leafSpecs(cluster string, members []Member) []leafSpec {
+	out := []leafSpec{clientSpec(cluster)}
+	for _, m := range members {
+		out = append(out, memberSpec(cluster, m))
+	}
+	return out
 }
 
 // Load reads the material for cluster and members without writing
@@ -207,14 +266,11 @@ func (st *State) Load(cluster string, members []Member) (*Material, error) {
 // certificates) with new ones from the existing CA; with newCA it first
 // replaces the CA itself. Only an operator's explicit request calls it.
 func (st *State) Rotate(cluster string, members []Member, newCAToo bool) ([]Change, error) {
-	unlock, err := st.lock()
+	unlock, err := st.begin(members)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	if err := checkMembers(members); err != nil {
-		return nil, err
-	}
 	var changes []Change
 	var ca *authority
 	if newCAToo {
@@ -235,11 +291,7 @@ func (st *State) Rotate(cluster string, members []Member, newCAToo bool) ([]Chan
 			return nil, err
 		}
 	}
-	want := []leafSpec{clientSpec(cluster)}
-	for _, m := range members {
-		want = append(want, memberSpec(cluster, m))
-	}
-	for _, ls := range want {
+	for _, ls := range leafSpecs(cluster, members) {
 		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		if err != nil {
 			return nil, err
@@ -604,50 +656,6 @@ func (st *State) readLeaf(ca *authority, ls leafSpec) (cert *x509.Certificate, c
 		return nil, nil, nil, nil, fmt.Errorf("%w: %s is not signed by %s (%v); rampart certs rotate issues new ones", ErrBroken, st.abs(ls.certPath), st.abs(CACert), err)
 	}
 	return cert, certPEM, key, keyPEM, nil
-}
-
-// ensureLeaf makes one leaf pair current, creating only what is missing.
-func (st *State) ensureLeaf(ca *authority, ls leafSpec) ([]Change, error) {
-	cert, _, key, _, err := st.readLeaf(ca, ls)
-	if err != nil {
-		return nil, err
-	}
-	var changes []Change
-	if key == nil {
-		key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			return nil, err
-		}
-		keyPEM, err := encodeKey(key)
-		if err != nil {
-			return nil, err
-		}
-		if ca.key == nil { // do not leave a key that cannot be certified
-			_, err := ca.issue(ls, &key.PublicKey)
-			return nil, err
-		}
-		if _, err := st.WriteFile(ls.keyPath, keyPEM, KeyMode); err != nil {
-			return nil, err
-		}
-		changes = append(changes, Change{ls.keyPath, "created the key of " + ls.what})
-	}
-	reason := ""
-	switch {
-	case cert == nil:
-		reason = "issued the certificate of " + ls.what
-	case ls.sanDiff(cert) != "":
-		reason = fmt.Sprintf("issued a new certificate of %s from the same CA for its key: its addresses changed (%s)", ls.what, ls.sanDiff(cert))
-	default:
-		return changes, nil
-	}
-	certPEM, err := ca.issue(ls, &key.PublicKey)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := st.WriteFile(ls.certPath, certPEM, CertMode); err != nil {
-		return nil, err
-	}
-	return append(changes, Change{ls.certPath, reason}), nil
 }
 
 // loadLeaf reads a leaf pair that must be present and current.

@@ -63,6 +63,14 @@ and lists every file that differs from what the spec and the state produce.`,
 				if err != nil {
 					return &exitError{code: ExitInvalid, err: err}
 				}
+				staleUserdata, err := res.CheckUserdata(st)
+				if err != nil {
+					return &exitError{code: ExitInvalid, err: err}
+				}
+				for i := range staleUserdata {
+					staleUserdata[i].Path = filepath.Join(state, filepath.FromSlash(staleUserdata[i].Path))
+				}
+				stale = append(stale, staleUserdata...)
 				if len(stale) == 0 {
 					fmt.Fprintf(w, "%s is up to date (%d files)\n", out, len(tree.Files))
 					return nil
@@ -70,7 +78,7 @@ and lists every file that differs from what the spec and the state produce.`,
 				for _, st := range stale {
 					fmt.Fprintf(w, "stale: %s\n", st)
 				}
-				return &exitError{code: ExitInvalid, err: fmt.Errorf("%s is stale: %d file(s) differ from what %s produces; run rampart gen -f %s -o %s", out, len(stale), file, file, out)}
+				return &exitError{code: ExitInvalid, err: fmt.Errorf("%s is stale: %d file(s) differ from what %s produces; run rampart gen -f %s -o %s --state %s", out, len(stale), file, file, out, state)}
 			}
 			if err := tree.Write(out); err != nil {
 				return &exitError{code: ExitInvalid, err: fmt.Errorf("gen: %w", err)}
