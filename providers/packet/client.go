@@ -68,6 +68,11 @@ type Client struct {
 	Retry RetryPolicy
 	// OnRetry, when set, hears about every retry (for progress output).
 	OnRetry func(r RetryNote)
+
+	// A 429's Retry-After speaks for the whole account: no call of this
+	// client starts before throttledUntil.
+	throttleMu     sync.Mutex
+	throttledUntil time.Time
 }
 
 // RetryNote describes a call about to be tried again.
@@ -155,6 +160,7 @@ type APIError struct {
 	Err      error
 }
 
+// Error says which call failed, why, and after how many attempts.
 func (e *APIError) Error() string {
 	tries := ""
 	if e.Attempts > 1 {
@@ -163,6 +169,7 @@ func (e *APIError) Error() string {
 	return fmt.Sprintf("%s: %v%s", e.What, e.Err, tries)
 }
 
+// Unwrap gives the last attempt's error.
 func (e *APIError) Unwrap() error { return e.Err }
 
 type retryHookKey struct{}
@@ -186,7 +193,7 @@ func (c *Client) call(ctx context.Context, what string, check recheck, fn func(a
 		p.Attempts = 1
 	}
 	for attempt := 1; ; attempt++ {
-		if err := ctx.Err(); err != nil {
+		if err := c.waitThrottle(ctx); err != nil {
 			return &APIError{What: what, Attempts: attempt - 1, Err: err}
 		}
 		api := c.apis.Get().(*packngo.Client)
@@ -202,6 +209,9 @@ func (c *Client) call(ctx context.Context, what string, check recheck, fn func(a
 		var er *packngo.ErrorResponse
 		answered := errors.As(err, &er) || status != 0
 		wait, reason, retry := p.next(attempt, status, resp, answered)
+		if retry && status == http.StatusTooManyRequests && resp.Header.Get("Retry-After") != "" {
+			c.throttle(time.Now().Add(wait))
+		}
 		if !retry || attempt >= p.Attempts {
 			if reason != "" && !retry {
 				err = fmt.Errorf("%w: %s", err, reason)
@@ -229,6 +239,34 @@ func (c *Client) call(ctx context.Context, what string, check recheck, fn func(a
 			if done {
 				return nil
 			}
+		}
+	}
+}
+
+// throttle holds every call of the client until t.
+func (c *Client) throttle(t time.Time) {
+	c.throttleMu.Lock()
+	defer c.throttleMu.Unlock()
+	if t.After(c.throttledUntil) {
+		c.throttledUntil = t
+	}
+}
+
+// waitThrottle waits until the client may call the API again, or ctx ends.
+func (c *Client) waitThrottle(ctx context.Context) error {
+	for {
+		c.throttleMu.Lock()
+		wait := time.Until(c.throttledUntil)
+		c.throttleMu.Unlock()
+		if wait <= 0 {
+			return ctx.Err()
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
 		}
 	}
 }

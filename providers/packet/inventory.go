@@ -61,6 +61,7 @@ type InventoryError struct {
 	Problems []string
 }
 
+// Error lists the problems, one a line.
 func (e *InventoryError) Error() string {
 	return "cannot write the nodes section:\n  " + strings.Join(e.Problems, "\n  ")
 }

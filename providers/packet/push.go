@@ -67,6 +67,7 @@ type PlanError struct {
 	Problems []string
 }
 
+// Error lists the problems, one a line.
 func (e *PlanError) Error() string {
 	return "cannot plan the push:\n  " + strings.Join(e.Problems, "\n  ")
 }
@@ -265,6 +266,7 @@ type PartialError struct {
 	Result *Result
 }
 
+// Error says what was done and what was not, with each failure's reason.
 func (e *PartialError) Error() string {
 	var b strings.Builder
 	done, notDone := e.Result.Done(), e.Result.NotDone()

@@ -465,3 +465,66 @@ func TestProgressLines(t *testing.T) {
 		t.Errorf("terminal progress does not clear its bar at the end: %q", term)
 	}
 }
+
+// A 429's Retry-After holds every call of the push, not only the one that
+// got it: no request reaches the API until it has passed.
+func TestRetryAfterHoldsEveryCall(t *testing.T) {
+	s, c := startFake(t)
+	c.Concurrency = 2
+	s.Latency = 20 * time.Millisecond
+	s.Inject(packetfake.Fault{Op: packetfake.OpCreateDevice, Status: http.StatusTooManyRequests, RetryAfter: "1", Times: 1,
+		Match: func(r *packetfake.Request) bool { return r.Hostname() == "agent-2" }})
+	if _, _, err := push(t, c, machines("v1"), true); err != nil {
+		t.Fatal(err)
+	}
+	calls := s.Calls()
+	var throttled packetfake.Call
+	for _, call := range calls {
+		if call.Status == http.StatusTooManyRequests {
+			throttled = call
+		}
+	}
+	if throttled.Op == "" {
+		t.Fatal("no 429 was answered")
+	}
+	after := 0
+	for _, call := range calls {
+		if call.At.After(throttled.Answered) {
+			after++
+			if gap := call.At.Sub(throttled.Answered); gap < time.Second-50*time.Millisecond {
+				t.Errorf("%s %s arrived %s after the 429 with Retry-After: 1", call.Method, call.Path, gap)
+			}
+		}
+	}
+	if after == 0 {
+		t.Error("no call came after the 429")
+	}
+}
+
+// An interrupted push says which changes were never started.
+func TestInterruptedPushListsWhatWasNotStarted(t *testing.T) {
+	s, c := startFake(t)
+	c.Concurrency = 1
+	p, err := c.Plan(context.Background(), target, machines("v1"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	res, err := c.Apply(ctx, p, cancelAfterFirst{cancel})
+	var pe *PartialError
+	if !errors.As(err, &pe) || len(res.Done()) != 1 || len(res.NotDone()) != 5 {
+		t.Fatalf("interrupted push: %v; done %v, not done %v", err, res.Done(), res.NotDone())
+	}
+	if !strings.Contains(err.Error(), "agent-1: not started") || len(s.Devices()) != 1 {
+		t.Errorf("error %q with %d devices made", err, len(s.Devices()))
+	}
+}
+
+// cancelAfterFirst cancels the push once the first device is done.
+type cancelAfterFirst struct{ cancel context.CancelFunc }
+
+func (p cancelAfterFirst) Start(int)       {}
+func (p cancelAfterFirst) Device(Outcome)  { p.cancel() }
+func (p cancelAfterFirst) Retry(RetryNote) {}
+func (p cancelAfterFirst) Finish()         {}

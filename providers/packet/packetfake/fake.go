@@ -69,9 +69,10 @@ type Call struct {
 	Method   string
 	Path     string // path below BasePath, query included
 	Status   int
-	Injected bool // the answer was an injected fault
-	At       time.Time
-	Body     []byte // request body
+	Injected bool      // the answer was an injected fault
+	At       time.Time // when the request arrived
+	Answered time.Time // when the answer was sent
+	Body     []byte    // request body
 }
 
 // Mutating reports whether the call asked for a change (any method but GET).
@@ -317,6 +318,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		time.Sleep(wait)
 	}
 	call.Status = ans.status
+	call.Answered = time.Now()
 	s.mu.Lock()
 	s.calls = append(s.calls, call)
 	s.mu.Unlock()
