@@ -412,3 +412,24 @@ func Members(s *spec.Spec) map[string][]Member {
 	}
 	return out
 }
+
+// Reach returns what the addresses of a source prefix may open to the nodes
+// of a role: one Access for each part of the prefix the policy treats
+// differently (a prefix that holds admins and the world gives two).
+func Reach(p *policy.Policy, role string, src netip.Prefix) []*Access {
+	f := policy.FamilyOf(src)
+	ns := names(p, f)
+	b := &builder{p: p, cells: map[string]*Access{}}
+	var leaves []leaf
+	split(src.Masked(), newIndex(ns).overlapping(src), &leaves)
+	seen := map[string]bool{}
+	var out []*Access
+	for _, l := range leaves {
+		if seen[l.key()] {
+			continue
+		}
+		seen[l.key()] = true
+		out = append(out, b.cell(f, l.sig, role))
+	}
+	return out
+}

@@ -393,3 +393,19 @@ func TestMatrixJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestReach: the parts of a prefix get what explain gives their addresses.
+func TestReach(t *testing.T) {
+	p := compile(t, "split.yaml", splitSpec)
+	got := Reach(p, "web", netip.MustParsePrefix("10.2.0.0/15"))
+	var texts []string
+	for _, a := range got {
+		texts = append(texts, a.String())
+	}
+	slices.Sort(texts)
+	// 10.2.0.0/16 is db (all, 443 denied to 10.2.3.0/24), 10.3.0.0/16 the world
+	want := []string{"all", "all but tcp/443", "tcp/443"}
+	if !slices.Equal(texts, want) {
+		t.Errorf("Reach = %q, want %q", texts, want)
+	}
+}

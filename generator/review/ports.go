@@ -262,3 +262,20 @@ func (d *decider) access(v policy.Verdict, prov policy.Provenance) *Access {
 	})
 	return &Access{Segments: d.segs}
 }
+
+// AllPorts is every tcp or udp port.
+func AllPorts() Ranges { return Ranges(allPorts) }
+
+// Intersect returns the ports in both lists.
+func (rs Ranges) Intersect(other Ranges) Ranges { return intersect(normal(rs), normal(other)) }
+
+// Minus returns the ports of rs that are not in other.
+func (rs Ranges) Minus(other Ranges) Ranges { return subtract(normal(rs), normal(other)) }
+
+// Text renders the ranges as a cell does: "all" or 80,443,10000-10100.
+func (rs Ranges) Text() string { return portsText(rs) }
+
+// Union returns the ports in either list.
+func (rs Ranges) Union(other Ranges) Ranges {
+	return normal(append(slices.Clone([]policy.PortRange(rs)), other...))
+}

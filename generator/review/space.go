@@ -170,7 +170,9 @@ func halves(p netip.Prefix) (netip.Prefix, netip.Prefix) {
 	return lo, netip.PrefixFrom(a, bits)
 }
 
-// lastAddr is the highest address of a prefix.
+// LastAddr is the highest address of a prefix.
+func LastAddr(p netip.Prefix) netip.Addr { return lastAddr(p) }
+
 func lastAddr(p netip.Prefix) netip.Addr {
 	b := p.Masked().Addr().AsSlice()
 	for i := p.Bits(); i < len(b)*8; i++ {

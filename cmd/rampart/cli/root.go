@@ -48,7 +48,7 @@ comes up.`,
 		return &exitError{code: ExitUsage, err: fmt.Errorf("%w\nSee '%s --help'.", err, c.CommandPath())}
 	})
 	root.AddCommand(newGen(), newValidate(), newExplain(), newAudit(), newVersion())
-	root.AddCommand(newMatrix(), newDiff())
+	root.AddCommand(newMatrix(), newDiff(), newDrift())
 	root.AddCommand(newRecover(), newCerts())
 	return root
 }

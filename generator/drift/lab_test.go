@@ -1,0 +1,390 @@
+package drift_test
+
+// The live state comes from the real kernel: each test loads the generated
+// firewall into a network namespace the way the node's boot unit does (the
+// generated script, run with systemd's environment), takes iptables-save,
+// ip6tables-save, ipset save or nft list ruleset from it, checks that drift
+// reports nothing, then changes the kernel's state by hand and checks that
+// drift names each change, and nothing else.
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/rampart-cluster/rampart/generator/boot"
+	"github.com/rampart-cluster/rampart/generator/drift"
+	"github.com/rampart-cluster/rampart/generator/gen"
+	"github.com/rampart-cluster/rampart/generator/policy"
+	"github.com/rampart-cluster/rampart/generator/spec"
+	"github.com/rampart-cluster/rampart/internal/netlab"
+)
+
+var labTools = []string{"iptables", "ip6tables", "iptables-save", "ip6tables-save", "iptables-restore", "ip6tables-restore", "ipset", "nft", "sh", "env", "sed", "grep", "tr"}
+
+// systemdPath is the PATH systemd gives the firewall unit.
+const systemdPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// withBackend returns a fixture's text with firewall.backend set.
+func withBackend(t *testing.T, text, backend string) string {
+	t.Helper()
+	if m := regexp.MustCompile(`(?m)^  backend: \w+$`).FindStringIndex(text); m != nil {
+		return text[:m[0]] + "  backend: " + backend + text[m[1]:]
+	}
+	if i := strings.Index(text, "\nfirewall:\n"); i >= 0 {
+		i += len("\nfirewall:\n")
+		return text[:i] + "  backend: " + backend + "\n" + text[i:]
+	}
+	if strings.Contains(text, "\nfirewall:") {
+		t.Fatal("a firewall section this test cannot edit")
+	}
+	return text + "\nfirewall:\n  backend: " + backend + "\n"
+}
+
+func loadFixture(t *testing.T, name, backend string) *spec.Spec {
+	t.Helper()
+	s, err := parseFixture(t, name, backend)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Firewall.Backend != backend {
+		t.Fatalf("%s: backend %q, want %q", name, s.Firewall.Backend, backend)
+	}
+	return s
+}
+
+// parseFixture reads a fixture with firewall.backend set; the spec may
+// refuse the backend (iptables on Fedora CoreOS).
+func parseFixture(t *testing.T, name, backend string) (*spec.Spec, error) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "..", "fixtures", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return spec.Parse(name, []byte(withBackend(t, string(data), backend)))
+}
+
+// apply writes the firewall files and script of the role's machine under a
+// temporary root (the script's dir= line pointed there: the host's /etc is
+// not the test's to write) and runs the script inside the namespace.
+func apply(t *testing.T, ns *netlab.NS, s *spec.Spec, p *policy.Policy, role string) {
+	t.Helper()
+	ms, err := gen.Machines(s, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// the role's machine, or for a role whose members each have their own
+	// (etcd members), the first member's: the firewall is the role's
+	var m *boot.Machine
+	for _, x := range ms {
+		if x.Kind == "role" && x.Name == role {
+			m = x
+		}
+	}
+	for _, x := range ms {
+		if n := s.Node(x.Name); m == nil && x.Kind == "node" && n != nil && n.Role == role {
+			m = x
+		}
+	}
+	if m == nil {
+		t.Fatalf("no machine boots with role %s", role)
+	}
+	root := t.TempDir()
+	script := ""
+	for _, f := range boot.Rootfs(m) {
+		contents := f.Contents
+		switch {
+		case f.Path == gen.ScriptPath[s.OS.Variant]:
+			from := "\ndir=" + gen.FirewallDir + "\n"
+			if strings.Count(contents, from) != 1 {
+				t.Fatalf("the firewall script has no line %q:\n%s", from, contents)
+			}
+			contents = strings.Replace(contents, from, "\ndir="+filepath.Join(root, gen.FirewallDir)+"\n", 1)
+			script = filepath.Join(root, f.Path)
+		case strings.HasPrefix(f.Path, gen.FirewallDir+"/"):
+		default:
+			continue
+		}
+		p := filepath.Join(root, filepath.FromSlash(f.Path))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(contents), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if script == "" {
+		t.Fatal("no firewall script in the machine")
+	}
+	if _, err := ns.Exec("env", "-i", "PATH="+systemdPath, script); err != nil {
+		t.Fatalf("firewall script: %v", err)
+	}
+}
+
+// save takes the live state out of the namespace and parses it.
+func save(t *testing.T, ns *netlab.NS, backend string) *drift.Live {
+	t.Helper()
+	live := &drift.Live{IPTables: map[policy.Family]*drift.IPTables{}}
+	parse := func(name string, args ...string) []byte {
+		out, err := ns.Exec(args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	var err error
+	if backend == "nftables" {
+		live.NFT, err = drift.ParseNFT(bytes.NewReader(parse("nft", "nft", "list", "ruleset")), "nft list ruleset")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return live
+	}
+	for _, x := range []struct {
+		cmd string
+		f   policy.Family
+	}{{"iptables-save", policy.V4}, {"ip6tables-save", policy.V6}} {
+		tab, err := drift.ParseIPTables(bytes.NewReader(parse(x.cmd, x.cmd)), x.cmd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		live.IPTables[x.f] = tab
+	}
+	live.IPSets, err = drift.ParseIPSet(bytes.NewReader(parse("ipset", "ipset", "save")), "ipset save")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return live
+}
+
+// want describes a finding drift must report: its kind, family and place,
+// and a text its rule or member must contain.
+type want struct {
+	kind, family, where, text string
+}
+
+func (w want) matches(f drift.Finding) bool {
+	return f.Kind == w.kind && f.Family == w.family && f.Where == w.where &&
+		strings.Contains(f.Want+"\x00"+f.Found+"\x00"+f.Detail, w.text)
+}
+
+// expect checks that the findings are exactly the wanted ones: each wanted
+// finding reported once, nothing else reported.
+func expect(t *testing.T, got []drift.Finding, wants ...want) {
+	t.Helper()
+	used := make([]bool, len(got))
+	for _, w := range wants {
+		found := false
+		for i, f := range got {
+			if !used[i] && w.matches(f) {
+				used[i], found = true, true
+				break
+			}
+		}
+		if !found {
+			t.Errorf("drift did not report %+v", w)
+		}
+	}
+	for i, f := range got {
+		if !used[i] {
+			t.Errorf("unexpected finding: %s", f)
+		}
+	}
+	if t.Failed() {
+		var b strings.Builder
+		for _, f := range got {
+			fmt.Fprintf(&b, "  %s\n", f)
+		}
+		t.Logf("all findings:\n%s", b.String())
+	}
+}
+
+// TestNoDriftAfterLoad: for every fixture and both backends, the state the
+// kernel reports right after the generated firewall is loaded shows no
+// drift, for every role, IPv4 and IPv6.
+func TestNoDriftAfterLoad(t *testing.T) {
+	netlab.Require(t, labTools...)
+	fixtures, err := filepath.Glob("../../fixtures/*.yaml")
+	if err != nil || len(fixtures) == 0 {
+		t.Fatalf("no fixtures: %v", err)
+	}
+	lab := netlab.New(t)
+	n := 0
+	for _, file := range fixtures {
+		for _, backend := range []string{"iptables", "nftables"} {
+			s, err := parseFixture(t, filepath.Base(file), backend)
+			if err != nil {
+				if backend == "iptables" && strings.Contains(err.Error(), "iptables needs ipset") {
+					continue // Fedora CoreOS has no ipset: the spec refuses the combination
+				}
+				t.Fatal(err)
+			}
+			p := policy.Compile(s)
+			for _, role := range p.Roles {
+				n++
+				ns := lab.NewNS(fmt.Sprintf("n%d", n))
+				apply(t, ns, s, p, role)
+				exp, err := drift.Expect(p, role, backend)
+				if err != nil {
+					t.Fatal(err)
+				}
+				live := save(t, ns, backend)
+				if fs := drift.Check(p, role, exp, live); len(fs) > 0 {
+					for _, f := range fs {
+						t.Errorf("%s %s role %s: %s", filepath.Base(file), backend, role, f)
+					}
+				}
+				// loading twice (a re-apply at boot) changes nothing either
+				apply(t, ns, s, p, role)
+				if fs := drift.Check(p, role, exp, save(t, ns, backend)); len(fs) > 0 {
+					t.Errorf("%s %s role %s: after a re-apply: %v", filepath.Base(file), backend, role, fs)
+				}
+			}
+		}
+	}
+	t.Logf("%d roles loaded and compared", n)
+}
+
+// ruleNumber returns the 1-based number of the first rule of a chain whose
+// iptables -S line contains text.
+func ruleNumber(t *testing.T, ns *netlab.NS, cmd, chain, text string) string {
+	t.Helper()
+	n := 0
+	for _, line := range strings.Split(ns.Run(cmd, "-w", "-S", chain), "\n") {
+		if !strings.HasPrefix(line, "-A ") {
+			continue
+		}
+		n++
+		if strings.Contains(line, text) {
+			return fmt.Sprint(n)
+		}
+	}
+	t.Fatalf("no rule with %q in %s", text, chain)
+	return ""
+}
+
+// TestDriftIPTables changes the kernel's iptables and ipset state by hand
+// and checks that drift names each change.
+func TestDriftIPTables(t *testing.T) {
+	netlab.Require(t, labTools...)
+	s := loadFixture(t, "dcos-packet.yaml", "iptables")
+	p := policy.Compile(s)
+	role := "agent"
+	ns := netlab.New(t).NewNS("ipt")
+	apply(t, ns, s, p, role)
+	exp, err := drift.Expect(p, role, "iptables")
+	if err != nil {
+		t.Fatal(err)
+	}
+	expect(t, drift.Check(p, role, exp, save(t, ns, "iptables")))
+
+	cluster6 := p.Set("cluster").Members[policy.V6]
+	if len(cluster6) == 0 {
+		t.Fatal("the fixture has no IPv6 cluster members to flush")
+	}
+	// delete a rule
+	ns.Run("iptables", "-w", "-D", "RAMPART-INPUT", ruleNumber(t, ns, "iptables", "RAMPART-INPUT", "rampart-trusted-4"))
+	// add a set member
+	ns.Run("ipset", "add", "rampart-admins-4", "203.0.113.9")
+	// a foreign ACCEPT before the jump, one after it, and harmless ones before it
+	ns.Run("iptables", "-w", "-I", "INPUT", "1", "-s", "203.0.113.0/24", "-p", "tcp", "--dport", "8080", "-j", "ACCEPT")
+	ns.Run("iptables", "-w", "-A", "INPUT", "-s", "198.18.0.0/15", "-j", "ACCEPT")
+	ns.Run("iptables", "-w", "-I", "INPUT", "1", "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT")
+	ns.Run("iptables", "-w", "-I", "INPUT", "1", "-s", "203.0.113.0/24", "-j", "DROP")
+	// an admin is already allowed SSH: accepting it again is no drift
+	ns.Run("iptables", "-w", "-I", "INPUT", "1", "-s", "209.220.51.50", "-p", "tcp", "--dport", "22", "-j", "ACCEPT")
+	// a foreign ACCEPT reached through another owner's chain (IPv6)
+	ns.Run("ip6tables", "-w", "-N", "OTHER-INPUT")
+	ns.Run("ip6tables", "-w", "-A", "OTHER-INPUT", "-p", "udp", "-m", "multiport", "--dports", "53,123", "-j", "ACCEPT")
+	ns.Run("ip6tables", "-w", "-I", "INPUT", "1", "-j", "OTHER-INPUT")
+	// flush a set
+	ns.Run("ipset", "flush", "rampart-cluster-6")
+	// remove a jump
+	ns.Run("ip6tables", "-w", "-D", "FORWARD", "-j", "RAMPART-FORWARD")
+	// other owners' chains are ignored
+	ns.Run("iptables", "-w", "-N", "DOCKER-ISOLATION-STAGE-1")
+	ns.Run("iptables", "-w", "-A", "DOCKER-ISOLATION-STAGE-1", "-j", "ACCEPT")
+	ns.Run("ipset", "create", "other-owner", "hash:ip")
+	// change a rule of rampart's: SSH from admins becomes 2222
+	ns.Run("iptables", "-w", "-R", "RAMPART-INPUT", ruleNumber(t, ns, "iptables", "RAMPART-INPUT", "--dport 22"),
+		"-p", "tcp", "-m", "set", "--match-set", "rampart-admins-4", "src", "-m", "tcp", "--dport", "2222", "-j", "ACCEPT")
+
+	wants := []want{
+		{drift.MissingRule, "IPv4", "RAMPART-INPUT", "-A RAMPART-INPUT -m set --match-set rampart-trusted-4 src -j ACCEPT"},
+		{drift.ExtraMember, "IPv4", "rampart-admins-4", "203.0.113.9"},
+		{drift.ForeignAccept, "IPv4", "INPUT", "tcp/8080 from 203.0.113.0/24"},
+		{drift.ForeignAccept, "IPv6", "INPUT", "through OTHER-INPUT"},
+		{drift.MissingJump, "IPv6", "FORWARD", "-A FORWARD -j RAMPART-FORWARD"},
+		{drift.ChangedRule, "IPv4", "RAMPART-INPUT", "-A RAMPART-INPUT -m set --match-set rampart-admins-4 src -p tcp -m tcp --dport 22 -j ACCEPT\x00-A RAMPART-INPUT -p tcp -m set --match-set rampart-admins-4 src -m tcp --dport 2222 -j ACCEPT"},
+	}
+	for _, m := range cluster6 {
+		wants = append(wants, want{drift.MissingMember, "IPv6", "rampart-cluster-6", m.Addr().String()})
+	}
+	expect(t, drift.Check(p, role, exp, save(t, ns, "iptables")), wants...)
+}
+
+// nftHandle returns the handle of the first rule of a chain of table inet
+// rampart whose text contains text.
+func nftHandle(t *testing.T, ns *netlab.NS, chain, text string) string {
+	t.Helper()
+	for _, line := range strings.Split(ns.Run("nft", "-a", "list", "chain", "inet", "rampart", chain), "\n") {
+		if i := strings.Index(line, "# handle "); i >= 0 && strings.Contains(line, text) {
+			return strings.TrimSpace(line[i+len("# handle "):])
+		}
+	}
+	t.Fatalf("no rule with %q in chain %s", text, chain)
+	return ""
+}
+
+// TestDriftNFTables changes the kernel's nftables state by hand and checks
+// that drift names each change and ignores other tables.
+func TestDriftNFTables(t *testing.T) {
+	netlab.Require(t, labTools...)
+	s := loadFixture(t, "dcos-packet.yaml", "nftables")
+	p := policy.Compile(s)
+	role := "agent"
+	ns := netlab.New(t).NewNS("nft")
+	apply(t, ns, s, p, role)
+	exp, err := drift.Expect(p, role, "nftables")
+	if err != nil {
+		t.Fatal(err)
+	}
+	expect(t, drift.Check(p, role, exp, save(t, ns, "nftables")))
+
+	// delete a rule
+	ns.Run("nft", "delete", "rule", "inet", "rampart", "input", "handle", nftHandle(t, ns, "input", "@trusted_v4"))
+	// add a set member
+	ns.Run("nft", "add", "element", "inet", "rampart", "admins_v4", "{ 203.0.113.9 }")
+	// a foreign accept placed before rampart's rules, inside rampart's chain
+	ns.Run("nft", "insert", "rule", "inet", "rampart", "input", "ip", "saddr", "203.0.113.0/24", "tcp", "dport", "8080", "accept")
+	// another table's accept cannot undo rampart's drop: not drift
+	ns.Shell(`nft -f - <<'EOF'
+table inet other {
+	chain input {
+		type filter hook input priority -10; policy accept;
+		ip saddr 203.0.113.0/24 accept
+	}
+}
+EOF`)
+	// flush a set
+	ns.Run("nft", "flush", "set", "inet", "rampart", "cluster_v6")
+	// change a base chain's policy
+	ns.Run("nft", "chain", "inet", "rampart", "forward", "{ policy drop ; }")
+
+	wants := []want{
+		{drift.MissingRule, "", "chain input", "ip saddr @trusted_v4 accept"},
+		{drift.ExtraMember, "", "set admins_v4", "203.0.113.9"},
+		{drift.ExtraRule, "", "chain input", "ip saddr 203.0.113.0/24 tcp dport 8080 accept"},
+		{drift.MissingMember, "", "set cluster_v6", "2604:1380:1::10-2604:1380:1::15"},
+		{drift.ChangedChain, "", "chain forward", "policy drop"},
+	}
+	expect(t, drift.Check(p, role, exp, save(t, ns, "nftables")), wants...)
+
+	// the whole table gone
+	ns.Run("nft", "delete", "table", "inet", "rampart")
+	expect(t, drift.Check(p, role, exp, save(t, ns, "nftables")), want{drift.MissingTable, "", "table inet rampart", "table inet rampart"})
+}
