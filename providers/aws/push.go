@@ -137,15 +137,18 @@ const MaxAttempts = 8
 
 // NewClient loads the SDK's default configuration (environment, shared
 // profiles, AWS_ENDPOINT_URL and the rest of the default chain) for the
-// region, with the standard retryer. apiOptions are added to every call's
+// region ("": the chain's), with the standard retryer. apiOptions are added to every call's
 // middleware stack (tests count calls with them).
 func NewClient(ctx context.Context, region string, apiOptions ...func(*middleware.Stack) error) (*Client, error) {
-	cfg, err := config.LoadDefaultConfig(ctx,
-		config.WithRegion(region),
+	opts := []func(*config.LoadOptions) error{
 		config.WithRetryer(func() awssdk.Retryer {
 			return retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = MaxAttempts })
 		}),
-	)
+	}
+	if region != "" {
+		opts = append(opts, config.WithRegion(region))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("loading the AWS configuration: %w", err)
 	}

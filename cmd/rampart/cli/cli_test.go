@@ -66,6 +66,16 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"frobnicate"}, 2, "", `unknown command "frobnicate"`},
 		{[]string{"validate", "-f", "/nonexistent/cluster.yaml"}, 1, "", "no such file"},
 		{[]string{"version"}, 0, "rampart ", ""},
+		{[]string{"push"}, 2, "", "push needs a provider"},
+		{[]string{"push", "gcp"}, 2, "", `unknown command "gcp"`},
+		{[]string{"push", "aws"}, 2, "", "-f is required"},
+		{[]string{"push", "aws", "-f", fixture}, 1, "", "the spec has no provider.aws section"},
+		{[]string{"push", "aws", "-f", "../../../fixtures/dcos-aws.yaml", "-o", "yaml"}, 2, "", "-o must be text or json"},
+		{[]string{"inventory"}, 2, "", "inventory needs a source"},
+		{[]string{"inventory", "aws"}, 2, "", "--tag K=V is required"},
+		{[]string{"inventory", "aws", "--tag", "rampart:cluster=x", "--role", "agent"}, 2, "", `--role "agent" is not PATTERN=ROLE`},
+		{[]string{"inventory", "terraform"}, 2, "", "--file is required"},
+		{[]string{"inventory", "terraform", "--file", "/nonexistent/output.json"}, 1, "", "no such file"},
 	}
 	for _, c := range cases {
 		code, out, errOut := run(c.args...)

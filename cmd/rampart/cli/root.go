@@ -50,6 +50,7 @@ comes up.`,
 	root.AddCommand(newGen(), newValidate(), newExplain(), newAudit(), newVersion())
 	root.AddCommand(newMatrix(), newDiff(), newDrift())
 	root.AddCommand(newRecover(), newCerts())
+	root.AddCommand(newPush(), newInventory())
 	return root
 }
 
