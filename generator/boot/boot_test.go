@@ -1,0 +1,63 @@
+package boot
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestDropinsAndWithheld: a unit the OS ships gets only its drop-ins
+// written (and is enabled); withheld files are named in the documents'
+// comments and nowhere else.
+func TestDropinsAndWithheld(t *testing.T) {
+	m := &Machine{Kind: "node", Name: "n1", Cluster: "c", Hostname: "n1",
+		Files: []File{{Path: "/etc/ssl/certs/etcd/server.crt", Mode: 0o644, Contents: "CERT\n"}},
+		Units: []Unit{
+			{Name: "etcd-member.service", Enabled: true, Dropins: []Dropin{{Name: "20-x.conf", Contents: "[Service]\nEnvironment=\"A=b\"\n"}}},
+			{Name: "own.service", Enabled: false, Contents: "[Service]\nExecStart=/bin/true\n"},
+		},
+		Withheld: []File{{Path: "/etc/ssl/certs/etcd/server.key", Mode: 0o600, Contents: "SECRET"}},
+	}
+	var paths []string
+	for _, f := range Rootfs(m) {
+		paths = append(paths, f.Path)
+		if strings.Contains(f.Contents, "SECRET") {
+			t.Errorf("%s carries a withheld file's contents", f.Path)
+		}
+	}
+	want := "/etc/ssl/certs/etcd/server.crt /etc/systemd/system-preset/20-ignition.preset /etc/systemd/system/etcd-member.service.d/20-x.conf /etc/systemd/system/own.service"
+	if got := strings.Join(paths, " "); got != want {
+		t.Errorf("rootfs:\n%s\nwant\n%s", got, want)
+	}
+	for _, f := range Rootfs(m) {
+		if f.Path == PresetPath && f.Contents != "enable etcd-member.service\n" {
+			t.Errorf("preset %q", f.Contents)
+		}
+	}
+	bu, err := Butane(m, Target{Variant: "flatcar", Version: "1.1.0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"#   /etc/ssl/certs/etcd/server.key (0600)", "    - name: etcd-member.service\n      enabled: true\n      dropins:\n        - name: 20-x.conf\n", "    - name: own.service\n      enabled: false\n      contents: |\n"} {
+		if !strings.Contains(bu, s) {
+			t.Errorf("butane lacks %q:\n%s", s, bu)
+		}
+	}
+	if strings.Contains(bu, "SECRET") {
+		t.Error("butane carries a withheld file's contents")
+	}
+	if _, err := Ignition(bu, Target{Variant: "flatcar", Version: "1.1.0"}); err != nil {
+		t.Errorf("butane with drop-ins does not translate: %v", err)
+	}
+	cc, err := CloudConfig(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"#   /etc/ssl/certs/etcd/server.key (0600)", "  - path: /etc/systemd/system/etcd-member.service.d/20-x.conf\n", "  - [systemctl, enable, --now, etcd-member.service]\n"} {
+		if !strings.Contains(cc, s) {
+			t.Errorf("cloud-config lacks %q:\n%s", s, cc)
+		}
+	}
+	if strings.Contains(cc, "SECRET") || strings.Contains(cc, "enable, --now, own.service") {
+		t.Error("cloud-config carries a withheld file or enables a disabled unit")
+	}
+}
