@@ -89,18 +89,16 @@ type EnvVar struct{ Name, Value string }
 
 // EtcdEnv is the environment etcd reads on member n, in the order the
 // drop-in writes it: TLS only for clients and peers, each side requiring a
-// certificate from the cluster's CA. Peers listen on the member's etcd
-// address (EtcdAddress); clients are served on every address of the node.
+// certificate from the cluster's CA. etcd listens for peers and clients on
+// the member's etcd address (EtcdAddress) only: another address of the spec
+// may be one the machine does not hold (an AWS Elastic IP is NAT), and
+// etcd cannot bind that. The certificate names every address all the same.
 func EtcdEnv(s *spec.Spec, n *spec.Node, state string) []EnvVar {
 	var initial []string
 	for _, m := range s.Nodes {
 		if IsEtcdMember(s, m) {
 			initial = append(initial, m.Name+"="+EtcdPeerURL(s, m))
 		}
-	}
-	var listen []string
-	for _, a := range n.Addresses {
-		listen = append(listen, etcdURL(a, s.Etcd.ClientPort))
 	}
 	return []EnvVar{
 		{"ETCD_NAME", n.Name},
@@ -111,7 +109,7 @@ func EtcdEnv(s *spec.Spec, n *spec.Node, state string) []EnvVar {
 		{"ETCD_INITIAL_ADVERTISE_PEER_URLS", EtcdPeerURL(s, n)},
 		{"ETCD_LISTEN_PEER_URLS", EtcdPeerURL(s, n)},
 		{"ETCD_ADVERTISE_CLIENT_URLS", EtcdClientURL(s, n)},
-		{"ETCD_LISTEN_CLIENT_URLS", strings.Join(listen, ",")},
+		{"ETCD_LISTEN_CLIENT_URLS", EtcdClientURL(s, n)},
 		{"ETCD_TRUSTED_CA_FILE", EtcdCAFile},
 		{"ETCD_CERT_FILE", EtcdCertFile},
 		{"ETCD_KEY_FILE", EtcdKeyFile},

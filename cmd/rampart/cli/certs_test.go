@@ -35,6 +35,10 @@ func TestCertsList(t *testing.T) {
 	if code != 1 || !strings.Contains(stderr, "2 certificate(s) expire within 30 days") || !strings.Contains(out, " 29\n") {
 		t.Errorf("29 days before the leaves expire: exit %d\n%s%s", code, out, stderr)
 	}
+	code, out, stderr = run("gen", "-f", fixture, "-o", filepath.Join(dir, "out"), "--state", state)
+	if code != 0 || !strings.Contains(stderr, "warning: "+filepath.Join(state, "etcd", "members", "master-1.crt")+" expires in 29 day(s)") {
+		t.Errorf("gen 29 days before the leaves expire: exit %d, want 0 and a warning\n%s%s", code, out, stderr)
+	}
 }
 
 func TestCertsRotate(t *testing.T) {

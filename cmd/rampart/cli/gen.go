@@ -52,6 +52,9 @@ and lists every file that differs from what the spec and the state produce.`,
 				for _, ch := range changes {
 					fmt.Fprintf(w, "state %s: %s\n", filepath.Join(state, filepath.FromSlash(ch.Path)), ch.What)
 				}
+				if err := warnExpiring(cmd, st, state); err != nil {
+					return &exitError{code: ExitInvalid, err: fmt.Errorf("gen: state %s: %w", state, err)}
+				}
 			}
 			res, err := gen.Build(s, stateOrNil(st, len(members)))
 			if err != nil {
@@ -116,4 +119,21 @@ func stateOrNil(st *pki.State, members int) *pki.State {
 		return nil
 	}
 	return st
+}
+
+// warnExpiring warns, on standard error, of every certificate of the state
+// that expires within ExpiryWarning: gen still uses it.
+func warnExpiring(cmd *cobra.Command, st *pki.State, state string) error {
+	certs, err := st.List()
+	if err != nil {
+		return err
+	}
+	t := now()
+	for _, c := range certs {
+		if c.NotAfter.Sub(t) < ExpiryWarning {
+			fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s expires in %d day(s) (%s); rampart certs rotate issues new ones\n",
+				filepath.Join(state, filepath.FromSlash(c.Path)), c.DaysLeft(t), c.NotAfter.UTC().Format("2006-01-02"))
+		}
+	}
+	return nil
 }
