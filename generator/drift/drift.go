@@ -30,14 +30,14 @@ const (
 
 // Finding is one difference between what runs and what the spec wants.
 type Finding struct {
-	Kind   string
-	Family string // IPv4, IPv6; "" for what covers both (nftables, ipset)
-	Where  string // chain, set or table
-	Want   string // what rampart renders ("" for something extra)
-	Found  string // what runs ("" for something missing)
-	Line   int    // where Found is in the live input
-	Pos    int    // the rule's position in its chain (1-based), when it has one
-	Detail string // what the wanted rule is for, or why a foreign rule matters
+	Kind   string `json:"kind"`
+	Family string `json:"family,omitempty"`   // IPv4, IPv6; "" for what covers both (nftables)
+	Where  string `json:"where"`              // chain, set or table
+	Want   string `json:"want,omitempty"`     // what rampart renders ("" for something extra)
+	Found  string `json:"found,omitempty"`    // what runs ("" for something missing)
+	Line   int    `json:"line,omitempty"`     // where Found is in the live input
+	Pos    int    `json:"position,omitempty"` // the rule's position in its chain (1-based), when it has one
+	Detail string `json:"detail,omitempty"`   // what the wanted rule is for, or why a foreign rule matters
 }
 
 // String renders a finding on one line.

@@ -24,7 +24,36 @@ type IPSet struct {
 	MaxElem string
 	Members []Member
 	LineNo  int
+	index   map[string]int // member key -> position in Members
 }
+
+// put adds a member unless the set holds it; del removes it.
+func (s *IPSet) put(m Member) {
+	if s.index == nil {
+		s.index = map[string]int{}
+	}
+	if _, ok := s.index[m.key()]; !ok {
+		s.index[m.key()] = len(s.Members)
+		s.Members = append(s.Members, m)
+	}
+}
+
+func (s *IPSet) del(m Member) {
+	i, ok := s.index[m.key()]
+	if !ok {
+		return
+	}
+	s.Members = slices.Delete(s.Members, i, i+1)
+	delete(s.index, m.key())
+	for k, j := range s.index {
+		if j > i {
+			s.index[k] = j - 1
+		}
+	}
+}
+
+// clear empties the set.
+func (s *IPSet) clear() { s.Members, s.index = nil, nil }
 
 // Member is one entry of a set. Addresses are host prefixes; nomatch
 // entries (exceptions in a hash:net set) are kept apart.
@@ -114,18 +143,15 @@ func ParseIPSet(r io.Reader, name string) (*IPSets, error) {
 			if err != nil {
 				return bad("%v", err)
 			}
-			i := slices.IndexFunc(s.Members, func(x Member) bool { return x.key() == m.key() || x.Prefix == m.Prefix && m.Prefix.IsValid() })
 			if cmd == "add" || cmd == "a" || cmd == "A" {
-				if i < 0 {
-					s.Members = append(s.Members, m)
-				}
-			} else if i >= 0 {
-				s.Members = slices.Delete(s.Members, i, i+1)
+				s.put(m)
+			} else {
+				s.del(m)
 			}
 		case "flush", "F":
 			if len(f) == 1 {
 				for _, s := range st.Sets {
-					s.Members = nil
+					s.clear()
 				}
 				return nil
 			}
@@ -133,7 +159,7 @@ func ParseIPSet(r io.Reader, name string) (*IPSets, error) {
 			if err != nil {
 				return err
 			}
-			s.Members = nil
+			s.clear()
 		case "destroy", "x", "X":
 			if len(f) == 1 {
 				st.Sets, st.Order = map[string]*IPSet{}, nil

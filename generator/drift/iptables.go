@@ -82,6 +82,7 @@ type ParseError struct {
 	Msg    string
 }
 
+// Error renders the place and the problem: "name:line: what".
 func (e *ParseError) Error() string {
 	return fmt.Sprintf("%s:%d: %s", e.Source, e.Line, e.Msg)
 }

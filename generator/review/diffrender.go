@@ -114,7 +114,7 @@ func (d *Diff) WriteMarkdown(w io.Writer) error {
 		}
 	}
 	if len(d.Members) > 0 {
-		b.WriteString("#### Sources that gained (+) or lost (-) addresses\n\n| source | family | | entry | |\n|---|---|---|---|---|\n")
+		b.WriteString("#### Sources that gained (+) or lost (-) addresses\n\n| source | family | change | entry | note |\n|---|---|---|---|---|\n")
 		for _, m := range d.Members {
 			note := ""
 			if m.Opens {

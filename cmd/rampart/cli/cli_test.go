@@ -365,7 +365,7 @@ func TestDrift(t *testing.T) {
 		t.Errorf("a rule taken out: exit %d\n%s", code, stdout)
 	}
 	code, stdout, _ = runIn(strings.Join(kept, "\n"), append(args, "--format", "json")...)
-	if code != 1 || !strings.Contains(stdout, `"Kind": "missing rule"`) {
+	if code != 1 || !strings.Contains(stdout, `"kind": "missing rule"`) {
 		t.Errorf("json: exit %d\n%s", code, stdout)
 	}
 	for _, c := range []struct {
