@@ -51,6 +51,10 @@ func fixtureState(t testing.TB, file string, s *spec.Spec) *pki.State {
 		if _, err := st.Ensure(s.Cluster, gen.EtcdMembers(s)); err != nil {
 			t.Fatal(err)
 		}
+		// the run's lock file is no part of the fixture
+		if err := os.Remove(filepath.Join(st.Dir, ".lock")); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return st
 }
