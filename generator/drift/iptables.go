@@ -164,13 +164,14 @@ func ParseIPTables(r io.Reader, name string) (*IPTables, error) {
 			return nil
 		case "-I", "--insert":
 			// -I CHAIN [N] rule: iptables-save never prints it; restore files may
-			rule, err := parseRule(toks[1], skipNumber(toks[2:]))
+			at, rest := position(toks[2:])
+			rule, err := parseRule(toks[1], rest)
 			if err != nil {
 				return bad("%v", err)
 			}
 			rule.Line, rule.LineNo = line, no
 			c := t.chain(toks[1])
-			c.Rules = slices.Insert(c.Rules, 0, rule)
+			c.Rules = slices.Insert(c.Rules, min(at, len(c.Rules)), rule)
 			return nil
 		default:
 			return bad("%q: want -A CHAIN ... (or :CHAIN, *table, COMMIT)", short(line))
@@ -193,11 +194,15 @@ func ParseIPTables(r io.Reader, name string) (*IPTables, error) {
 	return t, nil
 }
 
-func skipNumber(toks []string) []string {
-	if len(toks) > 0 && toks[0] != "" && strings.Trim(toks[0], "0123456789") == "" {
-		return toks[1:]
+// position reads the rule number of -I CHAIN [N] (1 when absent) as an
+// index, and returns the rest of the rule.
+func position(toks []string) (int, []string) {
+	if len(toks) > 0 {
+		if n, ok := portNumber(toks[0]); ok && n > 0 {
+			return int(n) - 1, toks[1:]
+		}
 	}
-	return toks
+	return 0, toks
 }
 
 func (t *IPTables) chain(name string) *Chain {

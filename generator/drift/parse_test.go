@@ -90,6 +90,21 @@ func iptParse(s string) error { _, err := ParseIPTables(strings.NewReader(s), "t
 func setParse(s string) error { _, err := ParseIPSet(strings.NewReader(s), "test"); return err }
 func nftParse(s string) error { _, err := ParseNFT(strings.NewReader(s), "test"); return err }
 
+// TestInsert: -I CHAIN [N] puts the rule where iptables would.
+func TestInsert(t *testing.T) {
+	tab, err := ParseIPTables(strings.NewReader("*filter\n-A X -j A\n-A X -j B\n-I X 2 -j C\n-I X -j D\n-I X 9 -j E\nCOMMIT\n"), "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range tab.Chains["X"].Rules {
+		got = append(got, r.Target)
+	}
+	if strings.Join(got, "") != "DACBE" {
+		t.Errorf("order %v, want D A C B E", got)
+	}
+}
+
 // TestIPSetRestore: a restore file's swap and destroy leave the set under
 // its own name with the temporary set's members; save output reads alike.
 func TestIPSetRestore(t *testing.T) {

@@ -30,7 +30,9 @@ what rampart renders for the node's role:
 It reports rampart's rules, chains and sets that are missing, extra or
 changed, set members missing or extra, a jump from a built-in chain into
 rampart's chains that is missing, and a rule of another owner placed before
-rampart's jump that accepts new connections rampart would drop. Other
+rampart's jump that accepts new connections rampart would drop (judged by
+the role's rules, which rampart applies to published container ports in
+FORWARD too; jumps to other owners' chains are followed). Other
 owners' chains are otherwise ignored; so are comments, counters, and the
 way the kernel prints a rule (module order, /32, icmp type numbers). With
 nftables, table inet rampart is compared: another table cannot accept what
