@@ -3,6 +3,7 @@ package review
 import (
 	"cmp"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -266,20 +267,26 @@ func compareMembers(old, new *Side) []MemberChange {
 	for _, src := range slices.Compact(sources) {
 		for _, f := range policy.Families {
 			of, nf := ofFamily(om[src], f), ofFamily(nm[src], f)
-			for _, m := range of {
-				if !slices.ContainsFunc(nf, func(x Member) bool { return x.Prefix == m.Prefix }) {
-					out = append(out, MemberChange{Source: src, Family: f, Member: m})
-				}
-			}
+			inOld, inNew := map[netip.Prefix]bool{}, map[netip.Prefix]bool{}
 			var olds []tagged
 			for _, m := range of {
+				inOld[m.Prefix] = true
 				olds = append(olds, tagged{prefix: m.Prefix})
 			}
 			for _, m := range nf {
-				if slices.ContainsFunc(of, func(x Member) bool { return x.Prefix == m.Prefix }) {
+				inNew[m.Prefix] = true
+			}
+			for _, m := range of {
+				if !inNew[m.Prefix] {
+					out = append(out, MemberChange{Source: src, Family: f, Member: m})
+				}
+			}
+			oldIndex := newIndex(olds)
+			for _, m := range nf {
+				if inOld[m.Prefix] {
 					continue
 				}
-				opens := !covered(m.Prefix, olds) && reaches(new.Matrix, src, f)
+				opens := !covered(m.Prefix, oldIndex.overlapping(m.Prefix)) && reaches(new.Matrix, src, f)
 				out = append(out, MemberChange{Source: src, Family: f, Member: m, Added: true, Opens: opens})
 			}
 		}
