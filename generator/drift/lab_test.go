@@ -249,6 +249,24 @@ func TestNoDriftAfterLoad(t *testing.T) {
 	t.Logf("%d roles loaded and compared", n)
 }
 
+// loaded loads the firewall of dcos-packet's agents into a new namespace
+// and checks that a fresh load shows no drift.
+func loaded(t *testing.T, backend string) (*netlab.NS, *policy.Policy, string, *drift.Expected) {
+	t.Helper()
+	netlab.Require(t, labTools...)
+	s := loadFixture(t, "dcos-packet.yaml", backend)
+	p := policy.Compile(s)
+	role := "agent"
+	ns := netlab.New(t).NewNS(backend)
+	apply(t, ns, s, p, role)
+	exp, err := drift.Expect(p, role, backend)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expect(t, drift.Check(p, role, exp, save(t, ns, backend)))
+	return ns, p, role, exp
+}
+
 // ruleNumber returns the 1-based number of the first rule of a chain whose
 // iptables -S line contains text.
 func ruleNumber(t *testing.T, ns *netlab.NS, cmd, chain, text string) string {
@@ -270,17 +288,7 @@ func ruleNumber(t *testing.T, ns *netlab.NS, cmd, chain, text string) string {
 // TestDriftIPTables changes the kernel's iptables and ipset state by hand
 // and checks that drift names each change.
 func TestDriftIPTables(t *testing.T) {
-	netlab.Require(t, labTools...)
-	s := loadFixture(t, "dcos-packet.yaml", "iptables")
-	p := policy.Compile(s)
-	role := "agent"
-	ns := netlab.New(t).NewNS("ipt")
-	apply(t, ns, s, p, role)
-	exp, err := drift.Expect(p, role, "iptables")
-	if err != nil {
-		t.Fatal(err)
-	}
-	expect(t, drift.Check(p, role, exp, save(t, ns, "iptables")))
+	ns, p, role, exp := loaded(t, "iptables")
 
 	cluster6 := p.Set("cluster").Members[policy.V6]
 	if len(cluster6) == 0 {
@@ -343,17 +351,7 @@ func nftHandle(t *testing.T, ns *netlab.NS, chain, text string) string {
 // TestDriftNFTables changes the kernel's nftables state by hand and checks
 // that drift names each change and ignores other tables.
 func TestDriftNFTables(t *testing.T) {
-	netlab.Require(t, labTools...)
-	s := loadFixture(t, "dcos-packet.yaml", "nftables")
-	p := policy.Compile(s)
-	role := "agent"
-	ns := netlab.New(t).NewNS("nft")
-	apply(t, ns, s, p, role)
-	exp, err := drift.Expect(p, role, "nftables")
-	if err != nil {
-		t.Fatal(err)
-	}
-	expect(t, drift.Check(p, role, exp, save(t, ns, "nftables")))
+	ns, p, role, exp := loaded(t, "nftables")
 
 	// delete a rule
 	ns.Run("nft", "delete", "rule", "inet", "rampart", "input", "handle", nftHandle(t, ns, "input", "@trusted_v4"))
