@@ -47,7 +47,7 @@ func BenchmarkPush500(b *testing.B) {
 				s.Latency = latency
 				b.StartTimer()
 				start := time.Now()
-				p, err := c.Plan(context.Background(), target, ms, true)
+				p, err := c.Plan(context.Background(), target, ms, PlanOptions{Create: true})
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -72,10 +72,18 @@ func (e *PlanError) Error() string {
 	return "cannot plan the push:\n  " + strings.Join(e.Problems, "\n  ")
 }
 
-// Plan reads the project's devices and compares them with the machines:
-// a device matches a machine by hostname; create says whether missing
-// devices are to be made. It makes no change.
-func (c *Client) Plan(ctx context.Context, t Target, machines []Machine, create bool) (*Plan, error) {
+// PlanOptions tune a plan.
+type PlanOptions struct {
+	// Create plans a device for every machine that has none.
+	Create bool
+	// Others are the hostnames of the spec's nodes that this push leaves
+	// out (push --node): their devices are not strangers.
+	Others []string
+}
+
+// Plan reads the project's devices and compares them with the machines: a
+// device matches a machine by hostname. It makes no change.
+func (c *Client) Plan(ctx context.Context, t Target, machines []Machine, o PlanOptions) (*Plan, error) {
 	devices, err := c.listDevices(ctx, t.Project, listFilter{})
 	if err != nil {
 		return nil, err
@@ -112,7 +120,7 @@ func (c *Client) Plan(ctx context.Context, t Target, machines []Machine, create 
 				continue
 			}
 			p.Steps = append(p.Steps, compare(t, m, d))
-		case create:
+		case o.Create:
 			tags, _ := wantTags(nil, t.Cluster, m.Role)
 			p.Steps = append(p.Steps, Step{Machine: m, Action: ActionCreate, tags: tags, userdata: true})
 		default:
@@ -121,6 +129,9 @@ func (c *Client) Plan(ctx context.Context, t Target, machines []Machine, create 
 	}
 	if len(problems) > 0 {
 		return nil, &PlanError{Problems: problems}
+	}
+	for _, h := range o.Others {
+		wanted[h] = true
 	}
 	for i := range devices {
 		d := &devices[i]

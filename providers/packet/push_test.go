@@ -54,7 +54,7 @@ func machines(version string) []Machine {
 
 func push(t *testing.T, c *Client, ms []Machine, create bool) (*Plan, *Result, error) {
 	t.Helper()
-	p, err := c.Plan(context.Background(), target, ms, create)
+	p, err := c.Plan(context.Background(), target, ms, PlanOptions{Create: create})
 	if err != nil {
 		t.Fatalf("plan: %v", err)
 	}
@@ -133,7 +133,7 @@ func TestPushUpdatesWhatDiffers(t *testing.T) {
 		Tags: []string{"rampart:cluster=dcos-packet", "rampart:role=agent"}})
 	ms := machines("v1")
 	ms[0].Userdata = []byte(`{"ignition":{"version":"3.3.0"},"rampart":"v2"}`) // master-1 changes
-	p, err := c.Plan(context.Background(), target, ms, false)
+	p, err := c.Plan(context.Background(), target, ms, PlanOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +191,7 @@ func TestPushUpdatesWhatDiffers(t *testing.T) {
 func TestPlanMakesNoChange(t *testing.T) {
 	s, c := startFake(t)
 	s.AddDevice(packetfake.Device{Project: project, Hostname: "master-1", Userdata: "old"})
-	p, err := c.Plan(context.Background(), target, machines("v1"), true)
+	p, err := c.Plan(context.Background(), target, machines("v1"), PlanOptions{Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +220,7 @@ func TestPlanRefusesAmbiguousDevices(t *testing.T) {
 	s.AddDevice(packetfake.Device{Project: project, Hostname: "agent-1"})
 	s.AddDevice(packetfake.Device{Project: project, Hostname: "agent-2", Tags: []string{"rampart:cluster=other"}})
 	s.AddDevice(packetfake.Device{Project: project, Hostname: "agent-3", State: "deprovisioning"}) // going away: not a match
-	_, err := c.Plan(context.Background(), target, machines("v1"), true)
+	_, err := c.Plan(context.Background(), target, machines("v1"), PlanOptions{Create: true})
 	var pe *PlanError
 	if !errors.As(err, &pe) || len(pe.Problems) != 2 {
 		t.Fatalf("plan error = %v, want two problems", err)
@@ -339,7 +339,7 @@ func decode(b []byte) map[string]any {
 func TestGiveUpOnLongRetryAfter(t *testing.T) {
 	s, c := startFake(t)
 	s.Inject(packetfake.Fault{Op: packetfake.OpListDevices, Status: http.StatusTooManyRequests, RetryAfter: "3600", Times: 1})
-	_, err := c.Plan(context.Background(), target, machines("v1"), true)
+	_, err := c.Plan(context.Background(), target, machines("v1"), PlanOptions{Create: true})
 	var ae *APIError
 	if !errors.As(err, &ae) || ae.Status != 429 || ae.Attempts != 1 || !strings.Contains(err.Error(), "asks to wait 1h0m0s (Retry-After), more than the 5s rampart waits") {
 		t.Errorf("plan under a one-hour Retry-After: %v", err)
@@ -351,7 +351,7 @@ func TestGiveUpOnLongRetryAfter(t *testing.T) {
 
 func TestClientErrorsAreNotRetried(t *testing.T) {
 	s, c := startFake(t)
-	_, err := c.Plan(context.Background(), Target{Project: "00000000-0000-4000-8000-00000000beef"}, machines("v1"), true)
+	_, err := c.Plan(context.Background(), Target{Project: "00000000-0000-4000-8000-00000000beef"}, machines("v1"), PlanOptions{Create: true})
 	var ae *APIError
 	if !errors.As(err, &ae) || ae.Status != http.StatusNotFound || ae.Attempts != 1 {
 		t.Errorf("plan of an unknown project: %v, want one 404", err)
@@ -367,7 +367,7 @@ func TestListsEveryPage(t *testing.T) {
 	for _, m := range machines("v1")[:5] {
 		s.AddDevice(packetfake.Device{Project: project, Hostname: m.Hostname, Userdata: string(m.Userdata), Tags: []string{"rampart:cluster=dcos-packet", "rampart:role=" + m.Role}})
 	}
-	p, err := c.Plan(context.Background(), target, machines("v1"), true)
+	p, err := c.Plan(context.Background(), target, machines("v1"), PlanOptions{Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -505,7 +505,7 @@ func TestRetryAfterHoldsEveryCall(t *testing.T) {
 func TestInterruptedPushListsWhatWasNotStarted(t *testing.T) {
 	s, c := startFake(t)
 	c.Concurrency = 1
-	p, err := c.Plan(context.Background(), target, machines("v1"), true)
+	p, err := c.Plan(context.Background(), target, machines("v1"), PlanOptions{Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -65,7 +66,13 @@ down on 2026-06-30.`,
 				return err
 			}
 			st := pki.Open(state)
+			opts := packet.PlanOptions{Create: create}
 			var machines []packet.Machine
+			for _, n := range s.Nodes {
+				if !slices.Contains(selected, n) {
+					opts.Others = append(opts.Others, n.Name)
+				}
+			}
 			for _, n := range selected {
 				m, err := packetMachine(s, st, n, false)
 				if err != nil {
@@ -83,7 +90,7 @@ down on 2026-06-30.`,
 			out := cmd.OutOrStdout()
 			progress := packet.NewProgress(out, isTerminal(out))
 			client.OnRetry = progress.Retry
-			plan, err := client.Plan(ctx, target, machines, create)
+			plan, err := client.Plan(ctx, target, machines, opts)
 			if err != nil {
 				return &exitError{code: ExitInvalid, err: fmt.Errorf("push packet: %w", err)}
 			}

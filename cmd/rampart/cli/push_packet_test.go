@@ -154,8 +154,12 @@ func TestPushPacketUpdatesOneNode(t *testing.T) {
 	s := packetFake(t)
 	state := genState(t)
 	s.AddDevice(packetfake.Device{Project: packetProject, Hostname: "agent-1", Userdata: "#cloud-config\n", Tags: []string{"rampart:cluster=dcos-packet", "rampart:role=agent"}})
-	s.AddDevice(packetfake.Device{Project: packetProject, Hostname: "agent-2", Userdata: "stale"})
+	s.AddDevice(packetfake.Device{Project: packetProject, Hostname: "agent-2", Userdata: "stale", Tags: []string{"rampart:cluster=dcos-packet"}})
+	s.AddDevice(packetfake.Device{Project: packetProject, Hostname: "agent-7", Tags: []string{"rampart:cluster=dcos-packet"}})
 	code, out, errOut := runCommand(newPushPacket(), "-f", fixture, "--state", state, "--node", "agent-1")
+	if strings.Count(out, "warning:") != 1 || !strings.Contains(out, "warning: agent-7 (") {
+		t.Errorf("push --node agent-1 warns of other devices than agent-7 (agent-2 is a node of the spec):\n%s", out)
+	}
 	if code != 0 || !strings.Contains(out, "plan: 0 to create, 1 to update, 0 unchanged, 0 missing") ||
 		!strings.Contains(out, "push done: 0 created, 1 updated, 0 unchanged") || s.Device("agent-2").Userdata != "stale" {
 		t.Errorf("push --node agent-1: exit %d\n%s\n%s", code, out, errOut)
