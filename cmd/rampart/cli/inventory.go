@@ -26,7 +26,7 @@ that cannot be written as a node is an error (exit 1) and nothing is printed.`,
 			return usageError("inventory needs a source: aws, terraform or packet\nSee '%s --help'.", cmd.CommandPath())
 		},
 	}
-	c.AddCommand(newInventoryAWS(), newInventoryTerraform())
+	c.AddCommand(newInventoryAWS(), newInventoryTerraform(), newInventoryPacket())
 	return c
 }
 

@@ -93,7 +93,7 @@ func TestPushPacketSeedScenario(t *testing.T) {
 	if n := mutatingCalls(s); n != 0 {
 		t.Errorf("--dry-run made %d mutating calls", n)
 	}
-	code, out, errOut = runCommand(newPushPacket(), "-f", fixture, "--state", state, "--create")
+	code, out, errOut = run("push", "packet", "-f", fixture, "--state", state, "--create")
 	if code != 0 || !strings.Contains(out, "push done: 6 created, 0 updated, 0 unchanged") {
 		t.Fatalf("push --create: exit %d\n%s\n%s", code, out, errOut)
 	}
@@ -237,6 +237,10 @@ func TestInventoryPacket(t *testing.T) {
 		"  - name: master-1\n    role: master\n    addresses: [147.75.0.1, 10.88.0.1, \"2604:1380:0:1::1\"]\n"
 	if code != 0 || out != want {
 		t.Errorf("inventory: exit %d\n%s\nwant\n%s\n%s", code, out, want, errOut)
+	}
+	// the same through the command tree
+	if code, treeOut, errOut := run("inventory", "packet", "--project", packetProject, "--role", "agent-*=agent"); code != 0 || treeOut != want {
+		t.Errorf("rampart inventory packet: exit %d\n%s\n%s", code, treeOut, errOut)
 	}
 	code, out, errOut = runCommand(newInventoryPacket(), "--project", packetProject)
 	if code != 1 || out != "" || !strings.Contains(errOut, "agent-1 (") || !strings.Contains(errOut, "no role") {
