@@ -470,8 +470,8 @@ func (c *groupCompiler) subtract(entries []entry, d *policy.Rule, role string) [
 				}
 				if denied {
 					if partial {
-						c.warn("role %s: %s (%s) denies part of role %s's members; security group %s denies it for every member of %s",
-							role, d.Prov.What, d.Prov.Origin, e.role, GroupName(c.p.Cluster, role), e.role)
+						c.warn("security group %s: %q (%s) denies part of role %s's members; security group %s denies it for every member of %s",
+							GroupName(c.p.Cluster, role), d.Prov.What, d.Prov.Origin, e.role, GroupName(c.p.Cluster, role), e.role)
 					}
 					e.space = e.space.minus(ds)
 				}
@@ -563,7 +563,7 @@ func (c *groupCompiler) render(e entry, r *policy.Rule, role string) []Permissio
 	for _, pr := range s.udp {
 		out = append(out, Permission{Proto: ProtoUDP, From: int32(pr.From), To: int32(pr.To), Peer: peer})
 	}
-	icmp := func(proto string, ranges []policy.PortRange) {
+	icmp := func(proto, label string, ranges []policy.PortRange) {
 		if equalRanges(ranges, allTypes) {
 			out = append(out, Permission{Proto: proto, From: -1, To: -1, Peer: peer})
 			return
@@ -573,8 +573,8 @@ func (c *groupCompiler) render(e entry, r *policy.Rule, role string) []Permissio
 			n += int(pr.To) - int(pr.From) + 1
 		}
 		if n > maxICMPTypeRules {
-			c.warn("role %s: %s from %s admits %d ICMP types; security group %s admits none of them (a group holds one rule per ICMP type)",
-				role, r.Prov.What, peer, n, GroupName(c.p.Cluster, role))
+			c.warn("security group %s: %q from %s admits %d %s types (all but echo, or those a rule denies); security group %s admits none of them (a group holds one rule per ICMP type)",
+				GroupName(c.p.Cluster, role), r.Prov.What, peer, n, label, GroupName(c.p.Cluster, role))
 			return
 		}
 		for _, pr := range ranges {
@@ -584,14 +584,14 @@ func (c *groupCompiler) render(e entry, r *policy.Rule, role string) []Permissio
 		}
 	}
 	if v4 {
-		icmp(ProtoICMP, s.icmp)
+		icmp(ProtoICMP, "ICMP", s.icmp)
 	}
 	if v6 {
-		icmp(ProtoICMPv6, s.icmpv6)
+		icmp(ProtoICMPv6, "ICMPv6", s.icmpv6)
 	}
 	if s.other {
-		c.warn("role %s: %s from %s admits every IP protocol but some ports; security group %s admits only TCP, UDP and ICMP from it",
-			role, r.Prov.What, peer, GroupName(c.p.Cluster, role))
+		c.warn("security group %s: %q from %s admits every IP protocol but some ports or ICMP types; the group admits only TCP, UDP and ICMP from it (a group cannot allow all protocols but some ports)",
+			GroupName(c.p.Cluster, role), r.Prov.What, peer)
 	}
 	return out
 }

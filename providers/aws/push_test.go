@@ -561,3 +561,45 @@ func TestNoProvider(t *testing.T) {
 		t.Errorf("dcos-packet: %v", err)
 	}
 }
+
+// TestPushMovedLines: a line added at the top of the spec moves every rule's
+// source line, so rampart's rules get new descriptions (updated in place,
+// never revoked and authorized again); the hand-written network and egress
+// rules, which name no line, are untouched.
+func TestPushMovedLines(t *testing.T) {
+	e := newEnv(t)
+	e.push(e.spec(), e.machinesOf(e.spec()))
+	s := e.spec("cluster: dcos-aws\n", "cluster: dcos-aws\n# a line that moves every rule down\n")
+	e.calls.reset()
+	plan, _ := e.push(s, e.machinesOf(s))
+	describes := 0
+	for _, c := range plan.Changes {
+		switch c.Op {
+		case "describe":
+			describes++
+		case "version":
+		default:
+			t.Errorf("unexpected change %s", c)
+		}
+	}
+	// 20 + 5 + 11 rules made by a spec line (dcosAWSGroups less the two
+	// network ICMP rules of each group)
+	if describes != 36 {
+		t.Errorf("%d descriptions updated, want 36", describes)
+	}
+	for _, op := range e.calls.mutating() {
+		if strings.Contains(op, "Authorize") || strings.Contains(op, "Revoke") {
+			t.Errorf("moving lines made %s", op)
+		}
+	}
+	rules := readBack(t, e.describedGroups(), "dcos-aws")
+	for _, r := range rules["dcos-aws-master"] {
+		if r.String() == "tcp 22 22 from 209.220.51.50/32" && !strings.HasSuffix(r.desc, "dcos-aws.yaml:23)") {
+			t.Errorf("admin SSH rule described %q after the move, want line 23", r.desc)
+		}
+	}
+	e.calls.reset()
+	if plan, _ := e.push(s, e.machinesOf(s)); len(plan.Changes) != 0 || len(e.calls.mutating()) != 0 {
+		t.Errorf("push after the move: %v, mutating calls %v", plan.Changes, e.calls.mutating())
+	}
+}

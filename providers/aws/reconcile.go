@@ -19,8 +19,8 @@ type groupPlan struct {
 	create bool
 	tag    bool // exists, but without rampart's tags
 	// per direction: rules to authorize, descriptions to update, rule ids to revoke
-	authorize map[bool][]Permission // key: egress
-	describe  map[bool][]Permission
+	authorize map[bool][]Permission   // key: egress
+	describe  map[bool][]existingRule // the rule's id, with the description it must have
 	revoke    map[bool][]existingRule
 }
 
@@ -224,7 +224,7 @@ func peerOf(v4, v6 *string, group, list string, roleOf map[string]string) Peer {
 // rule is left alone with a warning (unless it is what rampart wants).
 func diffGroup(gp *groupPlan, have []existingRule, p *Plan) {
 	gp.authorize = map[bool][]Permission{}
-	gp.describe = map[bool][]Permission{}
+	gp.describe = map[bool][]existingRule{}
 	gp.revoke = map[bool][]existingRule{}
 	for _, egress := range []bool{false, true} {
 		wanted := gp.group.Ingress
@@ -245,7 +245,7 @@ func diffGroup(gp *groupPlan, have []existingRule, p *Plan) {
 			case len(rs) == 0:
 				gp.authorize[egress] = append(gp.authorize[egress], w)
 			case rs[0].Owned() && rs[0].Description != w.Description:
-				gp.describe[egress] = append(gp.describe[egress], w)
+				gp.describe[egress] = append(gp.describe[egress], existingRule{Permission: w, id: rs[0].id, egress: egress})
 			}
 		}
 		for _, r := range have {
@@ -260,10 +260,9 @@ func diffGroup(gp *groupPlan, have []existingRule, p *Plan) {
 				gp.group.Name, direction(egress), r.Ports(), r.Peer, r.Description))
 		}
 		sortPermissions(gp.authorize[egress])
-		sortPermissions(gp.describe[egress])
-		sort.Slice(gp.revoke[egress], func(i, j int) bool {
-			return gp.revoke[egress][i].Key() < gp.revoke[egress][j].Key()
-		})
+		for _, rs := range []map[bool][]existingRule{gp.describe, gp.revoke} {
+			sort.Slice(rs[egress], func(i, j int) bool { return rs[egress][i].Key() < rs[egress][j].Key() })
+		}
 	}
 }
 
@@ -300,8 +299,8 @@ func (gp *groupPlan) changes(cluster string) []Change {
 		for _, w := range gp.authorize[egress] {
 			out = append(out, Change{Op: "authorize", Kind: direction(egress), Target: name, Detail: ruleDetail(w, egress)})
 		}
-		for _, w := range gp.describe[egress] {
-			out = append(out, Change{Op: "describe", Kind: direction(egress), Target: name, Detail: ruleDetail(w, egress)})
+		for _, r := range gp.describe[egress] {
+			out = append(out, Change{Op: "describe", Kind: direction(egress), Target: name, Detail: ruleDetail(r.Permission, egress)})
 		}
 		for _, r := range gp.revoke[egress] {
 			out = append(out, Change{Op: "revoke", Kind: direction(egress), Target: name, Detail: ruleDetail(r.Permission, egress)})
@@ -390,21 +389,23 @@ func (c *Client) applyGroups(ctx context.Context, p *Plan, done *[]Change) error
 					*done = append(*done, Change{Op: "authorize", Kind: direction(egress), Target: name, Detail: ruleDetail(w, egress)})
 				}
 			}
-			if perms := gp.describe[egress]; len(perms) > 0 {
-				ips, err := ipPermissions(perms, p.ids)
-				if err != nil {
-					return fmt.Errorf("security group %s: %w", name, err)
+			if rs := gp.describe[egress]; len(rs) > 0 {
+				// by rule id: UpdateSecurityGroupRuleDescriptions* cannot
+				// change the description of a rule that references a group in
+				// moto; ModifySecurityGroupRules does, in AWS and in moto
+				var reqs []types.SecurityGroupRuleUpdate
+				for _, r := range rs {
+					req, err := ruleRequest(r.Permission, p.ids)
+					if err != nil {
+						return fmt.Errorf("security group %s: %w", name, err)
+					}
+					reqs = append(reqs, types.SecurityGroupRuleUpdate{SecurityGroupRuleId: awssdk.String(r.id), SecurityGroupRule: req})
 				}
-				if egress {
-					_, err = c.EC2.UpdateSecurityGroupRuleDescriptionsEgress(ctx, &ec2.UpdateSecurityGroupRuleDescriptionsEgressInput{GroupId: awssdk.String(gp.id), IpPermissions: ips})
-				} else {
-					_, err = c.EC2.UpdateSecurityGroupRuleDescriptionsIngress(ctx, &ec2.UpdateSecurityGroupRuleDescriptionsIngressInput{GroupId: awssdk.String(gp.id), IpPermissions: ips})
+				if _, err := c.EC2.ModifySecurityGroupRules(ctx, &ec2.ModifySecurityGroupRulesInput{GroupId: awssdk.String(gp.id), SecurityGroupRules: reqs}); err != nil {
+					return fmt.Errorf("updating %d rule descriptions in security group %s: %w", len(reqs), name, err)
 				}
-				if err != nil {
-					return fmt.Errorf("updating %d rule descriptions in security group %s: %w", len(ips), name, err)
-				}
-				for _, w := range perms {
-					*done = append(*done, Change{Op: "describe", Kind: direction(egress), Target: name, Detail: ruleDetail(w, egress)})
+				for _, r := range rs {
+					*done = append(*done, Change{Op: "describe", Kind: direction(egress), Target: name, Detail: ruleDetail(r.Permission, egress)})
 				}
 			}
 		}
@@ -435,6 +436,22 @@ func (c *Client) applyGroups(ctx context.Context, p *Plan, done *[]Change) error
 		}
 	}
 	return nil
+}
+
+// ruleRequest is the API form of a rule for ModifySecurityGroupRules.
+func ruleRequest(perm Permission, ids map[string]string) (*types.SecurityGroupRuleRequest, error) {
+	req := &types.SecurityGroupRuleRequest{IpProtocol: awssdk.String(perm.Proto), FromPort: awssdk.Int32(perm.From), ToPort: awssdk.Int32(perm.To), Description: awssdk.String(perm.Description)}
+	switch {
+	case perm.Peer.CIDR.IsValid() && perm.Peer.CIDR.Addr().Is4():
+		req.CidrIpv4 = awssdk.String(perm.Peer.CIDR.String())
+	case perm.Peer.CIDR.IsValid():
+		req.CidrIpv6 = awssdk.String(perm.Peer.CIDR.String())
+	case perm.Peer.Role != "" && ids[perm.Peer.Role] != "":
+		req.ReferencedGroupId = awssdk.String(ids[perm.Peer.Role])
+	default:
+		return nil, fmt.Errorf("rampart does not write rules for %s", perm.Peer)
+	}
+	return req, nil
 }
 
 func ipPermissions(perms []Permission, ids map[string]string) ([]types.IpPermission, error) {
