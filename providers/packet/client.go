@@ -121,7 +121,9 @@ func NewClient(getenv func(string) string, hc *http.Client) (*Client, error) {
 		u.Path += "/"
 	}
 	if hc == nil {
-		hc = &http.Client{Timeout: 2 * time.Minute}
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = maxIdlePerHost
+		hc = &http.Client{Timeout: 2 * time.Minute, Transport: keepAlive{t}}
 	}
 	opts := []packngo.ClientOpt{packngo.WithAuth(consumerToken, token), packngo.WithBaseURL(u.String()), packngo.WithHTTPClient(hc)}
 	api, err := packngo.NewClient(opts...)
@@ -135,6 +137,24 @@ func NewClient(getenv func(string) string, hc *http.Client) (*Client, error) {
 	}
 	c.apis.Put(api)
 	return c, nil
+}
+
+// maxIdlePerHost is how many connections to the API are kept open for
+// reuse: enough for a concurrency of 64.
+const maxIdlePerHost = 64
+
+// keepAlive undoes packngo's `req.Close = true`, which would open (and, over
+// TLS, handshake) a new connection for every call: the request is cloned
+// with Close unset, so connections are reused.
+type keepAlive struct{ next http.RoundTripper }
+
+// RoundTrip sends a copy of req that lets the connection be reused.
+func (k keepAlive) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Close {
+		req = req.Clone(req.Context())
+		req.Close = false
+	}
+	return k.next.RoundTrip(req)
 }
 
 func (c *Client) concurrency() int {

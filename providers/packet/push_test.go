@@ -528,3 +528,20 @@ func (p cancelAfterFirst) Start(int)       {}
 func (p cancelAfterFirst) Device(Outcome)  { p.cancel() }
 func (p cancelAfterFirst) Retry(RetryNote) {}
 func (p cancelAfterFirst) Finish()         {}
+
+// packngo asks for a new connection per call (req.Close); the client reuses
+// them, which spares a TLS handshake per call against a real endpoint.
+func TestConnectionsAreReused(t *testing.T) {
+	s, c := startFake(t)
+	c.Concurrency = 2
+	if _, _, err := push(t, c, machines("v1"), true); err != nil {
+		t.Fatal(err)
+	}
+	conns := map[string]bool{}
+	for _, call := range s.Calls() {
+		conns[call.Remote] = true
+	}
+	if len(conns) > 3 || len(s.Calls()) != 7 {
+		t.Errorf("%d calls over %d connections, want 7 over at most 3", len(s.Calls()), len(conns))
+	}
+}

@@ -72,6 +72,7 @@ type Call struct {
 	Injected bool      // the answer was an injected fault
 	At       time.Time // when the request arrived
 	Answered time.Time // when the answer was sent
+	Remote   string    // the client's address: one per connection
 	Body     []byte    // request body
 }
 
@@ -305,7 +306,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	rel := strings.TrimPrefix(r.URL.RequestURI(), BasePath)
-	call := Call{Method: r.Method, Path: rel, At: start, Body: body}
+	call := Call{Method: r.Method, Path: rel, At: start, Body: body, Remote: r.RemoteAddr}
 
 	ans, route, params, injected, delay := s.handle(r, body, &call)
 	call.Injected = injected
