@@ -328,7 +328,8 @@ func runIn(stdin string, args ...string) (code int, stdout, stderr string) {
 // generator/drift, against rules loaded into a network namespace.)
 func TestDrift(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "out")
-	if code, _, errOut := run("gen", "-f", fixture, "-o", out); code != 0 {
+	state := filepath.Join(t.TempDir(), "state")
+	if code, _, errOut := run("gen", "-f", fixture, "-o", out, "--state", state); code != 0 {
 		t.Fatalf("gen: %s", errOut)
 	}
 	dir := filepath.Join(out, "roles", "agent", "rootfs", "etc", "rampart", "firewall")
