@@ -19,6 +19,7 @@ type QuotaError struct {
 	Quota  int
 }
 
+// Error names the group, the family, the count and the quota.
 func (e *QuotaError) Error() string {
 	return fmt.Sprintf("security group %s needs %d %s inbound rules, over the quota of %d per family (provider.aws.rule_quota; a rule that references a group counts in both families)",
 		e.Group, e.Count, e.Family, e.Quota)
@@ -33,6 +34,7 @@ type TooLargeError struct {
 	Format   string
 }
 
+// Error names the template, the size and the limit.
 func (e *TooLargeError) Error() string {
 	if e.Format != FormatIgnition {
 		return fmt.Sprintf("launch template %s: the %s userdata is %d bytes, over EC2's limit of %d bytes, and only Ignition can be put behind a pointer in S3",

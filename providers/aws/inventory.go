@@ -66,6 +66,7 @@ type InventoryOptions struct {
 // out of the cluster.
 type InventoryError struct{ Problems []string }
 
+// Error lists every problem, one a line.
 func (e *InventoryError) Error() string {
 	return fmt.Sprintf("%d machine(s) cannot be spec nodes, nothing printed:\n  %s", len(e.Problems), strings.Join(e.Problems, "\n  "))
 }

@@ -603,3 +603,62 @@ func TestPushMovedLines(t *testing.T) {
 		t.Errorf("push after the move: %v, mutating calls %v", plan.Changes, e.calls.mutating())
 	}
 }
+
+// TestPushAdoptsAndWarns: a group of the right name made by hand is adopted
+// and tagged, not duplicated; a group tagged with the cluster whose role the
+// spec lacks is listed and left alone.
+func TestPushAdoptsAndWarns(t *testing.T) {
+	e := newEnv(t)
+	made, err := e.client.EC2.CreateSecurityGroup(e.ctx, &ec2.CreateSecurityGroupInput{GroupName: awssdk.String("dcos-aws-agent"), Description: awssdk.String("by hand"), VpcId: awssdk.String(e.vpc)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := e.client.EC2.CreateSecurityGroup(e.ctx, &ec2.CreateSecurityGroupInput{GroupName: awssdk.String("dcos-aws-bootstrap"), Description: awssdk.String("gone"), VpcId: awssdk.String(e.vpc),
+		TagSpecifications: []ec2types.TagSpecification{{ResourceType: ec2types.ResourceTypeSecurityGroup, Tags: []ec2types.Tag{{Key: awssdk.String(TagCluster), Value: awssdk.String("dcos-aws")}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := e.spec()
+	plan, _ := e.push(s, e.machinesOf(s))
+	var tagged, created bool
+	for _, c := range plan.Changes {
+		tagged = tagged || c.String() == "~ tag security-group dcos-aws-agent: rampart:cluster=dcos-aws, rampart:role=agent"
+		created = created || c.Op == "create" && c.Kind == "security-group" && c.Target == "dcos-aws-agent"
+	}
+	if !tagged || created {
+		t.Errorf("the hand-made agent group: tagged %v, created again %v: %v", tagged, created, plan.Changes)
+	}
+	want := "security group dcos-aws-bootstrap (" + awssdk.ToString(old.GroupId) + ") is tagged rampart:cluster=dcos-aws but belongs to no role of the spec"
+	if !slices.ContainsFunc(plan.Warnings, func(w string) bool { return strings.HasPrefix(w, want) }) {
+		t.Errorf("warnings %q lack %q", plan.Warnings, want)
+	}
+	groups := e.describedGroups()
+	if g := groups["dcos-aws-agent"]; awssdk.ToString(g.GroupId) != awssdk.ToString(made.GroupId) || !hasTag(g.Tags, TagRole, "agent") {
+		t.Errorf("agent group %s tags %v", awssdk.ToString(g.GroupId), g.Tags)
+	}
+	if _, ok := groups["dcos-aws-bootstrap"]; !ok {
+		t.Error("the orphan group was deleted")
+	}
+}
+
+// TestDesireErrors: template names that collide, and a cloud-config over
+// the limit, which has no pointer form.
+func TestDesireErrors(t *testing.T) {
+	e := &env{t: t, vpc: "vpc-0a1b2c3d4e5f60718"}
+	s := e.spec()
+	_, err := Desire(s, []Machine{{Role: "agent", Format: FormatIgnition}, {Role: "master", Node: "agent", Format: FormatIgnition}})
+	if err == nil || !strings.Contains(err.Error(), "launch template dcos-aws-agent would be both agent's and agent's") {
+		t.Errorf("colliding names: %v", err)
+	}
+	_, err = Desire(s, []Machine{{Role: "agent", Format: FormatCloudConfig, Userdata: make([]byte, UserdataLimit+1)}})
+	var tl *TooLargeError
+	if !errors.As(err, &tl) || !strings.Contains(err.Error(), "the cloud-config userdata is 16385 bytes, over EC2's limit of 16384 bytes, and only Ignition can be put behind a pointer") {
+		t.Errorf("big cloud-config: %v", err)
+	}
+	if _, err := Desire(s, []Machine{{Role: "agent", Format: FormatIgnition, Userdata: make([]byte, UserdataLimit)}}); err != nil {
+		t.Errorf("userdata of exactly 16384 bytes: %v", err)
+	}
+	if _, err := Desire(s, []Machine{{Role: "bootstrap"}}); err == nil || !strings.Contains(err.Error(), `role "bootstrap" is not in the spec`) {
+		t.Errorf("unknown role: %v", err)
+	}
+}
