@@ -11,18 +11,25 @@ import (
 const UserdataLimit = 16 * 1024
 
 // QuotaError says a security group would hold more inbound rules of one
-// family than the quota allows. It is returned before any call to AWS.
+// family than the quota allows. It is returned before any call to AWS for
+// rampart's own rules, and before any change when the rules rampart leaves
+// alone (Foreign of them) push a group over.
 type QuotaError struct {
-	Group  string
-	Family policy.Family
-	Count  int
-	Quota  int
+	Group   string
+	Family  policy.Family
+	Count   int
+	Foreign int
+	Quota   int
 }
 
 // Error names the group, the family, the count and the quota.
 func (e *QuotaError) Error() string {
-	return fmt.Sprintf("security group %s needs %d %s inbound rules, over the quota of %d per family (provider.aws.rule_quota; a rule that references a group counts in both families)",
-		e.Group, e.Count, e.Family, e.Quota)
+	foreign := ""
+	if e.Foreign > 0 {
+		foreign = fmt.Sprintf(", %d of them not rampart's (listed as warnings)", e.Foreign)
+	}
+	return fmt.Sprintf("security group %s needs %d %s inbound rules%s, over the quota of %d per family (provider.aws.rule_quota; a rule that references a group counts in both families)",
+		e.Group, e.Count, e.Family, foreign, e.Quota)
 }
 
 // TooLargeError says a machine's userdata is over EC2's limit and cannot go

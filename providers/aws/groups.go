@@ -131,6 +131,7 @@ type Group struct {
 // Groups is the compiled security groups of a cluster.
 type Groups struct {
 	Cluster  string
+	Quota    int      // inbound rules per group and family
 	Groups   []*Group // in the policy's role order
 	Warnings []string // where a group admits less than the host firewall
 }
@@ -163,7 +164,7 @@ func GroupName(cluster, role string) string { return cluster + "-" + role }
 // need rules a group cannot hold (every IP protocol but some TCP ports; every
 // ICMP type but echo), the group admits less and a warning says so.
 func CompileGroups(p *policy.Policy, quota int) (*Groups, error) {
-	out := &Groups{Cluster: p.Cluster}
+	out := &Groups{Cluster: p.Cluster, Quota: quota}
 	c := &groupCompiler{p: p, warned: map[string]bool{}}
 	for _, role := range p.Roles {
 		g := &Group{Role: role, Name: GroupName(p.Cluster, role)}
@@ -219,16 +220,20 @@ var (
 
 // checkQuota counts the inbound rules of each family, a group reference
 // counting in both, as AWS does.
-func checkQuota(g *Group, quota int) error {
-	count := map[policy.Family]int{}
-	for _, perm := range g.Ingress {
+// Rules rampart does not own (foreign) count too, where they are known.
+func checkQuota(g *Group, quota int, foreign ...Permission) error {
+	count, other := map[policy.Family]int{}, map[policy.Family]int{}
+	for i, perm := range append(slices.Clone(g.Ingress), foreign...) {
 		for _, f := range perm.Peer.families() {
 			count[f]++
+			if i >= len(g.Ingress) {
+				other[f]++
+			}
 		}
 	}
 	for _, f := range policy.Families {
 		if count[f] > quota {
-			return &QuotaError{Group: g.Name, Family: f, Count: count[f], Quota: quota}
+			return &QuotaError{Group: g.Name, Family: f, Count: count[f], Foreign: other[f], Quota: quota}
 		}
 	}
 	return nil

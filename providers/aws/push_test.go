@@ -662,3 +662,33 @@ func TestDesireErrors(t *testing.T) {
 		t.Errorf("unknown role: %v", err)
 	}
 }
+
+// TestQuotaCountsForeignRules: rules rampart leaves alone take room too; when
+// they push a group over the quota, push stops before any change, saying how
+// many of the rules are not rampart's.
+func TestQuotaCountsForeignRules(t *testing.T) {
+	e := newEnv(t)
+	s := e.spec("bucket: dcos-aws-ignition", "bucket: dcos-aws-ignition\n    rule_quota: 20")
+	e.push(s, e.machinesOf(s))
+	master := e.describedGroups()["dcos-aws-master"].GroupId
+	if _, err := e.client.EC2.AuthorizeSecurityGroupIngress(e.ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: master, IpPermissions: []ec2types.IpPermission{
+		{IpProtocol: awssdk.String("tcp"), FromPort: awssdk.Int32(3389), ToPort: awssdk.Int32(3389), IpRanges: []ec2types.IpRange{{CidrIp: awssdk.String("192.0.2.0/24")}}},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	changed := e.spec("bucket: dcos-aws-ignition", "bucket: dcos-aws-ignition\n    rule_quota: 20", changedSpec[2], changedSpec[3])
+	d, err := Desire(changed, e.machinesOf(changed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.calls.reset()
+	_, err = e.client.Plan(e.ctx, d, nil)
+	var q *QuotaError
+	if !errors.As(err, &q) || q.Group != "dcos-aws-master" || q.Count != 21 || q.Foreign != 1 ||
+		!strings.Contains(err.Error(), "needs 21 IPv4 inbound rules, 1 of them not rampart's (listed as warnings), over the quota of 20") {
+		t.Errorf("plan: %v", err)
+	}
+	if m := e.calls.mutating(); len(m) != 0 {
+		t.Errorf("mutating calls %v", m)
+	}
+}

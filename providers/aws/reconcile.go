@@ -22,6 +22,7 @@ type groupPlan struct {
 	authorize map[bool][]Permission   // key: egress
 	describe  map[bool][]existingRule // the rule's id, with the description it must have
 	revoke    map[bool][]existingRule
+	foreign   []Permission // inbound rules rampart leaves alone
 }
 
 // existingRule is a rule read back from AWS.
@@ -94,6 +95,9 @@ func (c *Client) planGroups(ctx context.Context, p *Plan, want func(string) bool
 			have = defaultEgress()
 		}
 		diffGroup(gp, have, p)
+		if err := checkQuota(gp.group, d.Groups.Quota, gp.foreign...); err != nil {
+			return err
+		}
 		p.Changes = append(p.Changes, gp.changes(d.Cluster)...)
 	}
 	return nil
@@ -258,6 +262,9 @@ func diffGroup(gp *groupPlan, have []existingRule, p *Plan) {
 			}
 			p.Warnings = append(p.Warnings, fmt.Sprintf("security group %s: %s rule %s from %s (%q) is not rampart's: left alone",
 				gp.group.Name, direction(egress), r.Ports(), r.Peer, r.Description))
+			if !egress {
+				gp.foreign = append(gp.foreign, r.Permission)
+			}
 		}
 		sortPermissions(gp.authorize[egress])
 		for _, rs := range []map[bool][]existingRule{gp.describe, gp.revoke} {
