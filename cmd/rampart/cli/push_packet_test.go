@@ -260,3 +260,44 @@ func TestInventoryPacket(t *testing.T) {
 		}
 	}
 }
+
+// recover --reinstall, through the command tree: the agent's device gets
+// its role's userdata and is reinstalled, an etcd member its final userdata
+// with its keys (--replace is TestReinstallPacketNode's); a spec without a
+// packet provider is a usage error.
+func TestRecoverReinstall(t *testing.T) {
+	s := packetFake(t)
+	state := genState(t)
+	s.AddDevice(packetfake.Device{Project: packetProject, Hostname: "agent-2", Userdata: "old", OS: "flatcar_stable"})
+	s.AddDevice(packetfake.Device{Project: packetProject, Hostname: "master-1", Userdata: "old", OS: "flatcar_stable"})
+	sp, err := spec.LoadFile(fixture)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	code, out, errOut := run("recover", "agent-2", "-f", fixture, "--state", state, "-o", t.TempDir(), "--reinstall")
+	want, err := gen.FinalUserdata(sp, nil, "role", "agent", spec.OutputIgnition)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := s.Device("agent-2"); code != 0 || d.Userdata != string(want) || d.Reinstalls != 1 {
+		t.Fatalf("recover agent-2 --reinstall: exit %d, reinstalls %d, role userdata %v\n%s\n%s", code, d.Reinstalls, d.Userdata == string(want), out, errOut)
+	}
+	if !strings.Contains(out, "# agent-2 (") || !strings.Contains(out, "reinstalling with flatcar_stable") {
+		t.Errorf("recover --reinstall does not say what it did:\n%s", out)
+	}
+
+	code, out, errOut = run("recover", "master-1", "-f", fixture, "--state", state, "-o", t.TempDir(), "--reinstall")
+	want, err = gen.FinalUserdata(sp, pki.Open(state), "node", "master-1", spec.OutputIgnition)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := s.Device("master-1"); code != 0 || d.Userdata != string(want) || d.Reinstalls != 1 {
+		t.Fatalf("recover master-1 --reinstall: exit %d, reinstalls %d, final userdata %v\n%s\n%s", code, d.Reinstalls, d.Userdata == string(want), out, errOut)
+	}
+
+	web := filepath.Join("..", "..", "..", "fixtures", "coreos-web.yaml")
+	if code, _, errOut := run("recover", "web-1", "-f", web, "--state", t.TempDir(), "--reinstall"); code != 2 || !strings.Contains(errOut, "names no packet provider") {
+		t.Errorf("--reinstall without a packet provider: exit %d, %s", code, errOut)
+	}
+}

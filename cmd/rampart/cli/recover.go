@@ -16,9 +16,9 @@ import (
 
 func newRecover() *cobra.Command {
 	var file, state, out string
-	var replace bool
+	var replace, reinstall bool
 	c := &cobra.Command{
-		Use:   "recover NODE -f cluster.yaml [--state state] [-o dir] [--replace]",
+		Use:   "recover NODE -f cluster.yaml [--state state] [-o dir] [--replace] [--reinstall]",
 		Short: "Write the userdata to rebuild one node, byte-identical to what gen made for it",
 		Long: `recover writes the userdata that rebuilds NODE from the spec and the state
 directory, in every format the spec asks for (ignition.json, cloud-config.yaml):
@@ -31,7 +31,12 @@ With --replace, the etcd member joins the running cluster instead of
 bootstrapping it (ETCD_INITIAL_CLUSTER_STATE=existing), and recover prints the
 etcdctl commands, with the TLS flags, that remove its old membership and add
 the new one; run them before the node boots. Standard output is a shell script:
-everything but the commands is a comment.`,
+everything but the commands is a comment.
+
+With --reinstall (provider packet), the node's device gets this userdata and is
+reinstalled with the spec's OS (its disks are wiped; Ignition runs only on a
+first boot). For an etcd member with --replace, run recover --replace first,
+run the printed commands, then recover --replace --reinstall.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return usageError("recover takes one node name, got %d argument(s)\nSee '%s --help'.", len(args), cmd.CommandPath())
@@ -55,6 +60,9 @@ everything but the commands is a comment.`,
 			member := gen.IsEtcdMember(s, n)
 			if replace && !member {
 				return usageError("recover: --replace is for etcd members, and %s (role %s) is not one", name, n.Role)
+			}
+			if reinstall && s.Provider.Packet == nil {
+				return usageError("recover: --reinstall reinstalls a Packet device, and %s names no packet provider", file)
 			}
 			if replace && len(gen.EtcdMembers(s)) < 2 {
 				return usageError("recover: %s is the only etcd member: there is no running cluster to join; recover it without --replace", name)
@@ -103,7 +111,7 @@ everything but the commands is a comment.`,
 				if member {
 					fmt.Fprintf(w, "# %s bootstraps with the cluster (ETCD_INITIAL_CLUSTER_STATE=new): for a member\n# whose data is lost while the others run, use --replace.\n", name)
 				}
-				return nil
+				return reinstallIf(cmd, reinstall, s, state, name, false)
 			}
 			cmds, err := memberCommands(s, n, st)
 			if err != nil {
@@ -115,14 +123,31 @@ everything but the commands is a comment.`,
 				fmt.Fprintln(w, c)
 			}
 			fmt.Fprintf(w, "# Then boot %s with the userdata above, on an empty %s.\n", name, gen.EtcdDataDir)
-			return nil
+			return reinstallIf(cmd, reinstall, s, state, name, true)
 		},
 	}
 	c.Flags().StringVarP(&file, "file", "f", "", "the cluster spec (required)")
 	c.Flags().StringVar(&state, "state", DefaultState, "the state directory gen wrote")
 	c.Flags().StringVarP(&out, "out", "o", "", "where to write the userdata (default STATE/recover/NODE)")
 	c.Flags().BoolVar(&replace, "replace", false, "join the running etcd cluster, and print the member commands to run first")
+	c.Flags().BoolVar(&reinstall, "reinstall", false, "reinstall the node's Packet device with this userdata (wipes its disks)")
 	return c
+}
+
+// reinstallIf reinstalls the node's Packet device when --reinstall was
+// given; what it does goes to standard output as shell comments.
+func reinstallIf(cmd *cobra.Command, reinstall bool, s *spec.Spec, state, name string, replacement bool) error {
+	if !reinstall {
+		return nil
+	}
+	var b strings.Builder
+	err := reinstallPacketNode(cmd.Context(), &b, s, state, name, replacement)
+	for _, line := range strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n") {
+		if line != "" {
+			fmt.Fprintln(cmd.OutOrStdout(), "# "+line)
+		}
+	}
+	return err
 }
 
 // memberCommands are the etcdctl commands that replace member n: remove
