@@ -492,3 +492,11 @@ func (d *decoder) overlays(k, v *yaml.Node, r *raw) {
 		}},
 	)
 }
+
+// ValidNodeName reports whether s can name a node: a host name of 1 to 63
+// characters of a-z, 0-9 and -, not starting or ending with -.
+func ValidNodeName(s string) bool { return nodeName.MatchString(s) }
+
+// ValidRoleName reports whether s can name a role: a-z first, at most 16
+// characters of a-z, 0-9 and -, and not a word reserved in rules.
+func ValidRoleName(s string) bool { return roleName.MatchString(s) && !reserved[s] }

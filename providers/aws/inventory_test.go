@@ -10,6 +10,8 @@ import (
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/rampart-cluster/rampart/providers/inventory"
 )
 
 // TestInventoryAWS: instances tagged with the cluster come back as the
@@ -66,13 +68,13 @@ func TestInventoryAWS(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	o := InventoryOptions{TagKey: TagCluster, TagValue: "dcos-aws", Roles: []RoleRule{{Pattern: "agent-*", Role: "agent"}}}
+	o := InventoryOptions{TagKey: TagCluster, TagValue: "dcos-aws", Roles: []inventory.RoleRule{{Pattern: "agent-*", Role: "agent"}}}
 	nodes, err := e.client.Inventory(e.ctx, o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	if err := WriteNodes(&out, nodes); err != nil {
+	if err := inventory.Write(&out, nodes); err != nil {
 		t.Fatal(err)
 	}
 	want := "nodes:\n" +
@@ -87,80 +89,8 @@ func TestInventoryAWS(t *testing.T) {
 
 	o.Roles = nil
 	_, err = e.client.Inventory(e.ctx, o)
-	var inv *InventoryError
-	if !errors.As(err, &inv) || len(inv.Problems) != 1 || !strings.Contains(err.Error(), "agent-7 ("+agent.id+"): has no role: tag it or give --role PATTERN=ROLE") {
+	var inv *inventory.Error
+	if !errors.As(err, &inv) || len(inv.Problems) != 1 || !strings.Contains(err.Error(), "agent-7 ("+agent.id+"): has no role: tag it rampart:role=ROLE or pass --role PATTERN=ROLE") {
 		t.Errorf("without the role rule: %v", err)
-	}
-}
-
-// TestInventoryTerraform reads the documented shape of terraform output
-// -json: roles from the objects or from rules, addresses under every
-// accepted key, IPv6 quoted, sorted by name; a wrong key is an error.
-func TestInventoryTerraform(t *testing.T) {
-	doc := `{
-  "vpc_id": {"sensitive": false, "type": "string", "value": "vpc-1"},
-  "rampart_nodes": {"sensitive": false, "type": ["object", {}], "value": {
-    "master-1": {"role": "master", "public_ip": "147.75.1.10", "private_ip": "10.88.1.2", "ipv6_addresses": ["2604:1380:1::10"]},
-    "agent-2": {"addresses": ["10.88.1.4", "10.88.1.4", "2604:1380:1::4"]},
-    "agent-1": {"private_ips": ["10.88.1.3"], "public_ips": [], "ipv6": null}
-  }},
-  "edge": {"value": {"edge-1": {"role": "edge", "public_ip": "198.51.100.7", "private_ip": ""}}}
-}`
-	nodes, err := TerraformInventory([]byte(doc), []string{"rampart_nodes", "edge"}, []RoleRule{{Pattern: "agent-*", Role: "agent"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	if err := WriteNodes(&out, nodes); err != nil {
-		t.Fatal(err)
-	}
-	want := `nodes:
-  - name: agent-1
-    role: agent
-    addresses: [10.88.1.3]
-  - name: agent-2
-    role: agent
-    addresses: [10.88.1.4, "2604:1380:1::4"]
-  - name: edge-1
-    role: edge
-    addresses: [198.51.100.7]
-  - name: master-1
-    role: master
-    addresses: [147.75.1.10, 10.88.1.2, "2604:1380:1::10"]
-`
-	if out.String() != want {
-		t.Errorf("got:\n%s\nwant:\n%s", out.String(), want)
-	}
-	for _, c := range []struct {
-		doc, outputs, err string
-	}{
-		{doc, "", "agent-2 (output rampart_nodes): has no role"},
-		{doc, "nodes", `terraform output "nodes" is missing; the outputs are: edge, rampart_nodes, vpc_id`},
-		{doc, "vpc_id", `terraform output "vpc_id": its value must be an object`},
-		{`{"rampart_nodes": {"value": {"web-1": {"role": "web", "ip": "1.2.3.4"}}}}`, "", `web-1 (output rampart_nodes): unknown key "ip"`},
-		{`{"rampart_nodes": {"value": {"web-1": {"role": "web", "addresses": ["1.2.3.400"]}}}}`, "", `"1.2.3.400" is not an IP address`},
-		{`{"rampart_nodes": {"value": {"Web_1": {"role": "web", "addresses": ["1.2.3.4"]}}}}`, "", `name "Web_1" is not a spec node name`},
-		{`[1]`, "", "not the output of terraform output -json"},
-	} {
-		var outputs []string
-		if c.outputs != "" {
-			outputs = []string{c.outputs}
-		}
-		_, err := TerraformInventory([]byte(c.doc), outputs, nil)
-		if err == nil || !strings.Contains(err.Error(), c.err) {
-			t.Errorf("%s %q: %v, want %q", c.doc[:min(40, len(c.doc))], c.outputs, err, c.err)
-		}
-	}
-}
-
-// TestParseRoleRule: PATTERN=ROLE with a valid glob and a spec role name.
-func TestParseRoleRule(t *testing.T) {
-	if r, err := ParseRoleRule("agent-*=agent"); err != nil || r != (RoleRule{"agent-*", "agent"}) {
-		t.Errorf("agent-*=agent: %v %v", r, err)
-	}
-	for _, bad := range []string{"agent", "=agent", "agent-*=", "[=agent", "a*=Agent_X"} {
-		if _, err := ParseRoleRule(bad); err == nil {
-			t.Errorf("%q accepted", bad)
-		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/rampart-cluster/rampart/generator/spec"
+	"github.com/rampart-cluster/rampart/providers/inventory"
 	"github.com/rampart-cluster/rampart/providers/packet/packetfake"
 )
 
@@ -30,12 +31,12 @@ func TestInventoryWritesTheNodesSection(t *testing.T) {
 	s.AddDevice(packetfake.Device{Project: project, Hostname: "agent-2", Tags: []string{"dc", "rampart:role=master"}, IPs: ips("10.88.1.4")})
 	s.AddDevice(packetfake.Device{Project: project, Hostname: "old", Tags: []string{"dc"}, State: "deprovisioning"})
 	s.AddDevice(packetfake.Device{Project: project, Hostname: "elsewhere", Tags: []string{"rampart:role=agent"}})
-	nodes, err := c.Inventory(context.Background(), InventoryOptions{Project: project, Tag: "dc", Roles: []RoleRule{{Pattern: "agent-*", Role: "agent"}}})
+	nodes, err := c.Inventory(context.Background(), InventoryOptions{Project: project, Tag: "dc", Roles: []inventory.RoleRule{{Pattern: "agent-*", Role: "agent"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	if err := WriteNodes(&out, nodes); err != nil {
+	if err := inventory.Write(&out, nodes); err != nil {
 		t.Fatal(err)
 	}
 	want := `nodes:
@@ -76,15 +77,15 @@ func TestInventoryRefusesAnIncompleteWhitelist(t *testing.T) {
 	s.AddDevice(packetfake.Device{Project: project, Hostname: "odd", Tags: []string{"rampart:role=Big Role"}})
 	s.AddDevice(packetfake.Device{Project: project, Hostname: "fresh", Tags: []string{"rampart:role=agent"}, IPs: []packetfake.IP{}})
 	_, err := c.Inventory(context.Background(), InventoryOptions{Project: project})
-	var ie *InventoryError
+	var ie *inventory.Error
 	if !errors.As(err, &ie) || len(ie.Problems) != 4 {
 		t.Fatalf("inventory: %v, want four problems", err)
 	}
 	for i, w := range []string{
-		"mystery (00000001-0000-4000-8000-000000000002): no role: tag it rampart:role=ROLE or pass --role PATTERN=ROLE",
-		`hostname "Web.example.com" is not a spec node name`,
-		`"Big Role" is not a spec role name`,
-		"fresh (00000001-0000-4000-8000-000000000005): no addresses yet (state active)",
+		`name "Web.example.com" is not a spec node name`,
+		"fresh (00000001-0000-4000-8000-000000000005): has no address yet (state active)",
+		"mystery (00000001-0000-4000-8000-000000000002): has no role: tag it rampart:role=ROLE or pass --role PATTERN=ROLE",
+		`role "Big Role" is not a spec role name`,
 	} {
 		if !strings.Contains(ie.Problems[i], w) {
 			t.Errorf("problem %d = %q, want %q", i, ie.Problems[i], w)
@@ -92,25 +93,8 @@ func TestInventoryRefusesAnIncompleteWhitelist(t *testing.T) {
 	}
 	// a custom role tag and a mapping settle it
 	nodes, err := c.Inventory(context.Background(), InventoryOptions{Project: project, RoleTag: "kind=", Tag: "rampart:role=agent",
-		Roles: []RoleRule{{Pattern: "agent-?", Role: "worker"}}})
+		Roles: []inventory.RoleRule{{Pattern: "agent-?", Role: "worker"}}})
 	if err == nil || !strings.Contains(err.Error(), "tag it kind=ROLE") {
 		t.Errorf("inventory with role tag kind=: %v, %v", nodes, err)
-	}
-}
-
-func TestParseRoleRule(t *testing.T) {
-	if r, err := ParseRoleRule("agent-*=agent"); err != nil || r != (RoleRule{Pattern: "agent-*", Role: "agent"}) {
-		t.Errorf("agent-*=agent: %+v, %v", r, err)
-	}
-	for in, want := range map[string]string{
-		"agent":       "is not PATTERN=ROLE",
-		"=agent":      "is not PATTERN=ROLE",
-		"[=agent":     "bad pattern",
-		"a*=Big Role": "is not a spec role name",
-		"a*=":         "is not PATTERN=ROLE",
-	} {
-		if _, err := ParseRoleRule(in); err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("%q: %v, want %q", in, err, want)
-		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rampart-cluster/rampart/providers/aws"
+	"github.com/rampart-cluster/rampart/providers/inventory"
 )
 
 func newInventory() *cobra.Command {
@@ -31,10 +32,10 @@ that cannot be written as a node is an error (exit 1) and nothing is printed.`,
 }
 
 // roleRules reads the --role PATTERN=ROLE flags.
-func roleRules(flags []string) ([]aws.RoleRule, error) {
-	var out []aws.RoleRule
+func roleRules(flags []string) ([]inventory.RoleRule, error) {
+	var out []inventory.RoleRule
 	for _, f := range flags {
-		r, err := aws.ParseRoleRule(f)
+		r, err := inventory.ParseRoleRule(f)
 		if err != nil {
 			return nil, usageError("--role %v", err)
 		}
@@ -78,7 +79,7 @@ Credentials, endpoint and region come from the AWS SDK's default chain
 			if err != nil {
 				return &exitError{code: ExitInvalid, err: fmt.Errorf("inventory aws: %w", err)}
 			}
-			return aws.WriteNodes(cmd.OutOrStdout(), nodes)
+			return inventory.Write(cmd.OutOrStdout(), nodes)
 		},
 	}
 	c.Flags().StringVar(&tag, "tag", "", "K=V: only instances with this tag (required)")
@@ -132,15 +133,15 @@ strings; any other key is an error.`,
 			if err != nil {
 				return &exitError{code: ExitInvalid, err: fmt.Errorf("inventory terraform: %w", err)}
 			}
-			nodes, err := aws.TerraformInventory(data, outputs, rules)
+			nodes, err := inventory.Terraform(data, outputs, rules)
 			if err != nil {
 				return &exitError{code: ExitInvalid, err: fmt.Errorf("inventory terraform: %s: %w", file, err)}
 			}
-			return aws.WriteNodes(cmd.OutOrStdout(), nodes)
+			return inventory.Write(cmd.OutOrStdout(), nodes)
 		},
 	}
 	c.Flags().StringVar(&file, "file", "", "the output of terraform output -json, - for standard input (required)")
-	c.Flags().StringArrayVar(&outputs, "output", nil, "the terraform output holding nodes (repeatable; default "+aws.DefaultTerraformOutput+")")
+	c.Flags().StringArrayVar(&outputs, "output", nil, "the terraform output holding nodes (repeatable; default "+inventory.DefaultTerraformOutput+")")
 	c.Flags().StringArrayVar(&roles, "role", nil, "PATTERN=ROLE: names matching the glob get the role (repeatable, first match wins)")
 	return c
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rampart-cluster/rampart/providers/inventory"
 	"github.com/rampart-cluster/rampart/providers/packet"
 )
 
@@ -43,14 +44,11 @@ points the client at another Metal API base URL.`,
 			if !projectID.MatchString(project) {
 				return usageError("--project %q is not a project UUID", project)
 			}
-			o := packet.InventoryOptions{Project: project, Tag: tag, RoleTag: roleTag}
-			for _, r := range roles {
-				rule, err := packet.ParseRoleRule(r)
-				if err != nil {
-					return usageError("--role %v", err)
-				}
-				o.Roles = append(o.Roles, rule)
+			rules, err := roleRules(roles)
+			if err != nil {
+				return err
 			}
+			o := packet.InventoryOptions{Project: project, Tag: tag, RoleTag: roleTag, Roles: rules}
 			client, err := packetClient()
 			if err != nil {
 				return err
@@ -64,7 +62,7 @@ points the client at another Metal API base URL.`,
 			if err != nil {
 				return &exitError{code: ExitInvalid, err: fmt.Errorf("inventory packet: %w", err)}
 			}
-			return packet.WriteNodes(cmd.OutOrStdout(), nodes)
+			return inventory.Write(cmd.OutOrStdout(), nodes)
 		},
 	}
 	c.Flags().StringVar(&project, "project", "", "the project UUID (required)")
