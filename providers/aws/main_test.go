@@ -6,14 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/smithy-go/middleware"
 
 	"github.com/rampart-cluster/rampart/generator/gen"
 	"github.com/rampart-cluster/rampart/generator/pki"
@@ -43,48 +41,13 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// calls counts the API calls a client makes, by operation name, once per
-// call whatever its retries.
-type calls struct {
-	mu  sync.Mutex
-	ops []string
-}
-
-func (c *calls) option(stack *middleware.Stack) error {
-	return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("rampart-count", func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
-		c.mu.Lock()
-		c.ops = append(c.ops, middleware.GetOperationName(ctx))
-		c.mu.Unlock()
-		return next.HandleInitialize(ctx, in)
-	}), middleware.After)
-}
-
-// mutating lists the calls that change something: all but reads.
-func (c *calls) mutating() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var out []string
-	for _, op := range c.ops {
-		if !strings.HasPrefix(op, "Describe") && !strings.HasPrefix(op, "Get") && !strings.HasPrefix(op, "Head") && !strings.HasPrefix(op, "List") {
-			out = append(out, op)
-		}
-	}
-	return out
-}
-
-func (c *calls) reset() {
-	c.mu.Lock()
-	c.ops = nil
-	c.mu.Unlock()
-}
-
 // env is a reset moto with a VPC and the fixture's bucket, and a counting
 // client.
 type env struct {
 	t      *testing.T
 	ctx    context.Context
 	client *Client
-	calls  *calls
+	calls  *mototest.Calls
 	vpc    string
 	state  *pki.State
 }
@@ -92,9 +55,9 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	mototest.Require(t, moto, motoErr)
 	ctx := context.Background()
-	e := &env{t: t, ctx: ctx, calls: &calls{}}
+	e := &env{t: t, ctx: ctx, calls: &mototest.Calls{}}
 	var err error
-	e.client, err = NewClient(ctx, "us-east-1", e.calls.option)
+	e.client, err = NewClient(ctx, "us-east-1", e.calls.Option)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +69,7 @@ func newEnv(t *testing.T) *env {
 	if _, err := e.client.S3.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: awssdk.String("dcos-aws-ignition")}); err != nil {
 		t.Fatal(err)
 	}
-	e.calls.reset()
+	e.calls.Reset()
 	return e
 }
 

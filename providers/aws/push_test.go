@@ -187,15 +187,15 @@ func TestPushFromEmpty(t *testing.T) {
 	}
 	checkTemplates(t, e, machines, groups, 1)
 
-	e.calls.reset()
+	e.calls.Reset()
 	plan, done = e.push(s, machines)
 	if len(plan.Changes) != 0 || len(done) != 0 {
 		t.Errorf("second push planned %v, made %v", plan.Changes, done)
 	}
-	if m := e.calls.mutating(); len(m) != 0 {
+	if m := e.calls.Mutating(); len(m) != 0 {
 		t.Errorf("second push made mutating calls %v", m)
 	}
-	if len(e.calls.ops) == 0 {
+	if len(e.calls.All()) == 0 {
 		t.Error("the call counter saw no call at all")
 	}
 }
@@ -276,7 +276,7 @@ func TestPushChangedSpec(t *testing.T) {
 
 	s := e.spec(changedSpec...)
 	machines := e.machinesOf(s)
-	e.calls.reset()
+	e.calls.Reset()
 	plan, done := e.push(s, machines)
 	size := map[string]int{}
 	for _, m := range machines {
@@ -312,7 +312,7 @@ func TestPushChangedSpec(t *testing.T) {
 	wantCalls := []string{"AuthorizeSecurityGroupIngress", "RevokeSecurityGroupIngress", "RevokeSecurityGroupIngress",
 		"CreateLaunchTemplateVersion", "ModifyLaunchTemplate", "CreateLaunchTemplateVersion", "ModifyLaunchTemplate",
 		"CreateLaunchTemplateVersion", "ModifyLaunchTemplate", "CreateLaunchTemplateVersion", "ModifyLaunchTemplate"}
-	if m := e.calls.mutating(); !slices.Equal(sorted(m), sorted(wantCalls)) {
+	if m := e.calls.Mutating(); !slices.Equal(sorted(m), sorted(wantCalls)) {
 		t.Errorf("mutating calls %v, want %v", m, wantCalls)
 	}
 	foreign := 0
@@ -346,10 +346,10 @@ func TestPushChangedSpec(t *testing.T) {
 	}
 	checkTemplatesChanged(t, e, machines, map[string]int64{"master-a": 2, "master-b": 2, "master-c": 2, "public-agent": 2, "agent": 1})
 
-	e.calls.reset()
+	e.calls.Reset()
 	plan, _ = e.push(s, machines)
-	if len(plan.Changes) != 0 || len(e.calls.mutating()) != 0 {
-		t.Errorf("push after the change: plan %v, mutating calls %v", plan.Changes, e.calls.mutating())
+	if len(plan.Changes) != 0 || len(e.calls.Mutating()) != 0 {
+		t.Errorf("push after the change: plan %v, mutating calls %v", plan.Changes, e.calls.Mutating())
 	}
 }
 
@@ -423,8 +423,8 @@ func TestPlanMakesNoChange(t *testing.T) {
 	if creates != 3+5 {
 		t.Errorf("plan from empty creates %d groups and templates, want 8: %v", creates, plan.Changes)
 	}
-	if m := e.calls.mutating(); len(m) != 0 || len(e.calls.ops) == 0 {
-		t.Errorf("planning made mutating calls %v (all calls %v)", m, e.calls.ops)
+	if m := e.calls.Mutating(); len(m) != 0 || len(e.calls.All()) == 0 {
+		t.Errorf("planning made mutating calls %v (all calls %v)", m, e.calls.All())
 	}
 	if g := e.describedGroups(); len(g) != 1 {
 		t.Errorf("planning left groups: %v", slices.Collect(mapKeys(g)))
@@ -514,9 +514,9 @@ func TestOversizedUserdata(t *testing.T) {
 	if !bytes.Equal(body, big) || ptr.Ignition.Config.Replace.Verification.Hash != "sha512-"+hex.EncodeToString(sum[:]) {
 		t.Errorf("object %s (%d bytes, the config is %d) has sha512 %x; the pointer says %s", src, len(body), len(big), sum, ptr.Ignition.Config.Replace.Verification.Hash)
 	}
-	e.calls.reset()
-	if plan, _ := e.push(s, machines); len(plan.Changes) != 0 || len(e.calls.mutating()) != 0 {
-		t.Errorf("second push: %v, mutating calls %v", plan.Changes, e.calls.mutating())
+	e.calls.Reset()
+	if plan, _ := e.push(s, machines); len(plan.Changes) != 0 || len(e.calls.Mutating()) != 0 {
+		t.Errorf("second push: %v, mutating calls %v", plan.Changes, e.calls.Mutating())
 	}
 
 	noBucket := e.spec("    bucket: dcos-aws-ignition       # Ignition over 16 KB goes here\n", "")
@@ -570,7 +570,7 @@ func TestPushMovedLines(t *testing.T) {
 	e := newEnv(t)
 	e.push(e.spec(), e.machinesOf(e.spec()))
 	s := e.spec("cluster: dcos-aws\n", "cluster: dcos-aws\n# a line that moves every rule down\n")
-	e.calls.reset()
+	e.calls.Reset()
 	plan, _ := e.push(s, e.machinesOf(s))
 	describes := 0
 	for _, c := range plan.Changes {
@@ -587,7 +587,7 @@ func TestPushMovedLines(t *testing.T) {
 	if describes != 36 {
 		t.Errorf("%d descriptions updated, want 36", describes)
 	}
-	for _, op := range e.calls.mutating() {
+	for _, op := range e.calls.Mutating() {
 		if strings.Contains(op, "Authorize") || strings.Contains(op, "Revoke") {
 			t.Errorf("moving lines made %s", op)
 		}
@@ -598,9 +598,9 @@ func TestPushMovedLines(t *testing.T) {
 			t.Errorf("admin SSH rule described %q after the move, want line 23", r.desc)
 		}
 	}
-	e.calls.reset()
-	if plan, _ := e.push(s, e.machinesOf(s)); len(plan.Changes) != 0 || len(e.calls.mutating()) != 0 {
-		t.Errorf("push after the move: %v, mutating calls %v", plan.Changes, e.calls.mutating())
+	e.calls.Reset()
+	if plan, _ := e.push(s, e.machinesOf(s)); len(plan.Changes) != 0 || len(e.calls.Mutating()) != 0 {
+		t.Errorf("push after the move: %v, mutating calls %v", plan.Changes, e.calls.Mutating())
 	}
 }
 
@@ -681,14 +681,14 @@ func TestQuotaCountsForeignRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.calls.reset()
+	e.calls.Reset()
 	_, err = e.client.Plan(e.ctx, d, nil)
 	var q *QuotaError
 	if !errors.As(err, &q) || q.Group != "dcos-aws-master" || q.Count != 21 || q.Foreign != 1 ||
 		!strings.Contains(err.Error(), "needs 21 IPv4 inbound rules, 1 of them not rampart's (listed as warnings), over the quota of 20") {
 		t.Errorf("plan: %v", err)
 	}
-	if m := e.calls.mutating(); len(m) != 0 {
+	if m := e.calls.Mutating(); len(m) != 0 {
 		t.Errorf("mutating calls %v", m)
 	}
 }

@@ -47,7 +47,7 @@ func TestPushRetriesThrottling(t *testing.T) {
 	}))
 	defer srv.Close()
 	t.Setenv("AWS_ENDPOINT_URL", srv.URL)
-	client, err := NewClient(e.ctx, "us-east-1", e.calls.option)
+	client, err := NewClient(e.ctx, "us-east-1", e.calls.Option)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,8 +66,8 @@ func TestPushRetriesThrottling(t *testing.T) {
 			t.Errorf("%s: %d rules after a throttled push, want %d", name, len(got), len(want))
 		}
 	}
-	e.calls.reset()
-	if plan, _ := e.push(s, e.machinesOf(s)); len(plan.Changes) != 0 || len(e.calls.mutating()) != 0 {
+	e.calls.Reset()
+	if plan, _ := e.push(s, e.machinesOf(s)); len(plan.Changes) != 0 || len(e.calls.Mutating()) != 0 {
 		t.Errorf("second push: %v", plan.Changes)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
@@ -18,36 +17,6 @@ import (
 	"github.com/rampart-cluster/rampart/providers/aws/mototest"
 )
 
-// awsMutatingCalls counts the AWS calls the CLI makes that are not reads.
-type awsMutatingCalls struct {
-	mu  sync.Mutex
-	ops []string
-}
-
-func (m *awsMutatingCalls) option(stack *middleware.Stack) error {
-	return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("count", func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
-		op := middleware.GetOperationName(ctx)
-		if !strings.HasPrefix(op, "Describe") && !strings.HasPrefix(op, "Head") && !strings.HasPrefix(op, "Get") && !strings.HasPrefix(op, "List") {
-			m.mu.Lock()
-			m.ops = append(m.ops, op)
-			m.mu.Unlock()
-		}
-		return next.HandleInitialize(ctx, in)
-	}), middleware.After)
-}
-
-func (m *awsMutatingCalls) take() []string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	ops := m.ops
-	m.ops = nil
-	return ops
-}
-
-// TestPushAWS runs `rampart push aws` on fixtures/dcos-aws.yaml against a
-// real moto_server: --dry-run prints the plan and makes no mutating call,
-// -o json applies it and reports every change, a second push has nothing to
-// do and makes no mutating call; without gen's state it says to run gen.
 func TestPushAWS(t *testing.T) {
 	srv, err := mototest.Start()
 	if srv != nil {
@@ -57,8 +26,8 @@ func TestPushAWS(t *testing.T) {
 	for k, v := range srv.Env() {
 		t.Setenv(k, v)
 	}
-	counter := &awsMutatingCalls{}
-	awsAPIOptions = []func(*middleware.Stack) error{counter.option}
+	counter := &mototest.Calls{}
+	awsAPIOptions = []func(*middleware.Stack) error{counter.Option}
 	defer func() { awsAPIOptions = nil }()
 
 	ctx := context.Background()
@@ -91,14 +60,14 @@ func TestPushAWS(t *testing.T) {
 	if code, _, stderr := run("gen", "-f", file, "-o", filepath.Join(dir, "out"), "--state", state); code != 0 {
 		t.Fatalf("gen: exit %d: %s", code, stderr)
 	}
-	counter.take()
+	take(counter)
 
 	code, stdout, stderr := run("push", "aws", "-f", file, "--state", state, "--dry-run")
 	if code != 0 || !strings.Contains(stdout, "plan: ") || !strings.Contains(stdout, "+ create security-group dcos-aws-master") ||
 		!strings.Contains(stdout, "+ create launch-template dcos-aws-master-a") || !strings.Contains(stdout, "dry run: nothing was changed") {
 		t.Fatalf("--dry-run: exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	if m := counter.take(); len(m) != 0 {
+	if m := take(counter); len(m) != 0 {
 		t.Errorf("--dry-run made mutating calls %v", m)
 	}
 
@@ -113,7 +82,7 @@ func TestPushAWS(t *testing.T) {
 	if rep.Cluster != "dcos-aws" || rep.Region != "us-east-1" || rep.DryRun || len(rep.Plan) == 0 || len(rep.Applied) != len(rep.Plan) || rep.Error != "" {
 		t.Errorf("report: cluster %q region %q dry-run %v, %d planned, %d applied, error %q", rep.Cluster, rep.Region, rep.DryRun, len(rep.Plan), len(rep.Applied), rep.Error)
 	}
-	if len(counter.take()) == 0 {
+	if len(take(counter)) == 0 {
 		t.Error("push made no mutating call on an empty account")
 	}
 
@@ -121,7 +90,7 @@ func TestPushAWS(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "plan: no changes: AWS matches the spec") {
 		t.Errorf("second push: exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	if m := counter.take(); len(m) != 0 {
+	if m := take(counter); len(m) != 0 {
 		t.Errorf("second push made mutating calls %v", m)
 	}
 
@@ -146,4 +115,10 @@ func TestInventoryTerraformCLI(t *testing.T) {
 	if code, _, stderr := run("inventory", "terraform", "--file", file, "--output", "nodes"); code != 1 || !strings.Contains(stderr, `terraform output "nodes" is missing`) {
 		t.Errorf("--output nodes: exit %d, %q", code, stderr)
 	}
+}
+
+// take returns the mutating calls counted so far and starts counting anew.
+func take(c *mototest.Calls) []string {
+	defer c.Reset()
+	return c.Mutating()
 }
