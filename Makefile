@@ -10,7 +10,7 @@ IGNITION := $(BIN)/ignition-$(IGNITION_VERSION)
 DEBS := iptables ipset nftables iproute2 cloud-init libblkid-dev systemd etcd-server etcd-client
 TEST_TIMEOUT ?= 14m
 
-.PHONY: all build demo test unit bench deps deps-debs fuzz fmt vet clean
+.PHONY: all build demo test unit bench deps deps-debs deps-moto fuzz fmt vet clean
 
 all: build
 
@@ -22,7 +22,7 @@ demo: build
 
 # deps installs what the tests need, idempotently: Debian's packages only when
 # one is missing, the Ignition binary only when it is not built yet.
-deps: deps-debs $(IGNITION)
+deps: deps-debs deps-moto $(IGNITION)
 
 deps-debs:
 	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -30,6 +30,12 @@ deps-debs:
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+
+# moto is not a Debian package; the AWS tests need its moto_server, which the
+# machine image carries. Say so plainly where it is missing.
+deps-moto:
+	@command -v moto_server >/dev/null 2>&1 || python3 -c 'import moto.server' 2>/dev/null || \
+		{ echo "moto_server is missing: the AWS tests run against it (pip install 'moto[server]')"; exit 1; }
 
 $(IGNITION):
 	@mkdir -p $(BIN)/ignition-build
@@ -48,8 +54,10 @@ vet:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+FUZZTIME ?= 60s
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./generator/spec
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./generator/spec
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./generator/drift
 
 clean:
 	rm -rf $(BIN) out
