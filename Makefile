@@ -18,7 +18,7 @@ build:
 	$(GO) build -o $(BIN)/rampart ./cmd/rampart
 
 demo: build
-	$(BIN)/rampart gen -f fixtures/dcos-packet.yaml -o out
+	$(BIN)/rampart gen -f fixtures/dcos-packet.yaml -o out --state state/dcos-packet
 
 # deps installs what the tests need, idempotently: Debian's packages only when
 # one is missing, the Ignition binary only when it is not built yet.
