@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sort"
+	"strings"
 
 	"github.com/rampart-cluster/rampart/generator/policy"
 	"github.com/rampart-cluster/rampart/generator/spec"
@@ -98,6 +99,7 @@ func Run(s *spec.Spec, p *policy.Policy) []Finding {
 	a.etcd()
 	a.exposure()
 	a.resolvers()
+	a.wideSources()
 	a.largeWhitelists()
 	sort.SliceStable(a.out, func(i, j int) bool {
 		x, y := a.out[i], a.out[j]
@@ -154,7 +156,14 @@ func (a *auditor) lockout() {
 			blocker = d
 		}
 		if !reached {
-			a.add(Error, "lockout", blocker.Prov.Pos, "no admin can reach role %s on SSH (22/tcp): %s (%s)", r.Name, blocker.Prov.What, blocker.Prov.Origin)
+			pos := blocker.Prov.Pos
+			if blocker.Rule == nil { // the final drop: point at the role's admin list, or the role
+				pos = r.AdminPos
+				if pos.Line == 0 {
+					pos = r.Pos
+				}
+			}
+			a.add(Error, "lockout", pos, "no admin can reach role %s on SSH (22/tcp): %s (%s)", r.Name, blocker.Prov.What, blocker.Prov.Origin)
 		}
 	}
 }
@@ -187,19 +196,74 @@ func (a *auditor) etcd() {
 	}
 }
 
-// worldFacing reports whether a rule's source is the world, or a literal
-// range so wide that it stands for it.
-func worldFacing(src policy.Source) bool {
+// worldFacing reports whether a rule's source is the world, or holds a
+// range so wide that it stands for it: a literal one, or a member of the
+// admins. (Such a range among the trusted sources or the cluster's pools
+// opens every port; wideSources reports it once, as an error, rather than
+// once per catalogued port.)
+func (a *auditor) worldFacing(src policy.Source) bool {
 	switch src.Kind {
 	case policy.AnySource:
 		return true
 	case policy.CIDRSource:
-		if src.CIDR.Addr().Is4() {
-			return src.CIDR.Bits() <= 8
+		return worldWide(src.CIDR)
+	case policy.SetSource:
+		if set := a.p.Set(src.Set); set != nil && src.Set == "admins" {
+			for _, members := range set.Members {
+				for _, m := range members {
+					if worldWide(m) {
+						return true
+					}
+				}
+			}
 		}
-		return src.CIDR.Bits() <= 16
 	}
 	return false
+}
+
+// privateSpace are the ranges no one reaches from the internet.
+var privateSpace = []netip.Prefix{
+	netip.MustParsePrefix("10.0.0.0/8"),
+	netip.MustParsePrefix("100.64.0.0/10"),
+	netip.MustParsePrefix("172.16.0.0/12"),
+	netip.MustParsePrefix("192.168.0.0/16"),
+	netip.MustParsePrefix("fc00::/7"),
+	netip.MustParsePrefix("fe80::/10"),
+}
+
+// worldWide reports whether a range is so wide that it stands for the world:
+// an IPv4 /8 or wider, an IPv6 /16 or wider, not inside private space.
+func worldWide(p netip.Prefix) bool {
+	if p.Addr().Is4() && p.Bits() > 8 || p.Addr().Is6() && p.Bits() > 16 {
+		return false
+	}
+	for _, private := range privateSpace {
+		if p.Bits() >= private.Bits() && private.Contains(p.Addr()) {
+			return false
+		}
+	}
+	return true
+}
+
+// wideSources: a range that stands for the world, written where the spec
+// means a few trusted machines.
+func (a *auditor) wideSources() {
+	check := func(list string, sev Severity, why string, p netip.Prefix, pos spec.Pos) {
+		if worldWide(p) {
+			a.add(sev, "world-source", pos, "%s lists %s, which stands for the world: %s", list, p, why)
+		}
+	}
+	for _, t := range a.s.Trusted {
+		check("trusted", Error, "it reaches every port of every node", t.Prefix, t.Pos)
+	}
+	for _, adm := range a.s.Admins {
+		check("admins", Warning, "it reaches every role's admin ports (SSH among them)", adm.Prefix, adm.Pos)
+	}
+	for _, pool := range a.s.Pools {
+		for _, c := range pool.CIDRs {
+			check("a pool of role "+pool.Role, Error, "as cluster members it reaches every port of every node", c, pool.Pos)
+		}
+	}
 }
 
 // fromWorld evaluates a connection from an address outside every set and
@@ -207,7 +271,7 @@ func worldFacing(src policy.Source) bool {
 func (a *auditor) fromWorld(role string, proto spec.Protocol, port uint16) *policy.Rule {
 	for i := range a.p.Rules {
 		r := &a.p.Rules[i]
-		if !r.AppliesTo(role) || !worldFacing(r.From) {
+		if !r.AppliesTo(role) || !a.worldFacing(r.From) {
 			continue
 		}
 		if r.Proto != "" && (r.Proto != proto || !portIn(r.Ports, port)) {
@@ -253,11 +317,16 @@ func (a *auditor) exposure() {
 // portPos points at the entry of a role's public list that opens the port,
 // when that list made the rule; otherwise at the rule.
 func (a *auditor) portPos(r *spec.Role, rule *policy.Rule, svc Service) spec.Pos {
-	if rule.Prov.Origin == "roles."+r.Name+".public" {
-		for _, p := range r.Public {
-			if p.Proto == svc.Proto && svc.Port >= p.From && svc.Port <= p.To {
-				return p.Pos
-			}
+	var list []spec.Port
+	switch rule.Prov.Origin {
+	case "roles." + r.Name + ".public":
+		list = r.Public
+	case "roles." + r.Name + ".admin":
+		list = r.Admin
+	}
+	for _, p := range list {
+		if p.Proto == svc.Proto && svc.Port >= p.From && svc.Port <= p.To {
+			return p.Pos
 		}
 	}
 	return rule.Prov.Pos
@@ -267,12 +336,26 @@ func (a *auditor) portPos(r *spec.Role, rule *policy.Rule, svc Service) spec.Pos
 // every port, and its replies are accepted as established anyway.
 func (a *auditor) resolvers() {
 	for _, t := range a.s.Trusted {
-		if !t.Prefix.IsSingleIP() {
+		if worldWide(t.Prefix) {
+			continue // an error of its own: wideSources
+		}
+		if t.Prefix.IsSingleIP() {
+			if name, ok := PublicResolvers[t.Prefix.Addr()]; ok {
+				a.add(Warning, "public-resolver", t.Pos, "trusted %s is a public resolver (%s): its replies are accepted as established without trust, and trust lets spoofed UDP from it reach every port; remove it from trusted",
+					t.Prefix.Addr(), name)
+			}
 			continue
 		}
-		if name, ok := PublicResolvers[t.Prefix.Addr()]; ok {
-			a.add(Warning, "public-resolver", t.Pos, "trusted %s is a public resolver (%s): its replies are accepted as established without trust, and trust lets spoofed UDP from it reach every port; remove it from trusted",
-				t.Prefix.Addr(), name)
+		var inside []string
+		for addr, name := range PublicResolvers {
+			if t.Prefix.Contains(addr) {
+				inside = append(inside, addr.String()+" ("+name+")")
+			}
+		}
+		if len(inside) > 0 {
+			sort.Strings(inside)
+			a.add(Warning, "public-resolver", t.Pos, "trusted %s holds public resolvers %s: their replies are accepted as established without trust, and trust lets spoofed UDP from them reach every port; narrow it",
+				t.Prefix, strings.Join(inside, ", "))
 		}
 	}
 }

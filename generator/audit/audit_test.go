@@ -40,7 +40,20 @@ func TestFindings(t *testing.T) {
 	}{
 		{"clean", head + "roles:\n  web: {zone: public}\n", nil},
 		{"no admin port 22", head + "roles:\n  web: {zone: public, admin: [8080/tcp]}\n", []string{
-			"t.yaml:1:1: error: no admin can reach role web on SSH (22/tcp): what no rule accepts is logged and dropped (firewall.action)",
+			"t.yaml:5:23: error: no admin can reach role web on SSH (22/tcp): what no rule accepts is logged and dropped (firewall.action)",
+		}},
+		{"the world as trusted", head + "trusted: [0.0.0.0/0]\nroles:\n  master: {zone: admin}\n", []string{
+			"t.yaml:4:11: error: trusted lists 0.0.0.0/0, which stands for the world: it reaches every port of every node",
+		}},
+		{"the world as admins", head[:len(head)-len("admins: [203.0.113.7]\n")] + "admins: [\"::/0\"]\nroles:\n  master: {zone: admin, admin: [22/tcp, 8080/tcp]}\n", []string{
+			"t.yaml:3:10: warning: admins lists ::/0, which stands for the world: it reaches every role's admin ports (SSH among them)",
+			"t.yaml:5:41: error: the world reaches master on 8080/tcp (Marathon, unauthenticated control plane): admins reach master on its admin ports (roles.master.admin)",
+		}},
+		{"a pool of the world, a private /8 is fine", head + "roles:\n  agent: {zone: private}\npools:\n  - {role: agent, cidrs: [10.0.0.0/8, 64.0.0.0/2]}\n", []string{
+			"t.yaml:7:5: error: a pool of role agent lists 64.0.0.0/2, which stands for the world: as cluster members it reaches every port of every node",
+		}},
+		{"resolvers inside a trusted range", head + "trusted: [8.8.0.0/16]\nroles:\n  web: {zone: public}\n", []string{
+			"t.yaml:4:11: warning: trusted 8.8.0.0/16 holds public resolvers 8.8.4.4 (Google Public DNS), 8.8.8.8 (Google Public DNS): their replies are accepted as established without trust, and trust lets spoofed UDP from them reach every port; narrow it",
 		}},
 		{"ssh denied to admins", head + "roles:\n  web: {zone: public}\nrules:\n  - {from: admins, to: web, ports: [22/tcp], action: deny}\n", []string{
 			"t.yaml:7:5: error: no admin can reach role web on SSH (22/tcp): admins to web on 22/tcp: denied (rules[0])",
