@@ -240,6 +240,30 @@ func comparePrefix(a, b netip.Prefix) int {
 
 func hostPrefix(a netip.Addr) netip.Prefix { return netip.PrefixFrom(a, a.BitLen()) }
 
+// carve returns the prefixes that cover p but none of the holes (addresses
+// inside p), fewest first: p itself when no hole is inside it, else its two
+// halves carved in turn.
+func carve(p netip.Prefix, holes []netip.Addr) []netip.Prefix {
+	var inside []netip.Addr
+	for _, h := range holes {
+		if p.Contains(h) {
+			inside = append(inside, h)
+		}
+	}
+	switch {
+	case len(inside) == 0:
+		return []netip.Prefix{p}
+	case p.Bits() == p.Addr().BitLen():
+		return nil
+	}
+	lo := netip.PrefixFrom(p.Addr(), p.Bits()+1)
+	hiAddr := p.Addr().AsSlice()
+	bit := p.Bits()
+	hiAddr[bit/8] |= 0x80 >> (bit % 8)
+	hi, _ := netip.AddrFromSlice(hiAddr)
+	return append(carve(lo, inside), carve(netip.PrefixFrom(hi, p.Bits()+1), inside)...)
+}
+
 func (c *compiler) sets() {
 	s := c.s
 	var admins, trusted, cluster []netip.Prefix
@@ -256,9 +280,27 @@ func (c *compiler) sets() {
 			byRole[n.Role] = append(byRole[n.Role], hostPrefix(a))
 		}
 	}
+	// A pool's range may hold nodes of other roles (one subnet for the whole
+	// cluster): those addresses belong to their node's role, not the pool's,
+	// or a rule about the pool's role (the dcos deny of agents to masters on
+	// 8201 and 26257) would hit them too.
+	nodeRole := map[netip.Addr]string{}
+	for _, n := range s.Nodes {
+		for _, a := range n.Addresses {
+			nodeRole[a.Unmap()] = n.Role
+		}
+	}
 	for _, pool := range s.Pools {
 		cluster = append(cluster, pool.CIDRs...)
-		byRole[pool.Role] = append(byRole[pool.Role], pool.CIDRs...)
+		for _, p := range pool.CIDRs {
+			var others []netip.Addr
+			for a, role := range nodeRole {
+				if role != pool.Role && p.Contains(a) {
+					others = append(others, a)
+				}
+			}
+			byRole[pool.Role] = append(byRole[pool.Role], carve(p.Masked(), others)...)
+		}
 	}
 	top := spec.Pos{File: s.File, Line: 1, Col: 1}
 	c.clusterPos = top

@@ -136,3 +136,60 @@ overlays:
 		t.Errorf("overlays set: %+v", all.Members)
 	}
 }
+
+// TestPoolHoldsOtherRolesNodes: an agent pool over the whole subnet does not
+// make the masters in it agents: the dcos deny of agents to masters on 8201
+// hits the pool's other addresses only.
+func TestPoolHoldsOtherRolesNodes(t *testing.T) {
+	p := compile(t, `version: 1
+cluster: t
+profile: dcos
+admins: [209.220.51.50/32]
+nodes:
+  - {name: m1, role: master, addresses: [10.0.0.1]}
+  - {name: m2, role: master, addresses: [10.0.0.3]}
+  - {name: a1, role: agent, addresses: [10.0.0.2]}
+pools:
+  - {role: agent, cidrs: [10.0.0.0/24]}
+`)
+	for from, want := range map[string]Verdict{"10.0.0.3": Accept, "10.0.0.1": Accept, "10.0.0.2": Drop, "10.0.0.200": Drop} {
+		d := p.Explain(Query{From: netip.MustParseAddr(from), Role: "master", Proto: spec.TCP, Port: 8201})
+		if d.Verdict != want {
+			t.Errorf("%s to master on 8201/tcp: %s (%s), want %s", from, d.Verdict, d.Prov.What, want)
+		}
+	}
+	var got []string
+	for _, m := range p.Set("r-agent").Members[V4] {
+		got = append(got, m.String())
+	}
+	want := "10.0.0.0/32 10.0.0.2/32 10.0.0.4/30 10.0.0.8/29 10.0.0.16/28 10.0.0.32/27 10.0.0.64/26 10.0.0.128/25"
+	if strings.Join(got, " ") != want {
+		t.Errorf("agent set: %s\nwant %s", strings.Join(got, " "), want)
+	}
+}
+
+func TestCarve(t *testing.T) {
+	for _, c := range []struct {
+		p     string
+		holes []string
+		want  string
+	}{
+		{"10.0.0.0/30", []string{"10.0.0.1"}, "10.0.0.0/32 10.0.0.2/31"},
+		{"10.0.0.0/30", nil, "10.0.0.0/30"},
+		{"10.0.0.0/32", []string{"10.0.0.0"}, ""},
+		{"10.0.0.0/30", []string{"10.9.9.9"}, "10.0.0.0/30"},
+		{"fd00::/126", []string{"fd00::3", "fd00::0"}, "fd00::1/128 fd00::2/128"},
+	} {
+		var holes []netip.Addr
+		for _, h := range c.holes {
+			holes = append(holes, netip.MustParseAddr(h))
+		}
+		var got []string
+		for _, p := range carve(netip.MustParsePrefix(c.p), holes) {
+			got = append(got, p.String())
+		}
+		if strings.Join(got, " ") != c.want {
+			t.Errorf("carve(%s, %v) = %v, want %s", c.p, c.holes, got, c.want)
+		}
+	}
+}
