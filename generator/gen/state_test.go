@@ -2,10 +2,7 @@ package gen_test
 
 import (
 	"bytes"
-	"compress/gzip"
-	"encoding/base64"
 	"encoding/json"
-	"io"
 	"io/fs"
 	"net/netip"
 	"net/url"
@@ -358,63 +355,9 @@ func pemBody(data []byte) []byte {
 // contents of every unit and drop-in.
 func ignitionContents(t *testing.T, data []byte) [][]byte {
 	t.Helper()
-	var cfg struct {
-		Storage struct {
-			Files []struct {
-				Path     string `json:"path"`
-				Contents struct {
-					Source      string `json:"source"`
-					Compression string `json:"compression"`
-				} `json:"contents"`
-			} `json:"files"`
-		} `json:"storage"`
-		Systemd struct {
-			Units []struct {
-				Contents string `json:"contents"`
-				Dropins  []struct {
-					Contents string `json:"contents"`
-				} `json:"dropins"`
-			} `json:"units"`
-		} `json:"systemd"`
-	}
-	if err := json.Unmarshal(data, &cfg); err != nil {
+	out, err := gen.IgnitionContents(data)
+	if err != nil {
 		t.Fatal(err)
-	}
-	var out [][]byte
-	for _, f := range cfg.Storage.Files {
-		src, ok := strings.CutPrefix(f.Contents.Source, "data:")
-		if !ok {
-			t.Fatalf("%s: source %.40q is not a data URL", f.Path, f.Contents.Source)
-		}
-		meta, payload, _ := strings.Cut(src, ",")
-		var b []byte
-		var err error
-		if strings.HasSuffix(meta, ";base64") {
-			b, err = base64.StdEncoding.DecodeString(payload)
-		} else {
-			var s string
-			s, err = url.PathUnescape(payload)
-			b = []byte(s)
-		}
-		if err != nil {
-			t.Fatalf("%s: %v", f.Path, err)
-		}
-		if f.Contents.Compression == "gzip" {
-			zr, err := gzip.NewReader(bytes.NewReader(b))
-			if err != nil {
-				t.Fatalf("%s: %v", f.Path, err)
-			}
-			if b, err = io.ReadAll(zr); err != nil {
-				t.Fatalf("%s: %v", f.Path, err)
-			}
-		}
-		out = append(out, b)
-	}
-	for _, u := range cfg.Systemd.Units {
-		out = append(out, []byte(u.Contents))
-		for _, d := range u.Dropins {
-			out = append(out, []byte(d.Contents))
-		}
 	}
 	return out
 }

@@ -102,3 +102,78 @@ func TestRecoverErrors(t *testing.T) {
 		t.Errorf("agent-1's userdata: %v\n%.200s", err, data)
 	}
 }
+
+// TestRecoverRefusesOutputTree: recover writes a member's keys, so -o may
+// not name the output tree or anything under it (however deep, existing or
+// not, through a symbolic link); and gen --check says "contains secrets"
+// for a tree file that holds a key, not just "differs".
+func TestRecoverRefusesOutputTree(t *testing.T) {
+	dir := t.TempDir()
+	state, out := filepath.Join(dir, "state"), filepath.Join(dir, "out")
+	if code, o, e := run("gen", "-f", fixture, "-o", out, "--state", state); code != 0 {
+		t.Fatalf("gen: exit %d\n%s%s", code, o, e)
+	}
+	treeIgn := filepath.Join(out, "nodes", "master-1", "ignition.json")
+	before, err := os.ReadFile(treeIgn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(out, "nodes"), filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range []string{
+		filepath.Join(out, "nodes", "master-1"),
+		out,
+		filepath.Join(out, "nodes", "not", "yet", "there"),
+		filepath.Join(dir, "link", "master-1"),
+	} {
+		code, stdout, stderr := run("recover", "master-1", "-f", fixture, "--state", state, "-o", o)
+		if code != 2 || !strings.Contains(stderr, "is inside the output tree "+out) || !strings.Contains(stderr, "must never hold") {
+			t.Errorf("recover -o %s: exit %d, want 2 and a refusal\n%s%s", o, code, stdout, stderr)
+		}
+	}
+	after, err := os.ReadFile(treeIgn)
+	if err != nil || string(after) != string(before) {
+		t.Fatalf("recover changed the tree's %s (%v)", treeIgn, err)
+	}
+	if _, err := os.Stat(filepath.Join(out, "nodes", "not")); err == nil {
+		t.Error("recover created directories in the tree")
+	}
+	// Next to the tree is fine.
+	if code, o, e := run("recover", "master-1", "-f", fixture, "--state", state, "-o", filepath.Join(dir, "out-recovered")); code != 0 {
+		t.Fatalf("recover -o beside the tree: exit %d\n%s%s", code, o, e)
+	}
+
+	// The final userdata (with keys) copied into the tree, and a stray key.
+	final, err := os.ReadFile(filepath.Join(dir, "out-recovered", "ignition.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(treeIgn, final, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	key, err := os.ReadFile(filepath.Join(state, "etcd", "client.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(out, "notes.txt"), key, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	edited := filepath.Join(out, "roles", "agent", "rootfs", "etc", "rampart", "firewall", "iptables.v4")
+	if err := os.WriteFile(edited, []byte("*filter\nCOMMIT\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := run("gen", "-f", fixture, "-o", out, "--state", state, "--check")
+	for _, want := range []string{
+		"stale: nodes/master-1/ignition.json: contains secrets",
+		"stale: notes.txt: contains secrets",
+		"stale: roles/agent/rootfs/etc/rampart/firewall/iptables.v4: differs",
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("gen --check does not say %q:\n%s", want, stdout)
+		}
+	}
+	if code != 1 || !strings.Contains(stderr, out+" contains secrets: 2 file(s) hold a private key") {
+		t.Errorf("gen --check with keys in the tree: exit %d, want 1 and \"contains secrets\"\n%s", code, stderr)
+	}
+}

@@ -78,8 +78,15 @@ and lists every file that differs from what the spec and the state produce.`,
 					fmt.Fprintf(w, "%s is up to date (%d files)\n", out, len(tree.Files))
 					return nil
 				}
+				secrets := 0
 				for _, st := range stale {
 					fmt.Fprintf(w, "stale: %s\n", st)
+					if st.Secret() {
+						secrets++
+					}
+				}
+				if secrets > 0 {
+					return &exitError{code: ExitInvalid, err: fmt.Errorf("%s contains secrets: %d file(s) hold a private key, which the output tree must never hold (keys belong in the state directory); delete them, then run rampart gen -f %s -o %s --state %s", out, secrets, file, out, state)}
 				}
 				return &exitError{code: ExitInvalid, err: fmt.Errorf("%s is stale: %d file(s) differ from what %s produces; run rampart gen -f %s -o %s --state %s", out, len(stale), file, file, out, state)}
 			}

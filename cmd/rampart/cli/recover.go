@@ -24,8 +24,10 @@ func newRecover() *cobra.Command {
 directory, in every format the spec asks for (ignition.json, cloud-config.yaml):
 for an etcd member, its final userdata with its keys, byte-identical to what
 gen wrote to STATE/userdata/nodes/NODE/; for any other node, its role's.
-The files go to -o (default STATE/recover/NODE), mode 0600. recover only reads
-the state: run gen first after changing the spec.
+The files go to -o (default STATE/recover/NODE), mode 0600; -o may not be an
+output tree or lie inside one (a directory with a rampart manifest.json, or
+under it): the tree is reviewed and shared, and must never hold keys. recover
+only reads the state: run gen first after changing the spec.
 
 With --replace, the etcd member joins the running cluster instead of
 bootstrapping it (ETCD_INITIAL_CLUSTER_STATE=existing), and recover prints the
@@ -70,6 +72,13 @@ run the printed commands, then recover --replace --reinstall.`,
 			st := pki.Open(state)
 			if out == "" {
 				out = filepath.Join(state, "recover", name)
+			}
+			// The userdata of a member carries its keys: never into an
+			// output tree, which is reviewed, committed and shared.
+			if tree, err := gen.EnclosingTree(out); err != nil {
+				return &exitError{code: ExitInvalid, err: fmt.Errorf("recover %s: %w", name, err)}
+			} else if tree != "" {
+				return usageError("recover: -o %s is inside the output tree %s (it holds a rampart %s): recover writes final userdata, which can carry private keys, and the output tree must never hold them; write it elsewhere, e.g. under the state directory (the default, %s)", out, tree, gen.ManifestName, filepath.Join(state, "recover", name))
 			}
 			w := cmd.OutOrStdout()
 			var written []string

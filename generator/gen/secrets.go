@@ -1,0 +1,182 @@
+package gen
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// pemKeyMarker is what every PEM private key says ("-----BEGIN PRIVATE KEY-----",
+// "EC PRIVATE KEY", "RSA PRIVATE KEY", ...).
+var pemKeyMarker = []byte("PRIVATE KEY-----")
+
+// ContainsSecret reports whether data, a file of an output tree, holds key
+// material: a PEM private key in its text or, for an Ignition config, in
+// the decoded contents of one of its files (data URLs, plain or base64,
+// gzip-compressed or not), units or drop-ins. The tree rampart writes never
+// does; a file that does was put there by hand or by another tool (for
+// example final userdata copied into the tree).
+func ContainsSecret(data []byte) bool {
+	if bytes.Contains(data, pemKeyMarker) {
+		return true
+	}
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return false
+	}
+	texts, _ := IgnitionContents(data) // what decodes is checked all the same
+	for _, text := range texts {
+		if bytes.Contains(text, pemKeyMarker) {
+			return true
+		}
+	}
+	return false
+}
+
+// IgnitionContents decodes an Ignition config's payloads: the contents of
+// every file (and of its appends: data URLs, plain or base64,
+// gzip-compressed or not), then of every unit and drop-in. The error names
+// the first payload that does not decode (or the config itself, when it is
+// no JSON); the others are returned all the same.
+func IgnitionContents(data []byte) ([][]byte, error) {
+	type resource struct {
+		Source      *string `json:"source"`
+		Compression string  `json:"compression"`
+	}
+	var cfg struct {
+		Storage struct {
+			Files []struct {
+				Path     string     `json:"path"`
+				Contents resource   `json:"contents"`
+				Append   []resource `json:"append"`
+			} `json:"files"`
+		} `json:"storage"`
+		Systemd struct {
+			Units []struct {
+				Contents string `json:"contents"`
+				Dropins  []struct {
+					Contents string `json:"contents"`
+				} `json:"dropins"`
+			} `json:"units"`
+		} `json:"systemd"`
+	}
+	if err := json.Unmarshal(data, &cfg); err != nil {
+		return nil, err
+	}
+	var out [][]byte
+	var first error
+	for _, f := range cfg.Storage.Files {
+		for _, r := range append([]resource{f.Contents}, f.Append...) {
+			if r.Source == nil {
+				continue
+			}
+			b, err := decodeDataURL(*r.Source, r.Compression)
+			if err != nil {
+				if first == nil {
+					first = fmt.Errorf("%s: %w", f.Path, err)
+				}
+				continue
+			}
+			out = append(out, b)
+		}
+	}
+	for _, u := range cfg.Systemd.Units {
+		out = append(out, []byte(u.Contents))
+		for _, d := range u.Dropins {
+			out = append(out, []byte(d.Contents))
+		}
+	}
+	return out, first
+}
+
+// decodeDataURL returns the payload of an Ignition data URL.
+func decodeDataURL(source, compression string) ([]byte, error) {
+	src, ok := strings.CutPrefix(source, "data:")
+	if !ok {
+		return nil, fmt.Errorf("source %.40q is not a data URL", source)
+	}
+	meta, payload, _ := strings.Cut(src, ",")
+	var b []byte
+	if strings.HasSuffix(meta, ";base64") {
+		var err error
+		if b, err = base64.StdEncoding.DecodeString(payload); err != nil {
+			return nil, err
+		}
+	} else {
+		s, err := url.PathUnescape(payload)
+		if err != nil {
+			return nil, err
+		}
+		b = []byte(s)
+	}
+	if compression == "gzip" {
+		zr, err := gzip.NewReader(bytes.NewReader(b))
+		if err != nil {
+			return nil, err
+		}
+		if b, err = io.ReadAll(io.LimitReader(zr, 64<<20)); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+// IsTree reports whether dir is the root of a rampart output tree: it holds
+// a manifest.json that reads as rampart's manifest.
+func IsTree(dir string) bool {
+	data, err := os.ReadFile(filepath.Join(dir, ManifestName))
+	if err != nil {
+		return false
+	}
+	var m struct {
+		Files *[]ManifestEntry `json:"files"`
+	}
+	return json.Unmarshal(data, &m) == nil && m.Files != nil
+}
+
+// EnclosingTree returns the output tree that dir is, or lies in: dir itself
+// or its nearest parent that IsTree, symbolic links resolved as far as dir
+// exists. It returns "" when dir is in no output tree. dir need not exist.
+func EnclosingTree(dir string) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	candidates := []string{abs}
+	// The deepest existing ancestor with its links resolved: a link into a
+	// tree is in the tree.
+	for p := abs; ; p = filepath.Dir(p) {
+		if real, err := filepath.EvalSymlinks(p); err == nil {
+			rest, _ := filepath.Rel(p, abs)
+			if resolved := filepath.Join(real, rest); resolved != abs {
+				candidates = append(candidates, resolved)
+			}
+			break
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return "", err
+		}
+		if filepath.Dir(p) == p {
+			break
+		}
+	}
+	for _, c := range candidates {
+		for p := c; ; p = filepath.Dir(p) {
+			if IsTree(p) {
+				return p, nil
+			}
+			if filepath.Dir(p) == p {
+				break
+			}
+		}
+	}
+	return "", nil
+}
