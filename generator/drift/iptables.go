@@ -108,11 +108,13 @@ func lines(r io.Reader, name string, fn func(no int, line string) error) error {
 }
 
 // ParseIPTables reads the filter table of iptables-save (or ip6tables-save)
-// output, or of an iptables-restore file. Other tables are skipped.
+// output, or of an iptables-restore file. Other tables are skipped. Input
+// without a filter table (empty or comments only, as iptables-save prints
+// on a node where nothing was ever loaded) is an empty ruleset: everything
+// rampart wants is then missing, which is drift, not a reading error.
 func ParseIPTables(r io.Reader, name string) (*IPTables, error) {
 	t := &IPTables{Chains: map[string]*Chain{}}
 	table := ""
-	sawFilter := false
 	err := lines(r, name, func(no int, line string) error {
 		bad := func(format string, args ...any) error {
 			return &ParseError{Source: name, Line: no, Msg: fmt.Sprintf(format, args...)}
@@ -124,9 +126,6 @@ func ParseIPTables(r io.Reader, name string) (*IPTables, error) {
 		switch {
 		case strings.HasPrefix(line, "*"):
 			table = line[1:]
-			if table == "filter" {
-				sawFilter = true
-			}
 			return nil
 		case line == "COMMIT":
 			table = ""
@@ -187,9 +186,6 @@ func ParseIPTables(r io.Reader, name string) (*IPTables, error) {
 	})
 	if err != nil {
 		return nil, err
-	}
-	if !sawFilter {
-		return nil, &ParseError{Source: name, Line: 1, Msg: "no *filter table: is this iptables-save output?"}
 	}
 	return t, nil
 }

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rampart-cluster/rampart/cmd/rampart/cli"
 	"github.com/rampart-cluster/rampart/generator/boot"
 	"github.com/rampart-cluster/rampart/generator/drift"
 	"github.com/rampart-cluster/rampart/generator/gen"
@@ -385,4 +386,86 @@ EOF`)
 	// the whole table gone
 	ns.Run("nft", "delete", "table", "inet", "rampart")
 	expect(t, drift.Check(p, role, exp, save(t, ns, "nftables")), want{drift.MissingTable, "", "table inet rampart", "table inet rampart"})
+}
+
+// TestDriftNeverLoaded: a node where the firewall was never loaded (a fresh
+// namespace) prints nothing from iptables-save, ip6tables-save, ipset save
+// and nft list ruleset. drift reads that as an empty ruleset: it names every
+// chain, jump and set (or the table) rampart wants as missing, and the
+// command exits 1 (drift), not 2 (an input it cannot read).
+func TestDriftNeverLoaded(t *testing.T) {
+	netlab.Require(t, labTools...)
+	ns := netlab.New(t).NewNS("fresh")
+	dir := t.TempDir()
+	saved := map[string]string{}
+	for _, cmd := range [][]string{{"iptables-save"}, {"ip6tables-save"}, {"ipset", "save"}, {"nft", "list", "ruleset"}} {
+		out, err := ns.Exec(cmd...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(string(out), "\n") {
+			if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+				t.Fatalf("%s of a fresh namespace printed %q: the test assumes nothing", cmd[0], l)
+			}
+		}
+		path := filepath.Join(dir, cmd[0])
+		if err := os.WriteFile(path, out, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		saved[cmd[0]] = path
+	}
+	for _, backend := range []string{"iptables", "nftables"} {
+		t.Run(backend, func(t *testing.T) {
+			s := loadFixture(t, "dcos-packet.yaml", backend)
+			p := policy.Compile(s)
+			exp, err := drift.Expect(p, "agent", backend)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var wants []want
+			if backend == "nftables" {
+				wants = append(wants, want{drift.MissingTable, "", "table inet rampart", "table inet rampart"})
+			} else {
+				for _, f := range policy.Families {
+					for _, c := range exp.IPTables[f].Order {
+						if strings.HasPrefix(c, "RAMPART-") {
+							wants = append(wants, want{drift.MissingChain, f.String(), c, ":" + c})
+						}
+					}
+					for _, j := range exp.Jumps {
+						wants = append(wants, want{drift.MissingJump, f.String(), j.From, "-j " + j.To})
+					}
+				}
+				for _, set := range exp.IPSets.Order {
+					fam := "IPv4"
+					if strings.HasSuffix(set, "-6") {
+						fam = "IPv6"
+					}
+					wants = append(wants, want{drift.MissingSet, fam, set, "hash:net"})
+				}
+			}
+			expect(t, drift.Check(p, "agent", exp, save(t, ns, backend)), wants...)
+
+			// the command: exit 1 and the findings, never a usage error
+			fixture := filepath.Join("..", "..", "fixtures", "dcos-packet.yaml")
+			specPath := filepath.Join(t.TempDir(), "cluster.yaml")
+			text, err := os.ReadFile(fixture)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(specPath, []byte(withBackend(t, string(text), backend)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			args := []string{"drift", "-f", specPath, "--node", "agent-1", "--nft", saved["nft"]}
+			if backend == "iptables" {
+				args = []string{"drift", "-f", specPath, "--node", "agent-1", "--iptables-save", saved["iptables-save"],
+					"--ip6tables-save", saved["ip6tables-save"], "--ipset-save", saved["ipset"]}
+			}
+			var stdout, stderr bytes.Buffer
+			code := cli.Run(args, &stdout, &stderr)
+			if code != 1 || !strings.Contains(stdout.String(), fmt.Sprintf("%d finding(s)", len(wants))) {
+				t.Errorf("rampart %s: exit %d, want 1 with %d findings\n%s%s", strings.Join(args, " "), code, len(wants), stdout.String(), stderr.String())
+			}
+		})
+	}
 }
