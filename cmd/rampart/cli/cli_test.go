@@ -66,6 +66,7 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"frobnicate"}, 2, "", `unknown command "frobnicate"`},
 		{[]string{"validate", "-f", "/nonexistent/cluster.yaml"}, 1, "", "no such file"},
 		{[]string{"version"}, 0, "rampart ", ""},
+		{[]string{}, 2, "", "Usage:"},
 		{[]string{"push"}, 2, "", "push needs a provider"},
 		{[]string{"push", "gcp"}, 2, "", `unknown command "gcp"`},
 		{[]string{"push", "aws"}, 2, "", "-f is required"},
@@ -163,7 +164,11 @@ func TestExplain(t *testing.T) {
 			"DROP  203.0.113.9 -> agent-2 (role agent) 53/udp\n  no rule accepts it: what no rule accepts is logged and dropped\n"},
 		{[]string{"--from", "nope", "--to", "agent-2", "--port", "53/udp"}, 2, ""},
 		{[]string{"--from", "10.0.0.1", "--to", "agent-2", "--port", "53/sctp"}, 2, ""},
-		{[]string{"--from", "10.0.0.1", "--to", "nobody", "--port", "53/udp"}, 1, ""},
+		{[]string{"--from", "10.0.0.1", "--to", "nobody", "--port", "53/udp"}, 2, ""},
+		{[]string{"--from", "10.0.0.1", "--to", "agent-2"}, 2, ""},
+		{[]string{"--from", "209.220.51.50", "--to", "10.88.1.2", "--port", "8080/tcp"}, 0,
+			"ACCEPT  209.220.51.50 -> 10.88.1.2 (role master) 8080/tcp\n"},
+		{[]string{"--from", "209.220.51.50", "--to", "10.99.0.1", "--port", "22/tcp"}, 2, ""},
 	}
 	for _, c := range cases {
 		code, out, errOut := run(append([]string{"explain", "-f", fixture}, c.args...)...)
@@ -174,6 +179,17 @@ func TestExplain(t *testing.T) {
 	code, out, _ := run("explain", "-f", fixture, "--from", "198.51.100.2", "--to", "bootstrap", "--port", "9999/udp", "-o", "json")
 	if code != 0 || !strings.Contains(out, `"verdict": "ACCEPT"`) || !strings.Contains(out, `"origin": "trusted"`) {
 		t.Errorf("json: exit %d\n%s", code, out)
+	}
+	if code, _, errOut := run("explain", "-f", fixture, "--from", "10.0.0.1", "--to", "agent-2"); code != 2 || !strings.Contains(errOut, "--port is required") {
+		t.Errorf("explain without --port: exit %d, %s", code, errOut)
+	}
+	v4only := filepath.Join(t.TempDir(), "v4.yaml")
+	if err := os.WriteFile(v4only, []byte("version: 1\ncluster: x\nadmins: [\"2001:db8::/32\"]\nroles:\n  web: {zone: public}\nnodes:\n  - {name: w1, role: web, addresses: [10.0.0.5]}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ = run("explain", "-f", v4only, "--from", "2001:db8::1", "--to", "w1", "--port", "22/tcp")
+	if code != 0 || !strings.Contains(out, "note:  node w1 has no IPv6 address: no such connection can reach it") {
+		t.Errorf("IPv6 to an IPv4-only node: exit %d\n%s", code, out)
 	}
 }
 

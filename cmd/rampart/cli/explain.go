@@ -22,6 +22,7 @@ type explanation struct {
 	Port    string    `json:"port"`
 	Rule    *ruleJSON `json:"rule"` // null when the default decides
 	Default *ruleJSON `json:"default,omitempty"`
+	Note    string    `json:"note,omitempty"` // e.g. the node has no address of the source's family
 }
 
 type ruleJSON struct {
@@ -39,11 +40,11 @@ func provJSON(p policy.Provenance) *ruleJSON {
 func newExplain() *cobra.Command {
 	var file, from, to, port, output string
 	c := &cobra.Command{
-		Use:   "explain -f cluster.yaml --from ADDR --to NODE --port PORT/PROTO [-o json]",
+		Use:   "explain -f cluster.yaml --from ADDR --to NODE|ROLE|ADDR --port PORT/PROTO [-o json]",
 		Short: "Say whether a new connection is accepted, and which rule of the spec decides it",
 		Long: `explain evaluates the compiled policy (not a kernel) for a new connection from
-ADDR to NODE (a node's name, or a role's name for members known only by range)
-on PORT/PROTO (80/tcp, 53/udp, or icmp for an echo request), and prints the
+ADDR to NODE (a node's name, a role's name for members known only by range, or
+an address of a node or of a pool) on PORT/PROTO (80/tcp, 53/udp, or icmp for an echo request), and prints the
 verdict (ACCEPT, DROP or REJECT) with the rule that decides it and the line of
 the spec that made that rule.`,
 		Args: cobra.NoArgs,
@@ -51,33 +52,39 @@ the spec that made that rule.`,
 			if output != "text" && output != "json" {
 				return usageError("-o must be text or json, not %q", output)
 			}
+			switch {
+			case from == "":
+				return usageError("--from is required: the source address")
+			case to == "":
+				return usageError("--to is required: a node, a role or an address of the cluster")
+			case port == "":
+				return usageError("--port is required: PORT/tcp, PORT/udp or icmp")
+			}
 			addr, err := netip.ParseAddr(from)
 			if err != nil {
 				return usageError("--from %q is not an IP address", from)
 			}
+			addr = addr.Unmap()
 			proto, num, err := parsePort(port)
 			if err != nil {
 				return usageError("--port: %v", err)
-			}
-			if to == "" {
-				return usageError("--to is required: a node or a role")
 			}
 			s, err := loadSpec(file)
 			if err != nil {
 				return err
 			}
-			role := ""
-			if n := s.Node(to); n != nil {
-				role = n.Role
-			} else if r := s.Role(to); r != nil {
-				role = r.Name
-			} else {
-				return &exitError{code: ExitInvalid, err: fmt.Errorf("--to %q is neither a node nor a role of %s", to, file)}
+			role, node, err := destination(s, to)
+			if err != nil {
+				return usageError("--to: %v", err)
 			}
 			p := policy.Compile(s)
 			d := p.Explain(policy.Query{From: addr, Role: role, Proto: proto, Port: num})
+			note := ""
+			if node != nil && !hasFamily(node.Addresses, addr) {
+				note = fmt.Sprintf("node %s has no %s address: no such connection can reach it", node.Name, map[bool]string{true: "IPv4", false: "IPv6"}[addr.Is4()])
+			}
 			if output == "json" {
-				e := explanation{Verdict: string(d.Verdict), From: addr.String(), To: to, Role: role, Port: port}
+				e := explanation{Verdict: string(d.Verdict), From: addr.String(), To: to, Role: role, Port: port, Note: note}
 				if d.Rule != nil {
 					e.Rule = provJSON(d.Prov)
 				} else {
@@ -95,15 +102,59 @@ the spec that made that rule.`,
 				fmt.Fprintf(w, "  no rule accepts it: %s\n", d.Prov.What)
 			}
 			fmt.Fprintf(w, "  from:  %s at %s\n", d.Prov.Origin, d.Prov.Pos)
+			if note != "" {
+				fmt.Fprintf(w, "  note:  %s\n", note)
+			}
 			return nil
 		},
 	}
 	c.Flags().StringVarP(&file, "file", "f", "", "the cluster spec (required)")
 	c.Flags().StringVar(&from, "from", "", "source address (required)")
-	c.Flags().StringVar(&to, "to", "", "destination node or role (required)")
+	c.Flags().StringVar(&to, "to", "", "destination: a node, a role, or an address of a node or pool (required)")
 	c.Flags().StringVar(&port, "port", "", "PORT/PROTO, e.g. 8080/tcp, or icmp (required)")
 	c.Flags().StringVarP(&output, "output", "o", "text", "text or json")
 	return c
+}
+
+// destination resolves --to: a node's name, a role's name, or an address of
+// a node (that node) or of a pool (its role). The node is nil for a role.
+func destination(s *spec.Spec, to string) (string, *spec.Node, error) {
+	if n := s.Node(to); n != nil {
+		return n.Role, n, nil
+	}
+	if r := s.Role(to); r != nil {
+		return r.Name, nil, nil
+	}
+	a, err := netip.ParseAddr(to)
+	if err != nil {
+		return "", nil, fmt.Errorf("%q is neither a node, a role nor an address of %s", to, s.File)
+	}
+	a = a.Unmap()
+	for _, n := range s.Nodes {
+		for _, na := range n.Addresses {
+			if na.Unmap() == a {
+				return n.Role, n, nil
+			}
+		}
+	}
+	for _, pool := range s.Pools {
+		for _, c := range pool.CIDRs {
+			if c.Contains(a) {
+				return pool.Role, nil, nil
+			}
+		}
+	}
+	return "", nil, fmt.Errorf("%s is the address of no node and in no pool of %s", a, s.File)
+}
+
+// hasFamily reports whether addrs hold an address of a's family.
+func hasFamily(addrs []netip.Addr, a netip.Addr) bool {
+	for _, x := range addrs {
+		if x.Unmap().Is4() == a.Is4() {
+			return true
+		}
+	}
+	return false
 }
 
 // parsePort reads 8080/tcp, 53/udp or icmp.

@@ -39,10 +39,21 @@ func NewRoot() *cobra.Command {
 		Short: "Boot configuration with a host firewall for every node of a cluster, from one spec",
 		Long: `rampart turns one declarative cluster spec into the boot configuration of every
 node: Ignition (through Butane) and cloud-config carrying an ipset+iptables or
-nftables host firewall and the systemd units that load it before the network
-comes up.`,
+nftables host firewall, TLS-only etcd with certificates it keeps in a state
+directory, and the systemd units that load it all before the network comes up.
+It pushes that userdata to Packet devices or AWS launch templates, compiles the
+same policy into AWS security groups, and answers review questions about it.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Args:          cobra.NoArgs,
+		// rampart without a command is a usage error: the help, on stderr, exit 2.
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cmd.SetOut(cmd.ErrOrStderr())
+			if err := cmd.Help(); err != nil {
+				return err
+			}
+			return &exitError{code: ExitUsage, err: errors.New("")}
+		},
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &exitError{code: ExitUsage, err: fmt.Errorf("%w\nSee '%s --help'.", err, c.CommandPath())}
