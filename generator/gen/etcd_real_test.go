@@ -227,12 +227,29 @@ func (lab *etcdLab) recoverReplace(t *testing.T) {
 	if !strings.Contains(script, "member remove") || !strings.Contains(script, "member add e2 --peer-urls=https://127.0.0.2:"+strconv.Itoa(lab.peerPort)) {
 		t.Fatalf("recover printed no member commands:\n%s", script)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	sh := exec.CommandContext(ctx, "sh", "-e", "-c", script)
-	sh.Env = append(os.Environ(), "PATH="+filepath.Dir(lab.etcdctl)+string(os.PathListSeparator)+os.Getenv("PATH"))
-	if out, err := sh.CombinedOutput(); err != nil {
-		t.Fatalf("running the printed commands: %v\n%s\nscript:\n%s", err, out, script)
+	// The script is run twice, as an operator does whose first run was cut
+	// short or who is not sure it ran: the second run must change nothing
+	// and succeed.
+	for run := 1; run <= 2; run++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		sh := exec.CommandContext(ctx, "sh", "-e", "-c", script)
+		sh.Env = append(os.Environ(), "PATH="+filepath.Dir(lab.etcdctl)+string(os.PathListSeparator)+os.Getenv("PATH"))
+		out, err := sh.CombinedOutput()
+		cancel()
+		if err != nil {
+			t.Fatalf("running the printed commands (run %d): %v\n%s\nscript:\n%s", run, err, out, script)
+		}
+		peerURL := "https://" + net.JoinHostPort("127.0.0.2", strconv.Itoa(lab.peerPort))
+		list := lab.etcdctl0(t, "member", "list")
+		var e2 []string
+		for _, line := range strings.Split(strings.TrimSpace(list), "\n") {
+			if f := strings.Split(line, ", "); len(f) >= 4 && (f[2] == "e2" || f[3] == peerURL) {
+				e2 = append(e2, line)
+			}
+		}
+		if len(e2) != 1 || !strings.Contains(e2[0], ", unstarted, ") || strings.Count(strings.TrimSpace(list), "\n") != 2 {
+			t.Fatalf("after run %d of the printed commands, want e2 once, unstarted, among three members:\n%s", run, list)
+		}
 	}
 	env := lab.memberEnv(t, "e2", filepath.Join(recovered, "ignition.json"), "existing")
 	lab.start(t, "e2", env)

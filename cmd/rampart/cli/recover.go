@@ -160,8 +160,12 @@ func reinstallIf(cmd *cobra.Command, reinstall bool, s *spec.Spec, state, name s
 }
 
 // memberCommands are the etcdctl commands that replace member n: remove
-// the old membership (found by name) and add the new one, talking to the
-// other members with the state's CA and client certificate.
+// the old membership (found by name) and add the new one (unless a member of
+// that name or peer URL is there already), talking to the other members with
+// the state's CA and client certificate. They are safe to run again after a
+// partial or complete run, under sh -e: a removed member is not looked for
+// twice, and the added one, unstarted and so still without a name, is found
+// by its peer URL.
 func memberCommands(s *spec.Spec, n *spec.Node, st *pki.State) ([]string, error) {
 	var endpoints []string
 	for _, m := range s.Nodes {
@@ -186,10 +190,15 @@ func memberCommands(s *spec.Spec, n *spec.Node, st *pki.State) ([]string, error)
 	}
 	etcdctl := "ETCDCTL_API=3 etcdctl --endpoints=" + strings.Join(endpoints, ",") +
 		" --cacert=" + shellQuote(ca) + " --cert=" + shellQuote(cert) + " --key=" + shellQuote(key)
-	find := etcdctl + " member list | awk -F', ' '$3 == \"" + n.Name + "\" { print $1 }'"
+	peer := gen.EtcdPeerURL(s, n)
+	// `member list`: ID, status, name, peer URLs (comma-separated), client
+	// URLs, learner. Node names and URLs need no quoting in awk strings.
+	byName := "awk -F', ' '$3 == \"" + n.Name + "\" { print $1; exit }'"
+	byNameOrPeer := "awk -F', ' '$3 == \"" + n.Name + "\" { found = 1 } { k = split($4, u, \",\"); for (i = 1; i <= k; i++) if (u[i] == \"" + peer + "\") found = 1 } END { exit !found }'"
 	return []string{
-		etcdctl + ` member remove "$(` + find + `)"`,
-		etcdctl + " member add " + n.Name + " --peer-urls=" + gen.EtcdPeerURL(s, n),
+		"id=$(" + etcdctl + " member list | " + byName + ")",
+		`[ -z "$id" ] || ` + etcdctl + ` member remove "$id"`,
+		etcdctl + " member list | " + byNameOrPeer + " || " + etcdctl + " member add " + n.Name + " --peer-urls=" + peer,
 	}, nil
 }
 
