@@ -67,6 +67,6 @@ Exit 1 when there are errors, or warnings with --strict.`,
 	}
 	c.Flags().StringVarP(&file, "file", "f", "", "the cluster spec (required)")
 	c.Flags().BoolVar(&strict, "strict", false, "exit 1 on warnings too")
-	c.Flags().StringVarP(&output, "output", "o", "text", "text or json")
+	formatFlags(c, &output, "text", "text or json")
 	return c
 }

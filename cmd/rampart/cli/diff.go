@@ -69,7 +69,7 @@ that gained addresses from which it reaches something. Spec errors exit 1 too.`,
 	c.Flags().StringVarP(&file, "file", "f", "", "the cluster spec as it is now (required)")
 	c.Flags().StringVar(&base, "base", "", "the old spec, another file")
 	c.Flags().StringVar(&rev, "git", "", "the old spec: the same file at this git revision")
-	c.Flags().StringVar(&format, "format", review.FormatText, "text, markdown or json")
+	formatFlags(c, &format, review.FormatText, "text, markdown or json")
 	c.Flags().BoolVar(&exitCode, "exit-code", false, "exit 1 when anything opened")
 	return c
 }

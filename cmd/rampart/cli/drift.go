@@ -148,7 +148,7 @@ role's name, for members known only by range. Exit 1 on drift.`,
 	c.Flags().StringVar(&ipt6, "ip6tables-save", "", "output of ip6tables-save (- for standard input)")
 	c.Flags().StringVar(&ipsets, "ipset-save", "", "output of ipset save (- for standard input)")
 	c.Flags().StringVar(&nft, "nft", "", "output of nft list ruleset (- for standard input)")
-	c.Flags().StringVar(&format, "format", "text", "text or json")
+	formatFlags(c, &format, "text", "text or json")
 	return c
 }
 

@@ -112,7 +112,7 @@ the spec that made that rule.`,
 	c.Flags().StringVar(&from, "from", "", "source address (required)")
 	c.Flags().StringVar(&to, "to", "", "destination: a node, a role, or an address of a node or pool (required)")
 	c.Flags().StringVar(&port, "port", "", "PORT/PROTO, e.g. 8080/tcp, or icmp (required)")
-	c.Flags().StringVarP(&output, "output", "o", "text", "text or json")
+	formatFlags(c, &output, "text", "text or json")
 	return c
 }
 

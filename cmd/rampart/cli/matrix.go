@@ -36,6 +36,6 @@ rampart lets through between them.`,
 		},
 	}
 	c.Flags().StringVarP(&file, "file", "f", "", "the cluster spec (required)")
-	c.Flags().StringVar(&format, "format", review.FormatText, "text, markdown or json")
+	formatFlags(c, &format, review.FormatText, "text, markdown or json")
 	return c
 }

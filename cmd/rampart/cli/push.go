@@ -150,7 +150,7 @@ the failure is printed.`,
 	c.Flags().StringVar(&state, "state", DefaultState, "the state directory 'rampart gen' wrote (etcd members' userdata)")
 	c.Flags().BoolVar(&dryRun, "dry-run", false, "print the plan and change nothing")
 	c.Flags().StringArrayVar(&roles, "role", nil, "push only this role's group and templates (repeatable)")
-	c.Flags().StringVarP(&output, "output", "o", "text", "text or json")
+	formatFlags(c, &output, "text", "text or json")
 	return c
 }
 

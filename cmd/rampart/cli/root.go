@@ -102,3 +102,10 @@ func loadSpec(path string) (*spec.Spec, error) {
 	}
 	return s, nil
 }
+
+// formatFlags gives a command that prints in several formats both spellings
+// of the choice: -o/--output and --format, bound to the same value.
+func formatFlags(c *cobra.Command, v *string, def, usage string) {
+	c.Flags().StringVarP(v, "output", "o", def, usage)
+	c.Flags().StringVar(v, "format", def, usage+" (the same as -o)")
+}
