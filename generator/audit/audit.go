@@ -26,7 +26,7 @@ const (
 // Finding is one thing the audit reports.
 type Finding struct {
 	Severity Severity `json:"severity"`
-	Code     string   `json:"code"` // lockout, etcd-blocked, control-plane-exposed, exposed, public-resolver, large-whitelist
+	Code     string   `json:"code"` // lockout, etcd-blocked, etcd-even, control-plane-exposed, exposed, world-source, public-resolver, large-whitelist
 	Message  string   `json:"message"`
 	Pos      spec.Pos `json:"-"`
 	File     string   `json:"file"`
@@ -179,6 +179,10 @@ func (a *auditor) etcd() {
 			if n.Role == r.Name {
 				members = append(members, n)
 			}
+		}
+		if len(members) > 0 && len(members)%2 == 0 {
+			a.add(Warning, "etcd-even", r.Pos, "role %s has %d etcd members (quorum %d): an even number tolerates no more failures than one member fewer; use an odd number",
+				r.Name, len(members), len(members)/2+1)
 		}
 		for _, port := range []uint16{a.s.Etcd.ClientPort, a.s.Etcd.PeerPort} {
 			reported := false

@@ -61,7 +61,11 @@ func TestFindings(t *testing.T) {
 		{"no admins at all", "version: 1\ncluster: t\nroles:\n  web: {zone: public}\n", []string{
 			"t.yaml:1:1: error: admins is empty: no operator can reach any node on SSH (22/tcp) from outside the cluster",
 		}},
+		{"two etcd members", head + "roles:\n  db: {zone: private, etcd: true}\nnodes:\n  - {name: db-1, role: db, addresses: [10.0.0.1]}\n  - {name: db-2, role: db, addresses: [10.0.0.2]}\n", []string{
+			"t.yaml:5:3: warning: role db has 2 etcd members (quorum 2): an even number tolerates no more failures than one member fewer; use an odd number",
+		}},
 		{"etcd peers blocked", head + "roles:\n  db: {zone: private, etcd: true}\nnodes:\n  - {name: db-1, role: db, addresses: [10.0.0.1]}\n  - {name: db-2, role: db, addresses: [10.0.0.2]}\nrules:\n  - {from: db, to: db, ports: [2380/tcp], action: deny}\n", []string{
+			"t.yaml:5:3: warning: role db has 2 etcd members (quorum 2): an even number tolerates no more failures than one member fewer; use an odd number",
 			"t.yaml:10:5: error: etcd member db-1 (10.0.0.1) cannot reach the other members of role db on 2380/tcp: db to db on 2380/tcp: denied (rules[0])",
 		}},
 		{"marathon to the world", head + "roles:\n  master: {zone: admin, public: [80/tcp, 8080/tcp]}\n", []string{
