@@ -84,15 +84,35 @@ func EtcdClientURL(s *spec.Spec, n *spec.Node) string {
 	return etcdURL(EtcdAddress(n), s.Etcd.ClientPort)
 }
 
+// EtcdLocalClientURL is the client URL every member also listens on, so that
+// etcdctl and agents on the member itself reach it at etcdctl's default
+// endpoint host (127.0.0.1); the member's certificate names 127.0.0.1 and
+// ::1 for it. It is never advertised: other machines cannot use it.
+func EtcdLocalClientURL(s *spec.Spec) string {
+	return etcdURL(netip.AddrFrom4([4]byte{127, 0, 0, 1}), s.Etcd.ClientPort)
+}
+
+// etcdListenClientURLs are the URLs member n takes client connections on:
+// its etcd address, and loopback unless that is its etcd address.
+func etcdListenClientURLs(s *spec.Spec, n *spec.Node) string {
+	urls := EtcdClientURL(s, n)
+	if local := EtcdLocalClientURL(s); local != urls {
+		urls += "," + local
+	}
+	return urls
+}
+
 // EnvVar is one variable of the member's environment.
 type EnvVar struct{ Name, Value string }
 
 // EtcdEnv is the environment etcd reads on member n, in the order the
 // drop-in writes it: TLS only for clients and peers, each side requiring a
-// certificate from the cluster's CA. etcd listens for peers and clients on
-// the member's etcd address (EtcdAddress) only: another address of the spec
-// may be one the machine does not hold (an AWS Elastic IP is NAT), and
-// etcd cannot bind that. The certificate names every address all the same.
+// certificate from the cluster's CA. etcd listens for peers on the member's
+// etcd address (EtcdAddress) only, and for clients on it and on 127.0.0.1
+// (EtcdLocalClientURL, for clients on the member): another address of the
+// spec may be one the machine does not hold (an AWS Elastic IP is NAT), and
+// etcd cannot bind that. The certificate names every address all the same,
+// and loopback.
 func EtcdEnv(s *spec.Spec, n *spec.Node, state string) []EnvVar {
 	var initial []string
 	for _, m := range s.Nodes {
@@ -109,7 +129,7 @@ func EtcdEnv(s *spec.Spec, n *spec.Node, state string) []EnvVar {
 		{"ETCD_INITIAL_ADVERTISE_PEER_URLS", EtcdPeerURL(s, n)},
 		{"ETCD_LISTEN_PEER_URLS", EtcdPeerURL(s, n)},
 		{"ETCD_ADVERTISE_CLIENT_URLS", EtcdClientURL(s, n)},
-		{"ETCD_LISTEN_CLIENT_URLS", EtcdClientURL(s, n)},
+		{"ETCD_LISTEN_CLIENT_URLS", etcdListenClientURLs(s, n)},
 		{"ETCD_TRUSTED_CA_FILE", EtcdCAFile},
 		{"ETCD_CERT_FILE", EtcdCertFile},
 		{"ETCD_KEY_FILE", EtcdKeyFile},

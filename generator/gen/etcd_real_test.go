@@ -30,6 +30,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -116,6 +117,19 @@ func TestRealEtcd(t *testing.T) {
 		if v, err := rangeKey(foreign, url, "rampart/probe"); err == nil || !isTLSRefusal(err) {
 			t.Errorf("%s answered a client whose certificate is from another CA: %q, %v", n, v, err)
 		}
+	}
+	// What etcdctl on a member does with its default endpoint host: each
+	// member's serving certificate is valid for 127.0.0.1 (and each
+	// serves it where it listens).
+	for _, n := range []string{"e1", "e2", "e3"} {
+		cfg := lab.tlsConfig(t, filepath.Join(lab.state, pki.ClientCert), filepath.Join(lab.state, pki.ClientKey))
+		cfg.ServerName = "127.0.0.1"
+		conn, err := tls.Dial("tcp", net.JoinHostPort(lab.addr(n), strconv.Itoa(lab.clientPort)), cfg)
+		if err != nil {
+			t.Errorf("%s's certificate, verified for 127.0.0.1: %v", n, err)
+			continue
+		}
+		conn.Close()
 	}
 	for _, n := range []string{"e1", "e2", "e3"} {
 		if log := lab.procs[n].logText(); !strings.Contains(log, "rejected connection") {
@@ -315,6 +329,21 @@ func (lab *etcdLab) memberEnv(t testing.TB, node, config, wantState string) []st
 		v = strings.ReplaceAll(v, gen.EtcdDataDir, filepath.Join(root, gen.EtcdDataDir))
 		if k == "ETCD_INITIAL_CLUSTER_STATE" && v != wantState {
 			t.Errorf("%s: ETCD_INITIAL_CLUSTER_STATE=%s, want %s", node, v, wantState)
+		}
+		if k == "ETCD_LISTEN_CLIENT_URLS" {
+			// Every member also listens on 127.0.0.1 for clients on its
+			// own machine. Here the three members share one machine, and
+			// 127.0.0.1 is e1's own address: the others leave it to e1.
+			// (TestRealEtcd checks that each member's certificate is valid
+			// for 127.0.0.1.)
+			local := "https://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(lab.clientPort))
+			urls := strings.Split(v, ",")
+			if !slices.Contains(urls, local) {
+				t.Errorf("%s: ETCD_LISTEN_CLIENT_URLS=%s does not listen on %s", node, v, local)
+			}
+			if lab.addr(node) != "127.0.0.1" {
+				v = strings.Join(slices.DeleteFunc(urls, func(u string) bool { return u == local }), ",")
+			}
 		}
 		env = append(env, k+"="+v)
 	}

@@ -85,6 +85,19 @@ type Member struct {
 // DNSNames are the DNS SANs of a member's certificate: its name and localhost.
 func (m Member) DNSNames() []string { return []string{m.Name, "localhost"} }
 
+// Loopback are the addresses a member's certificate names besides the
+// member's own: etcd also listens on 127.0.0.1 for clients on the member
+// (etcdctl's default endpoint), and they must be able to verify it there.
+var Loopback = []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.IPv6Loopback()}
+
+// IPs are the IP SANs of a member's certificate: its addresses and
+// Loopback, sorted, each once.
+func (m Member) IPs() []netip.Addr {
+	addrs := append(slices.Clone(m.Addresses), Loopback...)
+	sort.Slice(addrs, func(i, j int) bool { return addrs[i].Less(addrs[j]) })
+	return slices.Compact(addrs)
+}
+
 // Errors the user sees.
 var (
 	ErrNoCA         = errors.New("the state directory holds no etcd CA")
@@ -171,7 +184,7 @@ func (st *State) Ensure(cluster string, members []Member) ([]Change, error) {
 		case cert == nil:
 			p.reason = "issued the certificate of " + ls.what
 		case ls.sanDiff(cert) != "":
-			p.reason = fmt.Sprintf("issued a new certificate of %s from the same CA for its key: its addresses changed (%s)", ls.what, ls.sanDiff(cert))
+			p.reason = fmt.Sprintf("issued a new certificate of %s from the same CA for its key: the addresses it must name changed (%s)", ls.what, ls.sanDiff(cert))
 		}
 		if p.reason != "" {
 			todo = append(todo, p)
@@ -539,9 +552,7 @@ type leafSpec struct {
 }
 
 func memberSpec(cluster string, m Member) leafSpec {
-	addrs := slices.Clone(m.Addresses)
-	sort.Slice(addrs, func(i, j int) bool { return addrs[i].Less(addrs[j]) })
-	addrs = slices.Compact(addrs)
+	addrs := m.IPs()
 	ips := make([]net.IP, len(addrs))
 	for i, a := range addrs {
 		ips[i] = net.IP(a.AsSlice())

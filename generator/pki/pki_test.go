@@ -85,12 +85,12 @@ func TestEnsureCreatesThenKeeps(t *testing.T) {
 	if len(c.ExtKeyUsage) != 2 || c.ExtKeyUsage[0] != x509.ExtKeyUsageServerAuth || c.ExtKeyUsage[1] != x509.ExtKeyUsageClientAuth {
 		t.Errorf("m1's usages %v", c.ExtKeyUsage)
 	}
-	if strings.Join(c.DNSNames, ",") != "m1,localhost" || len(c.IPAddresses) != 2 {
+	if strings.Join(c.DNSNames, ",") != "m1,localhost" || len(c.IPAddresses) != 4 {
 		t.Errorf("m1's SANs: %v %v", c.DNSNames, c.IPAddresses)
 	}
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(mat.CA)
-	for _, host := range []string{"10.0.0.1", "2001:db8::1", "m1", "localhost"} {
+	for _, host := range []string{"10.0.0.1", "2001:db8::1", "m1", "localhost", "127.0.0.1", "::1"} {
 		if _, err := c.Verify(x509.VerifyOptions{Roots: roots, DNSName: host, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
 			t.Errorf("m1's certificate for %s: %v", host, err)
 		}
@@ -118,7 +118,7 @@ func TestAddressChangeKeepsKeyAndCA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(changes) != 1 || changes[0].Path != MemberCert("m2") || !strings.Contains(changes[0].What, "was 10.0.0.2, localhost, m2, now 10.0.0.9, localhost, m2") {
+	if len(changes) != 1 || changes[0].Path != MemberCert("m2") || !strings.Contains(changes[0].What, "was 10.0.0.2, 127.0.0.1, ::1, localhost, m2, now 10.0.0.9, 127.0.0.1, ::1, localhost, m2") {
 		t.Fatalf("changes %v", changes)
 	}
 	if !bytes.Equal(read(t, st, CACert), ca) || !bytes.Equal(read(t, st, MemberKey("m2")), key) || !bytes.Equal(read(t, st, MemberCert("m1")), other) {
@@ -126,6 +126,62 @@ func TestAddressChangeKeepsKeyAndCA(t *testing.T) {
 	}
 	if _, err := st.Load("c1", moved); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestLoopbackSANsReissued: a member certificate of a state made before
+// members listened on loopback (its SANs without 127.0.0.1 and ::1) is
+// re-issued by the next Ensure, for the same key from the same CA, and the
+// run says why; Load calls the old one stale.
+func TestLoopbackSANsReissued(t *testing.T) {
+	st := Open(t.TempDir())
+	if _, err := st.Ensure("c1", members); err != nil {
+		t.Fatal(err)
+	}
+	ca, err := st.readCA("c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := memberSpec("c1", members[1])
+	_, _, key, _, err := st.readLeaf(ca, old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old.ips = old.ips[:0]
+	for _, a := range members[1].Addresses {
+		old.ips = append(old.ips, a.AsSlice())
+	}
+	certPEM, err := ca.issue(old, &key.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.WriteFile(MemberCert("m2"), certPEM, CertMode); err != nil {
+		t.Fatal(err)
+	}
+	keyBefore, caBefore := read(t, st, MemberKey("m2")), read(t, st, CACert)
+	if _, err := st.Load("c1", members); !errors.Is(err, ErrStale) {
+		t.Fatalf("Load with a certificate without loopback SANs: %v, want ErrStale", err)
+	}
+	changes, err := st.Ensure("c1", members)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(changes) != 1 || changes[0].Path != MemberCert("m2") ||
+		!strings.Contains(changes[0].What, "issued a new certificate of member m2 from the same CA for its key") ||
+		!strings.Contains(changes[0].What, "was 10.0.0.2, localhost, m2, now 10.0.0.2, 127.0.0.1, ::1, localhost, m2") {
+		t.Fatalf("changes %v", changes)
+	}
+	if !bytes.Equal(read(t, st, MemberKey("m2")), keyBefore) || !bytes.Equal(read(t, st, CACert), caBefore) {
+		t.Error("the re-issue replaced m2's key or the CA")
+	}
+	mat, err := st.Load("c1", members)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(mat.CA)
+	if _, err := mat.Members["m2"].Certificate().Verify(x509.VerifyOptions{Roots: roots, DNSName: "127.0.0.1"}); err != nil {
+		t.Errorf("m2's new certificate for 127.0.0.1: %v", err)
 	}
 }
 
@@ -245,7 +301,7 @@ func TestList(t *testing.T) {
 	if strings.Join(got, " ") != "etcd/ca.crt etcd/client.crt etcd/members/m1.crt etcd/members/m2.crt" {
 		t.Errorf("List: %v", got)
 	}
-	if s := certs[2].SANs(); s != "10.0.0.1, 2001:db8::1, m1, localhost" {
+	if s := certs[2].SANs(); s != "10.0.0.1, 127.0.0.1, ::1, 2001:db8::1, m1, localhost" {
 		t.Errorf("SANs %q", s)
 	}
 	now := time.Now()

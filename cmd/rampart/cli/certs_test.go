@@ -24,7 +24,7 @@ func TestCertsList(t *testing.T) {
 		t.Fatalf("certs list: exit %d\n%s%s", code, out, stderr)
 	}
 	for _, want := range []string{"CERTIFICATE", "DAYS LEFT", "CN=dcos-packet etcd CA,OU=dcos-packet,O=rampart", "CN=rampart-client", "CN=master-1",
-		"10.88.1.2, 147.75.1.10, 2604:1380:1::10, master-1, localhost", " 729\n", " 3649\n"} {
+		"10.88.1.2, 127.0.0.1, 147.75.1.10, ::1, 2604:1380:1::10, master-1, localhost", " 729\n", " 3649\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("certs list does not show %q:\n%s", want, out)
 		}
