@@ -149,34 +149,54 @@ func isOurs(chain string) bool { return strings.HasPrefix(chain, "RAMPART-") }
 func checkIPTables(p *policy.Policy, role string, f policy.Family, want *Expected, live *IPTables) []Finding {
 	var out []Finding
 	fam := f.String()
-	exp := want.IPTables[f]
-	for _, name := range exp.Order {
-		if !isOurs(name) {
-			continue
+	for _, tn := range Tables {
+		exp, lt := want.IPTables[f].Table(tn), live.Table(tn)
+		for _, name := range exp.Order {
+			if !isOurs(name) {
+				continue
+			}
+			wc, lc := exp.Chains[name], lt.Chains[name]
+			if lc == nil {
+				out = append(out, Finding{Kind: MissingChain, Family: fam, Where: where(tn, name),
+					Want: fmt.Sprintf("%s:%s - [0:0] with %d rule(s)", tableOpt(tn), name, len(wc.Rules))})
+				continue
+			}
+			out = append(out, compareRules(fam, where(tn, name), iptRules(wc.Rules), iptRules(lc.Rules))...)
 		}
-		wc, lc := exp.Chains[name], live.Chains[name]
-		if lc == nil {
-			out = append(out, Finding{Kind: MissingChain, Family: fam, Where: name,
-				Want: fmt.Sprintf(":%s - [0:0] with %d rule(s)", name, len(wc.Rules))})
-			continue
+		var extra []string
+		for name := range lt.Chains {
+			if isOurs(name) && exp.Chains[name] == nil {
+				extra = append(extra, name)
+			}
 		}
-		out = append(out, compareRules(fam, name, iptRules(wc.Rules), iptRules(lc.Rules))...)
-	}
-	var extra []string
-	for name := range live.Chains {
-		if isOurs(name) && exp.Chains[name] == nil {
-			extra = append(extra, name)
+		slices.Sort(extra)
+		for _, name := range extra {
+			out = append(out, Finding{Kind: ExtraChain, Family: fam, Where: where(tn, name),
+				Found: fmt.Sprintf("%s:%s with %d rule(s)", tableOpt(tn), name, len(lt.Chains[name].Rules))})
 		}
-	}
-	slices.Sort(extra)
-	for _, name := range extra {
-		out = append(out, Finding{Kind: ExtraChain, Family: fam, Where: name,
-			Found: fmt.Sprintf(":%s with %d rule(s)", name, len(live.Chains[name].Rules))})
 	}
 	for _, j := range want.Jumps {
 		out = append(out, checkJump(p, role, f, want, live, j)...)
 	}
 	return out
+}
+
+// where names a chain in a finding: the chain alone in the filter table,
+// "mangle PREROUTING" in another.
+func where(table, chain string) string {
+	if table == "" || table == "filter" {
+		return chain
+	}
+	return table + " " + chain
+}
+
+// tableOpt is the -t option that names a table other than filter in an
+// iptables command line, with its trailing space.
+func tableOpt(table string) string {
+	if table == "" || table == "filter" {
+		return ""
+	}
+	return "-t " + table + " "
 }
 
 // rulish is a rule of either backend, for the sequence comparison.
@@ -361,15 +381,22 @@ func words(s string) map[string]bool {
 // rules before it.
 func checkJump(p *policy.Policy, role string, f policy.Family, want *Expected, live *IPTables, j firewall.Jump) []Finding {
 	fam := f.String()
-	jumpLine := fmt.Sprintf("-A %s -j %s", j.From, j.To)
+	jumpLine := fmt.Sprintf("%s-A %s -j %s", tableOpt(j.Table), j.From, j.To)
 	plain, _ := parseRule(j.From, []string{"-j", j.To})
-	c := live.Chains[j.From]
-	if c == nil {
-		return []Finding{{Kind: MissingJump, Family: fam, Where: j.From, Want: jumpLine, Detail: "the chain " + j.From + " does not exist"}}
+	tab := live.Table(j.Table)
+	c := tab.Chains[j.From]
+	at := -1
+	if c != nil {
+		at = slices.IndexFunc(c.Rules, func(r *Rule) bool { return r.key == plain.key })
 	}
-	at := slices.IndexFunc(c.Rules, func(r *Rule) bool { return r.key == plain.key })
 	if at < 0 {
-		fd := Finding{Kind: MissingJump, Family: fam, Where: j.From, Want: jumpLine}
+		fd := Finding{Kind: MissingJump, Family: fam, Where: where(j.Table, j.From), Want: jumpLine}
+		if c == nil {
+			if j.Create {
+				fd.Detail = "the chain " + j.From + " does not exist"
+			}
+			return []Finding{fd}
+		}
 		if k := slices.IndexFunc(c.Rules, func(r *Rule) bool { return r.Target == j.To }); k >= 0 {
 			fd.Found, fd.Line = c.Rules[k].Line, c.Rules[k].LineNo
 			fd.Detail = "the jump there is conditional: what it does not match never reaches rampart"
@@ -378,8 +405,8 @@ func checkJump(p *policy.Policy, role string, f policy.Family, want *Expected, l
 	}
 	var out []Finding
 	for i, r := range c.Rules[:at] {
-		if why := judge(p, role, f, want, live, r, cond{}, 0, map[string]bool{}); why != "" {
-			out = append(out, Finding{Kind: ForeignAccept, Family: fam, Where: j.From, Pos: i + 1,
+		if why := judge(p, role, f, want, tab, r, cond{}, 0, map[string]bool{}); why != "" {
+			out = append(out, Finding{Kind: ForeignAccept, Family: fam, Where: where(j.Table, j.From), Pos: i + 1,
 				Found: r.Line, Line: r.LineNo, Detail: why})
 		}
 	}

@@ -40,7 +40,7 @@ const maxJudgeDepth = 8
 // would drop for the role, or "" when nothing: rules that only accept
 // replies or loopback, that do not accept, or that jump into rampart's own
 // chains are harmless; jumps to other owners' chains are followed.
-func judge(p *policy.Policy, role string, f policy.Family, want *Expected, live *IPTables, r *Rule, outer cond, depth int, seen map[string]bool) string {
+func judge(p *policy.Policy, role string, f policy.Family, want *Expected, live *Table, r *Rule, outer cond, depth int, seen map[string]bool) string {
 	if depth > maxJudgeDepth {
 		return ""
 	}

@@ -19,17 +19,38 @@ import (
 	"net/netip"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 )
 
-// IPTables is one family's filter state as iptables-save prints it (or as an
-// iptables-restore file declares it).
+// IPTables is one family's state as iptables-save prints it (or as an
+// iptables-restore file declares it): the tables rampart has chains in,
+// filter and mangle (Tables read). Other tables (nat, raw, ...) are skipped.
 type IPTables struct {
+	Tables map[string]*Table
+}
+
+// Tables lists the tables ParseIPTables reads, in the order drift reports
+// on them.
+var Tables = []string{"filter", "mangle"}
+
+// Table is one table of one family.
+type Table struct {
+	Name   string
 	Chains map[string]*Chain
 	Order  []string // chains in the order they were declared
 }
 
-// Chain is one chain of the filter table.
+// Table returns a table by name; one the input did not print (a fresh node,
+// a table nothing ever used) is returned empty.
+func (t *IPTables) Table(name string) *Table {
+	if tab := t.Tables[name]; tab != nil {
+		return tab
+	}
+	return &Table{Name: name, Chains: map[string]*Chain{}}
+}
+
+// Chain is one chain of a table.
 type Chain struct {
 	Name     string
 	Policy   string // ACCEPT, DROP for built-in chains; "-" for user chains
@@ -107,14 +128,16 @@ func lines(r io.Reader, name string, fn func(no int, line string) error) error {
 	return nil
 }
 
-// ParseIPTables reads the filter table of iptables-save (or ip6tables-save)
-// output, or of an iptables-restore file. Other tables are skipped. Input
-// without a filter table (empty or comments only, as iptables-save prints
-// on a node where nothing was ever loaded) is an empty ruleset: everything
-// rampart wants is then missing, which is drift, not a reading error.
+// ParseIPTables reads the filter and mangle tables of iptables-save (or
+// ip6tables-save) output, or of an iptables-restore file. Other tables are
+// skipped. Input without them (empty or comments only, as iptables-save
+// prints on a node where nothing was ever loaded) is an empty ruleset:
+// everything rampart wants is then missing, which is drift, not a reading
+// error.
 func ParseIPTables(r io.Reader, name string) (*IPTables, error) {
-	t := &IPTables{Chains: map[string]*Chain{}}
+	t := &IPTables{Tables: map[string]*Table{}}
 	table := ""
+	var cur *Table
 	err := lines(r, name, func(no int, line string) error {
 		bad := func(format string, args ...any) error {
 			return &ParseError{Source: name, Line: no, Msg: fmt.Sprintf(format, args...)}
@@ -125,16 +148,23 @@ func ParseIPTables(r io.Reader, name string) (*IPTables, error) {
 		}
 		switch {
 		case strings.HasPrefix(line, "*"):
-			table = line[1:]
+			table, cur = line[1:], nil
+			if slices.Contains(Tables, table) {
+				cur = t.Tables[table]
+				if cur == nil {
+					cur = &Table{Name: table, Chains: map[string]*Chain{}}
+					t.Tables[table] = cur
+				}
+			}
 			return nil
 		case line == "COMMIT":
-			table = ""
+			table, cur = "", nil
 			return nil
 		}
 		if table == "" {
 			return bad("%q outside a table (*filter ... COMMIT)", short(line))
 		}
-		if table != "filter" {
+		if cur == nil {
 			return nil
 		}
 		if strings.HasPrefix(line, ":") {
@@ -142,7 +172,7 @@ func ParseIPTables(r io.Reader, name string) (*IPTables, error) {
 			if len(f) < 2 {
 				return bad("chain declaration %q: want :NAME POLICY [packets:bytes]", short(line))
 			}
-			c := t.chain(f[0])
+			c := cur.chain(f[0])
 			c.Policy, c.Declared = f[1], true
 			return nil
 		}
@@ -159,7 +189,7 @@ func ParseIPTables(r io.Reader, name string) (*IPTables, error) {
 		switch toks[0] {
 		case "-A", "--append":
 		case "-N", "--new-chain":
-			t.chain(toks[1]).Declared = true
+			cur.chain(toks[1]).Declared = true
 			return nil
 		case "-I", "--insert":
 			// -I CHAIN [N] rule: iptables-save never prints it; restore files may
@@ -169,7 +199,7 @@ func ParseIPTables(r io.Reader, name string) (*IPTables, error) {
 				return bad("%v", err)
 			}
 			rule.Line, rule.LineNo = line, no
-			c := t.chain(toks[1])
+			c := cur.chain(toks[1])
 			c.Rules = slices.Insert(c.Rules, min(at, len(c.Rules)), rule)
 			return nil
 		default:
@@ -180,7 +210,7 @@ func ParseIPTables(r io.Reader, name string) (*IPTables, error) {
 			return bad("%v", err)
 		}
 		rule.Line, rule.LineNo = line, no
-		c := t.chain(toks[1])
+		c := cur.chain(toks[1])
 		c.Rules = append(c.Rules, rule)
 		return nil
 	})
@@ -201,7 +231,7 @@ func position(toks []string) (int, []string) {
 	return 0, toks
 }
 
-func (t *IPTables) chain(name string) *Chain {
+func (t *Table) chain(name string) *Chain {
 	c := t.Chains[name]
 	if c == nil {
 		c = &Chain{Name: name, Policy: "-"}
@@ -486,12 +516,30 @@ func normValue(module, name string, vs []string) []string {
 		for i, v := range out {
 			out[i] = normRate(v)
 		}
+	case "--mark":
+		for i, v := range out {
+			out[i] = normMark(v)
+		}
 	case "--dport", "--sport", "--dports", "--sports", "--ctorigdstport", "--ctorigsrcport", "--ctrepldstport", "--ctreplsrcport":
 		for i, v := range out {
 			out[i] = strings.ReplaceAll(v, "-", ":")
 		}
 	}
 	return out
+}
+
+// normMark writes a mark (value or value/mask, any base) the way
+// iptables-save does: 0x1000000/0x1000000.
+func normMark(v string) string {
+	parts := strings.Split(v, "/")
+	for i, p := range parts {
+		n, err := strconv.ParseUint(p, 0, 32)
+		if err != nil {
+			return v
+		}
+		parts[i] = fmt.Sprintf("%#x", n)
+	}
+	return strings.Join(parts, "/")
 }
 
 // rename replaces the names a table knows by what it maps them to.
@@ -571,6 +619,8 @@ func (r *Rule) normalise() {
 			// iptables-save prints the prefix as given; quoting is gone already
 		case "--reject-with":
 			v = strings.TrimSuffix(v, "-reject") // icmp-port-unreachable alias
+		case "--set-xmark", "--set-mark", "--or-mark", "--and-mark", "--xor-mark":
+			v = normMark(v)
 		}
 		tos = append(tos, strings.TrimSpace(name+" "+v))
 	}

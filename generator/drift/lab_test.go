@@ -318,6 +318,12 @@ func TestDriftIPTables(t *testing.T) {
 	ns.Run("iptables", "-w", "-N", "DOCKER-ISOLATION-STAGE-1")
 	ns.Run("iptables", "-w", "-A", "DOCKER-ISOLATION-STAGE-1", "-j", "ACCEPT")
 	ns.Run("ipset", "create", "other-owner", "hash:ip")
+	// the mangle table: the jump from PREROUTING gone (IPv4), the marking
+	// rule gone and a foreign ACCEPT before the jump, which skips the mark
+	// and so the published-port rules (IPv6)
+	ns.Run("iptables", "-w", "-t", "mangle", "-D", "PREROUTING", "-j", "RAMPART-PREROUTING")
+	ns.Run("ip6tables", "-w", "-t", "mangle", "-F", "RAMPART-PREROUTING")
+	ns.Run("ip6tables", "-w", "-t", "mangle", "-I", "PREROUTING", "1", "-s", "2001:db8:ff::/48", "-p", "tcp", "--dport", "8080", "-j", "ACCEPT")
 	// change a rule of rampart's: SSH from admins becomes 2222
 	ns.Run("iptables", "-w", "-R", "RAMPART-INPUT", ruleNumber(t, ns, "iptables", "RAMPART-INPUT", "--dport 22"),
 		"-p", "tcp", "-m", "set", "--match-set", "rampart-admins-4", "src", "-m", "tcp", "--dport", "2222", "-j", "ACCEPT")
@@ -328,6 +334,9 @@ func TestDriftIPTables(t *testing.T) {
 		{drift.ForeignAccept, "IPv4", "INPUT", "tcp/8080 from 203.0.113.0/24"},
 		{drift.ForeignAccept, "IPv6", "INPUT", "through OTHER-INPUT"},
 		{drift.MissingJump, "IPv6", "FORWARD", "-A FORWARD -j RAMPART-FORWARD"},
+		{drift.MissingJump, "IPv4", "mangle PREROUTING", "-t mangle -A PREROUTING -j RAMPART-PREROUTING"},
+		{drift.MissingRule, "IPv6", "mangle RAMPART-PREROUTING", "-m addrtype --dst-type LOCAL -j CONNMARK --set-xmark 0x1000000/0x1000000"},
+		{drift.ForeignAccept, "IPv6", "mangle PREROUTING", "tcp/8080 from 2001:db8:ff::/48"},
 		{drift.ChangedRule, "IPv4", "RAMPART-INPUT", "-A RAMPART-INPUT -m set --match-set rampart-admins-4 src -p tcp -m tcp --dport 22 -j ACCEPT\x00-A RAMPART-INPUT -p tcp -m set --match-set rampart-admins-4 src -m tcp --dport 2222 -j ACCEPT"},
 	}
 	for _, m := range cluster6 {
@@ -373,6 +382,8 @@ EOF`)
 	ns.Run("nft", "flush", "set", "inet", "rampart", "cluster_v6")
 	// change a base chain's policy
 	ns.Run("nft", "chain", "inet", "rampart", "forward", "{ policy drop ; }")
+	// the rule that marks connections to the node's own addresses
+	ns.Run("nft", "delete", "rule", "inet", "rampart", "prerouting", "handle", nftHandle(t, ns, "prerouting", "ct mark set"))
 
 	wants := []want{
 		{drift.MissingRule, "", "chain input", "ip saddr @trusted_v4 accept"},
@@ -380,6 +391,7 @@ EOF`)
 		{drift.ExtraRule, "", "chain input", "ip saddr 203.0.113.0/24 tcp dport 8080 accept"},
 		{drift.MissingMember, "", "set cluster_v6", "2604:1380:1::10-2604:1380:1::15"},
 		{drift.ChangedChain, "", "chain forward", "policy drop"},
+		{drift.MissingRule, "", "chain prerouting", "fib daddr type local ct mark set ct mark | 0x01000000"},
 	}
 	expect(t, drift.Check(p, role, exp, save(t, ns, "nftables")), wants...)
 
@@ -426,14 +438,22 @@ func TestDriftNeverLoaded(t *testing.T) {
 			if backend == "nftables" {
 				wants = append(wants, want{drift.MissingTable, "", "table inet rampart", "table inet rampart"})
 			} else {
+				where := func(table, chain string) string {
+					if table == "filter" {
+						return chain
+					}
+					return table + " " + chain
+				}
 				for _, f := range policy.Families {
-					for _, c := range exp.IPTables[f].Order {
-						if strings.HasPrefix(c, "RAMPART-") {
-							wants = append(wants, want{drift.MissingChain, f.String(), c, ":" + c})
+					for _, table := range drift.Tables {
+						for _, c := range exp.IPTables[f].Table(table).Order {
+							if strings.HasPrefix(c, "RAMPART-") {
+								wants = append(wants, want{drift.MissingChain, f.String(), where(table, c), ":" + c})
+							}
 						}
 					}
 					for _, j := range exp.Jumps {
-						wants = append(wants, want{drift.MissingJump, f.String(), j.From, "-j " + j.To})
+						wants = append(wants, want{drift.MissingJump, f.String(), where(j.Table, j.From), "-A " + j.From + " -j " + j.To})
 					}
 				}
 				for _, set := range exp.IPSets.Order {

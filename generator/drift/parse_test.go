@@ -44,7 +44,7 @@ func TestRuleEquivalence(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", line, err)
 		}
-		return tab.Chains["X"].Rules[0].Key()
+		return tab.Table("filter").Chains["X"].Rules[0].Key()
 	}
 	for _, p := range same {
 		if a, b := key(p[0]), key(p[1]); a != b {
@@ -96,7 +96,7 @@ func TestInsert(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []string
-	for _, r := range tab.Chains["X"].Rules {
+	for _, r := range tab.Table("filter").Chains["X"].Rules {
 		got = append(got, r.Target)
 	}
 	if strings.Join(got, "") != "DACBE" {
@@ -187,20 +187,27 @@ func TestExpectParsesRendered(t *testing.T) {
 					t.Fatalf("%s %s %s: %v", name, role, backend, err)
 				}
 				live := &Live{IPTables: map[policy.Family]*IPTables{}, IPSets: want.IPSets, NFT: want.NFT}
-				for f, tab := range want.IPTables {
+				for f, ipt := range want.IPTables {
 					var b bytes.Buffer
-					for _, c := range tab.Order {
-						b.WriteString(":" + c + " - [0:0]\n")
-					}
-					for _, c := range tab.Order {
-						for _, r := range tab.Chains[c].Rules {
-							b.WriteString(r.Line + "\n")
+					for _, name := range Tables {
+						tab := ipt.Table(name)
+						b.WriteString("*" + name + "\n")
+						for _, c := range tab.Order {
+							b.WriteString(":" + c + " - [0:0]\n")
 						}
+						for _, c := range tab.Order {
+							for _, r := range tab.Chains[c].Rules {
+								b.WriteString(r.Line + "\n")
+							}
+						}
+						for _, j := range firewall.Jumps(p) {
+							if j.Table == name {
+								b.WriteString("-A " + j.From + " -j " + j.To + "\n")
+							}
+						}
+						b.WriteString("COMMIT\n")
 					}
-					for _, j := range firewall.Jumps(p) {
-						b.WriteString("-A " + j.From + " -j " + j.To + "\n")
-					}
-					l, err := ParseIPTables(strings.NewReader("*filter\n"+b.String()+"COMMIT\n"), "t")
+					l, err := ParseIPTables(&b, "t")
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -295,9 +302,11 @@ func TestEmptyRuleset(t *testing.T) {
 		}
 		chains, jumps := 0, 0
 		for _, f := range policy.Families {
-			for _, c := range want.IPTables[f].Order {
-				if isOurs(c) {
-					chains++
+			for _, tab := range want.IPTables[f].Tables {
+				for _, c := range tab.Order {
+					if isOurs(c) {
+						chains++
+					}
 				}
 			}
 			jumps += len(want.Jumps)

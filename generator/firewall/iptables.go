@@ -20,18 +20,47 @@ import (
 
 // Chain names rampart declares.
 const (
-	ChainInput     = "RAMPART-INPUT"     // jumped to from INPUT: the host's own traffic
-	ChainForward   = "RAMPART-FORWARD"   // jumped to from FORWARD: traffic the node routes
-	ChainPublished = "RAMPART-PUBLISHED" // new connections to published (DNATed) container ports
-	ChainIsolation = "RAMPART-ISOLATION" // between overlays, reached from RAMPART-FORWARD
+	ChainInput      = "RAMPART-INPUT"      // jumped to from INPUT: the host's own traffic
+	ChainForward    = "RAMPART-FORWARD"    // jumped to from FORWARD: traffic the node routes
+	ChainPublished  = "RAMPART-PUBLISHED"  // new connections to published (DNATed) container ports
+	ChainIsolation  = "RAMPART-ISOLATION"  // between overlays, reached from RAMPART-FORWARD
+	ChainPrerouting = "RAMPART-PREROUTING" // mangle table, jumped to from PREROUTING: marks connections to the node
+)
+
+// Tables rampart has chains in.
+const (
+	TableFilter = "filter"
+	TableMangle = "mangle"
+)
+
+// LocalMark is the one bit of the conntrack mark (ctmark) rampart owns. In
+// PREROUTING of the mangle table (nftables: a prerouting chain at priority
+// mangle), before any DNAT, a new connection whose destination is an
+// address of the node itself gets the bit set, other bits untouched. In the
+// FORWARD path only connections that were DNATed and carry the bit go to
+// the published-port rules: a port published on the node (Docker -p, a
+// NodePort, a hostPort) is filtered, while a container reaching a service
+// address that is not the node's (a kube-proxy ClusterIP, a CNI port
+// mapping for another host), DNATed on its way through, is not. kube-proxy,
+// Docker and the common CNIs use packet marks or the low bits of the
+// ctmark; bit 24 is left alone by all of them.
+const LocalMark = 0x01000000
+
+// localMarkIPT is LocalMark as value/mask, written as iptables-save prints
+// it; localMarkNFT is it as nft lists it.
+var (
+	localMarkIPT = fmt.Sprintf("%#x/%#x", LocalMark, LocalMark)
+	localMarkNFT = fmt.Sprintf("0x%08x", LocalMark)
 )
 
 // DockerUser is the chain Docker evaluates before its own FORWARD rules and
 // never flushes; rampart creates it when Docker has not (yet).
 const DockerUser = "DOCKER-USER"
 
-// Jump is a rule rampart keeps in a chain it does not own: -I From 1 -j To.
+// Jump is a rule rampart keeps in a chain it does not own:
+// -t Table -I From 1 -j To.
 type Jump struct {
+	Table    string // filter or mangle
 	From, To string
 	Create   bool // From is not built in: create it when missing
 }
@@ -40,9 +69,10 @@ type Jump struct {
 // ensures them.
 func Jumps(p *policy.Policy) []Jump {
 	return []Jump{
-		{From: "INPUT", To: ChainInput},
-		{From: "FORWARD", To: ChainForward},
-		{From: DockerUser, To: ChainPublished, Create: true},
+		{Table: TableFilter, From: "INPUT", To: ChainInput},
+		{Table: TableFilter, From: "FORWARD", To: ChainForward},
+		{Table: TableFilter, From: DockerUser, To: ChainPublished, Create: true},
+		{Table: TableMangle, From: "PREROUTING", To: ChainPrerouting},
 	}
 }
 
@@ -108,8 +138,9 @@ func renderForward(b *strings.Builder, p *policy.Policy, rules []policy.Rule, f 
 		}
 	}
 	fwd, pub := chainAdd(ChainForward), chainAdd(ChainPublished)
-	fwd("-m conntrack --ctstate DNAT", ChainPublished, "connections to published container ports (DNAT)")
+	fwd("-m conntrack --ctstate DNAT -m connmark --mark "+localMarkIPT, ChainPublished, "connections to published container ports (DNAT of an address of this node)")
 	pub("-m conntrack ! --ctstate DNAT", "RETURN", "not a published port: container egress, routed traffic")
+	pub("-m connmark ! --mark "+localMarkIPT, "RETURN", "DNAT of an address that is not this node's: a service address (ClusterIP), container egress")
 	pub("-m conntrack --ctstate ESTABLISHED,RELATED", "RETURN", "replies")
 	policyRules(pub, p, rules, f, origPortMatches, true)
 	fmt.Fprintf(b, "-A %s -m limit --limit %s -j LOG --log-prefix %s\n", ChainPublished, p.LogRate, quote(p.LogPrefix))
@@ -221,7 +252,7 @@ func hashSize(n int) int {
 func renderFilter(p *policy.Policy, role string, rules []policy.Rule, f policy.Family) []byte {
 	var b strings.Builder
 	b.WriteString(header(p, role, fmt.Sprintf("filter rules (%s)", f)))
-	b.WriteString("# Loaded with --noflush: only rampart's own chains are replaced; the jumps to them are added once.\n")
+	b.WriteString("# Loaded with --noflush: only rampart's own chains (filter, and RAMPART-PREROUTING in mangle) are\n# replaced; the jumps to them are added once.\n")
 	b.WriteString("*filter\n")
 	for _, c := range chains(p) {
 		fmt.Fprintf(&b, ":%s - [0:0]\n", c)
@@ -255,7 +286,18 @@ func renderFilter(p *policy.Policy, role string, rules []policy.Rule, f policy.F
 	add("", string(p.Default)+rejectWith(p.Default, f), p.DefaultProv.String())
 	renderForward(&b, p, rules, f)
 	b.WriteString("COMMIT\n")
+	renderMangle(&b)
 	return []byte(b.String())
+}
+
+// renderMangle writes the mangle table: RAMPART-PREROUTING sets LocalMark
+// on new connections to an address of the node, before nat PREROUTING
+// rewrites the destination.
+func renderMangle(b *strings.Builder) {
+	fmt.Fprintf(b, "*%s\n:%s - [0:0]\n", TableMangle, ChainPrerouting)
+	fmt.Fprintf(b, "-A %s -m conntrack --ctstate NEW -m addrtype --dst-type LOCAL -m comment --comment %s -j CONNMARK --set-xmark %s\n",
+		ChainPrerouting, quote(fmt.Sprintf("new connections to this node's own addresses: ctmark bit %#x, before any DNAT", LocalMark)), localMarkIPT)
+	b.WriteString("COMMIT\n")
 }
 
 func rejectWith(v policy.Verdict, f policy.Family) string {

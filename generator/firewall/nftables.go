@@ -172,16 +172,22 @@ func nftOrigPort(r policy.Rule, _ policy.Family) string {
 	return m + " ct original proto-dst { " + strings.Join(parts, ", ") + " }"
 }
 
-// renderNFTForward writes the forward hook: new connections to published
-// (DNATed) container ports get the role's rules, matched on the original
-// destination port; traffic from an overlay to an overlay goes to chain
-// isolation.
+// renderNFTForward writes the prerouting hook, which marks new connections
+// to the node's own addresses (LocalMark) before DNAT, and the forward hook:
+// new connections DNATed from an address of the node (published container
+// ports) get the role's rules, matched on the original destination port;
+// traffic from an overlay to an overlay goes to chain isolation.
 func renderNFTForward(b *strings.Builder, p *policy.Policy, rules []policy.Rule) {
 	add := func(stmt, comment string) {
 		fmt.Fprintf(b, "\t\t%s comment %s\n", stmt, nftQuote(comment))
 	}
+	b.WriteString("\n\tchain prerouting {\n\t\ttype filter hook prerouting priority mangle; policy accept;\n")
+	add(fmt.Sprintf("ct state new fib daddr type local ct mark set ct mark | %s", localMarkNFT),
+		fmt.Sprintf("new connections to this node's own addresses: ctmark bit %s, before any DNAT", localMarkNFT))
+	b.WriteString("\t}\n")
 	b.WriteString("\n\tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;\n")
-	add("ct state new ct status dnat jump published", "connections to published container ports (DNAT)")
+	add(fmt.Sprintf("ct state new ct status dnat ct mark & %[1]s == %[1]s jump published", localMarkNFT),
+		"connections to published container ports (DNAT of an address of this node)")
 	if all := p.Set(policy.OverlaysSet); all != nil {
 		for _, f := range policy.Families {
 			if len(all.Members[f]) > 0 {

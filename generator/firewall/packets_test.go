@@ -401,7 +401,7 @@ EOF`)
 			}
 			var once []string
 			if backend == "iptables" {
-				once = []string{"-A INPUT -j RAMPART-INPUT", "-A FORWARD -j RAMPART-FORWARD", "-A DOCKER-USER -j RAMPART-PUBLISHED", "-A FORWARD -j DOCKER"}
+				once = []string{"-A INPUT -j RAMPART-INPUT", "-A FORWARD -j RAMPART-FORWARD", "-A DOCKER-USER -j RAMPART-PUBLISHED", "-A FORWARD -j DOCKER", "-A PREROUTING -j RAMPART-PREROUTING"}
 				for _, l := range once {
 					for _, save := range []string{"iptables-save", "ip6tables-save"} {
 						if n := countLines(node.Run(save), l); n != 1 {
@@ -562,15 +562,57 @@ func dockerNFT() string {
 	return b.String()
 }
 
+// A service address (a kube-proxy ClusterIP) in each family that is not the
+// node's: the node DNATs it, in nat PREROUTING, to a cluster member
+// (master-1, which is not running a firewall here), as kube-proxy does for a
+// service whose endpoint runs on another node. Neither port is open to the
+// container's address on any role, so only the service's own address (not
+// this node's) keeps the published-port rules away from it.
+var (
+	serviceAddrs = addrs("10.96.0.10", "fd00:96::10")
+	servicePorts = []struct{ svc, backend port }{
+		{port{"tcp", 7000}, port{"tcp", 9000}},
+		{port{"udp", 53}, port{"udp", 53}},
+	}
+)
+
+// serviceIPTables is the ClusterIP's DNAT in one family (kube-proxy's
+// KUBE-SERVICES, reduced to a rule per port).
+func serviceIPTables(ipt string, svc, backend netip.Addr) string {
+	var b strings.Builder
+	for _, p := range servicePorts {
+		fmt.Fprintf(&b, "%s -t nat -A PREROUTING -d %s -p %s -m %[3]s --dport %d -j DNAT --to-destination %s\n",
+			ipt, svc, p.svc.proto, p.svc.num, netip.AddrPortFrom(backend, p.backend.num))
+	}
+	return b.String()
+}
+
+// serviceNFT is the same in nftables, in a table of its own.
+func serviceNFT(backends []netip.Addr) string {
+	var b strings.Builder
+	b.WriteString("nft -f - <<'EOF'\n")
+	for i, fam := range []string{"ip", "ip6"} {
+		fmt.Fprintf(&b, "table %s kubeish {\n\tchain prerouting {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n", fam)
+		for _, p := range servicePorts {
+			fmt.Fprintf(&b, "\t\t%s daddr %s %s dport %d dnat to %s\n", fam, serviceAddrs[i], p.svc.proto, p.svc.num, netip.AddrPortFrom(backends[i], p.backend.num))
+		}
+		b.WriteString("\t}\n}\n")
+	}
+	b.WriteString("EOF\n")
+	return b.String()
+}
+
 // TestPacketsContainers: a node (public agent, then private agent) runs a
 // container behind docker0 whose ports are published through DNAT, IPv4 and
-// IPv6, with Docker's rules loaded before rampart's and after. A published
-// port is reached from outside only when the role opens that host port to
-// that source: the world reaches the public agent's 443 and 10050/tcp (in
-// 10000-10100), never 8080 or 10050/udp, and nothing on a private agent;
-// admins reach 22 (their port on every role) and what the world reaches;
-// cluster members reach everything. The container's own connections out to
-// the world work.
+// IPv6, with Docker's rules (and a ClusterIP's DNAT) loaded before rampart's
+// and after. A published port is reached from outside only when the role
+// opens that host port to that source: the world reaches the public agent's
+// 443 and 10050/tcp (in 10000-10100), never 8080 or 10050/udp, and nothing on
+// a private agent; admins reach 22 (their port on every role) and what the
+// world reaches; cluster members reach everything. The container's own
+// connections out to the world work, and so do its connections to the
+// service address, DNATed on the node to a cluster member: that DNAT is not
+// a port published on the node.
 func TestPacketsContainers(t *testing.T) {
 	netlab.Require(t, packetTools...)
 	table := func(src, role string, p port) policy.Verdict {
@@ -626,13 +668,17 @@ func TestPacketsContainers(t *testing.T) {
 						serve(ctr, ctrAddrs, []port{p.ctr})
 					}
 					serve(nss["world"], nil, tcp(9999))
+					for _, p := range servicePorts {
+						serve(nss["master"], srcs["master"], []port{p.backend})
+					}
 
 					fw := install(t, n, c, c.machineFor(t, node))
 					docker := func() {
 						if backend == "iptables" {
-							n.Shell(dockerIPTables("iptables", ctrAddrs[0], docker0Net[0]) + dockerIPTables("ip6tables", ctrAddrs[1], docker0Net[1]))
+							n.Shell(dockerIPTables("iptables", ctrAddrs[0], docker0Net[0]) + dockerIPTables("ip6tables", ctrAddrs[1], docker0Net[1]) +
+								serviceIPTables("iptables", serviceAddrs[0], srcs["master"][0]) + serviceIPTables("ip6tables", serviceAddrs[1], srcs["master"][1]))
 						} else {
-							n.Shell(dockerNFT())
+							n.Shell(dockerNFT() + serviceNFT(srcs["master"]))
 						}
 					}
 					if order == "docker-first" {
@@ -657,6 +703,10 @@ func TestPacketsContainers(t *testing.T) {
 					for i, ctrAddr := range ctrAddrs {
 						cells = append(cells, &cell{group: t.Name(), src: "container", ns: ctr, from: ctrAddr,
 							dst: "world", to: netip.AddrPortFrom(srcs["world"][i], 9999), port: port{"tcp", 9999}, want: policy.Accept})
+						for _, p := range servicePorts {
+							cells = append(cells, &cell{group: t.Name(), src: "container", ns: ctr, from: ctrAddr,
+								dst: "service", to: netip.AddrPortFrom(serviceAddrs[i], p.svc.num), port: p.svc, want: policy.Accept})
+						}
 					}
 					probeAll(cells, c.pol)
 					report(t, "published ports", cells)

@@ -357,10 +357,14 @@ func TestDrift(t *testing.T) {
 		return string(data)
 	}
 	jumps := "-A INPUT -j RAMPART-INPUT\n-A FORWARD -j RAMPART-FORWARD\n-A DOCKER-USER -j RAMPART-PUBLISHED\nCOMMIT\n"
-	v4 := strings.Replace(read("iptables.v4"), "COMMIT\n", jumps, 1)
+	saved := func(name string) string { // the filter table first, then mangle
+		s := strings.Replace(read(name), "COMMIT\n", jumps, 1)
+		return strings.Replace(s, "*mangle\n", "*mangle\n-A PREROUTING -j RAMPART-PREROUTING\n", 1)
+	}
+	v4 := saved("iptables.v4")
 	v6 := filepath.Join(t.TempDir(), "v6")
 	sets := filepath.Join(t.TempDir(), "sets")
-	if err := os.WriteFile(v6, []byte(strings.Replace(read("iptables.v6"), "COMMIT\n", jumps, 1)), 0o644); err != nil {
+	if err := os.WriteFile(v6, []byte(saved("iptables.v6")), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(sets, []byte(read("ipset.v4")+read("ipset.v6")), 0o644); err != nil {
