@@ -25,13 +25,13 @@ const (
 
 // Finding is one thing the audit reports.
 type Finding struct {
-	Severity Severity `json:"severity"`
-	Code     string   `json:"code"` // lockout, etcd-blocked, etcd-even, control-plane-exposed, exposed, world-source, public-resolver, large-whitelist
-	Message  string   `json:"message"`
-	Pos      spec.Pos `json:"-"`
-	File     string   `json:"file"`
-	Line     int      `json:"line"`
-	Column   int      `json:"column"`
+	Severity Severity `json:"severity"` // Error or Warning
+	Code     string   `json:"code"`     // lockout, etcd-blocked, etcd-even, control-plane-exposed, exposed, world-source, public-resolver, large-whitelist
+	Message  string   `json:"message"`  // what is wrong and why, in one line
+	Pos      spec.Pos `json:"-"`        // spec position that causes the finding
+	File     string   `json:"file"`     // spec file of Pos, copied for the JSON output
+	Line     int      `json:"line"`     // 1-based line of Pos
+	Column   int      `json:"column"`   // 1-based column of Pos
 }
 
 // String renders the finding like a compiler: file:line:col: severity: message.
@@ -41,9 +41,9 @@ func (f Finding) String() string {
 
 // Service is a well-known port and what listens there.
 type Service struct {
-	Proto spec.Protocol
-	Port  uint16
-	Name  string
+	Proto spec.Protocol // transport protocol the service listens on (tcp or udp)
+	Port  uint16        // port number the service listens on
+	Name  string        // human-readable service name used in messages, e.g. "etcd client API"
 	// ControlPlane services take orders without authentication by default:
 	// open to the world, they hand the cluster over.
 	ControlPlane bool

@@ -9,7 +9,7 @@ import (
 
 // Query is a new connection to ask the policy about.
 type Query struct {
-	From  netip.Addr
+	From  netip.Addr    // source address; an IPv4-mapped IPv6 address counts as IPv4
 	Role  string        // the destination node's role
 	Proto spec.Protocol // tcp, udp, or icmp (an echo request)
 	Port  uint16        // ignored for icmp
@@ -17,9 +17,9 @@ type Query struct {
 
 // Decision is the policy's answer: the verdict and the rule that decides it.
 type Decision struct {
-	Verdict Verdict
-	Rule    *Rule // nil when no rule matches and the default decides
-	Prov    Provenance
+	Verdict Verdict    // Accept, Drop or Reject
+	Rule    *Rule      // nil when no rule matches and the default decides
+	Prov    Provenance // the deciding rule's provenance, or the default's (firewall.action)
 }
 
 // Explain evaluates the IR, not a kernel: the first rule guarding the role

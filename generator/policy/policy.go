@@ -55,9 +55,9 @@ const (
 
 // Provenance says where a rule or set came from.
 type Provenance struct {
-	Pos    spec.Pos
-	Origin string // what in the spec made it: "profile dcos", "roles.master.admin", "rules[1]", ...
-	What   string // a sentence for people: "admins reach master on its admin ports"
+	Pos    spec.Pos // spec position of the line that made it
+	Origin string   // what in the spec made it: "profile dcos", "roles.master.admin", "rules[1]", ...
+	What   string   // a sentence for people: "admins reach master on its admin ports"
 }
 
 // String renders provenance for rule comments: "what (origin, file:line)".
@@ -74,9 +74,9 @@ func baseName(path string) string {
 
 // Set is a named group of source addresses, split by family.
 type Set struct {
-	Name    string // family-neutral name, e.g. "admins", "r-agent", "o-it"
-	Members map[Family][]netip.Prefix
-	Prov    Provenance
+	Name    string                    // family-neutral name, e.g. "admins", "r-agent", "o-it"
+	Members map[Family][]netip.Prefix // prefixes per family, sorted and deduplicated; single addresses are /32 or /128
+	Prov    Provenance                // the spec entry the set comes from
 }
 
 // SourceKind says what a rule's source is.
@@ -91,13 +91,15 @@ const (
 
 // Source is where a rule's traffic comes from.
 type Source struct {
-	Kind SourceKind
+	Kind SourceKind   // which of the fields below applies; AnySource uses neither
 	Set  string       // for SetSource
 	CIDR netip.Prefix // for CIDRSource
 }
 
 // PortRange is an inclusive range of ports.
-type PortRange struct{ From, To uint16 }
+type PortRange struct {
+	From, To uint16 // first and last port; From == To for a single port
+}
 
 // String renders 80 or 10000-10100.
 func (r PortRange) String() string {
@@ -110,12 +112,12 @@ func (r PortRange) String() string {
 // Rule is one entry of the ordered rule list: the first rule that matches a
 // new connection decides it.
 type Rule struct {
-	From    Source
+	From    Source        // where the traffic comes from
 	To      string        // a role name, or spec.ToAll
 	Proto   spec.Protocol // "" for every protocol
 	Ports   []PortRange   // empty: every port (tcp, udp) or every echo (icmp)
-	Verdict Verdict
-	Prov    Provenance
+	Verdict Verdict       // Accept, Drop or Reject for a matching connection
+	Prov    Provenance    // the spec line that made the rule
 }
 
 // AppliesTo reports whether the rule guards nodes of the role.
@@ -123,35 +125,35 @@ func (r *Rule) AppliesTo(role string) bool { return r.To == spec.ToAll || r.To =
 
 // Policy is the compiled cluster policy.
 type Policy struct {
-	Cluster string
-	Roles   []string
-	Sets    []*Set // in a stable order: admins, trusted, cluster, roles, overlays
-	Rules   []Rule // deny rules first, then allows, in spec order
-	Default Verdict
+	Cluster string   // cluster name from the spec
+	Roles   []string // role names in spec order
+	Sets    []*Set   // in a stable order: admins, trusted, cluster, roles, overlays
+	Rules   []Rule   // deny rules first, then allows, in spec order
+	Default Verdict  // Drop or Reject (firewall.action) for a new connection no rule matches
 	// DefaultProv says where the default verdict was chosen.
 	DefaultProv Provenance
-	LogPrefix   string
-	LogRate     string
-	Overlays    Overlays
-	EtcdPorts   []uint16
+	LogPrefix   string   // prefix of the kernel log line for defaulted packets (firewall.log.prefix, "rampart-drop: " by default)
+	LogRate     string   // rate limit of those log lines, N/second|minute|hour|day (firewall.log.rate, "10/minute" by default)
+	Overlays    Overlays // isolation between overlay networks; no Networks when the spec declares none
+	EtcdPorts   []uint16 // etcd client port, then peer port
 }
 
 // Overlays is the compiled isolation between virtual networks: traffic
 // forwarded from one overlay to another is accepted when it stays in one
 // overlay, is a reply, or matches an allowed pair; the rest gets Default.
 type Overlays struct {
-	Networks []string // set names (o-<name>) in spec order
-	Pairs    []Pair
-	Default  Verdict // Reject or Accept between different overlays
-	Prov     Provenance
+	Networks []string   // set names (o-<name>) in spec order
+	Pairs    []Pair     // allowed pairs from overlays.allow, one per protocol of each entry
+	Default  Verdict    // Reject or Accept between different overlays
+	Prov     Provenance // where overlays.default was set
 }
 
 // Pair lets one overlay reach another.
 type Pair struct {
-	From, To string // set names
-	Proto    spec.Protocol
-	Ports    []PortRange
-	Prov     Provenance
+	From, To string        // set names
+	Proto    spec.Protocol // "" for every protocol
+	Ports    []PortRange   // merged ranges; empty: every port (tcp, udp) or every echo (icmp)
+	Prov     Provenance    // the overlays.allow entry that made it
 }
 
 // Set returns the named set, or nil.

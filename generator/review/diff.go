@@ -22,14 +22,14 @@ const (
 // destination that one spec accepts and the other does not, with the rule
 // that decides them on each side.
 type Change struct {
-	Table    string
-	From, To string // row label, column
-	Families []policy.Family
-	Proto    string
-	Ports    Ranges // for tcp and udp
-	Opened   bool   // accepted now, not before
-	Now      policy.Provenance
-	Before   policy.Provenance
+	Table    string            // TableRoles or TableOverlays
+	From, To string            // row label, column
+	Families []policy.Family   // the family it happens in, or both (V4, V6) when they change alike
+	Proto    string            // tcp, udp, icmp or other
+	Ports    Ranges            // for tcp and udp
+	Opened   bool              // accepted now, not before
+	Now      policy.Provenance // what decides it in the new spec; only What when the row, column or family is absent there
+	Before   policy.Provenance // the same for the old spec
 }
 
 // What renders the traffic of a change: "tcp/8080", "udp/all", "icmp",
@@ -46,10 +46,10 @@ func (c *Change) What() string {
 
 // MemberChange is an address or range a source gained or lost.
 type MemberChange struct {
-	Source string // admins, trusted, role NAME, overlay NAME
-	Family policy.Family
-	Member Member
-	Added  bool
+	Source string        // admins, trusted, role NAME, overlay NAME
+	Family policy.Family // family of Member's prefix
+	Member Member        // the address or range, with the line of the spec that has it (new if added, old if removed)
+	Added  bool          // gained in the new spec; false: lost
 	// Opens is true for an added range that the source did not hold before
 	// (in whole) and from which the source reaches something.
 	Opens bool
@@ -57,9 +57,9 @@ type MemberChange struct {
 
 // Diff is what a change of the spec does to who reaches what.
 type Diff struct {
-	Old, New string // the specs' names
-	Changes  []Change
-	Members  []MemberChange
+	Old, New string         // the specs' names
+	Changes  []Change       // cells that opened or closed: the roles table, then the overlays table
+	Members  []MemberChange // addresses sources gained or lost, by source (admins, trusted, roles, overlays), then family
 }
 
 // Opened reports whether the change lets anything new in: a cell that
@@ -83,8 +83,8 @@ func (d *Diff) Empty() bool { return len(d.Changes) == 0 && len(d.Members) == 0 
 
 // Side is one spec of a diff, compiled.
 type Side struct {
-	Spec   *spec.Spec
-	Matrix *Matrix
+	Spec   *spec.Spec // the decoded spec; its File names the side in the diff
+	Matrix *Matrix    // the spec's reachability matrix, built from its compiled policy
 }
 
 // NewSide compiles a spec for a diff.

@@ -29,7 +29,7 @@ const (
 // sources, each role, each overlay), one column per destination role, and,
 // when the spec has overlays, the isolation between them.
 type Matrix struct {
-	Cluster string
+	Cluster string // the cluster's name, from the policy
 	// Roles are the columns of Rows, in spec order.
 	Roles []string
 	// Rows are the sources: new connections to the nodes of each role (INPUT).
@@ -50,11 +50,11 @@ type Matrix struct {
 // Leaves are the ranges the row stands for. A world row's ranges also hold
 // the addresses of named sets: those belong to their sets' rows, not to it.
 type Row struct {
-	Label  string // unique within its table
-	Kind   string // world, admins, trusted, role, overlay
-	Name   string // the role's or overlay's name; the kind for the others
-	Cells  []Cell // one per column
-	Leaves map[policy.Family][]netip.Prefix
+	Label  string                           // unique within its table
+	Kind   string                           // world, admins, trusted, role, overlay
+	Name   string                           // the role's or overlay's name; the kind for the others
+	Cells  []Cell                           // one per column
+	Leaves map[policy.Family][]netip.Prefix // the ranges the row stands for, per family; none for a source with no address
 }
 
 // Source names the row's source the way Members keys it: "world",
@@ -376,9 +376,9 @@ func between(p *policy.Policy, from, to string, f policy.Family) *Access {
 // Member is one address or range a source names, with the spec line that
 // names it.
 type Member struct {
-	Prefix netip.Prefix
-	Pos    spec.Pos
-	What   string // "admins[0]", "node agent-1", "pool of agent", "overlay it"
+	Prefix netip.Prefix // masked; a single address is a /32 or /128
+	Pos    spec.Pos     // position of the spec entry that names it
+	What   string       // "admins[0]", "node agent-1", "pool of agent", "overlay it"
 }
 
 // Members lists, per row source ("admins", "trusted", "role NAME",

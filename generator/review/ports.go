@@ -105,17 +105,17 @@ func (rs Ranges) full() bool { return slices.Equal(rs, Ranges(allPorts)) }
 // range of ports) and the verdict the policy gives it, with the rule that
 // decides it.
 type Segment struct {
-	Proto   string // tcp, udp, icmp or other
-	Ports   policy.PortRange
-	Verdict policy.Verdict
-	Prov    policy.Provenance
-	Default bool // no rule matched: the default (firewall.action, overlays.default) decides
+	Proto   string            // tcp, udp, icmp or other
+	Ports   policy.PortRange  // for tcp and udp; zero for icmp and other
+	Verdict policy.Verdict    // Accept, Drop or Reject
+	Prov    policy.Provenance // the deciding rule's, or the default's when Default
+	Default bool              // no rule matched: the default (firewall.action, overlays.default) decides
 }
 
 // Access is what one source reaches on one destination in one family: the
 // segments cover every protocol and, for tcp and udp, every port.
 type Access struct {
-	Segments []Segment
+	Segments []Segment // sorted by protocol (tcp, udp, icmp, other), then port
 }
 
 // Open returns the accepted ports of a port protocol (tcp, udp).

@@ -15,11 +15,11 @@ const UserdataLimit = 16 * 1024
 // rampart's own rules, and before any change when the rules rampart leaves
 // alone (Foreign of them) push a group over.
 type QuotaError struct {
-	Group   string
-	Family  policy.Family
-	Count   int
-	Foreign int
-	Quota   int
+	Group   string        // the security group's name, <cluster>-<role>
+	Family  policy.Family // the family over the quota
+	Count   int           // inbound rules of the family the group would hold, Foreign included
+	Foreign int           // how many of Count are rules rampart does not own
+	Quota   int           // inbound rules allowed per group and family (provider.aws.rule_quota)
 }
 
 // Error names the group, the family, the count and the quota.
@@ -36,9 +36,9 @@ func (e *QuotaError) Error() string {
 // to S3: the spec names no bucket, or the userdata is a cloud-config, which
 // has no pointer form.
 type TooLargeError struct {
-	Template string
-	Size     int
-	Format   string
+	Template string // the launch template's name, <cluster>-<role> or <cluster>-<node>
+	Size     int    // the userdata's size in bytes, before base64
+	Format   string // FormatIgnition or FormatCloudConfig
 }
 
 // Error names the template, the size and the limit.

@@ -39,10 +39,10 @@ const (
 // group (by role name, for groups rampart manages), or a group rampart does
 // not manage (by id, only in rules read back from AWS).
 type Peer struct {
-	CIDR    netip.Prefix
-	Role    string
-	GroupID string
-	List    string // a prefix list id: never rampart's
+	CIDR    netip.Prefix // an address range, masked; invalid when the peer is not a range
+	Role    string       // the role whose rampart-managed group is the peer
+	GroupID string       // the id of a group rampart does not manage
+	List    string       // a prefix list id: never rampart's
 }
 
 // String renders the peer: a CIDR, "group <cluster>-<role>" or an id.
@@ -82,10 +82,10 @@ func (p Peer) families() []policy.Family {
 // Permission is one security group rule: a protocol, a port range (or, for
 // ICMP, a type and code; -1 for all) and a peer.
 type Permission struct {
-	Proto       string
-	From, To    int32
-	Peer        Peer
-	Description string
+	Proto       string // ProtoAll, ProtoTCP, ProtoUDP, ProtoICMP, ProtoICMPv6, or a protocol number read back from AWS
+	From, To    int32  // tcp, udp: first and last port; icmp: type and code; -1 for all
+	Peer        Peer   // the source of an inbound rule, the destination of an outbound one
+	Description string // the rule's AWS description; starts with Owned on rampart's rules
 }
 
 // Key identifies the rule the way AWS does: two rules with the same key are
@@ -122,15 +122,15 @@ func (p Permission) Owned() bool { return strings.HasPrefix(p.Description, Owned
 
 // Group is the security group of one role, as rampart wants it.
 type Group struct {
-	Role    string
-	Name    string // <cluster>-<role>
-	Ingress []Permission
-	Egress  []Permission
+	Role    string       // the role whose nodes the group guards
+	Name    string       // <cluster>-<role>
+	Ingress []Permission // inbound rules, sorted, without duplicates
+	Egress  []Permission // outbound rules: all traffic to 0.0.0.0/0 and ::/0
 }
 
 // Groups is the compiled security groups of a cluster.
 type Groups struct {
-	Cluster  string
+	Cluster  string   // the cluster's name, the prefix of every group name
 	Quota    int      // inbound rules per group and family
 	Groups   []*Group // in the policy's role order
 	Warnings []string // where a group admits less than the host firewall

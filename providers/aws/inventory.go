@@ -18,7 +18,7 @@ type InventoryOptions struct {
 	// when ""). Roles are tried first: the first pattern that matches the
 	// instance's name gives the role.
 	RoleTag string
-	Roles   []inventory.RoleRule
+	Roles   []inventory.RoleRule // name patterns tried before RoleTag, in order (--role PATTERN=ROLE)
 }
 
 // Inventory reads the instances tagged TagKey=TagValue (pending, running,

@@ -45,7 +45,7 @@ const (
 // Machine is the userdata of one launch template: a role's, or a node's
 // where the node has its own identity.
 type Machine struct {
-	Role     string
+	Role     string // the role the machine boots as
 	Node     string // "" for a role-wide template
 	Format   string // FormatIgnition or FormatCloudConfig
 	Userdata []byte // the final userdata, as the machine must boot with it
@@ -61,9 +61,9 @@ func (m Machine) Name() string {
 
 // Template is the launch template a machine's userdata goes to.
 type Template struct {
-	Name     string // <cluster>-<role> or <cluster>-<node>
-	Role     string
-	Node     string
+	Name     string  // <cluster>-<role> or <cluster>-<node>
+	Role     string  // the machine's role: the template's security group and rampart:role tag
+	Node     string  // the node's name (rampart:node tag); "" for a role-wide template
 	Userdata []byte  // what EC2 gets (before base64): the machine's, or a pointer
 	Object   *Object // the full Ignition config in S3, when Userdata is a pointer
 	Size     int     // the machine's userdata size
@@ -71,8 +71,8 @@ type Template struct {
 
 // Object is an S3 object push makes sure exists.
 type Object struct {
-	Bucket, Key string
-	Data        []byte
+	Bucket, Key string // provider.aws.bucket; <cluster>/<template>/<sha512 prefix>.ign
+	Data        []byte // the full Ignition config
 	SHA512      string // hex
 }
 
@@ -81,11 +81,11 @@ func (o *Object) URL() string { return "s3://" + o.Bucket + "/" + o.Key }
 
 // Desired is what push makes exist for a cluster.
 type Desired struct {
-	Cluster   string
-	Region    string
-	VPC       string
-	Groups    *Groups
-	Templates []*Template
+	Cluster   string      // the cluster's name, used in names and the rampart:cluster tag
+	Region    string      // the AWS region (provider.aws.region)
+	VPC       string      // the id of the VPC the groups are in (provider.aws.vpc)
+	Groups    *Groups     // one security group per role, quota checked
+	Templates []*Template // one launch template per machine, in the machines' order
 }
 
 // Desire compiles a spec and its machines' userdata into the desired state,
@@ -127,8 +127,8 @@ func Desire(s *spec.Spec, machines []Machine) (*Desired, error) {
 
 // Client talks to EC2 and S3.
 type Client struct {
-	EC2 *ec2.Client
-	S3  *s3.Client
+	EC2 *ec2.Client // security groups, launch templates and instances
+	S3  *s3.Client  // the bucket of Ignition configs over UserdataLimit; path-style with a custom endpoint
 }
 
 // MaxAttempts is how often a throttled or failed call is tried, with the
@@ -167,10 +167,10 @@ func usePathStyle(cfg awssdk.Config) bool {
 
 // Change is one step of a plan.
 type Change struct {
-	Op     string `json:"op"`     // "create", "authorize", "revoke", "describe", "tag", "version", "upload"
-	Kind   string `json:"kind"`   // "security-group", "ingress", "egress", "launch-template", "s3-object"
-	Target string `json:"target"` // the group, template or object
-	Detail string `json:"detail,omitempty"`
+	Op     string `json:"op"`               // "create", "authorize", "revoke", "describe", "tag", "version", "upload"
+	Kind   string `json:"kind"`             // "security-group", "ingress", "egress", "launch-template", "s3-object"
+	Target string `json:"target"`           // the group, template or object
+	Detail string `json:"detail,omitempty"` // what exactly: the rule, the tags, the group id, the size; "" when the rest says it all
 }
 
 var opSigns = map[string]string{"create": "+", "authorize": "+", "upload": "+", "revoke": "-", "describe": "~", "tag": "~", "version": "~"}
@@ -186,9 +186,9 @@ func (c Change) String() string {
 
 // Plan is the difference between what exists and what is desired.
 type Plan struct {
-	Desired  *Desired
-	Changes  []Change
-	Warnings []string
+	Desired  *Desired // the state the plan leads to
+	Changes  []Change // in the order Apply makes them: groups and their rules, S3 objects, launch templates
+	Warnings []string // rules and groups rampart leaves alone
 	groups   []*groupPlan
 	objects  []*Object
 	tmpls    []*templatePlan

@@ -19,8 +19,8 @@ import (
 
 // Node is one machine as a node of the spec.
 type Node struct {
-	Name      string
-	Role      string
+	Name      string       // the machine's name, a valid spec node name
+	Role      string       // a valid spec role name: from the first matching RoleRule, else the one the provider found
 	Addresses []netip.Addr // public IPv4, private IPv4, then IPv6, each sorted
 	ID        string       // the provider's id of the machine, or where it was read
 }
@@ -28,8 +28,8 @@ type Node struct {
 // RoleRule gives a role to the machines whose name matches a glob
 // (path.Match syntax, e.g. "agent-*").
 type RoleRule struct {
-	Pattern string
-	Role    string
+	Pattern string // glob matched against the machine's whole name
+	Role    string // the spec role given to the machines that match
 }
 
 // ParseRoleRule reads "PATTERN=ROLE", e.g. "agent-*=agent".
@@ -53,15 +53,17 @@ func ParseRoleRule(s string) (RoleRule, error) {
 // are sorted by the address itself (RFC 1918, loopback and link-local are
 // private). IPv6 addresses may stand in any of the three.
 type Machine struct {
-	ID, Name, Role         string
-	Public, Private, Addrs []string
-	State                  string // the provider's state, said when it has no address yet
+	ID, Name, Role         string   // the provider's id, the machine's name and its role ("" when the provider names none)
+	Public, Private, Addrs []string // unparsed addresses, as the provider gives them (see above)
+	State                  string   // the provider's state, said when it has no address yet
 }
 
 // Error lists the machines that cannot be written as spec nodes. Nothing is
 // printed then: a partial whitelist would shut the missing nodes out of the
 // cluster.
-type Error struct{ Problems []string }
+type Error struct {
+	Problems []string // one line per machine that cannot be a node, "name (id): why", sorted
+}
 
 // Error lists every problem, one a line.
 func (e *Error) Error() string {

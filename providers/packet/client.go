@@ -87,10 +87,10 @@ type RetryNote struct {
 // capped at Max, for at most Attempts tries; a 429's Retry-After is honoured
 // up to MaxRetryAfter, beyond which the call fails.
 type RetryPolicy struct {
-	Attempts      int
-	Base          time.Duration
-	Max           time.Duration
-	MaxRetryAfter time.Duration
+	Attempts      int           // most tries of one call, the first included (below 1 counts as 1)
+	Base          time.Duration // backoff before the second try; doubled for each later one, then jittered
+	Max           time.Duration // cap on a backoff wait
+	MaxRetryAfter time.Duration // longest Retry-After waited for; a 429 asking for more fails the call
 }
 
 // DefaultRetry is the policy of a new Client.
@@ -176,8 +176,8 @@ func (c *Client) perPage() int {
 type APIError struct {
 	What     string // e.g. "create agent-1"
 	Status   int    // HTTP status, 0 when no answer came
-	Attempts int
-	Err      error
+	Attempts int    // tries made; 0 when the context ended before the first
+	Err      error  // the last try's error, or the context's
 }
 
 // Error says which call failed, why, and after how many attempts.

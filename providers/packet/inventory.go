@@ -9,7 +9,7 @@ import (
 
 // InventoryOptions says which devices to read and how to name their roles.
 type InventoryOptions struct {
-	Project string
+	Project string // the id of the project whose devices are read
 	Tag     string // only devices with this tag; "" for all
 	// RoleTag is the prefix of the tag that carries a device's role
 	// (TagRole when ""): a device tagged rampart:role=agent has role agent.

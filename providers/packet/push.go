@@ -18,7 +18,7 @@ import (
 // Target is where the machines live and how new devices are made: the
 // spec's provider.packet section and its cluster name.
 type Target struct {
-	Cluster string
+	Cluster string // the spec's cluster name, in the rampart:cluster= tag
 	Project string // project UUID
 	Metro   string // metro code for new devices
 	Plan    string // plan slug for new devices
@@ -27,9 +27,9 @@ type Target struct {
 
 // Machine is one device rampart wants: a spec node and its final userdata.
 type Machine struct {
-	Hostname string
-	Role     string
-	Userdata []byte
+	Hostname string // the spec node's name, matched against device hostnames
+	Role     string // the node's role, in the rampart:role= tag
+	Userdata []byte // the exact userdata the device should have
 }
 
 // Action is what a push does to one machine's device.
@@ -45,8 +45,8 @@ const (
 
 // Step is the plan for one machine.
 type Step struct {
-	Machine  Machine
-	Action   Action
+	Machine  Machine  // the machine the step is for
+	Action   Action   // what the push does to its device
 	DeviceID string   // "" for create and missing
 	Changes  []string // what differs, for update
 	tags     []string // the tags to put on the device
@@ -55,8 +55,8 @@ type Step struct {
 
 // Plan is what a push will do, machine by machine in the order given.
 type Plan struct {
-	Target Target
-	Steps  []Step
+	Target Target // where the plan applies and how new devices are made
+	Steps  []Step // one per machine, in the order given
 	// Strangers are devices tagged with the cluster that no machine names
 	// ("hostname (id)"): left alone, listed as a warning.
 	Strangers []string
@@ -64,7 +64,7 @@ type Plan struct {
 
 // PlanError lists every device the plan refuses to decide about.
 type PlanError struct {
-	Problems []string
+	Problems []string // one per machine: named twice, several devices with its hostname, or a device of another cluster
 }
 
 // Error lists the problems, one a line.
@@ -240,16 +240,16 @@ func (p *Plan) Write(w io.Writer) error {
 
 // Outcome is what happened to one machine's device in Apply.
 type Outcome struct {
-	Hostname string
-	Action   Action
-	DeviceID string
-	Err      error // nil when done
+	Hostname string // the machine's hostname
+	Action   Action // ActionCreate or ActionUpdate
+	DeviceID string // the device's id; "" when a create made none
+	Err      error  // nil when done
 }
 
 // Result is the outcome of Apply, machine by machine in plan order, for the
 // steps that had something to do.
 type Result struct {
-	Outcomes []Outcome
+	Outcomes []Outcome // one per create or update step, in plan order
 }
 
 // Done lists the hostnames whose change was made.
@@ -274,7 +274,7 @@ var ErrNotStarted = errors.New("not started")
 
 // PartialError is returned by Apply when some changes were not made.
 type PartialError struct {
-	Result *Result
+	Result *Result // every outcome, done and not done
 }
 
 // Error says what was done and what was not, with each failure's reason.

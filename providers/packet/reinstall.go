@@ -14,7 +14,7 @@ var ErrNoDevice = errors.New("no device with this hostname in the project")
 
 // Reinstalled says what Reinstall did.
 type Reinstalled struct {
-	DeviceID string
+	DeviceID string // the Metal id of the reinstalled device
 	// Updated lists what was put on the device before the reinstall
 	// ("userdata", "tags"); empty when it already had them.
 	Updated []string

@@ -42,33 +42,33 @@ const (
 
 // Device is a device as the fake keeps it.
 type Device struct {
-	ID         string
-	Project    string
-	Hostname   string
-	State      string // queued, provisioning, active, reinstalling, ...
-	Plan       string
-	Metro      string
-	OS         string
-	Userdata   string
-	Tags       []string
-	IPs        []IP
-	Reinstalls int // reinstall actions performed
-	Created    time.Time
-	Updated    time.Time
+	ID         string    // a UUID; AddDevice makes one when ""
+	Project    string    // the id of the project the device is in
+	Hostname   string    // the device's hostname
+	State      string    // queued, provisioning, active, reinstalling, ...
+	Plan       string    // plan slug
+	Metro      string    // metro code, e.g. "da"
+	OS         string    // operating system slug; a reinstall may change it
+	Userdata   string    // the userdata as last created or updated
+	Tags       []string  // tags in the order last set; answers list them sorted
+	IPs        []IP      // a public IPv4, a private IPv4 and a public IPv6 unless given
+	Reinstalls int       // reinstall actions performed
+	Created    time.Time // when it was created (or added)
+	Updated    time.Time // when an update or action last changed it; Created until then
 }
 
 // IP is one address assigned to a device.
 type IP struct {
-	Addr   netip.Addr
-	Public bool
+	Addr   netip.Addr // an IPv4 or IPv6 address
+	Public bool       // public, as Metal marks it; false for a private address
 }
 
 // Call is one request the fake answered.
 type Call struct {
-	Op       string // operation id, "" when no route of the spec matched
-	Method   string
-	Path     string // path below BasePath, query included
-	Status   int
+	Op       string    // operation id, "" when no route of the spec matched
+	Method   string    // HTTP method
+	Path     string    // path below BasePath, query included
+	Status   int       // HTTP status of the answer
 	Injected bool      // the answer was an injected fault
 	At       time.Time // when the request arrived
 	Answered time.Time // when the answer was sent
@@ -93,7 +93,7 @@ type Fault struct {
 
 // Request is what a Fault's Match sees.
 type Request struct {
-	Op       string
+	Op       string         // operation id of the Metal spec, e.g. OpCreateDevice
 	DeviceID string         // path id for device operations
 	Body     map[string]any // decoded JSON body, nil when none
 }

@@ -29,9 +29,9 @@ const BasePath = "/metal/v1"
 
 // Contract is the loaded Metal OpenAPI document with a router over it.
 type Contract struct {
-	Doc    *openapi3.T
-	Router routers.Router
-	File   string // the openapi3.yaml it was loaded from
+	Doc    *openapi3.T    // the parsed spec, external $refs resolved
+	Router routers.Router // finds the operation of a request under BasePath, on any host
+	File   string         // the openapi3.yaml it was loaded from
 }
 
 var (
