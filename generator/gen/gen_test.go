@@ -47,6 +47,15 @@ func generate(t testing.TB, file string) *gen.Tree {
 func fixtureState(t testing.TB, file string, s *spec.Spec) *pki.State {
 	t.Helper()
 	st := pki.Open(filepath.Join(fixtures, "state", name(file)))
+	// git keeps no file modes but the executable bit: a fresh checkout has
+	// the keys 0644, which pki refuses to read. Give them theirs.
+	keys, _ := filepath.Glob(filepath.Join(st.Dir, "etcd", "*.key"))
+	members, _ := filepath.Glob(filepath.Join(st.Dir, "etcd", "members", "*.key"))
+	for _, k := range append(keys, members...) {
+		if err := os.Chmod(k, pki.KeyMode); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if *update && len(gen.EtcdMembers(s)) > 0 {
 		if _, err := st.Ensure(s.Cluster, gen.EtcdMembers(s)); err != nil {
 			t.Fatal(err)

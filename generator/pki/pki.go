@@ -12,7 +12,9 @@
 // (Rotate).
 //
 // Layout of the state directory (directories 0700, keys 0600, certificates
-// 0644):
+// 0644). A key that group or others may read is tightened to 0600, and
+// reported, by a run that writes (Ensure, Rotate), and refused by one that
+// only reads (Load):
 //
 //	etcd/ca.crt, etcd/ca.key                 the cluster's etcd CA
 //	etcd/members/<node>.crt, <node>.key      server and peer certificate of a member
@@ -29,6 +31,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math/big"
 	"net"
@@ -105,6 +108,7 @@ var (
 	ErrStale        = errors.New("the state directory is not up to date with the spec")
 	ErrBroken       = errors.New("the state directory is inconsistent")
 	ErrCAKeyMissing = errors.New("the CA key is not in the state directory")
+	ErrKeyMode      = errors.New("a private key of the state directory is readable by others")
 )
 
 // State is a state directory. Its methods that write take an exclusive lock
@@ -161,7 +165,8 @@ func (st *State) Ensure(cluster string, members []Member) ([]Change, error) {
 	}
 	defer unlock()
 	// Read.
-	ca, err := st.readCA(cluster)
+	loose := &looseKeys{}
+	ca, err := st.readCA(cluster, loose)
 	newAuthority := errors.Is(err, ErrNoCA)
 	if err != nil && !newAuthority {
 		return nil, err
@@ -176,7 +181,7 @@ func (st *State) Ensure(cluster string, members []Member) ([]Change, error) {
 		p := pending{ls: ls}
 		var cert *x509.Certificate
 		if !newAuthority {
-			if cert, _, p.key, _, err = st.readLeaf(ca, ls); err != nil {
+			if cert, _, p.key, _, err = st.readLeaf(ca, ls, loose); err != nil {
 				return nil, err
 			}
 		}
@@ -195,7 +200,10 @@ func (st *State) Ensure(cluster string, members []Member) ([]Change, error) {
 		return nil, err // says that the CA key is missing
 	}
 	// Write.
-	var changes []Change
+	changes, err := st.tighten(loose)
+	if err != nil {
+		return nil, err
+	}
 	if newAuthority {
 		if ca, err = newCA(cluster); err != nil {
 			return nil, err
@@ -256,7 +264,7 @@ func (st *State) Load(cluster string, members []Member) (*Material, error) {
 	if err := checkMembers(members); err != nil {
 		return nil, err
 	}
-	ca, err := st.readCA(cluster)
+	ca, err := st.readCA(cluster, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -299,8 +307,12 @@ func (st *State) Rotate(cluster string, members []Member, newCAToo bool) ([]Chan
 		}
 		changes = append(changes, Change{CACert, "replaced the etcd CA (new key and certificate)"})
 	} else {
-		ca, err = st.readCA(cluster)
+		loose := &looseKeys{}
+		ca, err = st.readCA(cluster, loose)
 		if err != nil {
+			return nil, err
+		}
+		if changes, err = st.tighten(loose); err != nil { // the leaves' keys are replaced below
 			return nil, err
 		}
 	}
@@ -516,13 +528,14 @@ func (st *State) readCACert(cluster string) (*authority, error) {
 	return &authority{cert: cert, certPEM: data, keyPath: CAKey}, nil
 }
 
-// readCA reads the CA certificate and, when present, its key.
-func (st *State) readCA(cluster string) (*authority, error) {
+// readCA reads the CA certificate and, when present, its key. A key that
+// others may read is noted in loose, or refused when loose is nil.
+func (st *State) readCA(cluster string, loose *looseKeys) (*authority, error) {
 	ca, err := st.readCACert(cluster)
 	if err != nil {
 		return nil, err
 	}
-	data, err := os.ReadFile(st.abs(CAKey))
+	data, err := st.readKey(CAKey, loose)
 	if errors.Is(err, fs.ErrNotExist) {
 		return ca, nil // signing will say so, if anything needs signing
 	}
@@ -634,9 +647,10 @@ func (ca *authority) issue(ls leafSpec, pub *ecdsa.PublicKey) ([]byte, error) {
 	return encodeCert(der), nil
 }
 
-// readLeaf reads a leaf pair; either file may be missing (nil).
-func (st *State) readLeaf(ca *authority, ls leafSpec) (cert *x509.Certificate, certPEM []byte, key *ecdsa.PrivateKey, keyPEM []byte, err error) {
-	keyPEM, err = os.ReadFile(st.abs(ls.keyPath))
+// readLeaf reads a leaf pair; either file may be missing (nil). A key that
+// others may read is noted in loose, or refused when loose is nil.
+func (st *State) readLeaf(ca *authority, ls leafSpec, loose *looseKeys) (cert *x509.Certificate, certPEM []byte, key *ecdsa.PrivateKey, keyPEM []byte, err error) {
+	keyPEM, err = st.readKey(ls.keyPath, loose)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		keyPEM = nil
@@ -671,7 +685,7 @@ func (st *State) readLeaf(ca *authority, ls leafSpec) (cert *x509.Certificate, c
 
 // loadLeaf reads a leaf pair that must be present and current.
 func (st *State) loadLeaf(ca *authority, ls leafSpec) (*Pair, error) {
-	cert, certPEM, _, keyPEM, err := st.readLeaf(ca, ls)
+	cert, certPEM, _, keyPEM, err := st.readLeaf(ca, ls, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -682,6 +696,53 @@ func (st *State) loadLeaf(ca *authority, ls leafSpec) (*Pair, error) {
 		return nil, fmt.Errorf("%w: %s names other addresses than the spec (%s); rampart gen issues a new one", ErrStale, st.abs(ls.certPath), d)
 	}
 	return &Pair{Cert: certPEM, Key: keyPEM, CertPath: ls.certPath, KeyPath: ls.keyPath, parsed: cert}, nil
+}
+
+// looseKeys are the keys a run found readable by others, with their modes.
+type looseKeys struct {
+	rels  []string
+	modes []fs.FileMode
+}
+
+// readKey reads the key file rel and checks its mode: group and others
+// must have no access. A looser key is noted in loose, to be tightened by
+// the run (tighten); without loose (a run that only reads) it is refused.
+func (st *State) readKey(rel string, loose *looseKeys) ([]byte, error) {
+	p := st.abs(rel)
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w: %s is not a regular file", ErrBroken, p)
+	}
+	if mode := info.Mode().Perm(); mode&0o077 != 0 {
+		if loose == nil {
+			return nil, fmt.Errorf("%w: %s is mode %04o; a key must be %04o: rampart gen tightens it (or chmod %o it)", ErrKeyMode, p, mode, KeyMode, KeyMode)
+		}
+		loose.rels = append(loose.rels, rel)
+		loose.modes = append(loose.modes, mode)
+	}
+	return io.ReadAll(f)
+}
+
+// tighten makes every loose key 0600 and reports each; a key whose mode
+// cannot be changed (owned by another user, a read-only file system) stops
+// the run.
+func (st *State) tighten(loose *looseKeys) ([]Change, error) {
+	var changes []Change
+	for i, rel := range loose.rels {
+		if err := os.Chmod(st.abs(rel), KeyMode); err != nil {
+			return nil, fmt.Errorf("%w: %s is mode %04o and cannot be made %04o (%v); fix its mode or owner by hand", ErrKeyMode, st.abs(rel), loose.modes[i], KeyMode, err)
+		}
+		changes = append(changes, Change{rel, fmt.Sprintf("tightened the mode of the key from %04o to %04o: it was readable by others", loose.modes[i], KeyMode)})
+	}
+	return changes, nil
 }
 
 func encodeCert(der []byte) []byte {

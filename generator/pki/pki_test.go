@@ -138,12 +138,12 @@ func TestLoopbackSANsReissued(t *testing.T) {
 	if _, err := st.Ensure("c1", members); err != nil {
 		t.Fatal(err)
 	}
-	ca, err := st.readCA("c1")
+	ca, err := st.readCA("c1", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	old := memberSpec("c1", members[1])
-	_, _, key, _, err := st.readLeaf(ca, old)
+	_, _, key, _, err := st.readLeaf(ca, old, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -325,5 +325,78 @@ func TestLockRefusesSecondRun(t *testing.T) {
 	unlock()
 	if _, err := st.Ensure("c1", members); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestLooseKeyModes: a key that others may read is refused by a run that
+// only reads (Load) and tightened to 0600, and reported, by one that writes
+// (Ensure, Rotate); nothing else changes.
+func TestLooseKeyModes(t *testing.T) {
+	st := Open(t.TempDir())
+	if _, err := st.Ensure("c1", members); err != nil {
+		t.Fatal(err)
+	}
+	loosen := func() {
+		t.Helper()
+		for rel, mode := range map[string]fs.FileMode{CAKey: 0o644, ClientKey: 0o640, MemberKey("m2"): 0o604} {
+			if err := os.Chmod(st.abs(rel), mode); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	loosen()
+	before := map[string][]byte{}
+	for _, rel := range []string{CACert, CAKey, ClientCert, ClientKey, MemberCert("m1"), MemberKey("m1"), MemberCert("m2"), MemberKey("m2")} {
+		before[rel] = read(t, st, rel)
+	}
+	if _, err := st.Load("c1", members); !errors.Is(err, ErrKeyMode) || !strings.Contains(err.Error(), st.abs(CAKey)+" is mode 0644; a key must be 0600") {
+		t.Fatalf("Load with ca.key 0644: %v, want ErrKeyMode naming it", err)
+	}
+	changes, err := st.Ensure("c1", members)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range changes {
+		got = append(got, c.String())
+	}
+	want := []string{
+		"etcd/ca.key: tightened the mode of the key from 0644 to 0600: it was readable by others",
+		"etcd/client.key: tightened the mode of the key from 0640 to 0600: it was readable by others",
+		"etcd/members/m2.key: tightened the mode of the key from 0604 to 0600: it was readable by others",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("Ensure reported\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	for rel, data := range before {
+		if !bytes.Equal(read(t, st, rel), data) {
+			t.Errorf("%s changed", rel)
+		}
+		if strings.HasSuffix(rel, ".key") {
+			if info, err := os.Stat(st.abs(rel)); err != nil || info.Mode().Perm() != KeyMode {
+				t.Errorf("%s: %v %v, want mode 0600", rel, info.Mode(), err)
+			}
+		}
+	}
+	if _, err := st.Load("c1", members); err != nil {
+		t.Fatal(err)
+	}
+	// 0400 is no looser than 0600: left alone.
+	if err := os.Chmod(st.abs(CAKey), 0o400); err != nil {
+		t.Fatal(err)
+	}
+	if changes, err := st.Ensure("c1", members); err != nil || len(changes) != 0 {
+		t.Errorf("Ensure with ca.key 0400: %v %v, want nothing to do", changes, err)
+	}
+	// Rotate tightens the CA key it keeps.
+	if err := os.Chmod(st.abs(CAKey), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	changes, err = st.Rotate("c1", members, false)
+	if err != nil || len(changes) == 0 || changes[0].Path != CAKey || !strings.Contains(changes[0].What, "tightened") {
+		t.Errorf("Rotate with ca.key 0644: %v %v", changes, err)
+	}
+	if info, _ := os.Stat(st.abs(CAKey)); info.Mode().Perm() != KeyMode {
+		t.Errorf("ca.key after Rotate: %04o", info.Mode().Perm())
 	}
 }
