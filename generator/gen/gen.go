@@ -252,6 +252,9 @@ func build(s *spec.Spec, st *pki.State, withUserdata bool) (*Output, error) {
 		out.Tree.Secrets = append(out.Tree.Secrets, parts[i].secrets...)
 		out.Userdata = append(out.Userdata, parts[i].userdata...)
 	}
+	if mat != nil {
+		out.Tree.EtcdCA = pki.Fingerprint(mat.CA)
+	}
 	out.Tree.seal()
 	return out, nil
 }

@@ -22,13 +22,35 @@ const ManifestName = "manifest.json"
 type Tree struct {
 	Files   []File // sorted by path; the manifest is the last one
 	Secrets []SecretEntry
+	// EtcdCA is the sha256 of the etcd CA certificate (the state's
+	// etcd/ca.crt) the tree was made with; "" without etcd members.
+	EtcdCA string
 }
 
-// Manifest lists every file of the tree with its size and sha256, and the
-// secret files the tree leaves out.
+// Manifest lists every file of the tree with its size and sha256, the
+// secret files the tree leaves out, and the fingerprint of the etcd CA the
+// tree was made with.
 type Manifest struct {
 	Files   []ManifestEntry `json:"files"`
 	Secrets []SecretEntry   `json:"secrets,omitempty"`
+	// EtcdCASHA256 is the sha256 (hex) of the etcd CA certificate, as
+	// pki.State.CAFingerprint gives it; empty for a cluster without etcd.
+	// gen refuses to replace a tree made with another CA (the state of
+	// another directory) unless the CA was replaced on purpose.
+	EtcdCASHA256 string `json:"etcd_ca_sha256,omitempty"`
+}
+
+// ReadManifest reads the manifest of the output tree at dir.
+func ReadManifest(dir string) (*Manifest, error) {
+	data, err := os.ReadFile(filepath.Join(dir, ManifestName))
+	if err != nil {
+		return nil, err
+	}
+	var m Manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, ManifestName), err)
+	}
+	return &m, nil
 }
 
 // SecretEntry is a file a machine boots with that the tree leaves out
@@ -55,7 +77,7 @@ type ManifestEntry struct {
 func (t *Tree) seal() {
 	sort.Slice(t.Files, func(i, j int) bool { return t.Files[i].Path < t.Files[j].Path })
 	sort.Slice(t.Secrets, func(i, j int) bool { return t.Secrets[i].Path < t.Secrets[j].Path })
-	m := Manifest{Files: make([]ManifestEntry, 0, len(t.Files)), Secrets: t.Secrets}
+	m := Manifest{Files: make([]ManifestEntry, 0, len(t.Files)), Secrets: t.Secrets, EtcdCASHA256: t.EtcdCA}
 	for _, f := range t.Files {
 		sum := sha256.Sum256(f.Data)
 		m.Files = append(m.Files, ManifestEntry{Path: f.Path, Size: len(f.Data), SHA256: hex.EncodeToString(sum[:]), Mode: fmt.Sprintf("%04o", f.Mode.Perm())})

@@ -19,6 +19,7 @@
 //	etcd/ca.crt, etcd/ca.key                 the cluster's etcd CA
 //	etcd/members/<node>.crt, <node>.key      server and peer certificate of a member
 //	etcd/client.crt, etcd/client.key         client certificate
+//	etcd/ca.replaced                         fingerprints of the CAs Rotate replaced
 package pki
 
 import (
@@ -26,8 +27,10 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -69,6 +72,10 @@ const (
 	CAKey      = "etcd/ca.key"
 	ClientCert = "etcd/client.crt"
 	ClientKey  = "etcd/client.key"
+	// CAHistory lists, one a line, the fingerprints (Fingerprint) of the
+	// CAs that Rotate replaced: the output trees they made may be replaced
+	// by trees of the current CA.
+	CAHistory = "etcd/ca.replaced"
 	membersDir = "etcd/members"
 	lockName   = ".lock"
 )
@@ -302,6 +309,21 @@ func (st *State) Rotate(cluster string, members []Member, newCAToo bool) ([]Chan
 		if err != nil {
 			return nil, err
 		}
+		if old, err := os.ReadFile(st.abs(CACert)); err == nil {
+			// Recorded before the CA is replaced: a run that stops in
+			// between leaves a record too many, never one too few.
+			history, err := os.ReadFile(st.abs(CAHistory))
+			if err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return nil, err
+			}
+			history = append(history, Fingerprint(old)+"\n"...)
+			if _, err := st.WriteFile(CAHistory, history, CertMode); err != nil {
+				return nil, err
+			}
+			changes = append(changes, Change{CAHistory, "recorded the replaced CA " + Fingerprint(old) + ": gen may replace the output trees it made"})
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
 		if err := st.writePair(CAKey, ca.keyPEM, CACert, ca.certPEM); err != nil {
 			return nil, err
 		}
@@ -501,6 +523,39 @@ func newCA(cluster string) (*authority, error) {
 
 func serialNumber() (*big.Int, error) {
 	return rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+}
+
+// Fingerprint is the fingerprint rampart records of a CA certificate: the
+// sha256 of its PEM file, in hex.
+func Fingerprint(certPEM []byte) string {
+	sum := sha256.Sum256(certPEM)
+	return hex.EncodeToString(sum[:])
+}
+
+// CAFingerprint is the Fingerprint of the state's CA certificate; ErrNoCA
+// when there is none.
+func (st *State) CAFingerprint() (string, error) {
+	data, err := os.ReadFile(st.abs(CACert))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("%w (%s)", ErrNoCA, st.abs(CACert))
+	}
+	if err != nil {
+		return "", err
+	}
+	return Fingerprint(data), nil
+}
+
+// ReplacedCAs are the fingerprints of the CAs that Rotate replaced in this
+// state, oldest first.
+func (st *State) ReplacedCAs() ([]string, error) {
+	data, err := os.ReadFile(st.abs(CAHistory))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return strings.Fields(string(data)), nil
 }
 
 // readCACert reads and checks the CA certificate.

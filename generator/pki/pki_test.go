@@ -268,11 +268,22 @@ func TestRotate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(changes) != 4 || changes[0].Path != CACert {
+	if len(changes) != 5 || changes[0].Path != CAHistory || changes[1].Path != CACert {
 		t.Errorf("rotate --ca: %v", changes)
 	}
 	if bytes.Equal(read(t, st, CACert), ca) {
 		t.Error("rotate --ca kept the CA")
+	}
+	second := read(t, st, CACert)
+	if _, err := st.Rotate("c1", members, true); err != nil {
+		t.Fatal(err)
+	}
+	// Every replaced CA is recorded, oldest first.
+	if replaced, err := st.ReplacedCAs(); err != nil || strings.Join(replaced, " ") != Fingerprint(ca)+" "+Fingerprint(second) {
+		t.Errorf("ReplacedCAs: %v %v, want the first two CAs", replaced, err)
+	}
+	if fp, err := st.CAFingerprint(); err != nil || fp != Fingerprint(read(t, st, CACert)) || fp == Fingerprint(second) {
+		t.Errorf("CAFingerprint: %s %v", fp, err)
 	}
 	if _, err := st.Load("c1", members); err != nil {
 		t.Fatalf("after rotate --ca the leaves do not chain to the new CA: %v", err)

@@ -88,7 +88,9 @@ certificate from the existing CA; with --ca it first replaces the CA itself. It
 is never done unless asked. Afterwards run rampart gen to write the new output
 tree and userdata, and bring them to the nodes: with --ca, the members trust only
 the new CA once they restart, so every member needs its new userdata before the
-first one restarts.`,
+first one restarts. rotate --ca records the replaced CA's fingerprint in
+STATE/etcd/ca.replaced, so that gen replaces the output trees it made (gen
+refuses a tree made with a CA it does not know).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			s, err := loadSpec(file)

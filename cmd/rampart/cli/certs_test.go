@@ -1,6 +1,9 @@
 package cli
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -175,5 +178,81 @@ func TestRecoverRefusesOutputTree(t *testing.T) {
 	}
 	if code != 1 || !strings.Contains(stderr, out+" contains secrets: 2 file(s) hold a private key") {
 		t.Errorf("gen --check with keys in the tree: exit %d, want 1 and \"contains secrets\"\n%s", code, stderr)
+	}
+}
+
+// TestGenRefusesTreeOfOtherCA: the manifest records the etcd CA's
+// fingerprint; gen refuses to rewrite the tree from a state without that CA
+// (none: no new CA is created; another: both fingerprints are named),
+// accepts it with --new-ca, and after certs rotate --ca.
+func TestGenRefusesTreeOfOtherCA(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out")
+	stateA, stateB, stateC := filepath.Join(dir, "a"), filepath.Join(dir, "b"), filepath.Join(dir, "c")
+	fingerprint := func(state string) string {
+		t.Helper()
+		data, err := os.ReadFile(filepath.Join(state, "etcd", "ca.crt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(data)
+		return hex.EncodeToString(sum[:])
+	}
+	recorded := func() string {
+		t.Helper()
+		var m struct {
+			CA string `json:"etcd_ca_sha256"`
+		}
+		data, err := os.ReadFile(filepath.Join(out, "manifest.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(data, &m); err != nil {
+			t.Fatal(err)
+		}
+		return m.CA
+	}
+	if code, o, e := run("gen", "-f", fixture, "-o", out, "--state", stateA); code != 0 {
+		t.Fatalf("gen: exit %d\n%s%s", code, o, e)
+	}
+	fpA := fingerprint(stateA)
+	if got := recorded(); got != fpA {
+		t.Fatalf("manifest.json records the CA %q, want %s", got, fpA)
+	}
+	manifest, _ := os.ReadFile(filepath.Join(out, "manifest.json"))
+
+	// A state directory that does not exist (gen run from elsewhere).
+	code, o, e := run("gen", "-f", fixture, "-o", out, "--state", stateB)
+	if code != 1 || !strings.Contains(e, out+" was made with the etcd CA "+fpA) || !strings.Contains(e, "holds no etcd CA, and gen would create a new one") || !strings.Contains(e, "--state") {
+		t.Errorf("gen with an empty state: exit %d, want 1 and a refusal\n%s%s", code, o, e)
+	}
+	if _, err := os.Stat(stateB); err == nil {
+		t.Errorf("the refused run created %s", stateB)
+	}
+	// Another state's CA.
+	if code, o, e := run("gen", "-f", fixture, "-o", filepath.Join(dir, "out-c"), "--state", stateC); code != 0 {
+		t.Fatalf("gen: exit %d\n%s%s", code, o, e)
+	}
+	fpC := fingerprint(stateC)
+	code, o, e = run("gen", "-f", fixture, "-o", out, "--state", stateC)
+	if code != 1 || !strings.Contains(e, "was made with the etcd CA "+fpA) || !strings.Contains(e, "holds the etcd CA "+fpC) || !strings.Contains(e, "--new-ca") {
+		t.Errorf("gen with another state: exit %d, want 1 naming both CAs\n%s%s", code, o, e)
+	}
+	if now, _ := os.ReadFile(filepath.Join(out, "manifest.json")); string(now) != string(manifest) {
+		t.Error("a refused run changed the tree")
+	}
+	// On purpose.
+	if code, o, e := run("gen", "-f", fixture, "-o", out, "--state", stateC, "--new-ca"); code != 0 || recorded() != fpC {
+		t.Fatalf("gen --new-ca: exit %d, CA %s\n%s%s", code, recorded(), o, e)
+	}
+	if code, o, e := run("certs", "rotate", "-f", fixture, "--state", stateC, "--ca"); code != 0 || !strings.Contains(o, "recorded the replaced CA "+fpC) {
+		t.Fatalf("certs rotate --ca: exit %d\n%s%s", code, o, e)
+	}
+	if code, o, e := run("gen", "-f", fixture, "-o", out, "--state", stateC); code != 0 || recorded() != fingerprint(stateC) || recorded() == fpC {
+		t.Fatalf("gen after certs rotate --ca: exit %d, want 0 and the new CA recorded\n%s%s", code, o, e)
+	}
+	// A state that replaced its own CA does not vouch for another's.
+	if code, o, e := run("gen", "-f", fixture, "-o", out, "--state", stateA); code != 1 {
+		t.Errorf("gen back with state a: exit %d, want 1\n%s%s", code, o, e)
 	}
 }

@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 
 	"github.com/spf13/cobra"
 
@@ -15,9 +17,9 @@ const DefaultState = "state"
 
 func newGen() *cobra.Command {
 	var file, out, state string
-	var check bool
+	var check, newCA bool
 	c := &cobra.Command{
-		Use:   "gen -f cluster.yaml [-o out] [--state state] [--check]",
+		Use:   "gen -f cluster.yaml [-o out] [--state state] [--check] [--new-ca]",
 		Short: "Write the output tree: Butane, Ignition, cloud-config and rootfs per role and node",
 		Long: `gen reads the cluster spec and writes the output tree: for every role, and for
 every node with its own identity (etcd members), the Butane source, the files
@@ -32,6 +34,14 @@ addresses changed gets a new certificate from the same CA, and gen says so. Keys
 never enter the output tree: the final userdata of each etcd member, with its
 keys, is written to STATE/userdata/nodes/<node>/, mode 0600.
 
+manifest.json records the fingerprint (sha256) of the etcd CA the tree was
+made with. gen refuses to replace a tree made with another CA: --state is
+relative to the current directory, and another directory's state (or none,
+which would get a new CA) would give the cluster certificates its members do
+not trust. A CA replaced by rampart certs rotate --ca is accepted (the state
+records the CAs it replaced); --new-ca accepts any other, for a state
+restored or recreated on purpose.
+
 The tree is written beside the target and swapped in at once: a failed run
 leaves the previous tree as it was. With --check nothing is written: gen exits 1
 and lists every file that differs from what the spec and the state produce.`,
@@ -44,6 +54,11 @@ and lists every file that differs from what the spec and the state produce.`,
 			st := pki.Open(state)
 			w := cmd.OutOrStdout()
 			members := gen.EtcdMembers(s)
+			if !check && len(members) > 0 && !newCA {
+				if err := checkTreeCA(out, st); err != nil {
+					return &exitError{code: ExitInvalid, err: err}
+				}
+			}
 			if !check && len(members) > 0 {
 				changes, err := st.Ensure(s.Cluster, members)
 				if err != nil {
@@ -117,7 +132,48 @@ and lists every file that differs from what the spec and the state produce.`,
 	c.Flags().StringVarP(&out, "out", "o", "out", "the output tree's directory")
 	c.Flags().StringVar(&state, "state", DefaultState, "the state directory: etcd CA, certificates, keys and final userdata")
 	c.Flags().BoolVar(&check, "check", false, "write nothing; exit 1 and list the files that are stale")
+	c.Flags().BoolVar(&newCA, "new-ca", false, "replace an output tree made with another etcd CA than the state's (the state was restored or recreated on purpose)")
 	return c
+}
+
+// checkTreeCA refuses to replace an output tree made with another etcd CA
+// than the state's, unless the state records that CA as replaced (certs
+// rotate --ca): the state is then most likely another directory's (--state
+// is relative to the current directory), or missing, and gen would give
+// the members certificates the running cluster does not trust. It runs
+// before the state is touched, so that a wrong --state gets no new CA.
+func checkTreeCA(out string, st *pki.State) error {
+	if !gen.IsTree(out) {
+		return nil
+	}
+	m, err := gen.ReadManifest(out)
+	if err != nil {
+		return fmt.Errorf("gen: %w", err)
+	}
+	if m.EtcdCASHA256 == "" {
+		return nil // no etcd, or a tree made before rampart recorded its CA
+	}
+	have, err := st.CAFingerprint()
+	noCA := errors.Is(err, pki.ErrNoCA)
+	if err != nil && !noCA {
+		return fmt.Errorf("gen: state %s: %w", st.Dir, err)
+	}
+	if have == m.EtcdCASHA256 {
+		return nil
+	}
+	replaced, err := st.ReplacedCAs()
+	if err != nil {
+		return fmt.Errorf("gen: state %s: %w", st.Dir, err)
+	}
+	if slices.Contains(replaced, m.EtcdCASHA256) {
+		return nil // rotated on purpose
+	}
+	abs, _ := filepath.Abs(st.Dir)
+	what := "holds no etcd CA, and gen would create a new one"
+	if !noCA {
+		what = "holds the etcd CA " + have
+	}
+	return fmt.Errorf("gen: %s was made with the etcd CA %s, but the state directory %s (%s) %s; is --state right? (it is relative to the current directory.) If the CA was replaced on purpose, use rampart certs rotate --ca, or pass --new-ca", out, m.EtcdCASHA256, st.Dir, abs, what)
 }
 
 // stateOrNil passes the state only to a spec that uses it.
