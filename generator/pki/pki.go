@@ -75,7 +75,7 @@ const (
 	// CAHistory lists, one a line, the fingerprints (Fingerprint) of the
 	// CAs that Rotate replaced: the output trees they made may be replaced
 	// by trees of the current CA.
-	CAHistory = "etcd/ca.replaced"
+	CAHistory  = "etcd/ca.replaced"
 	membersDir = "etcd/members"
 	lockName   = ".lock"
 )
