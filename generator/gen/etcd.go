@@ -26,6 +26,63 @@ const (
 	EtcdDataDir    = "/var/lib/etcd"
 )
 
+// Where an etcd client (a machine of an etcd_client role) finds its
+// settings: an environment file for systemd units (EnvironmentFile=) and
+// any program, and a profile script that exports it to login shells, so
+// that a bare etcdctl talks to the cluster over TLS.
+const (
+	EtcdClientEnvFile = "/etc/rampart/etcdctl.env"
+	EtcdClientProfile = "/etc/profile.d/rampart-etcdctl.sh"
+)
+
+// EtcdClientEnv is the environment of an etcd client of the spec's
+// cluster: etcdctl's API version, the members' client URLs, and the CA,
+// certificate and key files.
+func EtcdClientEnv(s *spec.Spec) []EnvVar {
+	var endpoints []string
+	for _, n := range s.Nodes {
+		if IsEtcdMember(s, n) {
+			endpoints = append(endpoints, EtcdClientURL(s, n))
+		}
+	}
+	return []EnvVar{
+		{"ETCDCTL_API", "3"},
+		{"ETCDCTL_ENDPOINTS", strings.Join(endpoints, ",")},
+		{"ETCDCTL_CACERT", EtcdCAFile},
+		{"ETCDCTL_CERT", EtcdClientCert},
+		{"ETCDCTL_KEY", EtcdClientKey},
+	}
+}
+
+// etcdClientFiles are the public files of a role with etcd_client: the
+// environment file and the profile script.
+func etcdClientFiles(s *spec.Spec, role string) []boot.File {
+	env := fmt.Sprintf("# rampart: etcd client settings of role %s of cluster %s: the cluster's etcd\n"+
+		"# members over TLS, with the client certificate. For a systemd unit:\n"+
+		"# EnvironmentFile=%s\n", role, s.Cluster, EtcdClientEnvFile)
+	profile := fmt.Sprintf("# rampart: etcdctl in login shells talks to the etcd of cluster %s (%s).\n", s.Cluster, EtcdClientEnvFile)
+	for _, v := range EtcdClientEnv(s) {
+		env += v.Name + "=" + v.Value + "\n"
+		profile += "export " + v.Name + "='" + v.Value + "'\n"
+	}
+	return []boot.File{
+		{Path: EtcdClientEnvFile, Mode: 0o644, Contents: env},
+		{Path: EtcdClientProfile, Mode: 0o644, Contents: profile},
+	}
+}
+
+// clientFiles are the certificate files of an etcd client from the state:
+// the CA's and the client's certificates, and the client key, which only
+// the final userdata carries.
+func clientFiles(mat *pki.Material) (public, secret []boot.File) {
+	public = []boot.File{
+		{Path: EtcdCAFile, Mode: pki.CertMode, Contents: string(mat.CA)},
+		{Path: EtcdClientCert, Mode: pki.CertMode, Contents: string(mat.Client.Cert)},
+	}
+	secret = []boot.File{{Path: EtcdClientKey, Mode: pki.KeyMode, Contents: string(mat.Client.Key)}}
+	return public, secret
+}
+
 // EtcdUnit is the unit that runs a member: Flatcar ships it (rampart adds a
 // drop-in); on Fedora CoreOS rampart writes it.
 const EtcdUnit = "etcd-member.service"
@@ -173,15 +230,9 @@ func etcdFiles(mat *pki.Material, n *spec.Node) (public, secret []boot.File, err
 	if !ok {
 		return nil, nil, fmt.Errorf("the state has no certificate for etcd member %s", n.Name)
 	}
-	public = []boot.File{
-		{Path: EtcdCAFile, Mode: pki.CertMode, Contents: string(mat.CA)},
-		{Path: EtcdClientCert, Mode: pki.CertMode, Contents: string(mat.Client.Cert)},
-		{Path: EtcdCertFile, Mode: pki.CertMode, Contents: string(member.Cert)},
-	}
-	secret = []boot.File{
-		{Path: EtcdClientKey, Mode: pki.KeyMode, Contents: string(mat.Client.Key)},
-		{Path: EtcdKeyFile, Mode: pki.KeyMode, Contents: string(member.Key)},
-	}
+	public, secret = clientFiles(mat)
+	public = append(public, boot.File{Path: EtcdCertFile, Mode: pki.CertMode, Contents: string(member.Cert)})
+	secret = append(secret, boot.File{Path: EtcdKeyFile, Mode: pki.KeyMode, Contents: string(member.Key)})
 	return public, secret, nil
 }
 

@@ -94,6 +94,27 @@ func TestRealEtcd(t *testing.T) {
 		t.Fatalf("get rampart/probe: %q", got)
 	}
 
+	// A machine of the etcd_client role, as the real Ignition writes it from
+	// its final userdata: etcdctl with nothing but the environment file
+	// (paths rewritten into its root) reads the key.
+	agentRoot, _, _ := realApplyIgnition(t, lab.ign, filepath.Join(lab.state, gen.UserdataPath("role", "agent", "ignition")))
+	if st, err := os.Stat(filepath.Join(agentRoot, gen.EtcdClientKey)); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("agent: %s: %v, want mode 0600", gen.EtcdClientKey, err)
+	}
+	envFile, err := os.ReadFile(filepath.Join(agentRoot, gen.EtcdClientEnvFile))
+	if err != nil {
+		t.Fatalf("agent: Ignition did not write %s: %v", gen.EtcdClientEnvFile, err)
+	}
+	agentEnv := []string{"PATH=" + os.Getenv("PATH")}
+	for _, line := range strings.Split(string(envFile), "\n") {
+		if line != "" && !strings.HasPrefix(line, "#") {
+			agentEnv = append(agentEnv, strings.ReplaceAll(line, gen.EtcdCertDir, filepath.Join(agentRoot, gen.EtcdCertDir)))
+		}
+	}
+	if got, err := realRun(agentEnv, lab.etcdctl, "--dial-timeout=3s", "get", "--print-value-only", "rampart/probe"); err != nil || strings.TrimSpace(got) != "written-before-recovery" {
+		t.Errorf("etcdctl with the agent's %s: %q, %v\nenvironment: %q", gen.EtcdClientEnvFile, got, err, agentEnv)
+	}
+
 	// Clients without a certificate, or with one from another CA, are refused;
 	// the same request with the generated certificate is answered.
 	other := pki.Open(filepath.Join(lab.dir, "other-state"))
@@ -655,6 +676,7 @@ outputs: [ignition, cloud-config]
 profile: none
 roles:
   etcd: {zone: private, etcd: true}
+  agent: {zone: private, etcd_client: true}
 nodes:
   - {name: e1, role: etcd, addresses: [127.0.0.1]}
   - {name: e2, role: etcd, addresses: [%s]}

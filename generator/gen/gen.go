@@ -77,7 +77,14 @@ func machines(s *spec.Spec, p *policy.Policy, joining string) ([]*boot.Machine, 
 }
 
 func roleMachine(s *spec.Spec, p *policy.Policy, role string) (*boot.Machine, error) {
-	return machine(s, p, "role", role, role, "")
+	m, err := machine(s, p, "role", role, role, "")
+	if err != nil {
+		return nil, err
+	}
+	if r := s.Role(role); r != nil && r.EtcdClient {
+		m.Files = append(m.Files, etcdClientFiles(s, role)...)
+	}
+	return m, nil
 }
 
 // nodeMachine is the machine of an etcd member; joining makes it join a
@@ -274,23 +281,41 @@ func loadMaterial(s *spec.Spec, st *pki.State, members []pki.Member) (*pki.Mater
 	return mat, nil
 }
 
-// withCertificates completes an etcd member's machine with its
-// certificate files: the public machine lists the keys as withheld, the
-// final one (nil for a machine without secrets) carries them.
+// ErrNoEtcdMember is returned for a role with etcd_client in a spec
+// without etcd members: there is no etcd to be a client of.
+var ErrNoEtcdMember = errors.New("the role has etcd_client: true, and the spec has no etcd member (a node of an etcd role)")
+
+// withCertificates completes the machine of an etcd member, or of a role
+// with etcd_client, with its certificate files: the public machine lists
+// the keys as withheld, the final one (nil for a machine without secrets)
+// carries them.
 func withCertificates(s *spec.Spec, m *boot.Machine, mat *pki.Material) (public, final *boot.Machine, err error) {
-	if m.Kind != "node" {
+	var certs, keys []boot.File
+	switch m.Kind {
+	case "node":
+		n := s.Node(m.Name)
+		if n == nil || !IsEtcdMember(s, n) {
+			return m, nil, nil
+		}
+		if mat == nil {
+			return nil, nil, ErrNeedState
+		}
+		if certs, keys, err = etcdFiles(mat, n); err != nil {
+			return nil, nil, err
+		}
+	case "role":
+		if r := s.Role(m.Name); r == nil || !r.EtcdClient {
+			return m, nil, nil
+		}
+		if len(EtcdMembers(s)) == 0 {
+			return nil, nil, ErrNoEtcdMember
+		}
+		if mat == nil {
+			return nil, nil, ErrNeedState
+		}
+		certs, keys = clientFiles(mat)
+	default:
 		return m, nil, nil
-	}
-	n := s.Node(m.Name)
-	if n == nil || !IsEtcdMember(s, n) {
-		return m, nil, nil
-	}
-	if mat == nil {
-		return nil, nil, ErrNeedState
-	}
-	certs, keys, err := etcdFiles(mat, n)
-	if err != nil {
-		return nil, nil, err
 	}
 	pub := *m
 	pub.Files = append(append([]boot.File(nil), m.Files...), certs...)

@@ -27,15 +27,16 @@ var ErrNoMachine = errors.New("no such machine")
 // spec.OutputCloudConfig ("cloud-config": a #cloud-config document); either
 // may be asked for, whatever the spec's outputs say.
 //
-// The bytes are those `rampart gen` writes: for an etcd member, the
-// userdata it writes under the state directory (UserdataPath), private keys
-// included; for a role, the tree's file (roles carry no secrets). They
-// depend only on the spec and the state, so two calls give the same bytes.
+// The bytes are those `rampart gen` writes: for an etcd member, and for a
+// role with etcd_client (the etcd client key), the userdata it writes under
+// the state directory (UserdataPath), private keys included; for any other
+// role, the tree's file. They depend only on the spec and the state, so two
+// calls give the same bytes.
 //
 // It only reads: st must hold what gen made for the spec (pki.State.Ensure),
-// else the error says what is missing or stale. st may be nil for a role.
-// The result of a node is secret: keep it out of logs and out of files
-// others can read.
+// else the error says what is missing or stale. st may be nil for a role
+// without etcd_client. The result for a member or an etcd_client role is
+// secret: keep it out of logs and out of files others can read.
 func FinalUserdata(s *spec.Spec, st *pki.State, kind, name, format string) ([]byte, error) {
 	return userdata(s, st, kind, name, format, false)
 }
@@ -61,7 +62,17 @@ func userdata(s *spec.Spec, st *pki.State, kind, name, format string, joining bo
 		if r == nil || r.Etcd {
 			return nil, fmt.Errorf("%w: role %q (%s)", ErrNoMachine, name, roleHint(s))
 		}
-		m, err = roleMachine(s, p, name)
+		if m, err = roleMachine(s, p, name); err != nil || !r.EtcdClient {
+			break
+		}
+		if len(EtcdMembers(s)) == 0 {
+			return nil, ErrNoEtcdMember
+		}
+		var mat *pki.Material
+		if mat, err = loadMaterial(s, st, EtcdMembers(s)); err != nil {
+			return nil, err
+		}
+		_, m, err = withCertificates(s, m, mat)
 	case "node":
 		n := s.Node(name)
 		if n == nil || !IsEtcdMember(s, n) {

@@ -188,6 +188,9 @@ func (d *decoder) buildRoles(s *Spec, r *raw) {
 		if rr.etcd != nil {
 			role.Etcd = *rr.etcd
 		}
+		if rr.etcdClient != nil {
+			role.EtcdClient = *rr.etcdClient
+		}
 		switch {
 		case rr.publicPos != nil:
 			role.Public, role.PublicPos, role.PublicOrigin = rr.public, *rr.publicPos, "roles."+rr.name+".public"
@@ -201,6 +204,15 @@ func (d *decoder) buildRoles(s *Spec, r *raw) {
 		case !fromProfile || zoneChanged:
 			role.Admin = mustPorts(zoneDefaults[role.Zone].admin, rr.pos)
 			role.AdminPos, role.AdminOrigin = rr.pos, "zone "+role.Zone+" default"
+		}
+	}
+	etcd := false
+	for _, role := range s.Roles {
+		etcd = etcd || role.Etcd
+	}
+	for _, rr := range r.roles {
+		if rr.etcdClient != nil && *rr.etcdClient && !etcd {
+			d.errorf(rr.etcdClientNode, "roles."+rr.name+".etcd_client", "no role runs etcd (etcd: true), so there is no etcd for the role's machines to be clients of")
 		}
 	}
 	if len(s.Roles) == 0 && !r.rlGiven && (r.profNode == nil || r.profile != nil) {

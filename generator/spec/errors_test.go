@@ -41,7 +41,7 @@ roles:
     foo: 1
 `,
 		want: []string{
-			`t.yaml:6:5: roles.web: unknown key "foo" (expected one of: zone, etcd, public, admin)`,
+			`t.yaml:6:5: roles.web: unknown key "foo" (expected one of: zone, etcd, etcd_client, public, admin)`,
 		},
 	},
 	{
@@ -701,6 +701,32 @@ etcd: {client_port: 70000}
 		},
 	},
 	{
+		name: "etcd_client is the string yes",
+		spec: `version: 1
+cluster: c
+roles:
+  web: {zone: public, etcd: true}
+  agent: {zone: private, etcd_client: "yes"}
+`,
+		want: []string{
+			`t.yaml:5:39: roles.agent.etcd_client: must be true or false, not "yes"`,
+		},
+	},
+	{
+		name: "etcd_client without an etcd role",
+		spec: `version: 1
+cluster: c
+profile: none
+roles:
+  agent:
+    zone: private
+    etcd_client: true
+`,
+		want: []string{
+			`t.yaml:7:18: roles.agent.etcd_client: no role runs etcd (etcd: true), so there is no etcd for the role's machines to be clients of`,
+		},
+	},
+	{
 		name: "etcd tagged bool but not a bool",
 		spec: `version: 1
 cluster: c
@@ -1196,7 +1222,7 @@ firewall:
 		`t.yaml:2:33: os.version: Butane flatcar version "9.9.9" is not supported (supported: 1.0.0, 1.1.0)`,
 		`t.yaml:6:22: roles.web.public[1]: port 70000 in "70000/tcp" is out of range (1-65535)`,
 		`t.yaml:6:33: roles.web.public[2]: port 8080 needs a protocol: write 8080/tcp or 8080/udp`,
-		`t.yaml:7:23: roles.db: unknown key "colour" (expected one of: zone, etcd, public, admin)`,
+		`t.yaml:7:23: roles.db: unknown key "colour" (expected one of: zone, etcd, etcd_client, public, admin)`,
 		`t.yaml:10:11: nodes[0].role: role "cache" does not exist (roles: web, db)`,
 		`t.yaml:14:17: nodes[1].addresses[0]: "10.0.0.999" is not an IP address`,
 		`t.yaml:16:12: rules[0].from: "bastion" is not world, admins, trusted, cluster, a role (web, db), an overlay (none) or an address/CIDR`,

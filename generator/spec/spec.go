@@ -76,14 +76,18 @@ const (
 
 // Role is a kind of node: its zone, etcd membership and open ports.
 type Role struct {
-	Name      string
-	Zone      string
-	Etcd      bool
-	Public    []Port // open to the world
-	Admin     []Port // open to admins
-	Pos       Pos    // where the role was declared (profile line for profile roles)
-	PublicPos Pos    // where the public list came from
-	AdminPos  Pos    // where the admin list came from
+	Name string
+	Zone string
+	Etcd bool
+	// EtcdClient (etcd_client, default false) gives the role's machines the
+	// etcd client certificate and key, for agents that talk to etcd. An
+	// etcd member has them anyway.
+	EtcdClient bool
+	Public     []Port // open to the world
+	Admin      []Port // open to admins
+	Pos        Pos    // where the role was declared (profile line for profile roles)
+	PublicPos  Pos    // where the public list came from
+	AdminPos   Pos    // where the admin list came from
 	// Origin says who declared the role: "spec" or "profile <name>".
 	Origin       string
 	PublicOrigin string

@@ -45,10 +45,13 @@ type rawRole struct {
 	zone      *string
 	zoneGiven bool // zone was written, perhaps wrongly
 	etcd      *bool
-	public    []Port
-	publicPos *Pos
-	admin     []Port
-	adminPos  *Pos
+	// etcdClient is etcd_client; etcdClientNode its value, for errors.
+	etcdClient     *bool
+	etcdClientNode *yaml.Node
+	public         []Port
+	publicPos      *Pos
+	admin          []Port
+	adminPos       *Pos
 }
 
 var (
@@ -279,6 +282,11 @@ func (d *decoder) roles(n *yaml.Node, r *raw) {
 			field{"etcd", func(_, v *yaml.Node) {
 				if b, ok := d.boolean(v, join(path, "etcd")); ok {
 					rr.etcd = &b
+				}
+			}},
+			field{"etcd_client", func(_, v *yaml.Node) {
+				if b, ok := d.boolean(v, join(path, "etcd_client")); ok {
+					rr.etcdClient, rr.etcdClientNode = &b, v
 				}
 			}},
 			field{"public", func(k, v *yaml.Node) {

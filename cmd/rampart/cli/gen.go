@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"path"
 	"path/filepath"
 	"slices"
 
@@ -32,7 +33,9 @@ certificate and key, and the client certificate and key: gen reads it first and
 creates only what is missing, never a CA or key it already has; a member whose
 addresses changed gets a new certificate from the same CA, and gen says so. Keys
 never enter the output tree: the final userdata of each etcd member, with its
-keys, is written to STATE/userdata/nodes/<node>/, mode 0600.
+keys, is written to STATE/userdata/nodes/<node>/, and that of each role with
+etcd_client: true (the etcd client key) to STATE/userdata/roles/<role>/, mode
+0600.
 
 manifest.json records the fingerprint (sha256) of the etcd CA the tree was
 made with. gen refuses to replace a tree made with another CA: --state is
@@ -124,7 +127,11 @@ and lists every file that differs from what the spec and the state produce.`,
 				fmt.Fprintf(w, "state %s: removed (no longer made by the spec)\n", filepath.Join(state, filepath.FromSlash(p)))
 			}
 			sabs, _ := filepath.Abs(state)
-			fmt.Fprintf(w, "final userdata of %d etcd member(s) is in %s (%d changed)\n", len(members), filepath.Join(sabs, gen.UserdataDir), len(written))
+			machines := map[string]bool{}
+			for _, f := range res.Userdata {
+				machines[path.Dir(f.Path)] = true
+			}
+			fmt.Fprintf(w, "final userdata of %d machine(s) with secrets (%d etcd member(s), and the etcd_client roles) is in %s (%d changed)\n", len(machines), len(members), filepath.Join(sabs, gen.UserdataDir), len(written))
 			return nil
 		},
 	}

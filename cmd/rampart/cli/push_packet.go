@@ -182,7 +182,7 @@ func packetMachine(s *spec.Spec, st *pki.State, n *spec.Node, replacement bool) 
 	case gen.IsEtcdMember(s, n):
 		data, err = gen.FinalUserdata(s, st, "node", n.Name, format)
 	default:
-		data, err = gen.FinalUserdata(s, nil, "role", n.Role, format)
+		data, err = gen.FinalUserdata(s, st, "role", n.Role, format)
 	}
 	if err != nil {
 		return packet.Machine{}, fmt.Errorf("node %s: %w", n.Name, err)

@@ -108,6 +108,9 @@ run the printed commands, then recover --replace --reinstall.`,
 				written = append(written, p)
 			}
 			what := "its role " + n.Role + "'s userdata"
+			if r := s.Role(n.Role); r != nil && r.EtcdClient {
+				what += " (with the etcd client key)"
+			}
 			if member {
 				what = "its final userdata (with its keys)"
 			}
