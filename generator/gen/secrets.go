@@ -143,6 +143,65 @@ func IsTree(dir string) bool {
 	return json.Unmarshal(data, &m) == nil && m.Files != nil
 }
 
+// Resolve returns p made absolute, with the symbolic links of its longest
+// existing prefix resolved, a link to a directory not made yet included:
+// the same directory, however it is named. p need not exist.
+func Resolve(p string) (string, error) {
+	return resolve(p, 0)
+}
+
+func resolve(p string, depth int) (string, error) {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return "", err
+	}
+	for q := abs; ; q = filepath.Dir(q) {
+		rest, _ := filepath.Rel(q, abs)
+		real, err := filepath.EvalSymlinks(q)
+		if err == nil {
+			return filepath.Join(real, rest), nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return "", err
+		}
+		if info, lerr := os.Lstat(q); lerr == nil && info.Mode()&fs.ModeSymlink != 0 {
+			// A link whose target does not exist yet.
+			target, err := os.Readlink(q)
+			if err != nil {
+				return "", err
+			}
+			if depth > 40 {
+				return "", fmt.Errorf("%s: too many levels of symbolic links", p)
+			}
+			if !filepath.IsAbs(target) {
+				target = filepath.Join(filepath.Dir(q), target)
+			}
+			return resolve(filepath.Join(target, rest), depth+1)
+		}
+		if filepath.Dir(q) == q {
+			return abs, nil
+		}
+	}
+}
+
+// Within reports whether the directory inner is dir itself or lies under
+// it, both resolved (Resolve).
+func Within(inner, dir string) (bool, error) {
+	a, err := Resolve(inner)
+	if err != nil {
+		return false, err
+	}
+	b, err := Resolve(dir)
+	if err != nil {
+		return false, err
+	}
+	rel, err := filepath.Rel(b, a)
+	if err != nil {
+		return false, nil
+	}
+	return rel == "." || (rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))), nil
+}
+
 // EnclosingTree returns the output tree that dir is, or lies in: dir itself
 // or its nearest parent that IsTree, symbolic links resolved as far as dir
 // exists. It returns "" when dir is in no output tree. dir need not exist.
@@ -151,24 +210,11 @@ func EnclosingTree(dir string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	candidates := []string{abs}
-	// The deepest existing ancestor with its links resolved: a link into a
-	// tree is in the tree.
-	for p := abs; ; p = filepath.Dir(p) {
-		if real, err := filepath.EvalSymlinks(p); err == nil {
-			rest, _ := filepath.Rel(p, abs)
-			if resolved := filepath.Join(real, rest); resolved != abs {
-				candidates = append(candidates, resolved)
-			}
-			break
-		} else if !errors.Is(err, fs.ErrNotExist) {
-			return "", err
-		}
-		if filepath.Dir(p) == p {
-			break
-		}
+	resolved, err := Resolve(abs)
+	if err != nil {
+		return "", err
 	}
-	for _, c := range candidates {
+	for _, c := range []string{abs, resolved} {
 		for p := c; ; p = filepath.Dir(p) {
 			if IsTree(p) {
 				return p, nil

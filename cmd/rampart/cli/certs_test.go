@@ -256,3 +256,33 @@ func TestGenRefusesTreeOfOtherCA(t *testing.T) {
 		t.Errorf("gen back with state a: exit %d, want 1\n%s%s", code, o, e)
 	}
 }
+
+// TestGenRefusesNestedTreeAndState: an output tree and a state directory
+// inside one another (however named) are refused before anything is
+// written: no CA, no key, no tree.
+func TestGenRefusesNestedTreeAndState(t *testing.T) {
+	dir := t.TempDir()
+	d := filepath.Join(dir, "d")
+	if err := os.Symlink(d, filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct{ out, state, want string }{
+		{d, filepath.Join(d, "state"), "is inside the output tree"},
+		{d, filepath.Join(dir, "link", "state"), "is inside the output tree"},
+		{d, d, "is inside the output tree"},
+		{filepath.Join(d, "out"), d, "is inside the state directory"},
+	}
+	for _, c := range cases {
+		code, o, e := run("gen", "-f", fixture, "-o", c.out, "--state", c.state)
+		if code != 2 || !strings.Contains(e, c.want) {
+			t.Errorf("gen -o %s --state %s: exit %d, want 2 and %q\n%s%s", c.out, c.state, code, c.want, o, e)
+		}
+		if _, err := os.Lstat(d); err == nil {
+			t.Fatalf("gen -o %s --state %s wrote %s before refusing", c.out, c.state, d)
+		}
+	}
+	// Side by side is fine.
+	if code, o, e := run("gen", "-f", fixture, "-o", filepath.Join(d, "out"), "--state", filepath.Join(d, "state")); code != 0 {
+		t.Errorf("gen with the tree beside the state: exit %d\n%s%s", code, o, e)
+	}
+}

@@ -57,6 +57,11 @@ and lists every file that differs from what the spec and the state produce.`,
 			st := pki.Open(state)
 			w := cmd.OutOrStdout()
 			members := gen.EtcdMembers(s)
+			if !check {
+				if err := checkNesting(out, state); err != nil {
+					return err
+				}
+			}
 			if !check && len(members) > 0 && !newCA {
 				if err := checkTreeCA(out, st); err != nil {
 					return &exitError{code: ExitInvalid, err: err}
@@ -141,6 +146,28 @@ and lists every file that differs from what the spec and the state produce.`,
 	c.Flags().BoolVar(&check, "check", false, "write nothing; exit 1 and list the files that are stale")
 	c.Flags().BoolVar(&newCA, "new-ca", false, "replace an output tree made with another etcd CA than the state's (the state was restored or recreated on purpose)")
 	return c
+}
+
+// checkNesting refuses an output tree and a state directory inside one
+// another, before either is touched: a state inside the tree would be
+// swept away when the tree is replaced (and be published with it), and a
+// tree inside the state directory mixes what is shared with what is secret.
+func checkNesting(out, state string) error {
+	stateInTree, err := gen.Within(state, out)
+	if err != nil {
+		return &exitError{code: ExitInvalid, err: fmt.Errorf("gen: %w", err)}
+	}
+	if stateInTree {
+		return usageError("gen: the state directory %s is inside the output tree %s: the tree is replaced whole on every run and is meant to be shared, and the state holds the private keys; keep them apart (e.g. -o out --state state)", state, out)
+	}
+	treeInState, err := gen.Within(out, state)
+	if err != nil {
+		return &exitError{code: ExitInvalid, err: fmt.Errorf("gen: %w", err)}
+	}
+	if treeInState {
+		return usageError("gen: the output tree %s is inside the state directory %s: the tree is meant to be reviewed and shared, the state holds the private keys; keep them apart (e.g. -o out --state state)", out, state)
+	}
+	return nil
 }
 
 // checkTreeCA refuses to replace an output tree made with another etcd CA
