@@ -122,6 +122,19 @@ var (
 // on STATE/.lock, so two runs on one state do not interleave.
 type State struct {
 	Dir string
+	// Now is the clock that dates what Ensure and Rotate issue; nil is
+	// time.Now. Tests set it. Reading the state does not depend on the
+	// date: an expired certificate is still read (certs list reports it).
+	Now func() time.Time
+}
+
+// now is the time of an issue, to the second.
+func (st *State) now() time.Time {
+	clock := st.Now
+	if clock == nil {
+		clock = time.Now
+	}
+	return clock().UTC().Truncate(time.Second)
 }
 
 // Open returns the state directory at dir; nothing is read or created yet.
@@ -203,7 +216,7 @@ func (st *State) Ensure(cluster string, members []Member) ([]Change, error) {
 		}
 	}
 	if !newAuthority && ca.key == nil && len(todo) > 0 {
-		_, err := ca.issue(todo[0].ls, nil)
+		_, err := ca.issue(todo[0].ls, nil, st.now())
 		return nil, err // says that the CA key is missing
 	}
 	// Write.
@@ -212,7 +225,7 @@ func (st *State) Ensure(cluster string, members []Member) ([]Change, error) {
 		return nil, err
 	}
 	if newAuthority {
-		if ca, err = newCA(cluster); err != nil {
+		if ca, err = newCA(cluster, st.now()); err != nil {
 			return nil, err
 		}
 		if err := st.writePair(CAKey, ca.keyPEM, CACert, ca.certPEM); err != nil {
@@ -234,7 +247,7 @@ func (st *State) Ensure(cluster string, members []Member) ([]Change, error) {
 			}
 			changes = append(changes, Change{p.ls.keyPath, "created the key of " + p.ls.what})
 		}
-		certPEM, err := ca.issue(p.ls, &p.key.PublicKey)
+		certPEM, err := ca.issue(p.ls, &p.key.PublicKey, st.now())
 		if err != nil {
 			return nil, err
 		}
@@ -305,7 +318,7 @@ func (st *State) Rotate(cluster string, members []Member, newCAToo bool) ([]Chan
 		if _, err := st.readCACert(cluster); err != nil && !errors.Is(err, ErrNoCA) {
 			return nil, err // never rotate another cluster's state
 		}
-		ca, err = newCA(cluster)
+		ca, err = newCA(cluster, st.now())
 		if err != nil {
 			return nil, err
 		}
@@ -343,7 +356,7 @@ func (st *State) Rotate(cluster string, members []Member, newCAToo bool) ([]Chan
 		if err != nil {
 			return nil, err
 		}
-		certPEM, err := ca.issue(ls, &key.PublicKey)
+		certPEM, err := ca.issue(ls, &key.PublicKey, st.now())
 		if err != nil {
 			return nil, err
 		}
@@ -486,12 +499,11 @@ func caSubject(cluster string) pkix.Name {
 	return pkix.Name{Organization: []string{"rampart"}, OrganizationalUnit: []string{cluster}, CommonName: cluster + " etcd CA"}
 }
 
-func newCA(cluster string) (*authority, error) {
+func newCA(cluster string, now time.Time) (*authority, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now().UTC().Truncate(time.Second)
 	serial, err := serialNumber()
 	if err != nil {
 		return nil, err
@@ -670,8 +682,8 @@ func sanList(dns []string, ips []net.IP) []string {
 	return append(out, d...)
 }
 
-// issue signs a certificate for pub as ls describes.
-func (ca *authority) issue(ls leafSpec, pub *ecdsa.PublicKey) ([]byte, error) {
+// issue signs a certificate for pub as ls describes, valid from now.
+func (ca *authority) issue(ls leafSpec, pub *ecdsa.PublicKey, now time.Time) ([]byte, error) {
 	if ca.key == nil {
 		return nil, fmt.Errorf("%w: %s needs a certificate (%s), and only the CA key can sign one; put %s back", ErrCAKeyMissing, ls.certPath, ls.what, ca.keyPath)
 	}
@@ -679,7 +691,6 @@ func (ca *authority) issue(ls leafSpec, pub *ecdsa.PublicKey) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now().UTC().Truncate(time.Second)
 	notAfter := now.Add(LeafValidity)
 	if notAfter.After(ca.cert.NotAfter) {
 		notAfter = ca.cert.NotAfter

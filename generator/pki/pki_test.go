@@ -151,7 +151,7 @@ func TestLoopbackSANsReissued(t *testing.T) {
 	for _, a := range members[1].Addresses {
 		old.ips = append(old.ips, a.AsSlice())
 	}
-	certPEM, err := ca.issue(old, &key.PublicKey)
+	certPEM, err := ca.issue(old, &key.PublicKey, st.now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -409,5 +409,49 @@ func TestLooseKeyModes(t *testing.T) {
 	}
 	if info, _ := os.Stat(st.abs(CAKey)); info.Mode().Perm() != KeyMode {
 		t.Errorf("ca.key after Rotate: %04o", info.Mode().Perm())
+	}
+}
+
+// TestClock: what Ensure issues is dated by the state's clock; a state
+// whose certificates have all expired is still read as it is (rotation is
+// on demand, and the output of gen does not depend on the date), and
+// Ensure does not replace them.
+func TestClock(t *testing.T) {
+	then := time.Date(2020, 1, 1, 12, 0, 0, 0, time.UTC)
+	st := Open(t.TempDir())
+	st.Now = func() time.Time { return then }
+	if _, err := st.Ensure("c1", members); err != nil {
+		t.Fatal(err)
+	}
+	certs, err := st.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range certs {
+		want := then.Add(LeafValidity)
+		if c.IsCA {
+			want = then.Add(CAValidity)
+		}
+		if !c.NotAfter.Equal(want) {
+			t.Errorf("%s: not after %s, want %s", c.Path, c.NotAfter, want)
+		}
+	}
+	before := read(t, st, MemberCert("m1"))
+	st.Now = nil // today: the leaves expired in 2022
+	if _, err := st.Load("c1", members); err != nil {
+		t.Fatalf("Load of an expired state: %v", err)
+	}
+	if changes, err := st.Ensure("c1", members); err != nil || len(changes) != 0 {
+		t.Errorf("Ensure of an expired state: %v %v, want nothing done", changes, err)
+	}
+	if !bytes.Equal(read(t, st, MemberCert("m1")), before) {
+		t.Error("Ensure replaced an expired certificate")
+	}
+	c, err := parseCert(before)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.NotBefore.Equal(then.Add(-backdate)) || certs[2].DaysLeft(time.Now()) >= 0 {
+		t.Errorf("m1: not before %s, %d days left", c.NotBefore, certs[2].DaysLeft(time.Now()))
 	}
 }

@@ -227,9 +227,12 @@ func warnExpiring(cmd *cobra.Command, st *pki.State, state string) error {
 	}
 	t := now()
 	for _, c := range certs {
-		if c.NotAfter.Sub(t) < ExpiryWarning {
-			fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s expires in %d day(s) (%s); rampart certs rotate issues new ones\n",
-				filepath.Join(state, filepath.FromSlash(c.Path)), c.DaysLeft(t), c.NotAfter.UTC().Format("2006-01-02"))
+		p, end := filepath.Join(state, filepath.FromSlash(c.Path)), c.NotAfter.UTC().Format("2006-01-02")
+		switch {
+		case !c.NotAfter.After(t):
+			fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s expired on %s; rampart certs rotate issues new ones\n", p, end)
+		case c.NotAfter.Sub(t) < ExpiryWarning:
+			fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s expires in %d day(s) (%s); rampart certs rotate issues new ones\n", p, c.DaysLeft(t), end)
 		}
 	}
 	return nil
