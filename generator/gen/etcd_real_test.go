@@ -114,6 +114,11 @@ func TestRealEtcd(t *testing.T) {
 	if got, err := realRun(agentEnv, lab.etcdctl, "--dial-timeout=3s", "get", "--print-value-only", "rampart/probe"); err != nil || strings.TrimSpace(got) != "written-before-recovery" {
 		t.Errorf("etcdctl with the agent's %s: %q, %v\nenvironment: %q", gen.EtcdClientEnvFile, got, err, agentEnv)
 	}
+	// Its final cloud-config is one cloud-init accepts.
+	cc := filepath.Join(lab.state, gen.UserdataPath("role", "agent", "cloud-config"))
+	if out, err := realRun(nil, realTool(t, "cloud-init", "cloud-init"), "schema", "--config-file", cc); err != nil || !strings.Contains(out, "Valid cloud-config") {
+		t.Errorf("cloud-init schema rejects %s (%v):\n%s", cc, err, out)
+	}
 
 	// Clients without a certificate, or with one from another CA, are refused;
 	// the same request with the generated certificate is answered.
