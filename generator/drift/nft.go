@@ -191,9 +191,8 @@ func ParseNFT(r io.Reader, name string) (*NFT, error) {
 				}
 				stack = append(stack, frame{kind: "table", table: t})
 			case top != nil && top.kind == "table" && words[0] == "set" && len(words) == 2:
-				set := &NFTSet{Name: words[1], LineNo: st.no}
-				top.table.Sets[set.Name] = set
-				top.table.Order = append(top.table.Order, "set "+set.Name)
+				set := top.table.set(words[1], st.no)
+				set.Decl = nil // declared again here; its elements stay, as nft adds to them
 				stack = append(stack, frame{kind: "set", table: top.table, set: set})
 			case top != nil && top.kind == "table" && words[0] == "chain" && len(words) == 2:
 				c := top.table.Chains[words[1]]
@@ -249,6 +248,18 @@ func (n *NFT) table(words []string) (*NFTTable, error) {
 	return t, nil
 }
 
+// set returns the named set of the table, declared (without elements) if
+// it is new.
+func (t *NFTTable) set(name string, line int) *NFTSet {
+	s := t.Sets[name]
+	if s == nil {
+		s = &NFTSet{Name: name, LineNo: line}
+		t.Sets[name] = s
+		t.Order = append(t.Order, "set "+name)
+	}
+	return s
+}
+
 // tableKey names a table "family name"; a table without a family is ip.
 func tableKey(words []string) (string, error) {
 	switch len(words) {
@@ -287,10 +298,58 @@ func (n *NFT) command(words []string) error {
 	case len(words) == 2 && words[0] == "flush" && words[1] == "ruleset":
 		n.Tables = map[string]*NFTTable{}
 		return nil
+	case len(words) >= 4 && words[0] == "add" && words[1] == "set":
+		// add set [FAMILY] TABLE NAME { type T; flags F; }
+		head, decl, ok := strings.Cut(strings.Join(words[2:], " "), "{")
+		if !ok || !strings.HasSuffix(strings.TrimSpace(decl), "}") {
+			return fmt.Errorf("%q: want add set [FAMILY] TABLE NAME { ... }", short(strings.Join(words, " ")))
+		}
+		t, name, err := n.tableAndName(strings.Fields(head))
+		if err != nil {
+			return err
+		}
+		if t.Sets[name] != nil {
+			return nil // nft leaves an existing set as it is
+		}
+		s := t.set(name, 0)
+		for _, d := range strings.Split(strings.TrimSuffix(strings.TrimSpace(decl), "}"), ";") {
+			if d = strings.Join(strings.Fields(d), " "); d != "" {
+				s.Decl = append(s.Decl, d)
+			}
+		}
+		return nil
+	case len(words) >= 4 && words[0] == "flush" && words[1] == "set":
+		t, name, err := n.tableAndName(words[2:])
+		if err != nil {
+			return err
+		}
+		s := t.Sets[name]
+		if s == nil {
+			return fmt.Errorf("flush set %s: no such set in table %s", name, t.Name)
+		}
+		s.Elements = nil
+		return nil
 	case len(words) > 0 && (words[0] == "add" || words[0] == "insert" || words[0] == "delete" || words[0] == "flush" || words[0] == "create" || words[0] == "list"):
-		return fmt.Errorf("%q: only table blocks and table, delete table, flush table and flush ruleset commands are read", short(strings.Join(words, " ")))
+		return fmt.Errorf("%q: only table blocks and table, delete table, flush table, flush ruleset, add set and flush set commands are read", short(strings.Join(words, " ")))
 	}
 	return fmt.Errorf("%q is not nft syntax this reads", short(strings.Join(words, " ")))
+}
+
+// tableAndName reads "[FAMILY] TABLE NAME" of a command on a table's
+// object; the table must exist.
+func (n *NFT) tableAndName(words []string) (*NFTTable, string, error) {
+	if len(words) < 2 || len(words) > 3 {
+		return nil, "", fmt.Errorf("%q: want [FAMILY] TABLE NAME", short(strings.Join(words, " ")))
+	}
+	key, err := tableKey(words[:len(words)-1])
+	if err != nil {
+		return nil, "", err
+	}
+	t := n.Tables[key]
+	if t == nil {
+		return nil, "", fmt.Errorf("table %s does not exist here", key)
+	}
+	return t, words[len(words)-1], nil
 }
 
 // add reads a line of a set block.

@@ -12,23 +12,29 @@ import (
 const NFTTable = "inet rampart"
 
 // RenderNFTables renders, for nodes of one role, one nftables ruleset
-// (rampart.nft) that replaces table inet rampart in a single transaction.
+// (rampart.nft) that replaces the contents of table inet rampart in a single
+// transaction: every chain emptied and defined again, every set emptied and
+// filled again. Chains and sets of an older version that this one no longer
+// has are left for the apply script to delete.
 func RenderNFTables(p *policy.Policy, role string) []File {
 	rules := p.RulesFor(role)
 	var b strings.Builder
 	b.WriteString(header(p, role, "nftables ruleset (IPv4 and IPv6)"))
-	b.WriteString("# Loaded with nft -f as one transaction: the table is created if absent, deleted and\n")
-	b.WriteString("# defined anew, so a reload never leaves the node without rules. Other tables are untouched.\n")
-	fmt.Fprintf(&b, "table %s\ndelete table %s\n", NFTTable, NFTTable)
+	b.WriteString("# Loaded with nft -f as one transaction: the table is created if absent, its chains are\n")
+	b.WriteString("# emptied and its sets refilled in place, so a reload never leaves the node without rules.\n")
+	b.WriteString("# The sets are kept, not deleted with the table: a set created in a transaction can look\n")
+	b.WriteString("# empty to packets for a moment after the commit. Other tables are untouched.\n")
+	fmt.Fprintf(&b, "table %s\nflush table %s\n", NFTTable, NFTTable)
+	for _, f := range policy.Families {
+		for _, s := range usedSets(p, rules, f) {
+			fmt.Fprintf(&b, "add set %s %s { type %s; flags interval; }\nflush set %[1]s %[2]s\n", NFTTable, nftSet(s.Name, f), nftAddrType(f))
+		}
+	}
 	fmt.Fprintf(&b, "table %s {\n", NFTTable)
 	for _, f := range policy.Families {
 		for _, s := range usedSets(p, rules, f) {
-			typ := "ipv4_addr"
-			if f == policy.V6 {
-				typ = "ipv6_addr"
-			}
 			fmt.Fprintf(&b, "\t# %s\n", s.Prov.What)
-			fmt.Fprintf(&b, "\tset %s {\n\t\ttype %s\n\t\tflags interval\n", nftSet(s.Name, f), typ)
+			fmt.Fprintf(&b, "\tset %s {\n\t\ttype %s\n\t\tflags interval\n", nftSet(s.Name, f), nftAddrType(f))
 			members := s.Members[f]
 			if len(members) > 0 {
 				b.WriteString("\t\telements = {")
@@ -66,6 +72,14 @@ func RenderNFTables(p *policy.Policy, role string) []File {
 	renderNFTForward(&b, p, rules)
 	b.WriteString("}\n")
 	return []File{{Name: "rampart.nft", Contents: []byte(b.String())}}
+}
+
+// nftAddrType is the type of a family's address sets.
+func nftAddrType(f policy.Family) string {
+	if f == policy.V6 {
+		return "ipv6_addr"
+	}
+	return "ipv4_addr"
 }
 
 func nftSet(name string, f policy.Family) string {

@@ -394,6 +394,14 @@ type host struct {
 	fw    *installed
 }
 
+// plug attaches a namespace to a bridge as eth0 with its addresses and
+// on-link default routes for both families.
+func plug(sw *netlab.Bridge, ns *netlab.NS, as ...netip.Addr) {
+	sw.Attach(ns, "eth0")
+	ns.AddHost("eth0", as...)
+	ns.DefaultOnLink("eth0")
+}
+
 // switched builds one L2 network: a bridge in its own namespace and, plugged
 // into it, a namespace per node of the cluster with all its addresses and
 // one per outside host, each with on-link default routes for both families.
@@ -409,9 +417,7 @@ func switched(t *testing.T, lab *netlab.Lab, c *cluster, outside []*host, ports 
 	all = append(all, outside...)
 	for _, h := range all {
 		h.ns = lab.NewNS(h.name)
-		sw.Attach(h.ns, "eth0")
-		h.ns.AddHost("eth0", h.addrs...)
-		h.ns.DefaultOnLink("eth0")
+		plug(sw, h.ns, h.addrs...)
 		hosts[h.name] = h
 	}
 	for _, h := range all {

@@ -17,6 +17,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -337,14 +338,9 @@ func TestPacketsReapply(t *testing.T) {
 			admin := lab.NewNS("admin")
 			world := lab.NewNS("world")
 			adminAddrs, worldAddrs := addrs("209.220.51.50", "2001:db8:ad::50"), addrs("203.0.113.99", "2001:db8:ff::99")
-			for _, h := range []struct {
-				ns    *netlab.NS
-				addrs []netip.Addr
-			}{{node, master.Addresses}, {admin, adminAddrs}, {world, worldAddrs}} {
-				sw.Attach(h.ns, "eth0")
-				h.ns.AddHost("eth0", h.addrs...)
-				h.ns.DefaultOnLink("eth0")
-			}
+			plug(sw, node, master.Addresses...)
+			plug(sw, admin, adminAddrs...)
+			plug(sw, world, worldAddrs...)
 			serve(node, master.Addresses, tcp(22))
 
 			var foreign []string // lines of the other owner that must survive
@@ -473,14 +469,8 @@ func TestPacketsReapplyGrown(t *testing.T) {
 			sw := lab.NewBridge("sw")
 			master, late := lab.NewNS("m0"), lab.NewNS("late")
 			masterAddr, lateAddr := netip.MustParseAddr("10.255.0.1"), agentAddr(big)
-			for _, h := range []struct {
-				ns   *netlab.NS
-				addr netip.Addr
-			}{{master, masterAddr}, {late, lateAddr}} {
-				sw.Attach(h.ns, "eth0")
-				h.ns.AddHost("eth0", h.addr)
-				h.ns.DefaultOnLink("eth0")
-			}
+			plug(sw, master, masterAddr)
+			plug(sw, late, lateAddr)
 			serve(master, nil, tcp(2181))
 			for step, n := range []int{small, big, small} {
 				c := versions[n]
@@ -650,9 +640,7 @@ func TestPacketsContainers(t *testing.T) {
 							ns, as = lab.NewNS(name), srcs[name]
 							nss[name] = ns
 						}
-						sw.Attach(ns, "eth0")
-						ns.AddHost("eth0", as...)
-						ns.DefaultOnLink("eth0")
+						plug(sw, ns, as...)
 					}
 					docker0 := n.AddBridge("docker0")
 					ctr := lab.NewNS("ctr")
@@ -713,5 +701,122 @@ func TestPacketsContainers(t *testing.T) {
 				})
 			}
 		}
+	}
+}
+
+// gapWait is how long a new connection in the re-apply loop may take: a
+// dropped SYN is sent again only after a second (the initial RTO), so any
+// packet the firewall dropped while it was being replaced makes a connection
+// miss it, while one that was never dropped takes milliseconds.
+const gapWait = 900 * time.Millisecond
+
+// reapplyLoop opens new TCP connections from a cluster member to a port of
+// the node that only members reach (2181, ZooKeeper: not public, not an
+// admin port), from reapplyProbers goroutines cycling through IPv4 and
+// IPv6, while reapply runs the firewall script n times; it returns how many
+// connections were tried and those that did not complete within gapWait.
+func reapplyLoop(member *netlab.NS, from, to []netip.Addr, n int, reapply func()) (int, []string) {
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	tries := 0
+	var failed []string
+	for w := range reapplyProbers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				k := i % len(to)
+				start := time.Now()
+				out, err := member.Probe("tcp", from[k], netip.AddrPortFrom(to[k], 2181), gapWait)
+				mu.Lock()
+				tries++
+				if out != netlab.Accepted {
+					failed = append(failed, fmt.Sprintf("%s → %s:2181 after %v: %s (%v)", from[k], to[k], time.Since(start).Round(time.Millisecond), out, err))
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for range n {
+		reapply()
+	}
+	close(stop)
+	wg.Wait()
+	return tries, failed
+}
+
+// reapplyProbers is how many connections the re-apply loop keeps in flight.
+const reapplyProbers = 4
+
+// reapplies is how many times the loop runs each backend's script: an nft
+// transaction takes milliseconds, so nftables gets more runs (more chances
+// to meet a gap) in less time than iptables' 20.
+var reapplies = map[string]int{"iptables": 20, "nftables": 60}
+
+// TestPacketsReapplyNoGap: while the firewall script runs again and again
+// (iptables 20 times, nftables 60), a cluster member keeps opening new
+// connections to a port only
+// members reach, and not one of them is dropped: the sets are never seen
+// empty and the rules never missing (ipset swap, iptables-restore of whole
+// chains, one nft transaction). As a control, the same loop around a
+// re-apply that empties the cluster sets for a moment first must see
+// failures: the loop does notice a gap.
+func TestPacketsReapplyNoGap(t *testing.T) {
+	eachBackend(t, func(t *testing.T, backend string) {
+		c := dcosSpec(t, backend)
+		lab := netlab.New(t)
+		sw := lab.NewBridge("sw")
+		master, agent := c.spec.Node("master-1"), c.spec.Node("agent-1")
+		node, member := lab.NewNS("master-1"), lab.NewNS("agent-1")
+		plug(sw, node, master.Addresses...)
+		plug(sw, member, agent.Addresses...)
+		serve(node, master.Addresses, tcp(2181))
+		fw := install(t, node, c, c.machineFor(t, "master-1"))
+		fw.apply(t)
+		var from, to []netip.Addr
+		for _, a := range master.Addresses {
+			if a.IsPrivate() {
+				continue // the public IPv4 and the IPv6 address
+			}
+			src, _ := sourceFor(agent.Addresses, a)
+			from, to = append(from, src), append(to, a)
+		}
+
+		n := reapplies[backend]
+		tries, failed := reapplyLoop(member, from, to, n, func() { fw.apply(t) })
+		t.Logf("%d new connections during %d re-applies, %d failed", tries, n, len(failed))
+		if tries < n {
+			t.Errorf("only %d connections were tried during %d re-applies", tries, n)
+		}
+		if len(failed) > 0 {
+			t.Errorf("%d of %d new connections from a cluster member failed while the script ran again:\n%s", len(failed), tries, strings.Join(failed, "\n"))
+		}
+
+		// the control: the cluster sets empty for 300ms before each run
+		empty := `ipset flush rampart-cluster-4; ipset flush rampart-cluster-6; sleep 0.3`
+		if backend == "nftables" {
+			empty = `nft flush set inet rampart cluster_v4; nft flush set inet rampart cluster_v6; sleep 0.3`
+		}
+		tries, failed = reapplyLoop(member, from, to, 3, func() { node.Shell(empty); fw.apply(t) })
+		if len(failed) == 0 {
+			t.Errorf("control: %d connections while the cluster sets were emptied 3 times, and none failed: the loop cannot see a gap", tries)
+		}
+	})
+}
+
+// eachBackend runs fn as a parallel subtest per backend, in namespaces.
+func eachBackend(t *testing.T, fn func(t *testing.T, backend string)) {
+	netlab.Require(t, packetTools...)
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			fn(t, backend)
+		})
 	}
 }
