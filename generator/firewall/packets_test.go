@@ -16,11 +16,13 @@ import (
 	"net/netip"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/rampart-cluster/rampart/generator/firewall"
 	"github.com/rampart-cluster/rampart/generator/policy"
 	"github.com/rampart-cluster/rampart/generator/spec"
 	"github.com/rampart-cluster/rampart/internal/netlab"
@@ -566,10 +568,16 @@ var (
 	}
 )
 
+// foreignMark is a bit of the conntrack mark another owner sets on every
+// new connection: rampart's bit must be set beside it, never instead.
+const foreignMark = 0x1
+
 // serviceIPTables is the ClusterIP's DNAT in one family (kube-proxy's
-// KUBE-SERVICES, reduced to a rule per port).
+// KUBE-SERVICES, reduced to a rule per port), and another owner's rule
+// that sets foreignMark, first in mangle PREROUTING.
 func serviceIPTables(ipt string, svc, backend netip.Addr) string {
 	var b strings.Builder
+	fmt.Fprintf(&b, "%s -t mangle -I PREROUTING 1 -m conntrack --ctstate NEW -j CONNMARK --set-xmark %#x/%#[2]x\n", ipt, foreignMark)
 	for _, p := range servicePorts {
 		fmt.Fprintf(&b, "%s -t nat -A PREROUTING -d %s -p %s -m %[3]s --dport %d -j DNAT --to-destination %s\n",
 			ipt, svc, p.svc.proto, p.svc.num, netip.AddrPortFrom(backend, p.backend.num))
@@ -588,8 +596,48 @@ func serviceNFT(backends []netip.Addr) string {
 		}
 		b.WriteString("\t}\n}\n")
 	}
+	fmt.Fprintf(&b, "table inet marker {\n\tchain prerouting {\n\t\ttype filter hook prerouting priority mangle - 10; policy accept;\n\t\tct state new ct mark set ct mark | %#x\n\t}\n}\n", foreignMark)
 	b.WriteString("EOF\n")
 	return b.String()
+}
+
+// ctMark is a connection the node's conntrack table holds: its original
+// destination and its mark.
+type ctMark struct {
+	dst  netip.Addr
+	mark uint64
+}
+
+// ctMarks reads the node's conntrack table (/proc/net/nf_conntrack, read
+// inside the namespace).
+func ctMarks(t *testing.T, ns *netlab.NS) []ctMark {
+	t.Helper()
+	var out []ctMark
+	for _, l := range strings.Split(ns.Run("cat", "/proc/net/nf_conntrack"), "\n") {
+		var c ctMark
+		found := false
+		for _, f := range strings.Fields(l) {
+			k, v, _ := strings.Cut(f, "=")
+			switch {
+			case k == "dst" && !c.dst.IsValid():
+				a, err := netip.ParseAddr(v)
+				if err != nil {
+					t.Fatalf("conntrack line %q: %v", l, err)
+				}
+				c.dst = a
+			case k == "mark":
+				m, err := strconv.ParseUint(v, 10, 32)
+				if err != nil {
+					t.Fatalf("conntrack line %q: %v", l, err)
+				}
+				c.mark, found = m, true
+			}
+		}
+		if found && c.dst.IsValid() {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // TestPacketsContainers: a node (public agent, then private agent) runs a
@@ -698,6 +746,29 @@ func TestPacketsContainers(t *testing.T) {
 					}
 					probeAll(cells, c.pol)
 					report(t, "published ports", cells)
+
+					// rampart's bit on connections to the node's own
+					// addresses, beside the other owner's; the other
+					// owner's alone on those to the service address
+					seen := map[string]int{}
+					for _, ct := range ctMarks(t, n) {
+						want, what := uint64(foreignMark), ""
+						switch {
+						case slices.Contains(member.Addresses, ct.dst):
+							want, what = firewall.LocalMark|foreignMark, "to the node"
+						case slices.Contains(serviceAddrs, ct.dst):
+							what = "to the service"
+						default:
+							continue
+						}
+						seen[what]++
+						if ct.mark != want {
+							t.Errorf("a connection %s (%s) has ctmark %#x, want %#x", what, ct.dst, ct.mark, want)
+						}
+					}
+					if seen["to the node"] == 0 || seen["to the service"] == 0 {
+						t.Errorf("conntrack holds %v: want connections to the node and to the service", seen)
+					}
 				})
 			}
 		}
