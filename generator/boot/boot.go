@@ -27,25 +27,25 @@ import (
 
 // File is a file as it lands on the node.
 type File struct {
-	Path     string // absolute path on the node
-	Mode     fs.FileMode
-	Contents string
+	Path     string      // absolute path on the node
+	Mode     fs.FileMode // permission bits, e.g. 0o644; rendered in octal
+	Contents string      // the whole file, written verbatim
 }
 
 // Unit is a systemd unit as it lands in /etc/systemd/system. A unit
 // without Contents is one the OS image ships (Flatcar's etcd-member.service):
 // only its drop-ins are written, and it is enabled when Enabled says so.
 type Unit struct {
-	Name     string
-	Enabled  bool
-	Contents string
-	Dropins  []Dropin
+	Name     string   // unit file name, e.g. rampart-firewall.service
+	Enabled  bool     // enabled at boot: a preset under Ignition, systemctl enable --now under cloud-init
+	Contents string   // the unit file; empty for a unit the OS image ships
+	Dropins  []Dropin // written whether or not Contents is empty
 }
 
 // Dropin is a drop-in of a unit, landing in /etc/systemd/system/<unit>.d/.
 type Dropin struct {
-	Name     string
-	Contents string
+	Name     string // file name in the unit's .d directory, e.g. 20-rampart-etcd.conf
+	Contents string // the drop-in file, written verbatim
 }
 
 // DropinPath is where a unit's drop-in lands on the node.
@@ -53,12 +53,12 @@ func DropinPath(unit, dropin string) string { return path.Join(UnitDir, unit+".d
 
 // Machine is everything one role or one node boots with.
 type Machine struct {
-	Kind     string // "role" or "node"
-	Name     string
-	Cluster  string
-	Hostname string // set for nodes
-	Files    []File
-	Units    []Unit
+	Kind     string   // "role" or "node"
+	Name     string   // the role's name, or the node's
+	Cluster  string   // the spec's cluster name
+	Hostname string   // set for nodes
+	Files    []File   // files other than units, in the order given; secret ones may be in Withheld instead
+	Units    []Unit   // systemd units with their drop-ins
 	Packages []string // what cloud-init installs where the image may lack it
 	// Withheld are files of the machine that carry secrets and are left out
 	// of this rendering; the documents name them (path and mode) in a

@@ -30,7 +30,7 @@ const (
 
 // Finding is one difference between what runs and what the spec wants.
 type Finding struct {
-	Kind   string `json:"kind"`
+	Kind   string `json:"kind"`               // one of the kinds above, e.g. MissingRule
 	Family string `json:"family,omitempty"`   // IPv4, IPv6; "" for what covers both (nftables)
 	Where  string `json:"where"`              // chain, set or table
 	Want   string `json:"want,omitempty"`     // what rampart renders ("" for something extra)
@@ -71,18 +71,18 @@ func (f Finding) String() string {
 // holds the families given (a family left out is not checked) and IPSets
 // the sets; for nftables NFT the ruleset.
 type Live struct {
-	IPTables map[policy.Family]*IPTables
-	IPSets   *IPSets
-	NFT      *NFT
+	IPTables map[policy.Family]*IPTables // iptables-save output per family, parsed; a family left out is not checked
+	IPSets   *IPSets                     // `ipset save` output, parsed; nil: sets are not checked
+	NFT      *NFT                        // `nft list ruleset` output, parsed, for the nftables backend
 }
 
 // Expected is what rampart renders for a role, parsed with the same parsers
 // as the live state.
 type Expected struct {
-	IPTables map[policy.Family]*IPTables
-	IPSets   *IPSets
-	NFT      *NFT
-	Jumps    []firewall.Jump
+	IPTables map[policy.Family]*IPTables // rendered iptables.v4 and iptables.v6, parsed; empty for nftables
+	IPSets   *IPSets                     // rendered ipset.v4 and ipset.v6 together, parsed; nil for nftables
+	NFT      *NFT                        // rendered rampart.nft, parsed; nil for iptables
+	Jumps    []firewall.Jump             // jumps into rampart's chains (firewall.Jumps), checked for iptables
 }
 
 // Expect renders the role's firewall for the spec's backend and parses it.

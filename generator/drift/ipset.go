@@ -11,19 +11,19 @@ import (
 // IPSets is the state of the kernel's sets as `ipset save` prints it, or as
 // an `ipset restore` file leaves it once every command has run.
 type IPSets struct {
-	Sets  map[string]*IPSet
-	Order []string
+	Sets  map[string]*IPSet // keyed by set name
+	Order []string          // set names in creation order, renames applied, destroyed sets removed
 }
 
 // IPSet is one set: its type, the options that change its meaning, and its
 // members.
 type IPSet struct {
-	Name    string
-	Type    string // hash:net, hash:ip, list:set, ...
-	Family  string // inet, inet6
-	MaxElem string
-	Members []Member
-	LineNo  int
+	Name    string         // the set's current name, after any swap or rename
+	Type    string         // hash:net, hash:ip, list:set, ...
+	Family  string         // inet, inet6
+	MaxElem string         // the maxelem option as written; "" when not given
+	Members []Member       // in the order added, deletions applied
+	LineNo  int            // line of its create command in the input
 	index   map[string]int // member key -> position in Members
 }
 
@@ -60,7 +60,7 @@ func (s *IPSet) clear() { s.Members, s.index = nil, nil }
 type Member struct {
 	Prefix  netip.Prefix // for address sets
 	Name    string       // for list:set, and entries that are not addresses (ports, tuples)
-	NoMatch bool
+	NoMatch bool         // added with nomatch: an exception in a hash:net set
 }
 
 // String renders the member the way ipset prints it.

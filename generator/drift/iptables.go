@@ -27,7 +27,7 @@ import (
 // iptables-restore file declares it): the tables rampart has chains in,
 // filter and mangle (Tables read). Other tables (nat, raw, ...) are skipped.
 type IPTables struct {
-	Tables map[string]*Table
+	Tables map[string]*Table // filter and mangle, keyed by name; a table the input lacks is absent
 }
 
 // Tables lists the tables ParseIPTables reads, in the order drift reports
@@ -36,9 +36,9 @@ var Tables = []string{"filter", "mangle"}
 
 // Table is one table of one family.
 type Table struct {
-	Name   string
-	Chains map[string]*Chain
-	Order  []string // chains in the order they were declared
+	Name   string            // filter or mangle
+	Chains map[string]*Chain // built-in and user chains, keyed by name
+	Order  []string          // chains in the order they were declared
 }
 
 // Table returns a table by name; one the input did not print (a fresh node,
@@ -52,27 +52,27 @@ func (t *IPTables) Table(name string) *Table {
 
 // Chain is one chain of a table.
 type Chain struct {
-	Name     string
-	Policy   string // ACCEPT, DROP for built-in chains; "-" for user chains
-	Declared bool   // declared with ":NAME ..." (or created by a rule's -N)
-	Rules    []*Rule
+	Name     string  // e.g. INPUT, RAMPART-INPUT
+	Policy   string  // ACCEPT, DROP for built-in chains; "-" for user chains
+	Declared bool    // declared with ":NAME ..." (or created by a rule's -N)
+	Rules    []*Rule // in chain order, -I insertions placed where they land
 }
 
 // Rule is one parsed rule: its matches normalised so that two rules that
 // mean the same compare equal, whichever way they were written.
 type Rule struct {
-	Chain   string
-	Line    string // as written
-	LineNo  int
-	Comment string // the -m comment text; not part of the meaning
-	Proto   string // normalised: tcp, udp, icmp, ipv6-icmp, all, or a number
-	Src     []netip.Prefix
-	SrcNeg  bool
-	Dst     []netip.Prefix
-	DstNeg  bool
-	In, Out string // interfaces, "!" prefixed when negated
-	Matches []Match
-	Target  string
+	Chain   string         // the chain the rule is appended to or inserted into
+	Line    string         // as written
+	LineNo  int            // 1-based line of Line in the input
+	Comment string         // the -m comment text; not part of the meaning
+	Proto   string         // normalised: tcp, udp, icmp, ipv6-icmp, all, or a number
+	Src     []netip.Prefix // -s prefixes, masked and sorted; nil without -s
+	SrcNeg  bool           // -s was negated with !
+	Dst     []netip.Prefix // -d prefixes, masked and sorted; nil without -d
+	DstNeg  bool           // -d was negated with !
+	In, Out string         // interfaces, "!" prefixed when negated
+	Matches []Match        // -m modules as written, the comment match taken out; a protocol's options without -m form a match named after it
+	Target  string         // the -j or -g target: a chain or ACCEPT, DROP, LOG, ...; "" when none
 	// TargetOpts are the target's options, normalised (--reject-with,
 	// --log-prefix, ...).
 	TargetOpts []string
@@ -82,15 +82,15 @@ type Rule struct {
 
 // Match is one -m module with its options.
 type Match struct {
-	Module string
-	Opts   []Opt
+	Module string // e.g. conntrack, set, tcp
+	Opts   []Opt  // in written order, values normalised
 }
 
 // Opt is one option of a match, possibly negated.
 type Opt struct {
-	Name   string // --dport
-	Neg    bool
-	Values []string
+	Name   string   // --dport
+	Neg    bool     // preceded by !
+	Values []string // the words after the name, normalised (port ranges a:b, ICMP types as numbers, ...); nil for a flag
 }
 
 // Key is the rule's meaning as one string: equal keys, equal rules.
@@ -99,8 +99,8 @@ func (r *Rule) Key() string { return r.key }
 // ParseError says where an input could not be read.
 type ParseError struct {
 	Source string // the input's name
-	Line   int
-	Msg    string
+	Line   int    // 1-based line number in the input
+	Msg    string // what is wrong, without the place
 }
 
 // Error renders the place and the problem: "name:line: what".

@@ -19,34 +19,34 @@ type NFT struct {
 
 // NFTTable is one table.
 type NFTTable struct {
-	Name   string // "inet rampart"
-	Sets   map[string]*NFTSet
-	Chains map[string]*NFTChain
-	Order  []string // sets then chains as declared: "set NAME", "chain NAME"
+	Name   string               // "inet rampart"
+	Sets   map[string]*NFTSet   // keyed by set name
+	Chains map[string]*NFTChain // keyed by chain name
+	Order  []string             // sets then chains as declared: "set NAME", "chain NAME"
 }
 
 // NFTSet is a named set: its declaration (type, flags, ...) and elements.
 type NFTSet struct {
-	Name     string
+	Name     string   // set name within its table
 	Decl     []string // normalised declaration lines, elements apart
 	Elements []string // as written, one entry each
-	LineNo   int
+	LineNo   int      // line of its first declaration in the input
 }
 
 // NFTChain is a chain: its base-chain header (empty for a regular chain) and
 // its rules in order.
 type NFTChain struct {
-	Name   string
-	Header string
-	Rules  []*NFTRule
-	LineNo int
+	Name   string     // chain name within its table
+	Header string     // its type and policy statements on one line, e.g. "type filter hook input priority filter; policy accept;"; "" for a regular chain
+	Rules  []*NFTRule // in order
+	LineNo int        // line of its first declaration in the input
 }
 
 // NFTRule is one rule: as written, its comment, and its meaning.
 type NFTRule struct {
-	Line    string
-	LineNo  int
-	Comment string
+	Line    string // the logical line as written (braces' lines joined, # comments cut), its comment included
+	LineNo  int    // line in the input where the rule starts
+	Comment string // text of its comment "..." statement, quotes removed; "" when none
 	key     string
 }
 

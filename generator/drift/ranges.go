@@ -8,7 +8,9 @@ import (
 )
 
 // Range is an inclusive range of addresses of one family.
-type Range struct{ From, To netip.Addr }
+type Range struct {
+	From, To netip.Addr // first and last address, inclusive, of one family
+}
 
 // String renders a range as nft does: one address, a prefix when the range
 // is exactly one, else from-to.

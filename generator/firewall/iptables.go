@@ -61,8 +61,8 @@ const DockerUser = "DOCKER-USER"
 // -t Table -I From 1 -j To.
 type Jump struct {
 	Table    string // filter or mangle
-	From, To string
-	Create   bool // From is not built in: create it when missing
+	From, To string // the chain holding the jump (e.g. INPUT), and rampart's chain it jumps to
+	Create   bool   // From is not built in: create it when missing
 }
 
 // Jumps lists the jumps into rampart's chains, in the order the apply script
@@ -153,7 +153,7 @@ func renderForward(b *strings.Builder, p *policy.Policy, rules []policy.Rule, f 
 // File is one rendered firewall file.
 type File struct {
 	Name     string // base name under the node's firewall directory
-	Contents []byte
+	Contents []byte // ipset or iptables-restore input, or an nft script, as written on the node
 }
 
 // SetName is the ipset name of a policy set in a family: rampart-admins-4.

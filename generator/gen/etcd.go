@@ -160,7 +160,9 @@ func etcdListenClientURLs(s *spec.Spec, n *spec.Node) string {
 }
 
 // EnvVar is one variable of the member's environment.
-type EnvVar struct{ Name, Value string }
+type EnvVar struct {
+	Name, Value string // variable name, e.g. ETCD_NAME, and its raw value (the drop-in quotes the pair)
+}
 
 // EtcdEnv is the environment etcd reads on member n, in the order the
 // drop-in writes it: TLS only for clients and peers, each side requiring a

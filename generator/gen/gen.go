@@ -179,7 +179,7 @@ func Generate(s *spec.Spec, opts ...Option) (*Tree, error) {
 // Output is what one run of the pipeline makes: the public output tree and
 // the final userdata of every machine whose userdata carries secrets.
 type Output struct {
-	Tree *Tree
+	Tree *Tree // the public output tree: no secrets, manifest included
 	// Userdata holds, for each machine with secrets, its final userdata in
 	// every format the spec asks for; Path is relative to the state
 	// directory (UserdataPath), Mode is 0600.
@@ -410,8 +410,8 @@ func render(m *boot.Machine, target boot.Target, format string) ([]byte, error) 
 
 // File is one file of the output tree.
 type File struct {
-	Path   string // slash-separated, relative to the tree's root
-	Mode   fs.FileMode
-	Data   []byte
-	OnNode bool // a file of a rootfs/ tree: Mode is its mode on the node
+	Path   string      // slash-separated, relative to the tree's root
+	Mode   fs.FileMode // permission bits it is written with
+	Data   []byte      // the file's contents, byte for byte
+	OnNode bool        // a file of a rootfs/ tree: Mode is its mode on the node
 }

@@ -20,8 +20,8 @@ const ManifestName = "manifest.json"
 
 // Tree is a complete output tree in memory, manifest included.
 type Tree struct {
-	Files   []File // sorted by path; the manifest is the last one
-	Secrets []SecretEntry
+	Files   []File        // sorted by path; the manifest is the last one
+	Secrets []SecretEntry // secret files the tree leaves out, sorted by path
 	// EtcdCA is the sha256 of the etcd CA certificate (the state's
 	// etcd/ca.crt) the tree was made with; "" without etcd members.
 	EtcdCA string
@@ -31,8 +31,8 @@ type Tree struct {
 // secret files the tree leaves out, and the fingerprint of the etcd CA the
 // tree was made with.
 type Manifest struct {
-	Files   []ManifestEntry `json:"files"`
-	Secrets []SecretEntry   `json:"secrets,omitempty"`
+	Files   []ManifestEntry `json:"files"`             // every file of the tree but the manifest, sorted by path
+	Secrets []SecretEntry   `json:"secrets,omitempty"` // as Tree.Secrets; omitted when there are none
 	// EtcdCASHA256 is the sha256 (hex) of the etcd CA certificate, as
 	// pki.State.CAFingerprint gives it; empty for a cluster without etcd.
 	// gen refuses to replace a tree made with another CA (the state of
@@ -58,19 +58,19 @@ func ReadManifest(dir string) (*Manifest, error) {
 // mode on the node, and its certificate, which is in the tree, with the
 // certificate's sha256. The final userdata in the state directory carries it.
 type SecretEntry struct {
-	Path              string `json:"path"`
-	Mode              string `json:"mode"`
-	Certificate       string `json:"certificate"`
-	CertificateSHA256 string `json:"certificate_sha256"`
+	Path              string `json:"path"`               // where the key would be in the tree: <machine dir>/rootfs/<path on the node>
+	Mode              string `json:"mode"`               // its mode on the node, 4-digit octal, e.g. "0600"
+	Certificate       string `json:"certificate"`        // tree path of the key's certificate, which the tree holds
+	CertificateSHA256 string `json:"certificate_sha256"` // sha256 (hex) of that certificate's contents
 }
 
 // ManifestEntry describes one file of the tree. Mode is the file's mode on the
 // node for files under a rootfs/ directory, and 0644 otherwise.
 type ManifestEntry struct {
-	Path   string `json:"path"`
-	Size   int    `json:"size"`
-	SHA256 string `json:"sha256"`
-	Mode   string `json:"mode"`
+	Path   string `json:"path"`   // slash-separated, relative to the tree's root
+	Size   int    `json:"size"`   // in bytes
+	SHA256 string `json:"sha256"` // sha256 (hex) of the contents
+	Mode   string `json:"mode"`   // 4-digit octal permission bits, e.g. "0644"
 }
 
 // seal sorts the files and appends the manifest.
@@ -192,7 +192,7 @@ func checkReplaceable(dir string) error {
 
 // Stale is a difference between the tree on disk and the one the spec makes.
 type Stale struct {
-	Path   string
+	Path   string // slash-separated; relative to the tree's root, or to the state directory for userdata
 	Reason string // "differs", "missing", "not generated", "mode 0644, want 0755", ReasonSecret
 }
 

@@ -13,12 +13,12 @@ import (
 
 // CertInfo describes one certificate of the state directory.
 type CertInfo struct {
-	Path     string // relative to the state directory
-	Subject  string
-	DNSNames []string
-	IPs      []string
-	NotAfter time.Time
-	IsCA     bool
+	Path     string    // relative to the state directory
+	Subject  string    // distinguished name as pkix.Name.String renders it, e.g. CN=e1,OU=lab,O=rampart
+	DNSNames []string  // DNS SANs; empty for the CA and the client certificate
+	IPs      []string  // IP SANs in text form; empty for the CA and the client certificate
+	NotAfter time.Time // end of validity
+	IsCA     bool      // set for the CA certificate only
 }
 
 // DaysLeft is the number of whole days from now until the certificate

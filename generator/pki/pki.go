@@ -88,7 +88,7 @@ func MemberKey(name string) string { return path.Join(membersDir, name+".key") }
 
 // Member is an etcd member as the certificates see it.
 type Member struct {
-	Name      string
+	Name      string       // node name: the certificate's CN and a DNS SAN, and its file name under etcd/members
 	Addresses []netip.Addr // its IP SANs
 }
 
@@ -121,7 +121,7 @@ var (
 // State is a state directory. Its methods that write take an exclusive lock
 // on STATE/.lock, so two runs on one state do not interleave.
 type State struct {
-	Dir string
+	Dir string // path of the state directory on disk
 	// Now is the clock that dates what Ensure and Rotate issue; nil is
 	// time.Now. Tests set it. Reading the state does not depend on the
 	// date: an expired certificate is still read (certs list reports it).
@@ -145,10 +145,10 @@ func (st *State) abs(rel string) string { return filepath.Join(st.Dir, filepath.
 // Pair is a certificate with its key, both PEM encoded, as read from the
 // state directory.
 type Pair struct {
-	Cert     []byte
-	Key      []byte
+	Cert     []byte // PEM certificate
+	Key      []byte // PEM private key
 	CertPath string // relative to the state directory
-	KeyPath  string
+	KeyPath  string // relative to the state directory
 	parsed   *x509.Certificate
 }
 
@@ -158,15 +158,15 @@ func (p *Pair) Certificate() *x509.Certificate { return p.parsed }
 // Material is everything the boot configuration of a cluster needs from the
 // state: the CA certificate, each member's pair and the client pair.
 type Material struct {
-	CA      []byte // PEM
-	Client  *Pair
-	Members map[string]*Pair
+	CA      []byte           // PEM
+	Client  *Pair            // the etcd client certificate and key
+	Members map[string]*Pair // each member's pair, keyed by member name
 }
 
 // Change is one thing a run did to the state directory.
 type Change struct {
 	Path string // relative to the state directory
-	What string
+	What string // what the run did, in words, e.g. "created the key of member e1"
 }
 
 // String renders the change as "path: what".

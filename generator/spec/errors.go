@@ -8,9 +8,9 @@ import (
 // Error is one problem found in a spec, with where it is and a sentence a user
 // understands.
 type Error struct {
-	Pos  Pos
+	Pos  Pos    // where the offending value was written
 	Path string // the spec path of the value, e.g. roles.master.public[2]
-	Msg  string
+	Msg  string // a sentence for the user, without position or path
 }
 
 // Error renders the problem like a compiler: file:line:col: path: message.

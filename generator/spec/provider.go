@@ -33,11 +33,11 @@ const DefaultRuleQuota = 60
 // AWS places the cluster in one region and VPC; userdata too large for EC2
 // goes to Bucket.
 type AWS struct {
-	Region    string
-	VPC       string
+	Region    string // AWS region, e.g. us-east-1
+	VPC       string // VPC id the security groups belong to, e.g. vpc-0a1b2c3d
 	Bucket    string // optional: S3 bucket for Ignition configs over 16 KB
 	RuleQuota int    // inbound rules per security group and family
-	Pos       Pos
+	Pos       Pos    // where aws: was written under provider
 }
 
 // Packet places the cluster in one Packet (Equinix Metal) project.
@@ -46,7 +46,7 @@ type Packet struct {
 	Metro   string // metro code, e.g. da
 	Plan    string // device plan, e.g. c3.small.x86
 	OS      string // operating system slug, e.g. flatcar_stable
-	Pos     Pos
+	Pos     Pos    // where packet: was written under provider
 }
 
 var (

@@ -12,9 +12,9 @@ import (
 
 // Pos is where a value was written in the spec file.
 type Pos struct {
-	File string
-	Line int
-	Col  int
+	File string // the file name given to Parse or LoadFile
+	Line int    // 1-based; 0 when only the file is known
+	Col  int    // 1-based column
 }
 
 // String renders the position like a compiler does: file:line:col.
@@ -27,22 +27,22 @@ func (p Pos) String() string {
 
 // Spec is a decoded, defaulted and validated cluster spec.
 type Spec struct {
-	File     string
-	Version  int
-	Cluster  string
-	OS       OS
-	Outputs  []string
-	Profile  string
-	Admins   []Source
-	Trusted  []Source
-	Roles    []*Role // in the order of the spec, profile roles first
-	Nodes    []*Node
-	Pools    []*Pool
-	Rules    []*Rule // profile rules first, then the spec's, in order
-	Overlays Overlays
-	Etcd     Etcd
-	Firewall Firewall
-	Provider Provider
+	File     string   // the file name given to Parse or LoadFile
+	Version  int      // spec format version; always 1
+	Cluster  string   // cluster name: 1 to 20 characters of a-z, 0-9 and -
+	OS       OS       // the target OS; flatcar at its default version when not given
+	Outputs  []string // boot formats to write (ignition, cloud-config); default [ignition]
+	Profile  string   // dcos, coreos-web or none (the default)
+	Admins   []Source // addresses and CIDRs that reach each role's admin ports
+	Trusted  []Source // addresses and CIDRs treated like cluster members: every port
+	Roles    []*Role  // in the order of the spec, profile roles first
+	Nodes    []*Node  // members known by address, in spec order
+	Pools    []*Pool  // members known by range, in spec order; never of an etcd role
+	Rules    []*Rule  // profile rules first, then the spec's, in order
+	Overlays Overlays // virtual networks and which of them may reach which
+	Etcd     Etcd     // etcd client and peer ports, defaults filled in
+	Firewall Firewall // backend, action and logging, defaults filled in
+	Provider Provider // zero when the spec names no provider
 
 	// ProfilePos is where the profile was chosen (or the top of the file).
 	ProfilePos Pos
@@ -52,7 +52,7 @@ type Spec struct {
 type OS struct {
 	Variant string // flatcar | fcos
 	Version string // Butane variant version, e.g. 1.1.0
-	Pos     Pos
+	Pos     Pos    // where os: was written, or the top of the file when defaulted
 }
 
 // Output names accepted in `outputs`.
@@ -63,8 +63,8 @@ const (
 
 // Source is an address or CIDR given by the user, with where it was written.
 type Source struct {
-	Prefix netip.Prefix
-	Pos    Pos
+	Prefix netip.Prefix // an address becomes a /32 or /128
+	Pos    Pos          // where the entry was written
 }
 
 // Zone names: they decide the default port lists of a role.
@@ -76,9 +76,9 @@ const (
 
 // Role is a kind of node: its zone, etcd membership and open ports.
 type Role struct {
-	Name string
-	Zone string
-	Etcd bool
+	Name string // as written under roles or by the profile
+	Zone string // admin | private | public; decides the default port lists
+	Etcd bool   // the role's machines are etcd members
 	// EtcdClient (etcd_client, default false) gives the role's machines the
 	// etcd client certificate and key, for agents that talk to etcd. An
 	// etcd member has them anyway.
@@ -90,23 +90,23 @@ type Role struct {
 	AdminPos   Pos    // where the admin list came from
 	// Origin says who declared the role: "spec" or "profile <name>".
 	Origin       string
-	PublicOrigin string
-	AdminOrigin  string
+	PublicOrigin string // where Public came from: "roles.<name>.public", "zone <zone> default" or "profile <name>"
+	AdminOrigin  string // where Admin came from: "roles.<name>.admin" or "zone <zone> default"
 }
 
 // Node is a cluster member known by its addresses.
 type Node struct {
-	Name      string
-	Role      string
-	Addresses []netip.Addr
-	Pos       Pos
+	Name      string       // host name, unique in the spec
+	Role      string       // name of one of the spec's roles
+	Addresses []netip.Addr // IPv4 and IPv6, at least one; no other node has them
+	Pos       Pos          // where the list item was written
 }
 
 // Pool is a set of members known only by address ranges (autoscaling groups).
 type Pool struct {
-	Role  string
-	CIDRs []netip.Prefix
-	Pos   Pos
+	Role  string         // name of one of the spec's roles, one that does not run etcd
+	CIDRs []netip.Prefix // at least one; masked CIDRs, not single addresses
+	Pos   Pos            // where the list item was written
 }
 
 // Protocol of a port entry.
@@ -122,10 +122,10 @@ const (
 // Port is one entry of a port list: a protocol and an inclusive range.
 // ICMP entries have no range (From and To are 0).
 type Port struct {
-	Proto Protocol
-	From  uint16
-	To    uint16
-	Pos   Pos
+	Proto Protocol // tcp, udp or icmp
+	From  uint16   // first port; 0 for icmp
+	To    uint16   // last port, inclusive; equals From for a single port, 0 for icmp
+	Pos   Pos      // where the entry was written; for built-in defaults, the line that brought them
 }
 
 // String renders the port the way the spec writes it: 80/tcp, 10000-10100/tcp, icmp.
@@ -157,51 +157,51 @@ const (
 
 // Rule is an extra allow or deny rule.
 type Rule struct {
-	From   string
+	From   string       // world, admins, trusted, cluster, a role, an overlay or an address/CIDR, as written
 	FromIP netip.Prefix // set when From is a literal address or CIDR
 	To     string       // a role name or "all"
 	Ports  []Port       // empty: every port of every protocol
-	Action string
-	Pos    Pos
-	Origin string // "spec" or "profile <name>"
+	Action string       // allow (the default) or deny
+	Pos    Pos          // where the rule was written; for profile rules, the profile line
+	Origin string       // "spec" or "profile <name>"
 }
 
 // Overlays are virtual networks isolated from each other in FORWARD.
 type Overlays struct {
-	Networks []Overlay
-	Default  string // reject | accept
-	Allow    []OverlayAllow
-	Pos      Pos
+	Networks []Overlay      // in spec order; none overlap or share a role's name
+	Default  string         // reject | accept
+	Allow    []OverlayAllow // overlay pairs let through, in spec order
+	Pos      Pos            // where overlays: was written; zero when the spec has none
 }
 
 // Overlay is one virtual network.
 type Overlay struct {
-	Name   string
-	Prefix netip.Prefix
-	Pos    Pos
+	Name   string       // as written under overlays.networks; never a role's name
+	Prefix netip.Prefix // the network's range, host bits clear
+	Pos    Pos          // where the name was written
 }
 
 // OverlayAllow lets one overlay reach another, on some ports or on all.
 type OverlayAllow struct {
-	From  string
-	To    string
-	Ports []Port
-	Pos   Pos
+	From  string // name of the overlay the traffic comes from
+	To    string // name of the overlay it may reach; never From
+	Ports []Port // empty: every port of every protocol
+	Pos   Pos    // where the list item was written
 }
 
 // Etcd holds the ports of the etcd cluster.
 type Etcd struct {
-	ClientPort uint16
-	PeerPort   uint16
+	ClientPort uint16 // etcd.client_port; default 2379
+	PeerPort   uint16 // etcd.peer_port; default 2380, never ClientPort
 }
 
 // Firewall settings shared by all backends.
 type Firewall struct {
 	Backend   string // iptables | nftables
 	Action    string // drop | reject
-	LogPrefix string
+	LogPrefix string // kernel log prefix of dropped packets, at most 29 printable ASCII characters; default "rampart-drop: "
 	LogRate   string // N/second|minute|hour|day
-	Pos       Pos
+	Pos       Pos    // where firewall: was written, or the top of the file when not given
 }
 
 // Role returns the role with the given name, or nil.
