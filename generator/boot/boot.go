@@ -131,14 +131,21 @@ func blockScalar(indent int, contents string) string {
 		head = "|+"
 	}
 	pad := strings.Repeat(" ", indent)
+	rest := contents[:len(contents)-min(trailing, 1)]
 	var b strings.Builder
+	b.Grow(len(head) + len(rest) + (strings.Count(rest, "\n")+1)*(indent+1))
 	b.WriteString(head)
-	for _, line := range strings.Split(contents[:len(contents)-min(trailing, 1)], "\n") {
+	for {
+		line, more, found := strings.Cut(rest, "\n")
 		b.WriteByte('\n')
 		if line != "" {
 			b.WriteString(pad)
 			b.WriteString(line)
 		}
+		if !found {
+			break
+		}
+		rest = more
 	}
 	return b.String()
 }

@@ -221,8 +221,11 @@ func renderIPSet(p *policy.Policy, role string, rules []policy.Rule, f policy.Fa
 		fmt.Fprintf(&b, "create %s %s\n", name, opts)
 		fmt.Fprintf(&b, "create %s%s %s\n", name, tmpSuffix, opts)
 		fmt.Fprintf(&b, "flush %s%s\n", name, tmpSuffix)
+		add := "add " + name + tmpSuffix + " "
+		buf := make([]byte, 0, 64)
 		for _, m := range members {
-			fmt.Fprintf(&b, "add %s%s %s\n", name, tmpSuffix, m)
+			buf = append(m.AppendTo(append(buf[:0], add...)), '\n')
+			b.Write(buf)
 		}
 		fmt.Fprintf(&b, "swap %s%s %s\n", name, tmpSuffix, name)
 		fmt.Fprintf(&b, "destroy %s%s\n", name, tmpSuffix)

@@ -52,28 +52,35 @@ func Machines(s *spec.Spec, p *policy.Policy) ([]*boot.Machine, error) {
 // machines is Machines where the etcd member named joining joins a running
 // cluster instead of bootstrapping it.
 func machines(s *spec.Spec, p *policy.Policy, joining string) ([]*boot.Machine, error) {
-	var out []*boot.Machine
+	jobs := machineJobs(s, p, joining)
+	out := make([]*boot.Machine, len(jobs))
+	for i, job := range jobs {
+		m, err := job()
+		if err != nil {
+			return nil, err
+		}
+		out[i] = m
+	}
+	return out, nil
+}
+
+// machineJobs lists, in the order of Machines, the functions that assemble
+// each machine, so that Build can run them in parallel.
+func machineJobs(s *spec.Spec, p *policy.Policy, joining string) []func() (*boot.Machine, error) {
+	var jobs []func() (*boot.Machine, error)
 	for _, r := range s.Roles {
 		if r.Etcd {
 			continue
 		}
-		m, err := roleMachine(s, p, r.Name)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, m)
+		jobs = append(jobs, func() (*boot.Machine, error) { return roleMachine(s, p, r.Name) })
 	}
 	for _, n := range s.Nodes {
 		if !IsEtcdMember(s, n) {
 			continue
 		}
-		m, err := nodeMachine(s, p, n, n.Name == joining)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, m)
+		jobs = append(jobs, func() (*boot.Machine, error) { return nodeMachine(s, p, n, n.Name == joining) })
 	}
-	return out, nil
+	return jobs
 }
 
 func roleMachine(s *spec.Spec, p *policy.Policy, role string) (*boot.Machine, error) {
@@ -211,10 +218,8 @@ func Build(s *spec.Spec, st *pki.State) (*Output, error) {
 
 func build(s *spec.Spec, st *pki.State, withUserdata bool) (*Output, error) {
 	p := policy.Compile(s)
-	ms, err := Machines(s, p)
-	if err != nil {
-		return nil, err
-	}
+	jobs := machineJobs(s, p, "")
+	ms := make([]*boot.Machine, len(jobs))
 	mat, err := loadMaterial(s, st, EtcdMembers(s))
 	if err != nil {
 		return nil, err
@@ -229,12 +234,18 @@ func build(s *spec.Spec, st *pki.State, withUserdata bool) (*Output, error) {
 	errs := make([]error, len(ms))
 	work := make(chan int)
 	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), len(ms)) {
+	for range min(runtime.GOMAXPROCS(0), len(jobs)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range work {
-				pub, final, err := withCertificates(s, ms[i], mat)
+				m, err := jobs[i]()
+				if err != nil {
+					errs[i] = err
+					continue
+				}
+				ms[i] = m
+				pub, final, err := withCertificates(s, m, mat)
 				if err == nil {
 					parts[i].tree, parts[i].secrets, err = machineFiles(s, pub, target)
 				}
@@ -252,7 +263,10 @@ func build(s *spec.Spec, st *pki.State, withUserdata bool) (*Output, error) {
 	wg.Wait()
 	out := &Output{Tree: &Tree{}}
 	for i, m := range ms {
-		if errs[i] != nil {
+		switch {
+		case errs[i] != nil && m == nil: // assembling the machine failed
+			return nil, errs[i]
+		case errs[i] != nil:
 			return nil, fmt.Errorf("%s %s: %w", m.Kind, m.Name, errs[i])
 		}
 		out.Tree.Files = append(out.Tree.Files, parts[i].tree...)
