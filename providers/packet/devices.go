@@ -2,6 +2,7 @@ package packet
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"slices"
@@ -78,6 +79,14 @@ func (c *Client) listDevices(ctx context.Context, project string, f listFilter) 
 		if errs[n] != nil {
 			return nil, errs[n]
 		}
+		if rest[n] == nil {
+			// each stopped handing out pages: the context ended.
+			err := ctx.Err()
+			if err == nil {
+				err = errors.New("not read")
+			}
+			return nil, &APIError{What: fmt.Sprintf("list devices of project %s (page %d)", project, n), Err: err}
+		}
 		devices = append(devices, rest[n].Devices...)
 	}
 	return devices, nil
@@ -99,6 +108,10 @@ func (c *Client) each(ctx context.Context, n int, fn func(i int)) {
 	}
 feed:
 	for i := range n {
+		// Once ctx has ended nothing more starts, even with a worker free.
+		if ctx.Err() != nil {
+			break
+		}
 		select {
 		case work <- i:
 		case <-ctx.Done():

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -543,5 +544,49 @@ func TestConnectionsAreReused(t *testing.T) {
 	}
 	if len(conns) > 3 || len(s.Calls()) != 7 {
 		t.Errorf("%d calls over %d connections, want 7 over at most 3", len(s.Calls()), len(conns))
+	}
+}
+
+// cancelOnAnswer cancels a context once the first answer has come back.
+type cancelOnAnswer struct {
+	once   sync.Once
+	cancel context.CancelFunc
+	next   http.RoundTripper
+}
+
+// RoundTrip passes the request on, then cancels.
+func (c *cancelOnAnswer) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := c.next.RoundTrip(r)
+	c.once.Do(c.cancel)
+	return resp, err
+}
+
+// Ctrl-C while a project of several pages is listed: the pages not read
+// make the plan fail with the context's error, never a panic.
+func TestCancelDuringListIsAnError(t *testing.T) {
+	s := packetfake.Start(t, token, project)
+	for j := range 25 {
+		s.AddDevice(packetfake.Device{Project: project, Hostname: fmt.Sprintf("agent-%02d", j)})
+	}
+	for i := range 5 {
+		ctx, cancel := context.WithCancel(context.Background())
+		env := map[string]string{EnvAuthToken: token, EnvAPIURL: s.URL}
+		c, err := NewClient(func(k string) string { return env[k] }, &http.Client{Transport: &cancelOnAnswer{cancel: cancel, next: http.DefaultTransport}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.PerPage = 5
+		c.Retry = fastRetry
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					t.Fatalf("run %d: plan panicked on cancel: %v", i, r)
+				}
+			}()
+			_, err = c.Plan(ctx, target, machines("v1"), PlanOptions{})
+		}()
+		if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "list devices of project "+project+" (page ") {
+			t.Errorf("run %d: plan after a cancel: %v, want the context's error naming the page", i, err)
+		}
 	}
 }
