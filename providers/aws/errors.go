@@ -32,6 +32,26 @@ func (e *QuotaError) Error() string {
 		e.Group, e.Count, e.Family, foreign, e.Quota)
 }
 
+// RuleLimitError says AWS refused to add rules to a security group because
+// the group would hold more than the account allows, although the plan kept
+// within provider.aws.rule_quota: the account's limit is lower than the
+// quota rampart checks (or counts differently). Pushing again fails the same
+// way; the quota must come down to the account's limit, or the limit up.
+type RuleLimitError struct {
+	Group string // the security group's name
+	Quota int    // provider.aws.rule_quota, which the plan kept within
+	Err   error  // AWS's answer (RulesPerSecurityGroupLimitExceeded)
+}
+
+// Error says what to change; pushing again unchanged does not help.
+func (e *RuleLimitError) Error() string {
+	return fmt.Sprintf("AWS refused more rules in security group %s (%v): the account's limit of rules per security group is below provider.aws.rule_quota (%d), which the plan kept within; set rule_quota to the account's limit (Service Quotas: \"Inbound or outbound rules per security group\") so the plan catches it before any change, or have AWS raise the limit; pushing again unchanged fails the same way",
+		e.Group, e.Err, e.Quota)
+}
+
+// Unwrap is AWS's answer.
+func (e *RuleLimitError) Unwrap() error { return e.Err }
+
 // TooLargeError says a machine's userdata is over EC2's limit and cannot go
 // to S3: the spec names no bucket, or the userdata is a cloud-config, which
 // has no pointer form.

@@ -117,8 +117,8 @@ func (e *env) machinesOf(s *spec.Spec) []Machine {
 	return ms
 }
 
-// push plans and applies; it returns the plan and what was done.
-func (e *env) push(s *spec.Spec, machines []Machine, roles ...string) (*Plan, []Change) {
+// plan compiles the spec with its machines and plans; failures are fatal.
+func (e *env) plan(s *spec.Spec, machines []Machine, roles ...string) *Plan {
 	e.t.Helper()
 	d, err := Desire(s, machines)
 	if err != nil {
@@ -128,6 +128,13 @@ func (e *env) push(s *spec.Spec, machines []Machine, roles ...string) (*Plan, []
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	return p
+}
+
+// push plans and applies; it returns the plan and what was done.
+func (e *env) push(s *spec.Spec, machines []Machine, roles ...string) (*Plan, []Change) {
+	e.t.Helper()
+	p := e.plan(s, machines, roles...)
 	done, err := e.client.Apply(e.ctx, p)
 	if err != nil {
 		e.t.Fatalf("apply: %v\ndone: %v", err, done)

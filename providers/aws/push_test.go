@@ -692,3 +692,88 @@ func TestQuotaCountsForeignRules(t *testing.T) {
 		t.Errorf("mutating calls %v", m)
 	}
 }
+
+// adminLines is an admins: section of eight /32s from 198.51.100.<base>.
+func adminLines(base int) string {
+	var b strings.Builder
+	b.WriteString("admins:\n")
+	for i := range 8 {
+		fmt.Fprintf(&b, "  - 198.51.100.%d/32\n", base+i)
+	}
+	return b.String()
+}
+
+// TestPushQuotaTransient: replacing the eight admin /32s with eight others
+// keeps the masters' group within the quota, but adding the 32 new admin
+// rules before revoking the 32 old ones would hold both for a moment, over
+// the quota: rampart revokes first, and the push succeeds. moto counts the
+// limit (60) over both families together, AWS per family; the test checks
+// that both counts are over it at the peak and within it at the end, so the
+// order matters to either.
+func TestPushQuotaTransient(t *testing.T) {
+	e := newEnv(t)
+	oldAdmins := e.spec("admins:\n  - 209.220.51.50/32\n", adminLines(10))
+	e.push(oldAdmins, e.machinesOf(oldAdmins))
+	count := func() (v4, all int) {
+		for _, r := range readBack(t, e.describedGroups(), "dcos-aws")["dcos-aws-master"] {
+			all++
+			if r.role != "" || r.cidr.Addr().Is4() {
+				v4++
+			}
+		}
+		return v4, all
+	}
+	v4, all := count()
+	const added = 32 // 8 admins × the masters' 4 admin ports
+	if v4+added <= 60 || all+added <= 60 || v4 > 60 || all > 60 {
+		t.Fatalf("the masters' group holds %d IPv4 rules, %d in all: the test needs the peak (+%d) over 60 in both counts and the end within", v4, all, added)
+	}
+
+	newAdmins := e.spec("admins:\n  - 209.220.51.50/32\n", adminLines(100))
+	plan := e.plan(newAdmins, e.machinesOf(newAdmins))
+	want := fmt.Sprintf("security group dcos-aws-master: adding the new ingress rules before revoking the old would hold %d IPv4 rules, over the quota of 60: rampart revokes its 32 ingress rules no longer wanted first", v4+added)
+	if !slices.ContainsFunc(plan.Warnings, func(w string) bool { return strings.HasPrefix(w, want) }) {
+		t.Errorf("warnings %q lack %q", plan.Warnings, want)
+	}
+	var order []string
+	for _, c := range plan.Changes {
+		if c.Target == "dcos-aws-master" && c.Kind == "ingress" && (len(order) == 0 || order[len(order)-1] != c.Op) {
+			order = append(order, c.Op)
+		}
+	}
+	if !slices.Equal(order, []string{"revoke", "authorize"}) {
+		t.Errorf("the masters' ingress changes come in the order %v, want revoke, then authorize", order)
+	}
+	done, err := e.client.Apply(e.ctx, plan)
+	if err != nil {
+		t.Fatalf("apply: %v (%d of %d done)", err, len(done), len(plan.Changes))
+	}
+	for _, r := range readBack(t, e.describedGroups(), "dcos-aws")["dcos-aws-master"] {
+		if r.cidr.IsValid() && strings.HasPrefix(r.cidr.String(), "198.51.100.1") && r.cidr.Addr().As4()[3] < 100 {
+			t.Errorf("old admin rule %s survived", r)
+		}
+	}
+	if v, _ := count(); v != v4 {
+		t.Errorf("the masters' group holds %d IPv4 rules after the push, want %d", v, v4)
+	}
+	e.calls.Reset()
+	if plan, _ := e.push(newAdmins, e.machinesOf(newAdmins)); len(plan.Changes) != 0 || len(e.calls.Mutating()) != 0 {
+		t.Errorf("push after the replacement: %v, mutating calls %v", plan.Changes, e.calls.Mutating())
+	}
+}
+
+// TestRuleLimitNotRetried: a rule_quota above what the account (here moto,
+// 60 rules per group in all) allows lets the plan through, and AWS refuses
+// the authorization: the error says to lower the quota, and not to push
+// again, which would fail the same way.
+func TestRuleLimitNotRetried(t *testing.T) {
+	e := newEnv(t)
+	twelve := adminLines(10) + "  - 198.51.100.30/32\n  - 198.51.100.31/32\n  - 198.51.100.32/32\n  - 198.51.100.33/32\n"
+	s := e.spec("admins:\n  - 209.220.51.50/32\n", twelve, "bucket: dcos-aws-ignition", "bucket: dcos-aws-ignition\n    rule_quota: 100")
+	_, err := e.client.Apply(e.ctx, e.plan(s, e.machinesOf(s)))
+	var limit *RuleLimitError
+	if !errors.As(err, &limit) || limit.Group != "dcos-aws-master" || limit.Quota != 100 ||
+		!strings.Contains(err.Error(), "below provider.aws.rule_quota (100)") || !strings.Contains(err.Error(), "pushing again unchanged fails the same way") {
+		t.Errorf("apply: %v", err)
+	}
+}

@@ -10,6 +10,8 @@ import (
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/rampart-cluster/rampart/generator/policy"
 )
 
 // groupPlan is what changes in one security group.
@@ -23,6 +25,9 @@ type groupPlan struct {
 	describe  map[bool][]existingRule // the rule's id, with the description it must have
 	revoke    map[bool][]existingRule
 	foreign   []Permission // inbound rules rampart leaves alone
+	// per direction: revoke before authorizing, because the group would
+	// otherwise hold its old and new rules together, over the quota
+	revokeFirst map[bool]bool
 }
 
 // existingRule is a rule read back from AWS.
@@ -98,9 +103,47 @@ func (c *Client) planGroups(ctx context.Context, p *Plan, want func(string) bool
 		if err := checkQuota(gp.group, d.Groups.Quota, gp.foreign...); err != nil {
 			return err
 		}
+		gp.order(have, d.Groups.Quota, p)
 		p.Changes = append(p.Changes, gp.changes(d.Cluster)...)
 	}
 	return nil
+}
+
+// order decides, per direction, whether the group's unwanted rampart rules
+// are revoked before the new ones are authorized. Authorizing first never
+// admits less than both the old and the new rules, but for a moment the
+// group holds both: existing rules (rampart's kept and unwanted ones, and
+// the rules it leaves alone) plus the additions. When that peak is over the
+// quota in a family, AWS refuses the authorization on every push; so those
+// revocations come first, and the group briefly admits less, never more.
+func (gp *groupPlan) order(have []existingRule, quota int, p *Plan) {
+	gp.revokeFirst = map[bool]bool{}
+	for _, egress := range []bool{false, true} {
+		if len(gp.revoke[egress]) == 0 || len(gp.authorize[egress]) == 0 {
+			continue
+		}
+		peak := map[policy.Family]int{}
+		for _, r := range have {
+			if r.egress == egress {
+				for _, f := range r.Peer.families() {
+					peak[f]++
+				}
+			}
+		}
+		for _, w := range gp.authorize[egress] {
+			for _, f := range w.Peer.families() {
+				peak[f]++
+			}
+		}
+		for _, f := range policy.Families {
+			if peak[f] > quota {
+				gp.revokeFirst[egress] = true
+				p.Warnings = append(p.Warnings, fmt.Sprintf("security group %s: adding the new %s rules before revoking the old would hold %d %s rules, over the quota of %d: rampart revokes its %d %s rules no longer wanted first, so the group briefly admits less, never more",
+					gp.group.Name, direction(egress), peak[f], f, quota, len(gp.revoke[egress]), direction(egress)))
+				break
+			}
+		}
+	}
 }
 
 // defaultEgress is the rule AWS gives every new VPC security group.
@@ -302,15 +345,23 @@ func (gp *groupPlan) changes(cluster string) []Change {
 	if gp.tag {
 		out = append(out, Change{Op: "tag", Kind: "security-group", Target: name, Detail: fmt.Sprintf("%s=%s, %s=%s", TagCluster, cluster, TagRole, gp.group.Role)})
 	}
+	revoke := func(egress bool) {
+		for _, r := range gp.revoke[egress] {
+			out = append(out, Change{Op: "revoke", Kind: direction(egress), Target: name, Detail: ruleDetail(r.Permission, egress)})
+		}
+	}
 	for _, egress := range []bool{false, true} {
+		if gp.revokeFirst[egress] {
+			revoke(egress)
+		}
 		for _, w := range gp.authorize[egress] {
 			out = append(out, Change{Op: "authorize", Kind: direction(egress), Target: name, Detail: ruleDetail(w, egress)})
 		}
 		for _, r := range gp.describe[egress] {
 			out = append(out, Change{Op: "describe", Kind: direction(egress), Target: name, Detail: ruleDetail(r.Permission, egress)})
 		}
-		for _, r := range gp.revoke[egress] {
-			out = append(out, Change{Op: "revoke", Kind: direction(egress), Target: name, Detail: ruleDetail(r.Permission, egress)})
+		if !gp.revokeFirst[egress] {
+			revoke(egress)
 		}
 	}
 	return out
@@ -379,6 +430,11 @@ func (c *Client) applyGroups(ctx context.Context, p *Plan, done *[]Change) error
 			*done = append(*done, Change{Op: "tag", Kind: "security-group", Target: name})
 		}
 		for _, egress := range []bool{false, true} {
+			if gp.revokeFirst[egress] {
+				if err := c.revokeRules(ctx, gp, egress, done); err != nil {
+					return err
+				}
+			}
 			if perms := gp.authorize[egress]; len(perms) > 0 {
 				ips, err := ipPermissions(perms, p.ids)
 				if err != nil {
@@ -390,6 +446,9 @@ func (c *Client) applyGroups(ctx context.Context, p *Plan, done *[]Change) error
 					_, err = c.EC2.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: awssdk.String(gp.id), IpPermissions: ips})
 				}
 				if err != nil {
+					if isCode(err, "RulesPerSecurityGroupLimitExceeded") {
+						err = &RuleLimitError{Group: name, Quota: d.Groups.Quota, Err: err}
+					}
 					return fmt.Errorf("authorizing %d %s rules in security group %s: %w", len(ips), direction(egress), name, err)
 				}
 				for _, w := range perms {
@@ -420,27 +479,39 @@ func (c *Client) applyGroups(ctx context.Context, p *Plan, done *[]Change) error
 	// revoke last: what is no longer wanted goes once what is wanted is in
 	for _, gp := range p.groups {
 		for _, egress := range []bool{false, true} {
-			rs := gp.revoke[egress]
-			if len(rs) == 0 {
+			if gp.revokeFirst[egress] {
 				continue
 			}
-			var ids []string
-			for _, r := range rs {
-				ids = append(ids, r.id)
-			}
-			var err error
-			if egress {
-				_, err = c.EC2.RevokeSecurityGroupEgress(ctx, &ec2.RevokeSecurityGroupEgressInput{GroupId: awssdk.String(gp.id), SecurityGroupRuleIds: ids})
-			} else {
-				_, err = c.EC2.RevokeSecurityGroupIngress(ctx, &ec2.RevokeSecurityGroupIngressInput{GroupId: awssdk.String(gp.id), SecurityGroupRuleIds: ids})
-			}
-			if err != nil {
-				return fmt.Errorf("revoking %d %s rules in security group %s: %w", len(ids), direction(egress), gp.group.Name, err)
-			}
-			for _, r := range rs {
-				*done = append(*done, Change{Op: "revoke", Kind: direction(egress), Target: gp.group.Name, Detail: ruleDetail(r.Permission, egress)})
+			if err := c.revokeRules(ctx, gp, egress, done); err != nil {
+				return err
 			}
 		}
+	}
+	return nil
+}
+
+// revokeRules revokes the group's rampart rules no longer wanted in one
+// direction, by rule id.
+func (c *Client) revokeRules(ctx context.Context, gp *groupPlan, egress bool, done *[]Change) error {
+	rs := gp.revoke[egress]
+	if len(rs) == 0 {
+		return nil
+	}
+	var ids []string
+	for _, r := range rs {
+		ids = append(ids, r.id)
+	}
+	var err error
+	if egress {
+		_, err = c.EC2.RevokeSecurityGroupEgress(ctx, &ec2.RevokeSecurityGroupEgressInput{GroupId: awssdk.String(gp.id), SecurityGroupRuleIds: ids})
+	} else {
+		_, err = c.EC2.RevokeSecurityGroupIngress(ctx, &ec2.RevokeSecurityGroupIngressInput{GroupId: awssdk.String(gp.id), SecurityGroupRuleIds: ids})
+	}
+	if err != nil {
+		return fmt.Errorf("revoking %d %s rules in security group %s: %w", len(ids), direction(egress), gp.group.Name, err)
+	}
+	for _, r := range rs {
+		*done = append(*done, Change{Op: "revoke", Kind: direction(egress), Target: gp.group.Name, Detail: ruleDetail(r.Permission, egress)})
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -141,6 +142,11 @@ the failure is printed.`,
 				}
 			}
 			if applyErr != nil {
+				var limit *aws.RuleLimitError
+				if errors.As(applyErr, &limit) {
+					// the same push fails the same way: no "push again"
+					return fail(fmt.Errorf("%w\n%d of %d change(s) were made", applyErr, len(rep.Applied), len(plan.Changes)))
+				}
 				return fail(fmt.Errorf("%w\n%d of %d change(s) were made; push again to finish the rest", applyErr, len(rep.Applied), len(plan.Changes)))
 			}
 			return nil
