@@ -213,6 +213,9 @@ func reinstallPacketNode(ctx context.Context, w io.Writer, s *spec.Spec, state, 
 	if n == nil {
 		return usageError("%s: the spec has no node %s", s.File, node)
 	}
+	if err := memberReinstallAllowed(s, n, replacement); err != nil {
+		return err
+	}
 	m, err := packetMachine(s, pki.Open(state), n, replacement)
 	if err != nil {
 		return &exitError{code: ExitInvalid, err: fmt.Errorf("reinstall: %w", err)}
@@ -235,9 +238,9 @@ func reinstallPacketNode(ctx context.Context, w io.Writer, s *spec.Spec, state, 
 	return nil
 }
 
-// isTerminal says whether w is a terminal (for a progress bar).
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
+// isTerminal says whether v (standard input or output) is a terminal.
+func isTerminal(v any) bool {
+	f, ok := v.(*os.File)
 	if !ok {
 		return false
 	}

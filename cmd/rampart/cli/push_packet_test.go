@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -198,9 +199,10 @@ func TestPushPacketUsage(t *testing.T) {
 
 func TestReinstallPacketNode(t *testing.T) {
 	s := packetFake(t)
-	state := genState(t)
+	file, state := twoMemberSpec(t)
 	s.AddDevice(packetfake.Device{Project: packetProject, Hostname: "master-1", Userdata: "old", OS: "flatcar_stable"})
-	sp, err := spec.LoadFile(fixture)
+	s.AddDevice(packetfake.Device{Project: packetProject, Hostname: "master-2", Userdata: "old", OS: "flatcar_stable"})
+	sp, err := spec.LoadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,8 +223,14 @@ func TestReinstallPacketNode(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", w, out.String())
 		}
 	}
-	err = reinstallPacketNode(context.Background(), &out, sp, state, "agent-1", false)
+	// A member of two reinstalled as a new cluster would never rejoin.
+	s.ResetCalls()
+	err = reinstallPacketNode(context.Background(), &out, sp, state, "master-2", false)
 	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != 2 || !strings.Contains(err.Error(), "master-2 is one of 2 etcd members") || mutatingCalls(s) != 0 {
+		t.Errorf("reinstall of master-2 as a new cluster: %v, %d mutating calls", err, mutatingCalls(s))
+	}
+	err = reinstallPacketNode(context.Background(), &out, sp, state, "agent-1", false)
 	if !errors.As(err, &ee) || ee.code != 1 || !strings.Contains(err.Error(), "agent-1: no device with this hostname") {
 		t.Errorf("reinstall of a node without a device: %v", err)
 	}
@@ -263,7 +271,8 @@ func TestInventoryPacket(t *testing.T) {
 
 // recover --reinstall, through the command tree: the agent's device gets
 // its role's userdata and is reinstalled, an etcd member its final userdata
-// with its keys (--replace is TestReinstallPacketNode's); a spec without a
+// with its keys (--replace is TestRecoverReinstallTwoMembers's); the disk
+// wipe needs --yes, or the node's name typed on a terminal; a spec without a
 // packet provider is a usage error.
 func TestRecoverReinstall(t *testing.T) {
 	s := packetFake(t)
@@ -275,19 +284,45 @@ func TestRecoverReinstall(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	code, out, errOut := run("recover", "agent-2", "-f", fixture, "--state", state, "-o", t.TempDir(), "--reinstall")
+	// No --yes and no terminal to ask on: refused before anything is written.
+	o := filepath.Join(t.TempDir(), "agent-2")
+	code, out, errOut := runIn("agent-2\n", "recover", "agent-2", "-f", fixture, "--state", state, "-o", o, "--reinstall")
+	if code != 2 || !strings.Contains(errOut, "--reinstall wipes the disks of agent-2's device: confirm with --yes") {
+		t.Errorf("recover --reinstall without --yes, stdin no terminal: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if _, err := os.Stat(o); err == nil || mutatingCalls(s) != 0 {
+		t.Errorf("a refused reinstall wrote %s or made %d mutating calls", o, mutatingCalls(s))
+	}
+
+	code, out, errOut = runIn("", "recover", "agent-2", "-f", fixture, "--state", state, "-o", t.TempDir(), "--reinstall", "--yes")
 	want, err := gen.FinalUserdata(sp, nil, "role", "agent", spec.OutputIgnition)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if d := s.Device("agent-2"); code != 0 || d.Userdata != string(want) || d.Reinstalls != 1 {
-		t.Fatalf("recover agent-2 --reinstall: exit %d, reinstalls %d, role userdata %v\n%s\n%s", code, d.Reinstalls, d.Userdata == string(want), out, errOut)
+		t.Fatalf("recover agent-2 --reinstall --yes: exit %d, reinstalls %d, role userdata %v\n%s\n%s", code, d.Reinstalls, d.Userdata == string(want), out, errOut)
 	}
 	if !strings.Contains(out, "# agent-2 (") || !strings.Contains(out, "reinstalling with flatcar_stable") {
 		t.Errorf("recover --reinstall does not say what it did:\n%s", out)
 	}
 
-	code, out, errOut = run("recover", "master-1", "-f", fixture, "--state", state, "-o", t.TempDir(), "--reinstall")
+	// On a terminal, the node's name typed at the prompt confirms; anything
+	// else does not.
+	stdinIsTerminal = func(io.Reader) bool { return true }
+	t.Cleanup(func() { stdinIsTerminal = func(r io.Reader) bool { return isTerminal(r) } })
+	code, out, errOut = runIn("agent\n", "recover", "agent-2", "-f", fixture, "--state", state, "-o", t.TempDir(), "--reinstall")
+	if d := s.Device("agent-2"); code != 1 || d.Reinstalls != 1 || !strings.Contains(errOut, "Type the node's name (agent-2) to go on") ||
+		!strings.Contains(errOut, "not confirmed; agent-2 was not reinstalled") {
+		t.Errorf("recover --reinstall answered with another name: exit %d, reinstalls %d\n%s\n%s", code, d.Reinstalls, out, errOut)
+	}
+	code, out, errOut = runIn("agent-2\n", "recover", "agent-2", "-f", fixture, "--state", state, "-o", t.TempDir(), "--reinstall")
+	if d := s.Device("agent-2"); code != 0 || d.Reinstalls != 2 || !strings.Contains(errOut, "its disks are wiped") {
+		t.Errorf("recover --reinstall confirmed on the terminal: exit %d, reinstalls %d\n%s\n%s", code, d.Reinstalls, out, errOut)
+	}
+
+	// The only etcd member bootstraps the cluster again: allowed, its
+	// final userdata.
+	code, out, errOut = runIn("", "recover", "master-1", "-f", fixture, "--state", state, "-o", t.TempDir(), "--reinstall", "--yes")
 	want, err = gen.FinalUserdata(sp, pki.Open(state), "node", "master-1", spec.OutputIgnition)
 	if err != nil {
 		t.Fatal(err)
@@ -296,8 +331,85 @@ func TestRecoverReinstall(t *testing.T) {
 		t.Fatalf("recover master-1 --reinstall: exit %d, reinstalls %d, final userdata %v\n%s\n%s", code, d.Reinstalls, d.Userdata == string(want), out, errOut)
 	}
 
+	if code, _, errOut := runIn("", "recover", "agent-2", "-f", fixture, "--state", state, "--membership-done"); code != 2 || !strings.Contains(errOut, "--membership-done goes with --replace --reinstall") {
+		t.Errorf("--membership-done alone: exit %d, %s", code, errOut)
+	}
 	web := filepath.Join("..", "..", "..", "fixtures", "coreos-web.yaml")
-	if code, _, errOut := run("recover", "web-1", "-f", web, "--state", t.TempDir(), "--reinstall"); code != 2 || !strings.Contains(errOut, "names no packet provider") {
+	if code, _, errOut := run("recover", "web-1", "-f", web, "--state", t.TempDir(), "--reinstall", "--yes"); code != 2 || !strings.Contains(errOut, "names no packet provider") {
 		t.Errorf("--reinstall without a packet provider: exit %d, %s", code, errOut)
+	}
+}
+
+// twoMemberSpec writes the fixture with a second etcd member, master-2,
+// runs gen for it and returns the spec's path and the state directory.
+func twoMemberSpec(t *testing.T) (file, state string) {
+	t.Helper()
+	data, err := os.ReadFile(fixture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	node1 := "  - name: agent-1\n"
+	text := strings.Replace(string(data), node1, "  - name: master-2\n    role: master\n    addresses: [147.75.1.16, 10.88.1.8, \"2604:1380:1::16\"]\n"+node1, 1)
+	dir := t.TempDir()
+	file = filepath.Join(dir, "cluster.yaml")
+	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	state = filepath.Join(dir, "state")
+	if code, _, errOut := run("gen", "-f", file, "-o", filepath.Join(dir, "out"), "--state", state); code != 0 {
+		t.Fatalf("gen: exit %d: %s", code, errOut)
+	}
+	return file, state
+}
+
+// In a cluster of two etcd members, a member is reinstalled only as a
+// replacement, and only once its membership has been replaced: a reinstall
+// without --replace would wipe it and boot it as a new cluster that never
+// rejoins the other member.
+func TestRecoverReinstallTwoMembers(t *testing.T) {
+	s := packetFake(t)
+	file, state := twoMemberSpec(t)
+	for _, h := range []string{"master-1", "master-2"} {
+		s.AddDevice(packetfake.Device{Project: packetProject, Hostname: h, Userdata: "old", OS: "flatcar_stable"})
+	}
+	for _, c := range []struct {
+		args   []string
+		stderr string
+	}{
+		{[]string{"--reinstall", "--yes"}, "master-1 is one of 2 etcd members: reinstalled without --replace it would boot on an empty data directory as a new cluster (ETCD_INITIAL_CLUSTER_STATE=new)"},
+		{[]string{"--replace", "--reinstall", "--yes"}, "1. rampart recover master-1 -f " + file + " --replace"},
+		{[]string{"--membership-done", "--replace"}, "--membership-done goes with --replace --reinstall"},
+	} {
+		args := append([]string{"recover", "master-1", "-f", file, "--state", state, "-o", t.TempDir()}, c.args...)
+		if code, out, errOut := runIn("", args...); code != 2 || !strings.Contains(errOut, c.stderr) {
+			t.Errorf("%v: exit %d, want 2 and %q\n%s\n%s", c.args, code, c.stderr, out, errOut)
+		}
+	}
+	if n := mutatingCalls(s); n != 0 {
+		t.Fatalf("refused reinstalls made %d mutating calls", n)
+	}
+
+	// Step 1: the member commands, and what comes after them.
+	code, out, errOut := runIn("", "recover", "master-1", "-f", file, "--state", state, "-o", t.TempDir(), "--replace")
+	if code != 0 || !strings.Contains(out, "\nid=$(ETCDCTL_API=3 etcdctl") || !strings.Contains(out, " member add master-1 ") ||
+		!strings.Contains(out, "#    rampart recover master-1 -f "+file+" --state "+state+" --replace --reinstall --membership-done --yes") {
+		t.Errorf("recover --replace: exit %d\n%s\n%s", code, out, errOut)
+	}
+	// Step 3: the reinstall, with the replacement userdata; the commands
+	// are shown as comments only.
+	code, out, errOut = runIn("", "recover", "master-1", "-f", file, "--state", state, "-o", t.TempDir(), "--replace", "--reinstall", "--membership-done", "--yes")
+	sp, err := spec.LoadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := gen.ReplacementUserdata(sp, pki.Open(state), "master-1", spec.OutputIgnition)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := s.Device("master-1"); code != 0 || d.Userdata != string(want) || d.Reinstalls != 1 || !strings.Contains(out, "#   id=$(") || strings.Contains(out, "\nid=$(") {
+		t.Errorf("recover --replace --reinstall --membership-done: exit %d, reinstalls %d, replacement userdata %v\n%s\n%s", code, d.Reinstalls, d.Userdata == string(want), out, errOut)
+	}
+	if d := s.Device("master-2"); d.Reinstalls != 0 || d.Userdata != "old" {
+		t.Errorf("master-2 was touched: %+v", d)
 	}
 }

@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,9 +18,9 @@ import (
 
 func newRecover() *cobra.Command {
 	var file, state, out string
-	var replace, reinstall bool
+	var replace, reinstall, yes, membershipDone bool
 	c := &cobra.Command{
-		Use:   "recover NODE -f cluster.yaml [--state state] [-o dir] [--replace] [--reinstall]",
+		Use:   "recover NODE -f cluster.yaml [--state state] [-o dir] [--replace] [--reinstall --yes [--membership-done]]",
 		Short: "Write the userdata to rebuild one node, byte-identical to what gen made for it",
 		Long: `recover writes the userdata that rebuilds NODE from the spec and the state
 directory, in every format the spec asks for (ignition.json, cloud-config.yaml):
@@ -37,8 +39,25 @@ everything but the commands is a comment.
 
 With --reinstall (provider packet), the node's device gets this userdata and is
 reinstalled with the spec's OS (its disks are wiped; Ignition runs only on a
-first boot). For an etcd member with --replace, run recover --replace first,
-run the printed commands, then recover --replace --reinstall.`,
+first boot). The wipe needs --yes, or the node's name typed at the prompt when
+standard input is a terminal.
+
+An etcd member of a cluster of two or more members is reinstalled only with
+--replace: without it, it would boot with an empty data directory as a new
+cluster (ETCD_INITIAL_CLUSTER_STATE=new) and never rejoin the others. The
+order is:
+
+  1. rampart recover NODE -f cluster.yaml --replace
+       writes the userdata and prints the etcdctl member commands;
+  2. run those commands where etcdctl reaches the other members;
+  3. rampart recover NODE -f cluster.yaml --replace --reinstall --membership-done --yes
+       reinstalls the device.
+
+--membership-done says that step 2 is done; recover cannot check it (the
+members' client port admits only members), and without it --replace
+--reinstall is refused: a node that boots on an empty data directory while
+its old membership is still there joins as the old member with none of its
+data.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return usageError("recover takes one node name, got %d argument(s)\nSee '%s --help'.", len(args), cmd.CommandPath())
@@ -68,6 +87,9 @@ run the printed commands, then recover --replace --reinstall.`,
 			}
 			if replace && len(gen.EtcdMembers(s)) < 2 {
 				return usageError("recover: %s is the only etcd member: there is no running cluster to join; recover it without --replace", name)
+			}
+			if err := reinstallAllowed(s, n, file, reinstall, replace, membershipDone, yes, cmd.InOrStdin()); err != nil {
+				return err
 			}
 			st := pki.Open(state)
 			if out == "" {
@@ -123,19 +145,33 @@ run the printed commands, then recover --replace --reinstall.`,
 				if member {
 					fmt.Fprintf(w, "# %s bootstraps with the cluster (ETCD_INITIAL_CLUSTER_STATE=new): for a member\n# whose data is lost while the others run, use --replace.\n", name)
 				}
-				return reinstallIf(cmd, reinstall, s, state, name, false)
+				return reinstallIf(cmd, reinstall, yes, s, state, name, false)
 			}
 			cmds, err := memberCommands(s, n, st)
 			if err != nil {
 				return &exitError{code: ExitInvalid, err: err}
 			}
-			fmt.Fprintf(w, "# %s joins the running cluster (ETCD_INITIAL_CLUSTER_STATE=existing). Before it\n", name)
-			fmt.Fprintf(w, "# boots, replace its membership, where etcdctl reaches the other members:\n")
+			fmt.Fprintf(w, "# %s joins the running cluster (ETCD_INITIAL_CLUSTER_STATE=existing).\n", name)
+			if reinstall {
+				// --membership-done: the commands were run; they are shown
+				// for the record, commented out.
+				fmt.Fprintf(w, "# Its membership was replaced beforehand (--membership-done) with:\n")
+				for _, c := range cmds {
+					fmt.Fprintln(w, "#   "+c)
+				}
+				return reinstallIf(cmd, reinstall, yes, s, state, name, true)
+			}
+			fmt.Fprintf(w, "# 1. Replace its membership, where etcdctl reaches the other members:\n")
 			for _, c := range cmds {
 				fmt.Fprintln(w, c)
 			}
-			fmt.Fprintf(w, "# Then boot %s with the userdata above, on an empty %s.\n", name, gen.EtcdDataDir)
-			return reinstallIf(cmd, reinstall, s, state, name, true)
+			if s.Provider.Packet != nil {
+				fmt.Fprintf(w, "# 2. Then reinstall its device, which boots on an empty %s:\n", gen.EtcdDataDir)
+				fmt.Fprintf(w, "#    rampart recover %s -f %s --state %s --replace --reinstall --membership-done --yes\n", name, shellQuote(file), shellQuote(state))
+			} else {
+				fmt.Fprintf(w, "# 2. Then boot %s with the userdata above, on an empty %s.\n", name, gen.EtcdDataDir)
+			}
+			return nil
 		},
 	}
 	c.Flags().StringVarP(&file, "file", "f", "", "the cluster spec (required)")
@@ -143,14 +179,89 @@ run the printed commands, then recover --replace --reinstall.`,
 	c.Flags().StringVarP(&out, "out", "o", "", "where to write the userdata (default STATE/recover/NODE)")
 	c.Flags().BoolVar(&replace, "replace", false, "join the running etcd cluster, and print the member commands to run first")
 	c.Flags().BoolVar(&reinstall, "reinstall", false, "reinstall the node's Packet device with this userdata (wipes its disks)")
+	c.Flags().BoolVar(&yes, "yes", false, "with --reinstall: wipe the device's disks without asking")
+	c.Flags().BoolVar(&membershipDone, "membership-done", false, "with --replace --reinstall: the member commands of 'recover --replace' have been run")
 	return c
 }
 
-// reinstallIf reinstalls the node's Packet device when --reinstall was
-// given; what it does goes to standard output as shell comments.
-func reinstallIf(cmd *cobra.Command, reinstall bool, s *spec.Spec, state, name string, replacement bool) error {
+// reinstallAllowed refuses, as usage errors and before anything is
+// written, a --reinstall that would break the etcd cluster or wipe disks
+// without consent: an etcd member of a cluster of two or more reinstalled
+// without --replace (it would bootstrap a new cluster on an empty data
+// directory and never rejoin), --replace --reinstall without
+// --membership-done, and a reinstall without --yes when standard input is
+// no terminal to ask on.
+func reinstallAllowed(s *spec.Spec, n *spec.Node, file string, reinstall, replace, membershipDone, yes bool, stdin io.Reader) error {
+	if membershipDone && !(replace && reinstall) {
+		return usageError("recover: --membership-done goes with --replace --reinstall: it says the member commands of 'rampart recover %s --replace' have been run", n.Name)
+	}
 	if !reinstall {
 		return nil
+	}
+	if err := memberReinstallAllowed(s, n, replace); err != nil {
+		return err
+	}
+	if replace && !membershipDone {
+		return usageError("recover: --replace --reinstall wipes %s and boots it as a new member of the running etcd cluster, which works only once its old membership is removed and the new one added. In this order:\n"+
+			"  1. rampart recover %s -f %s --replace        (prints the etcdctl member commands)\n"+
+			"  2. run those commands where etcdctl reaches the other members\n"+
+			"  3. rampart recover %s -f %s --replace --reinstall --membership-done --yes", n.Name, n.Name, file, n.Name, file)
+	}
+	if !yes && !stdinIsTerminal(stdin) {
+		return usageError("recover: --reinstall wipes the disks of %s's device: confirm with --yes (standard input is not a terminal to ask on)", n.Name)
+	}
+	return nil
+}
+
+// memberReinstallAllowed refuses to reinstall an etcd member of a cluster
+// of two or more as a new cluster: on an empty data directory with
+// ETCD_INITIAL_CLUSTER_STATE=new it bootstraps alone and never rejoins the
+// members that still run.
+func memberReinstallAllowed(s *spec.Spec, n *spec.Node, replace bool) error {
+	if replace || !gen.IsEtcdMember(s, n) {
+		return nil
+	}
+	if members := gen.EtcdMembers(s); len(members) >= 2 {
+		return usageError("recover: %s is one of %d etcd members: reinstalled without --replace it would boot on an empty data directory as a new cluster (ETCD_INITIAL_CLUSTER_STATE=new) and never rejoin the others. Replace its membership: rampart recover %s --replace, run the printed commands, then rampart recover %s --replace --reinstall --membership-done --yes", n.Name, len(members), n.Name, n.Name)
+	}
+	return nil
+}
+
+// stdinIsTerminal says whether r is a terminal to ask on (a variable, so
+// that tests can stand in for one).
+var stdinIsTerminal = func(r io.Reader) bool { return isTerminal(r) }
+
+// confirmReinstall asks on the terminal for the node's name before its
+// device's disks are wiped; anything else is a refusal.
+func confirmReinstall(cmd *cobra.Command, s *spec.Spec, name string) error {
+	n := s.Node(name)
+	what := "its disks are wiped"
+	if gen.IsEtcdMember(s, n) {
+		what = "its disks, and the etcd data on them, are wiped"
+	}
+	p := s.Provider.Packet
+	fmt.Fprintf(cmd.ErrOrStderr(), "recover --reinstall: the device of %s in Packet project %s is reinstalled with %s: %s.\nType the node's name (%s) to go on: ", name, p.Project, p.OS, what, name)
+	line, err := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
+	if strings.TrimSpace(line) == name {
+		return nil
+	}
+	if err != nil && err != io.EOF {
+		return &exitError{code: ExitInvalid, err: fmt.Errorf("recover: reading the confirmation: %w; nothing was reinstalled", err)}
+	}
+	return &exitError{code: ExitInvalid, err: fmt.Errorf("recover: not confirmed; %s was not reinstalled (its userdata is written)", name)}
+}
+
+// reinstallIf reinstalls the node's Packet device when --reinstall was
+// given, after asking unless yes; what it does goes to standard output as
+// shell comments.
+func reinstallIf(cmd *cobra.Command, reinstall, yes bool, s *spec.Spec, state, name string, replacement bool) error {
+	if !reinstall {
+		return nil
+	}
+	if !yes {
+		if err := confirmReinstall(cmd, s, name); err != nil {
+			return err
+		}
 	}
 	var b strings.Builder
 	err := reinstallPacketNode(cmd.Context(), &b, s, state, name, replacement)
