@@ -3,6 +3,7 @@ package aws
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/rampart-cluster/rampart/generator/policy"
 )
@@ -51,6 +52,22 @@ func (e *RuleLimitError) Error() string {
 
 // Unwrap is AWS's answer.
 func (e *RuleLimitError) Unwrap() error { return e.Err }
+
+// ClusterError says that groups or launch templates rampart would adopt by
+// name belong to another cluster: their rampart:cluster tag names it. Names
+// are <cluster>-<role>, so two clusters can collide (cluster dcos with role
+// aws-agent, cluster dcos-aws with role agent: both dcos-aws-agent).
+// Plan returns it before any change; rampart does not guess.
+type ClusterError struct {
+	Cluster   string   // the cluster being pushed
+	Conflicts []string // one line per group or template: its name, id and owner
+}
+
+// Error lists the conflicts and what to do.
+func (e *ClusterError) Error() string {
+	return fmt.Sprintf("cluster %s: %s; their names collide with this cluster's <cluster>-<role|node> names: rename a role, a node or the cluster (or, if one of them really is this cluster's, retag it %s=%s by hand); nothing was changed",
+		e.Cluster, strings.Join(e.Conflicts, "; "), TagCluster, e.Cluster)
+}
 
 // TooLargeError says a machine's userdata is over EC2's limit and cannot go
 // to S3: the spec names no bucket, or the userdata is a cloud-config, which

@@ -117,6 +117,16 @@ func (e *env) machinesOf(s *spec.Spec) []Machine {
 	return ms
 }
 
+// desire compiles the spec with the machines of its state; failures are fatal.
+func (e *env) desire(s *spec.Spec) *Desired {
+	e.t.Helper()
+	d, err := Desire(s, e.machinesOf(s))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return d
+}
+
 // plan compiles the spec with its machines and plans; failures are fatal.
 func (e *env) plan(s *spec.Spec, machines []Machine, roles ...string) *Plan {
 	e.t.Helper()

@@ -777,3 +777,56 @@ func TestRuleLimitNotRetried(t *testing.T) {
 		t.Errorf("apply: %v", err)
 	}
 }
+
+// TestPushOtherCluster: cluster dcos with role aws-agent and cluster
+// dcos-aws with role agent both name a group dcos-aws-agent. A group or a
+// launch template of the name tagged with another cluster stops the plan
+// before any change: it is neither retagged nor stripped of its rules.
+func TestPushOtherCluster(t *testing.T) {
+	e := newEnv(t)
+	g, err := e.client.EC2.CreateSecurityGroup(e.ctx, &ec2.CreateSecurityGroupInput{GroupName: awssdk.String("dcos-aws-agent"), Description: awssdk.String("cluster dcos, role aws-agent"), VpcId: awssdk.String(e.vpc),
+		TagSpecifications: []ec2types.TagSpecification{{ResourceType: ec2types.ResourceTypeSecurityGroup, Tags: []ec2types.Tag{{Key: awssdk.String(TagCluster), Value: awssdk.String("dcos")}, {Key: awssdk.String(TagRole), Value: awssdk.String("aws-agent")}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirs := []ec2types.IpPermission{{IpProtocol: awssdk.String("tcp"), FromPort: awssdk.Int32(6443), ToPort: awssdk.Int32(6443),
+		IpRanges: []ec2types.IpRange{{CidrIp: awssdk.String("0.0.0.0/0"), Description: awssdk.String("rampart: the world reaches aws-agent (cluster dcos)")}}}}
+	if _, err := e.client.EC2.AuthorizeSecurityGroupIngress(e.ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: g.GroupId, IpPermissions: theirs}); err != nil {
+		t.Fatal(err)
+	}
+	d := e.desire(e.spec())
+	e.calls.Reset()
+	_, err = e.client.Plan(e.ctx, d, nil)
+	var ce *ClusterError
+	want := "cluster dcos-aws: security group dcos-aws-agent (" + awssdk.ToString(g.GroupId) + ") belongs to cluster dcos (tagged rampart:cluster=dcos)"
+	if !errors.As(err, &ce) || len(ce.Conflicts) != 1 || !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), "nothing was changed") {
+		t.Errorf("plan: %v\nwant %q", err, want)
+	}
+	if m := e.calls.Mutating(); len(m) != 0 {
+		t.Errorf("mutating calls %v", m)
+	}
+	agent := e.describedGroups()["dcos-aws-agent"]
+	if rs := readBack(t, map[string]ec2types.SecurityGroup{"dcos-aws-agent": agent}, "dcos-aws")["dcos-aws-agent"]; len(rs) != 1 || rs[0].String() != "tcp 6443 6443 from 0.0.0.0/0" || !hasTag(agent.Tags, TagCluster, "dcos") {
+		t.Errorf("the other cluster's group now has rules %v, tags %v", rs, agent.Tags)
+	}
+
+	// the same for a launch template
+	if _, err := e.client.EC2.DeleteSecurityGroup(e.ctx, &ec2.DeleteSecurityGroupInput{GroupId: g.GroupId}); err != nil {
+		t.Fatal(err)
+	}
+	lt, err := e.client.EC2.CreateLaunchTemplate(e.ctx, &ec2.CreateLaunchTemplateInput{LaunchTemplateName: awssdk.String("dcos-aws-agent"),
+		LaunchTemplateData: &ec2types.RequestLaunchTemplateData{UserData: awssdk.String(base64.StdEncoding.EncodeToString([]byte("{}")))},
+		TagSpecifications:  []ec2types.TagSpecification{{ResourceType: ec2types.ResourceTypeLaunchTemplate, Tags: []ec2types.Tag{{Key: awssdk.String(TagCluster), Value: awssdk.String("dcos")}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.calls.Reset()
+	_, err = e.client.Plan(e.ctx, d, nil)
+	want = "cluster dcos-aws: launch template dcos-aws-agent (" + awssdk.ToString(lt.LaunchTemplate.LaunchTemplateId) + ") belongs to cluster dcos (tagged rampart:cluster=dcos)"
+	if !errors.As(err, &ce) || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("plan: %v\nwant %q", err, want)
+	}
+	if m := e.calls.Mutating(); len(m) != 0 {
+		t.Errorf("mutating calls %v", m)
+	}
+}

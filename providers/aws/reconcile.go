@@ -60,6 +60,17 @@ func (c *Client) planGroups(ctx context.Context, p *Plan, want func(string) bool
 			found[awssdk.ToString(sg.GroupName)] = sg
 		}
 	}
+	var conflicts []string
+	for _, g := range d.Groups.Groups {
+		if sg, ok := found[g.Name]; ok {
+			if other := tagValue(sg.Tags, TagCluster); other != "" && other != d.Cluster {
+				conflicts = append(conflicts, fmt.Sprintf("security group %s (%s) belongs to cluster %s (tagged %s=%s)", g.Name, awssdk.ToString(sg.GroupId), other, TagCluster, other))
+			}
+		}
+	}
+	if len(conflicts) > 0 {
+		return &ClusterError{Cluster: d.Cluster, Conflicts: conflicts}
+	}
 	p.ids = map[string]string{}
 	roleOf := map[string]string{} // group id -> role
 	for _, g := range d.Groups.Groups {
@@ -176,6 +187,16 @@ func (c *Client) orphanGroups(ctx context.Context, p *Plan, found map[string]typ
 	sort.Strings(orphans)
 	p.Warnings = append(p.Warnings, orphans...)
 	return nil
+}
+
+// tagValue is the value of the tag k, "" when there is none.
+func tagValue(tags []types.Tag, k string) string {
+	for _, t := range tags {
+		if awssdk.ToString(t.Key) == k {
+			return awssdk.ToString(t.Value)
+		}
+	}
+	return ""
 }
 
 func hasTag(tags []types.Tag, k, v string) bool {

@@ -135,6 +135,17 @@ func (c *Client) planTemplates(ctx context.Context, p *Plan, want func(string) b
 			existing[awssdk.ToString(lt.LaunchTemplateName)] = lt
 		}
 	}
+	var conflicts []string
+	for _, t := range p.Desired.Templates {
+		if lt, ok := existing[t.Name]; ok {
+			if other := tagValue(lt.Tags, TagCluster); other != "" && other != p.Desired.Cluster {
+				conflicts = append(conflicts, fmt.Sprintf("launch template %s (%s) belongs to cluster %s (tagged %s=%s)", t.Name, awssdk.ToString(lt.LaunchTemplateId), other, TagCluster, other))
+			}
+		}
+	}
+	if len(conflicts) > 0 {
+		return &ClusterError{Cluster: p.Desired.Cluster, Conflicts: conflicts}
+	}
 	rampartIDs := map[string]bool{}
 	for _, id := range p.ids {
 		rampartIDs[id] = true
