@@ -18,7 +18,15 @@ import (
 const (
 	TagCluster = "rampart:cluster=" // + the spec's cluster name
 	TagRole    = "rampart:role="    // + the node's role
+	// TagEtcdCA marks a device whose userdata carries etcd keys (an etcd
+	// member, a role with etcd_client): + the first CAPrefix hex digits of
+	// the sha256 of the etcd CA certificate (pki.Fingerprint, the
+	// manifest's etcd_ca_sha256).
+	TagEtcdCA = "rampart:etcd-ca="
 )
+
+// CAPrefix is how many hex digits of a CA's fingerprint TagEtcdCA keeps.
+const CAPrefix = 16
 
 // gone are the states of a device that no longer counts as the node's
 // machine: it is going away or has gone.
@@ -122,17 +130,21 @@ feed:
 	wg.Wait()
 }
 
-// wantTags is the device's tags with rampart's cluster and role tags set to
-// these values, every other tag kept, sorted; changed says whether they
-// differ from what the device has.
-func wantTags(have []string, cluster, role string) (tags []string, changed bool) {
+// wantTags is the device's tags with rampart's tags set for the machine
+// (cluster, role and, when its userdata carries etcd keys, the CA; a stale
+// CA tag is dropped), every other tag kept, sorted; changed says whether
+// they differ from what the device has.
+func wantTags(have []string, cluster string, m Machine) (tags []string, changed bool) {
 	for _, t := range have {
-		if strings.HasPrefix(t, TagCluster) || strings.HasPrefix(t, TagRole) {
+		if strings.HasPrefix(t, TagCluster) || strings.HasPrefix(t, TagRole) || strings.HasPrefix(t, TagEtcdCA) {
 			continue
 		}
 		tags = append(tags, t)
 	}
-	tags = append(tags, TagCluster+cluster, TagRole+role)
+	tags = append(tags, TagCluster+cluster, TagRole+m.Role)
+	if ca := caTag(m.EtcdCA); ca != "" {
+		tags = append(tags, TagEtcdCA+ca)
+	}
 	slices.Sort(tags)
 	tags = slices.Compact(tags)
 	cur := slices.Clone(have)
@@ -149,4 +161,53 @@ func tagValue(tags []string, prefix string) string {
 		}
 	}
 	return ""
+}
+
+// caTag is the value of TagEtcdCA for a CA fingerprint: its first CAPrefix
+// hex digits.
+func caTag(fingerprint string) string {
+	return fingerprint[:min(len(fingerprint), CAPrefix)]
+}
+
+// CACheck says which etcd CA a device tagged TagEtcdCA may have besides the
+// one of the userdata rampart puts on it. Userdata of another CA than the
+// one a device's node runs with gives certificates the other members do not
+// trust: most often a wrong --state, whose gen made a new CA.
+type CACheck struct {
+	// NewCA accepts any: the CA was replaced on purpose (--new-ca).
+	NewCA bool
+	// Replaced are the fingerprints of the CAs the state replaced on
+	// purpose (certs rotate --ca; pki.State.ReplacedCAs): accepted.
+	Replaced []string
+}
+
+// CAMismatchError is a device whose TagEtcdCA names another CA than the
+// userdata rampart would put on it.
+type CAMismatchError struct {
+	Hostname string // the machine's hostname
+	DeviceID string // the device's id
+	DeviceCA string // the device's tag value (CAPrefix hex digits)
+	WantCA   string // the machine's CA fingerprint, in full
+}
+
+// Error names the device and both fingerprints.
+func (e *CAMismatchError) Error() string {
+	return fmt.Sprintf("%s: device %s is tagged %s%s, but this userdata carries keys of the etcd CA %s (sha256 %s): the members that run would not trust its certificates; is --state this cluster's state directory? If the CA was replaced on purpose, --new-ca accepts it",
+		e.Hostname, e.DeviceID, TagEtcdCA, e.DeviceCA, caTag(e.WantCA), e.WantCA)
+}
+
+// check is nil when machine m's userdata may go on device d: the device
+// has no CA tag, the userdata no keys, the CAs agree, or c accepts the
+// device's.
+func (c CACheck) check(m Machine, d *packngo.Device) error {
+	have, want := tagValue(d.Tags, TagEtcdCA), caTag(m.EtcdCA)
+	if have == "" || want == "" || have == want || c.NewCA {
+		return nil
+	}
+	for _, r := range c.Replaced {
+		if caTag(r) == have {
+			return nil
+		}
+	}
+	return &CAMismatchError{Hostname: m.Hostname, DeviceID: d.ID, DeviceCA: have, WantCA: m.EtcdCA}
 }

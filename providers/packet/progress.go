@@ -60,6 +60,8 @@ func (p *lineProgress) Device(o Outcome) {
 		line = fmt.Sprintf("FAILED %s %s: %v", o.Action, o.Hostname, o.Err)
 	case o.Action == ActionCreate:
 		line = fmt.Sprintf("created %s (%s)", o.Hostname, o.DeviceID)
+	case o.Action == ActionAdopt:
+		line = fmt.Sprintf("adopted %s (%s)", o.Hostname, o.DeviceID)
 	default:
 		line = fmt.Sprintf("updated %s (%s)", o.Hostname, o.DeviceID)
 	}

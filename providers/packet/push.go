@@ -30,6 +30,10 @@ type Machine struct {
 	Hostname string // the spec node's name, matched against device hostnames
 	Role     string // the node's role, in the rampart:role= tag
 	Userdata []byte // the exact userdata the device should have
+	// EtcdCA is the fingerprint (pki.Fingerprint, hex) of the etcd CA whose
+	// keys the userdata carries; "" when it carries none. The device is
+	// tagged TagEtcdCA with its first CAPrefix digits.
+	EtcdCA string
 }
 
 // Action is what a push does to one machine's device.
@@ -41,6 +45,12 @@ const (
 	ActionUpdate    Action = "update"    // the device's userdata or tags differ
 	ActionUnchanged Action = "unchanged" // nothing to do
 	ActionMissing   Action = "missing"   // no device, and creating was not asked for
+	// ActionAdopt takes over a device with the node's hostname that has no
+	// rampart:cluster tag (--adopt): its userdata and rampart's tags.
+	ActionAdopt Action = "adopt"
+	// ActionUntagged leaves such a device alone: adopting was not asked
+	// for. It may be someone else's machine.
+	ActionUntagged Action = "untagged"
 )
 
 // Step is the plan for one machine.
@@ -48,7 +58,7 @@ type Step struct {
 	Machine  Machine  // the machine the step is for
 	Action   Action   // what the push does to its device
 	DeviceID string   // "" for create and missing
-	Changes  []string // what differs, for update
+	Changes  []string // what differs, for update and adopt
 	tags     []string // the tags to put on the device
 	userdata bool     // the userdata differs
 }
@@ -64,7 +74,7 @@ type Plan struct {
 
 // PlanError lists every device the plan refuses to decide about.
 type PlanError struct {
-	Problems []string // one per machine: named twice, several devices with its hostname, or a device of another cluster
+	Problems []string // one per machine: named twice, several devices with its hostname, a device of another cluster or of another etcd CA
 }
 
 // Error lists the problems, one a line.
@@ -76,6 +86,13 @@ func (e *PlanError) Error() string {
 type PlanOptions struct {
 	// Create plans a device for every machine that has none.
 	Create bool
+	// Adopt takes over the devices that have a machine's hostname but no
+	// rampart:cluster tag; without it they are planned as untagged and
+	// left alone.
+	Adopt bool
+	// CA says which etcd CAs, besides the machines' own, a device tagged
+	// TagEtcdCA may have; any other stops the plan.
+	CA CACheck
 	// Others are the hostnames of the spec's nodes that this push leaves
 	// out (push --node): their devices are not strangers.
 	Others []string
@@ -115,13 +132,26 @@ func (c *Client) Plan(ctx context.Context, t Target, machines []Machine, o PlanO
 			problems = append(problems, fmt.Sprintf("%s: %d devices have this hostname (%s); rampart matches devices by hostname and will not guess", m.Hostname, len(ds), strings.Join(ids, ", ")))
 		case len(ds) == 1:
 			d := ds[0]
-			if other := tagValue(d.Tags, TagCluster); other != "" && other != t.Cluster {
+			other := tagValue(d.Tags, TagCluster)
+			if other != "" && other != t.Cluster {
 				problems = append(problems, fmt.Sprintf("%s: device %s belongs to cluster %s (tag %s%s), not %s", m.Hostname, d.ID, other, TagCluster, other, t.Cluster))
 				continue
 			}
-			p.Steps = append(p.Steps, compare(t, m, d))
+			if err := o.CA.check(m, d); err != nil {
+				problems = append(problems, err.Error())
+				continue
+			}
+			s := compare(t, m, d)
+			switch {
+			case other != "":
+			case o.Adopt:
+				s.Action = ActionAdopt
+			default:
+				s.Action = ActionUntagged
+			}
+			p.Steps = append(p.Steps, s)
 		case o.Create:
-			tags, _ := wantTags(nil, t.Cluster, m.Role)
+			tags, _ := wantTags(nil, t.Cluster, m)
 			p.Steps = append(p.Steps, Step{Machine: m, Action: ActionCreate, tags: tags, userdata: true})
 		default:
 			p.Steps = append(p.Steps, Step{Machine: m, Action: ActionMissing})
@@ -150,7 +180,7 @@ func compare(t Target, m Machine, d *packngo.Device) Step {
 		s.userdata = true
 		s.Changes = append(s.Changes, fmt.Sprintf("userdata %s → %s", describe([]byte(d.UserData)), describe(m.Userdata)))
 	}
-	tags, changed := wantTags(d.Tags, t.Cluster, m.Role)
+	tags, changed := wantTags(d.Tags, t.Cluster, m)
 	if changed {
 		s.tags = tags
 		var add []string
@@ -208,10 +238,12 @@ func (p *Plan) Write(w io.Writer) error {
 		switch s.Action {
 		case ActionCreate:
 			detail = fmt.Sprintf("role %s, userdata %s, tags %s", s.Machine.Role, describe(s.Machine.Userdata), strings.Join(s.tags, " "))
-		case ActionUpdate:
+		case ActionUpdate, ActionAdopt:
 			detail = strings.Join(s.Changes, "; ")
 		case ActionMissing:
 			detail = "no device with this hostname; --create makes one"
+		case ActionUntagged:
+			detail = fmt.Sprintf("a device with this hostname but no %s tag: left alone; --adopt takes it over", TagCluster+"CLUSTER")
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", s.Action, s.Machine.Hostname, id, detail)
 	}
@@ -229,9 +261,21 @@ func (p *Plan) Write(w io.Writer) error {
 	for _, s := range p.Strangers {
 		fmt.Fprintf(&b, "  warning: %s is tagged %s%s but is not in the spec; left alone\n", s, TagCluster, t.Cluster)
 	}
-	fmt.Fprintf(&b, "plan: %d to create, %d to update, %d unchanged, %d missing\n",
+	for _, s := range p.Steps {
+		if s.Action == ActionUntagged {
+			fmt.Fprintf(&b, "  warning: %s (%s) has the hostname of a node but no %s%s tag: not touched; push --adopt puts the node's userdata and rampart's tags on it\n", s.Machine.Hostname, s.DeviceID, TagCluster, t.Cluster)
+		}
+	}
+	fmt.Fprintf(&b, "plan: %d to create, %d to update, %d unchanged, %d missing",
 		p.Count(ActionCreate), p.Count(ActionUpdate), p.Count(ActionUnchanged), p.Count(ActionMissing))
-	if p.Count(ActionUpdate) > 0 {
+	if n := p.Count(ActionAdopt); n > 0 {
+		fmt.Fprintf(&b, ", %d to adopt", n)
+	}
+	if n := p.Count(ActionUntagged); n > 0 {
+		fmt.Fprintf(&b, ", %d untagged (left alone)", n)
+	}
+	b.WriteByte('\n')
+	if p.Count(ActionUpdate)+p.Count(ActionAdopt) > 0 {
 		b.WriteString("note: new userdata reaches a running device's OS only when it is reinstalled (Ignition runs on first boot): rampart recover NODE --reinstall\n")
 	}
 	_, err := w.Write(b.Bytes())
@@ -241,7 +285,7 @@ func (p *Plan) Write(w io.Writer) error {
 // Outcome is what happened to one machine's device in Apply.
 type Outcome struct {
 	Hostname string // the machine's hostname
-	Action   Action // ActionCreate or ActionUpdate
+	Action   Action // ActionCreate, ActionUpdate or ActionAdopt
 	DeviceID string // the device's id; "" when a create made none
 	Err      error  // nil when done
 }
@@ -249,7 +293,7 @@ type Outcome struct {
 // Result is the outcome of Apply, machine by machine in plan order, for the
 // steps that had something to do.
 type Result struct {
-	Outcomes []Outcome // one per create or update step, in plan order
+	Outcomes []Outcome // one per create, update or adopt step, in plan order
 }
 
 // Done lists the hostnames whose change was made.
@@ -295,15 +339,15 @@ func (e *PartialError) Error() string {
 	return b.String()
 }
 
-// Apply makes the plan's creates and updates, Concurrency at a time, and
-// reports each device to progress as it finishes. Every step is tried
-// whatever happens to the others; when any fails, the error is a
+// Apply makes the plan's creates, updates and adoptions, Concurrency at a
+// time, and reports each device to progress as it finishes. Every step is
+// tried whatever happens to the others; when any fails, the error is a
 // *PartialError naming what was done and what was not. A second Apply of a
 // fresh plan finishes the rest without touching what is done.
 func (c *Client) Apply(ctx context.Context, p *Plan, progress Progress) (*Result, error) {
 	var todo []Step
 	for _, s := range p.Steps {
-		if s.Action == ActionCreate || s.Action == ActionUpdate {
+		if s.Action == ActionCreate || s.Action == ActionUpdate || s.Action == ActionAdopt {
 			todo = append(todo, s)
 		}
 	}
@@ -323,7 +367,7 @@ func (c *Client) Apply(ctx context.Context, p *Plan, progress Progress) (*Result
 		switch s.Action {
 		case ActionCreate:
 			id, err = c.create(ctx, p.Target, s)
-		case ActionUpdate:
+		case ActionUpdate, ActionAdopt:
 			err = c.update(ctx, s)
 		}
 		res.Outcomes[i].DeviceID, res.Outcomes[i].Err = id, err

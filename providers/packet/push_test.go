@@ -126,7 +126,7 @@ func TestPushUpdatesWhatDiffers(t *testing.T) {
 	for _, m := range old {
 		tags := []string{"rampart:cluster=dcos-packet", "rampart:role=" + m.Role}
 		if m.Hostname == "agent-2" {
-			tags = []string{"owner=ops"} // made by hand: rampart's tags are added, the rest kept
+			tags = []string{"owner=ops", "rampart:cluster=dcos-packet"} // tagged by hand: rampart's tags are added, the rest kept
 		}
 		s.AddDevice(packetfake.Device{Project: project, Hostname: m.Hostname, Plan: "c3.small.x86", Metro: "da", OS: "flatcar_stable", Userdata: string(m.Userdata), Tags: tags})
 	}
@@ -154,7 +154,7 @@ func TestPushUpdatesWhatDiffers(t *testing.T) {
 		t.Errorf("plan = %v, want %v", got, want)
 	}
 	for _, w := range []string{"update master-1 00000001-0000-4000-8000-000000000001 userdata", "userdata " + short(old[0].Userdata) + " → " + short(ms[0].Userdata),
-		"tags +rampart:cluster=dcos-packet +rampart:role=agent", "warning: agent-9 (", "plan: 0 to create, 2 to update, 4 unchanged, 0 missing",
+		"tags +rampart:role=agent", "warning: agent-9 (", "plan: 0 to create, 2 to update, 4 unchanged, 0 missing",
 		"rampart recover NODE --reinstall"} {
 		if !strings.Contains(collapsed, w) {
 			t.Errorf("plan does not say %q", w)
@@ -196,7 +196,7 @@ func TestPlanMakesNoChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Count(ActionCreate) != 5 || p.Count(ActionUpdate) != 1 {
+	if p.Count(ActionCreate) != 5 || p.Count(ActionUntagged) != 1 {
 		t.Errorf("plan = %v", actions(p))
 	}
 	if n := s.Count(mutating); n != 0 {
@@ -588,5 +588,114 @@ func TestCancelDuringListIsAnError(t *testing.T) {
 		if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "list devices of project "+project+" (page ") {
 			t.Errorf("run %d: plan after a cancel: %v, want the context's error naming the page", i, err)
 		}
+	}
+}
+
+// A device with a node's hostname but no rampart:cluster tag may be
+// someone else's: without Adopt it is listed and left alone; with Adopt it
+// gets the userdata and rampart's tags, its own tags kept.
+func TestUntaggedDevicesNeedAdopt(t *testing.T) {
+	s, c := startFake(t)
+	ms := machines("v1")
+	for _, m := range ms {
+		tags := []string{"rampart:cluster=dcos-packet", "rampart:role=" + m.Role}
+		ud := string(m.Userdata)
+		if m.Hostname == "agent-2" {
+			tags, ud = []string{"owner=ops"}, "#cloud-config\n"
+		}
+		s.AddDevice(packetfake.Device{Project: project, Hostname: m.Hostname, Userdata: ud, Tags: tags})
+	}
+	p, res, err := push(t, c, ms, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plan bytes.Buffer
+	if err := p.Write(&plan); err != nil {
+		t.Fatal(err)
+	}
+	d := s.Device("agent-2")
+	if p.Count(ActionUntagged) != 1 || len(res.Outcomes) != 0 || s.Count(mutating) != 0 || d.Userdata != "#cloud-config\n" {
+		t.Errorf("push without Adopt: plan %v, outcomes %v, %d mutating calls", actions(p), res.Outcomes, s.Count(mutating))
+	}
+	for _, w := range []string{"untagged   agent-2", "warning: agent-2 (" + d.ID + ") has the hostname of a node but no rampart:cluster=dcos-packet tag: not touched; push --adopt", "5 unchanged, 0 missing, 1 untagged (left alone)"} {
+		if !strings.Contains(plan.String(), w) {
+			t.Errorf("plan does not say %q:\n%s", w, plan.String())
+		}
+	}
+
+	p, err = c.Plan(context.Background(), target, ms, PlanOptions{Adopt: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan.Reset()
+	if err := p.Write(&plan); err != nil {
+		t.Fatal(err)
+	}
+	var progress bytes.Buffer
+	res, err = c.Apply(context.Background(), p, NewProgress(&progress, false))
+	if err != nil || !slices.Equal(res.Done(), []string{"agent-2"}) || !strings.Contains(plan.String(), "1 to adopt") || !strings.Contains(progress.String(), "adopted agent-2 ("+d.ID+")") {
+		t.Fatalf("push with Adopt: %v, done %v\n%s%s", err, res.Done(), plan.String(), progress.String())
+	}
+	d = s.Device("agent-2")
+	if d.Userdata != string(ms[2].Userdata) || !slices.Equal(d.Tags, []string{"owner=ops", "rampart:cluster=dcos-packet", "rampart:role=agent"}) {
+		t.Errorf("adopted agent-2: tags %q, userdata %q", d.Tags, d.Userdata)
+	}
+	s.Settle()
+	s.ResetCalls()
+	if p, _, err := push(t, c, ms, true); err != nil || p.Count(ActionUnchanged) != 6 || s.Count(mutating) != 0 {
+		t.Errorf("push after the adoption: %v, plan %v", err, actions(p))
+	}
+}
+
+// Devices whose userdata carries etcd keys are tagged with their CA, and
+// userdata of another CA is refused (a wrong --state whose gen made a new
+// CA), unless the CA was replaced on purpose.
+func TestEtcdCATag(t *testing.T) {
+	s, c := startFake(t)
+	caA := strings.Repeat("a", 64)
+	caB := strings.Repeat("b", 64)
+	ms := machines("v1")[:2]
+	ms[0].EtcdCA = caA // master-1 carries keys; agent-1 none
+	if _, _, err := push(t, c, ms, true); err != nil {
+		t.Fatal(err)
+	}
+	if d := s.Device("master-1"); !slices.Contains(d.Tags, "rampart:etcd-ca=aaaaaaaaaaaaaaaa") {
+		t.Fatalf("master-1 created with tags %q", d.Tags)
+	}
+	if d := s.Device("agent-1"); slices.ContainsFunc(d.Tags, func(t string) bool { return strings.HasPrefix(t, TagEtcdCA) }) {
+		t.Errorf("agent-1, without keys, tagged %q", d.Tags)
+	}
+	s.Settle()
+	s.ResetCalls()
+
+	ms[0].EtcdCA, ms[0].Userdata = caB, []byte(`{"rampart":"other CA"}`)
+	_, err := c.Plan(context.Background(), target, ms, PlanOptions{})
+	var pe *PlanError
+	master := s.Device("master-1")
+	if !errors.As(err, &pe) || len(pe.Problems) != 1 || !strings.Contains(pe.Problems[0], "master-1: device "+master.ID+" is tagged rampart:etcd-ca=aaaaaaaaaaaaaaaa, but this userdata carries keys of the etcd CA bbbbbbbbbbbbbbbb") ||
+		!strings.Contains(pe.Problems[0], "--new-ca") {
+		t.Errorf("plan with another CA: %v", err)
+	}
+	_, err = c.Reinstall(context.Background(), target, ms[0], CACheck{})
+	var me *CAMismatchError
+	if !errors.As(err, &me) || me.DeviceID != master.ID || me.DeviceCA != caA[:16] || me.WantCA != caB {
+		t.Errorf("reinstall with another CA: %v", err)
+	}
+	if n := s.Count(mutating); n != 0 {
+		t.Fatalf("refused plan and reinstall made %d mutating calls", n)
+	}
+
+	// Replaced on purpose: the state lists the old CA, or --new-ca.
+	for _, ca := range []CACheck{{Replaced: []string{caB, caA}}, {NewCA: true}} {
+		p, err := c.Plan(context.Background(), target, ms, PlanOptions{CA: ca})
+		if err != nil || p.Count(ActionUpdate) != 1 {
+			t.Errorf("plan with %+v: %v", ca, err)
+		}
+	}
+	if _, err := c.Reinstall(context.Background(), target, ms[0], CACheck{NewCA: true}); err != nil {
+		t.Fatal(err)
+	}
+	if d := s.Device("master-1"); !slices.Contains(d.Tags, "rampart:etcd-ca=bbbbbbbbbbbbbbbb") || slices.Contains(d.Tags, "rampart:etcd-ca=aaaaaaaaaaaaaaaa") || d.Reinstalls != 1 {
+		t.Errorf("master-1 after a reinstall with the new CA: tags %q, %d reinstalls", d.Tags, d.Reinstalls)
 	}
 }

@@ -27,9 +27,16 @@ type Reinstalled struct {
 // device's first boot, so this is how new userdata reaches a running node.
 // The disks are wiped (no preserve_data): the node comes back as the spec
 // describes it.
-func (c *Client) Reinstall(ctx context.Context, t Target, m Machine) (*Reinstalled, error) {
+//
+// A device tagged TagEtcdCA with another CA than the machine's is refused
+// (a *CAMismatchError) unless ca accepts it: the node would come back with
+// certificates the other members do not trust, its disks wiped.
+func (c *Client) Reinstall(ctx context.Context, t Target, m Machine, ca CACheck) (*Reinstalled, error) {
 	d, err := c.findDevice(ctx, t, m.Hostname)
 	if err != nil {
+		return nil, err
+	}
+	if err := ca.check(m, d); err != nil {
 		return nil, err
 	}
 	out := &Reinstalled{DeviceID: d.ID}

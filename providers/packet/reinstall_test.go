@@ -17,7 +17,7 @@ func TestReinstallPutsUserdataThenReinstalls(t *testing.T) {
 		Tags: []string{"rampart:cluster=dcos-packet", "rampart:role=master"}})
 	other := s.AddDevice(packetfake.Device{Project: project, Hostname: "master-10", Userdata: "other"}) // a partial hostname match
 	m := machines("v2")[0]
-	got, err := c.Reinstall(context.Background(), target, m)
+	got, err := c.Reinstall(context.Background(), target, m, CACheck{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +46,7 @@ func TestReinstallPutsUserdataThenReinstalls(t *testing.T) {
 	// userdata already in place: only the reinstall
 	s.Settle()
 	s.ResetCalls()
-	got, err = c.Reinstall(context.Background(), target, m)
+	got, err = c.Reinstall(context.Background(), target, m, CACheck{})
 	if err != nil || len(got.Updated) != 0 || s.Count(mutating) != 1 || s.Device("master-1").Reinstalls != 2 {
 		t.Errorf("second reinstall: %+v, %v, %d mutating calls", got, err, s.Count(mutating))
 	}
@@ -60,7 +60,7 @@ func TestReinstallIsNotRepeatedAfterA5xx(t *testing.T) {
 	s.AddDevice(packetfake.Device{Project: project, Hostname: m.Hostname, Userdata: string(m.Userdata),
 		Tags: []string{"rampart:cluster=dcos-packet", "rampart:role=agent"}})
 	s.Inject(packetfake.Fault{Op: packetfake.OpPerformAction, Status: http.StatusBadGateway, Commit: true, Times: 1})
-	if _, err := c.Reinstall(context.Background(), target, m); err != nil {
+	if _, err := c.Reinstall(context.Background(), target, m, CACheck{}); err != nil {
 		t.Fatal(err)
 	}
 	if n := s.Device(m.Hostname).Reinstalls; n != 1 {
@@ -76,7 +76,7 @@ func TestReinstallRetriesA503(t *testing.T) {
 	m := machines("v1")[1]
 	s.AddDevice(packetfake.Device{Project: project, Hostname: m.Hostname, Userdata: string(m.Userdata)})
 	s.Inject(packetfake.Fault{Op: packetfake.OpPerformAction, Status: http.StatusServiceUnavailable, Times: 2})
-	got, err := c.Reinstall(context.Background(), target, m)
+	got, err := c.Reinstall(context.Background(), target, m, CACheck{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestReinstallRefuses(t *testing.T) {
 		"agent-3":  "agent-3: no device with this hostname in the project " + project,
 		"master-1": "master-1: no device with this hostname",
 	} {
-		_, err := c.Reinstall(context.Background(), target, Machine{Hostname: host, Role: "agent", Userdata: []byte("x")})
+		_, err := c.Reinstall(context.Background(), target, Machine{Hostname: host, Role: "agent", Userdata: []byte("x")}, CACheck{})
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("reinstall %s: %v, want %q", host, err, want)
 		}

@@ -84,7 +84,7 @@ func TestRecoverErrors(t *testing.T) {
 		code   int
 		stderr string
 	}{
-		{[]string{"recover", "master-1", "-f", fixture, "--state", state}, 1, "run rampart gen -f " + fixture + " --state " + state + " first"},
+		{[]string{"recover", "master-1", "-f", fixture, "--state", state}, 1, "if this cluster was generated before, point --state at its state directory (now " + state + "; it is relative to the current directory); rampart gen creates a new CA only for a new cluster"},
 		{[]string{"recover", "nobody", "-f", fixture, "--state", state}, 1, `has no node "nobody"; its nodes: master-1, agent-1`},
 		{[]string{"recover", "agent-1", "-f", fixture, "--state", state, "--replace"}, 2, "--replace is for etcd members, and agent-1 (role agent) is not one"},
 		{[]string{"recover", "master-1", "-f", fixture, "--state", state, "--replace"}, 2, "master-1 is the only etcd member"},

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -20,11 +21,11 @@ import (
 
 func newPushPacket() *cobra.Command {
 	var file, state string
-	var dryRun, create bool
+	var dryRun, create, adopt, newCA bool
 	var nodes []string
 	var concurrency int
 	c := &cobra.Command{
-		Use:   "packet -f cluster.yaml [--state state] [--dry-run] [--create] [--node N]...",
+		Use:   "packet -f cluster.yaml [--state state] [--dry-run] [--create] [--adopt] [--new-ca] [--node N]...",
 		Short: "Put every node's userdata on its Packet (Equinix Metal) device",
 		Long: `push packet reconciles the devices of the spec's provider.packet project with
 the spec: a device matches a node by hostname; where its userdata (or its
@@ -32,6 +33,20 @@ rampart:cluster / rampart:role tags) differ from what the spec and the state
 directory make, they are updated. With --create, a node without a device gets
 one (the provider section's plan, metro and operating system, the node's
 userdata, and the tags rampart:cluster=CLUSTER and rampart:role=ROLE).
+
+A device with a node's hostname but no rampart:cluster tag may be someone
+else's machine: it is listed with a warning and left alone (the push still
+exits 0, as for a missing device); --adopt puts the node's userdata and
+rampart's tags on it (its other tags are kept).
+
+Devices whose userdata carries etcd keys (etcd members, etcd_client roles)
+are tagged rampart:etcd-ca=<the first 16 hex digits of the CA's sha256, the
+manifest's etcd_ca_sha256>. Userdata of another CA than a device's tag is
+refused, naming the devices and both fingerprints: most often --state is not
+this cluster's state directory and gen made a new CA, whose certificates the
+running members do not trust. A CA replaced with 'rampart certs rotate --ca'
+is accepted (the state lists it); for a CA replaced otherwise on purpose,
+pass --new-ca.
 
 The plan is printed first; --dry-run stops there and changes nothing. Changes
 run --concurrency at a time with a line of progress per device (a progress bar
@@ -41,8 +56,8 @@ which not and exits 1; running it again finishes the rest and leaves the done
 ones alone.
 
 Userdata is Ignition when the spec outputs it, else cloud-config, exactly as
-'rampart gen' makes it (etcd members' userdata, with their keys, comes from the
-state directory: run 'rampart gen --state' first). A running device reads new
+rampart gen' makes it (etcd members' userdata, with their keys, comes from the
+state directory gen wrote for this cluster: --state names it). A running device reads new
 userdata only when it is reinstalled: 'rampart recover NODE --reinstall'.
 
 Credentials come from PACKET_AUTH_TOKEN (or METAL_AUTH_TOKEN); PACKET_API_URL
@@ -66,7 +81,11 @@ down on 2026-06-30.`,
 				return err
 			}
 			st := pki.Open(state)
-			opts := packet.PlanOptions{Create: create}
+			ca, err := caCheck(st, newCA)
+			if err != nil {
+				return err
+			}
+			opts := packet.PlanOptions{Create: create, Adopt: adopt, CA: ca}
 			var machines []packet.Machine
 			for _, n := range s.Nodes {
 				if !slices.Contains(selected, n) {
@@ -76,7 +95,7 @@ down on 2026-06-30.`,
 			for _, n := range selected {
 				m, err := packetMachine(s, st, n, false)
 				if err != nil {
-					return &exitError{code: ExitInvalid, err: fmt.Errorf("push packet: %w", err)}
+					return &exitError{code: ExitInvalid, err: fmt.Errorf("push packet: %w", withStateAdvice(err, state))}
 				}
 				machines = append(machines, m)
 			}
@@ -105,17 +124,19 @@ down on 2026-06-30.`,
 			if err != nil {
 				return &exitError{code: ExitInvalid, err: fmt.Errorf("push packet: %w", err)}
 			}
-			created, updated := 0, 0
+			done := map[packet.Action]int{}
 			for _, o := range res.Outcomes {
-				if o.Action == packet.ActionCreate {
-					created++
-				} else {
-					updated++
-				}
+				done[o.Action]++
 			}
-			fmt.Fprintf(out, "push done: %d created, %d updated, %d unchanged", created, updated, plan.Count(packet.ActionUnchanged))
+			fmt.Fprintf(out, "push done: %d created, %d updated, %d unchanged", done[packet.ActionCreate], done[packet.ActionUpdate], plan.Count(packet.ActionUnchanged))
+			if n := done[packet.ActionAdopt]; n > 0 {
+				fmt.Fprintf(out, ", %d adopted", n)
+			}
 			if n := plan.Count(packet.ActionMissing); n > 0 {
 				fmt.Fprintf(out, ", %d missing (no device; --create makes them)", n)
+			}
+			if n := plan.Count(packet.ActionUntagged); n > 0 {
+				fmt.Fprintf(out, ", %d untagged (left alone; --adopt takes them over)", n)
 			}
 			fmt.Fprintln(out)
 			return nil
@@ -125,6 +146,8 @@ down on 2026-06-30.`,
 	c.Flags().StringVar(&state, "state", DefaultState, "the state directory 'rampart gen' wrote (etcd members' userdata)")
 	c.Flags().BoolVar(&dryRun, "dry-run", false, "print the plan and change nothing")
 	c.Flags().BoolVar(&create, "create", false, "create the devices of nodes that have none")
+	c.Flags().BoolVar(&adopt, "adopt", false, "take over the devices with a node's hostname but no rampart:cluster tag")
+	c.Flags().BoolVar(&newCA, "new-ca", false, "accept devices tagged with another etcd CA (replaced on purpose)")
 	c.Flags().StringArrayVar(&nodes, "node", nil, "push only this node (repeatable)")
 	c.Flags().IntVar(&concurrency, "concurrency", packet.DefaultConcurrency, "how many API calls run at once")
 	return c
@@ -187,7 +210,39 @@ func packetMachine(s *spec.Spec, st *pki.State, n *spec.Node, replacement bool) 
 	if err != nil {
 		return packet.Machine{}, fmt.Errorf("node %s: %w", n.Name, err)
 	}
-	return packet.Machine{Hostname: n.Name, Role: n.Role, Userdata: data}, nil
+	m := packet.Machine{Hostname: n.Name, Role: n.Role, Userdata: data}
+	if r := s.Role(n.Role); gen.IsEtcdMember(s, n) || (r != nil && r.EtcdClient) {
+		// The userdata carries keys of the state's CA: the device is tagged
+		// with it, and a device of another CA refuses it.
+		if m.EtcdCA, err = st.CAFingerprint(); err != nil {
+			return packet.Machine{}, fmt.Errorf("node %s: %w", n.Name, err)
+		}
+	}
+	return m, nil
+}
+
+// caCheck is which etcd CAs, besides the state's, a device may carry: those
+// the state replaced with certs rotate --ca, or any with --new-ca.
+func caCheck(st *pki.State, newCA bool) (packet.CACheck, error) {
+	replaced, err := st.ReplacedCAs()
+	if err != nil {
+		return packet.CACheck{}, &exitError{code: ExitInvalid, err: fmt.Errorf("state %s: %w", st.Dir, err)}
+	}
+	return packet.CACheck{NewCA: newCA, Replaced: replaced}, nil
+}
+
+// withStateAdvice adds to an error of a state without a CA, or one behind the
+// spec, what to do about it. Running gen on an empty --state would make a
+// new CA, whose userdata cannot join the running cluster: that is the
+// advice only for a new cluster.
+func withStateAdvice(err error, state string) error {
+	switch {
+	case errors.Is(err, pki.ErrNoCA):
+		return fmt.Errorf("%w\nif this cluster was generated before, point --state at its state directory (now %s; it is relative to the current directory); rampart gen creates a new CA only for a new cluster, and userdata of a new CA cannot join a running one", err, state)
+	case errors.Is(err, pki.ErrStale):
+		return fmt.Errorf("%w\nif %s is this cluster's state directory, rampart gen -f SPEC --state %s brings it up to date with the spec (it keeps the CA); if not, point --state at the cluster's state directory", err, state, state)
+	}
+	return err
 }
 
 // packetClient is a Metal API client from the environment; without a token
@@ -204,7 +259,8 @@ func packetClient() (*packet.Client, error) {
 // regenerated userdata (`rampart recover NODE --reinstall`): Ignition runs
 // only on first boot, so this is how a running node gets new userdata.
 // replacement is as for packetMachine.
-func reinstallPacketNode(ctx context.Context, w io.Writer, s *spec.Spec, state, node string, replacement bool) error {
+// newCA accepts a device tagged with another etcd CA than the state's.
+func reinstallPacketNode(ctx context.Context, w io.Writer, s *spec.Spec, state, node string, replacement, newCA bool) error {
 	target, err := packetTarget(s)
 	if err != nil {
 		return err
@@ -216,9 +272,14 @@ func reinstallPacketNode(ctx context.Context, w io.Writer, s *spec.Spec, state, 
 	if err := memberReinstallAllowed(s, n, replacement); err != nil {
 		return err
 	}
-	m, err := packetMachine(s, pki.Open(state), n, replacement)
+	st := pki.Open(state)
+	m, err := packetMachine(s, st, n, replacement)
 	if err != nil {
-		return &exitError{code: ExitInvalid, err: fmt.Errorf("reinstall: %w", err)}
+		return &exitError{code: ExitInvalid, err: fmt.Errorf("reinstall: %w", withStateAdvice(err, state))}
+	}
+	ca, err := caCheck(st, newCA)
+	if err != nil {
+		return err
 	}
 	client, err := packetClient()
 	if err != nil {
@@ -227,7 +288,7 @@ func reinstallPacketNode(ctx context.Context, w io.Writer, s *spec.Spec, state, 
 	client.OnRetry = func(r packet.RetryNote) {
 		fmt.Fprintf(w, "  retry %s: %s; attempt %d failed, next in %s\n", r.What, r.Reason, r.Attempt, r.Wait.Round(1e6))
 	}
-	res, err := client.Reinstall(ctx, target, m)
+	res, err := client.Reinstall(ctx, target, m, ca)
 	if err != nil {
 		return &exitError{code: ExitInvalid, err: fmt.Errorf("reinstall %s: %w", node, err)}
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -184,6 +185,7 @@ func TestPushPacketUsage(t *testing.T) {
 		{[]string{}, 2, "-f is required"},
 		{[]string{"-f", fixture, "--concurrency", "0"}, 2, "--concurrency must be at least 1"},
 		{[]string{"-f", fixture, "--state", t.TempDir()}, 1, "node master-1:"},
+		{[]string{"-f", fixture, "--state", "nostate"}, 1, "if this cluster was generated before, point --state at its state directory (now nostate; it is relative to the current directory); rampart gen creates a new CA only for a new cluster"},
 	} {
 		code, out, errOut := runCommand(newPushPacket(), c.args...)
 		if code != c.code || !strings.Contains(errOut, c.stderr) {
@@ -207,7 +209,7 @@ func TestReinstallPacketNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	if err := reinstallPacketNode(context.Background(), &out, sp, state, "master-1", true); err != nil {
+	if err := reinstallPacketNode(context.Background(), &out, sp, state, "master-1", true, false); err != nil {
 		t.Fatal(err)
 	}
 	want, err := gen.ReplacementUserdata(sp, pki.Open(state), "master-1", spec.OutputIgnition)
@@ -225,12 +227,12 @@ func TestReinstallPacketNode(t *testing.T) {
 	}
 	// A member of two reinstalled as a new cluster would never rejoin.
 	s.ResetCalls()
-	err = reinstallPacketNode(context.Background(), &out, sp, state, "master-2", false)
+	err = reinstallPacketNode(context.Background(), &out, sp, state, "master-2", false, false)
 	var ee *exitError
 	if !errors.As(err, &ee) || ee.code != 2 || !strings.Contains(err.Error(), "master-2 is one of 2 etcd members") || mutatingCalls(s) != 0 {
 		t.Errorf("reinstall of master-2 as a new cluster: %v, %d mutating calls", err, mutatingCalls(s))
 	}
-	err = reinstallPacketNode(context.Background(), &out, sp, state, "agent-1", false)
+	err = reinstallPacketNode(context.Background(), &out, sp, state, "agent-1", false, false)
 	if !errors.As(err, &ee) || ee.code != 1 || !strings.Contains(err.Error(), "agent-1: no device with this hostname") {
 		t.Errorf("reinstall of a node without a device: %v", err)
 	}
@@ -411,5 +413,65 @@ func TestRecoverReinstallTwoMembers(t *testing.T) {
 	}
 	if d := s.Device("master-2"); d.Reinstalls != 0 || d.Userdata != "old" {
 		t.Errorf("master-2 was touched: %+v", d)
+	}
+}
+
+// An untagged device with a node's hostname is listed and left alone (exit
+// 0, as for a missing device); --adopt takes it over.
+func TestPushPacketAdopt(t *testing.T) {
+	s := packetFake(t)
+	state := genState(t)
+	d := s.AddDevice(packetfake.Device{Project: packetProject, Hostname: "agent-3", Userdata: "terraform's", Tags: []string{"owner=ops"}})
+	code, out, errOut := runCommand(newPushPacket(), "-f", fixture, "--state", state, "--node", "agent-3")
+	if code != 0 || !strings.Contains(out, "warning: agent-3 ("+d.ID+") has the hostname of a node but no rampart:cluster=dcos-packet tag: not touched") ||
+		!strings.Contains(out, "push done: 0 created, 0 updated, 0 unchanged, 1 untagged (left alone; --adopt takes them over)") || mutatingCalls(s) != 0 {
+		t.Errorf("push over an untagged device: exit %d, %d mutating calls\n%s\n%s", code, mutatingCalls(s), out, errOut)
+	}
+	code, out, errOut = runCommand(newPushPacket(), "-f", fixture, "--state", state, "--node", "agent-3", "--adopt")
+	if got := s.Device("agent-3"); code != 0 || !strings.Contains(out, "push done: 0 created, 0 updated, 0 unchanged, 1 adopted") ||
+		!strings.Contains(out, "] adopted agent-3 (") || got.Userdata == "terraform's" || strings.Join(got.Tags, " ") != "owner=ops rampart:cluster=dcos-packet rampart:role=agent" {
+		t.Errorf("push --adopt: exit %d, tags %q\n%s\n%s", code, got.Tags, out, errOut)
+	}
+}
+
+// The devices of nodes whose userdata carries keys are tagged with the
+// manifest's etcd CA; userdata of another CA (gen run on another --state)
+// is refused by push and by recover --reinstall, naming the device and both
+// fingerprints, unless --new-ca.
+func TestPushPacketEtcdCA(t *testing.T) {
+	s := packetFake(t)
+	state := genState(t)
+	if code, out, errOut := runCommand(newPushPacket(), "-f", fixture, "--state", state, "--create"); code != 0 {
+		t.Fatalf("push --create: exit %d\n%s\n%s", code, out, errOut)
+	}
+	m, err := gen.ReadManifest(filepath.Join(filepath.Dir(state), "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	caTag := "rampart:etcd-ca=" + m.EtcdCASHA256[:16]
+	master := s.Device("master-1")
+	if !slices.Contains(master.Tags, caTag) || slices.ContainsFunc(s.Device("agent-1").Tags, func(t string) bool { return strings.HasPrefix(t, "rampart:etcd-ca=") }) {
+		t.Errorf("master-1 tags %q (want %s), agent-1 tags %q (want none)", master.Tags, caTag, s.Device("agent-1").Tags)
+	}
+	s.Settle()
+	s.ResetCalls()
+
+	other := genState(t) // another state: another CA
+	otherCA, err := pki.Open(other).CAFingerprint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCommand(newPushPacket(), "-f", fixture, "--state", other)
+	want := "master-1: device " + master.ID + " is tagged " + caTag + ", but this userdata carries keys of the etcd CA " + otherCA[:16]
+	if code != 1 || !strings.Contains(errOut, want) || !strings.Contains(errOut, "--new-ca") || mutatingCalls(s) != 0 {
+		t.Errorf("push with another CA: exit %d, %d mutating calls\n%s\n%s\nwant %q", code, mutatingCalls(s), out, errOut, want)
+	}
+	code, out, errOut = runIn("", "recover", "master-1", "-f", fixture, "--state", other, "-o", t.TempDir(), "--reinstall", "--yes")
+	if code != 1 || !strings.Contains(errOut, want) || mutatingCalls(s) != 0 {
+		t.Errorf("recover --reinstall with another CA: exit %d, %d mutating calls\n%s\n%s", code, mutatingCalls(s), out, errOut)
+	}
+	code, out, errOut = runIn("", "recover", "master-1", "-f", fixture, "--state", other, "-o", t.TempDir(), "--reinstall", "--yes", "--new-ca")
+	if d := s.Device("master-1"); code != 0 || d.Reinstalls != 1 || !slices.Contains(d.Tags, "rampart:etcd-ca="+otherCA[:16]) {
+		t.Errorf("recover --reinstall --new-ca: exit %d, tags %q\n%s\n%s", code, d.Tags, out, errOut)
 	}
 }

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -18,9 +17,9 @@ import (
 
 func newRecover() *cobra.Command {
 	var file, state, out string
-	var replace, reinstall, yes, membershipDone bool
+	var replace, reinstall, yes, membershipDone, newCA bool
 	c := &cobra.Command{
-		Use:   "recover NODE -f cluster.yaml [--state state] [-o dir] [--replace] [--reinstall --yes [--membership-done]]",
+		Use:   "recover NODE -f cluster.yaml [--state state] [-o dir] [--replace] [--reinstall --yes [--membership-done] [--new-ca]]",
 		Short: "Write the userdata to rebuild one node, byte-identical to what gen made for it",
 		Long: `recover writes the userdata that rebuilds NODE from the spec and the state
 directory, in every format the spec asks for (ignition.json, cloud-config.yaml):
@@ -29,7 +28,10 @@ gen wrote to STATE/userdata/nodes/NODE/; for any other node, its role's.
 The files go to -o (default STATE/recover/NODE), mode 0600; -o may not be an
 output tree or lie inside one (a directory with a rampart manifest.json, or
 under it): the tree is reviewed and shared, and must never hold keys. recover
-only reads the state: run gen first after changing the spec.
+only reads the state: --state must be the directory gen wrote for this
+cluster (run gen again after changing the spec; it keeps the CA). Never run
+gen on an empty --state for a running cluster: that makes a new CA, whose
+userdata cannot join it.
 
 With --replace, the etcd member joins the running cluster instead of
 bootstrapping it (ETCD_INITIAL_CLUSTER_STATE=existing), and recover prints the
@@ -40,7 +42,8 @@ everything but the commands is a comment.
 With --reinstall (provider packet), the node's device gets this userdata and is
 reinstalled with the spec's OS (its disks are wiped; Ignition runs only on a
 first boot). The wipe needs --yes, or the node's name typed at the prompt when
-standard input is a terminal.
+standard input is a terminal. A device tagged rampart:etcd-ca= with another CA
+than the state's is refused (see push packet); --new-ca accepts it.
 
 An etcd member of a cluster of two or more members is reinstalled only with
 --replace: without it, it would boot with an empty data directory as a new
@@ -118,9 +121,7 @@ data.`,
 					data, err = gen.FinalUserdata(s, st, "role", n.Role, format)
 				}
 				if err != nil {
-					if errors.Is(err, pki.ErrNoCA) || errors.Is(err, pki.ErrStale) {
-						err = fmt.Errorf("%w\nrecover reads what gen made: run rampart gen -f %s --state %s first", err, file, state)
-					}
+					err = withStateAdvice(err, state)
 					return &exitError{code: ExitInvalid, err: fmt.Errorf("recover %s: %w", name, err)}
 				}
 				p := filepath.Join(out, gen.UserdataName[format])
@@ -145,7 +146,7 @@ data.`,
 				if member {
 					fmt.Fprintf(w, "# %s bootstraps with the cluster (ETCD_INITIAL_CLUSTER_STATE=new): for a member\n# whose data is lost while the others run, use --replace.\n", name)
 				}
-				return reinstallIf(cmd, reinstall, yes, s, state, name, false)
+				return reinstallIf(cmd, reinstall, yes, newCA, s, state, name, false)
 			}
 			cmds, err := memberCommands(s, n, st)
 			if err != nil {
@@ -159,7 +160,7 @@ data.`,
 				for _, c := range cmds {
 					fmt.Fprintln(w, "#   "+c)
 				}
-				return reinstallIf(cmd, reinstall, yes, s, state, name, true)
+				return reinstallIf(cmd, reinstall, yes, newCA, s, state, name, true)
 			}
 			fmt.Fprintf(w, "# 1. Replace its membership, where etcdctl reaches the other members:\n")
 			for _, c := range cmds {
@@ -180,6 +181,7 @@ data.`,
 	c.Flags().BoolVar(&replace, "replace", false, "join the running etcd cluster, and print the member commands to run first")
 	c.Flags().BoolVar(&reinstall, "reinstall", false, "reinstall the node's Packet device with this userdata (wipes its disks)")
 	c.Flags().BoolVar(&yes, "yes", false, "with --reinstall: wipe the device's disks without asking")
+	c.Flags().BoolVar(&newCA, "new-ca", false, "with --reinstall: accept a device tagged with another etcd CA (replaced on purpose)")
 	c.Flags().BoolVar(&membershipDone, "membership-done", false, "with --replace --reinstall: the member commands of 'recover --replace' have been run")
 	return c
 }
@@ -254,7 +256,7 @@ func confirmReinstall(cmd *cobra.Command, s *spec.Spec, name string) error {
 // reinstallIf reinstalls the node's Packet device when --reinstall was
 // given, after asking unless yes; what it does goes to standard output as
 // shell comments.
-func reinstallIf(cmd *cobra.Command, reinstall, yes bool, s *spec.Spec, state, name string, replacement bool) error {
+func reinstallIf(cmd *cobra.Command, reinstall, yes, newCA bool, s *spec.Spec, state, name string, replacement bool) error {
 	if !reinstall {
 		return nil
 	}
@@ -264,7 +266,7 @@ func reinstallIf(cmd *cobra.Command, reinstall, yes bool, s *spec.Spec, state, n
 		}
 	}
 	var b strings.Builder
-	err := reinstallPacketNode(cmd.Context(), &b, s, state, name, replacement)
+	err := reinstallPacketNode(cmd.Context(), &b, s, state, name, replacement, newCA)
 	for _, line := range strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n") {
 		if line != "" {
 			fmt.Fprintln(cmd.OutOrStdout(), "# "+line)
