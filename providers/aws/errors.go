@@ -3,6 +3,8 @@ package aws
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/rampart-cluster/rampart/generator/policy"
@@ -67,6 +69,27 @@ type ClusterError struct {
 func (e *ClusterError) Error() string {
 	return fmt.Sprintf("cluster %s: %s; their names collide with this cluster's <cluster>-<role|node> names: rename a role, a node or the cluster (or, if one of them really is this cluster's, retag it %s=%s by hand); nothing was changed",
 		e.Cluster, strings.Join(e.Conflicts, "; "), TagCluster, e.Cluster)
+}
+
+// CAError says that launch templates at AWS are tagged with another etcd CA
+// than the one the machines' userdata carries: the push reads another state
+// directory than the cluster was made with, and its etcd members and clients
+// would boot with keys the running cluster does not trust. Plan returns it
+// before any change unless PlanOptions.NewCA is set.
+type CAError struct {
+	CA        string            // the machines' CA (TagEtcdCA form)
+	Templates map[string]string // template name -> the CA it is tagged with
+}
+
+// Error names the templates and both fingerprints, and what to do.
+func (e *CAError) Error() string {
+	names := slices.Sorted(maps.Keys(e.Templates))
+	var parts []string
+	for _, n := range names {
+		parts = append(parts, fmt.Sprintf("%s (%s=%s)", n, TagEtcdCA, e.Templates[n]))
+	}
+	return fmt.Sprintf("launch templates %s were pushed with another etcd CA than the state directory's (%s): machines booted from the new userdata could not join the running etcd cluster. If this cluster was generated before, point --state at its state directory; to replace the cluster's CA on purpose, push with --new-ca",
+		strings.Join(parts, ", "), e.CA)
 }
 
 // TooLargeError says a machine's userdata is over EC2's limit and cannot go

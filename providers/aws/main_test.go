@@ -134,7 +134,7 @@ func (e *env) plan(s *spec.Spec, machines []Machine, roles ...string) *Plan {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	p, err := e.client.Plan(e.ctx, d, roles)
+	p, err := e.client.Plan(e.ctx, d, PlanOptions{Roles: roles})
 	if err != nil {
 		e.t.Fatal(err)
 	}

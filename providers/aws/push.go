@@ -34,6 +34,11 @@ const (
 	TagCluster = "rampart:cluster"
 	TagRole    = "rampart:role"
 	TagNode    = "rampart:node"
+	// TagEtcdCA is on the launch templates of machines whose userdata
+	// carries etcd keys: the first 16 hex digits of the etcd CA's
+	// fingerprint (pki.Fingerprint), so a push from another state directory
+	// (another CA) is caught before it replaces their userdata.
+	TagEtcdCA = "rampart:etcd-ca"
 )
 
 // Userdata formats.
@@ -49,6 +54,10 @@ type Machine struct {
 	Node     string // "" for a role-wide template
 	Format   string // FormatIgnition or FormatCloudConfig
 	Userdata []byte // the final userdata, as the machine must boot with it
+	// EtcdCA is, for a machine whose userdata carries etcd keys (an etcd
+	// member's, or an etcd client role's), the first 16 hex digits of its
+	// etcd CA's fingerprint; "" for a machine without keys.
+	EtcdCA string
 }
 
 // Name is the role's name, or the node's where the machine is one node.
@@ -67,6 +76,7 @@ type Template struct {
 	Userdata []byte  // what EC2 gets (before base64): the machine's, or a pointer
 	Object   *Object // the full Ignition config in S3, when Userdata is a pointer
 	Size     int     // the machine's userdata size
+	EtcdCA   string  // the machine's EtcdCA: "" when its userdata carries no keys
 }
 
 // Object is an S3 object push makes sure exists.
@@ -106,7 +116,7 @@ func Desire(s *spec.Spec, machines []Machine) (*Desired, error) {
 		if s.Role(m.Role) == nil {
 			return nil, fmt.Errorf("machine %s: role %q is not in the spec", m.Name(), m.Role)
 		}
-		t := &Template{Name: GroupName(s.Cluster, m.Name()), Role: m.Role, Node: m.Node, Userdata: m.Userdata, Size: len(m.Userdata)}
+		t := &Template{Name: GroupName(s.Cluster, m.Name()), Role: m.Role, Node: m.Node, Userdata: m.Userdata, Size: len(m.Userdata), EtcdCA: m.EtcdCA}
 		if other, ok := names[t.Name]; ok {
 			return nil, fmt.Errorf("launch template %s would be both %s's and %s's: rename the node or the role", t.Name, other, m.Name())
 		}
@@ -195,9 +205,20 @@ type Plan struct {
 	ids      map[string]string // role -> group id, of the groups that exist
 }
 
-// Plan reads what exists and computes the changes. roles limits it to the
-// groups and templates of those roles (nil: all of them).
-func (c *Client) Plan(ctx context.Context, d *Desired, roles []string) (*Plan, error) {
+// PlanOptions narrow or loosen a plan.
+type PlanOptions struct {
+	// Roles limits the plan to the groups and templates of these roles
+	// (nil: all of them).
+	Roles []string
+	// NewCA accepts launch templates tagged with another etcd CA than the
+	// machines' (push aws --new-ca): the cluster's CA is being replaced on
+	// purpose. Without it such a plan fails with a *CAError.
+	NewCA bool
+}
+
+// Plan reads what exists and computes the changes.
+func (c *Client) Plan(ctx context.Context, d *Desired, opts PlanOptions) (*Plan, error) {
+	roles := opts.Roles
 	for _, r := range roles {
 		if d.Groups.Group(r) == nil {
 			return nil, fmt.Errorf("--role %s: not a role of cluster %s (roles: %s)", r, d.Cluster, strings.Join(roleNames(d), ", "))
@@ -211,7 +232,7 @@ func (c *Client) Plan(ctx context.Context, d *Desired, roles []string) (*Plan, e
 	if err := c.planObjects(ctx, p, want); err != nil {
 		return nil, err
 	}
-	if err := c.planTemplates(ctx, p, want); err != nil {
+	if err := c.planTemplates(ctx, p, want, opts.NewCA); err != nil {
 		return nil, err
 	}
 	return p, nil

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/netip"
 	"slices"
 	"sort"
@@ -22,6 +23,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/rampart-cluster/rampart/generator/boot"
+	"github.com/rampart-cluster/rampart/generator/gen"
+	"github.com/rampart-cluster/rampart/generator/pki"
 	"github.com/rampart-cluster/rampart/generator/policy"
 	"github.com/rampart-cluster/rampart/generator/spec"
 )
@@ -380,10 +383,10 @@ func TestPushRole(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.client.Plan(e.ctx, d, []string{"agent"}); !errors.Is(err, ErrGroupMissing) || !strings.Contains(err.Error(), "dcos-aws-master") {
+	if _, err := e.client.Plan(e.ctx, d, PlanOptions{Roles: []string{"agent"}}); !errors.Is(err, ErrGroupMissing) || !strings.Contains(err.Error(), "dcos-aws-master") {
 		t.Fatalf("--role agent on an empty account: %v", err)
 	}
-	if _, err := e.client.Plan(e.ctx, d, []string{"bootstrap"}); err == nil || !strings.Contains(err.Error(), "not a role of cluster dcos-aws") {
+	if _, err := e.client.Plan(e.ctx, d, PlanOptions{Roles: []string{"bootstrap"}}); err == nil || !strings.Contains(err.Error(), "not a role of cluster dcos-aws") {
 		t.Fatalf("--role bootstrap: %v", err)
 	}
 	e.push(e.spec(), e.machinesOf(e.spec()))
@@ -410,7 +413,7 @@ func TestPlanMakesNoChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plan, err := e.client.Plan(e.ctx, d, nil)
+	plan, err := e.client.Plan(e.ctx, d, PlanOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -682,7 +685,7 @@ func TestQuotaCountsForeignRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.calls.Reset()
-	_, err = e.client.Plan(e.ctx, d, nil)
+	_, err = e.client.Plan(e.ctx, d, PlanOptions{})
 	var q *QuotaError
 	if !errors.As(err, &q) || q.Group != "dcos-aws-master" || q.Count != 21 || q.Foreign != 1 ||
 		!strings.Contains(err.Error(), "needs 21 IPv4 inbound rules, 1 of them not rampart's (listed as warnings), over the quota of 20") {
@@ -796,7 +799,7 @@ func TestPushOtherCluster(t *testing.T) {
 	}
 	d := e.desire(e.spec())
 	e.calls.Reset()
-	_, err = e.client.Plan(e.ctx, d, nil)
+	_, err = e.client.Plan(e.ctx, d, PlanOptions{})
 	var ce *ClusterError
 	want := "cluster dcos-aws: security group dcos-aws-agent (" + awssdk.ToString(g.GroupId) + ") belongs to cluster dcos (tagged rampart:cluster=dcos)"
 	if !errors.As(err, &ce) || len(ce.Conflicts) != 1 || !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), "nothing was changed") {
@@ -821,7 +824,7 @@ func TestPushOtherCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.calls.Reset()
-	_, err = e.client.Plan(e.ctx, d, nil)
+	_, err = e.client.Plan(e.ctx, d, PlanOptions{})
 	want = "cluster dcos-aws: launch template dcos-aws-agent (" + awssdk.ToString(lt.LaunchTemplate.LaunchTemplateId) + ") belongs to cluster dcos (tagged rampart:cluster=dcos)"
 	if !errors.As(err, &ce) || !strings.HasPrefix(err.Error(), want) {
 		t.Errorf("plan: %v\nwant %q", err, want)
@@ -829,4 +832,145 @@ func TestPushOtherCluster(t *testing.T) {
 	if m := e.calls.Mutating(); len(m) != 0 {
 		t.Errorf("mutating calls %v", m)
 	}
+}
+
+// machinesWithNewCA is the spec's machines from a new state directory: a
+// new etcd CA, as a push from the wrong --state (or a fresh gen) makes.
+func (e *env) machinesWithNewCA(s *spec.Spec) []Machine {
+	e.t.Helper()
+	st := pki.Open(e.t.TempDir())
+	if _, err := st.Ensure(s.Cluster, gen.EtcdMembers(s)); err != nil {
+		e.t.Fatal(err)
+	}
+	ms, err := MachinesFromState(s, st)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return ms
+}
+
+// templateTags reads the launch templates' rampart:etcd-ca tags, by name,
+// with DescribeTags (moto's DescribeLaunchTemplates shows only the tags a
+// template was created with).
+func (e *env) templateTags() map[string]string {
+	e.t.Helper()
+	out, err := e.client.EC2.DescribeLaunchTemplates(e.ctx, &ec2.DescribeLaunchTemplatesInput{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	tags, err := e.client.EC2.DescribeTags(e.ctx, &ec2.DescribeTagsInput{Filters: []ec2types.Filter{{Name: awssdk.String("key"), Values: []string{TagEtcdCA}}}})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	m := map[string]string{}
+	for _, lt := range out.LaunchTemplates {
+		m[awssdk.ToString(lt.LaunchTemplateName)] = ""
+		for _, td := range tags.Tags {
+			if awssdk.ToString(td.ResourceId) == awssdk.ToString(lt.LaunchTemplateId) {
+				m[awssdk.ToString(lt.LaunchTemplateName)] = awssdk.ToString(td.Value)
+			}
+		}
+	}
+	return m
+}
+
+// TestPushEtcdCA: the templates of machines with etcd keys (the members;
+// the agents, made etcd clients) are tagged with their CA; a push from
+// another state directory (another CA) stops before any change, naming the
+// templates and both CAs, also when it pushes only a role whose template is
+// new (checked against the running members); --new-ca (PlanOptions.NewCA)
+// replaces the CA and the tags. A template of an older push, without the
+// tag, gets it.
+func TestPushEtcdCA(t *testing.T) {
+	e := newEnv(t)
+	s := e.spec("  public-agent:\n", "  agent:\n    etcd_client: true\n  public-agent:\n")
+	ms := e.machinesOf(s)
+	fp, err := e.state.CAFingerprint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := fp[:16]
+	e.push(s, ms)
+	want := map[string]string{"dcos-aws-agent": ca, "dcos-aws-master-a": ca, "dcos-aws-master-b": ca, "dcos-aws-master-c": ca, "dcos-aws-public-agent": ""}
+	if got := e.templateTags(); !maps.Equal(got, want) {
+		t.Errorf("%s tags %v, want %v", TagEtcdCA, got, want)
+	}
+
+	other := e.machinesWithNewCA(s)
+	d, err := Desire(s, other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newCA := other[0].EtcdCA
+	if newCA == "" || newCA == ca {
+		t.Fatalf("the new state's CA is %q, the old %q", newCA, ca)
+	}
+	e.calls.Reset()
+	_, err = e.client.Plan(e.ctx, d, PlanOptions{})
+	var ce *CAError
+	msg := fmt.Sprintf("launch templates dcos-aws-agent (rampart:etcd-ca=%[1]s), dcos-aws-master-a (rampart:etcd-ca=%[1]s), dcos-aws-master-b (rampart:etcd-ca=%[1]s), dcos-aws-master-c (rampart:etcd-ca=%[1]s) were pushed with another etcd CA than the state directory's (%[2]s)", ca, newCA)
+	if !errors.As(err, &ce) || !strings.HasPrefix(err.Error(), msg) || !strings.Contains(err.Error(), "--new-ca") {
+		t.Errorf("plan from another CA: %v\nwant %q", err, msg)
+	}
+	// a new template of a client role is checked against the members'
+	if _, err := e.client.EC2.DeleteLaunchTemplate(e.ctx, &ec2.DeleteLaunchTemplateInput{LaunchTemplateName: awssdk.String("dcos-aws-agent")}); err != nil {
+		t.Fatal(err)
+	}
+	e.calls.Reset()
+	if _, err = e.client.Plan(e.ctx, d, PlanOptions{Roles: []string{"agent"}}); !errors.As(err, &ce) || len(ce.Templates) != 3 || ce.Templates["dcos-aws-master-a"] != ca {
+		t.Errorf("plan --role agent from another CA: %v", err)
+	}
+	if m := e.calls.Mutating(); len(m) != 0 {
+		t.Errorf("refused plans made mutating calls %v", m)
+	}
+
+	// --new-ca: new userdata, then the new tag
+	p, err := e.client.Plan(e.ctx, d, PlanOptions{NewCA: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tags []string
+	for _, c := range p.Changes {
+		if c.Op == "tag" && c.Kind == "launch-template" {
+			tags = append(tags, c.Target+" "+c.Detail)
+		}
+	}
+	wantTags := []string{"dcos-aws-master-a " + TagEtcdCA + "=" + newCA, "dcos-aws-master-b " + TagEtcdCA + "=" + newCA, "dcos-aws-master-c " + TagEtcdCA + "=" + newCA}
+	if !slices.Equal(tags, wantTags) {
+		t.Errorf("--new-ca tags %v, want %v", tags, wantTags)
+	}
+	if _, err := e.client.Apply(e.ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	for k := range want {
+		if want[k] != "" {
+			want[k] = newCA
+		}
+	}
+	if got := e.templateTags(); !maps.Equal(got, want) {
+		t.Errorf("%s tags after --new-ca %v, want %v", TagEtcdCA, got, want)
+	}
+	e.calls.Reset()
+	if p, _ := e.push(s, other); len(p.Changes) != 0 || len(e.calls.Mutating()) != 0 {
+		t.Errorf("push after --new-ca: %v, mutating calls %v", p.Changes, e.calls.Mutating())
+	}
+
+	// a template of an older push, without the tag, gets it and nothing else
+	if _, err := e.client.EC2.DeleteTags(e.ctx, &ec2.DeleteTagsInput{Resources: []string{e.templateID("dcos-aws-master-b")}, Tags: []ec2types.Tag{{Key: awssdk.String(TagEtcdCA)}}}); err != nil {
+		t.Fatal(err)
+	}
+	p, _ = e.push(s, other)
+	if len(p.Changes) != 1 || p.Changes[0].String() != "~ tag launch-template dcos-aws-master-b: "+TagEtcdCA+"="+newCA {
+		t.Errorf("push to an untagged template: %v", p.Changes)
+	}
+}
+
+// templateID is the id of the launch template of the name.
+func (e *env) templateID(name string) string {
+	e.t.Helper()
+	out, err := e.client.EC2.DescribeLaunchTemplates(e.ctx, &ec2.DescribeLaunchTemplatesInput{LaunchTemplateNames: []string{name}})
+	if err != nil || len(out.LaunchTemplates) != 1 {
+		e.t.Fatalf("launch template %s: %v", name, err)
+	}
+	return awssdk.ToString(out.LaunchTemplates[0].LaunchTemplateId)
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -108,11 +109,13 @@ func (c *Client) applyObjects(ctx context.Context, p *Plan, done *[]Change) erro
 type templatePlan struct {
 	t       *Template
 	id      string // "" when it is created
+	version bool   // a new default version (of an existing template)
+	tagCA   bool   // the TagEtcdCA tag is missing or names another CA (with NewCA)
 	source  int64  // the default version a new version is based on
 	foreign []string
 }
 
-func (c *Client) planTemplates(ctx context.Context, p *Plan, want func(string) bool) error {
+func (c *Client) planTemplates(ctx context.Context, p *Plan, want func(string) bool, newCA bool) error {
 	var names []string
 	for _, t := range p.Desired.Templates {
 		if want(t.Role) {
@@ -123,17 +126,18 @@ func (c *Client) planTemplates(ctx context.Context, p *Plan, want func(string) b
 		return nil
 	}
 	existing := map[string]types.LaunchTemplate{}
-	pages := ec2.NewDescribeLaunchTemplatesPaginator(c.EC2, &ec2.DescribeLaunchTemplatesInput{Filters: []types.Filter{
-		{Name: awssdk.String("launch-template-name"), Values: names},
-	}})
-	for pages.HasMorePages() {
-		out, err := pages.NextPage(ctx)
-		if err != nil {
-			return fmt.Errorf("describing launch templates: %w", err)
+	if err := c.describeTemplates(ctx, types.Filter{Name: awssdk.String("launch-template-name"), Values: names}, existing); err != nil {
+		return err
+	}
+	// the cluster's other templates, for the CA check
+	ofCluster := map[string]types.LaunchTemplate{}
+	if !newCA && slices.ContainsFunc(p.Desired.Templates, func(t *Template) bool { return t.EtcdCA != "" && want(t.Role) }) {
+		if err := c.describeTemplates(ctx, types.Filter{Name: awssdk.String("tag:" + TagCluster), Values: []string{p.Desired.Cluster}}, ofCluster); err != nil {
+			return err
 		}
-		for _, lt := range out.LaunchTemplates {
-			existing[awssdk.ToString(lt.LaunchTemplateName)] = lt
-		}
+	}
+	if err := c.liveTags(ctx, existing, ofCluster); err != nil {
+		return err
 	}
 	var conflicts []string
 	for _, t := range p.Desired.Templates {
@@ -145,6 +149,10 @@ func (c *Client) planTemplates(ctx context.Context, p *Plan, want func(string) b
 	}
 	if len(conflicts) > 0 {
 		return &ClusterError{Cluster: p.Desired.Cluster, Conflicts: conflicts}
+	}
+	maps.Copy(ofCluster, existing)
+	if err := checkCA(p, ofCluster, want, newCA); err != nil {
+		return err
 	}
 	rampartIDs := map[string]bool{}
 	for _, id := range p.ids {
@@ -170,6 +178,7 @@ func (c *Client) planTemplates(ctx context.Context, p *Plan, want func(string) b
 		}
 		v := out.LaunchTemplateVersions[0]
 		tp := &templatePlan{t: t, id: id, source: awssdk.ToInt64(v.VersionNumber)}
+		tp.tagCA = t.EtcdCA != "" && tagValue(lt.Tags, TagEtcdCA) != t.EtcdCA
 		var why []string
 		data := v.LaunchTemplateData
 		if data == nil {
@@ -191,12 +200,98 @@ func (c *Client) planTemplates(ctx context.Context, p *Plan, want func(string) b
 		if data.MetadataOptions == nil || data.MetadataOptions.HttpTokens != types.LaunchTemplateHttpTokensStateRequired {
 			why = append(why, "instance metadata v2 required")
 		}
-		if len(why) == 0 {
+		tp.version = len(why) > 0
+		if !tp.version && !tp.tagCA {
 			continue
 		}
 		p.tmpls = append(p.tmpls, tp)
-		p.Changes = append(p.Changes, Change{Op: "version", Kind: "launch-template", Target: t.Name,
-			Detail: fmt.Sprintf("new default version from version %d: %s", tp.source, strings.Join(why, ", "))})
+		if tp.version {
+			p.Changes = append(p.Changes, Change{Op: "version", Kind: "launch-template", Target: t.Name,
+				Detail: fmt.Sprintf("new default version from version %d: %s", tp.source, strings.Join(why, ", "))})
+		}
+		if tp.tagCA {
+			p.Changes = append(p.Changes, Change{Op: "tag", Kind: "launch-template", Target: t.Name, Detail: TagEtcdCA + "=" + t.EtcdCA})
+		}
+	}
+	return nil
+}
+
+// checkCA compares the etcd CA of the machines with keys with the CA the
+// cluster's launch templates at AWS are tagged with: every template of the
+// cluster that carries the tag, not only the plan's (a push limited by
+// --role, or of a new member, is checked against the running members).
+func checkCA(p *Plan, templates map[string]types.LaunchTemplate, want func(string) bool, newCA bool) error {
+	ca := ""
+	for _, t := range p.Desired.Templates {
+		if t.EtcdCA != "" && want(t.Role) {
+			ca = t.EtcdCA
+		}
+	}
+	if ca == "" || newCA {
+		return nil
+	}
+	e := &CAError{CA: ca, Templates: map[string]string{}}
+	for name, lt := range templates {
+		if other := tagValue(lt.Tags, TagEtcdCA); other != "" && other != ca {
+			e.Templates[name] = other
+		}
+	}
+	if len(e.Templates) > 0 {
+		return e
+	}
+	return nil
+}
+
+// describeTemplates reads the launch templates the filter selects into
+// byName.
+func (c *Client) describeTemplates(ctx context.Context, f types.Filter, byName map[string]types.LaunchTemplate) error {
+	pages := ec2.NewDescribeLaunchTemplatesPaginator(c.EC2, &ec2.DescribeLaunchTemplatesInput{Filters: []types.Filter{f}})
+	for pages.HasMorePages() {
+		out, err := pages.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("describing launch templates (%s): %w", awssdk.ToString(f.Name), err)
+		}
+		for _, lt := range out.LaunchTemplates {
+			byName[awssdk.ToString(lt.LaunchTemplateName)] = lt
+		}
+	}
+	return nil
+}
+
+// liveTags replaces the Tags of the templates with what DescribeTags says:
+// moto's DescribeLaunchTemplates answers with the tags a template was
+// created with, not those added or removed since (AWS answers with the
+// current ones; DescribeTags is right in both).
+func (c *Client) liveTags(ctx context.Context, sets ...map[string]types.LaunchTemplate) error {
+	var ids []string
+	for _, set := range sets {
+		for _, lt := range set {
+			ids = append(ids, awssdk.ToString(lt.LaunchTemplateId))
+		}
+	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	tags := map[string][]types.Tag{}
+	for chunk := range slices.Chunk(ids, 200) {
+		pages := ec2.NewDescribeTagsPaginator(c.EC2, &ec2.DescribeTagsInput{Filters: []types.Filter{
+			{Name: awssdk.String("resource-id"), Values: chunk},
+		}})
+		for pages.HasMorePages() {
+			out, err := pages.NextPage(ctx)
+			if err != nil {
+				return fmt.Errorf("describing the tags of launch templates: %w", err)
+			}
+			for _, td := range out.Tags {
+				id := awssdk.ToString(td.ResourceId)
+				tags[id] = append(tags[id], types.Tag{Key: td.Key, Value: td.Value})
+			}
+		}
+	}
+	for _, set := range sets {
+		for name, lt := range set {
+			lt.Tags = tags[awssdk.ToString(lt.LaunchTemplateId)]
+			set[name] = lt
+		}
 	}
 	return nil
 }
@@ -233,6 +328,9 @@ func (c *Client) applyTemplates(ctx context.Context, p *Plan, done *[]Change) er
 			if t.Node != "" {
 				tags = append(tags, types.Tag{Key: awssdk.String(TagNode), Value: awssdk.String(t.Node)})
 			}
+			if t.EtcdCA != "" {
+				tags = append(tags, types.Tag{Key: awssdk.String(TagEtcdCA), Value: awssdk.String(t.EtcdCA)})
+			}
 			out, err := c.EC2.CreateLaunchTemplate(ctx, &ec2.CreateLaunchTemplateInput{
 				LaunchTemplateName: awssdk.String(t.Name),
 				LaunchTemplateData: data,
@@ -244,22 +342,41 @@ func (c *Client) applyTemplates(ctx context.Context, p *Plan, done *[]Change) er
 			*done = append(*done, Change{Op: "create", Kind: "launch-template", Target: t.Name, Detail: awssdk.ToString(out.LaunchTemplate.LaunchTemplateId)})
 			continue
 		}
-		out, err := c.EC2.CreateLaunchTemplateVersion(ctx, &ec2.CreateLaunchTemplateVersionInput{
-			LaunchTemplateId:   awssdk.String(tp.id),
-			SourceVersion:      awssdk.String(strconv.FormatInt(tp.source, 10)),
-			LaunchTemplateData: data,
-		})
-		if err != nil {
-			return fmt.Errorf("creating a version of launch template %s: %w", t.Name, err)
+		if tp.version {
+			if err := c.newVersion(ctx, tp, data, done); err != nil {
+				return err
+			}
 		}
-		n := awssdk.ToInt64(out.LaunchTemplateVersion.VersionNumber)
-		if _, err := c.EC2.ModifyLaunchTemplate(ctx, &ec2.ModifyLaunchTemplateInput{
-			LaunchTemplateId: awssdk.String(tp.id),
-			DefaultVersion:   awssdk.String(strconv.FormatInt(n, 10)),
-		}); err != nil {
-			return fmt.Errorf("making version %d the default of launch template %s: %w", n, t.Name, err)
+		// tagged after the userdata it describes is the default
+		if tp.tagCA {
+			if _, err := c.EC2.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{tp.id}, Tags: []types.Tag{{Key: awssdk.String(TagEtcdCA), Value: awssdk.String(t.EtcdCA)}}}); err != nil {
+				return fmt.Errorf("tagging launch template %s %s=%s: %w", t.Name, TagEtcdCA, t.EtcdCA, err)
+			}
+			*done = append(*done, Change{Op: "tag", Kind: "launch-template", Target: t.Name, Detail: TagEtcdCA + "=" + t.EtcdCA})
 		}
-		*done = append(*done, Change{Op: "version", Kind: "launch-template", Target: t.Name, Detail: fmt.Sprintf("version %d is the default", n)})
 	}
+	return nil
+}
+
+// newVersion makes a new version of an existing template and makes it the
+// default.
+func (c *Client) newVersion(ctx context.Context, tp *templatePlan, data *types.RequestLaunchTemplateData, done *[]Change) error {
+	t := tp.t
+	out, err := c.EC2.CreateLaunchTemplateVersion(ctx, &ec2.CreateLaunchTemplateVersionInput{
+		LaunchTemplateId:   awssdk.String(tp.id),
+		SourceVersion:      awssdk.String(strconv.FormatInt(tp.source, 10)),
+		LaunchTemplateData: data,
+	})
+	if err != nil {
+		return fmt.Errorf("creating a version of launch template %s: %w", t.Name, err)
+	}
+	n := awssdk.ToInt64(out.LaunchTemplateVersion.VersionNumber)
+	if _, err := c.EC2.ModifyLaunchTemplate(ctx, &ec2.ModifyLaunchTemplateInput{
+		LaunchTemplateId: awssdk.String(tp.id),
+		DefaultVersion:   awssdk.String(strconv.FormatInt(n, 10)),
+	}); err != nil {
+		return fmt.Errorf("making version %d the default of launch template %s: %w", n, t.Name, err)
+	}
+	*done = append(*done, Change{Op: "version", Kind: "launch-template", Target: t.Name, Detail: fmt.Sprintf("version %d is the default", n)})
 	return nil
 }

@@ -50,10 +50,10 @@ type pushReport struct {
 
 func newPushAWS() *cobra.Command {
 	var file, state, output string
-	var dryRun bool
+	var dryRun, newCA bool
 	var roles []string
 	c := &cobra.Command{
-		Use:   "aws -f cluster.yaml [--state state] [--dry-run] [--role R]... [-o json]",
+		Use:   "aws -f cluster.yaml [--state state] [--dry-run] [--role R]... [--new-ca] [-o json]",
 		Short: "Reconcile the cluster's security groups and launch templates in AWS",
 		Long: `push aws makes the AWS side of the cluster match the spec (provider.aws:
 region, vpc, bucket, rule_quota):
@@ -72,6 +72,12 @@ region, vpc, bucket, rule_quota):
     these differs from the default version.
   - userdata over 16 KB (EC2's limit): the Ignition config goes to the bucket
     and the template gets an Ignition pointer config, verified by sha512.
+
+The launch templates of etcd members and etcd clients (their userdata carries
+keys) are tagged rampart:etcd-ca with the start of the etcd CA's fingerprint.
+A push whose state directory holds another CA than those templates were
+pushed with stops before any change: its machines could not join the
+running etcd cluster. --new-ca replaces the CA on purpose.
 
 The per-family rule quota is checked before any call. Credentials and
 endpoints come from the AWS SDK's default chain (AWS_PROFILE, AWS_ACCESS_KEY_ID,
@@ -95,7 +101,7 @@ the failure is printed.`,
 			}
 			machines, err := aws.MachinesFromState(s, pki.Open(state))
 			if err != nil {
-				return fail(fmt.Errorf("%w (run 'rampart gen -f %s --state %s' first)", err, file, state))
+				return fail(fmt.Errorf("%w\n%s", err, stateHint(file, state)))
 			}
 			desired, err := aws.Desire(s, machines)
 			if err != nil {
@@ -110,7 +116,11 @@ the failure is printed.`,
 			rep := pushReport{Cluster: s.Cluster, Region: desired.Region, VPC: desired.VPC, DryRun: dryRun,
 				Plan: []aws.Change{}, Warnings: append([]string{}, desired.Groups.Warnings...), Applied: []aws.Change{}}
 			w := cmd.OutOrStdout()
-			plan, err := client.Plan(ctx, desired, roles)
+			plan, err := client.Plan(ctx, desired, aws.PlanOptions{Roles: roles, NewCA: newCA})
+			var caErr *aws.CAError
+			if errors.As(err, &caErr) {
+				return fail(fmt.Errorf("%w\n(the state directory: %s)", err, state))
+			}
 			if err != nil {
 				return fail(err)
 			}
@@ -156,8 +166,17 @@ the failure is printed.`,
 	c.Flags().StringVar(&state, "state", DefaultState, "the state directory 'rampart gen' wrote (etcd members' userdata)")
 	c.Flags().BoolVar(&dryRun, "dry-run", false, "print the plan and change nothing")
 	c.Flags().StringArrayVar(&roles, "role", nil, "push only this role's group and templates (repeatable)")
+	c.Flags().BoolVar(&newCA, "new-ca", false, "accept an etcd CA other than the one the launch templates at AWS were pushed with (replacing the cluster's CA on purpose)")
 	formatFlags(c, &output, "text", "text or json")
 	return c
+}
+
+// stateHint is said when the state directory lacks what push needs. It
+// must not send anyone to make a new CA for a running cluster: machines
+// with keys of a new CA cannot join the etcd cluster of the old one.
+func stateHint(file, state string) string {
+	return fmt.Sprintf("if this cluster was generated before, point --state at its state directory (not %s); "+
+		"'rampart gen -f %s --state DIR' creates a new CA, which is right only for a new cluster", state, file)
 }
 
 func printPlan(w io.Writer, rep pushReport) {

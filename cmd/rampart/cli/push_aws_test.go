@@ -54,7 +54,10 @@ func TestPushAWS(t *testing.T) {
 	}
 	state := filepath.Join(dir, "state")
 
-	if code, _, stderr := run("push", "aws", "-f", file, "--state", state); code != 1 || !strings.Contains(stderr, "run 'rampart gen -f "+file+" --state "+state+"' first") {
+	// the hint must not send anyone to make a new CA for a running cluster
+	if code, _, stderr := run("push", "aws", "-f", file, "--state", state); code != 1 ||
+		!strings.Contains(stderr, "if this cluster was generated before, point --state at its state directory (not "+state+")") ||
+		!strings.Contains(stderr, "creates a new CA, which is right only for a new cluster") {
 		t.Fatalf("push before gen: exit %d, %q", code, stderr)
 	}
 	if code, _, stderr := run("gen", "-f", file, "-o", filepath.Join(dir, "out"), "--state", state); code != 0 {
@@ -96,6 +99,24 @@ func TestPushAWS(t *testing.T) {
 
 	if code, _, stderr := run("push", "aws", "-f", file, "--state", state, "--role", "bootstrap"); code != 1 || !strings.Contains(stderr, "--role bootstrap: not a role of cluster dcos-aws") {
 		t.Errorf("--role bootstrap: exit %d, %q", code, stderr)
+	}
+
+	// another state directory, another CA: refused before any change, unless --new-ca
+	other := filepath.Join(dir, "other-state")
+	if code, _, stderr := run("gen", "-f", file, "-o", filepath.Join(dir, "other-out"), "--state", other); code != 0 {
+		t.Fatalf("gen: exit %d: %s", code, stderr)
+	}
+	take(counter)
+	code, _, stderr = run("push", "aws", "-f", file, "--state", other)
+	if code != 1 || !strings.Contains(stderr, "dcos-aws-master-a (rampart:etcd-ca=") || !strings.Contains(stderr, "were pushed with another etcd CA than the state directory's") ||
+		!strings.Contains(stderr, "(the state directory: "+other+")") {
+		t.Errorf("push from another state: exit %d, %q", code, stderr)
+	}
+	if m := take(counter); len(m) != 0 {
+		t.Errorf("the refused push made mutating calls %v", m)
+	}
+	if code, stdout, stderr := run("push", "aws", "-f", file, "--state", other, "--new-ca"); code != 0 || !strings.Contains(stdout, "~ tag launch-template dcos-aws-master-a: rampart:etcd-ca=") {
+		t.Errorf("push --new-ca: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 }
 
