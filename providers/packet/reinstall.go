@@ -12,6 +12,15 @@ import (
 // ErrNoDevice is returned when no device of the project has the hostname.
 var ErrNoDevice = errors.New("no device with this hostname in the project")
 
+// ErrBusy is returned for a device that is being provisioned or reinstalled:
+// a reinstall is not asked for on top of one under way (perhaps one asked
+// for before, whose answer was lost).
+var ErrBusy = errors.New("a provisioning or reinstall of the device is under way")
+
+// busy are the states of a device whose provisioning or reinstall has not
+// finished.
+var busy = map[string]bool{"queued": true, "provisioning": true, "reinstalling": true}
+
 // Reinstalled says what Reinstall did.
 type Reinstalled struct {
 	DeviceID string // the Metal id of the reinstalled device
@@ -39,6 +48,9 @@ func (c *Client) Reinstall(ctx context.Context, t Target, m Machine, ca CACheck)
 	if err := ca.check(m, d); err != nil {
 		return nil, err
 	}
+	if busy[d.State] {
+		return nil, fmt.Errorf("%s: device %s is %s: %w; wait until it is active, then run again if it should be reinstalled once more", m.Hostname, d.ID, d.State, ErrBusy)
+	}
 	out := &Reinstalled{DeviceID: d.ID}
 	s := compare(t, m, d)
 	if s.Action == ActionUpdate {
@@ -54,7 +66,8 @@ func (c *Client) Reinstall(ctx context.Context, t Target, m Machine, ca CACheck)
 	}
 	fields := &packngo.DeviceReinstallFields{OperatingSystem: t.OS}
 	// A reinstall the API took before failing to answer shows as the
-	// device's state; it is not asked for twice.
+	// device's state (it was none of the busy ones before); it is not asked
+	// for twice.
 	check := func() (bool, error) {
 		var cur *packngo.Device
 		err := c.call(ctx, "get "+m.Hostname, nil, func(api *packngo.Client) (*packngo.Response, error) {
@@ -66,7 +79,7 @@ func (c *Client) Reinstall(ctx context.Context, t Target, m Machine, ca CACheck)
 		if err != nil {
 			return false, err
 		}
-		return cur.State == "reinstalling" && d.State != "reinstalling", nil
+		return cur.State == "reinstalling", nil
 	}
 	err = c.call(ctx, "reinstall "+m.Hostname, check, func(api *packngo.Client) (*packngo.Response, error) {
 		return api.Devices.Reinstall(d.ID, fields)

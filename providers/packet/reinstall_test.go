@@ -1,12 +1,14 @@
 package packet
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rampart-cluster/rampart/providers/packet/packetfake"
 )
@@ -107,5 +109,66 @@ func TestReinstallRefuses(t *testing.T) {
 	}
 	if n := s.Count(mutating); n != 0 {
 		t.Errorf("%d mutating calls, want 0", n)
+	}
+}
+
+// A device already reinstalling (or provisioning) is not reinstalled on
+// top: its state could not tell a reinstall that took effect from the one
+// under way, and a lost answer would make a second.
+func TestReinstallRefusesABusyDevice(t *testing.T) {
+	s, c := startFake(t)
+	m := machines("v1")[1]
+	d := s.AddDevice(packetfake.Device{Project: project, Hostname: m.Hostname, State: "reinstalling", Userdata: "old",
+		Tags: []string{"rampart:cluster=dcos-packet", "rampart:role=agent"}})
+	s.Inject(packetfake.Fault{Op: packetfake.OpPerformAction, Status: http.StatusBadGateway, Commit: true, Times: 1})
+	_, err := c.Reinstall(context.Background(), target, m, CACheck{})
+	if !errors.Is(err, ErrBusy) || !strings.Contains(err.Error(), "agent-1: device "+d.ID+" is reinstalling") {
+		t.Errorf("reinstall of a reinstalling device: %v", err)
+	}
+	if n := s.Count(mutating); n != 0 || s.Device(m.Hostname).Reinstalls != 0 {
+		t.Errorf("%d mutating calls, %d reinstalls; want none", n, s.Device(m.Hostname).Reinstalls)
+	}
+	s.Settle()
+	if _, err := c.Reinstall(context.Background(), target, m, CACheck{}); err != nil || s.Device(m.Hostname).Reinstalls != 1 {
+		t.Errorf("reinstall once active: %v, %d reinstalls", err, s.Device(m.Hostname).Reinstalls)
+	}
+}
+
+// An answer lost to the client's timeout after the server made the change
+// (a create, a reinstall): the retry finds the change made and does not
+// make it again.
+func TestLostAnswersAreNotRepeated(t *testing.T) {
+	s := packetfake.Start(t, token, project)
+	env := map[string]string{EnvAuthToken: token, EnvAPIURL: s.URL}
+	c, err := NewClient(func(k string) string { return env[k] }, &http.Client{Timeout: 400 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Retry = fastRetry
+	var notes []RetryNote
+	c.OnRetry = func(n RetryNote) { notes = append(notes, n) }
+	ms := machines("v1")[:1]
+	s.Inject(packetfake.Fault{Op: packetfake.OpCreateDevice, Commit: true, Delay: 1500 * time.Millisecond, Times: 1})
+	p, err := c.Plan(context.Background(), target, ms, PlanOptions{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var progress bytes.Buffer
+	res, err := c.Apply(context.Background(), p, NewProgress(&progress, false))
+	if err != nil || len(s.Devices()) != 1 || res.Outcomes[0].DeviceID != s.Devices()[0].ID {
+		t.Fatalf("create after a lost answer: %v, %d devices, outcomes %+v", err, len(s.Devices()), res.Outcomes)
+	}
+	if !strings.Contains(progress.String(), "retry create master-1: no answer; attempt 1 failed") {
+		t.Errorf("progress, want a retry after no answer:\n%s", progress.String())
+	}
+
+	s.Settle()
+	notes = nil
+	s.Inject(packetfake.Fault{Op: packetfake.OpPerformAction, Commit: true, Delay: 1500 * time.Millisecond, Times: 1})
+	if _, err := c.Reinstall(context.Background(), target, ms[0], CACheck{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.Device(ms[0].Hostname).Reinstalls; n != 1 || len(notes) == 0 || notes[0].Reason != "no answer" {
+		t.Errorf("%d reinstalls after a lost answer (want 1), retries %+v", n, notes)
 	}
 }

@@ -309,7 +309,8 @@ func TestRecoverReinstall(t *testing.T) {
 	}
 
 	// On a terminal, the node's name typed at the prompt confirms; anything
-	// else does not.
+	// else does not. (Once the first reinstall is done.)
+	s.Settle()
 	stdinIsTerminal = func(io.Reader) bool { return true }
 	t.Cleanup(func() { stdinIsTerminal = func(r io.Reader) bool { return isTerminal(r) } })
 	code, out, errOut = runIn("agent\n", "recover", "agent-2", "-f", fixture, "--state", state, "-o", t.TempDir(), "--reinstall")
