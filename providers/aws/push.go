@@ -100,7 +100,9 @@ type Desired struct {
 
 // Desire compiles a spec and its machines' userdata into the desired state,
 // without a call to AWS: the security groups (their quota checked), and the
-// launch templates, with userdata over 16 KB replaced by a pointer to S3.
+// launch templates, with userdata over 16 KB, and Ignition userdata that
+// carries etcd keys when the spec names a bucket, replaced by a pointer to
+// S3.
 func Desire(s *spec.Spec, machines []Machine) (*Desired, error) {
 	if s.Provider.AWS == nil {
 		return nil, ErrNoProvider
@@ -121,7 +123,11 @@ func Desire(s *spec.Spec, machines []Machine) (*Desired, error) {
 			return nil, fmt.Errorf("launch template %s would be both %s's and %s's: rename the node or the role", t.Name, other, m.Name())
 		}
 		names[t.Name] = m.Name()
-		if len(m.Userdata) > UserdataLimit {
+		// userdata with etcd keys goes to the bucket whatever its size:
+		// launch template userdata is readable by anyone allowed
+		// ec2:DescribeLaunchTemplateVersions
+		keys := m.EtcdCA != "" && a.Bucket != "" && m.Format == FormatIgnition
+		if len(m.Userdata) > UserdataLimit || keys {
 			if m.Format != FormatIgnition || a.Bucket == "" {
 				return nil, &TooLargeError{Template: t.Name, Size: len(m.Userdata), Format: m.Format}
 			}

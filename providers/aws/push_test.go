@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/rampart-cluster/rampart/generator/boot"
 	"github.com/rampart-cluster/rampart/generator/gen"
@@ -213,9 +214,83 @@ func mapKeys[V any](m map[string]V) func(func(string) bool) {
 	}
 }
 
+// pointerConfig is what the test reads of an Ignition pointer config.
+type pointerConfig struct {
+	Ignition struct {
+		Version string
+		Config  struct {
+			Replace struct {
+				Source       string
+				Verification struct{ Hash string }
+			}
+		}
+	}
+	Storage json.RawMessage
+}
+
+// defaultUserdata reads a launch template's default version: its number,
+// its userdata as EC2 holds it, and what the machine boots with: the same,
+// or, when the userdata is a pointer config, the S3 object it points to,
+// checked against the pointer's sha512 (nil where the pointer does not
+// hold).
+func (e *env) defaultUserdata(name string) (version int64, raw, boots []byte, data *ec2types.ResponseLaunchTemplateData) {
+	e.t.Helper()
+	v, err := e.client.EC2.DescribeLaunchTemplateVersions(e.ctx, &ec2.DescribeLaunchTemplateVersionsInput{LaunchTemplateName: awssdk.String(name), Versions: []string{"$Default"}})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	d := v.LaunchTemplateVersions[0]
+	raw, err = base64.StdEncoding.DecodeString(awssdk.ToString(d.LaunchTemplateData.UserData))
+	if err != nil {
+		e.t.Fatalf("%s: userdata: %v", name, err)
+	}
+	var ptr pointerConfig
+	if json.Unmarshal(raw, &ptr) != nil || ptr.Ignition.Config.Replace.Source == "" {
+		return awssdk.ToInt64(d.VersionNumber), raw, raw, d.LaunchTemplateData
+	}
+	src := ptr.Ignition.Config.Replace.Source
+	bucket, key, ok := strings.Cut(strings.TrimPrefix(src, "s3://"), "/")
+	if !strings.HasPrefix(src, "s3://") || !ok || bucket != "dcos-aws-ignition" {
+		e.t.Fatalf("%s: pointer source %q", name, src)
+	}
+	obj, err := e.client.S3.GetObject(e.ctx, &s3.GetObjectInput{Bucket: &bucket, Key: &key}, func(o *s3.Options) {
+		o.ResponseChecksumValidation = awssdk.ResponseChecksumValidationWhenRequired // moto sends none: no log line
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	body, err := io.ReadAll(obj.Body)
+	obj.Body.Close()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if obj.ServerSideEncryption != s3types.ServerSideEncryptionAes256 {
+		e.t.Errorf("%s: object %s is encrypted with %q, want AES256 (SSE-S3)", name, src, obj.ServerSideEncryption)
+	}
+	sum := sha512.Sum512(body)
+	if ptr.Ignition.Config.Replace.Verification.Hash != "sha512-"+hex.EncodeToString(sum[:]) {
+		e.t.Errorf("%s: object %s has sha512 %x; the pointer says %s", name, src, sum, ptr.Ignition.Config.Replace.Verification.Hash)
+		body = nil
+	}
+	if ptr.Ignition.Version != boot.IgnitionVersion[boot.Target{Variant: "flatcar", Version: "1.0.0"}] || ptr.Ignition.Version != "3.3.0" {
+		e.t.Errorf("%s: pointer version %q, want 3.3.0 (flatcar 1.0.0)", name, ptr.Ignition.Version)
+	}
+	return awssdk.ToInt64(d.VersionNumber), raw, body, d.LaunchTemplateData
+}
+
+// checkNoKeys: the userdata of a machine with etcd keys is a pointer, with
+// no key in it.
+func checkNoKeys(t *testing.T, name string, m Machine, raw []byte) {
+	t.Helper()
+	if m.EtcdCA != "" && (len(raw) > 1024 || bytes.Contains(raw, []byte("PRIVATE KEY")) || !bytes.Contains(raw, []byte(`"replace"`))) {
+		t.Errorf("%s: the userdata of a machine with etcd keys is not a pointer (%d bytes)", name, len(raw))
+	}
+}
+
 // checkTemplates reads every launch template back: one per non-etcd role and
 // per etcd member, its default version (want) carrying the machine's
-// userdata, the role's group and IMDSv2 required.
+// userdata (the etcd members' behind a pointer to the bucket: they carry
+// keys), the role's group and IMDSv2 required.
 func checkTemplates(t *testing.T, e *env, machines []Machine, groups map[string]ec2types.SecurityGroup, version int64) {
 	t.Helper()
 	out, err := e.client.EC2.DescribeLaunchTemplates(e.ctx, &ec2.DescribeLaunchTemplatesInput{})
@@ -232,23 +307,19 @@ func checkTemplates(t *testing.T, e *env, machines []Machine, groups map[string]
 	}
 	for _, m := range machines {
 		name := "dcos-aws-" + m.Name()
-		v, err := e.client.EC2.DescribeLaunchTemplateVersions(e.ctx, &ec2.DescribeLaunchTemplateVersionsInput{LaunchTemplateName: awssdk.String(name), Versions: []string{"$Default"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		d := v.LaunchTemplateVersions[0]
-		if n := awssdk.ToInt64(d.VersionNumber); n != version {
+		n, raw, ud, data := e.defaultUserdata(name)
+		if n != version {
 			t.Errorf("%s: default version %d, want %d", name, n, version)
 		}
-		ud, err := base64.StdEncoding.DecodeString(awssdk.ToString(d.LaunchTemplateData.UserData))
-		if err != nil || !bytes.Equal(ud, m.Userdata) {
-			t.Errorf("%s: userdata (%d bytes, %v) is not the machine's (%d bytes)", name, len(ud), err, len(m.Userdata))
+		if !bytes.Equal(ud, m.Userdata) {
+			t.Errorf("%s: userdata (%d bytes) is not the machine's (%d bytes)", name, len(ud), len(m.Userdata))
 		}
+		checkNoKeys(t, name, m, raw)
 		sg := awssdk.ToString(groups["dcos-aws-"+m.Role].GroupId)
-		if !slices.Equal(d.LaunchTemplateData.SecurityGroupIds, []string{sg}) {
-			t.Errorf("%s: security groups %v, want [%s] (dcos-aws-%s)", name, d.LaunchTemplateData.SecurityGroupIds, sg, m.Role)
+		if !slices.Equal(data.SecurityGroupIds, []string{sg}) {
+			t.Errorf("%s: security groups %v, want [%s] (dcos-aws-%s)", name, data.SecurityGroupIds, sg, m.Role)
 		}
-		if mo := d.LaunchTemplateData.MetadataOptions; mo == nil || mo.HttpTokens != ec2types.LaunchTemplateHttpTokensStateRequired {
+		if mo := data.MetadataOptions; mo == nil || mo.HttpTokens != ec2types.LaunchTemplateHttpTokensStateRequired {
 			t.Errorf("%s: metadata options %+v, want HttpTokens required", name, mo)
 		}
 	}
@@ -281,13 +352,18 @@ func TestPushChangedSpec(t *testing.T) {
 	machines := e.machinesOf(s)
 	e.calls.Reset()
 	plan, done := e.push(s, machines)
-	size := map[string]int{}
-	for _, m := range machines {
-		size[m.Name()] = len(m.Userdata)
+	// the members' userdata are pointers (they carry keys): their size is
+	// the pointer's, and their configs are uploaded first
+	size, old := map[string]int{}, map[string]int{}
+	var uploads []string
+	for _, tm := range e.desire(s).Templates {
+		size[strings.TrimPrefix(tm.Name, "dcos-aws-")] = len(tm.Userdata)
+		if o := tm.Object; o != nil {
+			uploads = append(uploads, fmt.Sprintf("+ upload s3-object %s: %d bytes of Ignition for %s, sha512-%s…", o.URL(), len(o.Data), tm.Name, o.SHA512[:16]))
+		}
 	}
-	old := map[string]int{}
-	for _, m := range e.machinesOf(e.spec()) {
-		old[m.Name()] = len(m.Userdata)
+	for _, tm := range e.desire(e.spec()).Templates {
+		old[strings.TrimPrefix(tm.Name, "dcos-aws-")] = len(tm.Userdata)
 	}
 	admin := "(admins reach master on its admin ports (roles.master.admin, dcos-aws.yaml:22))"
 	world := "(the world reaches public-agent on its public ports (roles.public-agent.public, dcos-aws.yaml:24))"
@@ -300,7 +376,10 @@ func TestPushChangedSpec(t *testing.T) {
 		"+ authorize ingress dcos-aws-public-agent: tcp 10000-10200 from ::/0 " + world,
 		"- revoke ingress dcos-aws-public-agent: tcp 10000-10100 from 0.0.0.0/0 " + world,
 		"- revoke ingress dcos-aws-public-agent: tcp 10000-10100 from ::/0 " + world,
-		version("public-agent"), version("master-a"), version("master-b"), version("master-c"),
+	}
+	want = append(append(want, uploads...), version("public-agent"), version("master-a"), version("master-b"), version("master-c"))
+	if len(uploads) != 3 {
+		t.Errorf("uploads %q, want one per master", uploads)
 	}
 	var got []string
 	for _, c := range plan.Changes {
@@ -312,7 +391,7 @@ func TestPushChangedSpec(t *testing.T) {
 	if len(done) != len(want) {
 		t.Errorf("made %d changes, want %d: %v", len(done), len(want), done)
 	}
-	wantCalls := []string{"AuthorizeSecurityGroupIngress", "RevokeSecurityGroupIngress", "RevokeSecurityGroupIngress",
+	wantCalls := []string{"AuthorizeSecurityGroupIngress", "RevokeSecurityGroupIngress", "RevokeSecurityGroupIngress", "PutObject", "PutObject", "PutObject",
 		"CreateLaunchTemplateVersion", "ModifyLaunchTemplate", "CreateLaunchTemplateVersion", "ModifyLaunchTemplate",
 		"CreateLaunchTemplateVersion", "ModifyLaunchTemplate", "CreateLaunchTemplateVersion", "ModifyLaunchTemplate"}
 	if m := e.calls.Mutating(); !slices.Equal(sorted(m), sorted(wantCalls)) {
@@ -360,16 +439,12 @@ func checkTemplatesChanged(t *testing.T, e *env, machines []Machine, versions ma
 	t.Helper()
 	for _, m := range machines {
 		name := "dcos-aws-" + m.Name()
-		v, err := e.client.EC2.DescribeLaunchTemplateVersions(e.ctx, &ec2.DescribeLaunchTemplateVersionsInput{LaunchTemplateName: awssdk.String(name), Versions: []string{"$Default"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		d := v.LaunchTemplateVersions[0]
-		ud, _ := base64.StdEncoding.DecodeString(awssdk.ToString(d.LaunchTemplateData.UserData))
-		if n := awssdk.ToInt64(d.VersionNumber); n != versions[m.Name()] || !bytes.Equal(ud, m.Userdata) {
+		n, raw, ud, data := e.defaultUserdata(name)
+		if n != versions[m.Name()] || !bytes.Equal(ud, m.Userdata) {
 			t.Errorf("%s: default version %d (want %d), userdata matches: %v", name, n, versions[m.Name()], bytes.Equal(ud, m.Userdata))
 		}
-		if mo := d.LaunchTemplateData.MetadataOptions; mo == nil || mo.HttpTokens != ec2types.LaunchTemplateHttpTokensStateRequired {
+		checkNoKeys(t, name, m, raw)
+		if mo := data.MetadataOptions; mo == nil || mo.HttpTokens != ec2types.LaunchTemplateHttpTokensStateRequired {
 			t.Errorf("%s: metadata options %+v after a new version", name, mo)
 		}
 	}
@@ -470,52 +545,12 @@ func TestOversizedUserdata(t *testing.T) {
 		}
 	}
 	e.push(s, machines)
-	v, err := e.client.EC2.DescribeLaunchTemplateVersions(e.ctx, &ec2.DescribeLaunchTemplateVersionsInput{LaunchTemplateName: awssdk.String("dcos-aws-master-a"), Versions: []string{"$Default"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ud, err := base64.StdEncoding.DecodeString(awssdk.ToString(v.LaunchTemplateVersions[0].LaunchTemplateData.UserData))
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, ud, body, _ := e.defaultUserdata("dcos-aws-master-a")
 	if len(ud) > UserdataLimit {
 		t.Fatalf("the template's userdata is %d bytes", len(ud))
 	}
-	var ptr struct {
-		Ignition struct {
-			Version string
-			Config  struct {
-				Replace struct {
-					Source       string
-					Verification struct{ Hash string }
-				}
-			}
-		}
-		Storage json.RawMessage
-	}
-	if err := json.Unmarshal(ud, &ptr); err != nil {
-		t.Fatalf("pointer %s: %v", ud, err)
-	}
-	if ptr.Ignition.Version != boot.IgnitionVersion[boot.Target{Variant: "flatcar", Version: "1.0.0"}] || ptr.Ignition.Version != "3.3.0" {
-		t.Errorf("pointer version %q, want 3.3.0 (flatcar 1.0.0)", ptr.Ignition.Version)
-	}
-	src := ptr.Ignition.Config.Replace.Source
-	bucket, key, ok := strings.Cut(strings.TrimPrefix(src, "s3://"), "/")
-	if !strings.HasPrefix(src, "s3://") || !ok || bucket != "dcos-aws-ignition" {
-		t.Fatalf("pointer source %q", src)
-	}
-	obj, err := e.client.S3.GetObject(e.ctx, &s3.GetObjectInput{Bucket: &bucket, Key: &key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, err := io.ReadAll(obj.Body)
-	obj.Body.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha512.Sum512(body)
-	if !bytes.Equal(body, big) || ptr.Ignition.Config.Replace.Verification.Hash != "sha512-"+hex.EncodeToString(sum[:]) {
-		t.Errorf("object %s (%d bytes, the config is %d) has sha512 %x; the pointer says %s", src, len(body), len(big), sum, ptr.Ignition.Config.Replace.Verification.Hash)
+	if !bytes.Equal(body, big) {
+		t.Errorf("the pointer leads to %d bytes, not the %d-byte config", len(body), len(big))
 	}
 	e.calls.Reset()
 	if plan, _ := e.push(s, machines); len(plan.Changes) != 0 || len(e.calls.Mutating()) != 0 {
@@ -523,7 +558,7 @@ func TestOversizedUserdata(t *testing.T) {
 	}
 
 	noBucket := e.spec("    bucket: dcos-aws-ignition       # Ignition over 16 KB goes here\n", "")
-	_, err = Desire(noBucket, machines)
+	_, err := Desire(noBucket, machines)
 	var tooLarge *TooLargeError
 	if !errors.As(err, &tooLarge) || tooLarge.Size != len(big) || !strings.Contains(err.Error(), fmt.Sprintf("userdata is %d bytes, over EC2's limit of 16384 bytes", len(big))) ||
 		!strings.Contains(err.Error(), "dcos-aws-master-a") {
@@ -580,7 +615,7 @@ func TestPushMovedLines(t *testing.T) {
 		switch c.Op {
 		case "describe":
 			describes++
-		case "version":
+		case "version", "upload": // the members' configs (behind pointers) name lines too
 		default:
 			t.Errorf("unexpected change %s", c)
 		}
@@ -973,4 +1008,24 @@ func (e *env) templateID(name string) string {
 		e.t.Fatalf("launch template %s: %v", name, err)
 	}
 	return awssdk.ToString(out.LaunchTemplates[0].LaunchTemplateId)
+}
+
+// TestKeysWithoutBucket: without a bucket the etcd members' keys stay in
+// their templates' userdata, and the plan says who can read them.
+func TestKeysWithoutBucket(t *testing.T) {
+	e := newEnv(t)
+	s := e.spec("    bucket: dcos-aws-ignition       # Ignition over 16 KB goes here\n", "")
+	p := e.plan(s, e.machinesOf(s))
+	want := "launch templates dcos-aws-master-a, dcos-aws-master-b, dcos-aws-master-c carry etcd private keys in their userdata, readable by anyone who can describe launch templates (ec2:DescribeLaunchTemplateVersions)"
+	if !slices.ContainsFunc(p.Warnings, func(w string) bool { return strings.HasPrefix(w, want) }) {
+		t.Errorf("warnings %q lack %q", p.Warnings, want)
+	}
+	for _, c := range p.Changes {
+		if c.Op == "upload" {
+			t.Errorf("without a bucket: %s", c)
+		}
+	}
+	if p := e.plan(e.spec(), e.machinesOf(e.spec())); slices.ContainsFunc(p.Warnings, func(w string) bool { return strings.Contains(w, "etcd private keys") }) {
+		t.Errorf("with a bucket: warnings %q", p.Warnings)
+	}
 }

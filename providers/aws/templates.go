@@ -116,14 +116,21 @@ type templatePlan struct {
 }
 
 func (c *Client) planTemplates(ctx context.Context, p *Plan, want func(string) bool, newCA bool) error {
-	var names []string
+	var names, exposed []string
 	for _, t := range p.Desired.Templates {
 		if want(t.Role) {
 			names = append(names, t.Name)
+			if t.EtcdCA != "" && t.Object == nil {
+				exposed = append(exposed, t.Name)
+			}
 		}
 	}
 	if len(names) == 0 {
 		return nil
+	}
+	if len(exposed) > 0 {
+		p.Warnings = append(p.Warnings, fmt.Sprintf("launch templates %s carry etcd private keys in their userdata, readable by anyone who can describe launch templates (ec2:DescribeLaunchTemplateVersions): with provider.aws.bucket set (a private bucket) and Ignition userdata, the keys go to S3 behind a pointer config instead, readable only by those the bucket allows",
+			strings.Join(exposed, ", ")))
 	}
 	existing := map[string]types.LaunchTemplate{}
 	if err := c.describeTemplates(ctx, types.Filter{Name: awssdk.String("launch-template-name"), Values: names}, existing); err != nil {
