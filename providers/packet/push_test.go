@@ -676,7 +676,7 @@ func TestEtcdCATag(t *testing.T) {
 		!strings.Contains(pe.Problems[0], "--new-ca") {
 		t.Errorf("plan with another CA: %v", err)
 	}
-	_, err = c.Reinstall(context.Background(), target, ms[0], CACheck{})
+	_, err = c.Reinstall(context.Background(), target, ms[0], ReinstallOptions{})
 	var me *CAMismatchError
 	if !errors.As(err, &me) || me.DeviceID != master.ID || me.DeviceCA != caA[:16] || me.WantCA != caB {
 		t.Errorf("reinstall with another CA: %v", err)
@@ -692,7 +692,7 @@ func TestEtcdCATag(t *testing.T) {
 			t.Errorf("plan with %+v: %v", ca, err)
 		}
 	}
-	if _, err := c.Reinstall(context.Background(), target, ms[0], CACheck{NewCA: true}); err != nil {
+	if _, err := c.Reinstall(context.Background(), target, ms[0], ReinstallOptions{CA: CACheck{NewCA: true}}); err != nil {
 		t.Fatal(err)
 	}
 	if d := s.Device("master-1"); !slices.Contains(d.Tags, "rampart:etcd-ca=bbbbbbbbbbbbbbbb") || slices.Contains(d.Tags, "rampart:etcd-ca=aaaaaaaaaaaaaaaa") || d.Reinstalls != 1 {

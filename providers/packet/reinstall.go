@@ -17,6 +17,19 @@ var ErrNoDevice = errors.New("no device with this hostname in the project")
 // for before, whose answer was lost).
 var ErrBusy = errors.New("a provisioning or reinstall of the device is under way")
 
+// ErrUntagged is returned for a device with the machine's hostname but no
+// rampart:cluster tag: it may be someone else's, and a reinstall wipes it.
+var ErrUntagged = errors.New("it has the node's hostname but no rampart:cluster tag")
+
+// ReinstallOptions tune a reinstall.
+type ReinstallOptions struct {
+	// CA says which etcd CAs, besides the machine's own, the device may be
+	// tagged with.
+	CA CACheck
+	// Adopt reinstalls a device without a rampart:cluster tag.
+	Adopt bool
+}
+
 // busy are the states of a device whose provisioning or reinstall has not
 // finished.
 var busy = map[string]bool{"queued": true, "provisioning": true, "reinstalling": true}
@@ -37,23 +50,28 @@ type Reinstalled struct {
 // The disks are wiped (no preserve_data): the node comes back as the spec
 // describes it.
 //
-// A device tagged TagEtcdCA with another CA than the machine's is refused
-// (a *CAMismatchError) unless ca accepts it: the node would come back with
-// certificates the other members do not trust, its disks wiped.
-func (c *Client) Reinstall(ctx context.Context, t Target, m Machine, ca CACheck) (*Reinstalled, error) {
+// Refused, before any change: a device tagged TagEtcdCA with another CA
+// than the machine's (a *CAMismatchError) unless o.CA accepts it, since the
+// node would come back with certificates the other members do not trust; a
+// device without a rampart:cluster tag (ErrUntagged) unless o.Adopt; a
+// device being provisioned or reinstalled (ErrBusy).
+func (c *Client) Reinstall(ctx context.Context, t Target, m Machine, o ReinstallOptions) (*Reinstalled, error) {
 	d, err := c.findDevice(ctx, t, m.Hostname)
 	if err != nil {
 		return nil, err
 	}
-	if err := ca.check(m, d); err != nil {
+	if err := o.CA.check(m, d); err != nil {
 		return nil, err
+	}
+	if tagValue(d.Tags, TagCluster) == "" && !o.Adopt {
+		return nil, fmt.Errorf("%s: device %s: %w (%s%s): it may be someone else's machine, and a reinstall wipes its disks; --adopt reinstalls it anyway", m.Hostname, d.ID, ErrUntagged, TagCluster, t.Cluster)
 	}
 	if busy[d.State] {
 		return nil, fmt.Errorf("%s: device %s is %s: %w; wait until it is active, then run again if it should be reinstalled once more", m.Hostname, d.ID, d.State, ErrBusy)
 	}
 	out := &Reinstalled{DeviceID: d.ID}
 	s := compare(t, m, d)
-	if s.Action == ActionUpdate {
+	if len(s.Changes) > 0 {
 		if err := c.update(ctx, s); err != nil {
 			return out, err
 		}

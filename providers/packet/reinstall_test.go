@@ -19,7 +19,7 @@ func TestReinstallPutsUserdataThenReinstalls(t *testing.T) {
 		Tags: []string{"rampart:cluster=dcos-packet", "rampart:role=master"}})
 	other := s.AddDevice(packetfake.Device{Project: project, Hostname: "master-10", Userdata: "other"}) // a partial hostname match
 	m := machines("v2")[0]
-	got, err := c.Reinstall(context.Background(), target, m, CACheck{})
+	got, err := c.Reinstall(context.Background(), target, m, ReinstallOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func TestReinstallPutsUserdataThenReinstalls(t *testing.T) {
 	// userdata already in place: only the reinstall
 	s.Settle()
 	s.ResetCalls()
-	got, err = c.Reinstall(context.Background(), target, m, CACheck{})
+	got, err = c.Reinstall(context.Background(), target, m, ReinstallOptions{})
 	if err != nil || len(got.Updated) != 0 || s.Count(mutating) != 1 || s.Device("master-1").Reinstalls != 2 {
 		t.Errorf("second reinstall: %+v, %v, %d mutating calls", got, err, s.Count(mutating))
 	}
@@ -62,7 +62,7 @@ func TestReinstallIsNotRepeatedAfterA5xx(t *testing.T) {
 	s.AddDevice(packetfake.Device{Project: project, Hostname: m.Hostname, Userdata: string(m.Userdata),
 		Tags: []string{"rampart:cluster=dcos-packet", "rampart:role=agent"}})
 	s.Inject(packetfake.Fault{Op: packetfake.OpPerformAction, Status: http.StatusBadGateway, Commit: true, Times: 1})
-	if _, err := c.Reinstall(context.Background(), target, m, CACheck{}); err != nil {
+	if _, err := c.Reinstall(context.Background(), target, m, ReinstallOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if n := s.Device(m.Hostname).Reinstalls; n != 1 {
@@ -73,12 +73,18 @@ func TestReinstallIsNotRepeatedAfterA5xx(t *testing.T) {
 	}
 }
 
+// A device without rampart's cluster tag is reinstalled only with Adopt
+// (the reinstall wipes it); then it gets the tags, and a 503 is retried.
 func TestReinstallRetriesA503(t *testing.T) {
 	s, c := startFake(t)
 	m := machines("v1")[1]
-	s.AddDevice(packetfake.Device{Project: project, Hostname: m.Hostname, Userdata: string(m.Userdata)})
+	d := s.AddDevice(packetfake.Device{Project: project, Hostname: m.Hostname, Userdata: string(m.Userdata)})
+	_, err := c.Reinstall(context.Background(), target, m, ReinstallOptions{})
+	if !errors.Is(err, ErrUntagged) || !strings.Contains(err.Error(), "agent-1: device "+d.ID+": it has the node's hostname but no rampart:cluster tag") || s.Count(mutating) != 0 {
+		t.Errorf("reinstall of an untagged device: %v, %d mutating calls", err, s.Count(mutating))
+	}
 	s.Inject(packetfake.Fault{Op: packetfake.OpPerformAction, Status: http.StatusServiceUnavailable, Times: 2})
-	got, err := c.Reinstall(context.Background(), target, m, CACheck{})
+	got, err := c.Reinstall(context.Background(), target, m, ReinstallOptions{Adopt: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +105,7 @@ func TestReinstallRefuses(t *testing.T) {
 		"agent-3":  "agent-3: no device with this hostname in the project " + project,
 		"master-1": "master-1: no device with this hostname",
 	} {
-		_, err := c.Reinstall(context.Background(), target, Machine{Hostname: host, Role: "agent", Userdata: []byte("x")}, CACheck{})
+		_, err := c.Reinstall(context.Background(), target, Machine{Hostname: host, Role: "agent", Userdata: []byte("x")}, ReinstallOptions{})
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("reinstall %s: %v, want %q", host, err, want)
 		}
@@ -121,7 +127,7 @@ func TestReinstallRefusesABusyDevice(t *testing.T) {
 	d := s.AddDevice(packetfake.Device{Project: project, Hostname: m.Hostname, State: "reinstalling", Userdata: "old",
 		Tags: []string{"rampart:cluster=dcos-packet", "rampart:role=agent"}})
 	s.Inject(packetfake.Fault{Op: packetfake.OpPerformAction, Status: http.StatusBadGateway, Commit: true, Times: 1})
-	_, err := c.Reinstall(context.Background(), target, m, CACheck{})
+	_, err := c.Reinstall(context.Background(), target, m, ReinstallOptions{})
 	if !errors.Is(err, ErrBusy) || !strings.Contains(err.Error(), "agent-1: device "+d.ID+" is reinstalling") {
 		t.Errorf("reinstall of a reinstalling device: %v", err)
 	}
@@ -129,7 +135,7 @@ func TestReinstallRefusesABusyDevice(t *testing.T) {
 		t.Errorf("%d mutating calls, %d reinstalls; want none", n, s.Device(m.Hostname).Reinstalls)
 	}
 	s.Settle()
-	if _, err := c.Reinstall(context.Background(), target, m, CACheck{}); err != nil || s.Device(m.Hostname).Reinstalls != 1 {
+	if _, err := c.Reinstall(context.Background(), target, m, ReinstallOptions{}); err != nil || s.Device(m.Hostname).Reinstalls != 1 {
 		t.Errorf("reinstall once active: %v, %d reinstalls", err, s.Device(m.Hostname).Reinstalls)
 	}
 }
@@ -165,7 +171,7 @@ func TestLostAnswersAreNotRepeated(t *testing.T) {
 	s.Settle()
 	notes = nil
 	s.Inject(packetfake.Fault{Op: packetfake.OpPerformAction, Commit: true, Delay: 1500 * time.Millisecond, Times: 1})
-	if _, err := c.Reinstall(context.Background(), target, ms[0], CACheck{}); err != nil {
+	if _, err := c.Reinstall(context.Background(), target, ms[0], ReinstallOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if n := s.Device(ms[0].Hostname).Reinstalls; n != 1 || len(notes) == 0 || notes[0].Reason != "no answer" {

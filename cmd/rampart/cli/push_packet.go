@@ -259,8 +259,10 @@ func packetClient() (*packet.Client, error) {
 // regenerated userdata (`rampart recover NODE --reinstall`): Ignition runs
 // only on first boot, so this is how a running node gets new userdata.
 // replacement is as for packetMachine.
-// newCA accepts a device tagged with another etcd CA than the state's.
-func reinstallPacketNode(ctx context.Context, w io.Writer, s *spec.Spec, state, node string, replacement, newCA bool) error {
+// o.CA.NewCA accepts a device tagged with another etcd CA than the state's
+// (the CAs the state replaced are accepted anyway), o.Adopt a device
+// without rampart's cluster tag.
+func reinstallPacketNode(ctx context.Context, w io.Writer, s *spec.Spec, state, node string, replacement bool, o packet.ReinstallOptions) error {
 	target, err := packetTarget(s)
 	if err != nil {
 		return err
@@ -277,10 +279,11 @@ func reinstallPacketNode(ctx context.Context, w io.Writer, s *spec.Spec, state, 
 	if err != nil {
 		return &exitError{code: ExitInvalid, err: fmt.Errorf("reinstall: %w", withStateAdvice(err, state))}
 	}
-	ca, err := caCheck(st, newCA)
+	ca, err := caCheck(st, o.CA.NewCA)
 	if err != nil {
 		return err
 	}
+	o.CA = ca
 	client, err := packetClient()
 	if err != nil {
 		return err
@@ -288,7 +291,7 @@ func reinstallPacketNode(ctx context.Context, w io.Writer, s *spec.Spec, state, 
 	client.OnRetry = func(r packet.RetryNote) {
 		fmt.Fprintf(w, "  retry %s: %s; attempt %d failed, next in %s\n", r.What, r.Reason, r.Attempt, r.Wait.Round(1e6))
 	}
-	res, err := client.Reinstall(ctx, target, m, ca)
+	res, err := client.Reinstall(ctx, target, m, o)
 	if err != nil {
 		return &exitError{code: ExitInvalid, err: fmt.Errorf("reinstall %s: %w", node, err)}
 	}

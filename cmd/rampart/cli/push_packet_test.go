@@ -18,6 +18,7 @@ import (
 	"github.com/rampart-cluster/rampart/generator/gen"
 	"github.com/rampart-cluster/rampart/generator/pki"
 	"github.com/rampart-cluster/rampart/generator/spec"
+	"github.com/rampart-cluster/rampart/providers/packet"
 	"github.com/rampart-cluster/rampart/providers/packet/packetfake"
 )
 
@@ -202,14 +203,15 @@ func TestPushPacketUsage(t *testing.T) {
 func TestReinstallPacketNode(t *testing.T) {
 	s := packetFake(t)
 	file, state := twoMemberSpec(t)
-	s.AddDevice(packetfake.Device{Project: packetProject, Hostname: "master-1", Userdata: "old", OS: "flatcar_stable"})
-	s.AddDevice(packetfake.Device{Project: packetProject, Hostname: "master-2", Userdata: "old", OS: "flatcar_stable"})
+	for _, h := range []string{"master-1", "master-2"} {
+		s.AddDevice(packetfake.Device{Project: packetProject, Hostname: h, Userdata: "old", OS: "flatcar_stable", Tags: []string{"rampart:cluster=dcos-packet"}})
+	}
 	sp, err := spec.LoadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	if err := reinstallPacketNode(context.Background(), &out, sp, state, "master-1", true, false); err != nil {
+	if err := reinstallPacketNode(context.Background(), &out, sp, state, "master-1", true, packet.ReinstallOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	want, err := gen.ReplacementUserdata(sp, pki.Open(state), "master-1", spec.OutputIgnition)
@@ -227,12 +229,12 @@ func TestReinstallPacketNode(t *testing.T) {
 	}
 	// A member of two reinstalled as a new cluster would never rejoin.
 	s.ResetCalls()
-	err = reinstallPacketNode(context.Background(), &out, sp, state, "master-2", false, false)
+	err = reinstallPacketNode(context.Background(), &out, sp, state, "master-2", false, packet.ReinstallOptions{})
 	var ee *exitError
 	if !errors.As(err, &ee) || ee.code != 2 || !strings.Contains(err.Error(), "master-2 is one of 2 etcd members") || mutatingCalls(s) != 0 {
 		t.Errorf("reinstall of master-2 as a new cluster: %v, %d mutating calls", err, mutatingCalls(s))
 	}
-	err = reinstallPacketNode(context.Background(), &out, sp, state, "agent-1", false, false)
+	err = reinstallPacketNode(context.Background(), &out, sp, state, "agent-1", false, packet.ReinstallOptions{})
 	if !errors.As(err, &ee) || ee.code != 1 || !strings.Contains(err.Error(), "agent-1: no device with this hostname") {
 		t.Errorf("reinstall of a node without a device: %v", err)
 	}
@@ -274,13 +276,14 @@ func TestInventoryPacket(t *testing.T) {
 // recover --reinstall, through the command tree: the agent's device gets
 // its role's userdata and is reinstalled, an etcd member its final userdata
 // with its keys (--replace is TestRecoverReinstallTwoMembers's); the disk
-// wipe needs --yes, or the node's name typed on a terminal; a spec without a
-// packet provider is a usage error.
+// wipe needs --yes, or the node's name typed on a terminal; a device without
+// rampart's cluster tag needs --adopt; a spec without a packet provider is a
+// usage error.
 func TestRecoverReinstall(t *testing.T) {
 	s := packetFake(t)
 	state := genState(t)
-	s.AddDevice(packetfake.Device{Project: packetProject, Hostname: "agent-2", Userdata: "old", OS: "flatcar_stable"})
-	s.AddDevice(packetfake.Device{Project: packetProject, Hostname: "master-1", Userdata: "old", OS: "flatcar_stable"})
+	agent := s.AddDevice(packetfake.Device{Project: packetProject, Hostname: "agent-2", Userdata: "old", OS: "flatcar_stable"}) // untagged
+	s.AddDevice(packetfake.Device{Project: packetProject, Hostname: "master-1", Userdata: "old", OS: "flatcar_stable", Tags: []string{"rampart:cluster=dcos-packet"}})
 	sp, err := spec.LoadFile(fixture)
 	if err != nil {
 		t.Fatal(err)
@@ -296,13 +299,18 @@ func TestRecoverReinstall(t *testing.T) {
 		t.Errorf("a refused reinstall wrote %s or made %d mutating calls", o, mutatingCalls(s))
 	}
 
+	// An untagged device may be someone else's: only with --adopt.
 	code, out, errOut = runIn("", "recover", "agent-2", "-f", fixture, "--state", state, "-o", t.TempDir(), "--reinstall", "--yes")
+	if code != 1 || !strings.Contains(errOut, "agent-2: device "+agent.ID+": it has the node's hostname but no rampart:cluster tag") || mutatingCalls(s) != 0 {
+		t.Errorf("recover --reinstall of an untagged device: exit %d, %d mutating calls\n%s\n%s", code, mutatingCalls(s), out, errOut)
+	}
+	code, out, errOut = runIn("", "recover", "agent-2", "-f", fixture, "--state", state, "-o", t.TempDir(), "--reinstall", "--yes", "--adopt")
 	want, err := gen.FinalUserdata(sp, nil, "role", "agent", spec.OutputIgnition)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if d := s.Device("agent-2"); code != 0 || d.Userdata != string(want) || d.Reinstalls != 1 {
-		t.Fatalf("recover agent-2 --reinstall --yes: exit %d, reinstalls %d, role userdata %v\n%s\n%s", code, d.Reinstalls, d.Userdata == string(want), out, errOut)
+		t.Fatalf("recover agent-2 --reinstall --yes --adopt: exit %d, reinstalls %d, role userdata %v\n%s\n%s", code, d.Reinstalls, d.Userdata == string(want), out, errOut)
 	}
 	if !strings.Contains(out, "# agent-2 (") || !strings.Contains(out, "reinstalling with flatcar_stable") {
 		t.Errorf("recover --reinstall does not say what it did:\n%s", out)
@@ -373,7 +381,7 @@ func TestRecoverReinstallTwoMembers(t *testing.T) {
 	s := packetFake(t)
 	file, state := twoMemberSpec(t)
 	for _, h := range []string{"master-1", "master-2"} {
-		s.AddDevice(packetfake.Device{Project: packetProject, Hostname: h, Userdata: "old", OS: "flatcar_stable"})
+		s.AddDevice(packetfake.Device{Project: packetProject, Hostname: h, Userdata: "old", OS: "flatcar_stable", Tags: []string{"rampart:cluster=dcos-packet"}})
 	}
 	for _, c := range []struct {
 		args   []string

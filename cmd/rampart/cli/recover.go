@@ -13,13 +13,14 @@ import (
 	"github.com/rampart-cluster/rampart/generator/gen"
 	"github.com/rampart-cluster/rampart/generator/pki"
 	"github.com/rampart-cluster/rampart/generator/spec"
+	"github.com/rampart-cluster/rampart/providers/packet"
 )
 
 func newRecover() *cobra.Command {
 	var file, state, out string
-	var replace, reinstall, yes, membershipDone, newCA bool
+	var replace, reinstall, yes, membershipDone, newCA, adopt bool
 	c := &cobra.Command{
-		Use:   "recover NODE -f cluster.yaml [--state state] [-o dir] [--replace] [--reinstall --yes [--membership-done] [--new-ca]]",
+		Use:   "recover NODE -f cluster.yaml [--state state] [-o dir] [--replace] [--reinstall --yes [--membership-done] [--new-ca] [--adopt]]",
 		Short: "Write the userdata to rebuild one node, byte-identical to what gen made for it",
 		Long: `recover writes the userdata that rebuilds NODE from the spec and the state
 directory, in every format the spec asks for (ignition.json, cloud-config.yaml):
@@ -43,7 +44,9 @@ With --reinstall (provider packet), the node's device gets this userdata and is
 reinstalled with the spec's OS (its disks are wiped; Ignition runs only on a
 first boot). The wipe needs --yes, or the node's name typed at the prompt when
 standard input is a terminal. A device tagged rampart:etcd-ca= with another CA
-than the state's is refused (see push packet); --new-ca accepts it.
+than the state's is refused (see push packet); --new-ca accepts it. So is a
+device with the node's hostname but no rampart:cluster tag, which may be
+someone else's machine; --adopt reinstalls it.
 
 An etcd member of a cluster of two or more members is reinstalled only with
 --replace: without it, it would boot with an empty data directory as a new
@@ -146,7 +149,7 @@ data.`,
 				if member {
 					fmt.Fprintf(w, "# %s bootstraps with the cluster (ETCD_INITIAL_CLUSTER_STATE=new): for a member\n# whose data is lost while the others run, use --replace.\n", name)
 				}
-				return reinstallIf(cmd, reinstall, yes, newCA, s, state, name, false)
+				return reinstallIf(cmd, reinstall, yes, packet.ReinstallOptions{CA: packet.CACheck{NewCA: newCA}, Adopt: adopt}, s, state, name, false)
 			}
 			cmds, err := memberCommands(s, n, st)
 			if err != nil {
@@ -160,7 +163,7 @@ data.`,
 				for _, c := range cmds {
 					fmt.Fprintln(w, "#   "+c)
 				}
-				return reinstallIf(cmd, reinstall, yes, newCA, s, state, name, true)
+				return reinstallIf(cmd, reinstall, yes, packet.ReinstallOptions{CA: packet.CACheck{NewCA: newCA}, Adopt: adopt}, s, state, name, true)
 			}
 			fmt.Fprintf(w, "# 1. Replace its membership, where etcdctl reaches the other members:\n")
 			for _, c := range cmds {
@@ -182,6 +185,7 @@ data.`,
 	c.Flags().BoolVar(&reinstall, "reinstall", false, "reinstall the node's Packet device with this userdata (wipes its disks)")
 	c.Flags().BoolVar(&yes, "yes", false, "with --reinstall: wipe the device's disks without asking")
 	c.Flags().BoolVar(&newCA, "new-ca", false, "with --reinstall: accept a device tagged with another etcd CA (replaced on purpose)")
+	c.Flags().BoolVar(&adopt, "adopt", false, "with --reinstall: reinstall a device with the node's hostname but no rampart:cluster tag")
 	c.Flags().BoolVar(&membershipDone, "membership-done", false, "with --replace --reinstall: the member commands of 'recover --replace' have been run")
 	return c
 }
@@ -256,7 +260,8 @@ func confirmReinstall(cmd *cobra.Command, s *spec.Spec, name string) error {
 // reinstallIf reinstalls the node's Packet device when --reinstall was
 // given, after asking unless yes; what it does goes to standard output as
 // shell comments.
-func reinstallIf(cmd *cobra.Command, reinstall, yes, newCA bool, s *spec.Spec, state, name string, replacement bool) error {
+// o says which devices may be reinstalled (--new-ca, --adopt).
+func reinstallIf(cmd *cobra.Command, reinstall, yes bool, o packet.ReinstallOptions, s *spec.Spec, state, name string, replacement bool) error {
 	if !reinstall {
 		return nil
 	}
@@ -266,7 +271,7 @@ func reinstallIf(cmd *cobra.Command, reinstall, yes, newCA bool, s *spec.Spec, s
 		}
 	}
 	var b strings.Builder
-	err := reinstallPacketNode(cmd.Context(), &b, s, state, name, replacement, newCA)
+	err := reinstallPacketNode(cmd.Context(), &b, s, state, name, replacement, o)
 	for _, line := range strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n") {
 		if line != "" {
 			fmt.Fprintln(cmd.OutOrStdout(), "# "+line)
