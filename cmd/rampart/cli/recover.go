@@ -61,9 +61,9 @@ order is:
 
 --membership-done says that step 2 is done; recover cannot check it (the
 members' client port admits only members), and without it --replace
---reinstall is refused: a node that boots on an empty data directory while
-its old membership is still there joins as the old member with none of its
-data.`,
+--reinstall is refused: booted on an empty data directory before the
+commands ran, the node either takes its old membership's place with an empty
+raft log, which etcd stops on, or is no member at all.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return usageError("recover takes one node name, got %d argument(s)\nSee '%s --help'.", len(args), cmd.CommandPath())
