@@ -92,6 +92,19 @@ func (e *CAError) Error() string {
 		strings.Join(parts, ", "), e.CA)
 }
 
+// PublicBucketError says the bucket that would receive etcd keys is
+// public. Plan returns it before any change.
+type PublicBucketError struct {
+	Bucket  string   // provider.aws.bucket
+	Reasons []string // what makes it public: its policy, its ACL
+}
+
+// Error names the bucket and why it is public.
+func (e *PublicBucketError) Error() string {
+	return fmt.Sprintf("bucket %s (provider.aws.bucket) is public: %s; rampart does not upload etcd keys to it: make the bucket private (S3 Block Public Access) and give only the instances read access",
+		e.Bucket, strings.Join(e.Reasons, "; "))
+}
+
 // TooLargeError says a machine's userdata is over EC2's limit and cannot go
 // to S3: the spec names no bucket, or the userdata is a cloud-config, which
 // has no pointer form.

@@ -84,6 +84,7 @@ type Object struct {
 	Bucket, Key string // provider.aws.bucket; <cluster>/<template>/<sha512 prefix>.ign
 	Data        []byte // the full Ignition config
 	SHA512      string // hex
+	Keys        bool   // the config holds etcd private keys: the bucket must not be public
 }
 
 // URL is the object's s3:// URL.
@@ -131,7 +132,7 @@ func Desire(s *spec.Spec, machines []Machine) (*Desired, error) {
 			if m.Format != FormatIgnition || a.Bucket == "" {
 				return nil, &TooLargeError{Template: t.Name, Size: len(m.Userdata), Format: m.Format}
 			}
-			t.Object, t.Userdata, err = pointer(s, a.Bucket, t.Name, m.Userdata)
+			t.Object, t.Userdata, err = pointer(s, a.Bucket, t.Name, m.Userdata, m.EtcdCA != "")
 			if err != nil {
 				return nil, fmt.Errorf("launch template %s: %w", t.Name, err)
 			}

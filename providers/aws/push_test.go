@@ -2,6 +2,7 @@ package aws
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha512"
 	"encoding/base64"
 	"encoding/hex"
@@ -10,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net/http"
 	"net/netip"
 	"slices"
 	"sort"
@@ -22,6 +24,8 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go/middleware"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/rampart-cluster/rampart/generator/boot"
 	"github.com/rampart-cluster/rampart/generator/gen"
@@ -1027,5 +1031,93 @@ func TestKeysWithoutBucket(t *testing.T) {
 	}
 	if p := e.plan(e.spec(), e.machinesOf(e.spec())); slices.ContainsFunc(p.Warnings, func(w string) bool { return strings.Contains(w, "etcd private keys") }) {
 		t.Errorf("with a bucket: warnings %q", p.Warnings)
+	}
+}
+
+// headForbidden makes S3 answer HeadObject of a missing key with 403, as it
+// does to a caller without s3:ListBucket: the 404 moto sends is turned into
+// a 403 before the SDK reads it.
+func headForbidden(stack *middleware.Stack) error {
+	return stack.Deserialize.Add(middleware.DeserializeMiddlewareFunc("rampart-head-403", func(ctx context.Context, in middleware.DeserializeInput, next middleware.DeserializeHandler) (middleware.DeserializeOutput, middleware.Metadata, error) {
+		out, md, err := next.HandleDeserialize(ctx, in)
+		if r, ok := out.RawResponse.(*smithyhttp.Response); ok && middleware.GetOperationName(ctx) == "HeadObject" && r.StatusCode == http.StatusNotFound {
+			r.StatusCode, r.Status = http.StatusForbidden, "403 Forbidden"
+		}
+		return out, md, err
+	}), middleware.After)
+}
+
+// TestPushWithoutListBucket: a 403 to HeadObject (no s3:ListBucket) means
+// the object is missing: it is uploaded, and a second push finds it.
+func TestPushWithoutListBucket(t *testing.T) {
+	e := newEnv(t)
+	var err error
+	if e.client, err = NewClient(e.ctx, "us-east-1", e.calls.Option, headForbidden); err != nil {
+		t.Fatal(err)
+	}
+	s := e.spec()
+	p, _ := e.push(s, e.machinesOf(s))
+	if n := len(slices.DeleteFunc(slices.Clone(p.Changes), func(c Change) bool { return c.Op != "upload" })); n != 3 {
+		t.Errorf("%d uploads, want the three members' configs: %v", n, p.Changes)
+	}
+	checkTemplates(t, e, e.machinesOf(s), e.describedGroups(), 1)
+	e.calls.Reset()
+	if p, _ := e.push(s, e.machinesOf(s)); len(p.Changes) != 0 || len(e.calls.Mutating()) != 0 {
+		t.Errorf("second push: %v, mutating calls %v", p.Changes, e.calls.Mutating())
+	}
+}
+
+// TestPublicBucket: etcd keys never go to a public bucket (a policy that
+// allows everyone, or an ACL that grants AllUsers), unless Block Public
+// Access neutralises it; a private bucket without Block Public Access gets
+// a warning.
+func TestPublicBucket(t *testing.T) {
+	e := newEnv(t)
+	s := e.spec()
+	d := e.desire(s)
+	bucket := awssdk.String("dcos-aws-ignition")
+	plan := func() error {
+		e.t.Helper()
+		e.calls.Reset()
+		p, err := e.client.Plan(e.ctx, d, PlanOptions{})
+		if m := e.calls.Mutating(); len(m) != 0 {
+			t.Errorf("plan made mutating calls %v", m)
+		}
+		if err == nil && !slices.ContainsFunc(p.Warnings, func(w string) bool {
+			return strings.HasPrefix(w, "bucket dcos-aws-ignition holds etcd keys and is private, but does not block public access")
+		}) {
+			t.Errorf("no warning about Block Public Access: %q", p.Warnings)
+		}
+		return err
+	}
+	if err := plan(); err != nil {
+		t.Fatalf("private bucket: %v", err)
+	}
+	policy := `{"Version": "2012-10-17", "Statement": [{"Sid": "Everyone", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::dcos-aws-ignition/*"}]}`
+	if _, err := e.client.S3.PutBucketPolicy(e.ctx, &s3.PutBucketPolicyInput{Bucket: bucket, Policy: &policy}); err != nil {
+		t.Fatal(err)
+	}
+	err := plan()
+	var pub *PublicBucketError
+	if !errors.As(err, &pub) || err.Error() != `bucket dcos-aws-ignition (provider.aws.bucket) is public: its policy allows everyone without a condition (statement "Everyone"); rampart does not upload etcd keys to it: make the bucket private (S3 Block Public Access) and give only the instances read access` {
+		t.Errorf("public policy: %v", err)
+	}
+	if _, err := e.client.S3.DeleteBucketPolicy(e.ctx, &s3.DeleteBucketPolicyInput{Bucket: bucket}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.client.S3.PutBucketAcl(e.ctx, &s3.PutBucketAclInput{Bucket: bucket, ACL: s3types.BucketCannedACLPublicRead}); err != nil {
+		t.Fatal(err)
+	}
+	if err := plan(); !errors.As(err, &pub) || !strings.Contains(err.Error(), "its ACL grants READ to http://acs.amazonaws.com/groups/global/AllUsers") {
+		t.Errorf("public ACL: %v", err)
+	}
+	if _, err := e.client.S3.PutPublicAccessBlock(e.ctx, &s3.PutPublicAccessBlockInput{Bucket: bucket, PublicAccessBlockConfiguration: &s3types.PublicAccessBlockConfiguration{
+		BlockPublicAcls: awssdk.Bool(true), IgnorePublicAcls: awssdk.Bool(true), BlockPublicPolicy: awssdk.Bool(true), RestrictPublicBuckets: awssdk.Bool(true)}}); err != nil {
+		t.Fatal(err)
+	}
+	e.calls.Reset()
+	p, err := e.client.Plan(e.ctx, d, PlanOptions{})
+	if err != nil || slices.ContainsFunc(p.Warnings, func(w string) bool { return strings.Contains(w, "block public access") }) {
+		t.Errorf("with Block Public Access: %v, warnings %q", err, p.Warnings)
 	}
 }
