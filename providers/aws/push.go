@@ -206,10 +206,17 @@ type Plan struct {
 	Desired  *Desired // the state the plan leads to
 	Changes  []Change // in the order Apply makes them: groups and their rules, S3 objects, launch templates
 	Warnings []string // rules and groups rampart leaves alone
-	groups   []*groupPlan
-	objects  []*Object
-	tmpls    []*templatePlan
-	ids      map[string]string // role -> group id, of the groups that exist
+	// Exposures are error-level findings: inbound rules rampart does not
+	// own (and leaves alone) that open an unauthenticated control-plane
+	// port (audit.Catalog's ControlPlane services: Marathon, etcd,
+	// ZooKeeper, Mesos, ...) to 0.0.0.0/0 or ::/0. They do not stop the
+	// plan; `push aws` applies it, then exits 1 unless
+	// --allow-foreign-exposure.
+	Exposures []string
+	groups    []*groupPlan
+	objects   []*Object
+	tmpls     []*templatePlan
+	ids       map[string]string // role -> group id, of the groups that exist
 }
 
 // PlanOptions narrow or loosen a plan.

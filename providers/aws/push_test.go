@@ -1121,3 +1121,42 @@ func TestPublicBucket(t *testing.T) {
 		t.Errorf("with Block Public Access: %v, warnings %q", err, p.Warnings)
 	}
 }
+
+// TestForeignExposure: rules rampart does not own that open a control-plane
+// port (Marathon, etcd, ...) to the whole world are error-level findings,
+// not warnings; they are still left alone, and the plan still goes ahead.
+func TestForeignExposure(t *testing.T) {
+	e := newEnv(t)
+	e.push(e.spec(), e.machinesOf(e.spec()))
+	master := e.describedGroups()["dcos-aws-master"].GroupId
+	if _, err := e.client.EC2.AuthorizeSecurityGroupIngress(e.ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: master, IpPermissions: []ec2types.IpPermission{
+		{IpProtocol: awssdk.String("tcp"), FromPort: awssdk.Int32(8000), ToPort: awssdk.Int32(8100), IpRanges: []ec2types.IpRange{{CidrIp: awssdk.String("0.0.0.0/0"), Description: awssdk.String("ops: debugging")}}},
+		{IpProtocol: awssdk.String("-1"), Ipv6Ranges: []ec2types.Ipv6Range{{CidrIpv6: awssdk.String("::/0")}}},
+		{IpProtocol: awssdk.String("tcp"), FromPort: awssdk.Int32(2379), ToPort: awssdk.Int32(2379), IpRanges: []ec2types.IpRange{{CidrIp: awssdk.String("192.0.2.0/24")}}},
+		{IpProtocol: awssdk.String("tcp"), FromPort: awssdk.Int32(3389), ToPort: awssdk.Int32(3389), IpRanges: []ec2types.IpRange{{CidrIp: awssdk.String("0.0.0.0/0")}}},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	s := e.spec(changedSpec...)
+	p, done := e.push(s, e.machinesOf(s))
+	want := []string{
+		`security group dcos-aws-master: ingress rule all traffic from ::/0 ("") opens unauthenticated control-plane ports to the world (ZooKeeper tcp 2181, etcd client API tcp 2379, etcd peer API tcp 2380, Mesos master tcp 5050, Mesos agent tcp 5051, Marathon tcp 8080, Exhibitor tcp 8181); it is not rampart's, so rampart leaves it: revoke it by hand`,
+		`security group dcos-aws-master: ingress rule tcp 8000-8100 from 0.0.0.0/0 ("ops: debugging") opens unauthenticated control-plane ports to the world (Marathon tcp 8080); it is not rampart's, so rampart leaves it: revoke it by hand`,
+	}
+	if got := sorted(p.Exposures); !slices.Equal(got, want) {
+		t.Errorf("exposures:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	for _, w := range []string{"tcp 2379 from 192.0.2.0/24", "tcp 3389 from 0.0.0.0/0"} {
+		if !slices.ContainsFunc(p.Warnings, func(s string) bool {
+			return strings.Contains(s, "ingress rule "+w+` ("") is not rampart's: left alone`)
+		}) {
+			t.Errorf("warnings %q lack %s", p.Warnings, w)
+		}
+	}
+	if len(done) != len(p.Changes) || len(done) == 0 {
+		t.Errorf("made %d of %d changes", len(done), len(p.Changes))
+	}
+	if got := len(readBack(t, e.describedGroups(), "dcos-aws")["dcos-aws-master"]); got != len(dcosAWSGroups["dcos-aws-master"])-1+4 {
+		t.Errorf("the masters' group holds %d rules: the hand-added ones must stay", got)
+	}
+}

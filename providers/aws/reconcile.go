@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
+	"github.com/rampart-cluster/rampart/generator/audit"
 	"github.com/rampart-cluster/rampart/generator/policy"
 )
 
@@ -324,8 +325,13 @@ func diffGroup(gp *groupPlan, have []existingRule, p *Plan) {
 				gp.revoke[egress] = append(gp.revoke[egress], r)
 				continue
 			}
-			p.Warnings = append(p.Warnings, fmt.Sprintf("security group %s: %s rule %s from %s (%q) is not rampart's: left alone",
-				gp.group.Name, direction(egress), r.Ports(), r.Peer, r.Description))
+			if svcs := exposedControlPlane(r.Permission); !egress && len(svcs) > 0 {
+				p.Exposures = append(p.Exposures, fmt.Sprintf("security group %s: ingress rule %s from %s (%q) opens unauthenticated control-plane ports to the world (%s); it is not rampart's, so rampart leaves it: revoke it by hand",
+					gp.group.Name, r.Ports(), r.Peer, r.Description, strings.Join(svcs, ", ")))
+			} else {
+				p.Warnings = append(p.Warnings, fmt.Sprintf("security group %s: %s rule %s from %s (%q) is not rampart's: left alone",
+					gp.group.Name, direction(egress), r.Ports(), r.Peer, r.Description))
+			}
 			if !egress {
 				gp.foreign = append(gp.foreign, r.Permission)
 			}
@@ -335,6 +341,22 @@ func diffGroup(gp *groupPlan, have []existingRule, p *Plan) {
 			sort.Slice(rs[egress], func(i, j int) bool { return rs[egress][i].Key() < rs[egress][j].Key() })
 		}
 	}
+}
+
+// exposedControlPlane lists the control-plane services of the audit's
+// catalog (those that take orders without authentication) that an inbound
+// rule opens to the whole world (0.0.0.0/0 or ::/0): "Marathon tcp 8080".
+func exposedControlPlane(perm Permission) []string {
+	if !perm.Peer.CIDR.IsValid() || perm.Peer.CIDR.Bits() != 0 {
+		return nil
+	}
+	var out []string
+	for _, svc := range audit.Catalog {
+		if svc.ControlPlane && (perm.Proto == ProtoAll || perm.Proto == string(svc.Proto) && perm.From <= int32(svc.Port) && int32(svc.Port) <= perm.To) {
+			out = append(out, fmt.Sprintf("%s %s %d", svc.Name, svc.Proto, svc.Port))
+		}
+	}
+	return out
 }
 
 func direction(egress bool) string {

@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 
 	"github.com/aws/smithy-go/middleware"
@@ -44,13 +46,17 @@ type pushReport struct {
 	DryRun   bool         `json:"dry_run"`
 	Plan     []aws.Change `json:"plan"`
 	Warnings []string     `json:"warnings"`
-	Applied  []aws.Change `json:"applied"`
-	Error    string       `json:"error,omitempty"`
+	// Exposures: rules rampart does not own that open an unauthenticated
+	// control-plane port to the world (error-level unless
+	// --allow-foreign-exposure)
+	Exposures []string     `json:"exposures"`
+	Applied   []aws.Change `json:"applied"`
+	Error     string       `json:"error,omitempty"` // why push failed: Desire, Plan or Apply, or the exposures
 }
 
 func newPushAWS() *cobra.Command {
 	var file, state, output string
-	var dryRun, newCA bool
+	var dryRun, newCA, allowExposure bool
 	var roles []string
 	c := &cobra.Command{
 		Use:   "aws -f cluster.yaml [--state state] [--dry-run] [--role R]... [--new-ca] [-o json]",
@@ -83,9 +89,16 @@ The per-family rule quota is checked before any call. Credentials and
 endpoints come from the AWS SDK's default chain (AWS_PROFILE, AWS_ACCESS_KEY_ID,
 AWS_ENDPOINT_URL, ...); throttled calls are retried with backoff.
 
---role limits the push to the roles named (repeatable). --dry-run prints the
-plan and changes nothing. Exit 1 when anything fails; what was done before
-the failure is printed.`,
+Rules rampart does not own that open an unauthenticated control-plane port
+(Marathon 8080, etcd 2379/2380, ZooKeeper 2181, Mesos 5050/5051, Exhibitor
+8181) to 0.0.0.0/0 or ::/0 are error-level findings: rampart still makes its
+own changes and leaves those rules alone (they are not its), then exits 1,
+unless --allow-foreign-exposure.
+
+--role limits the push to the roles named (repeatable; a role the spec lacks
+is a usage error, exit 2). --dry-run prints the plan and changes nothing.
+Exit 1 when anything fails; what was done before the failure is printed
+(with -o json, the report carries it in "error").`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "text" && output != "json" {
@@ -95,7 +108,33 @@ the failure is printed.`,
 			if err != nil {
 				return err
 			}
-			fail := func(err error) error { return &exitError{code: ExitInvalid, err: fmt.Errorf("push aws: %w", err)} }
+			// a role the spec lacks is a usage error, said before the
+			// state directory is read
+			var names []string
+			for _, r := range s.Roles {
+				names = append(names, r.Name)
+			}
+			for _, r := range roles {
+				if !slices.Contains(names, r) {
+					return usageError("--role %s: not a role of cluster %s (roles: %s)", r, s.Cluster, strings.Join(names, ", "))
+				}
+			}
+			w := cmd.OutOrStdout()
+			rep := pushReport{Cluster: s.Cluster, DryRun: dryRun, Plan: []aws.Change{}, Warnings: []string{}, Exposures: []string{}, Applied: []aws.Change{}}
+			if a := s.Provider.AWS; a != nil {
+				rep.Region, rep.VPC = a.Region, a.VPC
+			}
+			// fail says err (and, with -o json, prints the report with it)
+			fail := func(err error) error {
+				err = fmt.Errorf("push aws: %w", err)
+				if output == "json" {
+					rep.Error = err.Error()
+					if jerr := printJSON(w, rep); jerr != nil {
+						return jerr
+					}
+				}
+				return &exitError{code: ExitInvalid, err: err}
+			}
 			if s.Provider.AWS == nil {
 				return fail(fmt.Errorf("%s: %w", file, aws.ErrNoProvider))
 			}
@@ -107,15 +146,13 @@ the failure is printed.`,
 			if err != nil {
 				return fail(err)
 			}
+			rep.Warnings = append(rep.Warnings, desired.Groups.Warnings...)
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			client, err := aws.NewClient(ctx, desired.Region, awsAPIOptions...)
 			if err != nil {
 				return fail(err)
 			}
-			rep := pushReport{Cluster: s.Cluster, Region: desired.Region, VPC: desired.VPC, DryRun: dryRun,
-				Plan: []aws.Change{}, Warnings: append([]string{}, desired.Groups.Warnings...), Applied: []aws.Change{}}
-			w := cmd.OutOrStdout()
 			plan, err := client.Plan(ctx, desired, aws.PlanOptions{Roles: roles, NewCA: newCA})
 			var caErr *aws.CAError
 			if errors.As(err, &caErr) {
@@ -126,38 +163,34 @@ the failure is printed.`,
 			}
 			rep.Plan = append(rep.Plan, plan.Changes...)
 			rep.Warnings = append(rep.Warnings, plan.Warnings...)
+			rep.Exposures = append(rep.Exposures, plan.Exposures...)
 			if output == "text" {
-				printPlan(w, rep)
+				printPlan(w, rep, allowExposure)
 			}
-			var applyErr error
 			if !dryRun && len(plan.Changes) > 0 {
-				var done []aws.Change
-				done, applyErr = client.Apply(ctx, plan)
+				done, err := client.Apply(ctx, plan)
 				rep.Applied = append(rep.Applied, done...)
-				if applyErr != nil {
-					rep.Error = applyErr.Error()
-				}
 				if output == "text" {
 					fmt.Fprintf(w, "applied %d of %d change(s):\n", len(done), len(plan.Changes))
 					for _, c := range done {
 						fmt.Fprintf(w, "  %s\n", c)
 					}
 				}
+				var limit *aws.RuleLimitError
+				switch {
+				case errors.As(err, &limit):
+					// the same push fails the same way: no "push again"
+					return fail(fmt.Errorf("%w\n%d of %d change(s) were made", err, len(rep.Applied), len(plan.Changes)))
+				case err != nil:
+					return fail(fmt.Errorf("%w\n%d of %d change(s) were made; push again to finish the rest", err, len(rep.Applied), len(plan.Changes)))
+				}
+			}
+			if len(plan.Exposures) > 0 && !allowExposure {
+				// rampart's own changes are made; the finding still fails the push
+				return fail(fmt.Errorf("%d rule(s) rampart does not own open an unauthenticated control-plane port to the world (listed above); revoke them, or push with --allow-foreign-exposure to accept them", len(plan.Exposures)))
 			}
 			if output == "json" {
-				enc := json.NewEncoder(w)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(rep); err != nil {
-					return err
-				}
-			}
-			if applyErr != nil {
-				var limit *aws.RuleLimitError
-				if errors.As(applyErr, &limit) {
-					// the same push fails the same way: no "push again"
-					return fail(fmt.Errorf("%w\n%d of %d change(s) were made", applyErr, len(rep.Applied), len(plan.Changes)))
-				}
-				return fail(fmt.Errorf("%w\n%d of %d change(s) were made; push again to finish the rest", applyErr, len(rep.Applied), len(plan.Changes)))
+				return printJSON(w, rep)
 			}
 			return nil
 		},
@@ -166,6 +199,7 @@ the failure is printed.`,
 	c.Flags().StringVar(&state, "state", DefaultState, "the state directory 'rampart gen' wrote (etcd members' userdata)")
 	c.Flags().BoolVar(&dryRun, "dry-run", false, "print the plan and change nothing")
 	c.Flags().StringArrayVar(&roles, "role", nil, "push only this role's group and templates (repeatable)")
+	c.Flags().BoolVar(&allowExposure, "allow-foreign-exposure", false, "exit 0 although rules rampart does not own open an unauthenticated control-plane port to the world (they are reported either way, never revoked)")
 	c.Flags().BoolVar(&newCA, "new-ca", false, "accept an etcd CA other than the one the launch templates at AWS were pushed with (replacing the cluster's CA on purpose)")
 	formatFlags(c, &output, "text", "text or json")
 	return c
@@ -179,10 +213,23 @@ func stateHint(file, state string) string {
 		"'rampart gen -f %s --state DIR' creates a new CA, which is right only for a new cluster", state, file)
 }
 
-func printPlan(w io.Writer, rep pushReport) {
+func printJSON(w io.Writer, rep pushReport) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(rep)
+}
+
+func printPlan(w io.Writer, rep pushReport, allowExposure bool) {
 	fmt.Fprintf(w, "push aws: cluster %s, region %s, %s\n", rep.Cluster, rep.Region, rep.VPC)
 	for _, warn := range rep.Warnings {
 		fmt.Fprintf(w, "warning: %s\n", warn)
+	}
+	for _, e := range rep.Exposures {
+		if allowExposure {
+			fmt.Fprintf(w, "warning: %s (--allow-foreign-exposure)\n", e)
+		} else {
+			fmt.Fprintf(w, "error: %s\n", e)
+		}
 	}
 	if len(rep.Plan) == 0 {
 		fmt.Fprintln(w, "plan: no changes: AWS matches the spec")

@@ -10,6 +10,7 @@ import (
 
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go/middleware"
 
@@ -97,7 +98,9 @@ func TestPushAWS(t *testing.T) {
 		t.Errorf("second push made mutating calls %v", m)
 	}
 
-	if code, _, stderr := run("push", "aws", "-f", file, "--state", state, "--role", "bootstrap"); code != 1 || !strings.Contains(stderr, "--role bootstrap: not a role of cluster dcos-aws") {
+	// an unknown role is a usage error, found before the state directory is read
+	if code, _, stderr := run("push", "aws", "-f", file, "--state", filepath.Join(dir, "no-state"), "--role", "bootstrap"); code != 2 ||
+		!strings.Contains(stderr, "--role bootstrap: not a role of cluster dcos-aws (roles: master, agent, public-agent)") {
 		t.Errorf("--role bootstrap: exit %d, %q", code, stderr)
 	}
 
@@ -107,16 +110,62 @@ func TestPushAWS(t *testing.T) {
 		t.Fatalf("gen: exit %d: %s", code, stderr)
 	}
 	take(counter)
-	code, _, stderr = run("push", "aws", "-f", file, "--state", other)
+	code, stdout, stderr = run("push", "aws", "-f", file, "--state", other)
 	if code != 1 || !strings.Contains(stderr, "dcos-aws-master-a (rampart:etcd-ca=") || !strings.Contains(stderr, "were pushed with another etcd CA than the state directory's") ||
 		!strings.Contains(stderr, "(the state directory: "+other+")") {
 		t.Errorf("push from another state: exit %d, %q", code, stderr)
+	}
+	// -o json prints its report when the plan fails, the error in it
+	code, stdout, _ = run("push", "aws", "-f", file, "--state", other, "-o", "json")
+	rep = pushReport{}
+	if err := json.Unmarshal([]byte(stdout), &rep); code != 1 || err != nil || rep.Cluster != "dcos-aws" || !strings.Contains(rep.Error, "were pushed with another etcd CA") || len(rep.Applied) != 0 {
+		t.Errorf("push -o json from another state: exit %d, %v, %+v", code, err, rep)
 	}
 	if m := take(counter); len(m) != 0 {
 		t.Errorf("the refused push made mutating calls %v", m)
 	}
 	if code, stdout, stderr := run("push", "aws", "-f", file, "--state", other, "--new-ca"); code != 0 || !strings.Contains(stdout, "~ tag launch-template dcos-aws-master-a: rampart:etcd-ca=") {
 		t.Errorf("push --new-ca: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+
+	// and when Desire fails (a quota the groups do not fit)
+	small := filepath.Join(dir, "small-quota.yaml")
+	if err := os.WriteFile(small, []byte(strings.Replace(text, "bucket: dcos-aws-ignition", "bucket: dcos-aws-ignition\n    rule_quota: 5", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, _ = run("push", "aws", "-f", small, "--state", other, "-o", "json")
+	rep = pushReport{}
+	if err := json.Unmarshal([]byte(stdout), &rep); code != 1 || err != nil || rep.Region != "us-east-1" || !strings.Contains(rep.Error, "over the quota of 5") {
+		t.Errorf("push -o json over the quota: exit %d, %v, %+v", code, err, rep)
+	}
+
+	// a rule by hand that opens Marathon to the world: rampart's changes
+	// are made, the rule stays, and push exits 1 unless told to accept it
+	groups, err := client.EC2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []ec2types.Filter{{Name: awssdk.String("group-name"), Values: []string{"dcos-aws-master"}}}})
+	if err != nil || len(groups.SecurityGroups) != 1 {
+		t.Fatalf("the masters' group: %v", err)
+	}
+	master := groups.SecurityGroups[0].GroupId
+	if _, err := client.EC2.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: master, IpPermissions: []ec2types.IpPermission{
+		{IpProtocol: awssdk.String("tcp"), FromPort: awssdk.Int32(8080), ToPort: awssdk.Int32(8080), IpRanges: []ec2types.IpRange{{CidrIp: awssdk.String("0.0.0.0/0")}}},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.EC2.RevokeSecurityGroupIngress(ctx, &ec2.RevokeSecurityGroupIngressInput{GroupId: master, IpPermissions: []ec2types.IpPermission{
+		{IpProtocol: awssdk.String("tcp"), FromPort: awssdk.Int32(22), ToPort: awssdk.Int32(22), IpRanges: []ec2types.IpRange{{CidrIp: awssdk.String("209.220.51.50/32")}}},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	exposed := "security group dcos-aws-master: ingress rule tcp 8080 from 0.0.0.0/0 (\"\") opens unauthenticated control-plane ports to the world (Marathon tcp 8080)"
+	code, stdout, stderr = run("push", "aws", "-f", file, "--state", other)
+	if code != 1 || !strings.Contains(stdout, "error: "+exposed) || !strings.Contains(stdout, "applied 1 of 1 change(s):\n  + authorize ingress dcos-aws-master: tcp 22 from 209.220.51.50/32") ||
+		!strings.Contains(stderr, "1 rule(s) rampart does not own open an unauthenticated control-plane port to the world") {
+		t.Errorf("push with Marathon open to the world: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	code, stdout, stderr = run("push", "aws", "-f", file, "--state", other, "--allow-foreign-exposure", "-o", "json")
+	rep = pushReport{}
+	if err := json.Unmarshal([]byte(stdout), &rep); code != 0 || err != nil || len(rep.Exposures) != 1 || !strings.HasPrefix(rep.Exposures[0], exposed) || len(rep.Plan) != 0 {
+		t.Errorf("push --allow-foreign-exposure: exit %d, %v\n%s\n%s", code, err, stdout, stderr)
 	}
 }
 
