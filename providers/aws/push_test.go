@@ -1160,3 +1160,73 @@ func TestForeignExposure(t *testing.T) {
 		t.Errorf("the masters' group holds %d rules: the hand-added ones must stay", got)
 	}
 }
+
+// TestAdoptedTemplateNetworkInterfaces: a template made by hand with its
+// groups on a network interface (EC2 refuses instance-level groups beside
+// them) gets rampart's group on the primary interface, next to the groups
+// already there, and no instance-level groups; the interface's other
+// settings are kept.
+func TestAdoptedTemplateNetworkInterfaces(t *testing.T) {
+	e := newEnv(t)
+	other, err := e.client.EC2.CreateSecurityGroup(e.ctx, &ec2.CreateSecurityGroupInput{GroupName: awssdk.String("monitoring"), Description: awssdk.String("by hand"), VpcId: awssdk.String(e.vpc)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.client.EC2.CreateLaunchTemplate(e.ctx, &ec2.CreateLaunchTemplateInput{LaunchTemplateName: awssdk.String("dcos-aws-agent"),
+		LaunchTemplateData: &ec2types.RequestLaunchTemplateData{NetworkInterfaces: []ec2types.LaunchTemplateInstanceNetworkInterfaceSpecificationRequest{
+			{DeviceIndex: awssdk.Int32(0), AssociatePublicIpAddress: awssdk.Bool(true), DeleteOnTermination: awssdk.Bool(true), Groups: []string{awssdk.ToString(other.GroupId)}},
+		}}}); err != nil {
+		t.Fatal(err)
+	}
+	s := e.spec()
+	e.push(s, e.machinesOf(s))
+	_, _, _, data := e.defaultUserdata("dcos-aws-agent")
+	agent := awssdk.ToString(e.describedGroups()["dcos-aws-agent"].GroupId)
+	if len(data.SecurityGroupIds) != 0 || len(data.NetworkInterfaces) != 1 {
+		t.Fatalf("instance groups %v, %d network interfaces", data.SecurityGroupIds, len(data.NetworkInterfaces))
+	}
+	nic := data.NetworkInterfaces[0]
+	if !slices.Equal(nic.Groups, []string{agent, awssdk.ToString(other.GroupId)}) || !awssdk.ToBool(nic.AssociatePublicIpAddress) || !awssdk.ToBool(nic.DeleteOnTermination) || awssdk.ToInt32(nic.DeviceIndex) != 0 {
+		t.Errorf("primary interface: groups %v (want %s and %s), public IP %v, delete on termination %v", nic.Groups, agent, awssdk.ToString(other.GroupId), awssdk.ToBool(nic.AssociatePublicIpAddress), awssdk.ToBool(nic.DeleteOnTermination))
+	}
+	e.calls.Reset()
+	if p, _ := e.push(s, e.machinesOf(s)); len(p.Changes) != 0 || len(e.calls.Mutating()) != 0 {
+		t.Errorf("second push: %v, mutating calls %v", p.Changes, e.calls.Mutating())
+	}
+}
+
+// TestReuseVersion: when a push made a new version but could not make it
+// the default, the next push makes that version the default instead of
+// making another.
+func TestReuseVersion(t *testing.T) {
+	e := newEnv(t)
+	e.push(e.spec(), e.machinesOf(e.spec()))
+	changed := e.spec(changedSpec...)
+	var want *Template
+	for _, tm := range e.desire(changed).Templates {
+		if tm.Name == "dcos-aws-public-agent" {
+			want = tm
+		}
+	}
+	// what the failed push left: version 2, not the default
+	if _, err := e.client.EC2.CreateLaunchTemplateVersion(e.ctx, &ec2.CreateLaunchTemplateVersionInput{LaunchTemplateName: awssdk.String(want.Name), LaunchTemplateData: &ec2types.RequestLaunchTemplateData{
+		UserData:         awssdk.String(base64.StdEncoding.EncodeToString(want.Userdata)),
+		SecurityGroupIds: []string{awssdk.ToString(e.describedGroups()["dcos-aws-public-agent"].GroupId)},
+		MetadataOptions:  &ec2types.LaunchTemplateInstanceMetadataOptionsRequest{HttpTokens: ec2types.LaunchTemplateHttpTokensStateRequired},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	e.calls.Reset()
+	p, _ := e.push(changed, e.machinesOf(changed))
+	if !slices.ContainsFunc(p.Changes, func(c Change) bool {
+		return c.Target == want.Name && strings.HasPrefix(c.Detail, "make version 2, made before with what is wanted, the default instead of version 1")
+	}) {
+		t.Errorf("plan %v does not reuse version 2 of %s", p.Changes, want.Name)
+	}
+	if n := len(slices.DeleteFunc(e.calls.Mutating(), func(op string) bool { return op != "CreateLaunchTemplateVersion" })); n != 3 {
+		t.Errorf("%d versions made, want 3 (the masters'; the public agents' is reused)", n)
+	}
+	if n, _, ud, _ := e.defaultUserdata(want.Name); n != 2 || !bytes.Equal(ud, want.Userdata) {
+		t.Errorf("%s: default version %d, userdata wanted: %v", want.Name, n, bytes.Equal(ud, want.Userdata))
+	}
+}

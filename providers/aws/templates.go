@@ -231,7 +231,10 @@ type templatePlan struct {
 	version bool   // a new default version (of an existing template)
 	tagCA   bool   // the TagEtcdCA tag is missing or names another CA (with NewCA)
 	source  int64  // the default version a new version is based on
+	reuse   int64  // a newer version that is already what is wanted: made the default, no new version
 	foreign []string
+	nics    []types.LaunchTemplateInstanceNetworkInterfaceSpecification // the source version's, when its groups are on them
+	primary int                                                         // the index in nics of the primary interface
 }
 
 func (c *Client) planTemplates(ctx context.Context, p *Plan, want func(string) bool, newCA bool) error {
@@ -295,36 +298,39 @@ func (c *Client) planTemplates(ctx context.Context, p *Plan, want func(string) b
 			continue
 		}
 		id := awssdk.ToString(lt.LaunchTemplateId)
-		out, err := c.EC2.DescribeLaunchTemplateVersions(ctx, &ec2.DescribeLaunchTemplateVersionsInput{LaunchTemplateId: awssdk.String(id), Versions: []string{"$Default"}})
+		out, err := c.EC2.DescribeLaunchTemplateVersions(ctx, &ec2.DescribeLaunchTemplateVersionsInput{LaunchTemplateId: awssdk.String(id), Versions: []string{"$Default", "$Latest"}})
 		if err != nil {
 			return fmt.Errorf("describing the default version of launch template %s: %w", t.Name, err)
 		}
-		if len(out.LaunchTemplateVersions) == 0 {
-			return fmt.Errorf("launch template %s (%s) has no default version", t.Name, id)
-		}
-		v := out.LaunchTemplateVersions[0]
-		tp := &templatePlan{t: t, id: id, source: awssdk.ToInt64(v.VersionNumber)}
-		tp.tagCA = t.EtcdCA != "" && tagValue(lt.Tags, TagEtcdCA) != t.EtcdCA
-		var why []string
-		data := v.LaunchTemplateData
-		if data == nil {
-			data = &types.ResponseLaunchTemplateData{}
-		}
-		got, err := base64.StdEncoding.DecodeString(awssdk.ToString(data.UserData))
-		if err != nil || !bytes.Equal(got, t.Userdata) {
-			why = append(why, fmt.Sprintf("userdata differs (now %d bytes, was %d)", len(t.Userdata), len(got)))
-		}
-		ours := p.ids[t.Role]
-		for _, g := range data.SecurityGroupIds {
-			if !rampartIDs[g] {
-				tp.foreign = append(tp.foreign, g)
+		var def, latest *types.LaunchTemplateVersion
+		for i, v := range out.LaunchTemplateVersions {
+			if awssdk.ToBool(v.DefaultVersion) {
+				def = &out.LaunchTemplateVersions[i]
+			}
+			if latest == nil || awssdk.ToInt64(v.VersionNumber) > awssdk.ToInt64(latest.VersionNumber) {
+				latest = &out.LaunchTemplateVersions[i]
 			}
 		}
-		if ours == "" || !slices.Contains(data.SecurityGroupIds, ours) || len(data.SecurityGroupIds) != len(tp.foreign)+1 {
-			why = append(why, "security group "+GroupName(p.Desired.Cluster, t.Role))
+		if def == nil {
+			return fmt.Errorf("launch template %s (%s) has no default version", t.Name, id)
 		}
-		if data.MetadataOptions == nil || data.MetadataOptions.HttpTokens != types.LaunchTemplateHttpTokensStateRequired {
-			why = append(why, "instance metadata v2 required")
+		tp := &templatePlan{t: t, id: id, source: awssdk.ToInt64(def.VersionNumber)}
+		tp.tagCA = t.EtcdCA != "" && tagValue(lt.Tags, TagEtcdCA) != t.EtcdCA
+		var why []string
+		why, tp.foreign, tp.nics, tp.primary = differs(t, def.LaunchTemplateData, p.ids[t.Role], rampartIDs, GroupName(p.Desired.Cluster, t.Role))
+		if n := awssdk.ToInt64(latest.VersionNumber); len(why) > 0 && n > tp.source {
+			// a version an earlier push made but could not make the
+			// default (ModifyLaunchTemplate failed): reuse it
+			if again, _, _, _ := differs(t, latest.LaunchTemplateData, p.ids[t.Role], rampartIDs, ""); len(again) == 0 && p.ids[t.Role] != "" {
+				tp.reuse = n
+				p.tmpls = append(p.tmpls, tp)
+				p.Changes = append(p.Changes, Change{Op: "version", Kind: "launch-template", Target: t.Name,
+					Detail: fmt.Sprintf("make version %d, made before with what is wanted, the default instead of version %d: %s", n, tp.source, strings.Join(why, ", "))})
+				if tp.tagCA {
+					p.Changes = append(p.Changes, Change{Op: "tag", Kind: "launch-template", Target: t.Name, Detail: TagEtcdCA + "=" + t.EtcdCA})
+				}
+				continue
+			}
 		}
 		tp.version = len(why) > 0
 		if !tp.version && !tp.tagCA {
@@ -340,6 +346,63 @@ func (c *Client) planTemplates(ctx context.Context, p *Plan, want func(string) b
 		}
 	}
 	return nil
+}
+
+// differs says what of a template version's data is not what t wants: the
+// userdata, the role's group (ours; "" while it does not exist) with the
+// other, non-rampart groups kept (foreign), IMDSv2. Where the version puts
+// its groups on network interfaces (EC2 refuses instance-level groups
+// beside them), the groups are the primary interface's (nics[primary]).
+func differs(t *Template, data *types.ResponseLaunchTemplateData, ours string, rampartIDs map[string]bool, groupName string) (why, foreign []string, nics []types.LaunchTemplateInstanceNetworkInterfaceSpecification, primary int) {
+	if data == nil {
+		data = &types.ResponseLaunchTemplateData{}
+	}
+	got, err := base64.StdEncoding.DecodeString(awssdk.ToString(data.UserData))
+	if err != nil || !bytes.Equal(got, t.Userdata) {
+		why = append(why, fmt.Sprintf("userdata differs (now %d bytes, was %d)", len(t.Userdata), len(got)))
+	}
+	groups := data.SecurityGroupIds
+	nics = data.NetworkInterfaces
+	if len(nics) > 0 {
+		for i, n := range nics {
+			if awssdk.ToInt32(n.DeviceIndex) == 0 {
+				primary = i
+				break
+			}
+		}
+		groups = nics[primary].Groups
+		if len(data.SecurityGroupIds) > 0 {
+			why = append(why, "security groups on the instance beside network interfaces")
+		}
+	}
+	for _, g := range groups {
+		if !rampartIDs[g] {
+			foreign = append(foreign, g)
+		}
+	}
+	if ours == "" || !slices.Contains(groups, ours) || len(groups) != len(foreign)+1 {
+		why = append(why, "security group "+groupName)
+	}
+	if data.MetadataOptions == nil || data.MetadataOptions.HttpTokens != types.LaunchTemplateHttpTokensStateRequired {
+		why = append(why, "instance metadata v2 required")
+	}
+	return why, foreign, nics, primary
+}
+
+// nicRequests turns a version's network interfaces into the request form
+// (the types differ only in name: JSON carries every field over), with the
+// groups on the primary one.
+func nicRequests(nics []types.LaunchTemplateInstanceNetworkInterfaceSpecification, primary int, groups []string) ([]types.LaunchTemplateInstanceNetworkInterfaceSpecificationRequest, error) {
+	data, err := json.Marshal(nics)
+	if err != nil {
+		return nil, err
+	}
+	var out []types.LaunchTemplateInstanceNetworkInterfaceSpecificationRequest
+	if err := json.Unmarshal(data, &out); err != nil {
+		return nil, err
+	}
+	out[primary].Groups = groups
+	return out, nil
 }
 
 // checkCA compares the etcd CA of the machines with keys with the CA the
@@ -446,6 +509,14 @@ func (c *Client) applyTemplates(ctx context.Context, p *Plan, done *[]Change) er
 				HttpEndpoint: types.LaunchTemplateInstanceMetadataEndpointStateEnabled,
 			},
 		}
+		if len(tp.nics) > 0 {
+			// EC2 refuses instance-level groups beside network interfaces
+			nics, err := nicRequests(tp.nics, tp.primary, data.SecurityGroupIds)
+			if err != nil {
+				return fmt.Errorf("launch template %s: its network interfaces: %w", t.Name, err)
+			}
+			data.NetworkInterfaces, data.SecurityGroupIds = nics, nil
+		}
 		if tp.id == "" {
 			tags := []types.Tag{
 				{Key: awssdk.String(TagCluster), Value: awssdk.String(d.Cluster)},
@@ -468,7 +539,12 @@ func (c *Client) applyTemplates(ctx context.Context, p *Plan, done *[]Change) er
 			*done = append(*done, Change{Op: "create", Kind: "launch-template", Target: t.Name, Detail: awssdk.ToString(out.LaunchTemplate.LaunchTemplateId)})
 			continue
 		}
-		if tp.version {
+		switch {
+		case tp.reuse > 0:
+			if err := c.makeDefault(ctx, tp, tp.reuse, done); err != nil {
+				return err
+			}
+		case tp.version:
 			if err := c.newVersion(ctx, tp, data, done); err != nil {
 				return err
 			}
@@ -496,7 +572,14 @@ func (c *Client) newVersion(ctx context.Context, tp *templatePlan, data *types.R
 	if err != nil {
 		return fmt.Errorf("creating a version of launch template %s: %w", t.Name, err)
 	}
-	n := awssdk.ToInt64(out.LaunchTemplateVersion.VersionNumber)
+	return c.makeDefault(ctx, tp, awssdk.ToInt64(out.LaunchTemplateVersion.VersionNumber), done)
+}
+
+// makeDefault makes version n of the template its default. When it fails
+// after a new version was made, the next plan finds that version and
+// reuses it.
+func (c *Client) makeDefault(ctx context.Context, tp *templatePlan, n int64, done *[]Change) error {
+	t := tp.t
 	if _, err := c.EC2.ModifyLaunchTemplate(ctx, &ec2.ModifyLaunchTemplateInput{
 		LaunchTemplateId: awssdk.String(tp.id),
 		DefaultVersion:   awssdk.String(strconv.FormatInt(n, 10)),
