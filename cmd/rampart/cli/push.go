@@ -76,8 +76,12 @@ region, vpc, bucket, rule_quota):
     that 'rampart gen' wrote), the role's security group, instance metadata v2
     required. A new version is made, and made the default, only when one of
     these differs from the default version.
-  - userdata over 16 KB (EC2's limit): the Ignition config goes to the bucket
-    and the template gets an Ignition pointer config, verified by sha512.
+  - userdata over 16 KB (EC2's limit), and userdata with etcd keys whenever
+    a bucket is set: the Ignition config goes to the bucket (SSE-S3; refused
+    if the bucket is public) and the template gets an Ignition pointer
+    config, verified by sha512. Without a bucket, the keys stay in the
+    template's userdata, readable by anyone who can describe launch
+    templates, and the plan warns so.
 
 The launch templates of etcd members and etcd clients (their userdata carries
 keys) are tagged rampart:etcd-ca with the start of the etcd CA's fingerprint.
