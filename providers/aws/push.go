@@ -230,7 +230,11 @@ type PlanOptions struct {
 	NewCA bool
 }
 
-// Plan reads what exists and computes the changes.
+// Plan reads what exists and computes the changes; it changes nothing.
+// What must not be pushed stops it: a group or template of another cluster
+// (*ClusterError), templates pushed with another etcd CA (*CAError, unless
+// opts.NewCA), a public bucket for etcd keys (*PublicBucketError), a group
+// over the quota with the rules rampart leaves alone (*QuotaError).
 func (c *Client) Plan(ctx context.Context, d *Desired, opts PlanOptions) (*Plan, error) {
 	roles := opts.Roles
 	for _, r := range roles {
