@@ -200,6 +200,23 @@ func tagValue(tags []types.Tag, k string) string {
 	return ""
 }
 
+// groupMadeFor returns the id of the VPC's group named like g when it carries
+// the cluster's and the role's tags, else "".
+func (c *Client) groupMadeFor(ctx context.Context, d *Desired, g *Group) string {
+	out, err := c.EC2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []types.Filter{
+		{Name: awssdk.String("group-name"), Values: []string{g.Name}},
+		{Name: awssdk.String("vpc-id"), Values: []string{d.VPC}},
+	}})
+	if err != nil || len(out.SecurityGroups) != 1 {
+		return ""
+	}
+	sg := out.SecurityGroups[0]
+	if !hasTag(sg.Tags, TagCluster, d.Cluster) || !hasTag(sg.Tags, TagRole, g.Role) {
+		return ""
+	}
+	return awssdk.ToString(sg.GroupId)
+}
+
 func hasTag(tags []types.Tag, k, v string) bool {
 	for _, t := range tags {
 		if awssdk.ToString(t.Key) == k && awssdk.ToString(t.Value) == v {
@@ -449,10 +466,18 @@ func (c *Client) applyGroups(ctx context.Context, p *Plan, done *[]Change) error
 				Tags:         groupTags(d.Cluster, gp.group),
 			}},
 		})
-		if err != nil {
+		switch {
+		case err == nil:
+			gp.id = awssdk.ToString(out.GroupId)
+		case isCode(err, "InvalidGroup.Duplicate"):
+			// a retry of a create whose answer was lost: the group is ours
+			// when it carries this cluster's and role's tags
+			if gp.id = c.groupMadeFor(ctx, d, gp.group); gp.id == "" {
+				return fmt.Errorf("creating security group %s: %w", gp.group.Name, err)
+			}
+		default:
 			return fmt.Errorf("creating security group %s: %w", gp.group.Name, err)
 		}
-		gp.id = awssdk.ToString(out.GroupId)
 		p.ids[gp.group.Role] = gp.id
 		*done = append(*done, Change{Op: "create", Kind: "security-group", Target: gp.group.Name, Detail: gp.id})
 		// AWS gives a new group default rules (IPv4 egress, and IPv6 egress

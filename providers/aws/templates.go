@@ -3,6 +3,7 @@ package aws
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha512"
 	"encoding/base64"
 	"encoding/hex"
@@ -198,6 +199,27 @@ func allowsEveryone(policy string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// clientToken is a fresh idempotency token for one create call.
+func clientToken() string {
+	b := make([]byte, 16)
+	rand.Read(b) // never fails (crypto/rand)
+	return hex.EncodeToString(b)
+}
+
+// madeForCluster returns the id of the launch template named name when it
+// carries the cluster's tag, else "".
+func (c *Client) madeForCluster(ctx context.Context, name, cluster string) string {
+	out, err := c.EC2.DescribeLaunchTemplates(ctx, &ec2.DescribeLaunchTemplatesInput{LaunchTemplateNames: []string{name}})
+	if err != nil || len(out.LaunchTemplates) != 1 {
+		return ""
+	}
+	lt := out.LaunchTemplates[0]
+	if !hasTag(lt.Tags, TagCluster, cluster) || awssdk.ToInt64(lt.LatestVersionNumber) != 1 {
+		return ""
+	}
+	return awssdk.ToString(lt.LaunchTemplateId)
 }
 
 func isCode(err error, codes ...string) bool {
@@ -532,11 +554,23 @@ func (c *Client) applyTemplates(ctx context.Context, p *Plan, done *[]Change) er
 				LaunchTemplateName: awssdk.String(t.Name),
 				LaunchTemplateData: data,
 				TagSpecifications:  []types.TagSpecification{{ResourceType: types.ResourceTypeLaunchTemplate, Tags: tags}},
+				ClientToken:        awssdk.String(clientToken()), // the same on the SDK's retries
 			})
-			if err != nil {
+			var id string
+			switch {
+			case err == nil:
+				id = awssdk.ToString(out.LaunchTemplate.LaunchTemplateId)
+			case isCode(err, "InvalidLaunchTemplateName.AlreadyExistsException"):
+				// A retry of a create whose answer was lost (an endpoint
+				// that ignores ClientToken): the template is ours when it
+				// was made for this cluster in this very call.
+				if id = c.madeForCluster(ctx, t.Name, d.Cluster); id == "" {
+					return fmt.Errorf("creating launch template %s: %w", t.Name, err)
+				}
+			default:
 				return fmt.Errorf("creating launch template %s: %w", t.Name, err)
 			}
-			*done = append(*done, Change{Op: "create", Kind: "launch-template", Target: t.Name, Detail: awssdk.ToString(out.LaunchTemplate.LaunchTemplateId)})
+			*done = append(*done, Change{Op: "create", Kind: "launch-template", Target: t.Name, Detail: id})
 			continue
 		}
 		switch {
@@ -568,6 +602,7 @@ func (c *Client) newVersion(ctx context.Context, tp *templatePlan, data *types.R
 		LaunchTemplateId:   awssdk.String(tp.id),
 		SourceVersion:      awssdk.String(strconv.FormatInt(tp.source, 10)),
 		LaunchTemplateData: data,
+		ClientToken:        awssdk.String(clientToken()), // the same on the SDK's retries
 	})
 	if err != nil {
 		return fmt.Errorf("creating a version of launch template %s: %w", t.Name, err)
