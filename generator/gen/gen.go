@@ -170,7 +170,8 @@ var ErrNeedState = errors.New("the spec has etcd members, whose certificates com
 
 // Generate runs the whole pipeline for a validated spec and returns the
 // output tree in memory (Build without the final userdata). A spec with
-// etcd members needs WithState.
+// etcd members needs WithState; of the state it reads the certificates
+// only, never a key.
 func Generate(s *spec.Spec, opts ...Option) (*Tree, error) {
 	var o options
 	for _, f := range opts {
@@ -220,7 +221,7 @@ func build(s *spec.Spec, st *pki.State, withUserdata bool) (*Output, error) {
 	p := policy.Compile(s)
 	jobs := machineJobs(s, p, "")
 	ms := make([]*boot.Machine, len(jobs))
-	mat, err := loadMaterial(s, st, EtcdMembers(s))
+	mat, err := loadMaterial(s, st, EtcdMembers(s), withUserdata)
 	if err != nil {
 		return nil, err
 	}
@@ -280,15 +281,20 @@ func build(s *spec.Spec, st *pki.State, withUserdata bool) (*Output, error) {
 	return out, nil
 }
 
-// loadMaterial reads the certificates of members from the state.
-func loadMaterial(s *spec.Spec, st *pki.State, members []pki.Member) (*pki.Material, error) {
+// loadMaterial reads the certificates of members from the state, and
+// their keys when the final userdata is wanted: the public tree needs none.
+func loadMaterial(s *spec.Spec, st *pki.State, members []pki.Member, withKeys bool) (*pki.Material, error) {
 	if len(members) == 0 {
 		return nil, nil
 	}
 	if st == nil {
 		return nil, ErrNeedState
 	}
-	mat, err := st.Load(s.Cluster, members)
+	load := st.LoadCertificates
+	if withKeys {
+		load = st.Load
+	}
+	mat, err := load(s.Cluster, members)
 	if err != nil {
 		return nil, fmt.Errorf("state %s: %w", st.Dir, err)
 	}

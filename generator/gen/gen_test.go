@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -42,28 +43,33 @@ func generate(t testing.TB, file string) *gen.Tree {
 
 // fixtureState is the state directory of a fixture, fixtures/state/<name>:
 // the certificates of the golden trees, kept in the repository so that the
-// goldens are stable. Its keys are test keys, used nowhere else. With
-// -update, what is missing is created (commit it with the goldens).
+// goldens are stable. It holds no key (the public tree needs none, and a key
+// never belongs in the repository). With -update, a state that is missing
+// or no longer fits the spec is made anew, and its keys are thrown away.
 func fixtureState(t testing.TB, file string, s *spec.Spec) *pki.State {
 	t.Helper()
 	st := pki.Open(filepath.Join(fixtures, "state", name(file)))
-	// git keeps no file modes but the executable bit: a fresh checkout has
-	// the keys 0644, which pki refuses to read. Give them theirs.
-	keys, _ := filepath.Glob(filepath.Join(st.Dir, "etcd", "*.key"))
-	members, _ := filepath.Glob(filepath.Join(st.Dir, "etcd", "members", "*.key"))
-	for _, k := range append(keys, members...) {
-		if err := os.Chmod(k, pki.KeyMode); err != nil {
-			t.Fatal(err)
-		}
+	members := gen.EtcdMembers(s)
+	if !*update || len(members) == 0 {
+		return st
 	}
-	if *update && len(gen.EtcdMembers(s)) > 0 {
-		if _, err := st.Ensure(s.Cluster, gen.EtcdMembers(s)); err != nil {
-			t.Fatal(err)
+	if _, err := st.LoadCertificates(s.Cluster, members); err == nil {
+		return st
+	}
+	if err := os.RemoveAll(st.Dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Ensure(s.Cluster, members); err != nil {
+		t.Fatal(err)
+	}
+	err := filepath.WalkDir(st.Dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && (strings.HasSuffix(p, ".key") || d.Name() == ".lock") {
+			err = os.Remove(p)
 		}
-		// the run's lock file is no part of the fixture
-		if err := os.Remove(filepath.Join(st.Dir, ".lock")); err != nil {
-			t.Fatal(err)
-		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	return st
 }
@@ -323,5 +329,32 @@ func TestMachines(t *testing.T) {
 		if tree.File(p) != nil {
 			t.Errorf("%s should not exist (etcd role, or cloud-config not asked for)", p)
 		}
+	}
+}
+
+// TestNoKeyInFixtures: nothing under fixtures/ (specs, golden trees, the
+// fixtures' certificates) holds private key material: keys live in state
+// directories, never in the repository.
+func TestNoKeyInFixtures(t *testing.T) {
+	n := 0
+	err := filepath.WalkDir(fixtures, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		n++
+		if strings.HasSuffix(p, ".key") {
+			t.Errorf("%s: a key file in the repository", p)
+		}
+		data, err := os.ReadFile(p)
+		if err == nil && gen.ContainsSecret(data) {
+			t.Errorf("%s holds private key material", p)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n < 50 {
+		t.Fatalf("only %d files under %s", n, fixtures)
 	}
 }

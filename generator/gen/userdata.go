@@ -69,7 +69,7 @@ func userdata(s *spec.Spec, st *pki.State, kind, name, format string, joining bo
 			return nil, ErrNoEtcdMember
 		}
 		var mat *pki.Material
-		if mat, err = loadMaterial(s, st, EtcdMembers(s)); err != nil {
+		if mat, err = loadMaterial(s, st, EtcdMembers(s), true); err != nil {
 			return nil, err
 		}
 		_, m, err = withCertificates(s, m, mat)
@@ -83,7 +83,7 @@ func userdata(s *spec.Spec, st *pki.State, kind, name, format string, joining bo
 			return nil, err
 		}
 		var mat *pki.Material
-		mat, err = loadMaterial(s, st, []pki.Member{{Name: n.Name, Addresses: n.Addresses}})
+		mat, err = loadMaterial(s, st, []pki.Member{{Name: n.Name, Addresses: n.Addresses}}, true)
 		if err != nil {
 			return nil, err
 		}

@@ -281,20 +281,38 @@ func leafSpecs(cluster string, members []Member) []leafSpec {
 // anything. Everything must be there and current (as Ensure leaves it);
 // otherwise the error says what is missing or stale.
 func (st *State) Load(cluster string, members []Member) (*Material, error) {
+	return st.load(cluster, members, true)
+}
+
+// LoadCertificates reads what the public output tree needs: the CA's and
+// every leaf's certificate, checked as Load checks them (signed by the CA,
+// naming the right addresses), without reading any key: the Pairs' Key is
+// nil. A copy of the state without its keys serves.
+func (st *State) LoadCertificates(cluster string, members []Member) (*Material, error) {
+	return st.load(cluster, members, false)
+}
+
+func (st *State) load(cluster string, members []Member, withKeys bool) (*Material, error) {
 	if err := checkMembers(members); err != nil {
 		return nil, err
 	}
-	ca, err := st.readCA(cluster, nil)
+	var ca *authority
+	var err error
+	if withKeys {
+		ca, err = st.readCA(cluster, nil)
+	} else {
+		ca, err = st.readCACert(cluster)
+	}
 	if err != nil {
 		return nil, err
 	}
 	mat := &Material{CA: ca.certPEM, Members: map[string]*Pair{}}
-	mat.Client, err = st.loadLeaf(ca, clientSpec(cluster))
+	mat.Client, err = st.loadLeaf(ca, clientSpec(cluster), withKeys)
 	if err != nil {
 		return nil, err
 	}
 	for _, m := range members {
-		p, err := st.loadLeaf(ca, memberSpec(cluster, m))
+		p, err := st.loadLeaf(ca, memberSpec(cluster, m), withKeys)
 		if err != nil {
 			return nil, err
 		}
@@ -727,31 +745,31 @@ func (st *State) readLeaf(ca *authority, ls leafSpec, loose *looseKeys) (cert *x
 			return nil, nil, nil, nil, fmt.Errorf("%w: %s: %v", ErrBroken, st.abs(ls.keyPath), err)
 		}
 	}
-	certPEM, err = os.ReadFile(st.abs(ls.certPath))
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return nil, nil, key, keyPEM, nil
-	case err != nil:
+	if cert, certPEM, err = st.readLeafCert(ca, ls); err != nil {
 		return nil, nil, nil, nil, err
 	}
-	if cert, err = parseCert(certPEM); err != nil {
-		return nil, nil, nil, nil, fmt.Errorf("%w: %s: %v", ErrBroken, st.abs(ls.certPath), err)
-	}
-	if key == nil {
+	switch {
+	case cert == nil:
+		return nil, nil, key, keyPEM, nil
+	case key == nil:
 		return nil, nil, nil, nil, fmt.Errorf("%w: %s exists but its key %s does not; a lost key needs a new pair: rampart certs rotate", ErrBroken, st.abs(ls.certPath), st.abs(ls.keyPath))
-	}
-	if !key.PublicKey.Equal(cert.PublicKey) {
+	case !key.PublicKey.Equal(cert.PublicKey):
 		return nil, nil, nil, nil, fmt.Errorf("%w: %s is not the key of %s", ErrBroken, st.abs(ls.keyPath), st.abs(ls.certPath))
-	}
-	if err := cert.CheckSignatureFrom(ca.cert); err != nil {
-		return nil, nil, nil, nil, fmt.Errorf("%w: %s is not signed by %s (%v); rampart certs rotate issues new ones", ErrBroken, st.abs(ls.certPath), st.abs(CACert), err)
 	}
 	return cert, certPEM, key, keyPEM, nil
 }
 
-// loadLeaf reads a leaf pair that must be present and current.
-func (st *State) loadLeaf(ca *authority, ls leafSpec) (*Pair, error) {
-	cert, certPEM, _, keyPEM, err := st.readLeaf(ca, ls, nil)
+// loadLeaf reads a leaf pair that must be present and current; without
+// withKeys only its certificate, checked against the CA.
+func (st *State) loadLeaf(ca *authority, ls leafSpec, withKeys bool) (*Pair, error) {
+	var cert *x509.Certificate
+	var certPEM, keyPEM []byte
+	var err error
+	if withKeys {
+		cert, certPEM, _, keyPEM, err = st.readLeaf(ca, ls, nil)
+	} else {
+		cert, certPEM, err = st.readLeafCert(ca, ls)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -762,6 +780,26 @@ func (st *State) loadLeaf(ca *authority, ls leafSpec) (*Pair, error) {
 		return nil, fmt.Errorf("%w: %s names other addresses than the spec (%s); rampart gen issues a new one", ErrStale, st.abs(ls.certPath), d)
 	}
 	return &Pair{Cert: certPEM, Key: keyPEM, CertPath: ls.certPath, KeyPath: ls.keyPath, parsed: cert}, nil
+}
+
+// readLeafCert reads a leaf certificate alone (nil when there is none) and
+// checks that the CA signed it.
+func (st *State) readLeafCert(ca *authority, ls leafSpec) (*x509.Certificate, []byte, error) {
+	certPEM, err := os.ReadFile(st.abs(ls.certPath))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, nil, nil
+	case err != nil:
+		return nil, nil, err
+	}
+	cert, err := parseCert(certPEM)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %s: %v", ErrBroken, st.abs(ls.certPath), err)
+	}
+	if err := cert.CheckSignatureFrom(ca.cert); err != nil {
+		return nil, nil, fmt.Errorf("%w: %s is not signed by %s (%v); rampart certs rotate issues new ones", ErrBroken, st.abs(ls.certPath), st.abs(CACert), err)
+	}
+	return cert, certPEM, nil
 }
 
 // looseKeys are the keys a run found readable by others, with their modes.

@@ -455,3 +455,43 @@ func TestClock(t *testing.T) {
 		t.Errorf("m1: not before %s, %d days left", c.NotBefore, certs[2].DaysLeft(time.Now()))
 	}
 }
+
+// TestLoadCertificatesNeedsNoKey: with every key removed, LoadCertificates
+// still reads the CA's and the leaves' certificates (and no key), while
+// Load refuses; a leaf of another CA and a leaf naming other addresses are
+// refused by both.
+func TestLoadCertificatesNeedsNoKey(t *testing.T) {
+	st := Open(filepath.Join(t.TempDir(), "state"))
+	if _, err := st.Ensure("c1", members); err != nil {
+		t.Fatal(err)
+	}
+	for _, rel := range []string{CAKey, ClientKey, MemberKey("m1"), MemberKey("m2")} {
+		if err := os.Remove(st.abs(rel)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mat, err := st.LoadCertificates("c1", members)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(mat.Members["m1"].Cert, read(t, st, MemberCert("m1"))) || mat.Members["m1"].Key != nil || mat.Client.Key != nil {
+		t.Errorf("LoadCertificates: certificates not as stored, or keys read")
+	}
+	if _, err := st.Load("c1", members); !errors.Is(err, ErrBroken) {
+		t.Errorf("Load without keys: %v, want ErrBroken", err)
+	}
+	moved := []Member{members[0], {Name: members[1].Name, Addresses: []netip.Addr{netip.MustParseAddr("192.0.2.99")}}}
+	if _, err := st.LoadCertificates("c1", moved); !errors.Is(err, ErrStale) {
+		t.Errorf("a member with other addresses: %v, want ErrStale", err)
+	}
+	other := Open(filepath.Join(t.TempDir(), "other"))
+	if _, err := other.Ensure("c1", members); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(st.abs(MemberCert("m2")), read(t, other, MemberCert("m2")), CertMode); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.LoadCertificates("c1", members); !errors.Is(err, ErrBroken) || !strings.Contains(err.Error(), "is not signed by") {
+		t.Errorf("a leaf of another CA: %v, want ErrBroken, not signed", err)
+	}
+}
