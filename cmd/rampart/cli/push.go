@@ -144,7 +144,7 @@ Exit 1 when anything fails; what was done before the failure is printed
 			}
 			machines, err := aws.MachinesFromState(s, pki.Open(state))
 			if err != nil {
-				return fail(fmt.Errorf("%w\n%s", err, stateHint(file, state)))
+				return fail(withStateAdvice(err, state))
 			}
 			desired, err := aws.Desire(s, machines)
 			if err != nil {
@@ -207,14 +207,6 @@ Exit 1 when anything fails; what was done before the failure is printed
 	c.Flags().BoolVar(&newCA, "new-ca", false, "accept an etcd CA other than the one the launch templates at AWS were pushed with (replacing the cluster's CA on purpose)")
 	formatFlags(c, &output, "text", "text or json")
 	return c
-}
-
-// stateHint is said when the state directory lacks what push needs. It
-// must not send anyone to make a new CA for a running cluster: machines
-// with keys of a new CA cannot join the etcd cluster of the old one.
-func stateHint(file, state string) string {
-	return fmt.Sprintf("if this cluster was generated before, point --state at its state directory (not %s); "+
-		"'rampart gen -f %s --state DIR' creates a new CA, which is right only for a new cluster", state, file)
 }
 
 func printJSON(w io.Writer, rep pushReport) error {

@@ -57,8 +57,8 @@ func TestPushAWS(t *testing.T) {
 
 	// the hint must not send anyone to make a new CA for a running cluster
 	if code, _, stderr := run("push", "aws", "-f", file, "--state", state); code != 1 ||
-		!strings.Contains(stderr, "if this cluster was generated before, point --state at its state directory (not "+state+")") ||
-		!strings.Contains(stderr, "creates a new CA, which is right only for a new cluster") {
+		!strings.Contains(stderr, "if this cluster was generated before, point --state at its state directory (now "+state+"; it is relative to the current directory)") ||
+		!strings.Contains(stderr, "rampart gen creates a new CA only for a new cluster") {
 		t.Fatalf("push before gen: exit %d, %q", code, stderr)
 	}
 	if code, _, stderr := run("gen", "-f", file, "-o", filepath.Join(dir, "out"), "--state", state); code != 0 {
