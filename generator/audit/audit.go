@@ -1,7 +1,7 @@
 // Package audit reads the compiled policy and reports what an operator should
 // look at before provisioning: lockouts, control-plane ports open to the
-// world, other exposure, trusted public resolvers and oversized whitelists,
-// each with the spec line that causes it.
+// world, other exposure, trusted public resolvers, metadata services open to
+// containers and oversized whitelists, each with the spec line that causes it.
 package audit
 
 import (
@@ -26,7 +26,7 @@ const (
 // Finding is one thing the audit reports.
 type Finding struct {
 	Severity Severity `json:"severity"` // Error or Warning
-	Code     string   `json:"code"`     // lockout, etcd-blocked, etcd-even, control-plane-exposed, exposed, world-source, public-resolver, large-whitelist
+	Code     string   `json:"code"`     // lockout, etcd-blocked, etcd-even, control-plane-exposed, exposed, world-source, public-resolver, metadata-open, large-whitelist
 	Message  string   `json:"message"`  // what is wrong and why, in one line
 	Pos      spec.Pos `json:"-"`        // spec position that causes the finding
 	File     string   `json:"file"`     // spec file of Pos, copied for the JSON output
@@ -99,6 +99,7 @@ func Run(s *spec.Spec, p *policy.Policy) []Finding {
 	a.etcd()
 	a.exposure()
 	a.resolvers()
+	a.metadata()
 	a.wideSources()
 	a.largeWhitelists()
 	sort.SliceStable(a.out, func(i, j int) bool {
@@ -258,7 +259,11 @@ func (a *auditor) wideSources() {
 		}
 	}
 	for _, t := range a.s.Trusted {
-		check("trusted", Error, "it reaches every port of every node", t.Prefix, t.Pos)
+		why := "it reaches every port of every node"
+		if len(t.Ports) > 0 {
+			why = "it reaches every node on " + portList(t.Ports)
+		}
+		check("trusted", Error, why, t.Prefix, t.Pos)
 	}
 	for _, adm := range a.s.Admins {
 		check("admins", Warning, "it reaches every role's admin ports (SSH among them)", adm.Prefix, adm.Pos)
@@ -336,17 +341,19 @@ func (a *auditor) portPos(r *spec.Role, rule *policy.Rule, svc Service) spec.Pos
 	return rule.Prov.Pos
 }
 
-// resolvers: trusting a public resolver lets spoofed packets from it reach
-// every port, and its replies are accepted as established anyway.
+// resolvers: a public resolver trusted by address gains nothing (its
+// replies are accepted as ESTABLISHED anyway) and lets spoofed UDP from it
+// reach every port. An entry with ports reaches those ports only and is
+// left alone.
 func (a *auditor) resolvers() {
 	for _, t := range a.s.Trusted {
-		if worldWide(t.Prefix) {
-			continue // an error of its own: wideSources
+		if worldWide(t.Prefix) || len(t.Ports) > 0 {
+			continue // a wide range is an error of its own: wideSources
 		}
 		if t.Prefix.IsSingleIP() {
 			if name, ok := PublicResolvers[t.Prefix.Addr()]; ok {
-				a.add(Warning, "public-resolver", t.Pos, "trusted %s is a public resolver (%s): its replies are accepted as established without trust, and trust lets spoofed UDP from it reach every port; remove it from trusted",
-					t.Prefix.Addr(), name)
+				a.add(Error, "public-resolver", t.Pos, "trusted %s is a public resolver (%s): its replies are accepted anyway (ESTABLISHED), so trust gains nothing, and trust by address lets spoofed UDP from it reach every port of every node; remove it from trusted, or write it as {cidr: %s, ports: [...]} with the ports it really needs",
+					t.Prefix.Addr(), name, t.Prefix)
 			}
 			continue
 		}
@@ -362,6 +369,38 @@ func (a *auditor) resolvers() {
 				t.Prefix, strings.Join(inside, ", "))
 		}
 	}
+}
+
+func portList(ports []spec.Port) string {
+	parts := make([]string, len(ports))
+	for i, p := range ports {
+		parts[i] = p.String()
+	}
+	return strings.Join(parts, ", ")
+}
+
+// metadata: with firewall.metadata allow, containers read the node's
+// userdata from the metadata service, and the userdata of etcd members and
+// etcd clients holds etcd keys.
+func (a *auditor) metadata() {
+	if a.p.MetadataServices != nil {
+		return
+	}
+	var keyed []string
+	for _, r := range a.roles() {
+		if r.Etcd || r.EtcdClient {
+			keyed = append(keyed, r.Name)
+		}
+	}
+	if len(keyed) == 0 {
+		return
+	}
+	which := "role " + keyed[0]
+	if len(keyed) > 1 {
+		which = "roles " + strings.Join(keyed, ", ")
+	}
+	a.add(Warning, "metadata-open", a.p.MetadataProv.Pos, "firewall.metadata is allow: containers can read their node's userdata from the cloud metadata service, and the userdata of %s holds etcd keys; allow it only where every container is trusted",
+		which)
 }
 
 // largeWhitelists: many single addresses of one network listed one by one.

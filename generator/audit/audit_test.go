@@ -80,9 +80,21 @@ func TestFindings(t *testing.T) {
 			"t.yaml:5:31: warning: the world reaches lb on 9090/tcp (HAProxy stats): the world reaches lb on its public ports (roles.lb.public)",
 		}},
 		{"public resolvers", head + "trusted: [1.1.1.1, 198.51.100.1, \"2001:4860:4860::8888\"]\nroles:\n  web: {zone: public}\n", []string{
-			"t.yaml:4:11: warning: trusted 1.1.1.1 is a public resolver (Cloudflare DNS): its replies are accepted as established without trust, and trust lets spoofed UDP from it reach every port; remove it from trusted",
-			"t.yaml:4:34: warning: trusted 2001:4860:4860::8888 is a public resolver (Google Public DNS): its replies are accepted as established without trust, and trust lets spoofed UDP from it reach every port; remove it from trusted",
+			"t.yaml:4:11: error: trusted 1.1.1.1 is a public resolver (Cloudflare DNS): its replies are accepted anyway (ESTABLISHED), so trust gains nothing, and trust by address lets spoofed UDP from it reach every port of every node; remove it from trusted, or write it as {cidr: 1.1.1.1/32, ports: [...]} with the ports it really needs",
+			"t.yaml:4:34: error: trusted 2001:4860:4860::8888 is a public resolver (Google Public DNS): its replies are accepted anyway (ESTABLISHED), so trust gains nothing, and trust by address lets spoofed UDP from it reach every port of every node; remove it from trusted, or write it as {cidr: 2001:4860:4860::8888/128, ports: [...]} with the ports it really needs",
 		}},
+		{"public resolvers with ports", head + "trusted:\n  - {cidr: 8.8.8.8/32, ports: [53/udp, 53/tcp]}\n  - {cidr: 8.8.0.0/16, ports: [53/udp]}\nroles:\n  web: {zone: public}\n", nil},
+		{"a public resolver as a mapping without ports", head + "trusted:\n  - {cidr: 9.9.9.9}\nroles:\n  web: {zone: public}\n", []string{
+			"t.yaml:5:5: error: trusted 9.9.9.9 is a public resolver (Quad9): its replies are accepted anyway (ESTABLISHED), so trust gains nothing, and trust by address lets spoofed UDP from it reach every port of every node; remove it from trusted, or write it as {cidr: 9.9.9.9/32, ports: [...]} with the ports it really needs",
+		}},
+		{"the world as trusted with ports", head + "trusted: [{cidr: 0.0.0.0/0, ports: [53/udp, 2181/tcp]}]\nroles:\n  master: {zone: admin}\n", []string{
+			"t.yaml:4:11: error: the world reaches master on 2181/tcp (ZooKeeper, unauthenticated control plane): trusted 0.0.0.0/0 reaches every role on 53/udp,2181/tcp (trusted[0])",
+			"t.yaml:4:11: error: trusted lists 0.0.0.0/0, which stands for the world: it reaches every node on 53/udp, 2181/tcp",
+		}},
+		{"metadata open to containers on etcd nodes", head + "roles:\n  db: {zone: private, etcd: true}\n  app: {zone: private, etcd_client: true}\n  web: {zone: public}\nfirewall: {metadata: allow}\n", []string{
+			"t.yaml:8:12: warning: firewall.metadata is allow: containers can read their node's userdata from the cloud metadata service, and the userdata of roles db, app holds etcd keys; allow it only where every container is trusted",
+		}},
+		{"metadata open without etcd keys", head + "roles:\n  web: {zone: public}\nfirewall: {metadata: allow}\n", nil},
 		{"large whitelist", "version: 1\ncluster: t\nadmins:\n" + many.String() + "roles:\n  web: {zone: public}\n", []string{
 			"t.yaml:4:5: warning: admins lists 16 single addresses of 10.1.2.0/24 one by one; the CIDR (or a narrower one) would serve and keep the list reviewable",
 		}},
@@ -97,8 +109,9 @@ func TestFindings(t *testing.T) {
 	}
 }
 
-// TestFixturesHaveNoErrors: the bundled examples are meant to be clean; only
-// dcos-packet keeps the recipe's public resolvers, as warnings.
+// TestFixturesHaveNoErrors: the bundled examples are meant to be clean;
+// dcos-packet keeps the recipe's public resolvers, on the DNS ports only,
+// and is clean of warnings too.
 func TestFixturesHaveNoErrors(t *testing.T) {
 	files, _ := filepath.Glob("../../fixtures/*.yaml")
 	if len(files) < 4 {
@@ -113,8 +126,8 @@ func TestFixturesHaveNoErrors(t *testing.T) {
 		if HasErrors(fs) {
 			t.Errorf("%s: %v", file, fs)
 		}
-		if filepath.Base(file) == "dcos-packet.yaml" && len(fs) != 2 {
-			t.Errorf("dcos-packet: want the two public-resolver warnings, got %v", fs)
+		if filepath.Base(file) == "dcos-packet.yaml" && len(fs) != 0 {
+			t.Errorf("dcos-packet: want no findings, got %v", fs)
 		}
 	}
 }

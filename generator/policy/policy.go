@@ -136,6 +136,34 @@ type Policy struct {
 	LogRate     string   // rate limit of those log lines, N/second|minute|hour|day (firewall.log.rate, "10/minute" by default)
 	Overlays    Overlays // isolation between overlay networks; no Networks when the spec declares none
 	EtcdPorts   []uint16 // etcd client port, then peer port
+	// RPFilter is the reverse-path filter of incoming packets
+	// (firewall.rpfilter): spec.RPFilterStrict, spec.RPFilterLoose (the
+	// default) or spec.RPFilterOff.
+	RPFilter string
+	// MetadataServices are the cloud metadata addresses that forwarded
+	// traffic (containers) may not reach, sorted; nil when firewall.metadata
+	// is allow.
+	MetadataServices []netip.Prefix
+	// MetadataProv says where firewall.metadata was set (or defaulted).
+	MetadataProv Provenance
+}
+
+// MetadataAddresses are the addresses of the cloud metadata services, which
+// serve a node's userdata (and with it etcd keys) to whatever on the node
+// asks.
+var MetadataAddresses = []netip.Prefix{
+	// AWS, GCP, Azure, OpenStack and most other clouds (link-local).
+	netip.MustParsePrefix("169.254.169.254/32"),
+	// Equinix Metal (formerly Packet): metadata.platformequinix.com, formerly
+	// metadata.packet.net, is a public address rather than a link-local one.
+	// Equinix's own pages give only the name; the address is the one that
+	// Lokomotive blocks for pods on Packet (kinvolk/lokomotive,
+	// assets/terraform-modules/packet/flatcar-linux/kubernetes/bootkube.tf:
+	// "metadata.packet.net should always resolve to 192.80.8.124") and that
+	// Gardener's Packet seed declares as its metadataServiceCIDR.
+	netip.MustParsePrefix("192.80.8.124/32"),
+	// AWS's IPv6 instance metadata endpoint (Nitro instances).
+	netip.MustParsePrefix("fd00:ec2::254/128"),
 }
 
 // Overlays is the compiled isolation between virtual networks: traffic
@@ -199,12 +227,19 @@ func Compile(s *spec.Spec) *Policy {
 		LogPrefix: s.Firewall.LogPrefix,
 		LogRate:   s.Firewall.LogRate,
 		EtcdPorts: []uint16{s.Etcd.ClientPort, s.Etcd.PeerPort},
+		RPFilter:  s.Firewall.RPFilter,
 	}}
 	if s.Firewall.Action == "reject" {
 		c.p.Default = Reject
 	}
 	c.p.DefaultProv = Provenance{Pos: s.Firewall.Pos, Origin: "firewall.action",
 		What: "what no rule accepts is logged and " + map[Verdict]string{Drop: "dropped", Reject: "rejected"}[c.p.Default]}
+	c.p.MetadataProv = Provenance{Pos: s.Firewall.MetadataPos, Origin: "firewall.metadata",
+		What: "containers may reach the cloud metadata services"}
+	if s.Firewall.Metadata != spec.MetadataAllow {
+		c.p.MetadataServices = slices.Clone(MetadataAddresses)
+		c.p.MetadataProv.What = "containers may not reach the cloud metadata services (they serve the node's userdata)"
+	}
 	for _, r := range s.Roles {
 		c.p.Roles = append(c.p.Roles, r.Name)
 	}
@@ -273,7 +308,9 @@ func (c *compiler) sets() {
 		admins = append(admins, a.Prefix)
 	}
 	for _, t := range s.Trusted {
-		trusted = append(trusted, t.Prefix)
+		if len(t.Ports) == 0 { // entries with ports get rules of their own
+			trusted = append(trusted, t.Prefix)
+		}
 	}
 	byRole := map[string][]netip.Prefix{}
 	for _, n := range s.Nodes {
@@ -312,7 +349,7 @@ func (c *compiler) sets() {
 		c.clusterPos = s.Pools[0].Pos
 	}
 	c.addSet("admins", Provenance{Pos: firstPos(s.Admins, top), Origin: "admins", What: "admins"}, admins)
-	c.addSet("trusted", Provenance{Pos: firstPos(s.Trusted, top), Origin: "trusted", What: "trusted sources"}, trusted)
+	c.addSet("trusted", Provenance{Pos: firstPos(everyPort(s.Trusted), top), Origin: "trusted", What: "trusted sources"}, trusted)
 	c.addSet("cluster", Provenance{Pos: c.clusterPos, Origin: "nodes and pools", What: "every cluster member"}, cluster)
 	for _, r := range s.Roles {
 		c.addSet("r-"+r.Name, Provenance{Pos: r.Pos, Origin: "roles." + r.Name, What: "members of role " + r.Name}, byRole[r.Name])
@@ -329,6 +366,17 @@ func (c *compiler) sets() {
 
 // OverlaysSet is the set of every overlay network, the gate to isolation.
 const OverlaysSet = "overlays"
+
+// everyPort returns the sources that reach every port: those without ports.
+func everyPort(srcs []spec.Source) []spec.Source {
+	var out []spec.Source
+	for _, src := range srcs {
+		if len(src.Ports) == 0 {
+			out = append(out, src)
+		}
+	}
+	return out
+}
 
 func firstPos(srcs []spec.Source, def spec.Pos) spec.Pos {
 	if len(srcs) > 0 {
@@ -434,8 +482,18 @@ func (c *compiler) rules() {
 		Rule{From: Source{Kind: SetSource, Set: "cluster"}, To: spec.ToAll, Verdict: Accept,
 			Prov: Provenance{Pos: c.clusterPos, Origin: "nodes and pools", What: "cluster members reach every port"}},
 		Rule{From: Source{Kind: SetSource, Set: "trusted"}, To: spec.ToAll, Verdict: Accept,
-			Prov: Provenance{Pos: firstPos(s.Trusted, top), Origin: "trusted", What: "trusted sources reach every port"}},
+			Prov: Provenance{Pos: firstPos(everyPort(s.Trusted), top), Origin: "trusted", What: "trusted sources reach every port"}},
 	)
+	// trusted entries with ports reach those ports only
+	for i, t := range s.Trusted {
+		if len(t.Ports) == 0 {
+			continue
+		}
+		base := Rule{From: Source{Kind: CIDRSource, CIDR: t.Prefix}, To: spec.ToAll, Verdict: Accept,
+			Prov: Provenance{Pos: t.Pos, Origin: fmt.Sprintf("trusted[%d]", i),
+				What: fmt.Sprintf("trusted %s reaches every role on %s", t.Prefix, portList(t.Ports))}}
+		c.p.Rules = append(c.p.Rules, portRules(base, t.Ports)...)
+	}
 	// 3. admins reach each role's admin ports; the world its public ports
 	for _, r := range s.Roles {
 		base := Rule{From: Source{Kind: SetSource, Set: "admins"}, To: r.Name, Verdict: Accept,

@@ -193,3 +193,114 @@ func TestCarve(t *testing.T) {
 		}
 	}
 }
+
+// TestTrustedPorts: trusted entries without ports stay in the trusted set
+// (every port); each entry with ports becomes allow rules of its own right
+// after the trusted set's rule, one per protocol.
+func TestTrustedPorts(t *testing.T) {
+	p := compile(t, `version: 1
+cluster: t
+admins: [203.0.113.7]
+trusted:
+  - 198.51.100.1
+  - {cidr: 8.8.8.8/32, ports: [53/udp, 53/tcp]}
+  - {cidr: "2001:4860:4860::8888", ports: [53/udp, icmp]}
+  - {cidr: 192.0.2.0/24}
+roles:
+  web: {zone: private}
+rules:
+  - {from: 8.8.8.8, to: web, ports: [53/tcp], action: deny}
+`)
+	var got []string
+	for _, r := range p.Rules {
+		got = append(got, describe(r)+": "+r.Prov.What)
+	}
+	want := []string{
+		"8.8.8.8/32->web tcp[53] DROP line 12 (rules[0]): 8.8.8.8 to web on 53/tcp: denied",
+		"@cluster->all [] ACCEPT line 1 (nodes and pools): cluster members reach every port",
+		"@trusted->all [] ACCEPT line 5 (trusted): trusted sources reach every port",
+		"8.8.8.8/32->all tcp[53] ACCEPT line 6 (trusted[1]): trusted 8.8.8.8/32 reaches every role on 53/udp,53/tcp",
+		"8.8.8.8/32->all udp[53] ACCEPT line 6 (trusted[1]): trusted 8.8.8.8/32 reaches every role on 53/udp,53/tcp",
+		"2001:4860:4860::8888/128->all udp[53] ACCEPT line 7 (trusted[2]): trusted 2001:4860:4860::8888/128 reaches every role on 53/udp,icmp",
+		"2001:4860:4860::8888/128->all icmp[] ACCEPT line 7 (trusted[2]): trusted 2001:4860:4860::8888/128 reaches every role on 53/udp,icmp",
+		"@admins->web tcp[22] ACCEPT line 10 (zone private default): admins reach web on its admin ports",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("rules:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	var members []string
+	for _, f := range Families {
+		for _, m := range p.Set("trusted").Members[f] {
+			members = append(members, m.String())
+		}
+	}
+	if strings.Join(members, " ") != "192.0.2.0/24 198.51.100.1/32" {
+		t.Errorf("trusted set: %v, want only the entries without ports", members)
+	}
+	for _, c := range []struct {
+		from  string
+		proto spec.Protocol
+		port  uint16
+		want  Verdict
+		what  string
+	}{
+		{"8.8.8.8", spec.UDP, 53, Accept, "trusted[1]"},
+		{"8.8.8.8", spec.TCP, 53, Drop, "rules[0]"},
+		{"8.8.8.8", spec.UDP, 54, Drop, "firewall.action"},
+		{"8.8.8.8", spec.TCP, 22, Drop, "firewall.action"},
+		{"2001:4860:4860::8888", spec.ICMP, 0, Accept, "trusted[2]"},
+		{"2001:4860:4860::8888", spec.TCP, 53, Drop, "firewall.action"},
+		{"192.0.2.77", spec.TCP, 9999, Accept, "trusted"},
+		{"198.51.100.1", spec.UDP, 9999, Accept, "trusted"},
+	} {
+		d := p.Explain(Query{From: netip.MustParseAddr(c.from), Role: "web", Proto: c.proto, Port: c.port})
+		if d.Verdict != c.want || d.Prov.Origin != c.what {
+			t.Errorf("%s to web on %d/%s: %s by %s, want %s by %s", c.from, c.port, c.proto, d.Verdict, d.Prov.Origin, c.want, c.what)
+		}
+	}
+	if p.Renders(p.Rules[3], V6) || !p.Renders(p.Rules[3], V4) {
+		t.Error("a trusted IPv4 entry's rule must render in IPv4 only")
+	}
+}
+
+// TestFirewallSettings: rpfilter is copied; metadata deny (the default)
+// lists the metadata services, allow lists none; both say where they were
+// set, without a line number in what they say.
+func TestFirewallSettings(t *testing.T) {
+	const head = "version: 1\ncluster: t\nroles: {web: {zone: public}}\n"
+	for _, c := range []struct {
+		firewall string
+		rpfilter string
+		metadata []string
+		pos      spec.Pos
+		what     string
+	}{
+		{"", "loose", []string{"169.254.169.254/32", "192.80.8.124/32", "fd00:ec2::254/128"}, spec.Pos{File: "t.yaml", Line: 1, Col: 1},
+			"containers may not reach the cloud metadata services (they serve the node's userdata)"},
+		{"firewall: {rpfilter: strict}\n", "strict", []string{"169.254.169.254/32", "192.80.8.124/32", "fd00:ec2::254/128"}, spec.Pos{File: "t.yaml", Line: 4, Col: 1},
+			"containers may not reach the cloud metadata services (they serve the node's userdata)"},
+		{"firewall:\n  rpfilter: off\n  metadata: allow\n", "off", nil, spec.Pos{File: "t.yaml", Line: 6, Col: 3},
+			"containers may reach the cloud metadata services"},
+		{"firewall:\n  metadata: deny\n", "loose", []string{"169.254.169.254/32", "192.80.8.124/32", "fd00:ec2::254/128"}, spec.Pos{File: "t.yaml", Line: 5, Col: 3},
+			"containers may not reach the cloud metadata services (they serve the node's userdata)"},
+	} {
+		p := compile(t, head+c.firewall)
+		var got []string
+		for _, m := range p.MetadataServices {
+			got = append(got, m.String())
+		}
+		if p.RPFilter != c.rpfilter || strings.Join(got, " ") != strings.Join(c.metadata, " ") || (c.metadata == nil) != (p.MetadataServices == nil) {
+			t.Errorf("%q: rpfilter %q, metadata %v; want %q, %v", c.firewall, p.RPFilter, got, c.rpfilter, c.metadata)
+		}
+		want := Provenance{Pos: c.pos, Origin: "firewall.metadata", What: c.what}
+		if p.MetadataProv != want {
+			t.Errorf("%q: metadata provenance %+v, want %+v", c.firewall, p.MetadataProv, want)
+		}
+	}
+	// the policy's list is its own: changing it leaves the next policy whole
+	p := compile(t, head)
+	p.MetadataServices[0] = netip.MustParsePrefix("10.0.0.1/32")
+	if MetadataAddresses[0] != netip.MustParsePrefix("169.254.169.254/32") {
+		t.Error("Compile shares MetadataAddresses with the policy")
+	}
+}

@@ -148,6 +148,15 @@ func (d *decoder) build(root *yaml.Node, r *raw) *Spec {
 	if s.Firewall.LogRate == "" {
 		s.Firewall.LogRate = "10/minute"
 	}
+	if s.Firewall.RPFilter == "" {
+		s.Firewall.RPFilter = RPFilterLoose
+	}
+	if s.Firewall.Metadata == "" {
+		s.Firewall.Metadata = MetadataDeny
+	}
+	if s.Firewall.MetadataPos.Line == 0 {
+		s.Firewall.MetadataPos = s.Firewall.Pos
+	}
 	return s
 }
 

@@ -1098,6 +1098,176 @@ provider:
 		},
 	},
 	{
+		name: "unknown rpfilter",
+		spec: `version: 1
+cluster: c
+roles:
+  web: {zone: public}
+firewall:
+  rpfilter: relaxed
+`,
+		want: []string{
+			`t.yaml:6:13: firewall.rpfilter: "relaxed" is not one of: strict, loose, off`,
+		},
+	},
+	{
+		name: "rpfilter is a boolean",
+		spec: `version: 1
+cluster: c
+roles:
+  web: {zone: public}
+firewall: {rpfilter: false}
+`,
+		want: []string{
+			`t.yaml:5:22: firewall.rpfilter: "false" is not one of: strict, loose, off`,
+		},
+	},
+	{
+		name: "unknown metadata",
+		spec: `version: 1
+cluster: c
+roles:
+  web: {zone: public}
+firewall:
+  metadata: block
+`,
+		want: []string{
+			`t.yaml:6:13: firewall.metadata: "block" is not one of: deny, allow`,
+		},
+	},
+	{
+		name: "metadata is a list",
+		spec: `version: 1
+cluster: c
+roles:
+  web: {zone: public}
+firewall:
+  metadata: [deny]
+`,
+		want: []string{
+			`t.yaml:6:13: firewall.metadata: must be a string, not a list`,
+		},
+	},
+	{
+		name: "trusted mapping without cidr",
+		spec: `version: 1
+cluster: c
+roles:
+  web: {zone: public}
+trusted:
+  - 198.51.100.1
+  - {ports: [53/udp]}
+`,
+		want: []string{
+			`t.yaml:7:5: trusted[1]: a trusted entry written as a mapping needs "cidr:" (an address or CIDR)`,
+		},
+	},
+	{
+		name: "trusted mapping with an unknown key",
+		spec: `version: 1
+cluster: c
+roles:
+  web: {zone: public}
+trusted:
+  - cidr: 8.8.8.8
+    port: [53/udp]
+`,
+		want: []string{
+			`t.yaml:7:5: trusted[0]: unknown key "port" (expected one of: cidr, ports)`,
+		},
+	},
+	{
+		name: "trusted port out of range",
+		spec: `version: 1
+cluster: c
+roles:
+  web: {zone: public}
+trusted: [{cidr: 8.8.8.8/32, ports: [53/udp, 70000/tcp]}]
+`,
+		want: []string{
+			`t.yaml:5:46: trusted[0].ports[1]: port 70000 in "70000/tcp" is out of range (1-65535)`,
+		},
+	},
+	{
+		name: "trusted port without protocol",
+		spec: `version: 1
+cluster: c
+roles:
+  web: {zone: public}
+trusted:
+  - cidr: 8.8.8.8
+    ports:
+      - 53
+`,
+		want: []string{
+			`t.yaml:8:9: trusted[0].ports[0]: port 53 needs a protocol: write 53/tcp or 53/udp`,
+		},
+	},
+	{
+		name: "trusted ports empty",
+		spec: `version: 1
+cluster: c
+roles:
+  web: {zone: public}
+trusted: [{cidr: 8.8.8.8, ports: []}]
+`,
+		want: []string{
+			`t.yaml:5:34: trusted[0].ports: the list is empty; name the ports the source needs, or leave ports out for every port`,
+		},
+	},
+	{
+		name: "trusted cidr with host bits",
+		spec: `version: 1
+cluster: c
+roles:
+  web: {zone: public}
+trusted: [{cidr: 8.8.8.8/24, ports: [53/udp]}]
+`,
+		want: []string{
+			`t.yaml:5:18: trusted[0].cidr: "8.8.8.8/24" has host bits set; did you mean 8.8.8.0/24?`,
+		},
+	},
+	{
+		name: "trusted entry is a list",
+		spec: `version: 1
+cluster: c
+roles:
+  web: {zone: public}
+trusted:
+  - [8.8.8.8, 53/udp]
+`,
+		want: []string{
+			`t.yaml:6:5: trusted[0]: must be an address, a CIDR or a mapping {cidr: ..., ports: [...]}, not a list`,
+		},
+	},
+	{
+		name: "trusted twice, once with ports",
+		spec: `version: 1
+cluster: c
+roles:
+  web: {zone: public}
+trusted:
+  - 8.8.8.8
+  - {cidr: 8.8.8.8/32, ports: [53/udp]}
+`,
+		want: []string{
+			`t.yaml:7:12: trusted[1]: 8.8.8.8/32 is listed twice (first at line 6)`,
+		},
+	},
+	{
+		name: "admins entry with ports",
+		spec: `version: 1
+cluster: c
+roles:
+  web: {zone: public}
+admins:
+  - {cidr: 203.0.113.7, ports: [22/tcp]}
+`,
+		want: []string{
+			`t.yaml:6:5: admins[0]: must be an address or CIDR, not a mapping (only trusted entries take ports)`,
+		},
+	},
+	{
 		name: "unknown provider",
 		spec: `version: 1
 cluster: c

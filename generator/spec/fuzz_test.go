@@ -26,6 +26,8 @@ func FuzzParse(f *testing.F) {
 	for _, c := range brokenSpecs {
 		f.Add([]byte(c.spec))
 	}
+	// the shapes of trusted entries and firewall settings
+	f.Add([]byte("version: 1\ncluster: c\nprofile: dcos\ntrusted: [198.51.100.1, {cidr: 8.8.8.8/32, ports: [53/udp, 53/tcp]}, {cidr: \"2001:db8::1\"}]\nfirewall: {rpfilter: strict, metadata: allow}\n"))
 	// inputs that made earlier versions of the YAML library panic
 	for _, s := range []string{"#\n - - QI\xd7", "#\n-\n-\n0", "0: [:!00 \xef", "! !00 \xf6", "\"\\0\\\r\n", "  0: [\n] 0", "? ? \"\n\" 0", "    - {\n000}0", "? \ufeff: \ufeff\n"} {
 		f.Add([]byte(s))
@@ -100,5 +102,28 @@ func checkValid(t *testing.T, s *spec.Spec) {
 	}
 	if s.Etcd.ClientPort == s.Etcd.PeerPort || s.Etcd.ClientPort == 0 {
 		t.Errorf("etcd ports %+v", s.Etcd)
+	}
+	switch s.Firewall.RPFilter {
+	case spec.RPFilterStrict, spec.RPFilterLoose, spec.RPFilterOff:
+	default:
+		t.Errorf("firewall.rpfilter %q", s.Firewall.RPFilter)
+	}
+	if s.Firewall.Metadata != spec.MetadataDeny && s.Firewall.Metadata != spec.MetadataAllow {
+		t.Errorf("firewall.metadata %q", s.Firewall.Metadata)
+	}
+	for _, src := range s.Admins {
+		if len(src.Ports) > 0 {
+			t.Errorf("admins entry %s with ports %v", src.Prefix, src.Ports)
+		}
+	}
+	for _, src := range s.Trusted {
+		if !src.Prefix.IsValid() || src.Pos.Line < 1 {
+			t.Errorf("trusted entry %v at %v", src.Prefix, src.Pos)
+		}
+		for _, p := range src.Ports {
+			if p.Proto != spec.ICMP && (p.From == 0 || p.To < p.From) {
+				t.Errorf("trusted %s: port %v", src.Prefix, p)
+			}
+		}
 	}
 }

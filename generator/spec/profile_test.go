@@ -230,6 +230,9 @@ func TestDefaults(t *testing.T) {
 		{"log prefix", s.Firewall.LogPrefix, "rampart-drop: "},
 		{"log rate", s.Firewall.LogRate, "10/minute"},
 		{"firewall position", s.Firewall.Pos, spec.Pos{File: "t.yaml", Line: 1, Col: 1}},
+		{"rpfilter", s.Firewall.RPFilter, "loose"},
+		{"metadata", s.Firewall.Metadata, "deny"},
+		{"metadata position", s.Firewall.MetadataPos, spec.Pos{File: "t.yaml", Line: 1, Col: 1}},
 		{"etcd", s.Etcd, spec.Etcd{ClientPort: 2379, PeerPort: 2380}},
 		{"overlays default", s.Overlays.Default, "reject"},
 		{"overlays", len(s.Overlays.Networks) + len(s.Overlays.Allow), 0},
@@ -271,6 +274,8 @@ firewall:
   backend: nftables
   action: reject
   log: {prefix: "cluster-c: ", rate: 3/second}
+  rpfilter: strict
+  metadata: allow
 `)
 	checks := []struct {
 		what      string
@@ -288,11 +293,59 @@ firewall:
 		{"log prefix", s.Firewall.LogPrefix, "cluster-c: "},
 		{"log rate", s.Firewall.LogRate, "3/second"},
 		{"firewall position", s.Firewall.Pos, spec.Pos{File: "t.yaml", Line: 12, Col: 1}},
+		{"rpfilter", s.Firewall.RPFilter, "strict"},
+		{"metadata", s.Firewall.Metadata, "allow"},
+		{"metadata position", s.Firewall.MetadataPos, spec.Pos{File: "t.yaml", Line: 17, Col: 3}},
 	}
 	for _, c := range checks {
 		if !reflect.DeepEqual(c.got, c.want) {
 			t.Errorf("%s: %v, want %v", c.what, c.got, c.want)
 		}
+	}
+}
+
+// TestFirewallSettings: rpfilter and metadata take each of their values,
+// written plainly (off is a word, not a YAML 1.1 boolean); metadata given
+// without the rest of firewall keeps its own position.
+func TestFirewallSettings(t *testing.T) {
+	for _, rp := range []string{"strict", "loose", "off"} {
+		s := mustParse(t, dcosZones+"firewall: {rpfilter: "+rp+"}\n")
+		if s.Firewall.RPFilter != rp || s.Firewall.Metadata != "deny" {
+			t.Errorf("rpfilter %s: got %q, metadata %q", rp, s.Firewall.RPFilter, s.Firewall.Metadata)
+		}
+	}
+	s := mustParse(t, dcosZones+"firewall:\n  metadata: allow\n")
+	if s.Firewall.Metadata != "allow" || s.Firewall.RPFilter != "loose" || s.Firewall.MetadataPos.Line != s.Firewall.Pos.Line+1 || s.Firewall.MetadataPos.Col != 3 {
+		t.Errorf("metadata allow: %+v", s.Firewall)
+	}
+}
+
+// TestTrustedPorts: a trusted entry is an address or CIDR, or a mapping of
+// cidr and ports; a mapping without ports is a plain entry.
+func TestTrustedPorts(t *testing.T) {
+	s := mustParse(t, dcosZones+`trusted:
+  - 198.51.100.1
+  - {cidr: 8.8.8.8/32, ports: [53/udp, 53/tcp]}
+  - cidr: "2001:4860:4860::8888"
+    ports: [53/udp, icmp]
+  - {cidr: 192.0.2.0/24}
+`)
+	var got []string
+	for _, src := range s.Trusted {
+		var ports []string
+		for _, p := range src.Ports {
+			ports = append(ports, fmt.Sprintf("%s@%d:%d", p, p.Pos.Line, p.Pos.Col))
+		}
+		got = append(got, fmt.Sprintf("%s [%s] %s", src.Prefix, strings.Join(ports, " "), src.Pos))
+	}
+	want := []string{
+		"198.51.100.1/32 [] t.yaml:5:5",
+		"8.8.8.8/32 [53/udp@6:32 53/tcp@6:40] t.yaml:6:5",
+		"2001:4860:4860::8888/128 [53/udp@8:13 icmp@8:21] t.yaml:7:5",
+		"192.0.2.0/24 [] t.yaml:9:5",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("trusted:\n%s\nwant:\n%s", dump(got), dump(want))
 	}
 }
 

@@ -34,7 +34,7 @@ type Spec struct {
 	Outputs  []string // boot formats to write (ignition, cloud-config); default [ignition]
 	Profile  string   // dcos, coreos-web or none (the default)
 	Admins   []Source // addresses and CIDRs that reach each role's admin ports
-	Trusted  []Source // addresses and CIDRs treated like cluster members: every port
+	Trusted  []Source // addresses and CIDRs treated like cluster members: every port, or the entry's Ports
 	Roles    []*Role  // in the order of the spec, profile roles first
 	Nodes    []*Node  // members known by address, in spec order
 	Pools    []*Pool  // members known by range, in spec order; never of an etcd role
@@ -64,7 +64,11 @@ const (
 // Source is an address or CIDR given by the user, with where it was written.
 type Source struct {
 	Prefix netip.Prefix // an address becomes a /32 or /128
-	Pos    Pos          // where the entry was written
+	// Ports, for a trusted entry written as {cidr: ..., ports: [...]}, are
+	// the only ports the source reaches; empty: every port (admins entries
+	// never have ports).
+	Ports []Port
+	Pos   Pos // where the entry was written
 }
 
 // Zone names: they decide the default port lists of a role.
@@ -201,8 +205,30 @@ type Firewall struct {
 	Action    string // drop | reject
 	LogPrefix string // kernel log prefix of dropped packets, at most 29 printable ASCII characters; default "rampart-drop: "
 	LogRate   string // N/second|minute|hour|day
-	Pos       Pos    // where firewall: was written, or the top of the file when not given
+	// RPFilter is firewall.rpfilter, reverse-path filtering of incoming
+	// packets against spoofed sources: strict, loose (the default: cloud and
+	// bare-metal nodes are often multi-homed) or off.
+	RPFilter string
+	// Metadata is firewall.metadata: whether containers (forwarded traffic)
+	// may reach the cloud metadata services, which serve the node's
+	// userdata: deny (the default) or allow.
+	Metadata    string
+	MetadataPos Pos // where firewall.metadata was written; Pos when not given
+	Pos         Pos // where firewall: was written, or the top of the file when not given
 }
+
+// Values of firewall.rpfilter.
+const (
+	RPFilterStrict = "strict" // a packet must arrive on the interface its reply would leave by
+	RPFilterLoose  = "loose"  // a packet's source must be routable through some interface
+	RPFilterOff    = "off"    // no reverse-path check
+)
+
+// Values of firewall.metadata.
+const (
+	MetadataDeny  = "deny"  // containers may not reach the metadata services
+	MetadataAllow = "allow" // containers may reach them
+)
 
 // Role returns the role with the given name, or nil.
 func (s *Spec) Role(name string) *Role {

@@ -150,8 +150,8 @@ func (d *decoder) top(root *yaml.Node, r *raw) {
 				r.profile = &s
 			}
 		}},
-		field{"admins", func(k, v *yaml.Node) { r.admins = d.sources(v, "admins") }},
-		field{"trusted", func(k, v *yaml.Node) { r.trusted = d.sources(v, "trusted") }},
+		field{"admins", func(k, v *yaml.Node) { r.admins = d.sources(v, "admins", false) }},
+		field{"trusted", func(k, v *yaml.Node) { r.trusted = d.sources(v, "trusted", true) }},
 		field{"roles", func(k, v *yaml.Node) { d.roles(v, r) }},
 		field{"nodes", func(k, v *yaml.Node) { d.nodes(v, r) }},
 		field{"pools", func(k, v *yaml.Node) { d.pools(v, r) }},
@@ -181,6 +181,13 @@ func (d *decoder) top(root *yaml.Node, r *raw) {
 				}},
 				field{"action", func(_, v *yaml.Node) {
 					r.firewall.Action, _ = d.oneOf(v, "firewall.action", "drop", "reject")
+				}},
+				field{"rpfilter", func(_, v *yaml.Node) {
+					r.firewall.RPFilter, _ = d.oneOf(v, "firewall.rpfilter", RPFilterStrict, RPFilterLoose, RPFilterOff)
+				}},
+				field{"metadata", func(k, v *yaml.Node) {
+					r.firewall.MetadataPos = d.pos(k)
+					r.firewall.Metadata, _ = d.oneOf(v, "firewall.metadata", MetadataDeny, MetadataAllow)
 				}},
 				field{"log", func(_, v *yaml.Node) {
 					d.mapping(v, "firewall.log",
@@ -226,22 +233,73 @@ func printable(s string) bool {
 	return true
 }
 
-func (d *decoder) sources(n *yaml.Node, path string) []Source {
+// sources decodes a list of addresses and CIDRs (admins, trusted). With
+// withPorts, an entry may also be a mapping {cidr: ..., ports: [...]} whose
+// source reaches only those ports.
+func (d *decoder) sources(n *yaml.Node, path string, withPorts bool) []Source {
 	var out []Source
 	seen := map[netip.Prefix]int{}
 	d.list(n, path, func(i int, item *yaml.Node) {
-		p, ok := d.prefix(item, index(path, i), true)
-		if !ok {
+		ipath := index(path, i)
+		src, at := Source{Pos: d.pos(item)}, item
+		switch {
+		case withPorts && item.Kind == yaml.MappingNode:
+			var ok bool
+			if src, at, ok = d.portedSource(item, ipath); !ok {
+				return
+			}
+		case withPorts && item.Kind != yaml.ScalarNode:
+			d.errorf(item, ipath, "must be an address, a CIDR or a mapping {cidr: ..., ports: [...]}, not %s", kindName(item))
+			return
+		case item.Kind == yaml.MappingNode:
+			d.errorf(item, ipath, "must be an address or CIDR, not a mapping (only trusted entries take ports)")
+			return
+		default:
+			p, ok := d.prefix(item, ipath, true)
+			if !ok {
+				return
+			}
+			src.Prefix = p
+		}
+		if line, dup := seen[src.Prefix]; dup {
+			d.errorf(at, ipath, "%s is listed twice (first at line %d)", src.Prefix, line)
 			return
 		}
-		if line, dup := seen[p]; dup {
-			d.errorf(item, index(path, i), "%s is listed twice (first at line %d)", p, line)
-			return
-		}
-		seen[p] = item.Line
-		out = append(out, Source{Prefix: p, Pos: d.pos(item)})
+		seen[src.Prefix] = at.Line
+		out = append(out, src)
 	})
 	return out
+}
+
+// portedSource decodes a trusted entry written as a mapping: cidr (an
+// address or CIDR) and, optionally, the ports it reaches. It returns the
+// cidr value too, for errors about the address.
+func (d *decoder) portedSource(item *yaml.Node, path string) (Source, *yaml.Node, bool) {
+	src := Source{Pos: d.pos(item)}
+	var cidrNode, portsNode *yaml.Node
+	ok := true
+	d.mapping(item, path,
+		field{"cidr", func(_, v *yaml.Node) {
+			cidrNode = v
+			var pok bool
+			if src.Prefix, pok = d.prefix(v, join(path, "cidr"), true); !pok {
+				ok = false
+			}
+		}},
+		field{"ports", func(_, v *yaml.Node) {
+			portsNode = v
+			src.Ports = d.ports(v, join(path, "ports"))
+		}},
+	)
+	if cidrNode == nil {
+		d.errorf(item, path, `a trusted entry written as a mapping needs "cidr:" (an address or CIDR)`)
+		return Source{}, nil, false
+	}
+	if portsNode != nil && (isNull(portsNode) || portsNode.Kind == yaml.SequenceNode && len(portsNode.Content) == 0) {
+		d.errorf(portsNode, join(path, "ports"), "the list is empty; name the ports the source needs, or leave ports out for every port")
+		return Source{}, nil, false
+	}
+	return src, cidrNode, ok
 }
 
 func (d *decoder) name(n *yaml.Node, path, what string) (string, bool) {

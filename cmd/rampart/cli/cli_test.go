@@ -199,14 +199,19 @@ func TestAuditExitCodes(t *testing.T) {
 	if err := os.WriteFile(exposed, []byte("version: 1\ncluster: x\nadmins: [192.0.2.1]\nroles:\n  m: {zone: admin, public: [8080/tcp]}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	warned := filepath.Join(dir, "warned.yaml")
+	if err := os.WriteFile(warned, []byte("version: 1\ncluster: x\nadmins: [192.0.2.1]\ntrusted: [8.8.0.0/16]\nroles:\n  m: {zone: admin}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		args []string
 		code int
 		out  string
 	}{
 		{[]string{"audit", "-f", "../../../fixtures/dcos-aws.yaml"}, 0, "0 error(s), 0 warning(s)"},
-		{[]string{"audit", "-f", fixture}, 0, "2 warning(s)"},
-		{[]string{"audit", "-f", fixture, "--strict"}, 1, "2 warning(s)"},
+		{[]string{"audit", "-f", fixture}, 0, "0 error(s), 0 warning(s)"},
+		{[]string{"audit", "-f", warned}, 0, "0 error(s), 1 warning(s)"},
+		{[]string{"audit", "-f", warned, "--strict"}, 1, "0 error(s), 1 warning(s)"},
 		{[]string{"audit", "-f", exposed}, 1, exposed + ":5:29: error: the world reaches m on 8080/tcp (Marathon, unauthenticated control plane)"},
 		{[]string{"audit", "-f", exposed, "-o", "json"}, 1, `"code": "control-plane-exposed"`},
 		{[]string{"audit", "-f", exposed, "-o", "yaml"}, 2, ""},
@@ -225,7 +230,7 @@ func TestMatrix(t *testing.T) {
 		code int
 		out  string
 	}{
-		{[]string{"matrix", "-f", fixture}, 0, "agent                all but tcp/8201,26257   all     all                        all\n"},
+		{[]string{"matrix", "-f", fixture}, 0, "agent                all but tcp/8201,26257   all            all                               all\n"},
 		{[]string{"matrix", "-f", fixture, "--format", "markdown"}, 0, "| **world** | tcp/80,443 | — | tcp/80,443,10000-10100 | — |\n"},
 		{[]string{"matrix", "-f", fixture, "--format", "json"}, 0, `"text": "all but tcp/8201,26257"`},
 		{[]string{"matrix", "-f", fixture, "--format", "yaml"}, 2, ""},
