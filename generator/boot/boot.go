@@ -37,7 +37,7 @@ type File struct {
 // only its drop-ins are written, and it is enabled when Enabled says so.
 type Unit struct {
 	Name     string   // unit file name, e.g. rampart-firewall.service
-	Enabled  bool     // enabled at boot: a preset under Ignition, systemctl enable --now under cloud-init
+	Enabled  bool     // enabled at boot: a preset under Ignition, systemctl enable --now under cloud-init; false leaves the image's own choice alone
 	Contents string   // the unit file; empty for a unit the OS image ships
 	Dropins  []Dropin // written whether or not Contents is empty
 }

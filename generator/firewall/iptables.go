@@ -25,12 +25,14 @@ const (
 	ChainPublished  = "RAMPART-PUBLISHED"  // new connections to published (DNATed) container ports
 	ChainIsolation  = "RAMPART-ISOLATION"  // between overlays, reached from RAMPART-FORWARD
 	ChainPrerouting = "RAMPART-PREROUTING" // mangle table, jumped to from PREROUTING: marks connections to the node
+	ChainRPFilter   = "RAMPART-RPFILTER"   // raw table, jumped to from PREROUTING: drops spoofed sources (firewall.rpfilter)
 )
 
 // Tables rampart has chains in.
 const (
 	TableFilter = "filter"
 	TableMangle = "mangle"
+	TableRaw    = "raw"
 )
 
 // LocalMark is the one bit of the conntrack mark (ctmark) rampart owns. In
@@ -54,7 +56,10 @@ var (
 )
 
 // DockerUser is the chain Docker evaluates before its own FORWARD rules and
-// never flushes; rampart creates it when Docker has not (yet).
+// never flushes; rampart creates it when Docker has not (yet). It jumps to
+// RAMPART-FORWARD, which only vetoes (its accepting rules RETURN), so
+// published ports, overlay isolation and the metadata services hold even
+// when Docker has put its own ACCEPT rules ahead of FORWARD's jump.
 const DockerUser = "DOCKER-USER"
 
 // Jump is a rule rampart keeps in a chain it does not own:
@@ -67,13 +72,20 @@ type Jump struct {
 
 // Jumps lists the jumps into rampart's chains, in the order the apply script
 // ensures them.
+// Every jump is kept the first rule of its chain: the script moves it back
+// to the top when another owner (Docker, kube-proxy, a CNI) has inserted
+// rules ahead of it.
 func Jumps(p *policy.Policy) []Jump {
-	return []Jump{
+	j := []Jump{
 		{Table: TableFilter, From: "INPUT", To: ChainInput},
 		{Table: TableFilter, From: "FORWARD", To: ChainForward},
-		{Table: TableFilter, From: DockerUser, To: ChainPublished, Create: true},
+		{Table: TableFilter, From: DockerUser, To: ChainForward, Create: true},
 		{Table: TableMangle, From: "PREROUTING", To: ChainPrerouting},
 	}
+	if p.RPFilter != spec.RPFilterOff {
+		j = append(j, Jump{Table: TableRaw, From: "PREROUTING", To: ChainRPFilter})
+	}
+	return j
 }
 
 // chains lists the chains rampart declares in the filter table.
@@ -138,6 +150,11 @@ func renderForward(b *strings.Builder, p *policy.Policy, rules []policy.Rule, f 
 		}
 	}
 	fwd, pub := chainAdd(ChainForward), chainAdd(ChainPublished)
+	for _, m := range p.MetadataServices {
+		if policy.FamilyOf(m) == f {
+			fwd("-d "+m.String(), string(p.Default)+rejectWith(p.Default, f), p.MetadataProv.String())
+		}
+	}
 	fwd("-m conntrack --ctstate DNAT -m connmark --mark "+localMarkIPT, ChainPublished, "connections to published container ports (DNAT of an address of this node)")
 	pub("-m conntrack ! --ctstate DNAT", "RETURN", "not a published port: container egress, routed traffic")
 	pub("-m connmark ! --mark "+localMarkIPT, "RETURN", "DNAT of an address that is not this node's: a service address (ClusterIP), container egress")
@@ -165,8 +182,9 @@ func SetName(set string, f policy.Family) string {
 const tmpSuffix = "-n"
 
 // RenderIPTables renders, for nodes of one role, the ipset and
-// iptables-restore files of both families: ipset.v4, ipset.v6, iptables.v4,
-// iptables.v6.
+// iptables-restore files of both families and the failsafe rules the
+// script falls back to: ipset.v4, ipset.v6, iptables.v4, iptables.v6,
+// failsafe.v4, failsafe.v6.
 func RenderIPTables(p *policy.Policy, role string) []File {
 	rules := p.RulesFor(role)
 	var files []File
@@ -175,6 +193,9 @@ func RenderIPTables(p *policy.Policy, role string) []File {
 	}
 	for _, f := range policy.Families {
 		files = append(files, File{Name: fmt.Sprintf("iptables.v%d", f), Contents: renderFilter(p, role, rules, f)})
+	}
+	for _, f := range policy.Families {
+		files = append(files, File{Name: fmt.Sprintf("failsafe.v%d", f), Contents: renderFailsafe(p, role, f)})
 	}
 	return files
 }
@@ -208,12 +229,14 @@ func header(p *policy.Policy, role, what string) string {
 func renderIPSet(p *policy.Policy, role string, rules []policy.Rule, f policy.Family) []byte {
 	var b strings.Builder
 	b.WriteString(header(p, role, fmt.Sprintf("ipsets (%s)", f)))
-	b.WriteString("# Each set is filled under a temporary name, then swapped in: no packet sees a half-filled set.\n")
+	b.WriteString("# Every set is filled under a temporary name first; the swaps at the end put them all in place\n")
+	b.WriteString("# at once. The script loads the fills of both families, checks the rules, and only then swaps.\n")
 	family := "inet"
 	if f == policy.V6 {
 		family = "inet6"
 	}
-	for _, s := range usedSets(p, rules, f) {
+	sets := usedSets(p, rules, f)
+	for _, s := range sets {
 		name := SetName(s.Name, f)
 		members := s.Members[f]
 		opts := fmt.Sprintf("hash:net family %s hashsize %d maxelem %d", family, hashSize(len(members)), setMaxElem)
@@ -227,8 +250,15 @@ func renderIPSet(p *policy.Policy, role string, rules []policy.Rule, f policy.Fa
 			buf = append(m.AppendTo(append(buf[:0], add...)), '\n')
 			b.Write(buf)
 		}
-		fmt.Fprintf(&b, "swap %s%s %s\n", name, tmpSuffix, name)
-		fmt.Fprintf(&b, "destroy %s%s\n", name, tmpSuffix)
+	}
+	if len(sets) > 0 {
+		b.WriteString("# swap: every set at once\n")
+	}
+	for _, s := range sets {
+		fmt.Fprintf(&b, "swap %s%s %[1]s\n", SetName(s.Name, f), tmpSuffix)
+	}
+	for _, s := range sets {
+		fmt.Fprintf(&b, "destroy %s%s\n", SetName(s.Name, f), tmpSuffix)
 	}
 	return []byte(b.String())
 }
@@ -255,7 +285,10 @@ func hashSize(n int) int {
 func renderFilter(p *policy.Policy, role string, rules []policy.Rule, f policy.Family) []byte {
 	var b strings.Builder
 	b.WriteString(header(p, role, fmt.Sprintf("filter rules (%s)", f)))
-	b.WriteString("# Loaded with --noflush: only rampart's own chains (filter, and RAMPART-PREROUTING in mangle) are\n# replaced; the jumps to them are added once.\n")
+	b.WriteString("# Loaded with --noflush: only rampart's own chains (filter; RAMPART-PREROUTING in mangle;\n# RAMPART-RPFILTER in raw) are replaced; the jumps to them are kept first in their chains.\n")
+	if p.RPFilter != spec.RPFilterOff {
+		renderRaw(&b, p, f)
+	}
 	b.WriteString("*filter\n")
 	for _, c := range chains(p) {
 		fmt.Fprintf(&b, ":%s - [0:0]\n", c)
@@ -268,21 +301,17 @@ func renderFilter(p *policy.Policy, role string, rules []policy.Rule, f policy.F
 		fmt.Fprintf(&b, " -m comment --comment %s -j %s\n", quote(comment), target)
 	}
 	add("-i lo", "ACCEPT", "loopback")
+	// A redirect would be RELATED to a connection the node made: it is
+	// decided before the replies, so no router can reroute the node.
+	if f == policy.V4 {
+		add("-p icmp -m icmp --icmp-type redirect", "DROP", "ICMP redirects: routes are not changed from outside")
+	} else {
+		add("-p ipv6-icmp -m icmp6 --icmpv6-type redirect", "DROP", "ICMPv6 redirects: routes are not changed from outside")
+	}
 	add("-m conntrack --ctstate ESTABLISHED,RELATED", "ACCEPT", "replies to connections this node made or accepted")
 	add("-m conntrack --ctstate INVALID", "DROP", "invalid packets")
-	if f == policy.V4 {
-		for _, t := range []string{"destination-unreachable", "time-exceeded", "parameter-problem"} {
-			add("-p icmp -m icmp --icmp-type "+t, "ACCEPT", "ICMP the network needs: "+t)
-		}
-	} else {
-		for _, t := range []string{"destination-unreachable", "packet-too-big", "time-exceeded", "parameter-problem"} {
-			add("-p ipv6-icmp -m icmp6 --icmpv6-type "+t, "ACCEPT", "ICMPv6 the network needs: "+t)
-		}
-		for _, t := range []string{"router-advertisement", "neighbour-solicitation", "neighbour-advertisement"} {
-			add("-p ipv6-icmp -m icmp6 --icmpv6-type "+t+" -m hl --hl-eq 255", "ACCEPT", "neighbour discovery: "+t)
-		}
-		add("-s fe80::/10 -p ipv6-icmp -m icmp6 --icmpv6-type 130", "ACCEPT", "multicast listener query (MLD)")
-		add("-s fe80::/10 -p ipv6-icmp -m icmp6 --icmpv6-type 143", "ACCEPT", "multicast listener report (MLDv2)")
+	for _, r := range infraRules(f) {
+		add(r.ipt, "ACCEPT", r.comment)
 	}
 	policyRules(add, p, rules, f, protoMatches, false)
 	fmt.Fprintf(&b, "-A %s -m limit --limit %s -j LOG --log-prefix %s\n", ChainInput, p.LogRate, quote(p.LogPrefix))
@@ -291,6 +320,106 @@ func renderFilter(p *policy.Policy, role string, rules []policy.Rule, f policy.F
 	b.WriteString("COMMIT\n")
 	renderMangle(&b)
 	return []byte(b.String())
+}
+
+// infraRule is a packet every node must accept whatever the spec says: the
+// ICMP a network needs, neighbour discovery, and the replies of DHCP servers
+// to the node's own client. The failsafe ruleset keeps them too.
+type infraRule struct {
+	ipt, nft string // the match in iptables and nft syntax
+	comment  string
+}
+
+// infraRules lists the family's infrastructure rules. Neighbour discovery
+// is accepted with hop limit 255 only (it cannot have crossed a router),
+// router advertisements only from link-local sources. DHCPv6 replies come
+// from a server's or relay's link-local address to the client's port 546;
+// conntrack does not see them as replies (the request went to a multicast
+// group), so without this rule a node never gets its DHCPv6 address. DHCPv4
+// replies (port 67 to 68) mostly reach the client through a packet socket,
+// which no firewall sees; renewals of clients with a UDP socket do not.
+func infraRules(f policy.Family) []infraRule {
+	if f == policy.V4 {
+		var out []infraRule
+		for _, t := range []string{"destination-unreachable", "time-exceeded", "parameter-problem"} {
+			out = append(out, infraRule{"-p icmp -m icmp --icmp-type " + t, "icmp type " + t, "ICMP the network needs: " + t})
+		}
+		return append(out, infraRule{"-p udp -m udp --sport 67 --dport 68", "meta nfproto ipv4 udp sport 67 udp dport 68", "DHCPv4 replies to this node's client"})
+	}
+	var out []infraRule
+	for _, t := range []string{"destination-unreachable", "packet-too-big", "time-exceeded", "parameter-problem"} {
+		out = append(out, infraRule{"-p ipv6-icmp -m icmp6 --icmpv6-type " + t, "icmpv6 type " + t, "ICMPv6 the network needs: " + t})
+	}
+	out = append(out, infraRule{"-s fe80::/10 -p ipv6-icmp -m icmp6 --icmpv6-type router-advertisement -m hl --hl-eq 255",
+		"ip6 saddr fe80::/10 icmpv6 type nd-router-advert ip6 hoplimit 255", "neighbour discovery: router-advertisement, from a link-local router"})
+	for _, t := range []struct{ ipt, nft string }{{"neighbour-solicitation", "nd-neighbor-solicit"}, {"neighbour-advertisement", "nd-neighbor-advert"}} {
+		out = append(out, infraRule{"-p ipv6-icmp -m icmp6 --icmpv6-type " + t.ipt + " -m hl --hl-eq 255", "icmpv6 type " + t.nft + " ip6 hoplimit 255", "neighbour discovery: " + t.ipt})
+	}
+	return append(out,
+		infraRule{"-s fe80::/10 -p ipv6-icmp -m icmp6 --icmpv6-type 130", "ip6 saddr fe80::/10 icmpv6 type mld-listener-query", "multicast listener query (MLD)"},
+		infraRule{"-s fe80::/10 -p ipv6-icmp -m icmp6 --icmpv6-type 143", "ip6 saddr fe80::/10 icmpv6 type mld2-listener-report", "multicast listener report (MLDv2)"},
+		infraRule{"-s fe80::/10 -p udp -m udp --sport 547 --dport 546", "ip6 saddr fe80::/10 udp sport 547 udp dport 546", "DHCPv6 replies to this node's client"},
+	)
+}
+
+// renderRaw writes the raw table: RAMPART-RPFILTER drops a packet whose
+// source address the node would not route back the way it came (strict) or
+// at all (loose), before conntrack sees it. A source trusted by address is
+// only as good as the address: this is what keeps a spoofed member address
+// arriving on the public interface out. DHCPv4 replies to a client that has
+// no address yet are let through; the kernel's check passes loopback and
+// the unspecified IPv6 source (duplicate address detection) by itself.
+func renderRaw(b *strings.Builder, p *policy.Policy, f policy.Family) {
+	fmt.Fprintf(b, "*%s\n:%s - [0:0]\n", TableRaw, ChainRPFilter)
+	add := func(match, target, comment string) {
+		fmt.Fprintf(b, "-A %s %s -m comment --comment %s -j %s\n", ChainRPFilter, match, quote(comment), target)
+	}
+	for _, r := range rpfilterRules(p, f) {
+		add(r.ipt, r.target, r.comment)
+	}
+	b.WriteString("COMMIT\n")
+}
+
+// rpRule is one rule of the reverse-path check, in both syntaxes.
+type rpRule struct {
+	ipt, nft string // match
+	target   string // RETURN (let it through) or DROP
+	comment  string
+}
+
+// rpfilterRules lists the reverse-path check of a family. DHCPv4 replies to
+// a client that has no address yet, and the unspecified IPv6 source of
+// duplicate address detection, have no route back and pass; a link-local
+// source is always checked against the interface it came in on (as the
+// kernel's own rpfilter match does), even in loose mode, where a lookup
+// without the interface would find no route for it.
+func rpfilterRules(p *policy.Policy, f policy.Family) []rpRule {
+	var out []rpRule
+	if f == policy.V4 {
+		out = append(out, rpRule{"-p udp -m udp --sport 67 --dport 68", "meta nfproto ipv4 udp sport 67 udp dport 68", "RETURN", "DHCPv4 replies to a client without an address yet"})
+	} else {
+		out = append(out,
+			rpRule{"-s ::/128", "ip6 saddr ::", "RETURN", "the unspecified source of duplicate address detection"},
+			rpRule{"-s fe80::/10 -m rpfilter --invert", "ip6 saddr fe80::/10 fib saddr . iif oif missing", "DROP", "spoofed link-local sources: not on the link they came in on"},
+			rpRule{"-s fe80::/10", "ip6 saddr fe80::/10", "RETURN", "link-local sources on their own link"},
+		)
+	}
+	fam := "meta nfproto ipv4"
+	if f == policy.V6 {
+		fam = "meta nfproto ipv6"
+	}
+	if p.RPFilter == spec.RPFilterStrict {
+		return append(out, rpRule{"-m rpfilter --invert", fam + " fib saddr . iif oif missing", "DROP", rpfilterComment(p)})
+	}
+	return append(out, rpRule{"-m rpfilter --loose --invert", fam + " fib saddr oif missing", "DROP", rpfilterComment(p)})
+}
+
+// rpfilterComment says what the reverse-path rule drops.
+func rpfilterComment(p *policy.Policy) string {
+	if p.RPFilter == spec.RPFilterStrict {
+		return "spoofed sources: not routed back through the interface they came in on (firewall.rpfilter strict)"
+	}
+	return "spoofed sources: not routed back through any interface (firewall.rpfilter loose)"
 }
 
 // renderMangle writes the mangle table: RAMPART-PREROUTING sets LocalMark
@@ -330,10 +459,14 @@ func protoMatches(r policy.Rule, f policy.Family) []string {
 	case "":
 		return []string{""}
 	case spec.ICMP:
-		if f == policy.V6 {
-			return []string{"-p ipv6-icmp -m icmp6 --icmpv6-type echo-request"}
+		limit := ""
+		if r.Verdict == policy.Accept {
+			limit = fmt.Sprintf(" -m limit --limit %s --limit-burst %d", EchoRate, EchoBurst)
 		}
-		return []string{"-p icmp -m icmp --icmp-type echo-request"}
+		if f == policy.V6 {
+			return []string{"-p ipv6-icmp -m icmp6 --icmpv6-type echo-request" + limit}
+		}
+		return []string{"-p icmp -m icmp --icmp-type echo-request" + limit}
 	}
 	proto := string(r.Proto)
 	if len(r.Ports) == 0 {
@@ -365,6 +498,14 @@ func protoMatches(r policy.Rule, f policy.Family) []string {
 	flush()
 	return out
 }
+
+// EchoRate and EchoBurst limit the echo requests a rule that opens them
+// accepts (all sources of the rule together); those above the limit go on
+// to the next rule, and in the end to the default verdict.
+const (
+	EchoRate  = "10/second"
+	EchoBurst = 20
+)
 
 func portArg(r policy.PortRange) string {
 	if r.From == r.To {

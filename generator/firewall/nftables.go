@@ -59,19 +59,25 @@ func RenderNFTables(p *policy.Policy, role string) []File {
 		fmt.Fprintf(&b, "\t\t%s comment %s\n", stmt, nftQuote(comment))
 	}
 	add(`iifname "lo" accept`, "loopback")
+	add("icmp type redirect drop", "ICMP redirects: routes are not changed from outside")
+	add("icmpv6 type nd-redirect drop", "ICMPv6 redirects: routes are not changed from outside")
 	add("ct state established,related accept", "replies to connections this node made or accepted")
 	add("ct state invalid drop", "invalid packets")
-	add("icmp type { destination-unreachable, time-exceeded, parameter-problem } accept", "ICMP the network needs")
-	add("icmpv6 type { destination-unreachable, packet-too-big, time-exceeded, parameter-problem } accept", "ICMPv6 the network needs")
-	add("icmpv6 type { nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert } ip6 hoplimit 255 accept", "neighbour discovery")
-	add("ip6 saddr fe80::/10 icmpv6 type { mld-listener-query, mld2-listener-report } accept", "multicast listener discovery (MLD)")
+	for _, f := range policy.Families {
+		for _, r := range infraRules(f) {
+			add(r.nft+" accept", r.comment)
+		}
+	}
 	nftPolicyRules(add, p, rules, nftProto, false)
 	fmt.Fprintf(&b, "\t\tlimit rate %s log prefix %s\n", p.LogRate, nftQuote(p.LogPrefix))
 	add(nftVerdict(p.Default), p.DefaultProv.String())
 	b.WriteString("\t}\n")
 	renderNFTForward(&b, p, rules)
 	b.WriteString("}\n")
-	return []File{{Name: "rampart.nft", Contents: []byte(b.String())}}
+	return []File{
+		{Name: "rampart.nft", Contents: []byte(b.String())},
+		{Name: "failsafe.nft", Contents: renderNFTFailsafe(p, role)},
+	}
 }
 
 // nftAddrType is the type of a family's address sets.
@@ -105,10 +111,14 @@ func nftProto(r policy.Rule, f policy.Family) string {
 	case "":
 		return ""
 	case spec.ICMP:
-		if f == policy.V6 {
-			return "icmpv6 type echo-request"
+		limit := ""
+		if r.Verdict == policy.Accept {
+			limit = fmt.Sprintf(" limit rate %s burst %d packets", EchoRate, EchoBurst)
 		}
-		return "icmp type echo-request"
+		if f == policy.V6 {
+			return "icmpv6 type echo-request" + limit
+		}
+		return "icmp type echo-request" + limit
 	}
 	if len(r.Ports) == 0 {
 		return "meta l4proto " + string(r.Proto)
@@ -195,11 +205,24 @@ func renderNFTForward(b *strings.Builder, p *policy.Policy, rules []policy.Rule)
 	add := func(stmt, comment string) {
 		fmt.Fprintf(b, "\t\t%s comment %s\n", stmt, nftQuote(comment))
 	}
+	if p.RPFilter != spec.RPFilterOff {
+		b.WriteString("\n\tchain rpfilter {\n\t\ttype filter hook prerouting priority raw; policy accept;\n")
+		add(`iifname "lo" accept`, "loopback")
+		for _, f := range policy.Families {
+			for _, r := range rpfilterRules(p, f) {
+				add(r.nft+" "+map[string]string{"RETURN": "accept", "DROP": "drop"}[r.target], r.comment)
+			}
+		}
+		b.WriteString("\t}\n")
+	}
 	b.WriteString("\n\tchain prerouting {\n\t\ttype filter hook prerouting priority mangle; policy accept;\n")
 	add(fmt.Sprintf("ct state new fib daddr type local ct mark set ct mark | %s", localMarkNFT),
 		fmt.Sprintf("new connections to this node's own addresses: ctmark bit %s, before any DNAT", localMarkNFT))
 	b.WriteString("\t}\n")
 	b.WriteString("\n\tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;\n")
+	for _, m := range p.MetadataServices {
+		add(fmt.Sprintf("%s daddr %s %s", nftFamily(policy.FamilyOf(m)), m, nftVerdict(p.Default)), p.MetadataProv.String())
+	}
 	add(fmt.Sprintf("ct state new ct status dnat ct mark & %[1]s == %[1]s jump published", localMarkNFT),
 		"connections to published container ports (DNAT of an address of this node)")
 	if all := p.Set(policy.OverlaysSet); all != nil {

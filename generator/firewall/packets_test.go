@@ -399,7 +399,7 @@ EOF`)
 			}
 			var once []string
 			if backend == "iptables" {
-				once = []string{"-A INPUT -j RAMPART-INPUT", "-A FORWARD -j RAMPART-FORWARD", "-A DOCKER-USER -j RAMPART-PUBLISHED", "-A FORWARD -j DOCKER", "-A PREROUTING -j RAMPART-PREROUTING"}
+				once = []string{"-A INPUT -j RAMPART-INPUT", "-A FORWARD -j RAMPART-FORWARD", "-A DOCKER-USER -j RAMPART-FORWARD", "-A FORWARD -j DOCKER", "-A PREROUTING -j RAMPART-PREROUTING", "-A PREROUTING -j RAMPART-RPFILTER"}
 				for _, l := range once {
 					for _, save := range []string{"iptables-save", "ip6tables-save"} {
 						if n := countLines(node.Run(save), l); n != 1 {
@@ -704,6 +704,8 @@ func TestPacketsContainers(t *testing.T) {
 						serve(ctr, ctrAddrs, []port{p.ctr})
 					}
 					serve(nss["world"], nil, tcp(9999))
+					// the cloud's metadata service, beside the world host
+					nss["world"].AddHost("eth0", metadataAddrs...)
 					for _, p := range servicePorts {
 						serve(nss["master"], srcs["master"], []port{p.backend})
 					}
@@ -743,6 +745,10 @@ func TestPacketsContainers(t *testing.T) {
 							cells = append(cells, &cell{group: t.Name(), src: "container", ns: ctr, from: ctrAddr,
 								dst: "service", to: netip.AddrPortFrom(serviceAddrs[i], p.svc.num), port: p.svc, want: policy.Accept})
 						}
+						// the metadata service holds the node's userdata:
+						// no container reads it (firewall.metadata deny)
+						cells = append(cells, &cell{group: t.Name(), src: "container", ns: ctr, from: ctrAddr,
+							dst: "metadata", to: netip.AddrPortFrom(metadataAddrs[i], 9999), port: port{"tcp", 9999}, want: policy.Drop})
 					}
 					probeAll(cells, c.pol)
 					report(t, "published ports", cells)
@@ -774,6 +780,9 @@ func TestPacketsContainers(t *testing.T) {
 		}
 	}
 }
+
+// metadataAddrs are the AWS metadata service's addresses, IPv4 and IPv6.
+var metadataAddrs = addrs("169.254.169.254", "fd00:ec2::254")
 
 // gapWait is how long a new connection in the re-apply loop may take: a
 // dropped SYN is sent again only after a second (the initial RTO), so any

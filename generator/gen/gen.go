@@ -26,6 +26,14 @@ const FirewallDir = "/etc/rampart/firewall"
 // FirewallUnit is the unit that loads the firewall at boot.
 const FirewallUnit = "rampart-firewall.service"
 
+// DockerUnit gets the drop-in DockerDropin with the iptables backend: when
+// Docker has started (and put its rules ahead of everything in FORWARD),
+// the firewall script puts rampart's jumps first again.
+const (
+	DockerUnit   = "docker.service"
+	DockerDropin = "20-rampart-firewall.conf"
+)
+
 // ScriptPath is where the firewall script lands on each OS: Flatcar's /usr is
 // read-only and /opt/bin is on its PATH; Fedora CoreOS keeps local programs in
 // /usr/local/bin, where SELinux lets systemd run them.
@@ -123,7 +131,7 @@ func machine(s *spec.Spec, p *policy.Policy, kind, name, role, hostname string) 
 	switch s.Firewall.Backend {
 	case "nftables":
 		fw = firewall.RenderNFTables(p, role)
-		script, err = boot.RenderTemplate("firewall-nftables.sh.tmpl", map[string]any{"Dir": FirewallDir, "Table": firewall.NFTTable})
+		script, err = boot.RenderTemplate("firewall-nftables.sh.tmpl", map[string]any{"Dir": FirewallDir, "Table": firewall.NFTTable, "Failsafe": firewall.NFTFailsafeTable})
 	default:
 		fw = firewall.RenderIPTables(p, role)
 		script, err = boot.RenderTemplate("firewall-iptables.sh.tmpl", map[string]any{"Dir": FirewallDir, "Jumps": firewall.Jumps(p)})
@@ -143,6 +151,13 @@ func machine(s *spec.Spec, p *policy.Policy, kind, name, role, hostname string) 
 		return nil, err
 	}
 	m.Units = append(m.Units, boot.Unit{Name: FirewallUnit, Enabled: true, Contents: unit})
+	if s.Firewall.Backend != "nftables" {
+		dropin, err := boot.RenderUnit("docker-rampart-firewall.conf.tmpl", map[string]any{"Script": scriptPath})
+		if err != nil {
+			return nil, err
+		}
+		m.Units = append(m.Units, boot.Unit{Name: DockerUnit, Dropins: []boot.Dropin{{Name: DockerDropin, Contents: dropin}}})
+	}
 	return m, nil
 }
 
