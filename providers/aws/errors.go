@@ -105,6 +105,27 @@ func (e *PublicBucketError) Error() string {
 		e.Bucket, strings.Join(e.Reasons, "; "))
 }
 
+// KeysInUserdataError says that launch templates would carry etcd private
+// keys in their userdata itself: anyone allowed
+// ec2:DescribeLaunchTemplateVersions could read them. The way out is a
+// private bucket (provider.aws.bucket), where the Ignition configs with
+// keys go behind a pointer config. Plan returns it before any call to AWS
+// unless PlanOptions.AllowKeysInUserdata.
+type KeysInUserdataError struct {
+	Templates   []string // the launch templates' names, in the machines' order
+	CloudConfig bool     // some of them are cloud-config, which has no pointer form
+}
+
+// Error names the templates, who could read the keys and what to do.
+func (e *KeysInUserdataError) Error() string {
+	way := "set provider.aws.bucket to a private bucket (S3 Block Public Access on, read access for the instances only): the Ignition configs with the keys then go there behind a pointer config"
+	if e.CloudConfig {
+		way = "generate Ignition (outputs: [ignition]; cloud-config has no pointer form) and set provider.aws.bucket to a private bucket (S3 Block Public Access on, read access for the instances only): the configs with the keys then go there behind a pointer config"
+	}
+	return fmt.Sprintf("launch templates %s would carry etcd private keys in their userdata, readable by anyone allowed ec2:DescribeLaunchTemplateVersions: %s, or push with --allow-keys-in-userdata to accept it; nothing was changed",
+		strings.Join(e.Templates, ", "), way)
+}
+
 // TooLargeError says a machine's userdata is over EC2's limit and cannot go
 // to S3: the spec names no bucket, or the userdata is a cloud-config, which
 // has no pointer form.

@@ -77,7 +77,13 @@ type Template struct {
 	Object   *Object // the full Ignition config in S3, when Userdata is a pointer
 	Size     int     // the machine's userdata size
 	EtcdCA   string  // the machine's EtcdCA: "" when its userdata carries no keys
+	Format   string  // the machine's userdata format: FormatIgnition or FormatCloudConfig
 }
+
+// KeysInUserdata reports whether the template's userdata itself carries
+// etcd keys: the machine's has them and they are not behind a pointer to
+// S3 (no bucket is set, or the userdata is a cloud-config).
+func (t *Template) KeysInUserdata() bool { return t.EtcdCA != "" && t.Object == nil }
 
 // Object is an S3 object push makes sure exists.
 type Object struct {
@@ -119,7 +125,7 @@ func Desire(s *spec.Spec, machines []Machine) (*Desired, error) {
 		if s.Role(m.Role) == nil {
 			return nil, fmt.Errorf("machine %s: role %q is not in the spec", m.Name(), m.Role)
 		}
-		t := &Template{Name: GroupName(s.Cluster, m.Name()), Role: m.Role, Node: m.Node, Userdata: m.Userdata, Size: len(m.Userdata), EtcdCA: m.EtcdCA}
+		t := &Template{Name: GroupName(s.Cluster, m.Name()), Role: m.Role, Node: m.Node, Userdata: m.Userdata, Size: len(m.Userdata), EtcdCA: m.EtcdCA, Format: m.Format}
 		if other, ok := names[t.Name]; ok {
 			return nil, fmt.Errorf("launch template %s would be both %s's and %s's: rename the node or the role", t.Name, other, m.Name())
 		}
@@ -228,13 +234,21 @@ type PlanOptions struct {
 	// machines' (push aws --new-ca): the cluster's CA is being replaced on
 	// purpose. Without it such a plan fails with a *CAError.
 	NewCA bool
+	// AllowKeysInUserdata accepts launch templates whose userdata itself
+	// carries etcd keys (push aws --allow-keys-in-userdata): no bucket is
+	// set, or the userdata is a cloud-config. Without it such a plan fails
+	// with a *KeysInUserdataError before any call to AWS; with it the plan
+	// warns.
+	AllowKeysInUserdata bool
 }
 
 // Plan reads what exists and computes the changes; it changes nothing.
 // What must not be pushed stops it: a group or template of another cluster
 // (*ClusterError), templates pushed with another etcd CA (*CAError, unless
-// opts.NewCA), a public bucket for etcd keys (*PublicBucketError), a group
-// over the quota with the rules rampart leaves alone (*QuotaError).
+// opts.NewCA), etcd keys in launch template userdata (*KeysInUserdataError,
+// before any call to AWS, unless opts.AllowKeysInUserdata), a public bucket
+// for etcd keys (*PublicBucketError), a group over the quota with the rules
+// rampart leaves alone (*QuotaError).
 func (c *Client) Plan(ctx context.Context, d *Desired, opts PlanOptions) (*Plan, error) {
 	roles := opts.Roles
 	for _, r := range roles {
@@ -243,6 +257,11 @@ func (c *Client) Plan(ctx context.Context, d *Desired, opts PlanOptions) (*Plan,
 		}
 	}
 	want := func(role string) bool { return len(roles) == 0 || slices.Contains(roles, role) }
+	if !opts.AllowKeysInUserdata {
+		if e := keysInUserdata(d, want); len(e.Templates) > 0 {
+			return nil, e
+		}
+	}
 	p := &Plan{Desired: d}
 	if err := c.planGroups(ctx, p, want); err != nil {
 		return nil, err
@@ -254,6 +273,19 @@ func (c *Client) Plan(ctx context.Context, d *Desired, opts PlanOptions) (*Plan,
 		return nil, err
 	}
 	return p, nil
+}
+
+// keysInUserdata lists the wanted templates whose userdata itself carries
+// etcd keys.
+func keysInUserdata(d *Desired, want func(string) bool) *KeysInUserdataError {
+	e := &KeysInUserdataError{}
+	for _, t := range d.Templates {
+		if want(t.Role) && t.KeysInUserdata() {
+			e.Templates = append(e.Templates, t.Name)
+			e.CloudConfig = e.CloudConfig || t.Format == FormatCloudConfig
+		}
+	}
+	return e
 }
 
 func roleNames(d *Desired) []string {

@@ -294,7 +294,7 @@ func checkNoKeys(t *testing.T, name string, m Machine, raw []byte) {
 // checkTemplates reads every launch template back: one per non-etcd role and
 // per etcd member, its default version (want) carrying the machine's
 // userdata (the etcd members' behind a pointer to the bucket: they carry
-// keys), the role's group and IMDSv2 required.
+// keys), the role's group and IMDSv2 required with hop limit 1.
 func checkTemplates(t *testing.T, e *env, machines []Machine, groups map[string]ec2types.SecurityGroup, version int64) {
 	t.Helper()
 	out, err := e.client.EC2.DescribeLaunchTemplates(e.ctx, &ec2.DescribeLaunchTemplatesInput{})
@@ -323,8 +323,8 @@ func checkTemplates(t *testing.T, e *env, machines []Machine, groups map[string]
 		if !slices.Equal(data.SecurityGroupIds, []string{sg}) {
 			t.Errorf("%s: security groups %v, want [%s] (dcos-aws-%s)", name, data.SecurityGroupIds, sg, m.Role)
 		}
-		if mo := data.MetadataOptions; mo == nil || mo.HttpTokens != ec2types.LaunchTemplateHttpTokensStateRequired {
-			t.Errorf("%s: metadata options %+v, want HttpTokens required", name, mo)
+		if mo := data.MetadataOptions; mo == nil || mo.HttpTokens != ec2types.LaunchTemplateHttpTokensStateRequired || awssdk.ToInt32(mo.HttpPutResponseHopLimit) != 1 {
+			t.Errorf("%s: metadata options %+v, want HttpTokens required, HttpPutResponseHopLimit 1", name, mo)
 		}
 	}
 }
@@ -448,7 +448,7 @@ func checkTemplatesChanged(t *testing.T, e *env, machines []Machine, versions ma
 			t.Errorf("%s: default version %d (want %d), userdata matches: %v", name, n, versions[m.Name()], bytes.Equal(ud, m.Userdata))
 		}
 		checkNoKeys(t, name, m, raw)
-		if mo := data.MetadataOptions; mo == nil || mo.HttpTokens != ec2types.LaunchTemplateHttpTokensStateRequired {
+		if mo := data.MetadataOptions; mo == nil || mo.HttpTokens != ec2types.LaunchTemplateHttpTokensStateRequired || awssdk.ToInt32(mo.HttpPutResponseHopLimit) != 1 {
 			t.Errorf("%s: metadata options %+v after a new version", name, mo)
 		}
 	}
@@ -561,8 +561,7 @@ func TestOversizedUserdata(t *testing.T) {
 		t.Errorf("second push: %v, mutating calls %v", plan.Changes, e.calls.Mutating())
 	}
 
-	noBucket := e.spec("    bucket: dcos-aws-ignition       # Ignition over 16 KB goes here\n", "")
-	_, err := Desire(noBucket, machines)
+	_, err := Desire(e.spec(noBucket...), machines)
 	var tooLarge *TooLargeError
 	if !errors.As(err, &tooLarge) || tooLarge.Size != len(big) || !strings.Contains(err.Error(), fmt.Sprintf("userdata is %d bytes, over EC2's limit of 16384 bytes", len(big))) ||
 		!strings.Contains(err.Error(), "dcos-aws-master-a") {
@@ -1014,23 +1013,172 @@ func (e *env) templateID(name string) string {
 	return awssdk.ToString(out.LaunchTemplates[0].LaunchTemplateId)
 }
 
-// TestKeysWithoutBucket: without a bucket the etcd members' keys stay in
-// their templates' userdata, and the plan says who can read them.
+// noBucket is the edit that takes the bucket out of the fixture.
+var noBucket = []string{"    bucket: dcos-aws-ignition       # Ignition over 16 KB goes here\n", ""}
+
+// standIn is a small Ignition config with a (fake) key, for machines whose
+// real userdata would be over EC2's limit without a bucket.
+var standIn = []byte(`{"ignition":{"version":"3.3.0"},"storage":{"files":[{"path":"/etc/ssl/certs/etcd/server.key","contents":{"source":"data:,stand-in"},"mode":384}]}}`)
+
+// small gives the machines with etcd keys the stand-in userdata, and the
+// others an empty Ignition config: real userdata may outgrow 16 KB as the
+// firewall grows, and without a bucket Desire then refuses it as too large
+// (TooLargeError) before its keys matter.
+func small(ms []Machine) []Machine {
+	for i := range ms {
+		ms[i].Userdata = []byte(`{"ignition":{"version":"3.3.0"}}`)
+		if ms[i].EtcdCA != "" {
+			ms[i].Userdata = standIn
+		}
+	}
+	return ms
+}
+
+// TestKeysWithoutBucket: without a bucket the etcd members' keys would stay
+// in their templates' userdata: the plan stops before any call to AWS,
+// naming the templates and the way out (a private bucket). A push of a role
+// without keys goes ahead; PlanOptions.AllowKeysInUserdata
+// (--allow-keys-in-userdata) accepts the keys, and the plan says who can
+// read them.
 func TestKeysWithoutBucket(t *testing.T) {
 	e := newEnv(t)
-	s := e.spec("    bucket: dcos-aws-ignition       # Ignition over 16 KB goes here\n", "")
-	p := e.plan(s, e.machinesOf(s))
-	want := "launch templates dcos-aws-master-a, dcos-aws-master-b, dcos-aws-master-c carry etcd private keys in their userdata, readable by anyone who can describe launch templates (ec2:DescribeLaunchTemplateVersions)"
-	if !slices.ContainsFunc(p.Warnings, func(w string) bool { return strings.HasPrefix(w, want) }) {
-		t.Errorf("warnings %q lack %q", p.Warnings, want)
+	s := e.spec(noBucket...)
+	d, err := Desire(s, small(e.machinesOf(s)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.calls.Reset()
+	_, err = e.client.Plan(e.ctx, d, PlanOptions{})
+	var ke *KeysInUserdataError
+	want := "launch templates dcos-aws-master-a, dcos-aws-master-b, dcos-aws-master-c would carry etcd private keys in their userdata, readable by anyone allowed ec2:DescribeLaunchTemplateVersions: set provider.aws.bucket to a private bucket"
+	if !errors.As(err, &ke) || !slices.Equal(ke.Templates, []string{"dcos-aws-master-a", "dcos-aws-master-b", "dcos-aws-master-c"}) || ke.CloudConfig ||
+		!strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), "--allow-keys-in-userdata") || !strings.HasSuffix(err.Error(), "nothing was changed") {
+		t.Errorf("plan without a bucket: %v\nwant %q", err, want)
+	}
+	if all := e.calls.All(); len(all) != 0 {
+		t.Errorf("the refused plan called AWS: %v", all)
+	}
+	if g := e.describedGroups(); len(g) != 1 {
+		t.Errorf("groups after the refused plan: %v", slices.Collect(mapKeys(g)))
+	}
+	if lt, err := e.client.EC2.DescribeLaunchTemplates(e.ctx, &ec2.DescribeLaunchTemplatesInput{}); err != nil || len(lt.LaunchTemplates) != 0 {
+		t.Errorf("launch templates after the refused plan: %v, %v", lt, err)
+	}
+
+	// a role without keys is not held back by the members' templates
+	if _, err := e.client.Plan(e.ctx, d, PlanOptions{Roles: []string{"public-agent"}}); errors.As(err, &ke) {
+		t.Errorf("plan --role public-agent: %v", err)
+	}
+
+	// accepted: the keys land in the userdata, and the plan warns
+	p, err := e.client.Plan(e.ctx, d, PlanOptions{AllowKeysInUserdata: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	warning := "launch templates dcos-aws-master-a, dcos-aws-master-b, dcos-aws-master-c carry etcd private keys in their userdata, readable by anyone who can describe launch templates (ec2:DescribeLaunchTemplateVersions), accepted with --allow-keys-in-userdata"
+	if !slices.ContainsFunc(p.Warnings, func(w string) bool { return strings.HasPrefix(w, warning) }) {
+		t.Errorf("warnings %q lack %q", p.Warnings, warning)
 	}
 	for _, c := range p.Changes {
 		if c.Op == "upload" {
 			t.Errorf("without a bucket: %s", c)
 		}
 	}
+	if done, err := e.client.Apply(e.ctx, p); err != nil {
+		t.Fatalf("apply: %v (done %v)", err, done)
+	}
+	if _, raw, _, _ := e.defaultUserdata("dcos-aws-master-a"); !bytes.Equal(raw, standIn) {
+		t.Errorf("dcos-aws-master-a: the template's userdata (%d bytes) is not the member's own, with its key", len(raw))
+	}
+
+	// with a bucket: no error, no warning
 	if p := e.plan(e.spec(), e.machinesOf(e.spec())); slices.ContainsFunc(p.Warnings, func(w string) bool { return strings.Contains(w, "etcd private keys") }) {
 		t.Errorf("with a bucket: warnings %q", p.Warnings)
+	}
+}
+
+// TestKeysInCloudConfig: cloud-config has no pointer form, so a bucket does
+// not take the keys out of the userdata: the error says to generate
+// Ignition as well.
+func TestKeysInCloudConfig(t *testing.T) {
+	e := newEnv(t)
+	// the fixture's cloud-config is over EC2's limit for some roles: one
+	// member's, small, is enough
+	d, err := Desire(e.spec(), []Machine{
+		{Role: "master", Node: "master-a", Format: FormatCloudConfig, Userdata: []byte("#cloud-config\n"), EtcdCA: "0123456789abcdef"},
+		{Role: "agent", Format: FormatCloudConfig, Userdata: []byte("#cloud-config\n")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.calls.Reset()
+	_, err = e.client.Plan(e.ctx, d, PlanOptions{})
+	var ke *KeysInUserdataError
+	if !errors.As(err, &ke) || !slices.Equal(ke.Templates, []string{"dcos-aws-master-a"}) || !ke.CloudConfig || !strings.Contains(err.Error(), "generate Ignition (outputs: [ignition]; cloud-config has no pointer form) and set provider.aws.bucket to a private bucket") {
+		t.Errorf("cloud-config with keys: %v", err)
+	}
+	if all := e.calls.All(); len(all) != 0 {
+		t.Errorf("the refused plan called AWS: %v", all)
+	}
+}
+
+// TestHopLimit: the templates rampart makes set HttpPutResponseHopLimit 1
+// (checkTemplates reads it back); a template whose default version has
+// another hop limit gets a new version that says why, and a push after it
+// changes nothing.
+func TestHopLimit(t *testing.T) {
+	e := newEnv(t)
+	s := e.spec()
+	machines := e.machinesOf(s)
+	e.push(s, machines)
+	groups := e.describedGroups()
+	checkTemplates(t, e, machines, groups, 1)
+
+	// someone raised the agents' hop limit to 2 (say, for a container that
+	// wants the instance role): everything else as rampart made it
+	var agent *Template
+	for _, tm := range e.desire(s).Templates {
+		if tm.Name == "dcos-aws-agent" {
+			agent = tm
+		}
+	}
+	v, err := e.client.EC2.CreateLaunchTemplateVersion(e.ctx, &ec2.CreateLaunchTemplateVersionInput{LaunchTemplateName: awssdk.String(agent.Name), LaunchTemplateData: &ec2types.RequestLaunchTemplateData{
+		UserData:         awssdk.String(base64.StdEncoding.EncodeToString(agent.Userdata)),
+		SecurityGroupIds: []string{awssdk.ToString(groups["dcos-aws-agent"].GroupId)},
+		MetadataOptions: &ec2types.LaunchTemplateInstanceMetadataOptionsRequest{HttpTokens: ec2types.LaunchTemplateHttpTokensStateRequired,
+			HttpEndpoint: ec2types.LaunchTemplateInstanceMetadataEndpointStateEnabled, HttpPutResponseHopLimit: awssdk.Int32(2)},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.client.EC2.ModifyLaunchTemplate(e.ctx, &ec2.ModifyLaunchTemplateInput{LaunchTemplateName: awssdk.String(agent.Name),
+		DefaultVersion: awssdk.String(strconv.FormatInt(awssdk.ToInt64(v.LaunchTemplateVersion.VersionNumber), 10))}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, data := e.defaultUserdata(agent.Name); awssdk.ToInt32(data.MetadataOptions.HttpPutResponseHopLimit) != 2 {
+		t.Fatalf("the hand-made version has hop limit %v", data.MetadataOptions.HttpPutResponseHopLimit)
+	}
+
+	e.calls.Reset()
+	p, _ := e.push(s, machines)
+	var got []string
+	for _, c := range p.Changes {
+		got = append(got, c.String())
+	}
+	want := []string{"~ version launch-template dcos-aws-agent: new default version from version 2: instance metadata hop limit 1, was 2 (so that no container behind the node's NAT gets an IMDSv2 token and reads the userdata)"}
+	if !slices.Equal(got, want) {
+		t.Errorf("plan:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if m := e.calls.Mutating(); !slices.Equal(m, []string{"CreateLaunchTemplateVersion", "ModifyLaunchTemplate"}) {
+		t.Errorf("mutating calls %v", m)
+	}
+	n, _, ud, data := e.defaultUserdata(agent.Name)
+	if mo := data.MetadataOptions; n != 3 || !bytes.Equal(ud, agent.Userdata) || mo == nil || awssdk.ToInt32(mo.HttpPutResponseHopLimit) != 1 || mo.HttpTokens != ec2types.LaunchTemplateHttpTokensStateRequired {
+		t.Errorf("%s: default version %d, userdata kept %v, metadata options %+v", agent.Name, n, bytes.Equal(ud, agent.Userdata), mo)
+	}
+	e.calls.Reset()
+	if p, _ := e.push(s, machines); len(p.Changes) != 0 || len(e.calls.Mutating()) != 0 {
+		t.Errorf("push after the repair: %v, mutating calls %v", p.Changes, e.calls.Mutating())
 	}
 }
 
@@ -1212,7 +1360,7 @@ func TestReuseVersion(t *testing.T) {
 	if _, err := e.client.EC2.CreateLaunchTemplateVersion(e.ctx, &ec2.CreateLaunchTemplateVersionInput{LaunchTemplateName: awssdk.String(want.Name), LaunchTemplateData: &ec2types.RequestLaunchTemplateData{
 		UserData:         awssdk.String(base64.StdEncoding.EncodeToString(want.Userdata)),
 		SecurityGroupIds: []string{awssdk.ToString(e.describedGroups()["dcos-aws-public-agent"].GroupId)},
-		MetadataOptions:  &ec2types.LaunchTemplateInstanceMetadataOptionsRequest{HttpTokens: ec2types.LaunchTemplateHttpTokensStateRequired},
+		MetadataOptions:  &ec2types.LaunchTemplateInstanceMetadataOptionsRequest{HttpTokens: ec2types.LaunchTemplateHttpTokensStateRequired, HttpPutResponseHopLimit: awssdk.Int32(1)},
 	}}); err != nil {
 		t.Fatal(err)
 	}

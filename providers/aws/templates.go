@@ -260,20 +260,18 @@ type templatePlan struct {
 }
 
 func (c *Client) planTemplates(ctx context.Context, p *Plan, want func(string) bool, newCA bool) error {
-	var names, exposed []string
+	var names []string
 	for _, t := range p.Desired.Templates {
 		if want(t.Role) {
 			names = append(names, t.Name)
-			if t.EtcdCA != "" && t.Object == nil {
-				exposed = append(exposed, t.Name)
-			}
 		}
 	}
 	if len(names) == 0 {
 		return nil
 	}
-	if len(exposed) > 0 {
-		p.Warnings = append(p.Warnings, fmt.Sprintf("launch templates %s carry etcd private keys in their userdata, readable by anyone who can describe launch templates (ec2:DescribeLaunchTemplateVersions): with provider.aws.bucket set (a private bucket) and Ignition userdata, the keys go to S3 behind a pointer config instead, readable only by those the bucket allows",
+	// only with PlanOptions.AllowKeysInUserdata: Plan refuses them otherwise
+	if exposed := keysInUserdata(p.Desired, want).Templates; len(exposed) > 0 {
+		p.Warnings = append(p.Warnings, fmt.Sprintf("launch templates %s carry etcd private keys in their userdata, readable by anyone who can describe launch templates (ec2:DescribeLaunchTemplateVersions), accepted with --allow-keys-in-userdata: with provider.aws.bucket set (a private bucket) and Ignition userdata, the keys go to S3 behind a pointer config instead, readable only by those the bucket allows",
 			strings.Join(exposed, ", ")))
 	}
 	existing := map[string]types.LaunchTemplate{}
@@ -370,11 +368,18 @@ func (c *Client) planTemplates(ctx context.Context, p *Plan, want func(string) b
 	return nil
 }
 
+// imdsHopLimit is the launch templates' HttpPutResponseHopLimit: an IMDSv2
+// token answer does not survive the extra hop of a container behind the
+// node's NAT, so containers cannot read the userdata (etcd keys on members
+// and etcd clients) from the instance metadata service.
+const imdsHopLimit = 1
+
 // differs says what of a template version's data is not what t wants: the
 // userdata, the role's group (ours; "" while it does not exist) with the
-// other, non-rampart groups kept (foreign), IMDSv2. Where the version puts
-// its groups on network interfaces (EC2 refuses instance-level groups
-// beside them), the groups are the primary interface's (nics[primary]).
+// other, non-rampart groups kept (foreign), IMDSv2 with hop limit 1. Where
+// the version puts its groups on network interfaces (EC2 refuses
+// instance-level groups beside them), the groups are the primary
+// interface's (nics[primary]).
 func differs(t *Template, data *types.ResponseLaunchTemplateData, ours string, rampartIDs map[string]bool, groupName string) (why, foreign []string, nics []types.LaunchTemplateInstanceNetworkInterfaceSpecification, primary int) {
 	if data == nil {
 		data = &types.ResponseLaunchTemplateData{}
@@ -405,8 +410,19 @@ func differs(t *Template, data *types.ResponseLaunchTemplateData, ours string, r
 	if ours == "" || !slices.Contains(groups, ours) || len(groups) != len(foreign)+1 {
 		why = append(why, "security group "+groupName)
 	}
-	if data.MetadataOptions == nil || data.MetadataOptions.HttpTokens != types.LaunchTemplateHttpTokensStateRequired {
+	mo := data.MetadataOptions
+	if mo == nil {
+		mo = &types.LaunchTemplateInstanceMetadataOptions{}
+	}
+	if mo.HttpTokens != types.LaunchTemplateHttpTokensStateRequired {
 		why = append(why, "instance metadata v2 required")
+	}
+	if hop := mo.HttpPutResponseHopLimit; awssdk.ToInt32(hop) != imdsHopLimit {
+		was := "unset"
+		if hop != nil {
+			was = strconv.Itoa(int(*hop))
+		}
+		why = append(why, fmt.Sprintf("instance metadata hop limit %d, was %s (so that no container behind the node's NAT gets an IMDSv2 token and reads the userdata)", imdsHopLimit, was))
 	}
 	return why, foreign, nics, primary
 }
@@ -508,9 +524,9 @@ func (c *Client) liveTags(ctx context.Context, sets ...map[string]types.LaunchTe
 }
 
 func templateDetail(t *Template, group string) string {
-	s := fmt.Sprintf("%d bytes of userdata, security group %s, instance metadata v2 required", len(t.Userdata), group)
+	s := fmt.Sprintf("%d bytes of userdata, security group %s, instance metadata v2 required with hop limit %d", len(t.Userdata), group, imdsHopLimit)
 	if t.Object != nil {
-		s = fmt.Sprintf("Ignition pointer (%d bytes) to %s, security group %s, instance metadata v2 required", len(t.Userdata), t.Object.URL(), group)
+		s = fmt.Sprintf("Ignition pointer (%d bytes) to %s, security group %s, instance metadata v2 required with hop limit %d", len(t.Userdata), t.Object.URL(), group, imdsHopLimit)
 	}
 	return s
 }
@@ -527,8 +543,9 @@ func (c *Client) applyTemplates(ctx context.Context, p *Plan, done *[]Change) er
 			UserData:         awssdk.String(base64.StdEncoding.EncodeToString(t.Userdata)),
 			SecurityGroupIds: append([]string{group}, tp.foreign...),
 			MetadataOptions: &types.LaunchTemplateInstanceMetadataOptionsRequest{
-				HttpTokens:   types.LaunchTemplateHttpTokensStateRequired,
-				HttpEndpoint: types.LaunchTemplateInstanceMetadataEndpointStateEnabled,
+				HttpTokens:              types.LaunchTemplateHttpTokensStateRequired,
+				HttpEndpoint:            types.LaunchTemplateInstanceMetadataEndpointStateEnabled,
+				HttpPutResponseHopLimit: awssdk.Int32(imdsHopLimit),
 			},
 		}
 		if len(tp.nics) > 0 {

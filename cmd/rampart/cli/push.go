@@ -38,6 +38,10 @@ plan and stops.`,
 // awsAPIOptions are added to every AWS call's middleware (tests count calls).
 var awsAPIOptions []func(*middleware.Stack) error
 
+// awsMachines reads the machines' final userdata from the state directory
+// for push aws (tests wrap it).
+var awsMachines = aws.MachinesFromState
+
 // pushReport is what `push aws -o json` prints.
 type pushReport struct {
 	Cluster  string       `json:"cluster"`
@@ -56,10 +60,10 @@ type pushReport struct {
 
 func newPushAWS() *cobra.Command {
 	var file, state, output string
-	var dryRun, newCA, allowExposure bool
+	var dryRun, newCA, allowExposure, allowKeys bool
 	var roles []string
 	c := &cobra.Command{
-		Use:   "aws -f cluster.yaml [--state state] [--dry-run] [--role R]... [--new-ca] [-o json]",
+		Use:   "aws -f cluster.yaml [--state state] [--dry-run] [--role R]... [--new-ca] [--allow-foreign-exposure] [--allow-keys-in-userdata] [-o json]",
 		Short: "Reconcile the cluster's security groups and launch templates in AWS",
 		Long: `push aws makes the AWS side of the cluster match the spec (provider.aws:
 region, vpc, bucket, rule_quota):
@@ -74,14 +78,20 @@ region, vpc, bucket, rule_quota):
   - one launch template per role, or per etcd member (a node with its own
     identity), <cluster>-<name>: the final userdata (from the state directory
     that 'rampart gen' wrote), the role's security group, instance metadata v2
-    required. A new version is made, and made the default, only when one of
+    required with a hop limit of 1 (HttpPutResponseHopLimit: a container
+    behind the node's NAT gets no IMDSv2 token, so it cannot read the
+    userdata). A new version is made, and made the default, only when one of
     these differs from the default version.
   - userdata over 16 KB (EC2's limit), and userdata with etcd keys whenever
     a bucket is set: the Ignition config goes to the bucket (SSE-S3; refused
     if the bucket is public) and the template gets an Ignition pointer
-    config, verified by sha512. Without a bucket, the keys stay in the
-    template's userdata, readable by anyone who can describe launch
-    templates, and the plan warns so.
+    config, verified by sha512.
+  - userdata with etcd keys (etcd members, etcd_client roles) that would
+    stay in a launch template's userdata (no bucket, or cloud-config),
+    readable by anyone allowed ec2:DescribeLaunchTemplateVersions, stops the
+    push before any change, naming the templates: set provider.aws.bucket
+    to a private bucket, or accept it with --allow-keys-in-userdata (the
+    plan then warns).
 
 The launch templates of etcd members and etcd clients (their userdata carries
 keys) are tagged rampart:etcd-ca with the start of the etcd CA's fingerprint.
@@ -142,7 +152,7 @@ Exit 1 when anything fails; what was done before the failure is printed
 			if s.Provider.AWS == nil {
 				return fail(fmt.Errorf("%s: %w", file, aws.ErrNoProvider))
 			}
-			machines, err := aws.MachinesFromState(s, pki.Open(state))
+			machines, err := awsMachines(s, pki.Open(state))
 			if err != nil {
 				return fail(withStateAdvice(err, state))
 			}
@@ -157,7 +167,7 @@ Exit 1 when anything fails; what was done before the failure is printed
 			if err != nil {
 				return fail(err)
 			}
-			plan, err := client.Plan(ctx, desired, aws.PlanOptions{Roles: roles, NewCA: newCA})
+			plan, err := client.Plan(ctx, desired, aws.PlanOptions{Roles: roles, NewCA: newCA, AllowKeysInUserdata: allowKeys})
 			var caErr *aws.CAError
 			if errors.As(err, &caErr) {
 				return fail(fmt.Errorf("%w\n(the state directory: %s)", err, state))
@@ -204,6 +214,7 @@ Exit 1 when anything fails; what was done before the failure is printed
 	c.Flags().BoolVar(&dryRun, "dry-run", false, "print the plan and change nothing")
 	c.Flags().StringArrayVar(&roles, "role", nil, "push only this role's group and templates (repeatable)")
 	c.Flags().BoolVar(&allowExposure, "allow-foreign-exposure", false, "exit 0 although rules rampart does not own open an unauthenticated control-plane port to the world (they are reported either way, never revoked)")
+	c.Flags().BoolVar(&allowKeys, "allow-keys-in-userdata", false, "accept etcd private keys in launch template userdata, readable by anyone allowed ec2:DescribeLaunchTemplateVersions (without it, such a push is refused: set provider.aws.bucket to a private bucket instead)")
 	c.Flags().BoolVar(&newCA, "new-ca", false, "accept an etcd CA other than the one the launch templates at AWS were pushed with (replacing the cluster's CA on purpose)")
 	formatFlags(c, &output, "text", "text or json")
 	return c

@@ -14,6 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go/middleware"
 
+	"github.com/rampart-cluster/rampart/generator/pki"
+	"github.com/rampart-cluster/rampart/generator/spec"
 	"github.com/rampart-cluster/rampart/providers/aws"
 	"github.com/rampart-cluster/rampart/providers/aws/mototest"
 )
@@ -166,6 +168,119 @@ func TestPushAWS(t *testing.T) {
 	rep = pushReport{}
 	if err := json.Unmarshal([]byte(stdout), &rep); code != 0 || err != nil || len(rep.Exposures) != 1 || !strings.HasPrefix(rep.Exposures[0], exposed) || len(rep.Plan) != 0 {
 		t.Errorf("push --allow-foreign-exposure: exit %d, %v\n%s\n%s", code, err, stdout, stderr)
+	}
+}
+
+// TestPushAWSKeysInUserdata: without a bucket the etcd members' keys would
+// land in their launch templates' userdata: push refuses before any change
+// (moto holds no group and no template afterwards), says how to get out
+// (a private bucket) and, with -o json, carries the error in the report;
+// --allow-keys-in-userdata accepts it with a warning. The machines' userdata
+// is replaced by small stand-ins (a fake key in the members'): the real one
+// may outgrow EC2's 16 KB as the firewall grows, and is then refused as too
+// large before its keys matter.
+func TestPushAWSKeysInUserdata(t *testing.T) {
+	srv, err := mototest.Start()
+	if srv != nil {
+		defer srv.Close()
+	}
+	mototest.Require(t, srv, err)
+	for k, v := range srv.Env() {
+		t.Setenv(k, v)
+	}
+	counter := &mototest.Calls{}
+	awsAPIOptions = []func(*middleware.Stack) error{counter.Option}
+	defer func() { awsAPIOptions = nil }()
+	awsMachines = func(s *spec.Spec, st *pki.State) ([]aws.Machine, error) {
+		ms, err := aws.MachinesFromState(s, st)
+		for i := range ms {
+			ms[i].Userdata = []byte(`{"ignition":{"version":"3.3.0"}}`)
+			if ms[i].EtcdCA != "" {
+				ms[i].Userdata = []byte(`{"ignition":{"version":"3.3.0"},"storage":{"files":[{"path":"/etc/ssl/certs/etcd/server.key","contents":{"source":"data:,stand-in"},"mode":384}]}}`)
+			}
+		}
+		return ms, err
+	}
+	defer func() { awsMachines = aws.MachinesFromState }()
+
+	ctx := context.Background()
+	client, err := aws.NewClient(ctx, "us-east-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vpc, err := client.EC2.CreateVpc(ctx, &ec2.CreateVpcInput{CidrBlock: awssdk.String("10.0.0.0/16")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile("../../../fixtures/dcos-aws.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "dcos-aws.yaml")
+	text := strings.Replace(string(data), "vpc-0a1b2c3d4e5f60718", awssdk.ToString(vpc.Vpc.VpcId), 1)
+	text = strings.Replace(text, "    bucket: dcos-aws-ignition       # Ignition over 16 KB goes here\n", "", 1)
+	if strings.Contains(text, "bucket:") {
+		t.Fatal("the fixture's bucket line moved: the test needs a spec without a bucket")
+	}
+	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(dir, "state")
+	if code, _, stderr := run("gen", "-f", file, "-o", filepath.Join(dir, "out"), "--state", state); code != 0 {
+		t.Fatalf("gen: exit %d: %s", code, stderr)
+	}
+	// the state of moto, as the test reads it: rampart's groups and every template
+	made := func() (groups, templates []string) {
+		t.Helper()
+		g, err := client.EC2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []ec2types.Filter{{Name: awssdk.String("vpc-id"), Values: []string{awssdk.ToString(vpc.Vpc.VpcId)}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, sg := range g.SecurityGroups {
+			if name := awssdk.ToString(sg.GroupName); name != "default" {
+				groups = append(groups, name)
+			}
+		}
+		lt, err := client.EC2.DescribeLaunchTemplates(ctx, &ec2.DescribeLaunchTemplatesInput{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range lt.LaunchTemplates {
+			templates = append(templates, awssdk.ToString(l.LaunchTemplateName))
+		}
+		return groups, templates
+	}
+	take(counter)
+
+	refused := "launch templates dcos-aws-master-a, dcos-aws-master-b, dcos-aws-master-c would carry etcd private keys in their userdata, readable by anyone allowed ec2:DescribeLaunchTemplateVersions: set provider.aws.bucket to a private bucket"
+	code, stdout, stderr := run("push", "aws", "-f", file, "--state", state)
+	if code != 1 || !strings.Contains(stderr, "push aws: "+refused) || !strings.Contains(stderr, "--allow-keys-in-userdata") || strings.Contains(stdout, "applied") {
+		t.Errorf("push with keys and no bucket: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	code, stdout, _ = run("push", "aws", "-f", file, "--state", state, "-o", "json")
+	var rep pushReport
+	if err := json.Unmarshal([]byte(stdout), &rep); code != 1 || err != nil || !strings.HasPrefix(rep.Error, "push aws: "+refused) || len(rep.Applied) != 0 || len(rep.Plan) != 0 {
+		t.Errorf("push -o json with keys and no bucket: exit %d, %v, %+v", code, err, rep)
+	}
+	if all := counter.All(); len(all) != 0 {
+		t.Errorf("the refused pushes called AWS: %v", all)
+	}
+	if groups, templates := made(); len(groups) != 0 || len(templates) != 0 {
+		t.Errorf("after the refused pushes: groups %v, launch templates %v", groups, templates)
+	}
+
+	code, stdout, stderr = run("push", "aws", "-f", file, "--state", state, "--allow-keys-in-userdata")
+	if code != 0 || !strings.Contains(stdout, "warning: launch templates dcos-aws-master-a, dcos-aws-master-b, dcos-aws-master-c carry etcd private keys in their userdata") ||
+		!strings.Contains(stdout, "+ create launch-template dcos-aws-master-a: ") || !strings.Contains(stdout, "instance metadata v2 required with hop limit 1") {
+		t.Errorf("push --allow-keys-in-userdata: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if groups, templates := made(); len(groups) != 3 || len(templates) != 5 {
+		t.Errorf("after push --allow-keys-in-userdata: groups %v, launch templates %v", groups, templates)
+	}
+
+	if code, stdout, _ := run("push", "aws", "--help"); code != 0 || !strings.Contains(stdout, "--allow-keys-in-userdata") || !strings.Contains(stdout, "HttpPutResponseHopLimit") {
+		t.Errorf("push aws --help: exit %d\n%s", code, stdout)
 	}
 }
 
