@@ -87,7 +87,8 @@ func (l *failLab) run(t *testing.T, in *installed, wrappers string) (string, boo
 }
 
 // probe checks every source against n1 on failPorts, both families, with
-// want(source, port); loopback and a reply (n1 reaching the world) too.
+// want(source, port); loopback and a reply (n1 reaching the world) too,
+// with want("n1", …).
 func (l *failLab) probe(t *testing.T, title string, want func(src string, p port) policy.Verdict) {
 	t.Helper()
 	var cells []*cell
@@ -103,8 +104,8 @@ func (l *failLab) probe(t *testing.T, title string, want func(src string, p port
 	for i, a := range l.hosts["n1"].addrs {
 		lo := netip.MustParseAddr([]string{"127.0.0.1", "::1"}[i])
 		cells = append(cells,
-			&cell{group: title, src: "n1 (loopback)", ns: l.node, from: lo, dst: "n1", to: netip.AddrPortFrom(lo, 8080), port: port{"tcp", 8080}, want: policy.Accept},
-			&cell{group: title, src: "n1 (replies)", ns: l.node, from: a, dst: "world", to: netip.AddrPortFrom(l.hosts["world"].addrs[i], 9999), port: port{"tcp", 9999}, want: policy.Accept})
+			&cell{group: title, src: "n1 (loopback)", ns: l.node, from: lo, dst: "n1", to: netip.AddrPortFrom(lo, 8080), port: port{"tcp", 8080}, want: want("n1", port{"tcp", 8080})},
+			&cell{group: title, src: "n1 (replies)", ns: l.node, from: a, dst: "world", to: netip.AddrPortFrom(l.hosts["world"].addrs[i], 9999), port: port{"tcp", 9999}, want: want("n1", port{"tcp", 9999})})
 	}
 	probeAll(cells, nil)
 	report(t, title, cells)
@@ -114,7 +115,7 @@ func (l *failLab) probe(t *testing.T, title string, want func(src string, p port
 // everything, the world 80, admins 22 and 80.
 func loaded(src string, p port) policy.Verdict {
 	switch src {
-	case "n2":
+	case "n1", "n2":
 		return policy.Accept
 	case "admin":
 		return verdict(p.in("tcp", 22, 80))
@@ -124,7 +125,7 @@ func loaded(src string, p port) policy.Verdict {
 
 // closed is the failsafe: the admins' admin port, nothing else.
 func closed(src string, p port) policy.Verdict {
-	return verdict(src == "admin" && p.in("tcp", 22))
+	return verdict(src == "n1" || src == "admin" && p.in("tcp", 22))
 }
 
 // wrapper writes an executable stand-in named name into dir.
@@ -326,4 +327,46 @@ func TestFailedReapplyKeepsPrevious(t *testing.T) {
 			l.probe(t, tc.name+", previous kept", loaded)
 		})
 	}
+}
+
+// TestForeignRulesAhead: another owner inserts an ACCEPT ahead of rampart's
+// jumps in INPUT and FORWARD (as Docker, kube-proxy and CNIs insert theirs
+// when they start), or flushes INPUT. The insertion opens the node (the
+// attack), the flush leaves INPUT's policy DROP in charge (closed), and
+// `rampart-firewall jumps`, which the docker.service drop-in runs, puts
+// rampart's jumps first again.
+func TestForeignRulesAhead(t *testing.T) {
+	netlab.Require(t, packetTools...)
+	c := failSpec(t, "iptables", "")
+	l := newFailLab(t)
+	in := install(t, l.node, c, c.machineFor(t, "n1"))
+	if out, ok := l.run(t, in, ""); !ok {
+		t.Fatalf("load:\n%s", out)
+	}
+	jumps := func() {
+		t.Helper()
+		if out, err := l.node.Exec("env", "-i", "PATH="+systemdPath, in.script, "jumps"); err != nil {
+			t.Fatalf("rampart-firewall jumps: %v\n%s", err, out)
+		}
+	}
+	open := func(string, port) policy.Verdict { return policy.Accept }
+	for _, ipt := range []string{"iptables", "ip6tables"} {
+		l.node.Run(ipt, "-I", "INPUT", "1", "-j", "ACCEPT")
+		l.node.Run(ipt, "-I", "FORWARD", "1", "-j", "ACCEPT")
+	}
+	l.probe(t, "foreign ACCEPT ahead of rampart", open)
+	jumps()
+	l.probe(t, "after rampart-firewall jumps", loaded)
+	for _, ipt := range []string{"iptables", "ip6tables"} {
+		for _, chain := range []string{"INPUT", "FORWARD"} {
+			rules := strings.Split(strings.TrimSpace(l.node.Run(ipt, "-S", chain)), "\n")
+			if len(rules) < 3 || rules[1] != "-A "+chain+" -j RAMPART-"+chain || rules[2] != "-A "+chain+" -j ACCEPT" {
+				t.Errorf("%s %s: want rampart's jump first, then the other owner's rule, once each:\n%s", ipt, chain, strings.Join(rules, "\n"))
+			}
+		}
+		l.node.Run(ipt, "-F", "INPUT")
+	}
+	l.probe(t, "INPUT flushed", func(src string, p port) policy.Verdict { return policy.Drop })
+	jumps()
+	l.probe(t, "after rampart-firewall jumps", loaded)
 }
