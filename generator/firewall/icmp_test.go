@@ -158,6 +158,11 @@ firewall: {backend: %s}
 			router.AddAddr("eth0", netip.MustParsePrefix("2001:db8:f::fe/64"))
 			n1Addr, rtAddr := netip.MustParseAddr("203.0.113.1"), netip.MustParseAddr("203.0.113.254")
 			n1Addr6, rtAddr6 := netip.MustParseAddr("2001:db8:f::1"), netip.MustParseAddr("2001:db8:f::fe")
+			// link-local addresses are tentative (duplicate address
+			// detection) for a moment: neighbour discovery waits for them
+			for _, ns := range []*netlab.NS{n1, router} {
+				ns.Run("sh", "-c", "i=0; while ip -6 addr show dev eth0 tentative | grep -q inet6 && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done")
+			}
 			rtLL := netip.MustParseAddr(strings.Fields(router.Run("sh", "-c", "ip -6 -o addr show dev eth0 scope link | sed 's/.*inet6 \\([^/]*\\).*/\\1/'"))[0])
 
 			// n1's own UDP flow to the router: what a forged redirect is RELATED to
@@ -188,6 +193,14 @@ firewall: {backend: %s}
 				gw := netip.MustParseAddr("203.0.113.66").As4()
 				return forgeIP(router, rtAddr, n1Addr, unix.IPPROTO_ICMP, 64, icmpv4(5, 1, append(gw[:], inner...)))
 			}
+			redirect6 := func() error {
+				m := make([]byte, 40)
+				m[0] = 137
+				t6, d6 := netip.MustParseAddr("fe80::66").As16(), netip.MustParseAddr("2001:db8:77::1").As16()
+				copy(m[8:], t6[:])
+				copy(m[24:], d6[:])
+				return forgeIP(router, rtLL, n1Addr6, unix.IPPROTO_ICMPV6, 255, m)
+			}
 			ra := func(src netip.Addr) func() error {
 				return func() error {
 					m := make([]byte, 16)
@@ -201,6 +214,7 @@ firewall: {backend: %s}
 				passesLoaded  bool
 			}{
 				{"IPv4 redirect RELATED to n1's flow", "InRedirects", redirect, false},
+				{"IPv6 redirect", "Icmp6InRedirects", redirect6, false},
 				{"router advertisement from a global address", "Icmp6InRouterAdvertisements", ra(rtAddr6), false},
 				{"router advertisement from a link-local router", "Icmp6InRouterAdvertisements", ra(rtLL), true},
 			}
