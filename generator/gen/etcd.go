@@ -21,7 +21,7 @@ const (
 	EtcdCAFile     = EtcdCertDir + "/ca.crt"
 	EtcdCertFile   = EtcdCertDir + "/server.crt" // server and peer certificate of the member
 	EtcdKeyFile    = EtcdCertDir + "/server.key"
-	EtcdClientCert = EtcdCertDir + "/client.crt" // for etcdctl and clients on the member
+	EtcdClientCert = EtcdCertDir + "/client.crt" // the client certificate of the machine's role, for etcdctl and agents
 	EtcdClientKey  = EtcdCertDir + "/client.key"
 	EtcdDataDir    = "/var/lib/etcd"
 )
@@ -54,6 +54,19 @@ func EtcdClientEnv(s *spec.Spec) []EnvVar {
 	}
 }
 
+// EtcdClientRoles are the roles of the spec whose machines are etcd
+// clients without being members (etcd_client: true), in spec order. Each
+// has its own client certificate in the state, as has each etcd role.
+func EtcdClientRoles(s *spec.Spec) []string {
+	var out []string
+	for _, r := range s.Roles {
+		if r.EtcdClient && !r.Etcd {
+			out = append(out, r.Name)
+		}
+	}
+	return out
+}
+
 // etcdClientFiles are the public files of a role with etcd_client: the
 // environment file and the profile script.
 func etcdClientFiles(s *spec.Spec, role string) []boot.File {
@@ -71,16 +84,20 @@ func etcdClientFiles(s *spec.Spec, role string) []boot.File {
 	}
 }
 
-// clientFiles are the certificate files of an etcd client from the state:
-// the CA's and the client's certificates, and the client key, which only
-// the final userdata carries.
-func clientFiles(mat *pki.Material) (public, secret []boot.File) {
+// clientFiles are the certificate files of an etcd client of role from
+// the state: the CA's certificate and the role's client certificate, and
+// its key, which only the final userdata carries.
+func clientFiles(mat *pki.Material, role string) (public, secret []boot.File, err error) {
+	client, ok := mat.Clients[role]
+	if !ok {
+		return nil, nil, fmt.Errorf("the state has no client certificate for role %s", role)
+	}
 	public = []boot.File{
 		{Path: EtcdCAFile, Mode: pki.CertMode, Contents: string(mat.CA)},
-		{Path: EtcdClientCert, Mode: pki.CertMode, Contents: string(mat.Client.Cert)},
+		{Path: EtcdClientCert, Mode: pki.CertMode, Contents: string(client.Cert)},
 	}
-	secret = []boot.File{{Path: EtcdClientKey, Mode: pki.KeyMode, Contents: string(mat.Client.Key)}}
-	return public, secret
+	secret = []boot.File{{Path: EtcdClientKey, Mode: pki.KeyMode, Contents: string(client.Key)}}
+	return public, secret, nil
 }
 
 // EtcdUnit is the unit that runs a member: Flatcar ships it (rampart adds a
@@ -100,12 +117,16 @@ const (
 )
 
 // EtcdMembers lists the etcd members of the spec (the nodes of its etcd
-// roles) in spec order, as the certificates see them.
+// roles) in spec order, as the certificates see them: each with its role
+// and the spec's other client roles (EtcdClientRoles), so that the list
+// alone names every client certificate the state holds
+// (pki.ClientRoles).
 func EtcdMembers(s *spec.Spec) []pki.Member {
 	var out []pki.Member
+	clients := EtcdClientRoles(s)
 	for _, n := range s.Nodes {
 		if r := s.Role(n.Role); r != nil && r.Etcd {
-			out = append(out, pki.Member{Name: n.Name, Addresses: n.Addresses})
+			out = append(out, pki.Member{Name: n.Name, Addresses: n.Addresses, Role: n.Role, Clients: clients})
 		}
 	}
 	return out
@@ -225,14 +246,17 @@ func etcdUnits(s *spec.Spec, n *spec.Node, state string) ([]boot.Unit, error) {
 	return []boot.Unit{u}, nil
 }
 
-// etcdFiles are the certificate files of member n from the state: the
-// public ones, and the keys, which only the final userdata carries.
+// etcdFiles are the certificate files of member n from the state (its
+// server and peer pair, and its role's client pair): the public ones, and
+// the keys, which only the final userdata carries.
 func etcdFiles(mat *pki.Material, n *spec.Node) (public, secret []boot.File, err error) {
 	member, ok := mat.Members[n.Name]
 	if !ok {
 		return nil, nil, fmt.Errorf("the state has no certificate for etcd member %s", n.Name)
 	}
-	public, secret = clientFiles(mat)
+	if public, secret, err = clientFiles(mat, n.Role); err != nil {
+		return nil, nil, err
+	}
 	public = append(public, boot.File{Path: EtcdCertFile, Mode: pki.CertMode, Contents: string(member.Cert)})
 	secret = append(secret, boot.File{Path: EtcdKeyFile, Mode: pki.KeyMode, Contents: string(member.Key)})
 	return public, secret, nil

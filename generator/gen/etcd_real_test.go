@@ -27,6 +27,7 @@ import (
 	mrand "math/rand/v2"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -88,7 +89,7 @@ func TestRealEtcd(t *testing.T) {
 		lab.waitHealthy(t, n, lab.addr(n))
 	}
 
-	// The generated client certificate writes and reads a key.
+	// The client certificate of the members' role writes and reads a key.
 	lab.etcdctl0(t, "put", "rampart/probe", "written-before-recovery")
 	if got := lab.etcdctl0(t, "get", "--print-value-only", "rampart/probe"); strings.TrimSpace(got) != "written-before-recovery" {
 		t.Fatalf("get rampart/probe: %q", got)
@@ -100,6 +101,17 @@ func TestRealEtcd(t *testing.T) {
 	agentRoot, _, _ := realApplyIgnition(t, lab.ign, filepath.Join(lab.state, gen.UserdataPath("role", "agent", "ignition")))
 	if st, err := os.Stat(filepath.Join(agentRoot, gen.EtcdClientKey)); err != nil || st.Mode().Perm() != 0o600 {
 		t.Errorf("agent: %s: %v, want mode 0600", gen.EtcdClientKey, err)
+	}
+	// ... with its own role's client pair, not the members' role's.
+	for _, f := range []struct{ node, state string }{{gen.EtcdClientCert, pki.ClientCert("agent")}, {gen.EtcdClientKey, pki.ClientKey("agent")}} {
+		got, err := os.ReadFile(filepath.Join(agentRoot, f.node))
+		want, werr := os.ReadFile(filepath.Join(lab.state, f.state))
+		if err != nil || werr != nil || !bytes.Equal(got, want) {
+			t.Errorf("agent: %s is not the state's %s (%v, %v)", f.node, f.state, err, werr)
+		}
+	}
+	if cn := certCN(t, filepath.Join(agentRoot, gen.EtcdClientCert)); cn != "etcd-lab-agent-client" {
+		t.Errorf("agent: its client certificate is %q's", cn)
 	}
 	envFile, err := os.ReadFile(filepath.Join(agentRoot, gen.EtcdClientEnvFile))
 	if err != nil {
@@ -123,19 +135,23 @@ func TestRealEtcd(t *testing.T) {
 	// Clients without a certificate, or with one from another CA, are refused;
 	// the same request with the generated certificate is answered.
 	other := pki.Open(filepath.Join(lab.dir, "other-state"))
-	if _, err := other.Ensure("etcd-lab", []pki.Member{{Name: "e1", Addresses: nil}}); err == nil {
+	if _, err := other.Ensure("etcd-lab", []pki.Member{{Name: "e1", Addresses: nil, Role: "etcd"}}); err == nil {
 		t.Fatal("Ensure accepted a member without addresses")
 	}
-	if _, err := other.Ensure("etcd-lab", nil); err != nil {
+	if _, err := other.Ensure("etcd-lab", []pki.Member{{Name: "e1", Addresses: []netip.Addr{netip.MustParseAddr("127.0.0.1")}, Role: "etcd"}}); err != nil {
 		t.Fatal(err)
 	}
-	good := lab.tlsConfig(t, filepath.Join(lab.state, pki.ClientCert), filepath.Join(lab.state, pki.ClientKey))
-	foreign := lab.tlsConfig(t, filepath.Join(other.Dir, pki.ClientCert), filepath.Join(other.Dir, pki.ClientKey))
+	good := lab.clientTLS(t, "etcd")
+	agent := lab.clientTLS(t, "agent")
+	foreign := lab.tlsConfig(t, filepath.Join(other.Dir, pki.ClientCert("etcd")), filepath.Join(other.Dir, pki.ClientKey("etcd")))
 	none := lab.tlsConfig(t, "", "")
 	for _, n := range []string{"e1", "e2", "e3"} {
 		url := "https://" + net.JoinHostPort(lab.addr(n), strconv.Itoa(lab.clientPort))
 		if v, err := rangeKey(good, url, "rampart/probe"); err != nil || v != "written-before-recovery" {
 			t.Errorf("%s with the generated client certificate: %q, %v", n, v, err)
+		}
+		if v, err := rangeKey(agent, url, "rampart/probe"); err != nil || v != "written-before-recovery" {
+			t.Errorf("%s with role agent's client certificate: %q, %v", n, v, err)
 		}
 		if v, err := rangeKey(none, url, "rampart/probe"); err == nil || !isTLSRefusal(err) {
 			t.Errorf("%s answered a client without a certificate: %q, %v", n, v, err)
@@ -148,7 +164,7 @@ func TestRealEtcd(t *testing.T) {
 	// member's serving certificate is valid for 127.0.0.1 (and each
 	// serves it where it listens).
 	for _, n := range []string{"e1", "e2", "e3"} {
-		cfg := lab.tlsConfig(t, filepath.Join(lab.state, pki.ClientCert), filepath.Join(lab.state, pki.ClientKey))
+		cfg := lab.clientTLS(t, "etcd")
 		cfg.ServerName = "127.0.0.1"
 		conn, err := tls.Dial("tcp", net.JoinHostPort(lab.addr(n), strconv.Itoa(lab.clientPort)), cfg)
 		if err != nil {
@@ -165,6 +181,84 @@ func TestRealEtcd(t *testing.T) {
 
 	t.Run("peer-with-other-addresses-cannot-join", lab.badPeer)
 	t.Run("recover-replace", lab.recoverReplace)
+	t.Run("rotate-one-client-role", lab.rotateClient)
+}
+
+// rotateClient: `certs rotate --client agent` and gen give role agent a
+// new client pair and change nothing of the members (their final userdata
+// is byte for byte what it was, so they need nothing delivered); the
+// running members accept the new pair at once. They accept the old one too:
+// a rotated certificate is not revoked, etcd accepts any unexpired
+// certificate of its CA (the README says so).
+func (lab *etcdLab) rotateClient(t *testing.T) {
+	oldAgent := lab.clientTLS(t, "agent")
+	members := map[string][]byte{}
+	for _, n := range []string{"e1", "e2", "e3"} {
+		members[n] = readOrFatal(t, filepath.Join(lab.state, gen.UserdataPath("node", n, "ignition")))
+	}
+	etcdCert, agentCert := readOrFatal(t, filepath.Join(lab.state, pki.ClientCert("etcd"))), readOrFatal(t, filepath.Join(lab.state, pki.ClientCert("agent")))
+	agentUserdata := readOrFatal(t, filepath.Join(lab.state, gen.UserdataPath("role", "agent", "ignition")))
+	code, out, stderr := runCLI("certs", "rotate", "-f", lab.spec, "--state", lab.state, "--client", "agent")
+	if code != 0 || !strings.Contains(out, "rotated: new key and certificate for the client of role agent") || strings.Contains(out, "member") {
+		t.Fatalf("certs rotate --client agent: exit %d\n%s%s", code, out, stderr)
+	}
+	if code, out, stderr := runCLI("gen", "-f", lab.spec, "-o", lab.out, "--state", lab.state); code != 0 {
+		t.Fatalf("gen: exit %d\n%s%s", code, out, stderr)
+	}
+	for n, before := range members {
+		if !bytes.Equal(readOrFatal(t, filepath.Join(lab.state, gen.UserdataPath("node", n, "ignition"))), before) {
+			t.Errorf("%s's final userdata changed with role agent's client pair", n)
+		}
+	}
+	if !bytes.Equal(readOrFatal(t, filepath.Join(lab.state, pki.ClientCert("etcd"))), etcdCert) {
+		t.Error("role etcd's client certificate changed")
+	}
+	if bytes.Equal(readOrFatal(t, filepath.Join(lab.state, pki.ClientCert("agent"))), agentCert) ||
+		bytes.Equal(readOrFatal(t, filepath.Join(lab.state, gen.UserdataPath("role", "agent", "ignition"))), agentUserdata) {
+		t.Error("role agent's client certificate or final userdata did not change")
+	}
+	newAgent := lab.clientTLS(t, "agent")
+	for _, n := range []string{"e1", "e2", "e3"} {
+		if p := lab.procs[n]; p == nil || p.exited() {
+			continue // e2 of recover-replace ended with that test
+		}
+		url := "https://" + net.JoinHostPort(lab.addr(n), strconv.Itoa(lab.clientPort))
+		if v, err := rangeKey(newAgent, url, "rampart/probe"); err != nil || v != "written-before-recovery" {
+			t.Errorf("%s with role agent's new client certificate: %q, %v", n, v, err)
+		}
+		if _, err := rangeKey(oldAgent, url, "rampart/probe"); err != nil {
+			t.Errorf("%s refuses role agent's rotated client certificate (%v): the README says etcd accepts it until it expires", n, err)
+		}
+	}
+}
+
+// clientTLS is tlsConfig with the state's client pair of role.
+func (lab *etcdLab) clientTLS(t testing.TB, role string) *tls.Config {
+	t.Helper()
+	return lab.tlsConfig(t, filepath.Join(lab.state, pki.ClientCert(role)), filepath.Join(lab.state, pki.ClientKey(role)))
+}
+
+// certCN is the common name of the PEM certificate in file.
+func certCN(t testing.TB, file string) string {
+	t.Helper()
+	b, _ := pem.Decode(readOrFatal(t, file))
+	if b == nil {
+		t.Fatalf("%s holds no PEM certificate", file)
+	}
+	c, err := x509.ParseCertificate(b.Bytes)
+	if err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	return c.Subject.CommonName
+}
+
+func readOrFatal(t testing.TB, file string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }
 
 // badPeer: a peer whose certificate is from the cluster's CA but names other
@@ -337,6 +431,13 @@ func (lab *etcdLab) memberEnv(t testing.TB, node, config, wantState string) []st
 			t.Errorf("%s: %s: %v, want mode 0600 (%v)", node, f, st.Mode(), err)
 		}
 	}
+	// The member's client pair (for etcdctl on it) is its role's.
+	if got, want := readOrFatal(t, filepath.Join(root, gen.EtcdClientKey)), readOrFatal(t, filepath.Join(lab.state, pki.ClientKey("etcd"))); !bytes.Equal(got, want) {
+		t.Errorf("%s: %s is not role etcd's client key", node, gen.EtcdClientKey)
+	}
+	if cn := certCN(t, filepath.Join(root, gen.EtcdClientCert)); cn != "etcd-lab-etcd-client" {
+		t.Errorf("%s: its client certificate is %q's", node, cn)
+	}
 	var env []string
 	seen := map[string]bool{}
 	sc := bufio.NewScanner(bytes.NewReader(data))
@@ -460,9 +561,10 @@ func lastLines(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// healthy asks a member's /health with the generated client certificate.
+// healthy asks a member's /health with the client certificate of the
+// members' role.
 func (lab *etcdLab) healthy(t testing.TB, addr string, skipVerify bool) bool {
-	cfg := lab.tlsConfig(t, filepath.Join(lab.state, pki.ClientCert), filepath.Join(lab.state, pki.ClientKey))
+	cfg := lab.clientTLS(t, "etcd")
 	cfg.InsecureSkipVerify = skipVerify
 	c := &http.Client{Timeout: time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}
 	defer c.CloseIdleConnections()
@@ -492,7 +594,8 @@ func (lab *etcdLab) waitHealthy(t testing.TB, name, addr string) {
 }
 
 // etcdctl0 runs etcdctl against the running members with the state's CA
-// and client certificate; an argument --endpoints=... replaces the default.
+// and the client certificate of the members' role (etcd); an argument
+// --endpoints=... replaces the default.
 func (lab *etcdLab) etcdctl0(t testing.TB, args ...string) string {
 	t.Helper()
 	var eps []string
@@ -502,7 +605,7 @@ func (lab *etcdLab) etcdctl0(t testing.TB, args ...string) string {
 		}
 	}
 	flags := []string{"--endpoints=" + strings.Join(eps, ","), "--dial-timeout=3s", "--command-timeout=10s",
-		"--cacert=" + filepath.Join(lab.state, pki.CACert), "--cert=" + filepath.Join(lab.state, pki.ClientCert), "--key=" + filepath.Join(lab.state, pki.ClientKey)}
+		"--cacert=" + filepath.Join(lab.state, pki.CACert), "--cert=" + filepath.Join(lab.state, pki.ClientCert("etcd")), "--key=" + filepath.Join(lab.state, pki.ClientKey("etcd"))}
 	if len(args) > 0 && strings.HasPrefix(args[0], "--endpoints=") {
 		flags[0], args = args[0], args[1:]
 	}

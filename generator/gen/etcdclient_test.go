@@ -28,9 +28,9 @@ pools:
   - {role: agent, cidrs: [10.0.16.0/20]}
 `
 
-// TestEtcdClientRole: a role with etcd_client gets the CA and client
-// certificates and the etcdctl environment in the tree, the client key
-// only in its final userdata (STATE/userdata/roles/agent/, 0600), which
+// TestEtcdClientRole: a role with etcd_client gets the CA's and its own
+// client certificate (not the members') and the etcdctl environment in the
+// tree, the client key only in its final userdata (STATE/userdata/roles/agent/, 0600), which
 // FinalUserdata returns; the tree lists the key as a secret and holds no
 // key; a role without etcd_client gets none of it.
 func TestEtcdClientRole(t *testing.T) {
@@ -54,7 +54,7 @@ func TestEtcdClientRole(t *testing.T) {
 	}
 	for p, want := range map[string]string{
 		root + gen.EtcdCAFile:     string(mat.CA),
-		root + gen.EtcdClientCert: string(mat.Client.Cert),
+		root + gen.EtcdClientCert: string(mat.Clients["agent"].Cert),
 		root + gen.EtcdClientEnvFile: "ETCDCTL_API=3\nETCDCTL_ENDPOINTS=https://10.0.0.1:2379,https://10.0.0.2:2379\n" +
 			"ETCDCTL_CACERT=/etc/ssl/certs/etcd/ca.crt\nETCDCTL_CERT=/etc/ssl/certs/etcd/client.crt\nETCDCTL_KEY=/etc/ssl/certs/etcd/client.key\n",
 		root + gen.EtcdClientProfile: "export ETCDCTL_ENDPOINTS='https://10.0.0.1:2379,https://10.0.0.2:2379'\n",
@@ -74,6 +74,20 @@ func TestEtcdClientRole(t *testing.T) {
 	}
 	if tree.File(root+gen.EtcdClientKey) != nil {
 		t.Error("the tree holds the client key")
+	}
+	// Each machine gets its own role's client certificate: the agents
+	// agent's, the members (role master) master's, which is another.
+	if c := mat.Clients["agent"].Certificate(); c.Subject.CommonName != "clients-agent-client" {
+		t.Errorf("agent's client certificate is %s's", c.Subject.CommonName)
+	}
+	for _, m := range []string{"m1", "m2"} {
+		f := tree.File("nodes/" + m + "/rootfs" + gen.EtcdClientCert)
+		if f == nil || string(f.Data) != string(mat.Clients["master"].Cert) || string(f.Data) == string(mat.Clients["agent"].Cert) {
+			t.Errorf("%s: its client certificate is not role master's", m)
+		}
+	}
+	if len(mat.Clients) != 2 {
+		t.Errorf("client pairs of roles %v, want agent's and master's (web is no etcd client)", mat.Clients)
 	}
 	var listed bool
 	for _, sec := range tree.Secrets {

@@ -348,7 +348,9 @@ func withCertificates(s *spec.Spec, m *boot.Machine, mat *pki.Material) (public,
 		if mat == nil {
 			return nil, nil, ErrNeedState
 		}
-		certs, keys = clientFiles(mat)
+		if certs, keys, err = clientFiles(mat, m.Name); err != nil {
+			return nil, nil, err
+		}
 	default:
 		return m, nil, nil
 	}

@@ -1043,7 +1043,7 @@ func TestRealFinalUserdata(t *testing.T) {
 				continue
 			}
 			members++
-			keys := map[string]string{gen.EtcdKeyFile: pki.MemberKey(name), gen.EtcdClientKey: pki.ClientKey}
+			keys := map[string]string{gen.EtcdKeyFile: pki.MemberKey(name), gen.EtcdClientKey: pki.ClientKey(n.Role)}
 			t.Run(fx.name+"/"+m.rel, func(t *testing.T) {
 				if fx.spec.Wants(spec.OutputIgnition) {
 					config := filepath.Join(t.TempDir(), "ignition.json")

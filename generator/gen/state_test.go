@@ -77,7 +77,7 @@ func TestStateKeptAcrossRuns(t *testing.T) {
 			t.Errorf("state %s: mode %04o, want %04o", p, f.mode, want)
 		}
 	}
-	for _, p := range []string{"etcd/ca.key", "etcd/client.key", "etcd/members/e2.key", "userdata/nodes/e2/ignition.json", "userdata/nodes/e2/cloud-config.yaml"} {
+	for _, p := range []string{"etcd/ca.key", "etcd/clients/etcd.key", "etcd/clients/agent.key", "etcd/members/e2.key", "userdata/nodes/e2/ignition.json", "userdata/nodes/e2/cloud-config.yaml"} {
 		if _, ok := first[filepath.FromSlash(p)]; !ok {
 			t.Errorf("state %s is missing", p)
 		}
@@ -122,7 +122,7 @@ func TestStateKeptAcrossRuns(t *testing.T) {
 	}
 	// The new certificate is the old key's, from the same CA, for the new address.
 	st := pki.Open(state)
-	mat, err := st.Load("etcd-lab", []pki.Member{{Name: "e2", Addresses: mustAddrs(t, "127.0.0.5")}})
+	mat, err := st.Load("etcd-lab", []pki.Member{{Name: "e2", Addresses: mustAddrs(t, "127.0.0.5"), Role: "etcd"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,8 +261,19 @@ func TestRecoverIsGen(t *testing.T) {
 		if replace {
 			args = append(args, "--replace")
 		}
-		if code, o, e := runCLI(args...); code != 0 {
+		code, o, e := runCLI(args...)
+		if code != 0 {
 			t.Fatalf("%v: exit %d\n%s%s", args, code, o, e)
+		}
+		// The member commands talk to the other members with the client
+		// pair of web-2's role, web.
+		abs, err := filepath.Abs(state)
+		if err != nil {
+			t.Fatal(err)
+		}
+		flags := " --cert=" + filepath.Join(abs, "etcd", "clients", "web.crt") + " --key=" + filepath.Join(abs, "etcd", "clients", "web.key") + " "
+		if replace && strings.Count(o, flags) != 4 {
+			t.Errorf("recover --replace: the member commands do not all use role web's client pair (%q):\n%s", flags, o)
 		}
 		for _, format := range []string{spec.OutputIgnition, spec.OutputCloudConfig} {
 			want, err := os.ReadFile(filepath.Join(state, gen.UserdataPath("node", "web-2", format)))

@@ -28,10 +28,10 @@ var ErrNoMachine = errors.New("no such machine")
 // may be asked for, whatever the spec's outputs say.
 //
 // The bytes are those `rampart gen` writes: for an etcd member, and for a
-// role with etcd_client (the etcd client key), the userdata it writes under
-// the state directory (UserdataPath), private keys included; for any other
-// role, the tree's file. They depend only on the spec and the state, so two
-// calls give the same bytes.
+// role with etcd_client (the role's etcd client key), the userdata it
+// writes under the state directory (UserdataPath), private keys included;
+// for any other role, the tree's file. They depend only on the spec and
+// the state, so two calls give the same bytes.
 //
 // It only reads: st must hold what gen made for the spec (pki.State.Ensure),
 // else the error says what is missing or stale. st may be nil for a role
@@ -83,7 +83,7 @@ func userdata(s *spec.Spec, st *pki.State, kind, name, format string, joining bo
 			return nil, err
 		}
 		var mat *pki.Material
-		mat, err = loadMaterial(s, st, []pki.Member{{Name: n.Name, Addresses: n.Addresses}}, true)
+		mat, err = loadMaterial(s, st, []pki.Member{{Name: n.Name, Addresses: n.Addresses, Role: n.Role}}, true)
 		if err != nil {
 			return nil, err
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -15,10 +16,16 @@ import (
 type CertInfo struct {
 	Path     string    // relative to the state directory
 	Subject  string    // distinguished name as pkix.Name.String renders it, e.g. CN=e1,OU=lab,O=rampart
-	DNSNames []string  // DNS SANs; empty for the CA and the client certificate
-	IPs      []string  // IP SANs in text form; empty for the CA and the client certificate
+	DNSNames []string  // DNS SANs; empty for the CA and the client certificates
+	IPs      []string  // IP SANs in text form; empty for the CA and the client certificates
 	NotAfter time.Time // end of validity
 	IsCA     bool      // set for the CA certificate only
+	// Role is the client role of a client certificate (etcd/clients/<role>.crt); "" for the others.
+	Role string
+	// Legacy is set for LegacyClientCert, the one client certificate of a
+	// state made before client certificates were per role: no machine
+	// gets it, and Rotate retires it.
+	Legacy bool
 }
 
 // DaysLeft is the number of whole days from now until the certificate
@@ -38,20 +45,26 @@ func (c CertInfo) SANs() string {
 }
 
 // List reads every certificate of the state directory: the CA, the client
-// certificate, then the members' in name order. A state without a CA
-// returns ErrNoCA.
+// roles' in role order, the legacy client certificate if there is one,
+// then the members' in name order. A state without a CA returns ErrNoCA.
 func (st *State) List() ([]CertInfo, error) {
 	if _, err := os.Stat(st.abs(CACert)); errors.Is(err, fs.ErrNotExist) {
 		return nil, ErrNoCA
 	}
-	paths := []string{CACert, ClientCert}
-	members, err := filepath.Glob(filepath.Join(st.abs(membersDir), "*.crt"))
-	if err != nil {
-		return nil, err
-	}
-	sort.Strings(members)
-	for _, m := range members {
-		paths = append(paths, membersDir+"/"+filepath.Base(m))
+	paths := []string{CACert}
+	for _, dir := range []string{clientsDir, "", membersDir} {
+		if dir == "" {
+			paths = append(paths, LegacyClientCert)
+			continue
+		}
+		found, err := filepath.Glob(filepath.Join(st.abs(dir), "*.crt"))
+		if err != nil {
+			return nil, err
+		}
+		sort.Strings(found)
+		for _, f := range found {
+			paths = append(paths, dir+"/"+filepath.Base(f))
+		}
 	}
 	var out []CertInfo
 	for _, p := range paths {
@@ -66,7 +79,12 @@ func (st *State) List() ([]CertInfo, error) {
 		if err != nil {
 			return nil, errors.Join(ErrBroken, errors.New(st.abs(p)+": "+err.Error()))
 		}
-		out = append(out, info(p, c))
+		ci := info(p, c)
+		ci.Legacy = p == LegacyClientCert
+		if dir, base := path.Split(p); dir == clientsDir+"/" {
+			ci.Role = strings.TrimSuffix(base, ".crt")
+		}
+		out = append(out, ci)
 	}
 	return out, nil
 }

@@ -1,7 +1,9 @@
 // Package pki keeps the etcd cluster's certificates in the state directory:
-// one CA, per member a certificate for server and peer use, and one client
-// certificate for operators and the cluster's own clients. ECDSA P-256 keys
-// and crypto/x509 from the standard library only.
+// one CA, per member a certificate for server and peer use, and per client
+// role (the roles of the members, and the roles whose machines are etcd
+// clients) a client certificate, so that one role's client key can be
+// replaced without touching the others'. ECDSA P-256 keys and crypto/x509
+// from the standard library only.
 //
 // The state is read before anything is written, and what exists is never
 // replaced: a run creates only what is missing, and gives a member whose
@@ -18,8 +20,11 @@
 //
 //	etcd/ca.crt, etcd/ca.key                 the cluster's etcd CA
 //	etcd/members/<node>.crt, <node>.key      server and peer certificate of a member
-//	etcd/client.crt, etcd/client.key         client certificate
+//	etcd/clients/<role>.crt, <role>.key      client certificate of a role (CN <cluster>-<role>-client)
 //	etcd/ca.replaced                         fingerprints of the CAs Rotate replaced
+//	etcd/client.crt, etcd/client.key         the one client certificate of a state made
+//	                                         before they were per role: never issued, never
+//	                                         given to a machine; kept until Rotate retires it
 package pki
 
 import (
@@ -68,15 +73,23 @@ const (
 
 // Paths of the state directory, relative to its root, slash-separated.
 const (
-	CACert     = "etcd/ca.crt"
-	CAKey      = "etcd/ca.key"
-	ClientCert = "etcd/client.crt"
-	ClientKey  = "etcd/client.key"
+	CACert = "etcd/ca.crt"
+	CAKey  = "etcd/ca.key"
+	// LegacyClientCert and LegacyClientKey are the one client pair of the
+	// whole cluster that states made before client certificates were per
+	// role hold. Nothing issues it or gives it to a machine any more; Ensure
+	// leaves it as it is (a key others may read tightened) and says, when it
+	// issues client certificates, that it is no longer used; Rotate retires
+	// it (removes both files). It stays valid for etcd until it expires, or
+	// until the CA is replaced.
+	LegacyClientCert = "etcd/client.crt"
+	LegacyClientKey  = "etcd/client.key"
 	// CAHistory lists, one a line, the fingerprints (Fingerprint) of the
 	// CAs that Rotate replaced: the output trees they made may be replaced
 	// by trees of the current CA.
 	CAHistory  = "etcd/ca.replaced"
 	membersDir = "etcd/members"
+	clientsDir = "etcd/clients"
 	lockName   = ".lock"
 )
 
@@ -86,10 +99,44 @@ func MemberCert(name string) string { return path.Join(membersDir, name+".crt") 
 // MemberKey is the path of a member's key in the state directory.
 func MemberKey(name string) string { return path.Join(membersDir, name+".key") }
 
-// Member is an etcd member as the certificates see it.
+// ClientCert is the path of a role's client certificate in the state
+// directory.
+func ClientCert(role string) string { return path.Join(clientsDir, role+".crt") }
+
+// ClientKey is the path of a role's client key in the state directory.
+func ClientKey(role string) string { return path.Join(clientsDir, role+".key") }
+
+// ClientName is the common name of a role's client certificate,
+// <cluster>-<role>-client: what etcd logs, and takes for the user name
+// when its authentication is enabled.
+func ClientName(cluster, role string) string { return cluster + "-" + role + "-client" }
+
+// Member is an etcd member as the certificates see it, with the client
+// roles of its cluster.
 type Member struct {
 	Name      string       // node name: the certificate's CN and a DNS SAN, and its file name under etcd/members
 	Addresses []netip.Addr // its IP SANs
+	// Role is the member's role. Its machine carries that role's client
+	// certificate (ClientCert), for etcdctl and agents on the member.
+	Role string
+	// Clients are the other roles whose machines are clients of the
+	// member's etcd cluster (roles with etcd_client). The state holds a
+	// client pair for every role that the Role or Clients of a member
+	// names (ClientRoles); gen.EtcdMembers gives every member the spec's
+	// list, so that the members alone say what the state must hold.
+	Clients []string
+}
+
+// ClientRoles are the roles with a client certificate in a cluster of
+// members: each member's Role and Clients, sorted, each once.
+func ClientRoles(members []Member) []string {
+	var roles []string
+	for _, m := range members {
+		roles = append(roles, m.Role)
+		roles = append(roles, m.Clients...)
+	}
+	sort.Strings(roles)
+	return slices.Compact(roles)
 }
 
 // DNSNames are the DNS SANs of a member's certificate: its name and localhost.
@@ -156,10 +203,10 @@ type Pair struct {
 func (p *Pair) Certificate() *x509.Certificate { return p.parsed }
 
 // Material is everything the boot configuration of a cluster needs from the
-// state: the CA certificate, each member's pair and the client pair.
+// state: the CA certificate, each member's pair and each client role's pair.
 type Material struct {
 	CA      []byte           // PEM
-	Client  *Pair            // the etcd client certificate and key
+	Clients map[string]*Pair // each client role's pair (ClientRoles), keyed by role name
 	Members map[string]*Pair // each member's pair, keyed by member name
 }
 
@@ -173,11 +220,13 @@ type Change struct {
 func (c Change) String() string { return c.Path + ": " + c.What }
 
 // Ensure makes the state directory hold a CA for cluster, a pair for each
-// member whose certificate names exactly its addresses, and the client pair.
-// It reads and checks everything first and writes only then, creating only
-// what is missing: a member whose addresses changed gets a new certificate
-// for its existing key, signed by the existing CA. It returns what it
-// changed, in a stable order.
+// member whose certificate names exactly its addresses, and a client pair
+// for each client role (ClientRoles). It reads and checks everything first
+// and writes only then, creating only what is missing: a member whose
+// addresses changed gets a new certificate for its existing key, signed by
+// the existing CA. The client pair of a state made before client pairs were
+// per role (LegacyClientCert) is left as it is. It returns what it changed,
+// in a stable order.
 func (st *State) Ensure(cluster string, members []Member) ([]Change, error) {
 	unlock, err := st.begin(members)
 	if err != nil {
@@ -189,6 +238,10 @@ func (st *State) Ensure(cluster string, members []Member) ([]Change, error) {
 	ca, err := st.readCA(cluster, loose)
 	newAuthority := errors.Is(err, ErrNoCA)
 	if err != nil && !newAuthority {
+		return nil, err
+	}
+	legacy, err := st.readLegacy(loose)
+	if err != nil {
 		return nil, err
 	}
 	type pending struct {
@@ -233,7 +286,9 @@ func (st *State) Ensure(cluster string, members []Member) ([]Change, error) {
 		}
 		changes = append(changes, Change{CACert, "created the etcd CA of cluster " + cluster})
 	}
+	newClients := false
 	for _, p := range todo {
+		newClients = newClients || p.ls.role != "" && p.key == nil
 		if p.key == nil {
 			if p.key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
 				return nil, err
@@ -256,7 +311,46 @@ func (st *State) Ensure(cluster string, members []Member) ([]Change, error) {
 		}
 		changes = append(changes, Change{p.ls.certPath, p.reason})
 	}
+	if legacy != nil && newClients {
+		changes = append(changes, Change{LegacyClientCert, "no longer used: every role has its own client certificate now (" + clientsDir + "/), which its machines get with their new userdata; " + legacy.advice()})
+	}
 	return changes, nil
+}
+
+// legacyClient is the client certificate of a state made before client
+// certificates were per role (LegacyClientCert).
+type legacyClient struct {
+	notAfter time.Time // zero when the certificate does not parse
+}
+
+// advice says what becomes of the legacy client certificate.
+func (l *legacyClient) advice() string {
+	valid := "it stays valid for etcd"
+	if !l.notAfter.IsZero() {
+		valid += " until " + l.notAfter.UTC().Format("2006-01-02")
+	}
+	return valid + " (any certificate of the CA is): rampart certs rotate removes it and its key, certs rotate --ca also makes the members refuse it"
+}
+
+// readLegacy finds the legacy client pair (nil when there is none) and
+// checks its key's mode: a key that others may read is noted in loose, to
+// be tightened like any other; its contents are not read.
+func (st *State) readLegacy(loose *looseKeys) (*legacyClient, error) {
+	if _, err := st.readKey(LegacyClientKey, loose); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	data, err := os.ReadFile(st.abs(LegacyClientCert))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	l := &legacyClient{}
+	if c, err := parseCert(data); err == nil {
+		l.notAfter = c.NotAfter
+	}
+	return l, nil
 }
 
 // begin checks the members and takes the lock for a run that writes.
@@ -267,10 +361,13 @@ func (st *State) begin(members []Member) (func(), error) {
 	return st.lock()
 }
 
-// leafSpecs are the leaf certificates of a cluster: the client's, then each
-// member's in order.
+// leafSpecs are the leaf certificates of a cluster: each client role's in
+// name order, then each member's in order.
 func leafSpecs(cluster string, members []Member) []leafSpec {
-	out := []leafSpec{clientSpec(cluster)}
+	var out []leafSpec
+	for _, role := range ClientRoles(members) {
+		out = append(out, clientSpec(cluster, role))
+	}
 	for _, m := range members {
 		out = append(out, memberSpec(cluster, m))
 	}
@@ -306,10 +403,13 @@ func (st *State) load(cluster string, members []Member, withKeys bool) (*Materia
 	if err != nil {
 		return nil, err
 	}
-	mat := &Material{CA: ca.certPEM, Members: map[string]*Pair{}}
-	mat.Client, err = st.loadLeaf(ca, clientSpec(cluster), withKeys)
-	if err != nil {
-		return nil, err
+	mat := &Material{CA: ca.certPEM, Clients: map[string]*Pair{}, Members: map[string]*Pair{}}
+	for _, role := range ClientRoles(members) {
+		p, err := st.loadLeaf(ca, clientSpec(cluster, role), withKeys)
+		if err != nil {
+			return nil, err
+		}
+		mat.Clients[role] = p
 	}
 	for _, m := range members {
 		p, err := st.loadLeaf(ca, memberSpec(cluster, m), withKeys)
@@ -321,9 +421,11 @@ func (st *State) load(cluster string, members []Member, withKeys bool) (*Materia
 	return mat, nil
 }
 
-// Rotate replaces the leaf pairs (client and every member's: new keys, new
-// certificates) with new ones from the existing CA; with newCA it first
-// replaces the CA itself. Only an operator's explicit request calls it.
+// Rotate replaces the leaf pairs (every client role's and every member's:
+// new keys, new certificates) with new ones from the existing CA; with
+// newCA it first replaces the CA itself. It also retires the legacy client
+// pair (LegacyClientCert), which no machine gets any more. Only an
+// operator's explicit request calls it.
 func (st *State) Rotate(cluster string, members []Member, newCAToo bool) ([]Change, error) {
 	unlock, err := st.begin(members)
 	if err != nil {
@@ -369,7 +471,59 @@ func (st *State) Rotate(cluster string, members []Member, newCAToo bool) ([]Chan
 			return nil, err
 		}
 	}
-	for _, ls := range leafSpecs(cluster, members) {
+	rotated, err := st.rotateLeaves(ca, leafSpecs(cluster, members))
+	if err != nil {
+		return nil, err
+	}
+	changes = append(changes, rotated...)
+	retired, err := st.retireLegacy(newCAToo)
+	if err != nil {
+		return nil, err
+	}
+	return append(changes, retired...), nil
+}
+
+// RotateClients replaces the client pairs of the given roles, and nothing
+// else, with new keys and certificates from the existing CA: for a role
+// whose client key may have leaked. Each role must be a client role of
+// members (ClientRoles). Only an operator's explicit request calls it.
+func (st *State) RotateClients(cluster string, members []Member, roles []string) ([]Change, error) {
+	known := ClientRoles(members)
+	var specs []leafSpec
+	for i, role := range roles {
+		if slices.Contains(roles[:i], role) {
+			continue
+		}
+		if !slices.Contains(known, role) {
+			return nil, fmt.Errorf("pki: role %q has no client certificate; the client roles are %s", role, strings.Join(known, ", "))
+		}
+		specs = append(specs, clientSpec(cluster, role))
+	}
+	unlock, err := st.begin(members)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	loose := &looseKeys{}
+	ca, err := st.readCA(cluster, loose)
+	if err != nil {
+		return nil, err
+	}
+	changes, err := st.tighten(loose)
+	if err != nil {
+		return nil, err
+	}
+	rotated, err := st.rotateLeaves(ca, specs)
+	if err != nil {
+		return nil, err
+	}
+	return append(changes, rotated...), nil
+}
+
+// rotateLeaves gives each leaf a new key and a new certificate from ca.
+func (st *State) rotateLeaves(ca *authority, specs []leafSpec) ([]Change, error) {
+	var changes []Change
+	for _, ls := range specs {
 		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		if err != nil {
 			return nil, err
@@ -390,10 +544,38 @@ func (st *State) Rotate(cluster string, members []Member, newCAToo bool) ([]Chan
 	return changes, nil
 }
 
+// retireLegacy removes the legacy client pair, key first, and says so;
+// nothing when there is none.
+func (st *State) retireLegacy(newCA bool) ([]Change, error) {
+	legacy, err := st.readLegacy(&looseKeys{}) // its key's mode does not matter: it goes
+	if err != nil {
+		return nil, err
+	}
+	_, kerr := os.Stat(st.abs(LegacyClientKey))
+	if legacy == nil && errors.Is(kerr, fs.ErrNotExist) {
+		return nil, nil
+	}
+	for _, rel := range []string{LegacyClientKey, LegacyClientCert} {
+		if err := os.Remove(st.abs(rel)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+	}
+	what := "retired the client certificate and key of a state made before client certificates were per role: no machine gets them; "
+	switch {
+	case newCA:
+		what += "it was signed by the replaced CA, which the members refuse once they run their new userdata"
+	case legacy != nil && !legacy.notAfter.IsZero():
+		what += "a copy kept elsewhere stays valid for etcd until " + legacy.notAfter.UTC().Format("2006-01-02") + ", unless the CA is replaced (certs rotate --ca)"
+	default:
+		what += "a copy kept elsewhere stays valid for etcd until it expires, unless the CA is replaced (certs rotate --ca)"
+	}
+	return []Change{{LegacyClientCert, what}}, nil
+}
+
 func checkMembers(members []Member) error {
 	seen := map[string]bool{}
 	for _, m := range members {
-		if m.Name == "" || strings.ContainsAny(m.Name, "/\\") || m.Name == "." || m.Name == ".." {
+		if !fileName(m.Name) {
 			return fmt.Errorf("pki: %q cannot name a member's files", m.Name)
 		}
 		if seen[m.Name] {
@@ -403,8 +585,22 @@ func checkMembers(members []Member) error {
 		if len(m.Addresses) == 0 {
 			return fmt.Errorf("pki: member %s has no address", m.Name)
 		}
+		if m.Role == "" {
+			return fmt.Errorf("pki: member %s has no role (its machine carries its role's client certificate)", m.Name)
+		}
+		for _, role := range append([]string{m.Role}, m.Clients...) {
+			if !fileName(role) {
+				return fmt.Errorf("pki: %q cannot name a client role's files", role)
+			}
+		}
 	}
 	return nil
+}
+
+// fileName reports whether name can be the base of a file name in the
+// state directory.
+func fileName(name string) bool {
+	return name != "" && !strings.ContainsAny(name, "/\\") && name != "." && name != ".."
 }
 
 // lock takes the state directory's lock, creating the directory if needed.
@@ -640,7 +836,8 @@ func (st *State) readCA(cluster string, loose *looseKeys) (*authority, error) {
 
 // leafSpec is what a leaf certificate must say.
 type leafSpec struct {
-	what     string // "member master-1", "the client"
+	what     string // "member master-1", "the client of role agent"
+	role     string // the client role of a client certificate; "" for a member's
 	certPath string
 	keyPath  string
 	subject  pkix.Name
@@ -666,15 +863,13 @@ func memberSpec(cluster string, m Member) leafSpec {
 	}
 }
 
-// ClientName is the common name of the client certificate.
-const ClientName = "rampart-client"
-
-func clientSpec(cluster string) leafSpec {
+func clientSpec(cluster, role string) leafSpec {
 	return leafSpec{
-		what:     "the client",
-		certPath: ClientCert,
-		keyPath:  ClientKey,
-		subject:  pkix.Name{Organization: []string{"rampart"}, OrganizationalUnit: []string{cluster}, CommonName: ClientName},
+		what:     "the client of role " + role,
+		role:     role,
+		certPath: ClientCert(role),
+		keyPath:  ClientKey(role),
+		subject:  pkix.Name{Organization: []string{"rampart"}, OrganizationalUnit: []string{cluster}, CommonName: ClientName(cluster, role)},
 		usage:    []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	}
 }
@@ -774,7 +969,11 @@ func (st *State) loadLeaf(ca *authority, ls leafSpec, withKeys bool) (*Pair, err
 		return nil, err
 	}
 	if cert == nil {
-		return nil, fmt.Errorf("%w: %s (%s) is missing; rampart gen creates it", ErrStale, st.abs(ls.certPath), ls.what)
+		why := ""
+		if _, err := os.Stat(st.abs(LegacyClientCert)); err == nil && ls.role != "" {
+			why = " (the state was made before client certificates were per role)"
+		}
+		return nil, fmt.Errorf("%w: %s (%s) is missing%s; rampart gen creates it", ErrStale, st.abs(ls.certPath), ls.what, why)
 	}
 	if d := ls.sanDiff(cert); d != "" {
 		return nil, fmt.Errorf("%w: %s names other addresses than the spec (%s); rampart gen issues a new one", ErrStale, st.abs(ls.certPath), d)
@@ -798,6 +997,9 @@ func (st *State) readLeafCert(ca *authority, ls leafSpec) (*x509.Certificate, []
 	}
 	if err := cert.CheckSignatureFrom(ca.cert); err != nil {
 		return nil, nil, fmt.Errorf("%w: %s is not signed by %s (%v); rampart certs rotate issues new ones", ErrBroken, st.abs(ls.certPath), st.abs(CACert), err)
+	}
+	if cn := cert.Subject.CommonName; cn != ls.subject.CommonName {
+		return nil, nil, fmt.Errorf("%w: %s is the certificate of %q, not of %s (CN %s); rampart certs rotate issues new ones", ErrBroken, st.abs(ls.certPath), cn, ls.what, ls.subject.CommonName)
 	}
 	return cert, certPEM, nil
 }

@@ -15,9 +15,11 @@ import (
 	"time"
 )
 
+// members are two members of role etcd, in a cluster whose role agent is
+// an etcd client too.
 var members = []Member{
-	{Name: "m1", Addresses: []netip.Addr{netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("2001:db8::1")}},
-	{Name: "m2", Addresses: []netip.Addr{netip.MustParseAddr("10.0.0.2")}},
+	{Name: "m1", Addresses: []netip.Addr{netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("2001:db8::1")}, Role: "etcd", Clients: []string{"agent"}},
+	{Name: "m2", Addresses: []netip.Addr{netip.MustParseAddr("10.0.0.2")}, Role: "etcd", Clients: []string{"agent"}},
 }
 
 func read(t *testing.T, st *State, rel string) []byte {
@@ -43,12 +45,13 @@ func TestEnsureCreatesThenKeeps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "etcd/ca.crt etcd/client.key etcd/client.crt etcd/members/m1.key etcd/members/m1.crt etcd/members/m2.key etcd/members/m2.crt"
+	want := "etcd/ca.crt etcd/clients/agent.key etcd/clients/agent.crt etcd/clients/etcd.key etcd/clients/etcd.crt etcd/members/m1.key etcd/members/m1.crt etcd/members/m2.key etcd/members/m2.crt"
 	if got := paths(changes); got != want {
 		t.Errorf("changes %q, want %q", got, want)
 	}
-	modes := map[string]fs.FileMode{CACert: CertMode, CAKey: KeyMode, ClientCert: CertMode, ClientKey: KeyMode,
-		MemberCert("m1"): CertMode, MemberKey("m1"): KeyMode, "etcd": DirMode, "etcd/members": DirMode, ".": DirMode}
+	modes := map[string]fs.FileMode{CACert: CertMode, CAKey: KeyMode, ClientCert("agent"): CertMode, ClientKey("agent"): KeyMode,
+		ClientCert("etcd"): CertMode, ClientKey("etcd"): KeyMode, MemberCert("m1"): CertMode, MemberKey("m1"): KeyMode,
+		"etcd": DirMode, "etcd/members": DirMode, "etcd/clients": DirMode, ".": DirMode}
 	before := map[string][]byte{}
 	for rel, mode := range modes {
 		info, err := os.Stat(st.abs(rel))
@@ -98,9 +101,30 @@ func TestEnsureCreatesThenKeeps(t *testing.T) {
 	if _, err := c.Verify(x509.VerifyOptions{Roots: roots, DNSName: "10.0.0.2"}); err == nil {
 		t.Error("m1's certificate is valid for m2's address")
 	}
-	cl := mat.Client.Certificate()
-	if len(cl.ExtKeyUsage) != 1 || cl.ExtKeyUsage[0] != x509.ExtKeyUsageClientAuth || cl.Subject.CommonName != ClientName {
-		t.Errorf("client certificate: %v %v", cl.ExtKeyUsage, cl.Subject)
+	// One client certificate per role: client use only, the role in its
+	// name, a key of its own; valid from the CA.
+	if len(mat.Clients) != 2 {
+		t.Fatalf("client pairs %v, want agent's and etcd's", mat.Clients)
+	}
+	keys := map[string]bool{}
+	for role, p := range mat.Clients {
+		cl := p.Certificate()
+		if len(cl.ExtKeyUsage) != 1 || cl.ExtKeyUsage[0] != x509.ExtKeyUsageClientAuth || cl.Subject.String() != "CN=c1-"+role+"-client,OU=c1,O=rampart" {
+			t.Errorf("client certificate of %s: %v %v", role, cl.ExtKeyUsage, cl.Subject)
+		}
+		if len(cl.DNSNames)+len(cl.IPAddresses) != 0 {
+			t.Errorf("client certificate of %s names %v %v", role, cl.DNSNames, cl.IPAddresses)
+		}
+		if _, err := cl.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+			t.Errorf("client certificate of %s: %v", role, err)
+		}
+		if p.CertPath != ClientCert(role) || p.KeyPath != ClientKey(role) || !bytes.Equal(p.Key, read(t, st, ClientKey(role))) {
+			t.Errorf("client pair of %s: %s %s", role, p.CertPath, p.KeyPath)
+		}
+		keys[string(p.Key)] = true
+	}
+	if len(keys) != 2 {
+		t.Error("two roles share a client key")
 	}
 }
 
@@ -110,7 +134,7 @@ func TestAddressChangeKeepsKeyAndCA(t *testing.T) {
 		t.Fatal(err)
 	}
 	ca, key, other := read(t, st, CACert), read(t, st, MemberKey("m2")), read(t, st, MemberCert("m1"))
-	moved := []Member{members[0], {Name: "m2", Addresses: []netip.Addr{netip.MustParseAddr("10.0.0.9")}}}
+	moved := []Member{members[0], {Name: "m2", Addresses: []netip.Addr{netip.MustParseAddr("10.0.0.9")}, Role: "etcd"}}
 	if _, err := st.Load("c1", moved); !errors.Is(err, ErrStale) {
 		t.Fatalf("Load with a moved member: %v, want ErrStale", err)
 	}
@@ -268,7 +292,7 @@ func TestRotate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(changes) != 5 || changes[0].Path != CAHistory || changes[1].Path != CACert {
+	if len(changes) != 6 || changes[0].Path != CAHistory || changes[1].Path != CACert {
 		t.Errorf("rotate --ca: %v", changes)
 	}
 	if bytes.Equal(read(t, st, CACert), ca) {
@@ -309,14 +333,17 @@ func TestList(t *testing.T) {
 	for _, c := range certs {
 		got = append(got, c.Path)
 	}
-	if strings.Join(got, " ") != "etcd/ca.crt etcd/client.crt etcd/members/m1.crt etcd/members/m2.crt" {
+	if strings.Join(got, " ") != "etcd/ca.crt etcd/clients/agent.crt etcd/clients/etcd.crt etcd/members/m1.crt etcd/members/m2.crt" {
 		t.Errorf("List: %v", got)
 	}
-	if s := certs[2].SANs(); s != "10.0.0.1, 127.0.0.1, ::1, 2001:db8::1, m1, localhost" {
+	if certs[1].Role != "agent" || certs[2].Role != "etcd" || certs[3].Role != "" || certs[1].Legacy || certs[1].SANs() != "" {
+		t.Errorf("List: roles %q %q %q, legacy %v, SANs %q", certs[1].Role, certs[2].Role, certs[3].Role, certs[1].Legacy, certs[1].SANs())
+	}
+	if s := certs[3].SANs(); s != "10.0.0.1, 127.0.0.1, ::1, 2001:db8::1, m1, localhost" {
 		t.Errorf("SANs %q", s)
 	}
 	now := time.Now()
-	if d := certs[2].DaysLeft(now); d < 728 || d > 730 {
+	if d := certs[3].DaysLeft(now); d < 728 || d > 730 {
 		t.Errorf("a new member certificate has %d days left, want about 730", d)
 	}
 	if d := certs[0].DaysLeft(certs[0].NotAfter.Add(time.Minute)); d != -1 {
@@ -349,7 +376,7 @@ func TestLooseKeyModes(t *testing.T) {
 	}
 	loosen := func() {
 		t.Helper()
-		for rel, mode := range map[string]fs.FileMode{CAKey: 0o644, ClientKey: 0o640, MemberKey("m2"): 0o604} {
+		for rel, mode := range map[string]fs.FileMode{CAKey: 0o644, ClientKey("agent"): 0o640, MemberKey("m2"): 0o604} {
 			if err := os.Chmod(st.abs(rel), mode); err != nil {
 				t.Fatal(err)
 			}
@@ -357,7 +384,7 @@ func TestLooseKeyModes(t *testing.T) {
 	}
 	loosen()
 	before := map[string][]byte{}
-	for _, rel := range []string{CACert, CAKey, ClientCert, ClientKey, MemberCert("m1"), MemberKey("m1"), MemberCert("m2"), MemberKey("m2")} {
+	for _, rel := range []string{CACert, CAKey, ClientCert("agent"), ClientKey("agent"), ClientCert("etcd"), ClientKey("etcd"), MemberCert("m1"), MemberKey("m1"), MemberCert("m2"), MemberKey("m2")} {
 		before[rel] = read(t, st, rel)
 	}
 	if _, err := st.Load("c1", members); !errors.Is(err, ErrKeyMode) || !strings.Contains(err.Error(), st.abs(CAKey)+" is mode 0644; a key must be 0600") {
@@ -373,7 +400,7 @@ func TestLooseKeyModes(t *testing.T) {
 	}
 	want := []string{
 		"etcd/ca.key: tightened the mode of the key from 0644 to 0600: it was readable by others",
-		"etcd/client.key: tightened the mode of the key from 0640 to 0600: it was readable by others",
+		"etcd/clients/agent.key: tightened the mode of the key from 0640 to 0600: it was readable by others",
 		"etcd/members/m2.key: tightened the mode of the key from 0604 to 0600: it was readable by others",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
@@ -451,8 +478,8 @@ func TestClock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.NotBefore.Equal(then.Add(-backdate)) || certs[2].DaysLeft(time.Now()) >= 0 {
-		t.Errorf("m1: not before %s, %d days left", c.NotBefore, certs[2].DaysLeft(time.Now()))
+	if !c.NotBefore.Equal(then.Add(-backdate)) || certs[3].DaysLeft(time.Now()) >= 0 {
+		t.Errorf("m1: not before %s, %d days left", c.NotBefore, certs[3].DaysLeft(time.Now()))
 	}
 }
 
@@ -465,7 +492,7 @@ func TestLoadCertificatesNeedsNoKey(t *testing.T) {
 	if _, err := st.Ensure("c1", members); err != nil {
 		t.Fatal(err)
 	}
-	for _, rel := range []string{CAKey, ClientKey, MemberKey("m1"), MemberKey("m2")} {
+	for _, rel := range []string{CAKey, ClientKey("agent"), ClientKey("etcd"), MemberKey("m1"), MemberKey("m2")} {
 		if err := os.Remove(st.abs(rel)); err != nil {
 			t.Fatal(err)
 		}
@@ -474,13 +501,13 @@ func TestLoadCertificatesNeedsNoKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(mat.Members["m1"].Cert, read(t, st, MemberCert("m1"))) || mat.Members["m1"].Key != nil || mat.Client.Key != nil {
+	if !bytes.Equal(mat.Members["m1"].Cert, read(t, st, MemberCert("m1"))) || mat.Members["m1"].Key != nil || mat.Clients["agent"].Key != nil || !bytes.Equal(mat.Clients["etcd"].Cert, read(t, st, ClientCert("etcd"))) {
 		t.Errorf("LoadCertificates: certificates not as stored, or keys read")
 	}
 	if _, err := st.Load("c1", members); !errors.Is(err, ErrBroken) {
 		t.Errorf("Load without keys: %v, want ErrBroken", err)
 	}
-	moved := []Member{members[0], {Name: members[1].Name, Addresses: []netip.Addr{netip.MustParseAddr("192.0.2.99")}}}
+	moved := []Member{members[0], {Name: members[1].Name, Addresses: []netip.Addr{netip.MustParseAddr("192.0.2.99")}, Role: "etcd"}}
 	if _, err := st.LoadCertificates("c1", moved); !errors.Is(err, ErrStale) {
 		t.Errorf("a member with other addresses: %v, want ErrStale", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -25,8 +26,11 @@ func newCerts() *cobra.Command {
 		Use:   "certs list|rotate",
 		Short: "List the etcd certificates of the state directory, or rotate them",
 		Long: `certs works on the etcd certificates of the state directory (--state, default
-state/): list shows each certificate with its subject, SANs, end of validity and
-days left; rotate replaces them, on demand only.`,
+state/): the CA, each member's server and peer certificate, and one client
+certificate per role (etcd/clients/<role>.crt, CN <cluster>-<role>-client) for
+the etcd roles and the roles with etcd_client. list shows each certificate
+with its subject, SANs, end of validity and days left; rotate replaces them,
+on demand only.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return usageError("certs needs a subcommand: list or rotate\nSee '%s --help'.", cmd.CommandPath())
@@ -67,6 +71,11 @@ func newCertsList() *cobra.Command {
 			if err := tw.Flush(); err != nil {
 				return err
 			}
+			for _, c := range certs {
+				if c.Legacy {
+					fmt.Fprintf(cmd.OutOrStdout(), "note: %s is the one client certificate of a state made before client certificates were per role: no machine gets it any more, but etcd accepts it until it expires or the CA is replaced; rampart certs rotate removes it and its key (--ca also makes the members refuse it)\n", filepath.Join(state, filepath.FromSlash(c.Path)))
+				}
+			}
 			if len(expiring) > 0 {
 				return &exitError{code: ExitInvalid, err: fmt.Errorf("certs list: %d certificate(s) expire within %d days: %v; rampart certs rotate issues new ones", len(expiring), int(ExpiryWarning.Hours()/24), expiring)}
 			}
@@ -80,19 +89,32 @@ func newCertsList() *cobra.Command {
 func newCertsRotate() *cobra.Command {
 	var file, state string
 	var ca bool
+	var clients []string
 	c := &cobra.Command{
-		Use:   "rotate -f cluster.yaml [--state state] [--ca]",
-		Short: "Replace the member and client keys and certificates (with --ca, the CA and everything under it)",
-		Long: `rotate gives every etcd member of the spec and the client a new key and a new
-certificate from the existing CA; with --ca it first replaces the CA itself. It
-is never done unless asked. Afterwards run rampart gen to write the new output
-tree and userdata, and bring them to the nodes: with --ca, the members trust only
-the new CA once they restart, so every member needs its new userdata before the
-first one restarts. rotate --ca records the replaced CA's fingerprint in
-STATE/etcd/ca.replaced, so that gen replaces the output trees it made (gen
-refuses a tree made with a CA it does not know).`,
+		Use:   "rotate -f cluster.yaml [--state state] [--ca | --client ROLE...]",
+		Short: "Replace the member and client keys and certificates (with --ca, the CA and everything under it; with --client, one role's client pair)",
+		Long: `rotate gives every etcd member of the spec and every client role (each etcd
+role, each role with etcd_client) a new key and a new certificate from the
+existing CA; with --ca it first replaces the CA itself. With --client ROLE
+(repeatable) only those roles' client pairs are replaced, for a role whose
+client key may have leaked: the other roles and the members keep theirs. It is
+never done unless asked. Afterwards run rampart gen to write the new output
+tree and userdata, and bring them to the machines concerned: with --ca, the
+members trust only the new CA once they restart, so every member needs its new
+userdata before the first one restarts. rotate --ca records the replaced CA's
+fingerprint in STATE/etcd/ca.replaced, so that gen replaces the output trees it
+made (gen refuses a tree made with a CA it does not know).
+
+A rotated certificate is not revoked: etcd accepts any unexpired certificate of
+its CA, so the old pair stays usable until it expires; only --ca ends that (the
+members then refuse everything of the old CA). rotate (without --client) also
+removes STATE/etcd/client.crt and client.key, the one client pair of a state
+made before client certificates were per role, which no machine gets any more.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if ca && len(clients) > 0 {
+				return usageError("certs rotate: --ca replaces everything, --client only some roles' client pairs: give one of them")
+			}
 			s, err := loadSpec(file)
 			if err != nil {
 				return err
@@ -101,7 +123,12 @@ refuses a tree made with a CA it does not know).`,
 			if len(members) == 0 {
 				return &exitError{code: ExitInvalid, err: fmt.Errorf("certs rotate: %s has no etcd members (no role with etcd: true)", file)}
 			}
-			changes, err := pki.Open(state).Rotate(s.Cluster, members, ca)
+			var changes []pki.Change
+			if len(clients) > 0 {
+				changes, err = pki.Open(state).RotateClients(s.Cluster, members, clients)
+			} else {
+				changes, err = pki.Open(state).Rotate(s.Cluster, members, ca)
+			}
 			if err != nil {
 				return &exitError{code: ExitInvalid, err: fmt.Errorf("certs rotate: %w", err)}
 			}
@@ -109,12 +136,17 @@ refuses a tree made with a CA it does not know).`,
 			for _, ch := range changes {
 				fmt.Fprintf(w, "state %s: %s\n", filepath.Join(state, filepath.FromSlash(ch.Path)), ch.What)
 			}
-			fmt.Fprintf(w, "next: rampart gen -f %s --state %s, then bring the new userdata to the members\n", file, state)
+			to := "the members and the etcd client roles' machines"
+			if len(clients) > 0 {
+				to = "the machines of role(s) " + strings.Join(clients, ", ")
+			}
+			fmt.Fprintf(w, "next: rampart gen -f %s --state %s, then bring the new userdata to %s\n", file, state, to)
 			return nil
 		},
 	}
 	c.Flags().StringVarP(&file, "file", "f", "", "the cluster spec (required)")
 	c.Flags().StringVar(&state, "state", DefaultState, "the state directory")
 	c.Flags().BoolVar(&ca, "ca", false, "replace the CA too, and everything under it")
+	c.Flags().StringArrayVar(&clients, "client", nil, "replace only this role's client key and certificate (repeatable)")
 	return c
 }

@@ -1,10 +1,17 @@
 package cli
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"io/fs"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,7 +34,7 @@ func TestCertsList(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("certs list: exit %d\n%s%s", code, out, stderr)
 	}
-	for _, want := range []string{"CERTIFICATE", "DAYS LEFT", "CN=dcos-packet etcd CA,OU=dcos-packet,O=rampart", "CN=rampart-client", "CN=master-1",
+	for _, want := range []string{"CERTIFICATE", "DAYS LEFT", "CN=dcos-packet etcd CA,OU=dcos-packet,O=rampart", "state/etcd/clients/master.crt", "CN=dcos-packet-master-client,OU=dcos-packet,O=rampart", "CN=master-1",
 		"10.88.1.2, 127.0.0.1, 147.75.1.10, ::1, 2604:1380:1::10, master-1, localhost", " 729\n", " 3649\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("certs list does not show %q:\n%s", want, out)
@@ -64,6 +71,25 @@ func TestCertsRotate(t *testing.T) {
 	}
 	if code, out, _ := run("gen", "-f", fixture, "-o", filepath.Join(dir, "out"), "--state", state); code != 0 || strings.Contains(out, "etcd/") {
 		t.Errorf("gen after rotate should find the state complete:\n%s", out)
+	}
+	// One role's client pair: nothing else changes.
+	clientKey, _ := os.ReadFile(filepath.Join(state, "etcd", "clients", "master.key"))
+	code, out, stderr = run("certs", "rotate", "-f", fixture, "--state", state, "--client", "master")
+	if code != 0 || !strings.Contains(out, "etcd/clients/master.crt: rotated: new key and certificate for the client of role master") || strings.Contains(out, "member master-1") ||
+		!strings.Contains(out, "bring the new userdata to the machines of role(s) master") {
+		t.Errorf("certs rotate --client master: exit %d\n%s%s", code, out, stderr)
+	}
+	if now, _ := os.ReadFile(filepath.Join(state, "etcd", "clients", "master.key")); string(now) == string(clientKey) {
+		t.Error("certs rotate --client master kept master's client key")
+	}
+	if now, _ := os.ReadFile(filepath.Join(state, "etcd", "members", "master-1.key")); string(now) != string(key2) {
+		t.Error("certs rotate --client master replaced the member's key")
+	}
+	if code, _, stderr := run("certs", "rotate", "-f", fixture, "--state", state, "--client", "agent"); code != 1 || !strings.Contains(stderr, `role "agent" has no client certificate; the client roles are master`) {
+		t.Errorf("certs rotate --client agent (no etcd client): exit %d\n%s", code, stderr)
+	}
+	if code, _, stderr := run("certs", "rotate", "-f", fixture, "--state", state, "--client", "master", "--ca"); code != 2 || !strings.Contains(stderr, "give one of them") {
+		t.Errorf("certs rotate --client --ca: exit %d, want 2\n%s", code, stderr)
 	}
 	if code, out, _ := run("certs", "rotate", "-f", fixture, "--state", state, "--ca"); code != 0 || !strings.Contains(out, "replaced the etcd CA") {
 		t.Errorf("certs rotate --ca: exit %d\n%s", code, out)
@@ -156,7 +182,7 @@ func TestRecoverRefusesOutputTree(t *testing.T) {
 	if err := os.WriteFile(treeIgn, final, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	key, err := os.ReadFile(filepath.Join(state, "etcd", "client.key"))
+	key, err := os.ReadFile(filepath.Join(state, "etcd", "clients", "master.key"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,4 +360,130 @@ func readDir(t *testing.T, dir string) map[string]string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// TestLegacyClientState: a state made before client certificates were per
+// role (one etcd/client.crt and .key, no etcd/clients/) keeps working: the
+// commands that only read it say it is stale and that gen brings it up to
+// date; gen gives each client role its pair from the same CA and says that
+// the old pair is no longer used, leaving it as it is; the tree and the
+// userdata carry the role's pair; certs list shows the old one with a
+// note; certs rotate retires it.
+func TestLegacyClientState(t *testing.T) {
+	dir := t.TempDir()
+	state, out := filepath.Join(dir, "state"), filepath.Join(dir, "out")
+	if code, o, e := run("gen", "-f", fixture, "-o", out, "--state", state); code != 0 {
+		t.Fatalf("gen: exit %d\n%s%s", code, o, e)
+	}
+	if err := os.RemoveAll(filepath.Join(state, "etcd", "clients")); err != nil {
+		t.Fatal(err)
+	}
+	legacyCert, legacyKey := signLegacyClient(t, state)
+	writeTestFile(t, filepath.Join(state, "etcd", "client.crt"), legacyCert, 0o644)
+	writeTestFile(t, filepath.Join(state, "etcd", "client.key"), legacyKey, 0o600)
+
+	code, o, e := run("gen", "-f", fixture, "-o", out, "--state", state, "--check")
+	if code != 1 || !strings.Contains(e, "clients/master.crt (the client of role master) is missing (the state was made before client certificates were per role); rampart gen creates it") {
+		t.Errorf("gen --check on the old state: exit %d, want 1 naming what is missing\n%s%s", code, o, e)
+	}
+	code, o, e = run("recover", "master-1", "-f", fixture, "--state", state, "-o", filepath.Join(dir, "recovered"))
+	if code != 1 || !strings.Contains(e, "rampart gen -f SPEC --state "+state+" brings it up to date") {
+		t.Errorf("recover on the old state: exit %d, want 1 and the advice to run gen\n%s%s", code, o, e)
+	}
+
+	code, o, e = run("gen", "-f", fixture, "-o", out, "--state", state)
+	if code != 0 || !strings.Contains(o, "etcd/clients/master.crt: issued the certificate of the client of role master") ||
+		!strings.Contains(o, filepath.Join(state, "etcd", "client.crt")+": no longer used: every role has its own client certificate now") {
+		t.Fatalf("gen on the old state: exit %d\n%s%s", code, o, e)
+	}
+	if now, _ := os.ReadFile(filepath.Join(state, "etcd", "client.crt")); string(now) != string(legacyCert) {
+		t.Error("gen changed the old client certificate")
+	}
+	if now, _ := os.ReadFile(filepath.Join(state, "etcd", "client.key")); string(now) != string(legacyKey) {
+		t.Error("gen changed the old client key")
+	}
+	roleCert, _ := os.ReadFile(filepath.Join(state, "etcd", "clients", "master.crt"))
+	onNode, _ := os.ReadFile(filepath.Join(out, "nodes", "master-1", "rootfs", "etc", "ssl", "certs", "etcd", "client.crt"))
+	if len(roleCert) == 0 || string(onNode) != string(roleCert) {
+		t.Error("master-1's client certificate in the tree is not role master's")
+	}
+	final, _ := os.ReadFile(filepath.Join(state, "userdata", "nodes", "master-1", "cloud-config.yaml"))
+	line := func(pemData []byte) string { return strings.Split(string(pemData), "\n")[1] } // a line of base64
+	if strings.Contains(string(final), line(legacyKey)) || strings.Contains(string(final), line(legacyCert)) || !strings.Contains(string(final), line(roleCert)) {
+		t.Error("master-1's final userdata carries the old client pair, or not its role's")
+	}
+	if code, o, e := run("gen", "-f", fixture, "-o", out, "--state", state, "--check"); code != 0 {
+		t.Errorf("gen --check after gen: exit %d\n%s%s", code, o, e)
+	}
+	code, o, e = run("certs", "list", "--state", state)
+	if code != 0 || !strings.Contains(o, "note: "+filepath.Join(state, "etcd", "client.crt")+" is the one client certificate of a state made before client certificates were per role") {
+		t.Errorf("certs list: exit %d\n%s%s", code, o, e)
+	}
+
+	code, o, e = run("certs", "rotate", "-f", fixture, "--state", state)
+	if code != 0 || !strings.Contains(o, filepath.Join(state, "etcd", "client.crt")+": retired the client certificate and key") {
+		t.Fatalf("certs rotate: exit %d\n%s%s", code, o, e)
+	}
+	for _, f := range []string{"client.crt", "client.key"} {
+		if _, err := os.Stat(filepath.Join(state, "etcd", f)); err == nil {
+			t.Errorf("certs rotate left etcd/%s", f)
+		}
+	}
+	if code, o, _ := run("certs", "list", "--state", state); code != 0 || strings.Contains(o, "note:") {
+		t.Errorf("certs list after rotate: exit %d\n%s", code, o)
+	}
+}
+
+// signLegacyClient issues, from the state's CA, a client certificate like
+// the one of states made before client certificates were per role.
+func signLegacyClient(t *testing.T, state string) (certPEM, keyPEM []byte) {
+	t.Helper()
+	caPEM, err := os.ReadFile(filepath.Join(state, "etcd", "ca.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	caKeyPEM, err := os.ReadFile(filepath.Join(state, "etcd", "ca.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb, _ := pem.Decode(caPEM)
+	kb, _ := pem.Decode(caKeyPEM)
+	if cb == nil || kb == nil {
+		t.Fatal("the state's CA does not decode")
+	}
+	ca, err := x509.ParseCertificate(cb.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caKey, err := x509.ParsePKCS8PrivateKey(kb.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{Organization: []string{"rampart"}, OrganizationalUnit: ca.Subject.OrganizationalUnit, CommonName: "rampart-client"},
+		NotBefore:    time.Now().Add(-time.Hour), NotAfter: time.Now().Add(2 * 365 * 24 * time.Hour),
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})
+}
+
+func writeTestFile(t *testing.T, p string, data []byte, mode os.FileMode) {
+	t.Helper()
+	if err := os.WriteFile(p, data, mode); err != nil {
+		t.Fatal(err)
+	}
 }

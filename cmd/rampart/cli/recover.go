@@ -283,7 +283,8 @@ func reinstallIf(cmd *cobra.Command, reinstall, yes bool, o packet.ReinstallOpti
 // memberCommands are the etcdctl commands that replace member n: remove
 // the old membership (found by name) and add the new one (unless a member of
 // that name or peer URL is there already), talking to the other members with
-// the state's CA and client certificate. They are safe to run again after a
+// the state's CA and the client certificate of n's role (an etcd role: the
+// one its members carry for etcdctl). They are safe to run again after a
 // partial or complete run, under sh -e: a removed member is not looked for
 // twice, and the added one, unstarted and so still without a name, is found
 // by its peer URL.
@@ -301,11 +302,11 @@ func memberCommands(s *spec.Spec, n *spec.Node, st *pki.State) ([]string, error)
 	if err != nil {
 		return nil, err
 	}
-	cert, err := abs(pki.ClientCert)
+	cert, err := abs(pki.ClientCert(n.Role))
 	if err != nil {
 		return nil, err
 	}
-	key, err := abs(pki.ClientKey)
+	key, err := abs(pki.ClientKey(n.Role))
 	if err != nil {
 		return nil, err
 	}
