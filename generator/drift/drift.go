@@ -19,6 +19,7 @@ const (
 	ExtraChain    = "extra chain"
 	ChangedChain  = "changed chain" // an nftables chain's hook, priority or policy
 	MissingJump   = "missing jump"
+	JumpNotFirst  = "jump not first" // rampart's jump is in its chain, but other rules come before it
 	ForeignAccept = "foreign accept before rampart's jump"
 	MissingSet    = "missing set"
 	ExtraSet      = "extra set"
@@ -85,16 +86,27 @@ type Expected struct {
 	Jumps    []firewall.Jump             // jumps into rampart's chains (firewall.Jumps), checked for iptables
 }
 
+// NFTFile is the rendered file that holds table inet rampart.
+const NFTFile = "rampart.nft"
+
 // Expect renders the role's firewall for the spec's backend and parses it.
 func Expect(p *policy.Policy, role, backend string) (*Expected, error) {
 	e := &Expected{IPTables: map[policy.Family]*IPTables{}, Jumps: firewall.Jumps(p)}
 	if backend == "nftables" {
+		// rampart.nft is the ruleset; other files (the failsafe ruleset the
+		// script loads only when rampart.nft fails) are not what runs
 		for _, f := range firewall.RenderNFTables(p, role) {
+			if f.Name != NFTFile {
+				continue
+			}
 			n, err := ParseNFT(bytes.NewReader(f.Contents), f.Name)
 			if err != nil {
 				return nil, fmt.Errorf("rendered %s: %w", f.Name, err)
 			}
 			e.NFT = n
+		}
+		if e.NFT == nil {
+			return nil, fmt.Errorf("rampart renders no %s for role %s", NFTFile, role)
 		}
 		return e, nil
 	}
@@ -404,6 +416,9 @@ func checkJump(p *policy.Policy, role string, f policy.Family, want *Expected, l
 		return []Finding{fd}
 	}
 	var out []Finding
+	if fd, ok := notFirst(fam, j, want.Jumps, c.Rules, at); ok {
+		out = append(out, fd)
+	}
 	for i, r := range c.Rules[:at] {
 		if why := judge(p, role, f, want, tab, r, cond{}, 0, map[string]bool{}); why != "" {
 			out = append(out, Finding{Kind: ForeignAccept, Family: fam, Where: where(j.Table, j.From), Pos: i + 1,
@@ -411,6 +426,75 @@ func checkJump(p *policy.Policy, role string, f policy.Family, want *Expected, l
 		}
 	}
 	return out
+}
+
+// maxBefore bounds how many of the rules before a jump that is not first
+// a finding lists.
+const maxBefore = 5
+
+// notFirst reports rampart's jump at index at of a chain's rules when rules
+// of another owner stand before it: the apply script inserts its jumps at
+// position 1 and keeps them there, so whatever stands before one was put
+// there by someone else (Docker's -I FORWARD -j DOCKER-USER, kube-proxy's
+// jumps to its KUBE-* chains) and sees every packet before rampart does.
+// It is reported whether those rules are harmless or not (a harmful one is
+// a ForeignAccept finding besides): a rule that looks harmless today hands
+// the packet to a chain its owner may fill tomorrow. rampart's own jumps
+// from the same chain, if it ever has two there, do not count.
+func notFirst(fam string, j firewall.Jump, jumps []firewall.Jump, rules []*Rule, at int) (Finding, bool) {
+	var before []string
+	n := 0
+	for i, r := range rules[:at] {
+		if ownJump(j, jumps, r) {
+			continue
+		}
+		n++
+		if n > maxBefore {
+			continue
+		}
+		s := fmt.Sprintf("#%d (line %d) %s", i+1, r.LineNo, r.Line)
+		if endsChain(r) {
+			s += " [ends the chain for every packet: rampart's jump is never reached]"
+		}
+		before = append(before, s)
+	}
+	if n == 0 {
+		return Finding{}, false
+	}
+	if n > maxBefore {
+		before = append(before, fmt.Sprintf("and %d more", n-maxBefore))
+	}
+	jump := rules[at]
+	return Finding{Kind: JumpNotFirst, Family: fam, Where: where(j.Table, j.From), Pos: at + 1,
+		Found: jump.Line, Line: jump.LineNo,
+		Detail: fmt.Sprintf("%d rule(s) of another owner come before it and see every packet first: %s; rampart's script puts its jump at position 1 (%s-I %s 1 -j %s)",
+			n, strings.Join(before, "; "), tableOpt(j.Table), j.From, j.To)}, true
+}
+
+// ownJump reports whether r is one of rampart's plain jumps from j's chain.
+func ownJump(j firewall.Jump, jumps []firewall.Jump, r *Rule) bool {
+	for _, o := range jumps {
+		if o.Table != j.Table || o.From != j.From || r.Target != o.To {
+			continue
+		}
+		if plain, err := parseRule(o.From, []string{"-j", o.To}); err == nil && plain.key == r.key {
+			return true
+		}
+	}
+	return false
+}
+
+// endsChain reports whether a rule matches every packet and ends its way
+// through the chain (ACCEPT, DROP, REJECT, RETURN or a goto).
+func endsChain(r *Rule) bool {
+	if r.Proto != "all" || r.Src != nil || r.Dst != nil || r.In != "" || r.Out != "" || len(r.Matches) > 0 {
+		return false
+	}
+	switch r.Target {
+	case "ACCEPT", "DROP", "REJECT", "RETURN":
+		return true
+	}
+	return r.Goto
 }
 
 // checkIPSets compares rampart's sets (rampart-*).

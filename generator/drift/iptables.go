@@ -7,9 +7,9 @@
 // drift, and every difference of meaning is.
 //
 // Only rampart's own chains, sets and table are compared, with the jumps
-// into them from the built-in chains; other owners' chains are ignored,
-// except a rule of theirs placed before rampart's jump that accepts what
-// rampart would drop.
+// into them from the built-in chains (missing, or not first in their
+// chain); other owners' chains are ignored, except a rule of theirs placed
+// before rampart's jump that accepts what rampart would drop.
 package drift
 
 import (
@@ -25,18 +25,19 @@ import (
 
 // IPTables is one family's state as iptables-save prints it (or as an
 // iptables-restore file declares it): the tables rampart has chains in,
-// filter and mangle (Tables read). Other tables (nat, raw, ...) are skipped.
+// filter, mangle and raw (Tables read). Other tables (nat, security) are
+// skipped.
 type IPTables struct {
-	Tables map[string]*Table // filter and mangle, keyed by name; a table the input lacks is absent
+	Tables map[string]*Table // filter, mangle and raw, keyed by name; a table the input lacks is absent
 }
 
 // Tables lists the tables ParseIPTables reads, in the order drift reports
 // on them.
-var Tables = []string{"filter", "mangle"}
+var Tables = []string{"filter", "mangle", "raw"}
 
 // Table is one table of one family.
 type Table struct {
-	Name   string            // filter or mangle
+	Name   string            // filter, mangle or raw
 	Chains map[string]*Chain // built-in and user chains, keyed by name
 	Order  []string          // chains in the order they were declared
 }
@@ -128,7 +129,7 @@ func lines(r io.Reader, name string, fn func(no int, line string) error) error {
 	return nil
 }
 
-// ParseIPTables reads the filter and mangle tables of iptables-save (or
+// ParseIPTables reads the filter, mangle and raw tables of iptables-save (or
 // ip6tables-save) output, or of an iptables-restore file. Other tables are
 // skipped. Input without them (empty or comments only, as iptables-save
 // prints on a node where nothing was ever loaded) is an empty ruleset:

@@ -314,6 +314,10 @@ func TestDriftIPTables(t *testing.T) {
 	ns.Run("ipset", "flush", "rampart-cluster-6")
 	// remove a jump
 	ns.Run("ip6tables", "-w", "-D", "FORWARD", "-j", "RAMPART-FORWARD")
+	// Docker (re)starting inserts its jump to DOCKER-USER first in FORWARD:
+	// harmless (DOCKER-USER begins with rampart's jump), but rampart's jump
+	// from FORWARD is no longer first
+	ns.Run("iptables", "-w", "-I", "FORWARD", "-j", "DOCKER-USER")
 	// other owners' chains are ignored
 	ns.Run("iptables", "-w", "-N", "DOCKER-ISOLATION-STAGE-1")
 	ns.Run("iptables", "-w", "-A", "DOCKER-ISOLATION-STAGE-1", "-j", "ACCEPT")
@@ -332,11 +336,15 @@ func TestDriftIPTables(t *testing.T) {
 		{drift.MissingRule, "IPv4", "RAMPART-INPUT", "-A RAMPART-INPUT -m set --match-set rampart-trusted-4 src -j ACCEPT"},
 		{drift.ExtraMember, "IPv4", "rampart-admins-4", "203.0.113.9"},
 		{drift.ForeignAccept, "IPv4", "INPUT", "tcp/8080 from 203.0.113.0/24"},
+		{drift.JumpNotFirst, "IPv4", "INPUT", "4 rule(s) of another owner come before it"},
+		{drift.JumpNotFirst, "IPv4", "FORWARD", "-A FORWARD -j DOCKER-USER; rampart's script puts its jump at position 1 (-I FORWARD 1 -j RAMPART-FORWARD)"},
 		{drift.ForeignAccept, "IPv6", "INPUT", "through OTHER-INPUT"},
+		{drift.JumpNotFirst, "IPv6", "INPUT", "-A INPUT -j OTHER-INPUT"},
 		{drift.MissingJump, "IPv6", "FORWARD", "-A FORWARD -j RAMPART-FORWARD"},
 		{drift.MissingJump, "IPv4", "mangle PREROUTING", "-t mangle -A PREROUTING -j RAMPART-PREROUTING"},
 		{drift.MissingRule, "IPv6", "mangle RAMPART-PREROUTING", "-m addrtype --dst-type LOCAL -j CONNMARK --set-xmark 0x1000000/0x1000000"},
 		{drift.ForeignAccept, "IPv6", "mangle PREROUTING", "tcp/8080 from 2001:db8:ff::/48"},
+		{drift.JumpNotFirst, "IPv6", "mangle PREROUTING", "-s 2001:db8:ff::/48"},
 		{drift.ChangedRule, "IPv4", "RAMPART-INPUT", "-A RAMPART-INPUT -m set --match-set rampart-admins-4 src -p tcp -m tcp --dport 22 -j ACCEPT\x00-A RAMPART-INPUT -p tcp -m set --match-set rampart-admins-4 src -m tcp --dport 2222 -j ACCEPT"},
 	}
 	for _, m := range cluster6 {

@@ -411,9 +411,10 @@ var nftDefaults = []string{" burst 5 packets"}
 // "0x50 [invalid type]"): the number is the same.
 var untyped = regexp.MustCompile(`0x([0-9a-fA-F]+) \[invalid type\]`)
 
-// normNFT normalises a rule's text: white space, anonymous sets sorted, the
-// "type" nft leaves out of a reject's icmp type, default parts dropped,
-// untyped hexadecimal values read as the numbers they are.
+// normNFT normalises a rule's text: white space, addresses as prefixes,
+// anonymous sets sorted, the "type" nft leaves out of a reject's icmp type,
+// default parts dropped, untyped hexadecimal values read as the numbers
+// they are.
 func normNFT(s string) string {
 	s = untyped.ReplaceAllStringFunc(s, func(m string) string {
 		n, err := strconv.ParseUint(untyped.FindStringSubmatch(m)[1], 16, 64)
@@ -422,7 +423,11 @@ func normNFT(s string) string {
 		}
 		return strconv.FormatUint(n, 10)
 	})
-	s = " " + strings.Join(strings.Fields(s), " ") + " "
+	words := strings.Fields(s)
+	for i, w := range words {
+		words[i] = normElement(w) // ip daddr 10.0.0.1/32 is printed 10.0.0.1
+	}
+	s = " " + strings.Join(words, " ") + " "
 	for _, d := range nftDefaults {
 		s = strings.ReplaceAll(s, d+" ", " ")
 	}

@@ -319,3 +319,32 @@ func TestEmptyRuleset(t *testing.T) {
 		}
 	}
 }
+
+// TestNFTRuleEquivalence: nft rules written the way rampart renders them and
+// the way nft list ruleset prints them back mean the same; rules that
+// differ in meaning do not.
+func TestNFTRuleEquivalence(t *testing.T) {
+	same := [][2]string{
+		{`ip daddr 169.254.169.254/32 drop`, `ip daddr 169.254.169.254 drop`},
+		{`ip6 daddr fd00:ec2::254/128 drop`, `ip6 daddr fd00:ec2::254 drop`},
+		{`ip saddr 8.8.8.8/32 udp dport 53 accept comment "trusted"`, `ip saddr 8.8.8.8 udp dport 53 accept`},
+		{`ip saddr { 10.0.0.1/32, 10.0.0.0/8 } accept`, `ip saddr { 10.0.0.0/8, 10.0.0.1 } accept`},
+		{`limit rate 10/minute burst 5 packets log prefix "x"`, `limit rate 10/minute log prefix "x"`},
+	}
+	differ := [][2]string{
+		{`ip daddr 169.254.169.254 drop`, `ip daddr 169.254.169.253 drop`},
+		{`ip daddr 10.0.0.0/8 drop`, `ip daddr 10.0.0.0/16 drop`},
+		{`ip saddr 10.0.0.1 accept`, `ip daddr 10.0.0.1 accept`},
+		{`udp dport 53 accept`, `udp dport 54 accept`},
+	}
+	for _, p := range same {
+		if a, b := parseNFTRule(p[0], 1).Key(), parseNFTRule(p[1], 1).Key(); a != b {
+			t.Errorf("should mean the same:\n  %s\n  %s\nkeys:\n  %s\n  %s", p[0], p[1], a, b)
+		}
+	}
+	for _, p := range differ {
+		if parseNFTRule(p[0], 1).Key() == parseNFTRule(p[1], 1).Key() {
+			t.Errorf("should differ:\n  %s\n  %s", p[0], p[1])
+		}
+	}
+}
