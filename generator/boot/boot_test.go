@@ -37,7 +37,7 @@ func TestDropinsAndWithheld(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{"#   /etc/ssl/certs/etcd/server.key (0600)", "    - name: etcd-member.service\n      enabled: true\n      dropins:\n        - name: 20-x.conf\n", "    - name: own.service\n      enabled: false\n      contents: |\n"} {
+	for _, s := range []string{"#   /etc/ssl/certs/etcd/server.key (0600)", "    - name: etcd-member.service\n      enabled: true\n      dropins:\n        - name: 20-x.conf\n", "    - name: own.service\n      contents: |\n"} {
 		if !strings.Contains(bu, s) {
 			t.Errorf("butane lacks %q:\n%s", s, bu)
 		}

@@ -767,8 +767,8 @@ func TestRealFirewallLoad(t *testing.T) {
 	realEachMachine(t, fixtures, func(t *testing.T, fx *realFixture, m *realMachine) {
 		fwDir := filepath.Join(m.rootfsDir(), filepath.FromSlash(gen.FirewallDir))
 		want := map[string][]string{
-			"iptables": {"ipset.v4", "ipset.v6", "iptables.v4", "iptables.v6"},
-			"nftables": {"rampart.nft"},
+			"iptables": {"failsafe.v4", "failsafe.v6", "ipset.v4", "ipset.v6", "iptables.v4", "iptables.v6"},
+			"nftables": {"failsafe.nft", "rampart.nft"},
 		}[fx.spec.Firewall.Backend]
 		var have []string
 		for p := range m.rootfs {

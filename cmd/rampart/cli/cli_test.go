@@ -361,9 +361,12 @@ func TestDrift(t *testing.T) {
 		}
 		return string(data)
 	}
-	jumps := "-A INPUT -j RAMPART-INPUT\n-A FORWARD -j RAMPART-FORWARD\n-A DOCKER-USER -j RAMPART-PUBLISHED\nCOMMIT\n"
-	saved := func(name string) string { // the filter table first, then mangle
-		s := strings.Replace(read(name), "COMMIT\n", jumps, 1)
+	jumps := "-A INPUT -j RAMPART-INPUT\n-A FORWARD -j RAMPART-FORWARD\n-A DOCKER-USER -j RAMPART-FORWARD\nCOMMIT\n"
+	saved := func(name string) string { // the raw table first, then filter, then mangle
+		s := read(name)
+		i := strings.Index(s, "*filter\n")
+		s = s[:i] + strings.Replace(s[i:], "COMMIT\n", jumps, 1)
+		s = strings.Replace(s, "*raw\n", "*raw\n-A PREROUTING -j RAMPART-RPFILTER\n", 1)
 		return strings.Replace(s, "*mangle\n", "*mangle\n-A PREROUTING -j RAMPART-PREROUTING\n", 1)
 	}
 	v4 := saved("iptables.v4")
