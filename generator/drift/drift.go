@@ -27,7 +27,14 @@ const (
 	MissingMember = "missing member"
 	ExtraMember   = "extra member"
 	MissingTable  = "missing table"
+	// Failsafe: the node is closed by rampart's failsafe (RAMPART-FAILSAFE,
+	// table inet rampart_failsafe) because its ruleset failed to load; the
+	// unit's journal says why.
+	Failsafe = "failsafe"
 )
+
+// failsafeDetail says what a node in failsafe admits and where to look.
+const failsafeDetail = "the ruleset failed to load and the node is closed: only loopback, replies, the ICMP and DHCP a network needs and the admins' admin ports are admitted; see journalctl -u rampart-firewall, fix the cause, systemctl restart rampart-firewall"
 
 // Finding is one difference between what runs and what the spec wants.
 type Finding struct {
@@ -183,6 +190,14 @@ func checkIPTables(p *policy.Policy, role string, f policy.Family, want *Expecte
 		}
 		slices.Sort(extra)
 		for _, name := range extra {
+			if name == firewall.ChainFailsafeForward {
+				continue // part of the failsafe, reported with RAMPART-FAILSAFE
+			}
+			if name == firewall.ChainFailsafe {
+				out = append(out, Finding{Kind: Failsafe, Family: fam, Where: where(tn, name), Detail: failsafeDetail,
+					Found: fmt.Sprintf("%s:%s with %d rule(s)", tableOpt(tn), name, len(lt.Chains[name].Rules))})
+				continue
+			}
 			out = append(out, Finding{Kind: ExtraChain, Family: fam, Where: where(tn, name),
 				Found: fmt.Sprintf("%s:%s with %d rule(s)", tableOpt(tn), name, len(lt.Chains[name].Rules))})
 		}
@@ -574,13 +589,17 @@ func checkNFT(want, live *NFT) []Finding {
 		return nil
 	}
 	var lt *NFTTable
+	var failsafe []Finding
 	if live != nil {
 		lt = live.Tables[name]
+		if live.Tables[firewall.NFTFailsafeTable] != nil {
+			failsafe = []Finding{{Kind: Failsafe, Where: "table " + firewall.NFTFailsafeTable, Detail: failsafeDetail}}
+		}
 	}
 	if lt == nil {
-		return []Finding{{Kind: MissingTable, Where: "table " + name, Want: fmt.Sprintf("table %s with %d set(s) and %d chain(s)", name, len(wt.Sets), len(wt.Chains))}}
+		return append(failsafe, Finding{Kind: MissingTable, Where: "table " + name, Want: fmt.Sprintf("table %s with %d set(s) and %d chain(s)", name, len(wt.Sets), len(wt.Chains))})
 	}
-	var out []Finding
+	out := failsafe
 	for _, item := range wt.Order {
 		kind, n, _ := strings.Cut(item, " ")
 		if kind == "set" {

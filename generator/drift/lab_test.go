@@ -19,6 +19,7 @@ import (
 	"github.com/rampart-cluster/rampart/cmd/rampart/cli"
 	"github.com/rampart-cluster/rampart/generator/boot"
 	"github.com/rampart-cluster/rampart/generator/drift"
+	"github.com/rampart-cluster/rampart/generator/firewall"
 	"github.com/rampart-cluster/rampart/generator/gen"
 	"github.com/rampart-cluster/rampart/generator/policy"
 	"github.com/rampart-cluster/rampart/generator/spec"
@@ -576,6 +577,51 @@ table inet rampart {
 EOF`)
 			apply(t, other, after, pa, "agent")
 			expect(t, drift.Check(pa, "agent", exp, save(t, other, backend)))
+		})
+	}
+}
+
+// TestDriftFailsafe: a node closed by the failsafe (its chain first in INPUT
+// and FORWARD in front of the loaded ruleset, as after a failed swap; or
+// the nftables failsafe table) is reported as such, not as an extra chain.
+func TestDriftFailsafe(t *testing.T) {
+	netlab.Require(t, labTools...)
+	for _, backend := range []string{"iptables", "nftables"} {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			s := loadFixture(t, "dcos-packet.yaml", backend)
+			p := policy.Compile(s)
+			ns := netlab.New(t).NewNS("node")
+			apply(t, ns, s, p, "agent")
+			exp, err := drift.Expect(p, "agent", backend)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var wants []want
+			if backend == "nftables" {
+				for _, f := range firewall.RenderNFTables(p, "agent") {
+					if f.Name == "failsafe.nft" {
+						ns.Shell("nft -f - <<'EOF'\n" + string(f.Contents) + "EOF\n")
+					}
+				}
+				wants = append(wants, want{drift.Failsafe, "", "table " + firewall.NFTFailsafeTable, "the node is closed"})
+			} else {
+				for _, f := range firewall.RenderIPTables(p, "agent") {
+					ipt := map[string]string{"failsafe.v4": "iptables", "failsafe.v6": "ip6tables"}[f.Name]
+					if ipt == "" {
+						continue
+					}
+					ns.Shell(ipt + "-restore --noflush <<'EOF'\n" + string(f.Contents) + "EOF\n" +
+						ipt + " -I INPUT 1 -j " + firewall.ChainFailsafe + "\n" + ipt + " -I FORWARD 1 -j " + firewall.ChainFailsafeForward + "\n")
+				}
+				for _, fam := range policy.Families {
+					wants = append(wants,
+						want{drift.Failsafe, fam.String(), firewall.ChainFailsafe, "the node is closed"},
+						want{drift.JumpNotFirst, fam.String(), "INPUT", firewall.ChainFailsafe},
+						want{drift.JumpNotFirst, fam.String(), "FORWARD", firewall.ChainFailsafeForward})
+				}
+			}
+			expect(t, drift.Check(p, "agent", exp, save(t, ns, backend)), wants...)
 		})
 	}
 }

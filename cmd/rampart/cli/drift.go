@@ -29,7 +29,9 @@ what rampart renders for the node's role:
 
 It reports rampart's rules, chains and sets that are missing, extra or
 changed, set members missing or extra, a jump from a built-in chain into
-rampart's chains that is missing, and a rule of another owner placed before
+rampart's chains that is missing or not first in its chain (the rules
+before it are named), a node closed by rampart's failsafe (its ruleset
+failed to load), and a rule of another owner placed before
 rampart's jump that accepts new connections rampart would drop (judged by
 the role's rules, which rampart applies to published container ports in
 FORWARD too; jumps to other owners' chains are followed). Other
