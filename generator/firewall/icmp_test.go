@@ -163,6 +163,10 @@ firewall: {backend: %s}
 			for _, ns := range []*netlab.NS{n1, router} {
 				ns.Run("sh", "-c", "i=0; while ip -6 addr show dev eth0 tentative | grep -q inet6 && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done")
 			}
+			mac := strings.TrimSpace(n1.Run("cat", "/sys/class/net/eth0/address"))
+			for _, a := range []string{"203.0.113.1", "2001:db8:f::1"} {
+				router.IP("neigh", "replace", a, "lladdr", mac, "dev", "eth0", "nud", "permanent")
+			}
 			rtLL := netip.MustParseAddr(strings.Fields(router.Run("sh", "-c", "ip -6 -o addr show dev eth0 scope link | sed 's/.*inet6 \\([^/]*\\).*/\\1/'"))[0])
 
 			// n1's own UDP flow to the router: what a forged redirect is RELATED to

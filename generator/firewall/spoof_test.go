@@ -192,6 +192,21 @@ func TestSpoofedSources(t *testing.T) {
 				} {
 					a.ns.AddAddr(a.dev, netip.MustParsePrefix(a.pref))
 				}
+				// neighbours known in advance: a forged packet does not
+				// wait for neighbour discovery (or get lost behind it)
+				for _, nb := range []struct {
+					ns, peer     *netlab.NS
+					dev, peerDev string
+					addrs        []string
+				}{
+					{attacker, n1, "eth0", "eth0", []string{"203.0.113.1", "2001:db8:f::1"}},
+					{n2, n1, "eth0", "eth1", []string{"10.0.0.1", "fd00::1"}},
+				} {
+					mac := strings.TrimSpace(nb.peer.Run("cat", "/sys/class/net/"+nb.peerDev+"/address"))
+					for _, a := range nb.addrs {
+						nb.ns.IP("neigh", "replace", a, "lladdr", mac, "dev", nb.dev, "nud", "permanent")
+					}
+				}
 				rx := listen(t, n1)
 				install(t, n1, c, c.machineFor(t, "n1")).apply(t)
 
