@@ -201,7 +201,7 @@ func TestRejectAction(t *testing.T) {
 		!strings.Contains(ipt["iptables.v6"], "-j REJECT --reject-with icmp6-adm-prohibited\n") {
 		t.Errorf("reject not rendered:\n%s\n%s", ipt["iptables.v4"], ipt["iptables.v6"])
 	}
-	if !strings.Contains(files(RenderNFTables(p, "web"))["rampart.nft"], "reject with icmpx type admin-prohibited comment \"what no rule accepts is logged and rejected (firewall.action, t.yaml:5)\"") {
+	if !strings.Contains(files(RenderNFTables(p, "web"))["rampart.nft"], "reject with icmpx type admin-prohibited comment \"what no rule accepts is logged and rejected (firewall.action)\"") {
 		t.Error("nft reject not rendered")
 	}
 }

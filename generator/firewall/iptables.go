@@ -114,7 +114,7 @@ func policyRules(add func(match, target, comment string), p *policy.Policy, rule
 			target = "RETURN"
 		}
 		for _, m := range ports(r, f) {
-			add(strings.TrimSpace(src+" "+m), target, r.Prov.String())
+			add(strings.TrimSpace(src+" "+m), target, r.Prov.Comment())
 		}
 	}
 }
@@ -152,7 +152,7 @@ func renderForward(b *strings.Builder, p *policy.Policy, rules []policy.Rule, f 
 	fwd, pub := chainAdd(ChainForward), chainAdd(ChainPublished)
 	for _, m := range p.MetadataServices {
 		if policy.FamilyOf(m) == f {
-			fwd("-d "+m.String(), string(p.Default)+rejectWith(p.Default, f), p.MetadataProv.String())
+			fwd("-d "+m.String(), string(p.Default)+rejectWith(p.Default, f), p.MetadataProv.Comment())
 		}
 	}
 	fwd("-m conntrack --ctstate DNAT -m connmark --mark "+localMarkIPT, ChainPublished, "connections to published container ports (DNAT of an address of this node)")
@@ -161,7 +161,7 @@ func renderForward(b *strings.Builder, p *policy.Policy, rules []policy.Rule, f 
 	pub("-m conntrack --ctstate ESTABLISHED,RELATED", "RETURN", "replies")
 	policyRules(pub, p, rules, f, origPortMatches, true)
 	fmt.Fprintf(b, "-A %s -m limit --limit %s -j LOG --log-prefix %s\n", ChainPublished, p.LogRate, quote(p.LogPrefix))
-	pub("", string(p.Default)+rejectWith(p.Default, f), p.DefaultProv.String())
+	pub("", string(p.Default)+rejectWith(p.Default, f), p.DefaultProv.Comment())
 	if len(p.Overlays.Networks) > 0 {
 		renderIsolation(b, p, f)
 	}
@@ -315,7 +315,7 @@ func renderFilter(p *policy.Policy, role string, rules []policy.Rule, f policy.F
 	}
 	policyRules(add, p, rules, f, protoMatches, false)
 	fmt.Fprintf(&b, "-A %s -m limit --limit %s -j LOG --log-prefix %s\n", ChainInput, p.LogRate, quote(p.LogPrefix))
-	add("", string(p.Default)+rejectWith(p.Default, f), p.DefaultProv.String())
+	add("", string(p.Default)+rejectWith(p.Default, f), p.DefaultProv.Comment())
 	renderForward(&b, p, rules, f)
 	b.WriteString("COMMIT\n")
 	renderMangle(&b)
@@ -558,12 +558,12 @@ func renderIsolation(b *strings.Builder, p *policy.Policy, f policy.Family) {
 		}
 		match := fmt.Sprintf("-m set --match-set %s src -m set --match-set %s dst", SetName(pair.From, f), SetName(pair.To, f))
 		for _, m := range protoMatches(policy.Rule{Proto: pair.Proto, Ports: pair.Ports}, f) {
-			rule(ChainIsolation, strings.TrimSpace(match+" "+m), "RETURN", pair.Prov.String())
+			rule(ChainIsolation, strings.TrimSpace(match+" "+m), "RETURN", pair.Prov.Comment())
 		}
 	}
 	target := "RETURN"
 	if p.Overlays.Default == policy.Reject {
 		target = "REJECT" + rejectWith(policy.Reject, f)
 	}
-	rule(ChainIsolation, "", target, p.Overlays.Prov.String())
+	rule(ChainIsolation, "", target, p.Overlays.Prov.Comment())
 }

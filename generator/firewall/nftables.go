@@ -70,7 +70,7 @@ func RenderNFTables(p *policy.Policy, role string) []File {
 	}
 	nftPolicyRules(add, p, rules, nftProto, false)
 	fmt.Fprintf(&b, "\t\tlimit rate %s log prefix %s\n", p.LogRate, nftQuote(p.LogPrefix))
-	add(nftVerdict(p.Default), p.DefaultProv.String())
+	add(nftVerdict(p.Default), p.DefaultProv.Comment())
 	b.WriteString("\t}\n")
 	renderNFTForward(&b, p, rules)
 	b.WriteString("}\n")
@@ -172,7 +172,7 @@ func nftPolicyRules(add func(stmt, comment string), p *policy.Policy, rules []po
 				verdict = "return"
 			}
 			stmt := strings.TrimSpace(nftSource(r.From, f) + " " + ports(r, f) + " " + verdict)
-			add(strings.Join(strings.Fields(stmt), " "), r.Prov.String())
+			add(strings.Join(strings.Fields(stmt), " "), r.Prov.Comment())
 		}
 	}
 }
@@ -221,7 +221,7 @@ func renderNFTForward(b *strings.Builder, p *policy.Policy, rules []policy.Rule)
 	b.WriteString("\t}\n")
 	b.WriteString("\n\tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;\n")
 	for _, m := range p.MetadataServices {
-		add(fmt.Sprintf("%s daddr %s %s", nftFamily(policy.FamilyOf(m)), m, nftVerdict(p.Default)), p.MetadataProv.String())
+		add(fmt.Sprintf("%s daddr %s %s", nftFamily(policy.FamilyOf(m)), m, nftVerdict(p.Default)), p.MetadataProv.Comment())
 	}
 	add(fmt.Sprintf("ct state new ct status dnat ct mark & %[1]s == %[1]s jump published", localMarkNFT),
 		"connections to published container ports (DNAT of an address of this node)")
@@ -236,7 +236,7 @@ func renderNFTForward(b *strings.Builder, p *policy.Policy, rules []policy.Rule)
 	b.WriteString("\t}\n\n\tchain published {\n")
 	nftPolicyRules(add, p, rules, nftOrigPort, true)
 	fmt.Fprintf(b, "\t\tlimit rate %s log prefix %s\n", p.LogRate, nftQuote(p.LogPrefix))
-	add(nftVerdict(p.Default), p.DefaultProv.String())
+	add(nftVerdict(p.Default), p.DefaultProv.Comment())
 	b.WriteString("\t}\n")
 	if len(p.Overlays.Networks) > 0 {
 		renderNFTIsolation(b, p)
@@ -268,13 +268,13 @@ func renderNFTIsolation(b *strings.Builder, p *policy.Policy) {
 			}
 			fam := nftFamily(f)
 			stmt := fmt.Sprintf("%s saddr @%s %s daddr @%s %s return", fam, nftSet(pair.From, f), fam, nftSet(pair.To, f), nftProto(policy.Rule{Proto: pair.Proto, Ports: pair.Ports}, f))
-			add(strings.Join(strings.Fields(stmt), " "), pair.Prov.String())
+			add(strings.Join(strings.Fields(stmt), " "), pair.Prov.Comment())
 		}
 	}
 	if p.Overlays.Default == policy.Reject {
-		add(nftVerdict(policy.Reject), p.Overlays.Prov.String())
+		add(nftVerdict(policy.Reject), p.Overlays.Prov.Comment())
 	} else {
-		add("return", p.Overlays.Prov.String())
+		add("return", p.Overlays.Prov.Comment())
 	}
 	b.WriteString("\t}\n")
 }

@@ -60,7 +60,16 @@ type Provenance struct {
 	What   string   // a sentence for people: "admins reach master on its admin ports"
 }
 
-// String renders provenance for rule comments: "what (origin, file:line)".
+// Comment renders provenance for what lands on a node and in the cloud
+// (rule comments, security group descriptions): "what (origin)", the spec
+// path and never a line, so that a comment or a blank line added to the
+// spec changes no node file.
+func (p Provenance) Comment() string {
+	return fmt.Sprintf("%s (%s)", p.What, p.Origin)
+}
+
+// String renders provenance for people reading at review time (explain,
+// audit, diff): "what (origin, file:line)".
 func (p Provenance) String() string {
 	return fmt.Sprintf("%s (%s, %s:%d)", p.What, p.Origin, baseName(p.Pos.File), p.Pos.Line)
 }

@@ -190,7 +190,7 @@ func CompileGroups(p *policy.Policy, quota int) (*Groups, error) {
 			}
 			for _, e := range entries {
 				for _, perm := range c.render(e, r, role) {
-					perm.Description = describe(r.Prov.String())
+					perm.Description = describe(r.Prov.Comment())
 					add(perm)
 				}
 			}
