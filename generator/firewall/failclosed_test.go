@@ -369,4 +369,47 @@ func TestForeignRulesAhead(t *testing.T) {
 	l.probe(t, "INPUT flushed", func(src string, p port) policy.Verdict { return policy.Drop })
 	jumps()
 	l.probe(t, "after rampart-firewall jumps", loaded)
+
+	// a bare `iptables -F` empties rampart's chains too: jumps to them
+	// would admit everything, so `jumps` loads the whole ruleset
+	for _, ipt := range []string{"iptables", "ip6tables"} {
+		l.node.Run(ipt, "-F")
+	}
+	jumps()
+	l.probe(t, "after iptables -F and rampart-firewall jumps", loaded)
+}
+
+// TestFailsafeHoldsAgainstForeignRules: a node closed by the failsafe at
+// boot, then another owner starts and inserts its ACCEPT ahead of
+// everything in INPUT and FORWARD, and Docker its DOCKER-USER jump. The
+// insertion opens the node (the attack); `rampart-firewall jumps`, run by
+// Docker's drop-in, puts the failsafe first again in INPUT, FORWARD and
+// DOCKER-USER, and the node is closed.
+func TestFailsafeHoldsAgainstForeignRules(t *testing.T) {
+	netlab.Require(t, packetTools...)
+	c := failSpec(t, "iptables", "")
+	l := newFailLab(t)
+	in := install(t, l.node, c, c.machineFor(t, "n1"))
+	breakFile(t, in, "iptables.v6", "-A RAMPART-INPUT -p tcp --dport 70000 -j ACCEPT")
+	if out, ok := l.run(t, in, ""); ok {
+		t.Fatalf("the script succeeded with a broken ruleset:\n%s", out)
+	}
+	for _, ipt := range []string{"iptables", "ip6tables"} {
+		l.node.Run(ipt, "-I", "INPUT", "1", "-j", "ACCEPT")
+		l.node.Run(ipt, "-I", "FORWARD", "1", "-j", "ACCEPT")
+		l.node.Run(ipt, "-I", "FORWARD", "1", "-j", "DOCKER-USER")
+	}
+	l.probe(t, "failsafe, foreign ACCEPT ahead", func(string, port) policy.Verdict { return policy.Accept })
+	if out, err := l.node.Exec("env", "-i", "PATH="+systemdPath, in.script, "jumps"); err != nil {
+		t.Fatalf("rampart-firewall jumps: %v\n%s", err, out)
+	}
+	l.probe(t, "failsafe after rampart-firewall jumps", closed)
+	for _, ipt := range []string{"iptables", "ip6tables"} {
+		for chain, target := range map[string]string{"INPUT": "RAMPART-FAILSAFE", "FORWARD": "RAMPART-FAILSAFE-FWD", "DOCKER-USER": "RAMPART-FAILSAFE-FWD"} {
+			rules := strings.Split(strings.TrimSpace(l.node.Run(ipt, "-S", chain)), "\n")
+			if len(rules) < 2 || rules[1] != "-A "+chain+" -j "+target {
+				t.Errorf("%s %s: want the failsafe's jump first:\n%s", ipt, chain, strings.Join(rules, "\n"))
+			}
+		}
+	}
 }

@@ -3,6 +3,7 @@ package firewall
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/rampart-cluster/rampart/generator/policy"
@@ -54,6 +55,9 @@ func failsafeRules(p *policy.Policy, role string, f policy.Family) []literal {
 			if r.From.Kind != policy.SetSource || r.From.Set != "admins" {
 				continue // the failsafe admits the admins only
 			}
+			if r.Proto == spec.ICMP {
+				continue // echo: the ruleset rate-limits it, the failsafe (no limit module) leaves it out
+			}
 			for _, a := range admins {
 				lit.src = a
 				out = append(out, lit)
@@ -80,7 +84,9 @@ func failsafeRules(p *policy.Policy, role string, f policy.Family) []literal {
 			}
 		}
 	}
-	return out
+	return slices.CompactFunc(out, func(a, b literal) bool {
+		return a.src == b.src && a.proto == b.proto && a.verdict == b.verdict && slices.Equal(a.ports, b.ports)
+	})
 }
 
 func overlapsAny(p netip.Prefix, ps []netip.Prefix) bool {
