@@ -94,7 +94,7 @@ type Expected struct {
 }
 
 // NFTFile is the rendered file that holds table inet rampart.
-const NFTFile = "rampart.nft"
+const NFTFile = firewall.NFTFile
 
 // Expect renders the role's firewall for the spec's backend and parses it.
 func Expect(p *policy.Policy, role, backend string) (*Expected, error) {

@@ -600,7 +600,7 @@ func TestDriftFailsafe(t *testing.T) {
 			var wants []want
 			if backend == "nftables" {
 				for _, f := range firewall.RenderNFTables(p, "agent") {
-					if f.Name == "failsafe.nft" {
+					if f.Name == firewall.NFTFailsafeFile {
 						ns.Shell("nft -f - <<'EOF'\n" + string(f.Contents) + "EOF\n")
 					}
 				}

@@ -201,7 +201,7 @@ func renderNFTFailsafe(p *policy.Policy, role string) []byte {
 			if l.src.IsValid() {
 				src = nftFamily(f) + " saddr " + l.src.String() + " "
 			} else if l.proto == "" || l.proto == spec.TCP || l.proto == spec.UDP {
-				src = "meta nfproto " + map[policy.Family]string{policy.V4: "ipv4", policy.V6: "ipv6"}[f] + " "
+				src = nfproto(f) + " "
 			}
 			for _, m := range nftLiteralMatches(l, f) {
 				add(strings.Join(strings.Fields(src+m+" "+nftVerdict(l.verdict)), " "))
@@ -212,6 +212,14 @@ func renderNFTFailsafe(p *policy.Policy, role string) []byte {
 	add("ct state established,related accept")
 	b.WriteString("\t}\n}\n")
 	return []byte(b.String())
+}
+
+// nfproto matches a family in table inet.
+func nfproto(f policy.Family) string {
+	if f == policy.V6 {
+		return "meta nfproto ipv6"
+	}
+	return "meta nfproto ipv4"
 }
 
 func nftLiteralMatches(l literal, f policy.Family) []string {

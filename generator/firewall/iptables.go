@@ -404,10 +404,7 @@ func rpfilterRules(p *policy.Policy, f policy.Family) []rpRule {
 			rpRule{"-s fe80::/10", "ip6 saddr fe80::/10", "RETURN", "link-local sources on their own link"},
 		)
 	}
-	fam := "meta nfproto ipv4"
-	if f == policy.V6 {
-		fam = "meta nfproto ipv6"
-	}
+	fam := nfproto(f)
 	if p.RPFilter == spec.RPFilterStrict {
 		return append(out, rpRule{"-m rpfilter --invert", fam + " fib saddr . iif oif missing", "DROP", rpfilterComment(p)})
 	}

@@ -11,6 +11,13 @@ import (
 // NFTTable is the one table rampart owns in the nftables backend.
 const NFTTable = "inet rampart"
 
+// The files of the nftables backend: the ruleset, and the failsafe the
+// script loads while the ruleset is not in place.
+const (
+	NFTFile         = "rampart.nft"
+	NFTFailsafeFile = "failsafe.nft"
+)
+
 // RenderNFTables renders, for nodes of one role, one nftables ruleset
 // (rampart.nft) that replaces the contents of table inet rampart in a single
 // transaction: every chain emptied and defined again, every set emptied and
@@ -75,8 +82,8 @@ func RenderNFTables(p *policy.Policy, role string) []File {
 	renderNFTForward(&b, p, rules)
 	b.WriteString("}\n")
 	return []File{
-		{Name: "rampart.nft", Contents: []byte(b.String())},
-		{Name: "failsafe.nft", Contents: renderNFTFailsafe(p, role)},
+		{Name: NFTFile, Contents: []byte(b.String())},
+		{Name: NFTFailsafeFile, Contents: renderNFTFailsafe(p, role)},
 	}
 }
 
@@ -210,7 +217,11 @@ func renderNFTForward(b *strings.Builder, p *policy.Policy, rules []policy.Rule)
 		add(`iifname "lo" accept`, "loopback")
 		for _, f := range policy.Families {
 			for _, r := range rpfilterRules(p, f) {
-				add(r.nft+" "+map[string]string{"RETURN": "accept", "DROP": "drop"}[r.target], r.comment)
+				verdict := "drop"
+				if r.target == "RETURN" {
+					verdict = "accept" // ends this chain only: the filter chains still decide
+				}
+				add(r.nft+" "+verdict, r.comment)
 			}
 		}
 		b.WriteString("\t}\n")
