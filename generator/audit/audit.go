@@ -213,7 +213,7 @@ func (a *auditor) worldFacing(src policy.Source) bool {
 	case policy.CIDRSource:
 		return worldWide(src.CIDR)
 	case policy.SetSource:
-		if set := a.p.Set(src.Set); set != nil && src.Set == "admins" {
+		if set := a.p.Set(src.Set); set != nil && set.Kind == policy.KindAdmins {
 			for _, members := range set.Members {
 				for _, m := range members {
 					if worldWide(m) {
@@ -276,31 +276,10 @@ func (a *auditor) wideSources() {
 }
 
 // fromWorld evaluates a connection from an address outside every set and
-// narrow range: the first world-facing rule that matches decides.
+// narrow range: the first world-facing rule that matches decides; nil when
+// none does.
 func (a *auditor) fromWorld(role string, proto spec.Protocol, port uint16) *policy.Rule {
-	for i := range a.p.Rules {
-		r := &a.p.Rules[i]
-		if !r.AppliesTo(role) || !a.worldFacing(r.From) {
-			continue
-		}
-		if r.Proto != "" && (r.Proto != proto || !portIn(r.Ports, port)) {
-			continue
-		}
-		return r
-	}
-	return nil
-}
-
-func portIn(ranges []policy.PortRange, port uint16) bool {
-	if len(ranges) == 0 {
-		return true
-	}
-	for _, pr := range ranges {
-		if port >= pr.From && port <= pr.To {
-			return true
-		}
-	}
-	return false
+	return a.p.Evaluate(role, policy.V4, a.worldFacing).Decides(proto, port).Rule
 }
 
 // exposure: catalogued services the world reaches.

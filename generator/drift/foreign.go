@@ -7,15 +7,15 @@ import (
 	"strings"
 
 	"github.com/rampart-cluster/rampart/generator/policy"
-	"github.com/rampart-cluster/rampart/generator/review"
+	"github.com/rampart-cluster/rampart/generator/policy/ranges"
 )
 
 // cond is what a foreign rule (with the rules that lead to it) matches, as
 // far as the policy can judge it; nil fields match everything.
 type cond struct {
 	src     []netip.Prefix
-	proto   string // "" every protocol; tcp, udp, icmp (either family's), or another name
-	ports   review.Ranges
+	proto   policy.Protocol // "" every protocol; tcp, udp, icmp (either family's), or another name
+	ports   ranges.Ports
 	icmp    string   // an ICMP type number, "" for every type
 	unknown []string // matches this does not understand: the rule may match less
 }
@@ -107,10 +107,10 @@ func narrow(f policy.Family, want *Expected, r *Rule, outer cond) (cond, bool) {
 		if proto == "ipv6-icmp" {
 			proto = "icmp"
 		}
-		if c.proto != "" && c.proto != proto {
+		if c.proto != "" && c.proto != policy.Protocol(proto) {
 			return c, false
 		}
-		c.proto = proto
+		c.proto = policy.Protocol(proto)
 	}
 	for _, m := range r.Matches {
 		if !neutral[m.Module] {
@@ -188,55 +188,20 @@ func intersectPrefixes(a, b []netip.Prefix) []netip.Prefix {
 	if a == nil {
 		return slices.Clone(b)
 	}
-	var out []netip.Prefix
-	for _, x := range a {
-		for _, y := range b {
-			if !x.Overlaps(y) {
-				continue
-			}
-			if x.Bits() >= y.Bits() {
-				out = append(out, x)
-			} else {
-				out = append(out, y)
-			}
-		}
-	}
-	slices.SortFunc(out, comparePrefix)
-	return slices.Compact(out)
+	return ranges.Intersect(a, b)
 }
 
 // parsePorts reads 22, 80:90 and comma lists.
-func parsePorts(vs []string) (review.Ranges, bool) {
-	var rs review.Ranges
+func parsePorts(vs []string) (ranges.Ports, bool) {
+	var rs ranges.Ports
 	for _, v := range vs {
-		for _, part := range strings.Split(v, ",") {
-			lo, hi, isRange := strings.Cut(part, ":")
-			a, ok1 := portNumber(lo)
-			b, ok2 := a, true
-			if isRange {
-				b, ok2 = portNumber(hi)
-			}
-			if !ok1 || !ok2 || a > b {
-				return nil, false
-			}
-			rs = append(rs, policy.PortRange{From: a, To: b})
+		ports, ok := ranges.ParseList(v, ":")
+		if !ok {
+			return nil, false
 		}
+		rs = rs.Union(ports)
 	}
-	return rs.Union(nil), true
-}
-
-func portNumber(s string) (uint16, bool) {
-	n := 0
-	if s == "" || len(s) > 5 {
-		return 0, false
-	}
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + int(c-'0')
-	}
-	return uint16(n), n <= 65535
+	return rs, true
 }
 
 // maxSources bounds how many source ranges of one rule are judged.
@@ -247,37 +212,38 @@ const maxSources = 256
 func dropped(p *policy.Policy, role string, f policy.Family, c cond) string {
 	srcs := c.src
 	if srcs == nil {
-		srcs = []netip.Prefix{everything(f)}
+		srcs = []netip.Prefix{ranges.Everything(f == policy.V6)}
 	}
-	var tcp, udp review.Ranges
+	var tcp, udp ranges.Ports
 	icmp, other := false, false
 	wantPorts := c.ports
 	if wantPorts == nil {
-		wantPorts = review.AllPorts()
+		wantPorts = ranges.AllPorts()
 	}
+	known := c.proto == "" || policy.HasPorts(c.proto) || c.proto == policy.ICMP
 	for _, src := range srcs[:min(len(srcs), maxSources)] {
 		if policy.FamilyOf(src) != f {
 			continue
 		}
-		for _, a := range review.Reach(p, role, src) {
-			if c.proto == "" || c.proto == review.TCP {
-				tcp = tcp.Union(wantPorts.Minus(a.Open(review.TCP)))
+		for _, a := range p.Reach(role, src) {
+			if c.proto == "" || c.proto == policy.TCP {
+				tcp = tcp.Union(wantPorts.Minus(a.Open(policy.TCP)))
 			}
-			if c.proto == "" || c.proto == review.UDP {
-				udp = udp.Union(wantPorts.Minus(a.Open(review.UDP)))
+			if c.proto == "" || c.proto == policy.UDP {
+				udp = udp.Union(wantPorts.Minus(a.Open(policy.UDP)))
 			}
-			if (c.proto == "" || c.proto == review.ICMP) && (c.icmp == "" || c.icmp == echo[f]) && !a.Accepts(review.ICMP, 0) {
+			if (c.proto == "" || c.proto == policy.ICMP) && (c.icmp == "" || c.icmp == echo[f]) && !a.Accepts(policy.ICMP, 0) {
 				icmp = true
 			}
-			if c.proto == review.ICMP && c.icmp != "" && c.icmp != echo[f] {
+			if c.proto == policy.ICMP && c.icmp != "" && c.icmp != echo[f] {
 				icmp = true // a type rampart never accepts
 			}
-			if (c.proto == "" || !slices.Contains([]string{review.TCP, review.UDP, review.ICMP}, c.proto)) && !a.Accepts(review.Other, 0) {
+			if (c.proto == "" || !known) && !a.Accepts(policy.Other, 0) {
 				other = true
 			}
 		}
 	}
-	if c.proto != "" && c.proto != review.TCP && c.proto != review.UDP && c.proto != review.ICMP {
+	if !known {
 		// one other protocol: what other protocols get is all that counts
 		tcp, udp, icmp = nil, nil, false
 	}
@@ -298,7 +264,7 @@ func dropped(p *policy.Policy, role string, f policy.Family, c cond) string {
 	if other {
 		name := "other protocols"
 		if c.proto != "" {
-			name = c.proto
+			name = string(c.proto)
 		}
 		parts = append(parts, name)
 	}
@@ -320,10 +286,5 @@ func dropped(p *policy.Policy, role string, f policy.Family, c cond) string {
 	return why
 }
 
-// everything is the whole address space of a family.
-func everything(f policy.Family) netip.Prefix {
-	if f == policy.V6 {
-		return netip.PrefixFrom(netip.IPv6Unspecified(), 0)
-	}
-	return netip.PrefixFrom(netip.IPv4Unspecified(), 0)
-}
+// portNumber reads a port number (ranges.ParsePort).
+func portNumber(s string) (uint16, bool) { return ranges.ParsePort(s) }

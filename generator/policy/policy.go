@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/rampart-cluster/rampart/generator/policy/ranges"
 	"github.com/rampart-cluster/rampart/generator/spec"
 )
 
@@ -81,9 +82,33 @@ func baseName(path string) string {
 	return path
 }
 
+// SetKind says what a set holds.
+type SetKind uint8
+
+// Set kinds.
+const (
+	KindAdmins   SetKind = iota + 1 // the admins (AdminsSet)
+	KindTrusted                     // the trusted sources without ports (TrustedSet)
+	KindCluster                     // every node address and pool range (ClusterSet)
+	KindRole                        // the members of one role (Subject)
+	KindOverlay                     // one overlay network (Subject)
+	KindOverlays                    // every overlay network (OverlaysSet)
+)
+
+// Names of the sets there is one of.
+const (
+	AdminsSet  = "admins"
+	TrustedSet = "trusted"
+	ClusterSet = "cluster"
+	// OverlaysSet is the set of every overlay network, the gate to isolation.
+	OverlaysSet = "overlays"
+)
+
 // Set is a named group of source addresses, split by family.
 type Set struct {
-	Name    string                    // family-neutral name, e.g. "admins", "r-agent", "o-it"
+	Name    string                    // family-neutral name, e.g. "admins", "r-agent", "o-it"; what the firewall calls it
+	Kind    SetKind                   // what the set holds
+	Subject string                    // the role's or overlay's name, for KindRole and KindOverlay
 	Members map[Family][]netip.Prefix // prefixes per family, sorted and deduplicated; single addresses are /32 or /128
 	Prov    Provenance                // the spec entry the set comes from
 }
@@ -105,18 +130,8 @@ type Source struct {
 	CIDR netip.Prefix // for CIDRSource
 }
 
-// PortRange is an inclusive range of ports.
-type PortRange struct {
-	From, To uint16 // first and last port; From == To for a single port
-}
-
-// String renders 80 or 10000-10100.
-func (r PortRange) String() string {
-	if r.From == r.To {
-		return fmt.Sprint(r.From)
-	}
-	return fmt.Sprintf("%d-%d", r.From, r.To)
-}
+// PortRange is an inclusive range of ports (ranges.PortRange).
+type PortRange = ranges.PortRange
 
 // Rule is one entry of the ordered rule list: the first rule that matches a
 // new connection decides it.
@@ -203,6 +218,30 @@ func (p *Policy) Set(name string) *Set {
 	return nil
 }
 
+// RoleSet returns the set of a role's members, or nil.
+func (p *Policy) RoleSet(role string) *Set { return p.setOf(KindRole, role) }
+
+// OverlaySet returns the set of an overlay network, or nil.
+func (p *Policy) OverlaySet(overlay string) *Set { return p.setOf(KindOverlay, overlay) }
+
+func (p *Policy) setOf(k SetKind, subject string) *Set {
+	for _, s := range p.Sets {
+		if s.Kind == k && s.Subject == subject {
+			return s
+		}
+	}
+	return nil
+}
+
+// OverlaySets returns the sets of the overlay networks, in spec order.
+func (p *Policy) OverlaySets() []*Set {
+	out := make([]*Set, 0, len(p.Overlays.Networks))
+	for _, name := range p.Overlays.Networks {
+		out = append(out, p.Set(name))
+	}
+	return out
+}
+
 // RulesFor returns the rules that guard nodes of the role, in order.
 func (p *Policy) RulesFor(role string) []Rule {
 	var out []Rule
@@ -264,50 +303,17 @@ type compiler struct {
 	clusterPos spec.Pos // where the first member was written
 }
 
-func (c *compiler) addSet(name string, prov Provenance, members []netip.Prefix) {
-	set := &Set{Name: name, Prov: prov, Members: map[Family][]netip.Prefix{}}
+func (c *compiler) addSet(name string, kind SetKind, subject string, prov Provenance, members []netip.Prefix) {
+	set := &Set{Name: name, Kind: kind, Subject: subject, Prov: prov, Members: map[Family][]netip.Prefix{}}
 	for _, m := range members {
 		f := FamilyOf(m)
 		set.Members[f] = append(set.Members[f], m)
 	}
 	for f, ms := range set.Members {
-		slices.SortFunc(ms, comparePrefix)
+		slices.SortFunc(ms, ranges.ComparePrefixes)
 		set.Members[f] = slices.Compact(ms)
 	}
 	c.p.Sets = append(c.p.Sets, set)
-}
-
-func comparePrefix(a, b netip.Prefix) int {
-	if c := a.Addr().Compare(b.Addr()); c != 0 {
-		return c
-	}
-	return a.Bits() - b.Bits()
-}
-
-func hostPrefix(a netip.Addr) netip.Prefix { return netip.PrefixFrom(a, a.BitLen()) }
-
-// carve returns the prefixes that cover p but none of the holes (addresses
-// inside p), fewest first: p itself when no hole is inside it, else its two
-// halves carved in turn.
-func carve(p netip.Prefix, holes []netip.Addr) []netip.Prefix {
-	var inside []netip.Addr
-	for _, h := range holes {
-		if p.Contains(h) {
-			inside = append(inside, h)
-		}
-	}
-	switch {
-	case len(inside) == 0:
-		return []netip.Prefix{p}
-	case p.Bits() == p.Addr().BitLen():
-		return nil
-	}
-	lo := netip.PrefixFrom(p.Addr(), p.Bits()+1)
-	hiAddr := p.Addr().AsSlice()
-	bit := p.Bits()
-	hiAddr[bit/8] |= 0x80 >> (bit % 8)
-	hi, _ := netip.AddrFromSlice(hiAddr)
-	return append(carve(lo, inside), carve(netip.PrefixFrom(hi, p.Bits()+1), inside)...)
 }
 
 func (c *compiler) sets() {
@@ -324,8 +330,8 @@ func (c *compiler) sets() {
 	byRole := map[string][]netip.Prefix{}
 	for _, n := range s.Nodes {
 		for _, a := range n.Addresses {
-			cluster = append(cluster, hostPrefix(a))
-			byRole[n.Role] = append(byRole[n.Role], hostPrefix(a))
+			cluster = append(cluster, ranges.Host(a))
+			byRole[n.Role] = append(byRole[n.Role], ranges.Host(a))
 		}
 	}
 	// A pool's range may hold nodes of other roles (one subnet for the whole
@@ -341,13 +347,13 @@ func (c *compiler) sets() {
 	for _, pool := range s.Pools {
 		cluster = append(cluster, pool.CIDRs...)
 		for _, p := range pool.CIDRs {
-			var others []netip.Addr
+			var others []netip.Prefix
 			for a, role := range nodeRole {
 				if role != pool.Role && p.Contains(a) {
-					others = append(others, a)
+					others = append(others, ranges.Host(a))
 				}
 			}
-			byRole[pool.Role] = append(byRole[pool.Role], carve(p.Masked(), others)...)
+			byRole[pool.Role] = append(byRole[pool.Role], ranges.Minus(p, others...)...)
 		}
 	}
 	top := spec.Pos{File: s.File, Line: 1, Col: 1}
@@ -357,24 +363,26 @@ func (c *compiler) sets() {
 	} else if len(s.Pools) > 0 {
 		c.clusterPos = s.Pools[0].Pos
 	}
-	c.addSet("admins", Provenance{Pos: firstPos(s.Admins, top), Origin: "admins", What: "admins"}, admins)
-	c.addSet("trusted", Provenance{Pos: firstPos(everyPort(s.Trusted), top), Origin: "trusted", What: "trusted sources"}, trusted)
-	c.addSet("cluster", Provenance{Pos: c.clusterPos, Origin: "nodes and pools", What: "every cluster member"}, cluster)
+	c.addSet(AdminsSet, KindAdmins, "", Provenance{Pos: firstPos(s.Admins, top), Origin: "admins", What: "admins"}, admins)
+	c.addSet(TrustedSet, KindTrusted, "", Provenance{Pos: firstPos(everyPort(s.Trusted), top), Origin: "trusted", What: "trusted sources"}, trusted)
+	c.addSet(ClusterSet, KindCluster, "", Provenance{Pos: c.clusterPos, Origin: "nodes and pools", What: "every cluster member"}, cluster)
 	for _, r := range s.Roles {
-		c.addSet("r-"+r.Name, Provenance{Pos: r.Pos, Origin: "roles." + r.Name, What: "members of role " + r.Name}, byRole[r.Name])
+		c.addSet(roleSetName(r.Name), KindRole, r.Name, Provenance{Pos: r.Pos, Origin: "roles." + r.Name, What: "members of role " + r.Name}, byRole[r.Name])
 	}
 	var all []netip.Prefix
 	for _, o := range s.Overlays.Networks {
-		c.addSet("o-"+o.Name, Provenance{Pos: o.Pos, Origin: "overlays.networks." + o.Name, What: "overlay " + o.Name}, []netip.Prefix{o.Prefix})
+		c.addSet(overlaySetName(o.Name), KindOverlay, o.Name, Provenance{Pos: o.Pos, Origin: "overlays.networks." + o.Name, What: "overlay " + o.Name}, []netip.Prefix{o.Prefix})
 		all = append(all, o.Prefix)
 	}
 	if len(all) > 0 {
-		c.addSet(OverlaysSet, Provenance{Pos: s.Overlays.Pos, Origin: "overlays.networks", What: "every overlay"}, all)
+		c.addSet(OverlaysSet, KindOverlays, "", Provenance{Pos: s.Overlays.Pos, Origin: "overlays.networks", What: "every overlay"}, all)
 	}
 }
 
-// OverlaysSet is the set of every overlay network, the gate to isolation.
-const OverlaysSet = "overlays"
+// roleSetName and overlaySetName name the sets of a role and an overlay
+// (what the firewall calls them): consumers find them by kind, not by name.
+func roleSetName(role string) string       { return "r-" + role }
+func overlaySetName(overlay string) string { return "o-" + overlay }
 
 // everyPort returns the sources that reach every port: those without ports.
 func everyPort(srcs []spec.Source) []spec.Source {
@@ -404,9 +412,9 @@ func (c *compiler) source(r *spec.Rule) Source {
 	case r.From == spec.FromAdmins, r.From == spec.FromTrusted, r.From == spec.FromCluster:
 		return Source{Kind: SetSource, Set: r.From}
 	case c.s.Overlays.Overlay(r.From) != nil:
-		return Source{Kind: SetSource, Set: "o-" + r.From}
+		return Source{Kind: SetSource, Set: overlaySetName(r.From)}
 	default:
-		return Source{Kind: SetSource, Set: "r-" + r.From}
+		return Source{Kind: SetSource, Set: roleSetName(r.From)}
 	}
 }
 
@@ -418,13 +426,13 @@ func portRules(base Rule, ports []spec.Port) []Rule {
 	}
 	var out []Rule
 	for _, proto := range []spec.Protocol{spec.TCP, spec.UDP, spec.ICMP} {
-		var ranges []PortRange
+		var rs []PortRange
 		seen := false
 		for _, p := range ports {
 			if p.Proto == proto {
 				seen = true
 				if proto != spec.ICMP {
-					ranges = append(ranges, PortRange{p.From, p.To})
+					rs = append(rs, PortRange{From: p.From, To: p.To})
 				}
 			}
 		}
@@ -433,26 +441,7 @@ func portRules(base Rule, ports []spec.Port) []Rule {
 		}
 		r := base
 		r.Proto = proto
-		r.Ports = MergeRanges(ranges)
-		out = append(out, r)
-	}
-	return out
-}
-
-// MergeRanges sorts port ranges and merges those that touch or overlap.
-func MergeRanges(in []PortRange) []PortRange {
-	if len(in) == 0 {
-		return nil
-	}
-	rs := slices.Clone(in)
-	slices.SortFunc(rs, func(a, b PortRange) int { return int(a.From) - int(b.From) })
-	out := []PortRange{rs[0]}
-	for _, r := range rs[1:] {
-		last := &out[len(out)-1]
-		if uint32(r.From) <= uint32(last.To)+1 {
-			last.To = max(last.To, r.To)
-			continue
-		}
+		r.Ports = ranges.Merge(rs)
 		out = append(out, r)
 	}
 	return out
@@ -488,9 +477,9 @@ func (c *compiler) rules() {
 	// 2. cluster members and trusted sources reach every port of every node
 	top := spec.Pos{File: s.File, Line: 1, Col: 1}
 	c.p.Rules = append(c.p.Rules,
-		Rule{From: Source{Kind: SetSource, Set: "cluster"}, To: spec.ToAll, Verdict: Accept,
+		Rule{From: Source{Kind: SetSource, Set: ClusterSet}, To: spec.ToAll, Verdict: Accept,
 			Prov: Provenance{Pos: c.clusterPos, Origin: "nodes and pools", What: "cluster members reach every port"}},
-		Rule{From: Source{Kind: SetSource, Set: "trusted"}, To: spec.ToAll, Verdict: Accept,
+		Rule{From: Source{Kind: SetSource, Set: TrustedSet}, To: spec.ToAll, Verdict: Accept,
 			Prov: Provenance{Pos: firstPos(everyPort(s.Trusted), top), Origin: "trusted", What: "trusted sources reach every port"}},
 	)
 	// trusted entries with ports reach those ports only
@@ -505,7 +494,7 @@ func (c *compiler) rules() {
 	}
 	// 3. admins reach each role's admin ports; the world its public ports
 	for _, r := range s.Roles {
-		base := Rule{From: Source{Kind: SetSource, Set: "admins"}, To: r.Name, Verdict: Accept,
+		base := Rule{From: Source{Kind: SetSource, Set: AdminsSet}, To: r.Name, Verdict: Accept,
 			Prov: Provenance{Pos: r.AdminPos, Origin: r.AdminOrigin, What: "admins reach " + r.Name + " on its admin ports"}}
 		c.p.Rules = append(c.p.Rules, portRules(base, r.Admin)...)
 	}
@@ -553,7 +542,7 @@ func (c *compiler) overlays() {
 	}
 	c.p.Overlays.Prov = Provenance{Pos: o.Pos, Origin: "overlays.default", What: "traffic between different overlays gets " + o.Default}
 	for _, n := range o.Networks {
-		c.p.Overlays.Networks = append(c.p.Overlays.Networks, "o-"+n.Name)
+		c.p.Overlays.Networks = append(c.p.Overlays.Networks, overlaySetName(n.Name))
 	}
 	for i, a := range o.Allow {
 		what := a.From + " reaches overlay " + a.To
@@ -563,7 +552,7 @@ func (c *compiler) overlays() {
 		prov := Provenance{Pos: a.Pos, Origin: fmt.Sprintf("overlays.allow[%d]", i), What: what}
 		base := Rule{Prov: prov}
 		for _, r := range portRules(base, a.Ports) {
-			c.p.Overlays.Pairs = append(c.p.Overlays.Pairs, Pair{From: "o-" + a.From, To: "o-" + a.To, Proto: r.Proto, Ports: r.Ports, Prov: prov})
+			c.p.Overlays.Pairs = append(c.p.Overlays.Pairs, Pair{From: overlaySetName(a.From), To: overlaySetName(a.To), Proto: r.Proto, Ports: r.Ports, Prov: prov})
 		}
 	}
 }

@@ -112,14 +112,6 @@ func TestSets(t *testing.T) {
 	}
 }
 
-func TestMergeRanges(t *testing.T) {
-	got := MergeRanges([]PortRange{{80, 80}, {443, 443}, {81, 85}, {10, 20}, {15, 30}, {31, 31}, {65535, 65535}, {65534, 65535}})
-	want := []PortRange{{10, 31}, {80, 85}, {443, 443}, {65534, 65535}}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("%v, want %v", got, want)
-	}
-}
-
 func TestOverlays(t *testing.T) {
 	p := compile(t, `version: 1
 cluster: t
@@ -128,7 +120,7 @@ overlays:
   networks: {it: 10.150.0.0/16, hr: 192.168.0.0/16, lab: "fd00:1::/64"}
   allow: [{from: hr, to: it, ports: [80/tcp]}]
 `)
-	if p.Overlays.Default != Reject || len(p.Overlays.Pairs) != 1 || p.Overlays.Pairs[0].From != "o-hr" || p.Overlays.Pairs[0].Ports[0] != (PortRange{80, 80}) {
+	if p.Overlays.Default != Reject || len(p.Overlays.Pairs) != 1 || p.Overlays.Pairs[0].From != "o-hr" || p.Overlays.Pairs[0].Ports[0] != (PortRange{From: 80, To: 80}) {
 		t.Errorf("overlays: %+v", p.Overlays)
 	}
 	all := p.Set(OverlaysSet)
@@ -165,32 +157,6 @@ pools:
 	want := "10.0.0.0/32 10.0.0.2/32 10.0.0.4/30 10.0.0.8/29 10.0.0.16/28 10.0.0.32/27 10.0.0.64/26 10.0.0.128/25"
 	if strings.Join(got, " ") != want {
 		t.Errorf("agent set: %s\nwant %s", strings.Join(got, " "), want)
-	}
-}
-
-func TestCarve(t *testing.T) {
-	for _, c := range []struct {
-		p     string
-		holes []string
-		want  string
-	}{
-		{"10.0.0.0/30", []string{"10.0.0.1"}, "10.0.0.0/32 10.0.0.2/31"},
-		{"10.0.0.0/30", nil, "10.0.0.0/30"},
-		{"10.0.0.0/32", []string{"10.0.0.0"}, ""},
-		{"10.0.0.0/30", []string{"10.9.9.9"}, "10.0.0.0/30"},
-		{"fd00::/126", []string{"fd00::3", "fd00::0"}, "fd00::1/128 fd00::2/128"},
-	} {
-		var holes []netip.Addr
-		for _, h := range c.holes {
-			holes = append(holes, netip.MustParseAddr(h))
-		}
-		var got []string
-		for _, p := range carve(netip.MustParsePrefix(c.p), holes) {
-			got = append(got, p.String())
-		}
-		if strings.Join(got, " ") != c.want {
-			t.Errorf("carve(%s, %v) = %v, want %s", c.p, c.holes, got, c.want)
-		}
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/rampart-cluster/rampart/generator/policy"
+	"github.com/rampart-cluster/rampart/generator/policy/ranges"
 	"github.com/rampart-cluster/rampart/generator/spec"
 )
 
@@ -25,8 +26,8 @@ type Change struct {
 	Table    string            // TableRoles or TableOverlays
 	From, To string            // row label, column
 	Families []policy.Family   // the family it happens in, or both (V4, V6) when they change alike
-	Proto    string            // tcp, udp, icmp or other
-	Ports    Ranges            // for tcp and udp
+	Proto    policy.Protocol   // tcp, udp, icmp or other
+	Ports    ranges.Ports      // for tcp and udp
 	Opened   bool              // accepted now, not before
 	Now      policy.Provenance // what decides it in the new spec; only What when the row, column or family is absent there
 	Before   policy.Provenance // the same for the old spec
@@ -36,12 +37,12 @@ type Change struct {
 // "other protocols".
 func (c *Change) What() string {
 	switch {
-	case hasPorts(c.Proto):
-		return c.Proto + "/" + portsText(c.Ports)
+	case policy.HasPorts(c.Proto):
+		return string(c.Proto) + "/" + c.Ports.Text()
 	case c.Proto == Other:
 		return "other protocols"
 	}
-	return c.Proto
+	return string(c.Proto)
 }
 
 // MemberChange is an address or range a source gained or lost.
@@ -163,36 +164,30 @@ func side(r *Row, col int, f policy.Family, label, colKind, colName, which strin
 }
 
 // cellChanges compares one cell in one family; a nil access accepts nothing
-// and why says so.
+// and why says so. ICMP is compared on echo requests, the only ICMP a rule
+// names.
 func cellChanges(old *Access, oldWhy policy.Provenance, new *Access, newWhy policy.Provenance) []Change {
 	var out []Change
-	for _, proto := range Protocols {
-		cuts := map[uint16]bool{1: true}
-		for _, a := range []*Access{old, new} {
-			if a == nil {
-				continue
-			}
-			for _, s := range a.Segments {
-				if s.Proto == proto && hasPorts(proto) {
-					cuts[s.Ports.From] = true
+	for _, proto := range policy.Protocols {
+		starts := []uint16{0}
+		if policy.HasPorts(proto) {
+			for _, a := range []*Access{old, new} {
+				if a == nil {
+					continue
+				}
+				for _, s := range a.Segments {
+					if s.Proto == proto {
+						starts = append(starts, s.Ports.From)
+					}
 				}
 			}
-		}
-		starts := make([]uint16, 0, len(cuts))
-		for c := range cuts {
-			starts = append(starts, c)
-		}
-		slices.Sort(starts)
-		if !hasPorts(proto) {
-			starts = []uint16{0}
+			slices.Sort(starts)
+			starts = slices.Compact(starts)
 		}
 		for i, from := range starts {
-			to := uint16(65535)
+			to := uint16(ranges.MaxPort)
 			if i+1 < len(starts) {
 				to = starts[i+1] - 1
-			}
-			if !hasPorts(proto) {
-				to = 0
 			}
 			oOpen, oProv := decide(old, oldWhy, proto, from)
 			nOpen, nProv := decide(new, newWhy, proto, from)
@@ -200,12 +195,12 @@ func cellChanges(old *Access, oldWhy policy.Provenance, new *Access, newWhy poli
 				continue
 			}
 			c := Change{Proto: proto, Opened: nOpen, Now: nProv, Before: oProv}
-			if hasPorts(proto) {
-				c.Ports = Ranges{{From: from, To: to}}
+			if policy.HasPorts(proto) {
+				c.Ports = ranges.Span(from, to)
 			}
-			if n := len(out); n > 0 && hasPorts(proto) && out[n-1].Proto == proto && out[n-1].Opened == c.Opened &&
+			if n := len(out); n > 0 && policy.HasPorts(proto) && out[n-1].Proto == proto && out[n-1].Opened == c.Opened &&
 				out[n-1].Now == c.Now && out[n-1].Before == c.Before {
-				out[n-1].Ports = normal(append(out[n-1].Ports, c.Ports...))
+				out[n-1].Ports = out[n-1].Ports.Union(c.Ports)
 				continue
 			}
 			out = append(out, c)
@@ -214,7 +209,7 @@ func cellChanges(old *Access, oldWhy policy.Provenance, new *Access, newWhy poli
 	return out
 }
 
-func decide(a *Access, why policy.Provenance, proto string, port uint16) (bool, policy.Provenance) {
+func decide(a *Access, why policy.Provenance, proto policy.Protocol, port uint16) (bool, policy.Provenance) {
 	if a == nil {
 		return false, why
 	}
@@ -268,10 +263,10 @@ func compareMembers(old, new *Side) []MemberChange {
 		for _, f := range policy.Families {
 			of, nf := ofFamily(om[src], f), ofFamily(nm[src], f)
 			inOld, inNew := map[netip.Prefix]bool{}, map[netip.Prefix]bool{}
-			var olds []tagged
+			var olds []netip.Prefix
 			for _, m := range of {
 				inOld[m.Prefix] = true
-				olds = append(olds, tagged{prefix: m.Prefix})
+				olds = append(olds, m.Prefix)
 			}
 			for _, m := range nf {
 				inNew[m.Prefix] = true
@@ -281,12 +276,11 @@ func compareMembers(old, new *Side) []MemberChange {
 					out = append(out, MemberChange{Source: src, Family: f, Member: m})
 				}
 			}
-			oldIndex := newIndex(olds)
 			for _, m := range nf {
 				if inOld[m.Prefix] {
 					continue
 				}
-				opens := !covered(m.Prefix, oldIndex.overlapping(m.Prefix)) && reaches(new.Matrix, src, f)
+				opens := !ranges.Covered(m.Prefix, olds) && reaches(new.Matrix, src, f)
 				out = append(out, MemberChange{Source: src, Family: f, Member: m, Added: true, Opens: opens})
 			}
 		}

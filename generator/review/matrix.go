@@ -7,12 +7,12 @@ package review
 import (
 	"cmp"
 	"fmt"
-	"maps"
 	"net/netip"
 	"slices"
 	"strings"
 
 	"github.com/rampart-cluster/rampart/generator/policy"
+	"github.com/rampart-cluster/rampart/generator/policy/ranges"
 	"github.com/rampart-cluster/rampart/generator/spec"
 )
 
@@ -103,42 +103,31 @@ func (c Cell) String() string {
 // Build computes the matrix of a compiled policy.
 func Build(p *policy.Policy) *Matrix {
 	m := &Matrix{Cluster: p.Cluster, Roles: slices.Clone(p.Roles)}
-	b := &builder{p: p, names: map[policy.Family][]tagged{}, cells: map[string]*Access{},
-		used: map[policy.Family]*index{}, all: map[policy.Family]*index{}}
+	b := &builder{p: p, classes: map[policy.Family]*policy.Classifier{}}
 	for _, f := range policy.Families {
-		b.names[f] = names(p, f)
-		b.used[f] = newIndex(b.names[f])
-		var sets []tagged
-		for _, s := range p.Sets {
-			for _, m := range s.Members[f] {
-				sets = append(sets, tagged{m.Masked(), s.Name})
-			}
-		}
-		b.all[f] = newIndex(sets)
+		b.classes[f] = p.Classify(f)
 	}
 	m.Rows = append(m.Rows, b.rows(World, World, nil)...)
-	m.Rows = append(m.Rows, b.rows(Admins, Admins, p.Set("admins"))...)
-	m.Rows = append(m.Rows, b.rows(Trusted, Trusted, p.Set("trusted"))...)
+	m.Rows = append(m.Rows, b.rows(Admins, Admins, p.Set(policy.AdminsSet))...)
+	m.Rows = append(m.Rows, b.rows(Trusted, Trusted, p.Set(policy.TrustedSet))...)
 	for _, r := range p.Roles {
-		m.Rows = append(m.Rows, b.rows(Role, r, p.Set("r-"+r))...)
+		m.Rows = append(m.Rows, b.rows(Role, r, p.RoleSet(r))...)
 	}
-	for _, o := range p.Overlays.Networks {
-		m.Rows = append(m.Rows, b.rows(Overlay, strings.TrimPrefix(o, "o-"), p.Set(o))...)
+	overlays := p.OverlaySets()
+	for _, o := range overlays {
+		m.Rows = append(m.Rows, b.rows(Overlay, o.Subject, o)...)
+		m.Overlays = append(m.Overlays, o.Subject)
 	}
-	for _, o := range p.Overlays.Networks {
-		m.Overlays = append(m.Overlays, strings.TrimPrefix(o, "o-"))
-	}
-	for _, from := range p.Overlays.Networks {
-		row := Row{Label: strings.TrimPrefix(from, "o-"), Kind: Overlay, Name: strings.TrimPrefix(from, "o-"), Leaves: map[policy.Family][]netip.Prefix{}}
-		set := p.Set(from)
+	for _, from := range overlays {
+		row := Row{Label: from.Subject, Kind: Overlay, Name: from.Subject, Leaves: map[policy.Family][]netip.Prefix{}}
 		for _, f := range policy.Families {
-			row.Leaves[f] = slices.Clone(set.Members[f])
+			row.Leaves[f] = slices.Clone(from.Members[f])
 		}
-		for _, to := range p.Overlays.Networks {
+		for _, to := range overlays {
 			cell := Cell{}
 			for _, f := range row.Families() {
-				if len(p.Set(to).Members[f]) > 0 {
-					cell[f] = between(p, from, to, f)
+				if len(to.Members[f]) > 0 {
+					cell[f] = p.Between(from.Name, to.Name, f)
 				}
 			}
 			row.Cells = append(row.Cells, cell)
@@ -149,51 +138,18 @@ func Build(p *policy.Policy) *Matrix {
 }
 
 type builder struct {
-	p     *policy.Policy
-	names map[policy.Family][]tagged // what rules match on
-	used  map[policy.Family]*index   // the same, indexed
-	all   map[policy.Family]*index   // every member of every set: what is not the world
-	cells map[string]*Access         // by family, signature and role
-}
-
-// cell evaluates the rules guarding a role for addresses with a signature:
-// the first rule that matches a part of the traffic decides it.
-func (b *builder) cell(f policy.Family, sig []string, role string) *Access {
-	key := fmt.Sprintf("%d|%s|%s", f, strings.Join(sig, " "), role)
-	if a, ok := b.cells[key]; ok {
-		return a
-	}
-	in := map[string]bool{}
-	for _, t := range sig {
-		in[t] = true
-	}
-	d := newDecider()
-	for _, r := range b.p.RulesFor(role) {
-		switch r.From.Kind {
-		case policy.SetSource:
-			if !in[r.From.Set] {
-				continue
-			}
-		case policy.CIDRSource:
-			if !in[cidrTag+r.From.CIDR.Masked().String()] {
-				continue
-			}
-		}
-		d.decide(string(r.Proto), r.Ports, r.Verdict, r.Prov, false)
-	}
-	a := d.access(b.p.Default, b.p.DefaultProv)
-	b.cells[key] = a
-	return a
+	p       *policy.Policy
+	classes map[policy.Family]*policy.Classifier // per family: the pieces the policy treats alike, and their cells
 }
 
 // group is the part of a source's addresses in one family that the policy
 // treats alike.
 type group struct {
-	leaves []leaf
+	leaves []ranges.Leaf
 	cells  []*Access
 }
 
-// rows computes the rows of one source: its leaves in each family, grouped
+// rows computes the rows of one source: its pieces in each family, grouped
 // by what they reach and which rules decide it, one row per distinct
 // treatment.
 func (b *builder) rows(kind, name string, set *policy.Set) []Row {
@@ -208,22 +164,14 @@ func (b *builder) rows(kind, name string, set *policy.Set) []Row {
 	byLabel := map[string]map[policy.Family]*group{}
 	var order []string
 	for _, f := range policy.Families {
-		var leaves []leaf
+		cls := b.classes[f]
+		var leaves []ranges.Leaf
 		if set == nil {
-			// the world: every address in no set. Its leaves are cut by the
-			// literal sources only, and kept when some address of theirs is
-			// in no set; addresses of sets inside them belong to their own
-			// rows.
-			var cut []leaf
-			split(everything(f), literals(b.names[f]), &cut)
-			for _, l := range cut {
-				if !covered(l.prefix, b.all[f].overlapping(l.prefix)) {
-					leaves = append(leaves, l)
-				}
-			}
+			// the world: every address in no set
+			leaves = cls.World()
 		} else {
 			for _, m := range set.Members[f] {
-				split(m.Masked(), b.used[f].overlapping(m), &leaves)
+				leaves = append(leaves, cls.Pieces(m)...)
 			}
 		}
 		if len(leaves) == 0 {
@@ -233,15 +181,15 @@ func (b *builder) rows(kind, name string, set *policy.Set) []Row {
 		bySig := map[string]*group{}
 		var keys []string
 		for _, l := range leaves {
-			sk := l.key()
+			sk := l.Key()
 			g := bySig[sk]
 			if g == nil {
 				var cells []*Access
 				var texts []string
 				for _, r := range b.p.Roles {
-					a := b.cell(f, l.sig, r)
+					a := cls.Access(l, r)
 					cells = append(cells, a)
-					texts = append(texts, a.key())
+					texts = append(texts, a.Key())
 				}
 				k := strings.Join(texts, "\x00")
 				g = groups[k]
@@ -256,7 +204,7 @@ func (b *builder) rows(kind, name string, set *policy.Set) []Row {
 		}
 		var ls []labelled
 		for _, k := range keys {
-			ls = append(ls, labelled{label(base, groups[k], len(groups) > 1, leaves), groups[k]})
+			ls = append(ls, labelled{b.label(base, groups[k], len(groups) > 1, leaves), groups[k]})
 		}
 		for i, x := range ls {
 			lbl := x.label
@@ -287,7 +235,7 @@ func (b *builder) rows(kind, name string, set *policy.Set) []Row {
 		}
 		for f, g := range byLabel[lbl] {
 			for _, l := range g.leaves {
-				row.Leaves[f] = append(row.Leaves[f], l.prefix)
+				row.Leaves[f] = append(row.Leaves[f], l.Prefix)
 			}
 			for i, a := range g.cells {
 				row.Cells[i][f] = a
@@ -310,22 +258,25 @@ func boolInt(b bool) int {
 // sources its addresses are also in, beyond those every address of the
 // source is in); the group with addresses in nothing more keeps the plain
 // name.
-func label(name string, g *group, splitUp bool, all []leaf) string {
+func (b *builder) label(name string, g *group, splitUp bool, all []ranges.Leaf) string {
 	if !splitUp {
 		return name
 	}
 	common := map[string]int{}
 	for _, l := range all {
-		for _, t := range l.sig {
+		for _, t := range l.Tags {
 			common[t]++
 		}
 	}
 	extra := map[string]bool{}
+	role := false
 	for _, l := range g.leaves {
 		own := false
-		for _, t := range l.sig {
+		for _, t := range l.Tags {
 			if common[t] < len(all) && t != policy.OverlaysSet {
-				extra[tagName(t)] = true
+				n, isRole := b.tagName(t)
+				extra[n] = true
+				role = role || isRole
 				own = true
 			}
 		}
@@ -333,8 +284,8 @@ func label(name string, g *group, splitUp bool, all []leaf) string {
 			return name // some of this group's addresses are in nothing more
 		}
 	}
-	if extra["cluster"] && slices.ContainsFunc(slices.Collect(maps.Keys(extra)), func(n string) bool { return strings.HasPrefix(n, "role ") }) {
-		delete(extra, "cluster") // a role's members are cluster members
+	if role {
+		delete(extra, policy.ClusterSet) // a role's members are cluster members
 	}
 	names := make([]string, 0, len(extra))
 	for n := range extra {
@@ -344,33 +295,21 @@ func label(name string, g *group, splitUp bool, all []leaf) string {
 	return name + " ∩ " + strings.Join(names, ", ")
 }
 
-// tagName is how a row label names a set or literal source.
-func tagName(t string) string {
-	switch {
-	case strings.HasPrefix(t, cidrTag):
-		return strings.TrimPrefix(t, cidrTag)
-	case strings.HasPrefix(t, "r-"):
-		return "role " + strings.TrimPrefix(t, "r-")
-	case strings.HasPrefix(t, "o-"):
-		return "overlay " + strings.TrimPrefix(t, "o-")
+// tagName is how a row label names a set or literal source, and whether it
+// is a role.
+func (b *builder) tagName(t string) (string, bool) {
+	if c, ok := policy.Literal(t); ok {
+		return c.String(), false
 	}
-	return t
-}
-
-// between computes what rampart's isolation lets through from one overlay to
-// another: staying in one overlay, then the allowed pairs in order, then the
-// overlays' default.
-func between(p *policy.Policy, from, to string, f policy.Family) *Access {
-	d := newDecider()
-	if from == to {
-		d.decide("", nil, policy.Accept, p.Set(from).Prov, false)
-	}
-	for _, pair := range p.Overlays.Pairs {
-		if pair.From == from && pair.To == to {
-			d.decide(string(pair.Proto), pair.Ports, policy.Accept, pair.Prov, false)
+	if s := b.p.Set(t); s != nil {
+		switch s.Kind {
+		case policy.KindRole:
+			return "role " + s.Subject, true
+		case policy.KindOverlay:
+			return "overlay " + s.Subject, false
 		}
 	}
-	return d.access(p.Overlays.Default, p.Overlays.Prov)
+	return t, false
 }
 
 // Member is one address or range a source names, with the spec line that
@@ -409,27 +348,6 @@ func Members(s *spec.Spec) map[string][]Member {
 			return cmp.Or(a.Prefix.Addr().Compare(b.Prefix.Addr()), cmp.Compare(a.Prefix.Bits(), b.Prefix.Bits()))
 		})
 		out[k] = ms
-	}
-	return out
-}
-
-// Reach returns what the addresses of a source prefix may open to the nodes
-// of a role: one Access for each part of the prefix the policy treats
-// differently (a prefix that holds admins and the world gives two).
-func Reach(p *policy.Policy, role string, src netip.Prefix) []*Access {
-	f := policy.FamilyOf(src)
-	ns := names(p, f)
-	b := &builder{p: p, cells: map[string]*Access{}}
-	var leaves []leaf
-	split(src.Masked(), newIndex(ns).overlapping(src), &leaves)
-	seen := map[string]bool{}
-	var out []*Access
-	for _, l := range leaves {
-		if seen[l.key()] {
-			continue
-		}
-		seen[l.key()] = true
-		out = append(out, b.cell(f, l.sig, role))
 	}
 	return out
 }

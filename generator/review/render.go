@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/rampart-cluster/rampart/generator/policy"
+	"github.com/rampart-cluster/rampart/generator/policy/ranges"
 )
 
 // Output formats of matrix and diff.
@@ -133,7 +134,7 @@ type (
 	}
 )
 
-func rangesJSON(rs Ranges) []string {
+func rangesJSON(rs ranges.Ports) []string {
 	out := make([]string, len(rs))
 	for i, r := range rs {
 		out[i] = r.String()

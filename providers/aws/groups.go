@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/rampart-cluster/rampart/generator/policy"
-	"github.com/rampart-cluster/rampart/generator/spec"
+	"github.com/rampart-cluster/rampart/generator/policy/ranges"
 )
 
 // Owned is the prefix of the description of every rule rampart owns. A rule
@@ -24,11 +24,9 @@ const (
 	ProtoICMPv6 = "icmpv6"
 )
 
-// ICMP types rampart names: echo requests (the only ICMP the policy speaks
-// of) and what path MTU discovery needs (SPEC semantics 1).
+// ICMP types rampart names beside echo requests (the only ICMP the policy
+// speaks of): what path MTU discovery needs (SPEC semantics 1).
 const (
-	icmpEcho         = 8
-	icmpv6Echo       = 128
 	icmpUnreachable  = 3
 	icmpFragNeeded   = 4 // the code of "fragmentation needed" under type 3
 	icmpv6TooBig     = 2
@@ -175,17 +173,10 @@ func CompileGroups(p *policy.Policy, quota int) (*Groups, error) {
 				g.Ingress = append(g.Ingress, perm)
 			}
 		}
-		for i := range p.Rules {
-			r := &p.Rules[i]
-			if r.Verdict != policy.Accept || !r.AppliesTo(role) {
-				continue
-			}
-			entries := c.entries(r.From, spaceOf(r))
-			for j := range p.Rules[:i] {
-				d := &p.Rules[j]
-				if d.Verdict == policy.Accept || !d.AppliesTo(role) {
-					continue
-				}
+		for _, a := range p.Allowances(role) {
+			r := a.Rule
+			entries := c.entries(r.From, r.Space())
+			for _, d := range a.Except {
 				entries = c.subtract(entries, d, role)
 			}
 			for _, e := range entries {
@@ -214,8 +205,8 @@ func CompileGroups(p *policy.Policy, quota int) (*Groups, error) {
 }
 
 var (
-	worldV4 = netip.MustParsePrefix("0.0.0.0/0")
-	worldV6 = netip.MustParsePrefix("::/0")
+	worldV4 = ranges.Everything(false)
+	worldV6 = ranges.Everything(true)
 )
 
 // checkQuota counts the inbound rules of each family, a group reference
@@ -300,94 +291,12 @@ func describe(s string) string {
 	return d
 }
 
-// space is what an allow rule admits, per protocol: TCP and UDP port
-// ranges, ICMP and ICMPv6 type ranges, and every other IP protocol.
-type space struct {
-	tcp, udp, icmp, icmpv6 []policy.PortRange
-	other                  bool
-}
-
-var (
-	allPorts = []policy.PortRange{{From: 0, To: 65535}}
-	allTypes = []policy.PortRange{{From: 0, To: 255}}
-)
-
-// spaceOf is what a rule matches: every protocol, or its protocol's ports;
-// an ICMP rule matches echo requests.
-func spaceOf(r *policy.Rule) space {
-	ports := r.Ports
-	if len(ports) == 0 {
-		ports = allPorts
-	}
-	switch r.Proto {
-	case spec.TCP:
-		return space{tcp: policy.MergeRanges(ports)}
-	case spec.UDP:
-		return space{udp: policy.MergeRanges(ports)}
-	case spec.ICMP:
-		return space{icmp: []policy.PortRange{{From: icmpEcho, To: icmpEcho}}, icmpv6: []policy.PortRange{{From: icmpv6Echo, To: icmpv6Echo}}}
-	}
-	return space{tcp: allPorts, udp: allPorts, icmp: allTypes, icmpv6: allTypes, other: true}
-}
-
-func (s space) empty() bool {
-	return len(s.tcp) == 0 && len(s.udp) == 0 && len(s.icmp) == 0 && len(s.icmpv6) == 0 && !s.other
-}
-
-func (s space) overlaps(t space) bool {
-	return rangesOverlap(s.tcp, t.tcp) || rangesOverlap(s.udp, t.udp) || rangesOverlap(s.icmp, t.icmp) ||
-		rangesOverlap(s.icmpv6, t.icmpv6) || (s.other && t.other)
-}
-
-func (s space) minus(t space) space {
-	return space{
-		tcp: rangesMinus(s.tcp, t.tcp), udp: rangesMinus(s.udp, t.udp),
-		icmp: rangesMinus(s.icmp, t.icmp), icmpv6: rangesMinus(s.icmpv6, t.icmpv6),
-		other: s.other && !t.other,
-	}
-}
-
-func rangesOverlap(a, b []policy.PortRange) bool {
-	for _, x := range a {
-		for _, y := range b {
-			if x.From <= y.To && y.From <= x.To {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// rangesMinus removes b from a; both sorted and merged.
-func rangesMinus(a, b []policy.PortRange) []policy.PortRange {
-	var out []policy.PortRange
-	for _, x := range a {
-		from, to := int(x.From), int(x.To)
-		for _, y := range b {
-			if int(y.To) < from || int(y.From) > to {
-				continue
-			}
-			if int(y.From) > from {
-				out = append(out, policy.PortRange{From: uint16(from), To: y.From - 1})
-			}
-			from = int(y.To) + 1
-			if from > to {
-				break
-			}
-		}
-		if from <= to {
-			out = append(out, policy.PortRange{From: uint16(from), To: uint16(to)})
-		}
-	}
-	return out
-}
-
 // entry is part of what one allow rule admits: a source (a CIDR or a role's
 // members) and the protocols and ports it may use.
 type entry struct {
 	cidr  netip.Prefix
 	role  string
-	space space
+	space policy.Space
 }
 
 type groupCompiler struct {
@@ -406,7 +315,7 @@ func (c *groupCompiler) warn(format string, args ...any) {
 
 // members returns the addresses of a role's members (nodes and pools).
 func (c *groupCompiler) members(role string) []netip.Prefix {
-	s := c.p.Set("r-" + role)
+	s := c.p.RoleSet(role)
 	if s == nil {
 		return nil
 	}
@@ -416,31 +325,33 @@ func (c *groupCompiler) members(role string) []netip.Prefix {
 // entries resolves a rule's source into peers: the world is 0.0.0.0/0 and
 // ::/0; the cluster is every role that has members; a role is its group;
 // every other set (admins, trusted, overlays) is its addresses.
-func (c *groupCompiler) entries(src policy.Source, sp space) []entry {
+func (c *groupCompiler) entries(src policy.Source, sp policy.Space) []entry {
 	switch src.Kind {
 	case policy.AnySource:
 		return []entry{{cidr: worldV4, space: sp}, {cidr: worldV6, space: sp}}
 	case policy.CIDRSource:
 		return []entry{{cidr: src.CIDR.Masked(), space: sp}}
 	}
+	s := c.p.Set(src.Set)
+	if s == nil {
+		return nil
+	}
 	var out []entry
-	switch {
-	case src.Set == spec.FromCluster:
+	switch s.Kind {
+	case policy.KindCluster:
 		for _, role := range c.p.Roles {
 			if len(c.members(role)) > 0 {
 				out = append(out, entry{role: role, space: sp})
 			}
 		}
-	case strings.HasPrefix(src.Set, "r-"):
-		if role := strings.TrimPrefix(src.Set, "r-"); len(c.members(role)) > 0 {
-			out = append(out, entry{role: role, space: sp})
+	case policy.KindRole:
+		if len(c.members(s.Subject)) > 0 {
+			out = append(out, entry{role: s.Subject, space: sp})
 		}
 	default:
-		if s := c.p.Set(src.Set); s != nil {
-			for _, f := range policy.Families {
-				for _, m := range s.Members[f] {
-					out = append(out, entry{cidr: m.Masked(), space: sp})
-				}
+		for _, f := range policy.Families {
+			for _, m := range s.Members[f] {
+				out = append(out, entry{cidr: m.Masked(), space: sp})
 			}
 		}
 	}
@@ -450,18 +361,18 @@ func (c *groupCompiler) entries(src policy.Source, sp space) []entry {
 // subtract removes what the non-accepting rule d decides from the entries of
 // an allow rule guarding the role.
 func (c *groupCompiler) subtract(entries []entry, d *policy.Rule, role string) []entry {
-	ds := spaceOf(d)
+	ds := d.Space()
 	for _, de := range c.entries(d.From, ds) {
 		var next []entry
 		for _, e := range entries {
-			if !e.space.overlaps(ds) {
+			if !e.space.Overlaps(ds) {
 				next = append(next, e)
 				continue
 			}
 			switch {
 			case e.role != "" && de.role != "":
 				if e.role == de.role {
-					e.space = e.space.minus(ds)
+					e.space = e.space.Minus(ds)
 				}
 				next = append(next, e)
 			case e.role != "":
@@ -469,16 +380,15 @@ func (c *groupCompiler) subtract(entries []entry, d *policy.Rule, role string) [
 				// group loses the denied ports if any member is denied
 				denied, partial := false, false
 				for _, m := range c.members(e.role) {
-					inside := de.cidr.Bits() <= m.Bits() && de.cidr.Contains(m.Addr())
 					denied = denied || m.Overlaps(de.cidr)
-					partial = partial || !inside
+					partial = partial || !ranges.Inside(m, de.cidr)
 				}
 				if denied {
 					if partial {
 						c.warn("security group %s: %q (%s) denies part of role %s's members; security group %s denies it for every member of %s",
 							GroupName(c.p.Cluster, role), d.Prov.What, d.Prov.Origin, e.role, GroupName(c.p.Cluster, role), e.role)
 					}
-					e.space = e.space.minus(ds)
+					e.space = e.space.Minus(ds)
 				}
 				next = append(next, e)
 			default:
@@ -501,7 +411,7 @@ func (c *groupCompiler) subtract(entries []entry, d *policy.Rule, role string) [
 	}
 	var out []entry
 	for _, e := range entries {
-		if !e.space.empty() {
+		if !e.space.Empty() {
 			out = append(out, e)
 		}
 	}
@@ -511,41 +421,20 @@ func (c *groupCompiler) subtract(entries []entry, d *policy.Rule, role string) [
 // carve removes the space ds from the part of the CIDR entry e that lies in
 // sub: all of e when sub covers it, or e split into the prefixes around sub
 // (unchanged) and sub (minus ds).
-func carve(e entry, sub netip.Prefix, ds space) []entry {
+func carve(e entry, sub netip.Prefix, ds policy.Space) []entry {
 	sub = sub.Masked()
 	switch {
 	case !e.cidr.Overlaps(sub):
 		return []entry{e}
-	case sub.Bits() <= e.cidr.Bits():
-		e.space = e.space.minus(ds)
+	case ranges.Inside(e.cidr, sub):
+		e.space = e.space.Minus(ds)
 		return []entry{e}
 	}
 	var out []entry
-	for _, p := range prefixMinus(e.cidr, sub) {
+	for _, p := range ranges.Minus(e.cidr, sub) {
 		out = append(out, entry{cidr: p, space: e.space})
 	}
-	return append(out, entry{cidr: sub, space: e.space.minus(ds)})
-}
-
-// prefixMinus returns the prefixes that cover outer but not inner, inner
-// lying strictly inside outer: at each length from outer's down to inner's,
-// the sibling of the prefix holding inner.
-func prefixMinus(outer, inner netip.Prefix) []netip.Prefix {
-	var out []netip.Prefix
-	for bits := outer.Bits() + 1; bits <= inner.Bits(); bits++ {
-		holder, _ := inner.Addr().Prefix(bits)
-		out = append(out, sibling(holder))
-	}
-	return out
-}
-
-// sibling flips the last bit of the prefix's network part.
-func sibling(p netip.Prefix) netip.Prefix {
-	b := p.Addr().AsSlice()
-	bit := p.Bits() - 1
-	b[bit/8] ^= 0x80 >> (bit % 8)
-	a, _ := netip.AddrFromSlice(b)
-	return netip.PrefixFrom(a, p.Bits())
+	return append(out, entry{cidr: sub, space: e.space.Minus(ds)})
 }
 
 // render turns an entry into security group rules: one rule for all
@@ -556,49 +445,45 @@ func (c *groupCompiler) render(e entry, r *policy.Rule, role string) []Permissio
 	v4 := e.role != "" || e.cidr.Addr().Is4()
 	v6 := e.role != "" || !e.cidr.Addr().Is4()
 	s := e.space
-	full := s.other && equalRanges(s.tcp, allPorts) && equalRanges(s.udp, allPorts) &&
-		(!v4 || equalRanges(s.icmp, allTypes)) && (!v6 || equalRanges(s.icmpv6, allTypes))
+	allTypes := policy.AllTypes()
+	full := s.Other && s.TCP.Full() && s.UDP.Full() &&
+		(!v4 || slices.Equal(s.ICMP, allTypes)) && (!v6 || slices.Equal(s.ICMPv6, allTypes))
 	if full {
 		return []Permission{{Proto: ProtoAll, From: -1, To: -1, Peer: peer}}
 	}
 	var out []Permission
-	for _, pr := range s.tcp {
+	for _, pr := range s.TCP {
 		out = append(out, Permission{Proto: ProtoTCP, From: int32(pr.From), To: int32(pr.To), Peer: peer})
 	}
-	for _, pr := range s.udp {
+	for _, pr := range s.UDP {
 		out = append(out, Permission{Proto: ProtoUDP, From: int32(pr.From), To: int32(pr.To), Peer: peer})
 	}
-	icmp := func(proto, label string, ranges []policy.PortRange) {
-		if equalRanges(ranges, allTypes) {
+	icmp := func(proto, label string, types ranges.Ports) {
+		if slices.Equal(types, allTypes) {
 			out = append(out, Permission{Proto: proto, From: -1, To: -1, Peer: peer})
 			return
 		}
-		n := 0
-		for _, pr := range ranges {
-			n += int(pr.To) - int(pr.From) + 1
-		}
+		n := types.Size()
 		if n > maxICMPTypeRules {
 			c.warn("security group %s: %q from %s admits %d %s types (all but echo, or those a rule denies); security group %s admits none of them (a group holds one rule per ICMP type)",
 				GroupName(c.p.Cluster, role), r.Prov.What, peer, n, label, GroupName(c.p.Cluster, role))
 			return
 		}
-		for _, pr := range ranges {
+		for _, pr := range types {
 			for t := int(pr.From); t <= int(pr.To); t++ {
 				out = append(out, Permission{Proto: proto, From: int32(t), To: -1, Peer: peer})
 			}
 		}
 	}
 	if v4 {
-		icmp(ProtoICMP, "ICMP", s.icmp)
+		icmp(ProtoICMP, "ICMP", s.ICMP)
 	}
 	if v6 {
-		icmp(ProtoICMPv6, "ICMPv6", s.icmpv6)
+		icmp(ProtoICMPv6, "ICMPv6", s.ICMPv6)
 	}
-	if s.other {
+	if s.Other {
 		c.warn("security group %s: %q from %s admits every IP protocol but some ports or ICMP types; the group admits only TCP, UDP and ICMP from it (a group cannot allow all protocols but some ports)",
 			GroupName(c.p.Cluster, role), r.Prov.What, peer)
 	}
 	return out
 }
-
-func equalRanges(a, b []policy.PortRange) bool { return slices.Equal(a, b) }

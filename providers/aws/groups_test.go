@@ -1,7 +1,6 @@
 package aws
 
 import (
-	"net/netip"
 	"strings"
 	"testing"
 
@@ -154,43 +153,6 @@ func TestGroupsAgreeCarved(t *testing.T) {
 				t.Error("no cell where the group is stricter: the case does not test what it says")
 			}
 		})
-	}
-}
-
-// TestPrefixMinus: the prefixes around an inner one are disjoint from it and
-// from each other and cover the rest of the outer prefix exactly.
-func TestPrefixMinus(t *testing.T) {
-	for _, c := range []struct {
-		outer, inner string
-		n            int
-	}{
-		{"0.0.0.0/0", "203.0.113.0/24", 24},
-		{"::/0", "2001:db8:bad::/48", 48},
-		{"198.51.100.0/24", "198.51.100.128/25", 1},
-		{"10.0.0.0/8", "10.255.255.255/32", 24},
-	} {
-		outer, inner := netip.MustParsePrefix(c.outer), netip.MustParsePrefix(c.inner)
-		got := prefixMinus(outer, inner)
-		if len(got) != c.n {
-			t.Errorf("%s - %s: %d prefixes, want %d", outer, inner, len(got), c.n)
-		}
-		// sizes as powers of two below the outer prefix: they must add up to
-		// the outer's size less the inner's, with no overlap
-		var sum float64
-		for i, p := range got {
-			if p.Overlaps(inner) || !outer.Contains(p.Addr()) || p.Bits() < outer.Bits() {
-				t.Errorf("%s - %s: %s is not outside the inner and inside the outer", outer, inner, p)
-			}
-			for _, q := range got[i+1:] {
-				if p.Overlaps(q) {
-					t.Errorf("%s - %s: %s and %s overlap", outer, inner, p, q)
-				}
-			}
-			sum += 1 / float64(uint64(1)<<min(p.Bits()-outer.Bits(), 63))
-		}
-		if want := 1 - 1/float64(uint64(1)<<min(inner.Bits()-outer.Bits(), 63)); sum != want {
-			t.Errorf("%s - %s: the prefixes cover %v of the outer, want %v", outer, inner, sum, want)
-		}
 	}
 }
 

@@ -4,12 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
-	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/rampart-cluster/rampart/generator/policy"
+	"github.com/rampart-cluster/rampart/generator/policy/ranges"
 	"github.com/rampart-cluster/rampart/generator/spec"
 )
 
@@ -158,17 +158,17 @@ func hasFamily(addrs []netip.Addr, a netip.Addr) bool {
 }
 
 // parsePort reads 8080/tcp, 53/udp or icmp.
-func parsePort(s string) (spec.Protocol, uint16, error) {
-	if s == "icmp" {
-		return spec.ICMP, 0, nil
+func parsePort(s string) (policy.Protocol, uint16, error) {
+	if s == string(policy.ICMP) {
+		return policy.ICMP, 0, nil
 	}
 	num, proto, ok := strings.Cut(s, "/")
-	if !ok || (proto != "tcp" && proto != "udp") {
+	if !ok || !policy.HasPorts(policy.Protocol(proto)) {
 		return "", 0, fmt.Errorf("%q is not PORT/tcp, PORT/udp or icmp", s)
 	}
-	n, err := strconv.Atoi(num)
-	if err != nil || n < 1 || n > 65535 {
-		return "", 0, fmt.Errorf("%q: the port must be 1-65535", s)
+	n, ok := ranges.ParsePort(num)
+	if !ok {
+		return "", 0, fmt.Errorf("%q: the port must be a number from 0 to %d", s, ranges.MaxPort)
 	}
-	return spec.Protocol(proto), uint16(n), nil
+	return policy.Protocol(proto), n, nil
 }
