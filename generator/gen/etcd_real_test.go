@@ -39,6 +39,7 @@ import (
 	"time"
 
 	"github.com/rampart-cluster/rampart/cmd/rampart/cli"
+	"github.com/rampart-cluster/rampart/generator/etcd"
 	"github.com/rampart-cluster/rampart/generator/gen"
 	"github.com/rampart-cluster/rampart/generator/pki"
 )
@@ -99,32 +100,32 @@ func TestRealEtcd(t *testing.T) {
 	// its final userdata: etcdctl with nothing but the environment file
 	// (paths rewritten into its root) reads the key.
 	agentRoot, _, _ := realApplyIgnition(t, lab.ign, filepath.Join(lab.state, gen.UserdataPath("role", "agent", "ignition")))
-	if st, err := os.Stat(filepath.Join(agentRoot, gen.EtcdClientKey)); err != nil || st.Mode().Perm() != 0o600 {
-		t.Errorf("agent: %s: %v, want mode 0600", gen.EtcdClientKey, err)
+	if st, err := os.Stat(filepath.Join(agentRoot, etcd.ClientKey)); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("agent: %s: %v, want mode 0600", etcd.ClientKey, err)
 	}
 	// ... with its own role's client pair, not the members' role's.
-	for _, f := range []struct{ node, state string }{{gen.EtcdClientCert, pki.ClientCert("agent")}, {gen.EtcdClientKey, pki.ClientKey("agent")}} {
+	for _, f := range []struct{ node, state string }{{etcd.ClientCert, pki.ClientCert("agent")}, {etcd.ClientKey, pki.ClientKey("agent")}} {
 		got, err := os.ReadFile(filepath.Join(agentRoot, f.node))
 		want, werr := os.ReadFile(filepath.Join(lab.state, f.state))
 		if err != nil || werr != nil || !bytes.Equal(got, want) {
 			t.Errorf("agent: %s is not the state's %s (%v, %v)", f.node, f.state, err, werr)
 		}
 	}
-	if cn := certCN(t, filepath.Join(agentRoot, gen.EtcdClientCert)); cn != "etcd-lab-agent-client" {
+	if cn := certCN(t, filepath.Join(agentRoot, etcd.ClientCert)); cn != "etcd-lab-agent-client" {
 		t.Errorf("agent: its client certificate is %q's", cn)
 	}
-	envFile, err := os.ReadFile(filepath.Join(agentRoot, gen.EtcdClientEnvFile))
+	envFile, err := os.ReadFile(filepath.Join(agentRoot, etcd.ClientEnvFile))
 	if err != nil {
-		t.Fatalf("agent: Ignition did not write %s: %v", gen.EtcdClientEnvFile, err)
+		t.Fatalf("agent: Ignition did not write %s: %v", etcd.ClientEnvFile, err)
 	}
 	agentEnv := []string{"PATH=" + os.Getenv("PATH")}
 	for _, line := range strings.Split(string(envFile), "\n") {
 		if line != "" && !strings.HasPrefix(line, "#") {
-			agentEnv = append(agentEnv, strings.ReplaceAll(line, gen.EtcdCertDir, filepath.Join(agentRoot, gen.EtcdCertDir)))
+			agentEnv = append(agentEnv, strings.ReplaceAll(line, etcd.CertDir, filepath.Join(agentRoot, etcd.CertDir)))
 		}
 	}
 	if got, err := realRun(agentEnv, lab.etcdctl, "--dial-timeout=3s", "get", "--print-value-only", "rampart/probe"); err != nil || strings.TrimSpace(got) != "written-before-recovery" {
-		t.Errorf("etcdctl with the agent's %s: %q, %v\nenvironment: %q", gen.EtcdClientEnvFile, got, err, agentEnv)
+		t.Errorf("etcdctl with the agent's %s: %q, %v\nenvironment: %q", etcd.ClientEnvFile, got, err, agentEnv)
 	}
 	// Its final cloud-config is one cloud-init accepts.
 	cc := filepath.Join(lab.state, gen.UserdataPath("role", "agent", "cloud-config"))
@@ -413,29 +414,29 @@ func (lab *etcdLab) recoverReplace(t *testing.T) {
 func (lab *etcdLab) memberEnv(t testing.TB, node, config, wantState string) []string {
 	t.Helper()
 	root, _, _ := realApplyIgnition(t, lab.ign, config)
-	dropin := filepath.Join(root, "etc/systemd/system", gen.EtcdUnit+".d", gen.EtcdDropin)
+	dropin := filepath.Join(root, "etc/systemd/system", etcd.Unit+".d", etcd.Dropin)
 	data, err := os.ReadFile(dropin)
 	if err != nil {
 		t.Fatalf("%s: Ignition did not write the etcd drop-in: %v", config, err)
 	}
-	tree, err := os.ReadFile(filepath.Join(lab.out, "nodes", node, "rootfs/etc/systemd/system", gen.EtcdUnit+".d", gen.EtcdDropin))
+	tree, err := os.ReadFile(filepath.Join(lab.out, "nodes", node, "rootfs/etc/systemd/system", etcd.Unit+".d", etcd.Dropin))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if wantState == "new" && !bytes.Equal(data, tree) {
 		t.Errorf("%s: the drop-in of the final userdata differs from the output tree's", node)
 	}
-	for _, f := range []string{gen.EtcdKeyFile, gen.EtcdClientKey} {
+	for _, f := range []string{etcd.KeyFile, etcd.ClientKey} {
 		st, err := os.Stat(filepath.Join(root, f))
 		if err != nil || st.Mode().Perm() != 0o600 {
 			t.Errorf("%s: %s: %v, want mode 0600 (%v)", node, f, st.Mode(), err)
 		}
 	}
 	// The member's client pair (for etcdctl on it) is its role's.
-	if got, want := readOrFatal(t, filepath.Join(root, gen.EtcdClientKey)), readOrFatal(t, filepath.Join(lab.state, pki.ClientKey("etcd"))); !bytes.Equal(got, want) {
-		t.Errorf("%s: %s is not role etcd's client key", node, gen.EtcdClientKey)
+	if got, want := readOrFatal(t, filepath.Join(root, etcd.ClientKey)), readOrFatal(t, filepath.Join(lab.state, pki.ClientKey("etcd"))); !bytes.Equal(got, want) {
+		t.Errorf("%s: %s is not role etcd's client key", node, etcd.ClientKey)
 	}
-	if cn := certCN(t, filepath.Join(root, gen.EtcdClientCert)); cn != "etcd-lab-etcd-client" {
+	if cn := certCN(t, filepath.Join(root, etcd.ClientCert)); cn != "etcd-lab-etcd-client" {
 		t.Errorf("%s: its client certificate is %q's", node, cn)
 	}
 	var env []string
@@ -452,8 +453,8 @@ func (lab *etcdLab) memberEnv(t testing.TB, node, config, wantState string) []st
 		}
 		k, v, _ := strings.Cut(kv, "=")
 		seen[k] = true
-		v = strings.ReplaceAll(v, gen.EtcdCertDir, filepath.Join(root, gen.EtcdCertDir))
-		v = strings.ReplaceAll(v, gen.EtcdDataDir, filepath.Join(root, gen.EtcdDataDir))
+		v = strings.ReplaceAll(v, etcd.CertDir, filepath.Join(root, etcd.CertDir))
+		v = strings.ReplaceAll(v, etcd.DataDir, filepath.Join(root, etcd.DataDir))
 		if k == "ETCD_INITIAL_CLUSTER_STATE" && v != wantState {
 			t.Errorf("%s: ETCD_INITIAL_CLUSTER_STATE=%s, want %s", node, v, wantState)
 		}

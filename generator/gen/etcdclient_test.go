@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rampart-cluster/rampart/generator/etcd"
 	"github.com/rampart-cluster/rampart/generator/gen"
 	"github.com/rampart-cluster/rampart/generator/pki"
 	"github.com/rampart-cluster/rampart/generator/spec"
@@ -48,16 +49,16 @@ func TestEtcdClientRole(t *testing.T) {
 	}
 	tree := res.Tree
 	root := "roles/agent/rootfs"
-	mat, err := st.Load(s.Cluster, gen.EtcdMembers(s))
+	mat, err := st.Load(s.Cluster, etcd.Members(s))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for p, want := range map[string]string{
-		root + gen.EtcdCAFile:     string(mat.CA),
-		root + gen.EtcdClientCert: string(mat.Clients["agent"].Cert),
-		root + gen.EtcdClientEnvFile: "ETCDCTL_API=3\nETCDCTL_ENDPOINTS=https://10.0.0.1:2379,https://10.0.0.2:2379\n" +
+		root + etcd.CAFile:     string(mat.CA),
+		root + etcd.ClientCert: string(mat.Clients["agent"].Cert),
+		root + etcd.ClientEnvFile: "ETCDCTL_API=3\nETCDCTL_ENDPOINTS=https://10.0.0.1:2379,https://10.0.0.2:2379\n" +
 			"ETCDCTL_CACERT=/etc/ssl/certs/etcd/ca.crt\nETCDCTL_CERT=/etc/ssl/certs/etcd/client.crt\nETCDCTL_KEY=/etc/ssl/certs/etcd/client.key\n",
-		root + gen.EtcdClientProfile: "export ETCDCTL_ENDPOINTS='https://10.0.0.1:2379,https://10.0.0.2:2379'\n",
+		root + etcd.ClientProfile: "export ETCDCTL_ENDPOINTS='https://10.0.0.1:2379,https://10.0.0.2:2379'\n",
 	} {
 		f := tree.File(p)
 		if f == nil || !strings.Contains(string(f.Data), want) {
@@ -72,7 +73,7 @@ func TestEtcdClientRole(t *testing.T) {
 			t.Errorf("role web, without etcd_client, has %s", f.Path)
 		}
 	}
-	if tree.File(root+gen.EtcdClientKey) != nil {
+	if tree.File(root+etcd.ClientKey) != nil {
 		t.Error("the tree holds the client key")
 	}
 	// Each machine gets its own role's client certificate: the agents
@@ -81,7 +82,7 @@ func TestEtcdClientRole(t *testing.T) {
 		t.Errorf("agent's client certificate is %s's", c.Subject.CommonName)
 	}
 	for _, m := range []string{"m1", "m2"} {
-		f := tree.File("nodes/" + m + "/rootfs" + gen.EtcdClientCert)
+		f := tree.File("nodes/" + m + "/rootfs" + etcd.ClientCert)
 		if f == nil || string(f.Data) != string(mat.Clients["master"].Cert) || string(f.Data) == string(mat.Clients["agent"].Cert) {
 			t.Errorf("%s: its client certificate is not role master's", m)
 		}
@@ -91,7 +92,7 @@ func TestEtcdClientRole(t *testing.T) {
 	}
 	var listed bool
 	for _, sec := range tree.Secrets {
-		if sec.Path == root+gen.EtcdClientKey && sec.Mode == "0600" && sec.Certificate == root+gen.EtcdClientCert {
+		if sec.Path == root+etcd.ClientKey && sec.Mode == "0600" && sec.Certificate == root+etcd.ClientCert {
 			listed = true
 		}
 	}

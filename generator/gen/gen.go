@@ -14,6 +14,7 @@ import (
 	"sync"
 
 	"github.com/rampart-cluster/rampart/generator/boot"
+	"github.com/rampart-cluster/rampart/generator/etcd"
 	"github.com/rampart-cluster/rampart/generator/firewall"
 	"github.com/rampart-cluster/rampart/generator/pki"
 	"github.com/rampart-cluster/rampart/generator/policy"
@@ -83,7 +84,7 @@ func machineJobs(s *spec.Spec, p *policy.Policy, joining string) []func() (*boot
 		jobs = append(jobs, func() (*boot.Machine, error) { return roleMachine(s, p, r.Name) })
 	}
 	for _, n := range s.Nodes {
-		if !IsEtcdMember(s, n) {
+		if !etcd.IsMember(s, n) {
 			continue
 		}
 		jobs = append(jobs, func() (*boot.Machine, error) { return nodeMachine(s, p, n, n.Name == joining) })
@@ -97,7 +98,7 @@ func roleMachine(s *spec.Spec, p *policy.Policy, role string) (*boot.Machine, er
 		return nil, err
 	}
 	if r := s.Role(role); r != nil && r.EtcdClient {
-		m.Files = append(m.Files, etcdClientFiles(s, role)...)
+		m.Files = append(m.Files, etcd.ClientSettings(s, role)...)
 	}
 	return m, nil
 }
@@ -109,11 +110,11 @@ func nodeMachine(s *spec.Spec, p *policy.Policy, n *spec.Node, joining bool) (*b
 	if err != nil {
 		return nil, err
 	}
-	state := EtcdNew
+	state := etcd.New
 	if joining {
-		state = EtcdExisting
+		state = etcd.Existing
 	}
-	units, err := etcdUnits(s, n, state)
+	units, err := etcd.Units(s, n, state)
 	if err != nil {
 		return nil, err
 	}
@@ -236,7 +237,7 @@ func build(s *spec.Spec, st *pki.State, withUserdata bool) (*Output, error) {
 	p := policy.Compile(s)
 	jobs := machineJobs(s, p, "")
 	ms := make([]*boot.Machine, len(jobs))
-	mat, err := loadMaterial(s, st, EtcdMembers(s), withUserdata)
+	mat, err := loadMaterial(s, st, etcd.Members(s), withUserdata)
 	if err != nil {
 		return nil, err
 	}
@@ -329,26 +330,26 @@ func withCertificates(s *spec.Spec, m *boot.Machine, mat *pki.Material) (public,
 	switch m.Kind {
 	case "node":
 		n := s.Node(m.Name)
-		if n == nil || !IsEtcdMember(s, n) {
+		if n == nil || !etcd.IsMember(s, n) {
 			return m, nil, nil
 		}
 		if mat == nil {
 			return nil, nil, ErrNeedState
 		}
-		if certs, keys, err = etcdFiles(mat, n); err != nil {
+		if certs, keys, err = etcd.MemberFiles(mat, n); err != nil {
 			return nil, nil, err
 		}
 	case "role":
 		if r := s.Role(m.Name); r == nil || !r.EtcdClient {
 			return m, nil, nil
 		}
-		if len(EtcdMembers(s)) == 0 {
+		if len(etcd.Members(s)) == 0 {
 			return nil, nil, ErrNoEtcdMember
 		}
 		if mat == nil {
 			return nil, nil, ErrNeedState
 		}
-		if certs, keys, err = clientFiles(mat, m.Name); err != nil {
+		if certs, keys, err = etcd.ClientFiles(mat, m.Name); err != nil {
 			return nil, nil, err
 		}
 	default:
@@ -396,7 +397,7 @@ func machineFiles(s *spec.Spec, m *boot.Machine, target boot.Target) ([]File, []
 	}
 	var secrets []SecretEntry
 	for _, w := range m.Withheld {
-		cert := certOf(w.Path)
+		cert := etcd.CertOf(w.Path)
 		e := SecretEntry{Path: path.Join(dir, "rootfs", w.Path), Mode: fmt.Sprintf("%04o", w.Mode.Perm()), Certificate: path.Join(dir, "rootfs", cert)}
 		for _, f := range rootfs {
 			if f.Path == cert {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rampart-cluster/rampart/generator/etcd"
 	"github.com/rampart-cluster/rampart/generator/gen"
 	"github.com/rampart-cluster/rampart/generator/pki"
 	"github.com/rampart-cluster/rampart/generator/spec"
@@ -49,7 +50,7 @@ func generate(t testing.TB, file string) *gen.Tree {
 func fixtureState(t testing.TB, file string, s *spec.Spec) *pki.State {
 	t.Helper()
 	st := pki.Open(filepath.Join(fixtures, "state", name(file)))
-	members := gen.EtcdMembers(s)
+	members := etcd.Members(s)
 	if !*update || len(members) == 0 {
 		return st
 	}
@@ -78,7 +79,7 @@ func fixtureState(t testing.TB, file string, s *spec.Spec) *pki.State {
 func tempState(t testing.TB, s *spec.Spec) *pki.State {
 	t.Helper()
 	st := pki.Open(filepath.Join(t.TempDir(), "state"))
-	if _, err := st.Ensure(s.Cluster, gen.EtcdMembers(s)); err != nil {
+	if _, err := st.Ensure(s.Cluster, etcd.Members(s)); err != nil {
 		t.Fatal(err)
 	}
 	return st

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rampart-cluster/rampart/generator/etcd"
 	"github.com/rampart-cluster/rampart/generator/gen"
 	"github.com/rampart-cluster/rampart/generator/pki"
 	"github.com/rampart-cluster/rampart/generator/spec"
@@ -57,8 +58,8 @@ func TestMeaningOnly(t *testing.T) {
 			}
 			// one state with keys for both: the final userdata carries them
 			st := pki.Open(filepath.Join(t.TempDir(), "state"))
-			if len(gen.EtcdMembers(a)) > 0 {
-				if _, err := st.Ensure(a.Cluster, gen.EtcdMembers(a)); err != nil {
+			if len(etcd.Members(a)) > 0 {
+				if _, err := st.Ensure(a.Cluster, etcd.Members(a)); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -26,6 +26,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/rampart-cluster/rampart/generator/etcd"
 	"github.com/rampart-cluster/rampart/generator/gen"
 	"github.com/rampart-cluster/rampart/generator/pki"
 	"github.com/rampart-cluster/rampart/generator/spec"
@@ -1036,14 +1037,14 @@ func TestRealFinalUserdata(t *testing.T) {
 			kind = strings.TrimSuffix(kind, "s")
 			ignPath, ccPath := gen.UserdataPath(kind, name, spec.OutputIgnition), gen.UserdataPath(kind, name, spec.OutputCloudConfig)
 			n := fx.spec.Node(name)
-			if kind != "node" || n == nil || !gen.IsEtcdMember(fx.spec, n) {
+			if kind != "node" || n == nil || !etcd.IsMember(fx.spec, n) {
 				if byPath[ignPath] != nil || byPath[ccPath] != nil {
 					t.Errorf("%s: %s has final userdata, yet no secrets", fx.name, m.rel)
 				}
 				continue
 			}
 			members++
-			keys := map[string]string{gen.EtcdKeyFile: pki.MemberKey(name), gen.EtcdClientKey: pki.ClientKey(n.Role)}
+			keys := map[string]string{etcd.KeyFile: pki.MemberKey(name), etcd.ClientKey: pki.ClientKey(n.Role)}
 			t.Run(fx.name+"/"+m.rel, func(t *testing.T) {
 				if fx.spec.Wants(spec.OutputIgnition) {
 					config := filepath.Join(t.TempDir(), "ignition.json")

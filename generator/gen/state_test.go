@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rampart-cluster/rampart/generator/etcd"
 	"github.com/rampart-cluster/rampart/generator/gen"
 	"github.com/rampart-cluster/rampart/generator/pki"
 	"github.com/rampart-cluster/rampart/generator/spec"
@@ -202,7 +203,7 @@ func TestKeysNeverInTree(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		members := gen.EtcdMembers(s)
+		members := etcd.Members(s)
 		final, err := os.ReadFile(filepath.Join(state+"-"+fixture, gen.UserdataPath("node", members[0].Name, spec.OutputIgnition)))
 		if err != nil {
 			t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/rampart-cluster/rampart/generator/boot"
+	"github.com/rampart-cluster/rampart/generator/etcd"
 	"github.com/rampart-cluster/rampart/generator/pki"
 	"github.com/rampart-cluster/rampart/generator/policy"
 	"github.com/rampart-cluster/rampart/generator/spec"
@@ -65,17 +66,17 @@ func userdata(s *spec.Spec, st *pki.State, kind, name, format string, joining bo
 		if m, err = roleMachine(s, p, name); err != nil || !r.EtcdClient {
 			break
 		}
-		if len(EtcdMembers(s)) == 0 {
+		if len(etcd.Members(s)) == 0 {
 			return nil, ErrNoEtcdMember
 		}
 		var mat *pki.Material
-		if mat, err = loadMaterial(s, st, EtcdMembers(s), true); err != nil {
+		if mat, err = loadMaterial(s, st, etcd.Members(s), true); err != nil {
 			return nil, err
 		}
 		_, m, err = withCertificates(s, m, mat)
 	case "node":
 		n := s.Node(name)
-		if n == nil || !IsEtcdMember(s, n) {
+		if n == nil || !etcd.IsMember(s, n) {
 			return nil, fmt.Errorf("%w: node %q is not an etcd member; etcd members: %s", ErrNoMachine, name, strings.Join(memberNames(s), ", "))
 		}
 		m, err = nodeMachine(s, p, n, joining)
@@ -112,7 +113,7 @@ func roleHint(s *spec.Spec) string {
 
 func memberNames(s *spec.Spec) []string {
 	var out []string
-	for _, m := range EtcdMembers(s) {
+	for _, m := range etcd.Members(s) {
 		out = append(out, m.Name)
 	}
 	if len(out) == 0 {

@@ -19,7 +19,7 @@ type Member struct {
 	// Clients are the other roles whose machines are clients of the
 	// member's etcd cluster (roles with etcd_client). The state holds a
 	// client pair for every role that the Role or Clients of a member
-	// names (ClientRoles); gen.EtcdMembers gives every member the spec's
+	// names (ClientRoles); etcd.Members gives every member the spec's
 	// list, so that the members alone say what the state must hold.
 	Clients []string
 }

@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/rampart-cluster/rampart/generator/gen"
+	"github.com/rampart-cluster/rampart/generator/etcd"
 	"github.com/rampart-cluster/rampart/generator/pki"
 )
 
@@ -119,7 +119,7 @@ made before client certificates were per role, which no machine gets any more.`,
 			if err != nil {
 				return err
 			}
-			members := gen.EtcdMembers(s)
+			members := etcd.Members(s)
 			if len(members) == 0 {
 				return &exitError{code: ExitInvalid, err: fmt.Errorf("certs rotate: %s has no etcd members (no role with etcd: true)", file)}
 			}

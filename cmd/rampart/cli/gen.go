@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rampart-cluster/rampart/generator/etcd"
 	"github.com/rampart-cluster/rampart/generator/gen"
 	"github.com/rampart-cluster/rampart/generator/pki"
 )
@@ -56,7 +57,7 @@ and lists every file that differs from what the spec and the state produce.`,
 			}
 			st := pki.Open(state)
 			w := cmd.OutOrStdout()
-			members := gen.EtcdMembers(s)
+			members := etcd.Members(s)
 			if !check {
 				if err := checkNesting(out, state); err != nil {
 					return err

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rampart-cluster/rampart/generator/etcd"
 	"github.com/rampart-cluster/rampart/generator/gen"
 	"github.com/rampart-cluster/rampart/generator/pki"
 	"github.com/rampart-cluster/rampart/generator/spec"
@@ -84,15 +86,19 @@ raft log, which etcd stops on, or is no member at all.`,
 				}
 				return &exitError{code: ExitInvalid, err: fmt.Errorf("recover: %s has no node %q; its nodes: %s", file, name, strings.Join(names, ", "))}
 			}
-			member := gen.IsEtcdMember(s, n)
-			if replace && !member {
-				return usageError("recover: --replace is for etcd members, and %s (role %s) is not one", name, n.Role)
+			member := etcd.IsMember(s, n)
+			var replaceErr error
+			if replace {
+				replaceErr = etcd.CheckReplace(s, n)
+			}
+			if errors.Is(replaceErr, etcd.ErrNotMember) {
+				return usageError("recover: %v", replaceErr)
 			}
 			if reinstall && s.Provider.Packet == nil {
 				return usageError("recover: --reinstall reinstalls a Packet device, and %s names no packet provider", file)
 			}
-			if replace && len(gen.EtcdMembers(s)) < 2 {
-				return usageError("recover: %s is the only etcd member: there is no running cluster to join; recover it without --replace", name)
+			if replaceErr != nil {
+				return usageError("recover: %v", replaceErr)
 			}
 			if err := reinstallAllowed(s, n, file, reinstall, replace, membershipDone, yes, cmd.InOrStdin()); err != nil {
 				return err
@@ -151,7 +157,7 @@ raft log, which etcd stops on, or is no member at all.`,
 				}
 				return reinstallIf(cmd, reinstall, yes, packet.ReinstallOptions{CA: packet.CACheck{NewCA: newCA}, Adopt: adopt}, s, state, name, false)
 			}
-			cmds, err := memberCommands(s, n, st)
+			cmds, err := etcd.ReplaceCommands(s, n, st.Dir)
 			if err != nil {
 				return &exitError{code: ExitInvalid, err: err}
 			}
@@ -170,10 +176,10 @@ raft log, which etcd stops on, or is no member at all.`,
 				fmt.Fprintln(w, c)
 			}
 			if s.Provider.Packet != nil {
-				fmt.Fprintf(w, "# 2. Then reinstall its device, which boots on an empty %s:\n", gen.EtcdDataDir)
-				fmt.Fprintf(w, "#    rampart recover %s -f %s --state %s --replace --reinstall --membership-done --yes\n", name, shellQuote(file), shellQuote(state))
+				fmt.Fprintf(w, "# 2. Then reinstall its device, which boots on an empty %s:\n", etcd.DataDir)
+				fmt.Fprintf(w, "#    rampart recover %s -f %s --state %s --replace --reinstall --membership-done --yes\n", name, etcd.ShellQuote(file), etcd.ShellQuote(state))
 			} else {
-				fmt.Fprintf(w, "# 2. Then boot %s with the userdata above, on an empty %s.\n", name, gen.EtcdDataDir)
+				fmt.Fprintf(w, "# 2. Then boot %s with the userdata above, on an empty %s.\n", name, etcd.DataDir)
 			}
 			return nil
 		},
@@ -207,11 +213,10 @@ func reinstallAllowed(s *spec.Spec, n *spec.Node, file string, reinstall, replac
 	if err := memberReinstallAllowed(s, n, replace); err != nil {
 		return err
 	}
-	if replace && !membershipDone {
-		return usageError("recover: --replace --reinstall wipes %s and boots it as a new member of the running etcd cluster, which works only once its old membership is removed and the new one added. In this order:\n"+
-			"  1. rampart recover %s -f %s --replace        (prints the etcdctl member commands)\n"+
-			"  2. run those commands where etcdctl reaches the other members\n"+
-			"  3. rampart recover %s -f %s --replace --reinstall --membership-done --yes", n.Name, n.Name, file, n.Name, file)
+	if replace {
+		if err := etcd.CheckMembershipReplaced(n, file, membershipDone); err != nil {
+			return usageError("recover: %v", err)
+		}
 	}
 	if !yes && !stdinIsTerminal(stdin) {
 		return usageError("recover: --reinstall wipes the disks of %s's device: confirm with --yes (standard input is not a terminal to ask on)", n.Name)
@@ -219,16 +224,11 @@ func reinstallAllowed(s *spec.Spec, n *spec.Node, file string, reinstall, replac
 	return nil
 }
 
-// memberReinstallAllowed refuses to reinstall an etcd member of a cluster
-// of two or more as a new cluster: on an empty data directory with
-// ETCD_INITIAL_CLUSTER_STATE=new it bootstraps alone and never rejoins the
-// members that still run.
+// memberReinstallAllowed is etcd.CheckReinstall as the usage error of
+// recover (and of push packet's reinstall, which calls it).
 func memberReinstallAllowed(s *spec.Spec, n *spec.Node, replace bool) error {
-	if replace || !gen.IsEtcdMember(s, n) {
-		return nil
-	}
-	if members := gen.EtcdMembers(s); len(members) >= 2 {
-		return usageError("recover: %s is one of %d etcd members: reinstalled without --replace it would boot on an empty data directory as a new cluster (ETCD_INITIAL_CLUSTER_STATE=new) and never rejoin the others. Replace its membership: rampart recover %s --replace, run the printed commands, then rampart recover %s --replace --reinstall --membership-done --yes", n.Name, len(members), n.Name, n.Name)
+	if err := etcd.CheckReinstall(s, n, replace); err != nil {
+		return usageError("recover: %v", err)
 	}
 	return nil
 }
@@ -242,7 +242,7 @@ var stdinIsTerminal = func(r io.Reader) bool { return isTerminal(r) }
 func confirmReinstall(cmd *cobra.Command, s *spec.Spec, name string) error {
 	n := s.Node(name)
 	what := "its disks are wiped"
-	if gen.IsEtcdMember(s, n) {
+	if etcd.IsMember(s, n) {
 		what = "its disks, and the etcd data on them, are wiped"
 	}
 	p := s.Provider.Packet
@@ -278,58 +278,6 @@ func reinstallIf(cmd *cobra.Command, reinstall, yes bool, o packet.ReinstallOpti
 		}
 	}
 	return err
-}
-
-// memberCommands are the etcdctl commands that replace member n: remove
-// the old membership (found by name) and add the new one (unless a member of
-// that name or peer URL is there already), talking to the other members with
-// the state's CA and the client certificate of n's role (an etcd role: the
-// one its members carry for etcdctl). They are safe to run again after a
-// partial or complete run, under sh -e: a removed member is not looked for
-// twice, and the added one, unstarted and so still without a name, is found
-// by its peer URL.
-func memberCommands(s *spec.Spec, n *spec.Node, st *pki.State) ([]string, error) {
-	var endpoints []string
-	for _, m := range s.Nodes {
-		if m != n && gen.IsEtcdMember(s, m) {
-			endpoints = append(endpoints, gen.EtcdClientURL(s, m))
-		}
-	}
-	abs := func(rel string) (string, error) {
-		return filepath.Abs(filepath.Join(st.Dir, filepath.FromSlash(rel)))
-	}
-	ca, err := abs(pki.CACert)
-	if err != nil {
-		return nil, err
-	}
-	cert, err := abs(pki.ClientCert(n.Role))
-	if err != nil {
-		return nil, err
-	}
-	key, err := abs(pki.ClientKey(n.Role))
-	if err != nil {
-		return nil, err
-	}
-	etcdctl := "ETCDCTL_API=3 etcdctl --endpoints=" + strings.Join(endpoints, ",") +
-		" --cacert=" + shellQuote(ca) + " --cert=" + shellQuote(cert) + " --key=" + shellQuote(key)
-	peer := gen.EtcdPeerURL(s, n)
-	// `member list`: ID, status, name, peer URLs (comma-separated), client
-	// URLs, learner. Node names and URLs need no quoting in awk strings.
-	byName := "awk -F', ' '$3 == \"" + n.Name + "\" { print $1; exit }'"
-	byNameOrPeer := "awk -F', ' '$3 == \"" + n.Name + "\" { found = 1 } { k = split($4, u, \",\"); for (i = 1; i <= k; i++) if (u[i] == \"" + peer + "\") found = 1 } END { exit !found }'"
-	return []string{
-		"id=$(" + etcdctl + " member list | " + byName + ")",
-		`[ -z "$id" ] || ` + etcdctl + ` member remove "$id"`,
-		etcdctl + " member list | " + byNameOrPeer + " || " + etcdctl + " member add " + n.Name + " --peer-urls=" + peer,
-	}, nil
-}
-
-// shellQuote quotes s for sh where it needs it.
-func shellQuote(s string) string {
-	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-:,=@+") == "" {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // writeSecret writes data to p, mode 0600, its directory 0700.
