@@ -1,58 +1,30 @@
 package aws
 
-import (
-	"fmt"
+import "github.com/rampart-cluster/rampart/providers/delivery"
 
-	"github.com/rampart-cluster/rampart/generator/gen"
-	"github.com/rampart-cluster/rampart/generator/pki"
-	"github.com/rampart-cluster/rampart/generator/policy"
-	"github.com/rampart-cluster/rampart/generator/spec"
-)
-
-// MachinesFromState collects the final userdata of every machine of the
-// spec, as gen.FinalUserdata gives it: a role's, or an etcd member's with its
-// keys from the state directory (which `rampart gen` must have made; this
-// only reads it). Ignition where the spec asks for it, else cloud-config.
-// Machines whose userdata carries etcd keys get the CA's EtcdCA.
-func MachinesFromState(s *spec.Spec, st *pki.State) ([]Machine, error) {
-	format := spec.OutputIgnition
-	if !s.Wants(spec.OutputIgnition) {
-		format = spec.OutputCloudConfig
-	}
-	ms, err := gen.Machines(s, policy.Compile(s))
-	if err != nil {
-		return nil, err
-	}
-	var out []Machine
-	ca := ""
-	for _, bm := range ms {
-		m := Machine{Role: bm.Name, Format: FormatIgnition}
-		if format == spec.OutputCloudConfig {
-			m.Format = FormatCloudConfig
+// Machines are the launch templates' machines of the delivered ones: one
+// per role without etcd (its nodes and pools) and one per etcd member, in
+// their order, each with the userdata it boots with (Ignition when the spec
+// outputs it, else cloud-config) and, when that carries etcd keys, its CA's
+// fingerprint cut to the tag's 16 hex digits.
+func Machines(delivered []delivery.Machine) []Machine {
+	out := make([]Machine, 0, len(delivered))
+	for _, d := range delivered {
+		m := Machine{Role: d.Role, EtcdCA: caTag(d.EtcdCA)}
+		if d.Kind == delivery.KindNode {
+			m.Node = d.Name
 		}
-		if bm.Kind == "node" {
-			n := s.Node(bm.Name)
-			if n == nil {
-				return nil, fmt.Errorf("machine %s is not a node of the spec", bm.Name)
-			}
-			m.Role, m.Node = n.Role, n.Name
-		}
-		m.Userdata, err = gen.FinalUserdata(s, st, bm.Kind, bm.Name, format)
-		if err != nil {
-			return nil, fmt.Errorf("userdata of %s %s: %w", bm.Kind, bm.Name, err)
-		}
-		if r := s.Role(m.Role); m.Node != "" || r != nil && r.EtcdClient {
-			// its userdata carries keys of the state's CA
-			if ca == "" {
-				fp, err := st.CAFingerprint()
-				if err != nil {
-					return nil, err
-				}
-				ca = fp[:16]
-			}
-			m.EtcdCA = ca
-		}
+		m.Format, m.Userdata = d.Boot()
 		out = append(out, m)
 	}
-	return out, nil
+	return out
+}
+
+// caTag is the TagEtcdCA value of a CA fingerprint: its first 16 hex
+// digits.
+func caTag(fingerprint string) string {
+	if len(fingerprint) > 16 {
+		return fingerprint[:16]
+	}
+	return fingerprint
 }

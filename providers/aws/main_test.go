@@ -13,10 +13,12 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/rampart-cluster/rampart/generator/gen"
+	"github.com/rampart-cluster/rampart/generator/boot"
 	"github.com/rampart-cluster/rampart/generator/pki"
 	"github.com/rampart-cluster/rampart/generator/spec"
 	"github.com/rampart-cluster/rampart/providers/aws/mototest"
+	"github.com/rampart-cluster/rampart/providers/delivery/deliverytest"
+	"github.com/rampart-cluster/rampart/providers/delivery/reviewed"
 )
 
 // One moto_server for the package: moto's state is global, so the tests
@@ -49,7 +51,7 @@ type env struct {
 	client *Client
 	calls  *mototest.Calls
 	vpc    string
-	state  *pki.State
+	dir    string // the tree (out) and state directory (state) of machinesOf
 }
 
 func newEnv(t *testing.T) *env {
@@ -100,27 +102,41 @@ func (e *env) spec(edits ...string) *spec.Spec {
 	return s
 }
 
-// machinesOf is the final userdata of the spec's machines, with a state
-// directory made for the test (the same for every spec of one test).
+// machinesOf runs gen for the spec into a tree and a state directory made
+// for the test (the same for every spec of one test: one etcd CA) and
+// returns the machines delivered from them, as push does.
 func (e *env) machinesOf(s *spec.Spec) []Machine {
 	e.t.Helper()
-	if e.state == nil {
-		e.state = pki.Open(e.t.TempDir())
+	if e.dir == "" {
+		e.dir = e.t.TempDir()
 	}
-	if _, err := e.state.Ensure(s.Cluster, gen.EtcdMembers(s)); err != nil {
-		e.t.Fatal(err)
-	}
-	ms, err := MachinesFromState(s, e.state)
+	return delivered(e.t, s, filepath.Join(e.dir, "out"), filepath.Join(e.dir, "state"))
+}
+
+// delivered runs gen for the spec into tree and state, and returns the
+// machines delivered from them (reviewed.Machines, as push does).
+func delivered(t *testing.T, s *spec.Spec, tree, state string) []Machine {
+	t.Helper()
+	deliverytest.Gen(t, s, tree, state)
+	ms, err := reviewed.Machines(s, tree, pki.Open(state))
 	if err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
-	return ms
+	return Machines(ms)
+}
+
+// pointerFor makes the pointer configs of the spec's OS, as push does.
+func pointerFor(s *spec.Spec) PointerFunc {
+	target := boot.Target{Variant: s.OS.Variant, Version: s.OS.Version}
+	return func(source string, config []byte) ([]byte, error) {
+		return boot.PointerConfig(target, source, config)
+	}
 }
 
 // desire compiles the spec with the machines of its state; failures are fatal.
 func (e *env) desire(s *spec.Spec) *Desired {
 	e.t.Helper()
-	d, err := Desire(s, e.machinesOf(s))
+	d, err := Desire(s, e.machinesOf(s), pointerFor(s))
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -130,7 +146,7 @@ func (e *env) desire(s *spec.Spec) *Desired {
 // plan compiles the spec with its machines and plans; failures are fatal.
 func (e *env) plan(s *spec.Spec, machines []Machine, roles ...string) *Plan {
 	e.t.Helper()
-	d, err := Desire(s, machines)
+	d, err := Desire(s, machines, pointerFor(s))
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -24,9 +24,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go/middleware"
 
-	"github.com/rampart-cluster/rampart/generator/boot"
 	"github.com/rampart-cluster/rampart/generator/policy"
 	"github.com/rampart-cluster/rampart/generator/spec"
+	"github.com/rampart-cluster/rampart/providers/delivery"
 )
 
 // Tag keys rampart puts on what it creates.
@@ -43,8 +43,8 @@ const (
 
 // Userdata formats.
 const (
-	FormatIgnition    = "ignition"
-	FormatCloudConfig = "cloud-config"
+	FormatIgnition    = delivery.FormatIgnition
+	FormatCloudConfig = delivery.FormatCloudConfig
 )
 
 // Machine is the userdata of one launch template: a role's, or a node's
@@ -105,12 +105,17 @@ type Desired struct {
 	Templates []*Template // one launch template per machine, in the machines' order
 }
 
+// PointerFunc makes the Ignition config that stands in for config in a
+// launch template: it replaces itself with the config fetched from source,
+// verified by config's sha512 (boot.PointerConfig for the spec's OS).
+type PointerFunc func(source string, config []byte) ([]byte, error)
+
 // Desire compiles a spec and its machines' userdata into the desired state,
 // without a call to AWS: the security groups (their quota checked), and the
 // launch templates, with userdata over 16 KB, and Ignition userdata that
 // carries etcd keys when the spec names a bucket, replaced by a pointer to
-// S3.
-func Desire(s *spec.Spec, machines []Machine) (*Desired, error) {
+// S3 that pointer makes.
+func Desire(s *spec.Spec, machines []Machine, pointer PointerFunc) (*Desired, error) {
 	if s.Provider.AWS == nil {
 		return nil, ErrNoProvider
 	}
@@ -138,7 +143,7 @@ func Desire(s *spec.Spec, machines []Machine) (*Desired, error) {
 			if m.Format != FormatIgnition || a.Bucket == "" {
 				return nil, &TooLargeError{Template: t.Name, Size: len(m.Userdata), Format: m.Format}
 			}
-			t.Object, t.Userdata, err = pointer(s, a.Bucket, t.Name, m.Userdata, m.EtcdCA != "")
+			t.Object, t.Userdata, err = pointerTo(s.Cluster, a.Bucket, t.Name, m.Userdata, m.EtcdCA != "", pointer)
 			if err != nil {
 				return nil, fmt.Errorf("launch template %s: %w", t.Name, err)
 			}
@@ -188,24 +193,9 @@ func usePathStyle(cfg awssdk.Config) bool {
 	return cfg.BaseEndpoint != nil && *cfg.BaseEndpoint != ""
 }
 
-// Change is one step of a plan.
-type Change struct {
-	Op     string `json:"op"`               // "create", "authorize", "revoke", "describe", "tag", "version", "upload"
-	Kind   string `json:"kind"`             // "security-group", "ingress", "egress", "launch-template", "s3-object"
-	Target string `json:"target"`           // the group, template or object
-	Detail string `json:"detail,omitempty"` // what exactly: the rule, the tags, the group id, the size; "" when the rest says it all
-}
-
-var opSigns = map[string]string{"create": "+", "authorize": "+", "upload": "+", "revoke": "-", "describe": "~", "tag": "~", "version": "~"}
-
-// String renders the change for people: "+ ingress dcos-aws-master: tcp 22 from ...".
-func (c Change) String() string {
-	s := fmt.Sprintf("%s %s %s %s", opSigns[c.Op], c.Op, c.Kind, c.Target)
-	if c.Detail != "" {
-		s += ": " + c.Detail
-	}
-	return s
-}
+// Change is one step of a plan: delivery's, so that every provider's
+// plan reads alike.
+type Change = delivery.Change
 
 // Plan is the difference between what exists and what is desired.
 type Plan struct {
@@ -310,9 +300,4 @@ func (c *Client) Apply(ctx context.Context, p *Plan) ([]Change, error) {
 		return done, err
 	}
 	return done, nil
-}
-
-// targetFor is the boot target of a spec, for pointer configs.
-func targetFor(s *spec.Spec) boot.Target {
-	return boot.Target{Variant: s.OS.Variant, Version: s.OS.Version}
 }

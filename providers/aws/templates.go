@@ -23,36 +23,26 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
-
-	"github.com/rampart-cluster/rampart/generator/boot"
-	"github.com/rampart-cluster/rampart/generator/spec"
 )
 
 // metaSHA512 is the S3 object metadata key holding the object's sha512.
 const metaSHA512 = "sha512"
 
-// pointer puts the full Ignition config behind a pointer: the object goes
+// pointerTo puts the full Ignition config behind a pointer: the object goes
 // to the bucket under a key named by its hash (instances launched from an
-// older template version keep finding theirs), and the userdata becomes an
-// Ignition config that replaces itself with the object, verified by its
-// sha512. The pointer is a Butane document translated for the spec's
-// variant and version, so its Ignition version is the full config's.
-func pointer(s *spec.Spec, bucket, template string, data []byte, keys bool) (*Object, []byte, error) {
+// older template version keep finding theirs), and the userdata becomes the
+// config pointer makes, which replaces itself with the object, verified by
+// its sha512.
+func pointerTo(cluster, bucket, template string, data []byte, keys bool, pointer PointerFunc) (*Object, []byte, error) {
+	if pointer == nil {
+		return nil, nil, errors.New("the userdata goes to S3 behind a pointer config, and no pointer builder was given")
+	}
 	sum := sha512.Sum512(data)
 	hexSum := hex.EncodeToString(sum[:])
-	obj := &Object{Bucket: bucket, Key: fmt.Sprintf("%s/%s/%s.ign", s.Cluster, template, hexSum[:32]), Data: data, SHA512: hexSum, Keys: keys}
-	doc := fmt.Sprintf(`variant: %s
-version: %s
-ignition:
-  config:
-    replace:
-      source: %s
-      verification:
-        hash: sha512-%s
-`, s.OS.Variant, s.OS.Version, strconv.Quote(obj.URL()), hexSum)
-	ign, err := boot.Ignition(doc, targetFor(s))
+	obj := &Object{Bucket: bucket, Key: fmt.Sprintf("%s/%s/%s.ign", cluster, template, hexSum[:32]), Data: data, SHA512: hexSum, Keys: keys}
+	ign, err := pointer(obj.URL(), data)
 	if err != nil {
-		return nil, nil, fmt.Errorf("the pointer config: %w", err)
+		return nil, nil, err
 	}
 	return obj, ign, nil
 }

@@ -14,18 +14,28 @@ import (
 	"github.com/aws/smithy-go/middleware"
 	"github.com/spf13/cobra"
 
+	"github.com/rampart-cluster/rampart/generator/boot"
 	"github.com/rampart-cluster/rampart/generator/pki"
+	"github.com/rampart-cluster/rampart/generator/spec"
 	"github.com/rampart-cluster/rampart/providers/aws"
+	"github.com/rampart-cluster/rampart/providers/delivery"
+	"github.com/rampart-cluster/rampart/providers/delivery/reviewed"
 )
 
 func newPush() *cobra.Command {
 	c := &cobra.Command{
-		Use:   "push aws|packet -f cluster.yaml [--dry-run]",
+		Use:   "push aws|packet -f cluster.yaml [--tree out] [--state state] [--dry-run]",
 		Short: "Reconcile a provider with the spec: print the plan, then change only that",
-		Long: `push reads what exists at the provider named in the spec, computes the
-difference with what the spec and the state directory make, prints that plan
-and changes only that; a second push changes nothing. --dry-run prints the
-plan and stops.`,
+		Long: `push delivers the output tree that 'rampart gen' wrote and a person reviewed
+(--tree, default out) and the final userdata in the state directory (--state):
+it reads what exists at the provider named in the spec, computes the
+difference, prints that plan and changes only that; a second push changes
+nothing. --dry-run prints the plan and stops.
+
+push never regenerates what it delivers. When the tree or the final userdata
+is stale against the spec (what 'rampart gen --check' reports), push refuses
+before any call to the provider, naming every stale file: run rampart gen,
+review what changed, then push.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return usageError("push needs a provider: rampart push aws or rampart push packet\nSee '%s --help'.", cmd.CommandPath())
@@ -38,9 +48,19 @@ plan and stops.`,
 // awsAPIOptions are added to every AWS call's middleware (tests count calls).
 var awsAPIOptions []func(*middleware.Stack) error
 
-// awsMachines reads the machines' final userdata from the state directory
-// for push aws (tests wrap it).
-var awsMachines = aws.MachinesFromState
+// deliveredMachines reads the machines to deliver from the reviewed tree
+// and the state's final userdata, refusing them when they are stale (tests
+// wrap it).
+var deliveredMachines = reviewed.Machines
+
+// pointerConfigs makes the Ignition pointer configs for the spec's OS, for
+// userdata that push aws puts in S3.
+func pointerConfigs(s *spec.Spec) aws.PointerFunc {
+	target := boot.Target{Variant: s.OS.Variant, Version: s.OS.Version}
+	return func(source string, config []byte) ([]byte, error) {
+		return boot.PointerConfig(target, source, config)
+	}
+}
 
 // pushReport is what `push aws -o json` prints.
 type pushReport struct {
@@ -59,14 +79,14 @@ type pushReport struct {
 }
 
 func newPushAWS() *cobra.Command {
-	var file, state, output string
+	var file, tree, state, output string
 	var dryRun, newCA, allowExposure, allowKeys bool
 	var roles []string
 	c := &cobra.Command{
-		Use:   "aws -f cluster.yaml [--state state] [--dry-run] [--role R]... [--new-ca] [--allow-foreign-exposure] [--allow-keys-in-userdata] [-o json]",
+		Use:   "aws -f cluster.yaml [--tree out] [--state state] [--dry-run] [--role R]... [--new-ca] [--allow-foreign-exposure] [--allow-keys-in-userdata] [-o json]",
 		Short: "Reconcile the cluster's security groups and launch templates in AWS",
 		Long: `push aws makes the AWS side of the cluster match the spec (provider.aws:
-region, vpc, bucket, rule_quota):
+region, vpc, bucket, rule_quota) and the output tree:
 
   - one security group per role, <cluster>-<role>, tagged rampart:cluster and
     rampart:role, compiled from the same policy as the host firewall: world
@@ -76,8 +96,9 @@ region, vpc, bucket, rule_quota):
     and says which line of the spec made it. Rules without that prefix are
     not rampart's: they are left alone and listed as warnings.
   - one launch template per role, or per etcd member (a node with its own
-    identity), <cluster>-<name>: the final userdata (from the state directory
-    that 'rampart gen' wrote), the role's security group, instance metadata v2
+    identity), <cluster>-<name>: the userdata 'rampart gen' wrote, read from
+    the output tree (--tree), or, for machines whose userdata carries keys,
+    from the state directory's final userdata (--state); the role's security group, instance metadata v2
     required with a hop limit of 1 (HttpPutResponseHopLimit: a container
     behind the node's NAT gets no IMDSv2 token, so it cannot read the
     userdata). A new version is made, and made the default, only when one of
@@ -108,6 +129,10 @@ Rules rampart does not own that open an unauthenticated control-plane port
 8181) to 0.0.0.0/0 or ::/0 are error-level findings: rampart still makes its
 own changes and leaves those rules alone (they are not its), then exits 1,
 unless --allow-foreign-exposure.
+
+A tree or final userdata that is stale against the spec (what 'rampart gen
+--check' lists) is refused before any call to AWS, naming every stale file:
+run rampart gen, review what changed, then push.
 
 --role limits the push to the roles named (repeatable; a role the spec lacks
 is a usage error, exit 2). --dry-run prints the plan and changes nothing.
@@ -152,22 +177,20 @@ Exit 1 when anything fails; what was done before the failure is printed
 			if s.Provider.AWS == nil {
 				return fail(fmt.Errorf("%s: %w", file, aws.ErrNoProvider))
 			}
-			machines, err := awsMachines(s, pki.Open(state))
+			// the reviewed tree, refused when stale, before any call to AWS
+			machines, err := deliveredMachines(s, tree, pki.Open(state))
 			if err != nil {
 				return fail(withStateAdvice(err, state))
 			}
-			desired, err := aws.Desire(s, machines)
-			if err != nil {
-				return fail(err)
-			}
-			rep.Warnings = append(rep.Warnings, desired.Groups.Warnings...)
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			client, err := aws.NewClient(ctx, desired.Region, awsAPIOptions...)
+			client, err := aws.NewClient(ctx, s.Provider.AWS.Region, awsAPIOptions...)
 			if err != nil {
 				return fail(err)
 			}
-			plan, err := client.Plan(ctx, desired, aws.PlanOptions{Roles: roles, NewCA: newCA, AllowKeysInUserdata: allowKeys})
+			var provider delivery.Provider = &aws.Provider{Client: client, Spec: s, Pointer: pointerConfigs(s),
+				Options: aws.PlanOptions{Roles: roles, NewCA: newCA, AllowKeysInUserdata: allowKeys}}
+			plan, err := provider.Plan(ctx, machines)
 			var caErr *aws.CAError
 			if errors.As(err, &caErr) {
 				return fail(fmt.Errorf("%w\n(the state directory: %s)", err, state))
@@ -175,17 +198,19 @@ Exit 1 when anything fails; what was done before the failure is printed
 			if err != nil {
 				return fail(err)
 			}
-			rep.Plan = append(rep.Plan, plan.Changes...)
-			rep.Warnings = append(rep.Warnings, plan.Warnings...)
-			rep.Exposures = append(rep.Exposures, plan.Exposures...)
+			planned := plan.Report()
+			rep.Plan = append(rep.Plan, planned.Changes...)
+			rep.Warnings = append(rep.Warnings, planned.Warnings...)
+			rep.Exposures = append(rep.Exposures, planned.Errors...)
 			if output == "text" {
 				printPlan(w, rep, allowExposure)
 			}
-			if !dryRun && len(plan.Changes) > 0 {
-				done, err := client.Apply(ctx, plan)
+			if !dryRun && len(planned.Changes) > 0 {
+				applied, err := provider.Apply(ctx, plan)
+				done := applied.Changes
 				rep.Applied = append(rep.Applied, done...)
 				if output == "text" {
-					fmt.Fprintf(w, "applied %d of %d change(s):\n", len(done), len(plan.Changes))
+					fmt.Fprintf(w, "applied %d of %d change(s):\n", len(done), len(planned.Changes))
 					for _, c := range done {
 						fmt.Fprintf(w, "  %s\n", c)
 					}
@@ -194,14 +219,14 @@ Exit 1 when anything fails; what was done before the failure is printed
 				switch {
 				case errors.As(err, &limit):
 					// the same push fails the same way: no "push again"
-					return fail(fmt.Errorf("%w\n%d of %d change(s) were made", err, len(rep.Applied), len(plan.Changes)))
+					return fail(fmt.Errorf("%w\n%d of %d change(s) were made", err, len(rep.Applied), len(planned.Changes)))
 				case err != nil:
-					return fail(fmt.Errorf("%w\n%d of %d change(s) were made; push again to finish the rest", err, len(rep.Applied), len(plan.Changes)))
+					return fail(fmt.Errorf("%w\n%d of %d change(s) were made; push again to finish the rest", err, len(rep.Applied), len(planned.Changes)))
 				}
 			}
-			if len(plan.Exposures) > 0 && !allowExposure {
+			if len(planned.Errors) > 0 && !allowExposure {
 				// rampart's own changes are made; the finding still fails the push
-				return fail(fmt.Errorf("%d rule(s) rampart does not own open an unauthenticated control-plane port to the world (listed above); revoke them, or push with --allow-foreign-exposure to accept them", len(plan.Exposures)))
+				return fail(fmt.Errorf("%d rule(s) rampart does not own open an unauthenticated control-plane port to the world (listed above); revoke them, or push with --allow-foreign-exposure to accept them", len(planned.Errors)))
 			}
 			if output == "json" {
 				return printJSON(w, rep)
@@ -210,7 +235,8 @@ Exit 1 when anything fails; what was done before the failure is printed
 		},
 	}
 	c.Flags().StringVarP(&file, "file", "f", "", "the cluster spec (required)")
-	c.Flags().StringVar(&state, "state", DefaultState, "the state directory 'rampart gen' wrote (etcd members' userdata)")
+	treeFlag(c, &tree)
+	c.Flags().StringVar(&state, "state", DefaultState, "the state directory 'rampart gen' wrote (the final userdata of machines with keys)")
 	c.Flags().BoolVar(&dryRun, "dry-run", false, "print the plan and change nothing")
 	c.Flags().StringArrayVar(&roles, "role", nil, "push only this role's group and templates (repeatable)")
 	c.Flags().BoolVar(&allowExposure, "allow-foreign-exposure", false, "exit 0 although rules rampart does not own open an unauthenticated control-plane port to the world (they are reported either way, never revoked)")
@@ -218,6 +244,11 @@ Exit 1 when anything fails; what was done before the failure is printed
 	c.Flags().BoolVar(&newCA, "new-ca", false, "accept an etcd CA other than the one the launch templates at AWS were pushed with (replacing the cluster's CA on purpose)")
 	formatFlags(c, &output, "text", "text or json")
 	return c
+}
+
+// treeFlag adds --tree, the output tree a delivery command delivers.
+func treeFlag(c *cobra.Command, tree *string) {
+	c.Flags().StringVar(tree, "tree", "out", "the output tree 'rampart gen' wrote and a person reviewed (gen's -o)")
 }
 
 func printJSON(w io.Writer, rep pushReport) error {

@@ -1,8 +1,11 @@
 package cli
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +21,8 @@ import (
 	"github.com/rampart-cluster/rampart/generator/spec"
 	"github.com/rampart-cluster/rampart/providers/aws"
 	"github.com/rampart-cluster/rampart/providers/aws/mototest"
+	"github.com/rampart-cluster/rampart/providers/delivery"
+	"github.com/rampart-cluster/rampart/providers/delivery/reviewed"
 )
 
 func TestPushAWS(t *testing.T) {
@@ -55,20 +60,27 @@ func TestPushAWS(t *testing.T) {
 	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	state := filepath.Join(dir, "state")
+	tree, state := filepath.Join(dir, "out"), filepath.Join(dir, "state")
 
-	// the hint must not send anyone to make a new CA for a running cluster
-	if code, _, stderr := run("push", "aws", "-f", file, "--state", state); code != 1 ||
-		!strings.Contains(stderr, "if this cluster was generated before, point --state at its state directory (now "+state+"; it is relative to the current directory)") ||
-		!strings.Contains(stderr, "rampart gen creates a new CA only for a new cluster") {
+	// nothing to deliver before gen: no tree
+	if code, _, stderr := run("push", "aws", "-f", file, "--tree", tree, "--state", state); code != 1 ||
+		!strings.Contains(stderr, tree+" is no output tree") || !strings.Contains(stderr, "run rampart gen -f "+file+" -o "+tree+" --state "+state) {
 		t.Fatalf("push before gen: exit %d, %q", code, stderr)
 	}
-	if code, _, stderr := run("gen", "-f", file, "-o", filepath.Join(dir, "out"), "--state", state); code != 0 {
+	if code, _, stderr := run("gen", "-f", file, "-o", tree, "--state", state); code != 0 {
 		t.Fatalf("gen: exit %d: %s", code, stderr)
 	}
-	take(counter)
+	// the hint must not send anyone to make a new CA for a running cluster
+	if code, _, stderr := run("push", "aws", "-f", file, "--tree", tree, "--state", filepath.Join(dir, "no-state")); code != 1 ||
+		!strings.Contains(stderr, "if this cluster was generated before, point --state at its state directory (now "+filepath.Join(dir, "no-state")+"; it is relative to the current directory)") ||
+		!strings.Contains(stderr, "rampart gen creates a new CA only for a new cluster") {
+		t.Fatalf("push with an empty state: exit %d, %q", code, stderr)
+	}
+	if all := counter.All(); len(all) != 0 {
+		t.Fatalf("push without a tree or state called AWS: %v", all)
+	}
 
-	code, stdout, stderr := run("push", "aws", "-f", file, "--state", state, "--dry-run")
+	code, stdout, stderr := run("push", "aws", "-f", file, "--tree", tree, "--state", state, "--dry-run")
 	if code != 0 || !strings.Contains(stdout, "plan: ") || !strings.Contains(stdout, "+ create security-group dcos-aws-master") ||
 		!strings.Contains(stdout, "+ create launch-template dcos-aws-master-a") || !strings.Contains(stdout, "dry run: nothing was changed") {
 		t.Fatalf("--dry-run: exit %d\n%s\n%s", code, stdout, stderr)
@@ -77,7 +89,7 @@ func TestPushAWS(t *testing.T) {
 		t.Errorf("--dry-run made mutating calls %v", m)
 	}
 
-	code, stdout, stderr = run("push", "aws", "-f", file, "--state", state, "-o", "json")
+	code, stdout, stderr = run("push", "aws", "-f", file, "--tree", tree, "--state", state, "-o", "json")
 	if code != 0 {
 		t.Fatalf("push -o json: exit %d\n%s\n%s", code, stdout, stderr)
 	}
@@ -92,12 +104,49 @@ func TestPushAWS(t *testing.T) {
 		t.Error("push made no mutating call on an empty account")
 	}
 
-	code, stdout, stderr = run("push", "aws", "-f", file, "--state", state)
+	code, stdout, stderr = run("push", "aws", "-f", file, "--tree", tree, "--state", state)
 	if code != 0 || !strings.Contains(stdout, "plan: no changes: AWS matches the spec") {
 		t.Errorf("second push: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 	if m := take(counter); len(m) != 0 {
 		t.Errorf("second push made mutating calls %v", m)
+	}
+	// what was pushed is what gen wrote, byte for byte: the agents' userdata
+	// from the tree, the members' (behind the pointer: keys go to the
+	// bucket) from the state's final userdata
+	for name, file := range map[string]string{
+		"dcos-aws-agent":    filepath.Join(tree, "roles", "agent", "ignition.json"),
+		"dcos-aws-master-a": filepath.Join(state, "userdata", "nodes", "master-a", "ignition.json"),
+	} {
+		want, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := bootsWith(t, ctx, client, name); !bytes.Equal(got, want) {
+			t.Errorf("%s boots with %d bytes that are not %s (%d bytes)", name, len(got), file, len(want))
+		}
+	}
+
+	// the spec changed after gen: the tree is stale, and push refuses it
+	// before any call to AWS, naming the files and the way out
+	changed := filepath.Join(dir, "changed.yaml")
+	if err := os.WriteFile(changed, []byte(strings.Replace(text, "209.220.51.50/32", "209.220.51.51/32", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	counter.Reset()
+	code, stdout, stderr = run("push", "aws", "-f", changed, "--tree", tree, "--state", state)
+	if code != 1 || !strings.Contains(stderr, "push aws: "+tree+" is stale: ") || !strings.Contains(stderr, "stale: roles/agent/ignition.json: differs") ||
+		!strings.Contains(stderr, "stale: "+filepath.Join(state, "userdata", "nodes", "master-a", "ignition.json")+": differs") ||
+		!strings.Contains(stderr, "nothing was delivered; run rampart gen -f "+changed+" -o "+tree+" --state "+state+", review what changed") || strings.Contains(stdout, "plan:") {
+		t.Errorf("push of a stale tree: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	code, stdout, _ = run("push", "aws", "-f", changed, "--tree", tree, "--state", state, "-o", "json")
+	rep = pushReport{}
+	if err := json.Unmarshal([]byte(stdout), &rep); code != 1 || err != nil || !strings.Contains(rep.Error, " is stale: ") || len(rep.Plan) != 0 {
+		t.Errorf("push -o json of a stale tree: exit %d, %v, %+v", code, err, rep)
+	}
+	if all := counter.All(); len(all) != 0 {
+		t.Errorf("the push of a stale tree called AWS: %v", all)
 	}
 
 	// an unknown role is a usage error, found before the state directory is read
@@ -107,18 +156,18 @@ func TestPushAWS(t *testing.T) {
 	}
 
 	// another state directory, another CA: refused before any change, unless --new-ca
-	other := filepath.Join(dir, "other-state")
-	if code, _, stderr := run("gen", "-f", file, "-o", filepath.Join(dir, "other-out"), "--state", other); code != 0 {
+	other, otherTree := filepath.Join(dir, "other-state"), filepath.Join(dir, "other-out")
+	if code, _, stderr := run("gen", "-f", file, "-o", otherTree, "--state", other); code != 0 {
 		t.Fatalf("gen: exit %d: %s", code, stderr)
 	}
 	take(counter)
-	code, stdout, stderr = run("push", "aws", "-f", file, "--state", other)
+	code, stdout, stderr = run("push", "aws", "-f", file, "--tree", otherTree, "--state", other)
 	if code != 1 || !strings.Contains(stderr, "dcos-aws-master-a (rampart:etcd-ca=") || !strings.Contains(stderr, "were pushed with another etcd CA than the state directory's") ||
 		!strings.Contains(stderr, "(the state directory: "+other+")") {
 		t.Errorf("push from another state: exit %d, %q", code, stderr)
 	}
 	// -o json prints its report when the plan fails, the error in it
-	code, stdout, _ = run("push", "aws", "-f", file, "--state", other, "-o", "json")
+	code, stdout, _ = run("push", "aws", "-f", file, "--tree", otherTree, "--state", other, "-o", "json")
 	rep = pushReport{}
 	if err := json.Unmarshal([]byte(stdout), &rep); code != 1 || err != nil || rep.Cluster != "dcos-aws" || !strings.Contains(rep.Error, "were pushed with another etcd CA") || len(rep.Applied) != 0 {
 		t.Errorf("push -o json from another state: exit %d, %v, %+v", code, err, rep)
@@ -126,7 +175,7 @@ func TestPushAWS(t *testing.T) {
 	if m := take(counter); len(m) != 0 {
 		t.Errorf("the refused push made mutating calls %v", m)
 	}
-	if code, stdout, stderr := run("push", "aws", "-f", file, "--state", other, "--new-ca"); code != 0 || !strings.Contains(stdout, "~ tag launch-template dcos-aws-master-a: rampart:etcd-ca=") {
+	if code, stdout, stderr := run("push", "aws", "-f", file, "--tree", otherTree, "--state", other, "--new-ca"); code != 0 || !strings.Contains(stdout, "~ tag launch-template dcos-aws-master-a: rampart:etcd-ca=") {
 		t.Errorf("push --new-ca: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 
@@ -135,7 +184,7 @@ func TestPushAWS(t *testing.T) {
 	if err := os.WriteFile(small, []byte(strings.Replace(text, "bucket: dcos-aws-ignition", "bucket: dcos-aws-ignition\n    rule_quota: 5", 1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	code, stdout, _ = run("push", "aws", "-f", small, "--state", other, "-o", "json")
+	code, stdout, _ = run("push", "aws", "-f", small, "--tree", otherTree, "--state", other, "-o", "json")
 	rep = pushReport{}
 	if err := json.Unmarshal([]byte(stdout), &rep); code != 1 || err != nil || rep.Region != "us-east-1" || !strings.Contains(rep.Error, "over the quota of 5") {
 		t.Errorf("push -o json over the quota: exit %d, %v, %+v", code, err, rep)
@@ -159,12 +208,12 @@ func TestPushAWS(t *testing.T) {
 		t.Fatal(err)
 	}
 	exposed := "security group dcos-aws-master: ingress rule tcp 8080 from 0.0.0.0/0 (\"\") opens unauthenticated control-plane ports to the world (Marathon tcp 8080)"
-	code, stdout, stderr = run("push", "aws", "-f", file, "--state", other)
+	code, stdout, stderr = run("push", "aws", "-f", file, "--tree", otherTree, "--state", other)
 	if code != 1 || !strings.Contains(stdout, "error: "+exposed) || !strings.Contains(stdout, "applied 1 of 1 change(s):\n  + authorize ingress dcos-aws-master: tcp 22 from 209.220.51.50/32") ||
 		!strings.Contains(stderr, "1 rule(s) rampart does not own open an unauthenticated control-plane port to the world") {
 		t.Errorf("push with Marathon open to the world: exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	code, stdout, stderr = run("push", "aws", "-f", file, "--state", other, "--allow-foreign-exposure", "-o", "json")
+	code, stdout, stderr = run("push", "aws", "-f", file, "--tree", otherTree, "--state", other, "--allow-foreign-exposure", "-o", "json")
 	rep = pushReport{}
 	if err := json.Unmarshal([]byte(stdout), &rep); code != 0 || err != nil || len(rep.Exposures) != 1 || !strings.HasPrefix(rep.Exposures[0], exposed) || len(rep.Plan) != 0 {
 		t.Errorf("push --allow-foreign-exposure: exit %d, %v\n%s\n%s", code, err, stdout, stderr)
@@ -191,17 +240,17 @@ func TestPushAWSKeysInUserdata(t *testing.T) {
 	counter := &mototest.Calls{}
 	awsAPIOptions = []func(*middleware.Stack) error{counter.Option}
 	defer func() { awsAPIOptions = nil }()
-	awsMachines = func(s *spec.Spec, st *pki.State) ([]aws.Machine, error) {
-		ms, err := aws.MachinesFromState(s, st)
+	deliveredMachines = func(s *spec.Spec, tree string, st *pki.State) ([]delivery.Machine, error) {
+		ms, err := reviewed.Machines(s, tree, st)
 		for i := range ms {
-			ms[i].Userdata = []byte(`{"ignition":{"version":"3.3.0"}}`)
+			ms[i].Userdata[delivery.FormatIgnition] = []byte(`{"ignition":{"version":"3.3.0"}}`)
 			if ms[i].EtcdCA != "" {
-				ms[i].Userdata = []byte(`{"ignition":{"version":"3.3.0"},"storage":{"files":[{"path":"/etc/ssl/certs/etcd/server.key","contents":{"source":"data:,stand-in"},"mode":384}]}}`)
+				ms[i].Userdata[delivery.FormatIgnition] = []byte(`{"ignition":{"version":"3.3.0"},"storage":{"files":[{"path":"/etc/ssl/certs/etcd/server.key","contents":{"source":"data:,stand-in"},"mode":384}]}}`)
 			}
 		}
 		return ms, err
 	}
-	defer func() { awsMachines = aws.MachinesFromState }()
+	defer func() { deliveredMachines = reviewed.Machines }()
 
 	ctx := context.Background()
 	client, err := aws.NewClient(ctx, "us-east-1")
@@ -226,8 +275,8 @@ func TestPushAWSKeysInUserdata(t *testing.T) {
 	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	state := filepath.Join(dir, "state")
-	if code, _, stderr := run("gen", "-f", file, "-o", filepath.Join(dir, "out"), "--state", state); code != 0 {
+	tree, state := filepath.Join(dir, "out"), filepath.Join(dir, "state")
+	if code, _, stderr := run("gen", "-f", file, "-o", tree, "--state", state); code != 0 {
 		t.Fatalf("gen: exit %d: %s", code, stderr)
 	}
 	// the state of moto, as the test reads it: rampart's groups and every template
@@ -254,11 +303,11 @@ func TestPushAWSKeysInUserdata(t *testing.T) {
 	take(counter)
 
 	refused := "launch templates dcos-aws-master-a, dcos-aws-master-b, dcos-aws-master-c would carry etcd private keys in their userdata, readable by anyone allowed ec2:DescribeLaunchTemplateVersions: set provider.aws.bucket to a private bucket"
-	code, stdout, stderr := run("push", "aws", "-f", file, "--state", state)
+	code, stdout, stderr := run("push", "aws", "-f", file, "--tree", tree, "--state", state)
 	if code != 1 || !strings.Contains(stderr, "push aws: "+refused) || !strings.Contains(stderr, "--allow-keys-in-userdata") || strings.Contains(stdout, "applied") {
 		t.Errorf("push with keys and no bucket: exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	code, stdout, _ = run("push", "aws", "-f", file, "--state", state, "-o", "json")
+	code, stdout, _ = run("push", "aws", "-f", file, "--tree", tree, "--state", state, "-o", "json")
 	var rep pushReport
 	if err := json.Unmarshal([]byte(stdout), &rep); code != 1 || err != nil || !strings.HasPrefix(rep.Error, "push aws: "+refused) || len(rep.Applied) != 0 || len(rep.Plan) != 0 {
 		t.Errorf("push -o json with keys and no bucket: exit %d, %v, %+v", code, err, rep)
@@ -270,7 +319,7 @@ func TestPushAWSKeysInUserdata(t *testing.T) {
 		t.Errorf("after the refused pushes: groups %v, launch templates %v", groups, templates)
 	}
 
-	code, stdout, stderr = run("push", "aws", "-f", file, "--state", state, "--allow-keys-in-userdata")
+	code, stdout, stderr = run("push", "aws", "-f", file, "--tree", tree, "--state", state, "--allow-keys-in-userdata")
 	if code != 0 || !strings.Contains(stdout, "warning: launch templates dcos-aws-master-a, dcos-aws-master-b, dcos-aws-master-c carry etcd private keys in their userdata") ||
 		!strings.Contains(stdout, "+ create launch-template dcos-aws-master-a: ") || !strings.Contains(stdout, "instance metadata v2 required with hop limit 1") {
 		t.Errorf("push --allow-keys-in-userdata: exit %d\n%s\n%s", code, stdout, stderr)
@@ -300,6 +349,45 @@ func TestInventoryTerraformCLI(t *testing.T) {
 	if code, _, stderr := run("inventory", "terraform", "--file", file, "--output", "nodes"); code != 1 || !strings.Contains(stderr, `terraform output "nodes" is missing`) {
 		t.Errorf("--output nodes: exit %d, %q", code, stderr)
 	}
+}
+
+// bootsWith is the userdata of the default version of the launch template
+// named, or, where that is a pointer config to S3, the object it points to.
+func bootsWith(t *testing.T, ctx context.Context, client *aws.Client, name string) []byte {
+	t.Helper()
+	v, err := client.EC2.DescribeLaunchTemplateVersions(ctx, &ec2.DescribeLaunchTemplateVersionsInput{LaunchTemplateName: awssdk.String(name), Versions: []string{"$Default"}})
+	if err != nil || len(v.LaunchTemplateVersions) != 1 {
+		t.Fatalf("%s: %v", name, err)
+	}
+	raw, err := base64.StdEncoding.DecodeString(awssdk.ToString(v.LaunchTemplateVersions[0].LaunchTemplateData.UserData))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ptr struct {
+		Ignition struct {
+			Config struct{ Replace struct{ Source string } }
+		}
+	}
+	src := ""
+	if json.Unmarshal(raw, &ptr) == nil {
+		src = ptr.Ignition.Config.Replace.Source
+	}
+	if src == "" {
+		return raw
+	}
+	bucket, key, _ := strings.Cut(strings.TrimPrefix(src, "s3://"), "/")
+	obj, err := client.S3.GetObject(ctx, &s3.GetObjectInput{Bucket: &bucket, Key: &key}, func(o *s3.Options) {
+		o.ResponseChecksumValidation = awssdk.ResponseChecksumValidationWhenRequired
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer obj.Body.Close()
+	body, err := io.ReadAll(obj.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return body
 }
 
 // take returns the mutating calls counted so far and starts counting anew.

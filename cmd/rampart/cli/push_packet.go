@@ -1,9 +1,7 @@
 package cli
 
 import (
-	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"slices"
@@ -12,24 +10,24 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
-	"github.com/rampart-cluster/rampart/generator/gen"
 	"github.com/rampart-cluster/rampart/generator/pki"
 	"github.com/rampart-cluster/rampart/generator/spec"
+	"github.com/rampart-cluster/rampart/providers/delivery"
 	"github.com/rampart-cluster/rampart/providers/packet"
 )
 
 func newPushPacket() *cobra.Command {
-	var file, state string
+	var file, tree, state string
 	var dryRun, create, adopt, newCA bool
 	var nodes []string
 	var concurrency int
 	c := &cobra.Command{
-		Use:   "packet -f cluster.yaml [--state state] [--dry-run] [--create] [--adopt] [--new-ca] [--node N]...",
+		Use:   "packet -f cluster.yaml [--tree out] [--state state] [--dry-run] [--create] [--adopt] [--new-ca] [--node N]...",
 		Short: "Put every node's userdata on its Packet (Equinix Metal) device",
 		Long: `push packet reconciles the devices of the spec's provider.packet project with
 the spec: a device matches a node by hostname; where its userdata (or its
-rampart:cluster / rampart:role tags) differ from what the spec and the state
-directory make, they are updated. With --create, a node without a device gets
+rampart:cluster / rampart:role tags) differ from what 'rampart gen' wrote,
+they are updated. With --create, a node without a device gets
 one (the provider section's plan, metro and operating system, the node's
 userdata, and the tags rampart:cluster=CLUSTER and rampart:role=ROLE).
 
@@ -54,10 +52,15 @@ honouring Retry-After. When some devices fail, push says which were done and
 which not and exits 1; running it again finishes the rest and leaves the done
 ones alone.
 
-Userdata is Ignition when the spec outputs it, else cloud-config, exactly as
-rampart gen' makes it (etcd members' userdata, with their keys, comes from the
-state directory gen wrote for this cluster: --state names it). A running device reads new
-userdata only when it is reinstalled: 'rampart recover NODE --reinstall'.
+Userdata is Ignition when the spec outputs it, else cloud-config, byte for
+byte as 'rampart gen' wrote it and a person reviewed it: a node's role's from
+the output tree (--tree, default out), an etcd member's, with its keys, from
+the final userdata in the state directory gen wrote for this cluster
+(--state). push never regenerates it: a tree or final userdata that is stale
+against the spec (what 'rampart gen --check' lists) is refused before any
+call to the Metal API, naming every stale file; run rampart gen, review what
+changed, then push. A running device reads new userdata only when it is
+reinstalled: 'rampart recover NODE --reinstall'.
 
 Credentials come from PACKET_AUTH_TOKEN (or METAL_AUTH_TOKEN); PACKET_API_URL
 points the client at another Metal API base URL. Equinix Metal itself was shut
@@ -85,18 +88,18 @@ down on 2026-06-30.`,
 				return err
 			}
 			opts := packet.PlanOptions{Create: create, Adopt: adopt, CA: ca}
-			var machines []packet.Machine
+			var targets []packet.Node
 			for _, n := range s.Nodes {
-				if !slices.Contains(selected, n) {
+				if slices.Contains(selected, n) {
+					targets = append(targets, packet.Node{Name: n.Name, Role: n.Role})
+				} else {
 					opts.Others = append(opts.Others, n.Name)
 				}
 			}
-			for _, n := range selected {
-				m, err := packetMachine(s, st, n, false)
-				if err != nil {
-					return &exitError{code: ExitInvalid, err: fmt.Errorf("push packet: %w", withStateAdvice(err, state))}
-				}
-				machines = append(machines, m)
+			// the reviewed tree, refused when stale, before any call to the Metal API
+			machines, err := deliveredMachines(s, tree, st)
+			if err != nil {
+				return &exitError{code: ExitInvalid, err: fmt.Errorf("push packet: %w", withStateAdvice(err, state))}
 			}
 			client, err := packetClient()
 			if err != nil {
@@ -108,33 +111,35 @@ down on 2026-06-30.`,
 			out := cmd.OutOrStdout()
 			progress := packet.NewProgress(out, isTerminal(out))
 			client.OnRetry = progress.Retry
-			plan, err := client.Plan(ctx, target, machines, opts)
+			var provider delivery.Provider = &packet.Provider{Client: client, Target: target, Nodes: targets, Options: opts, Progress: progress}
+			plan, err := provider.Plan(ctx, machines)
 			if err != nil {
 				return &exitError{code: ExitInvalid, err: fmt.Errorf("push packet: %w", err)}
 			}
-			if err := plan.Write(out); err != nil {
+			devices := plan.(*packet.Plan)
+			if err := devices.Write(out); err != nil {
 				return err
 			}
 			if dryRun {
 				fmt.Fprintln(out, "dry run: nothing was changed")
 				return nil
 			}
-			res, err := client.Apply(ctx, plan, progress)
+			applied, err := provider.Apply(ctx, plan)
 			if err != nil {
 				return &exitError{code: ExitInvalid, err: fmt.Errorf("push packet: %w", err)}
 			}
 			done := map[packet.Action]int{}
-			for _, o := range res.Outcomes {
-				done[o.Action]++
+			for _, c := range applied.Changes {
+				done[packet.Action(c.Op)]++
 			}
-			fmt.Fprintf(out, "push done: %d created, %d updated, %d unchanged", done[packet.ActionCreate], done[packet.ActionUpdate], plan.Count(packet.ActionUnchanged))
+			fmt.Fprintf(out, "push done: %d created, %d updated, %d unchanged", done[packet.ActionCreate], done[packet.ActionUpdate], devices.Count(packet.ActionUnchanged))
 			if n := done[packet.ActionAdopt]; n > 0 {
 				fmt.Fprintf(out, ", %d adopted", n)
 			}
-			if n := plan.Count(packet.ActionMissing); n > 0 {
+			if n := devices.Count(packet.ActionMissing); n > 0 {
 				fmt.Fprintf(out, ", %d missing (no device; --create makes them)", n)
 			}
-			if n := plan.Count(packet.ActionUntagged); n > 0 {
+			if n := devices.Count(packet.ActionUntagged); n > 0 {
 				fmt.Fprintf(out, ", %d untagged (left alone; --adopt takes them over)", n)
 			}
 			fmt.Fprintln(out)
@@ -142,7 +147,8 @@ down on 2026-06-30.`,
 		},
 	}
 	c.Flags().StringVarP(&file, "file", "f", "", "the cluster spec (required)")
-	c.Flags().StringVar(&state, "state", DefaultState, "the state directory 'rampart gen' wrote (etcd members' userdata)")
+	treeFlag(c, &tree)
+	c.Flags().StringVar(&state, "state", DefaultState, "the state directory 'rampart gen' wrote (the final userdata of machines with keys)")
 	c.Flags().BoolVar(&dryRun, "dry-run", false, "print the plan and change nothing")
 	c.Flags().BoolVar(&create, "create", false, "create the devices of nodes that have none")
 	c.Flags().BoolVar(&adopt, "adopt", false, "take over the devices with a node's hostname but no rampart:cluster tag")
@@ -186,40 +192,6 @@ func selectNodes(s *spec.Spec, names []string) ([]*spec.Node, error) {
 	return out, nil
 }
 
-// packetMachine is a node with the userdata its device boots with: the
-// final userdata gen makes (Ignition when the spec outputs it, else
-// cloud-config), its own for an etcd member and its role's otherwise.
-// replacement asks for an etcd member's userdata that joins the running
-// cluster instead of bootstrapping it.
-func packetMachine(s *spec.Spec, st *pki.State, n *spec.Node, replacement bool) (packet.Machine, error) {
-	format := spec.OutputCloudConfig
-	if s.Wants(spec.OutputIgnition) {
-		format = spec.OutputIgnition
-	}
-	var data []byte
-	var err error
-	switch {
-	case gen.IsEtcdMember(s, n) && replacement:
-		data, err = gen.ReplacementUserdata(s, st, n.Name, format)
-	case gen.IsEtcdMember(s, n):
-		data, err = gen.FinalUserdata(s, st, "node", n.Name, format)
-	default:
-		data, err = gen.FinalUserdata(s, st, "role", n.Role, format)
-	}
-	if err != nil {
-		return packet.Machine{}, fmt.Errorf("node %s: %w", n.Name, err)
-	}
-	m := packet.Machine{Hostname: n.Name, Role: n.Role, Userdata: data}
-	if r := s.Role(n.Role); gen.IsEtcdMember(s, n) || (r != nil && r.EtcdClient) {
-		// The userdata carries keys of the state's CA: the device is tagged
-		// with it, and a device of another CA refuses it.
-		if m.EtcdCA, err = st.CAFingerprint(); err != nil {
-			return packet.Machine{}, fmt.Errorf("node %s: %w", n.Name, err)
-		}
-	}
-	return m, nil
-}
-
 // caCheck is which etcd CAs, besides the state's, a device may carry: those
 // the state replaced with certs rotate --ca, or any with --new-ca.
 func caCheck(st *pki.State, newCA bool) (packet.CACheck, error) {
@@ -238,53 +210,6 @@ func packetClient() (*packet.Client, error) {
 		return nil, usageError("%v", err)
 	}
 	return c, nil
-}
-
-// reinstallPacketNode reinstalls the Packet device of one node with its
-// regenerated userdata (`rampart recover NODE --reinstall`): Ignition runs
-// only on first boot, so this is how a running node gets new userdata.
-// replacement is as for packetMachine.
-// o.CA.NewCA accepts a device tagged with another etcd CA than the state's
-// (the CAs the state replaced are accepted anyway), o.Adopt a device
-// without rampart's cluster tag.
-func reinstallPacketNode(ctx context.Context, w io.Writer, s *spec.Spec, state, node string, replacement bool, o packet.ReinstallOptions) error {
-	target, err := packetTarget(s)
-	if err != nil {
-		return err
-	}
-	n := s.Node(node)
-	if n == nil {
-		return usageError("%s: the spec has no node %s", s.File, node)
-	}
-	if err := memberReinstallAllowed(s, n, replacement); err != nil {
-		return err
-	}
-	st := pki.Open(state)
-	m, err := packetMachine(s, st, n, replacement)
-	if err != nil {
-		return &exitError{code: ExitInvalid, err: fmt.Errorf("reinstall: %w", withStateAdvice(err, state))}
-	}
-	ca, err := caCheck(st, o.CA.NewCA)
-	if err != nil {
-		return err
-	}
-	o.CA = ca
-	client, err := packetClient()
-	if err != nil {
-		return err
-	}
-	client.OnRetry = func(r packet.RetryNote) {
-		fmt.Fprintf(w, "  retry %s: %s; attempt %d failed, next in %s\n", r.What, r.Reason, r.Attempt, r.Wait.Round(1e6))
-	}
-	res, err := client.Reinstall(ctx, target, m, o)
-	if err != nil {
-		return &exitError{code: ExitInvalid, err: fmt.Errorf("reinstall %s: %w", node, err)}
-	}
-	for _, u := range res.Updated {
-		fmt.Fprintf(w, "%s (%s): %s updated\n", node, res.DeviceID, u)
-	}
-	fmt.Fprintf(w, "%s (%s): reinstalling with %s; it boots its userdata on first boot\n", node, res.DeviceID, target.OS)
-	return nil
 }
 
 // isTerminal says whether v (standard input or output) is a terminal.

@@ -58,7 +58,7 @@ func packetFake(t *testing.T) *packetfake.Server {
 }
 
 // genState runs `rampart gen` for the fixture into a temporary directory
-// and returns the state directory.
+// and returns the state directory; the tree is beside it (treeOf).
 func genState(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
@@ -69,6 +69,10 @@ func genState(t *testing.T) string {
 	return state
 }
 
+// treeOf is the output tree genState and twoMemberSpec write beside the
+// state directory.
+func treeOf(state string) string { return filepath.Join(filepath.Dir(state), "out") }
+
 func mutatingCalls(s *packetfake.Server) int {
 	return s.Count(func(c packetfake.Call) bool { return c.Mutating() })
 }
@@ -78,7 +82,7 @@ func mutatingCalls(s *packetfake.Server) int {
 func pushAgain(t *testing.T, s *packetfake.Server, state, want string, mutating int) {
 	t.Helper()
 	s.ResetCalls()
-	code, out, errOut := runCommand(newPushPacket(), "-f", fixture, "--state", state, "--create")
+	code, out, errOut := runCommand(newPushPacket(), "-f", fixture, "--tree", treeOf(state), "--state", state, "--create")
 	if code != 0 || !strings.Contains(out, want) || mutatingCalls(s) != mutating {
 		t.Errorf("push again: exit %d, %d mutating calls (want %d)\n%s\n%s", code, mutatingCalls(s), mutating, out, errOut)
 	}
@@ -89,14 +93,14 @@ func pushAgain(t *testing.T, s *packetfake.Server, state, want string, mutating 
 func TestPushPacketSeedScenario(t *testing.T) {
 	s := packetFake(t)
 	state := genState(t)
-	code, out, errOut := runCommand(newPushPacket(), "-f", fixture, "--state", state, "--dry-run", "--create")
+	code, out, errOut := runCommand(newPushPacket(), "-f", fixture, "--tree", treeOf(state), "--state", state, "--dry-run", "--create")
 	if code != 0 || !strings.Contains(out, "plan: 6 to create, 0 to update, 0 unchanged, 0 missing") || !strings.Contains(out, "dry run: nothing was changed") {
 		t.Fatalf("dry run: exit %d\n%s\n%s", code, out, errOut)
 	}
 	if n := mutatingCalls(s); n != 0 {
 		t.Errorf("--dry-run made %d mutating calls", n)
 	}
-	code, out, errOut = run("push", "packet", "-f", fixture, "--state", state, "--create")
+	code, out, errOut = run("push", "packet", "-f", fixture, "--tree", treeOf(state), "--state", state, "--create")
 	if code != 0 || !strings.Contains(out, "push done: 6 created, 0 updated, 0 unchanged") {
 		t.Fatalf("push --create: exit %d\n%s\n%s", code, out, errOut)
 	}
@@ -110,26 +114,24 @@ func TestPushPacketSeedScenario(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// every device boots with the bytes gen wrote: its role's from the
+	// tree, the etcd member's final userdata from the state
 	for _, n := range sp.Nodes {
 		d := s.Device(n.Name)
 		if d == nil {
 			t.Fatalf("%s was not created", n.Name)
 		}
-		kind, name, st := "role", n.Role, (*pki.State)(nil)
+		file := filepath.Join(treeOf(state), "roles", n.Role, "ignition.json")
 		if gen.IsEtcdMember(sp, n) {
-			kind, name, st = "node", n.Name, pki.Open(state)
+			file = filepath.Join(state, filepath.FromSlash(gen.UserdataPath("node", n.Name, spec.OutputIgnition)))
 		}
-		want, err := gen.FinalUserdata(sp, st, kind, name, spec.OutputIgnition)
+		want, err := os.ReadFile(file)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if d.Userdata != string(want) {
-			t.Errorf("%s: userdata is not the %s %s ignition gen made", n.Name, kind, name)
+			t.Errorf("%s: userdata is not %s", n.Name, file)
 		}
-	}
-	master, err := os.ReadFile(filepath.Join(state, filepath.FromSlash(gen.UserdataPath("node", "master-1", spec.OutputIgnition))))
-	if err != nil || s.Device("master-1").Userdata != string(master) {
-		t.Errorf("master-1's userdata is not the final one under the state directory (%v)", err)
 	}
 	s.Settle()
 	pushAgain(t, s, state, "push done: 0 created, 0 updated, 6 unchanged", 0)
@@ -140,7 +142,7 @@ func TestPushPacketPartialFailureExits1(t *testing.T) {
 	state := genState(t)
 	s.Inject(packetfake.Fault{Op: packetfake.OpCreateDevice, Status: http.StatusInternalServerError, Times: -1,
 		Match: func(r *packetfake.Request) bool { return r.Hostname() == "agent-3" }})
-	code, out, errOut := runCommand(newPushPacket(), "-f", fixture, "--state", state, "--create", "--concurrency", "3")
+	code, out, errOut := runCommand(newPushPacket(), "-f", fixture, "--tree", treeOf(state), "--state", state, "--create", "--concurrency", "3")
 	if code != 1 || !strings.Contains(errOut, "push incomplete: 5 of 6 changes made") ||
 		!strings.Contains(errOut, "done: master-1, agent-1, agent-2, public-agent-1, bootstrap") ||
 		!strings.Contains(errOut, "not done:\n  agent-3: create agent-3: ") || !strings.Contains(out, "FAILED create agent-3") {
@@ -159,7 +161,7 @@ func TestPushPacketUpdatesOneNode(t *testing.T) {
 	s.AddDevice(packetfake.Device{Project: packetProject, Hostname: "agent-1", Userdata: "#cloud-config\n", Tags: []string{"rampart:cluster=dcos-packet", "rampart:role=agent"}})
 	s.AddDevice(packetfake.Device{Project: packetProject, Hostname: "agent-2", Userdata: "stale", Tags: []string{"rampart:cluster=dcos-packet"}})
 	s.AddDevice(packetfake.Device{Project: packetProject, Hostname: "agent-7", Tags: []string{"rampart:cluster=dcos-packet"}})
-	code, out, errOut := runCommand(newPushPacket(), "-f", fixture, "--state", state, "--node", "agent-1")
+	code, out, errOut := runCommand(newPushPacket(), "-f", fixture, "--tree", treeOf(state), "--state", state, "--node", "agent-1")
 	if strings.Count(out, "warning:") != 1 || !strings.Contains(out, "warning: agent-7 (") {
 		t.Errorf("push --node agent-1 warns of other devices than agent-7 (agent-2 is a node of the spec):\n%s", out)
 	}
@@ -167,9 +169,57 @@ func TestPushPacketUpdatesOneNode(t *testing.T) {
 		!strings.Contains(out, "push done: 0 created, 1 updated, 0 unchanged") || s.Device("agent-2").Userdata != "stale" {
 		t.Errorf("push --node agent-1: exit %d\n%s\n%s", code, out, errOut)
 	}
-	code, out, _ = runCommand(newPushPacket(), "-f", fixture, "--state", state)
+	code, out, _ = runCommand(newPushPacket(), "-f", fixture, "--tree", treeOf(state), "--state", state)
 	if code != 0 || !strings.Contains(out, "4 missing (no device; --create makes them)") {
 		t.Errorf("push without --create: exit %d\n%s", code, out)
+	}
+}
+
+// The spec changed after gen: the tree is stale, and push refuses it before
+// any call to the Metal API, naming the stale files and saying to run gen;
+// after gen, the push delivers the new tree's bytes.
+func TestPushPacketStaleTree(t *testing.T) {
+	s := packetFake(t)
+	state := genState(t)
+	data, err := os.ReadFile(fixture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "cluster.yaml")
+	if err := os.WriteFile(file, []byte(strings.Replace(string(data), "209.220.51.50/32", "209.220.51.51/32", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tree := treeOf(state)
+	code, out, errOut := runCommand(newPushPacket(), "-f", file, "--tree", tree, "--state", state, "--create")
+	for _, want := range []string{
+		"push packet: " + tree + " is stale: ",
+		"stale: roles/agent/ignition.json: differs",
+		"stale: " + filepath.Join(state, "userdata", "nodes", "master-1", "ignition.json") + ": differs",
+		"nothing was delivered; run rampart gen -f " + file + " -o " + tree + " --state " + state + ", review what changed",
+	} {
+		if code != 1 || !strings.Contains(errOut, want) {
+			t.Errorf("push of a stale tree: exit %d, stderr lacks %q\n%s\n%s", code, want, out, errOut)
+		}
+	}
+	if n := s.Count(func(packetfake.Call) bool { return true }); n != 0 || strings.Contains(out, "plan:") {
+		t.Errorf("the push of a stale tree made %d calls\n%s", n, out)
+	}
+	old, err := os.ReadFile(filepath.Join(tree, "roles", "agent", "ignition.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := run("gen", "-f", file, "-o", tree, "--state", state); code != 0 {
+		t.Fatalf("gen: exit %d: %s", code, errOut)
+	}
+	if code, out, errOut := runCommand(newPushPacket(), "-f", file, "--tree", tree, "--state", state, "--create", "--node", "agent-1"); code != 0 || !strings.Contains(out, "push done: 1 created") {
+		t.Fatalf("push after gen: exit %d\n%s\n%s", code, out, errOut)
+	}
+	want, err := os.ReadFile(filepath.Join(tree, "roles", "agent", "ignition.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := s.Device("agent-1"); d == nil || d.Userdata != string(want) || bytes.Equal(want, old) {
+		t.Errorf("agent-1 does not boot with the new tree's userdata")
 	}
 }
 
@@ -181,12 +231,13 @@ func TestPushPacketUsage(t *testing.T) {
 		code   int
 		stderr string
 	}{
-		{[]string{"-f", fixture, "--state", state, "--node", "nope"}, 2, "--node nope: the spec has no such node"},
+		{[]string{"-f", fixture, "--tree", treeOf(state), "--state", state, "--node", "nope"}, 2, "--node nope: the spec has no such node"},
 		{[]string{"-f", "../../../fixtures/dcos-aws.yaml"}, 1, "the spec has no provider.packet section (provider: aws)"},
 		{[]string{}, 2, "-f is required"},
 		{[]string{"-f", fixture, "--concurrency", "0"}, 2, "--concurrency must be at least 1"},
-		{[]string{"-f", fixture, "--state", t.TempDir()}, 1, "node master-1:"},
-		{[]string{"-f", fixture, "--state", "nostate"}, 1, "if this cluster was generated before, point --state at its state directory (now nostate; it is relative to the current directory); rampart gen creates a new CA only for a new cluster"},
+		{[]string{"-f", fixture, "--tree", treeOf(state), "--state", t.TempDir()}, 1, "the state directory holds no etcd CA"},
+		{[]string{"-f", fixture, "--tree", t.TempDir(), "--state", state}, 1, "is no output tree (it holds no rampart manifest.json)"},
+		{[]string{"-f", fixture, "--tree", treeOf(state), "--state", "nostate"}, 1, "if this cluster was generated before, point --state at its state directory (now nostate; it is relative to the current directory); rampart gen creates a new CA only for a new cluster"},
 	} {
 		code, out, errOut := runCommand(newPushPacket(), c.args...)
 		if code != c.code || !strings.Contains(errOut, c.stderr) {
@@ -194,7 +245,7 @@ func TestPushPacketUsage(t *testing.T) {
 		}
 	}
 	t.Setenv("METAL_AUTH_TOKEN", "")
-	code, _, errOut := runCommand(newPushPacket(), "-f", fixture, "--state", state)
+	code, _, errOut := runCommand(newPushPacket(), "-f", fixture, "--tree", treeOf(state), "--state", state)
 	if code != 2 || !strings.Contains(errOut, "no Packet API token: set PACKET_AUTH_TOKEN or METAL_AUTH_TOKEN") {
 		t.Errorf("push without a token: exit %d, %q", code, errOut)
 	}
@@ -431,12 +482,12 @@ func TestPushPacketAdopt(t *testing.T) {
 	s := packetFake(t)
 	state := genState(t)
 	d := s.AddDevice(packetfake.Device{Project: packetProject, Hostname: "agent-3", Userdata: "terraform's", Tags: []string{"owner=ops"}})
-	code, out, errOut := runCommand(newPushPacket(), "-f", fixture, "--state", state, "--node", "agent-3")
+	code, out, errOut := runCommand(newPushPacket(), "-f", fixture, "--tree", treeOf(state), "--state", state, "--node", "agent-3")
 	if code != 0 || !strings.Contains(out, "warning: agent-3 ("+d.ID+") has the hostname of a node but no rampart:cluster=dcos-packet tag: not touched") ||
 		!strings.Contains(out, "push done: 0 created, 0 updated, 0 unchanged, 1 untagged (left alone; --adopt takes them over)") || mutatingCalls(s) != 0 {
 		t.Errorf("push over an untagged device: exit %d, %d mutating calls\n%s\n%s", code, mutatingCalls(s), out, errOut)
 	}
-	code, out, errOut = runCommand(newPushPacket(), "-f", fixture, "--state", state, "--node", "agent-3", "--adopt")
+	code, out, errOut = runCommand(newPushPacket(), "-f", fixture, "--tree", treeOf(state), "--state", state, "--node", "agent-3", "--adopt")
 	if got := s.Device("agent-3"); code != 0 || !strings.Contains(out, "push done: 0 created, 0 updated, 0 unchanged, 1 adopted") ||
 		!strings.Contains(out, "] adopted agent-3 (") || got.Userdata == "terraform's" || strings.Join(got.Tags, " ") != "owner=ops rampart:cluster=dcos-packet rampart:role=agent" {
 		t.Errorf("push --adopt: exit %d, tags %q\n%s\n%s", code, got.Tags, out, errOut)
@@ -450,7 +501,7 @@ func TestPushPacketAdopt(t *testing.T) {
 func TestPushPacketEtcdCA(t *testing.T) {
 	s := packetFake(t)
 	state := genState(t)
-	if code, out, errOut := runCommand(newPushPacket(), "-f", fixture, "--state", state, "--create"); code != 0 {
+	if code, out, errOut := runCommand(newPushPacket(), "-f", fixture, "--tree", treeOf(state), "--state", state, "--create"); code != 0 {
 		t.Fatalf("push --create: exit %d\n%s\n%s", code, out, errOut)
 	}
 	m, err := gen.ReadManifest(filepath.Join(filepath.Dir(state), "out"))
@@ -470,7 +521,7 @@ func TestPushPacketEtcdCA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	code, out, errOut := runCommand(newPushPacket(), "-f", fixture, "--state", other)
+	code, out, errOut := runCommand(newPushPacket(), "-f", fixture, "--tree", treeOf(other), "--state", other)
 	want := "master-1: device " + master.ID + " is tagged " + caTag + ", but this userdata carries keys of the etcd CA " + otherCA[:16]
 	if code != 1 || !strings.Contains(errOut, want) || !strings.Contains(errOut, "--new-ca") || mutatingCalls(s) != 0 {
 		t.Errorf("push with another CA: exit %d, %d mutating calls\n%s\n%s\nwant %q", code, mutatingCalls(s), out, errOut, want)

@@ -1,0 +1,55 @@
+package aws
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/rampart-cluster/rampart/generator/spec"
+	"github.com/rampart-cluster/rampart/providers/delivery"
+)
+
+// Provider delivers machines to AWS (a delivery.Provider): the spec's
+// security groups, compiled from its policy, and one launch template per
+// delivered machine.
+type Provider struct {
+	Client  *Client
+	Spec    *spec.Spec  // the cluster: provider.aws and the policy of the groups
+	Pointer PointerFunc // makes the pointer configs of userdata that goes to S3
+	Options PlanOptions
+}
+
+var _ delivery.Provider = (*Provider)(nil)
+
+// Plan compiles the desired state (Desire) and plans it (Client.Plan).
+func (p *Provider) Plan(ctx context.Context, machines []delivery.Machine) (delivery.Plan, error) {
+	d, err := Desire(p.Spec, Machines(machines), p.Pointer)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := p.Client.Plan(ctx, d, p.Options)
+	if err != nil {
+		return nil, err
+	}
+	return plan, nil
+}
+
+// Apply makes the changes of a plan of p's (Client.Apply).
+func (p *Provider) Apply(ctx context.Context, plan delivery.Plan) (delivery.Report, error) {
+	ap, ok := plan.(*Plan)
+	if !ok {
+		return delivery.Report{}, fmt.Errorf("aws: %T is not an AWS plan", plan)
+	}
+	done, err := p.Client.Apply(ctx, ap)
+	return delivery.Report{Changes: done}, err
+}
+
+// Report is the plan for people: its changes; the warnings of the groups
+// (what they cannot say) and of the plan (what it leaves alone); the
+// exposures, as errors.
+func (p *Plan) Report() delivery.Report {
+	var warnings []string
+	if p.Desired != nil && p.Desired.Groups != nil {
+		warnings = append(warnings, p.Desired.Groups.Warnings...)
+	}
+	return delivery.Report{Changes: p.Changes, Warnings: append(warnings, p.Warnings...), Errors: p.Exposures}
+}
