@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rampart-cluster/rampart/generator/etcd"
 	"github.com/rampart-cluster/rampart/generator/gen"
 	"github.com/rampart-cluster/rampart/generator/pki"
 	"github.com/rampart-cluster/rampart/generator/spec"
@@ -122,7 +123,7 @@ func TestPushPacketSeedScenario(t *testing.T) {
 			t.Fatalf("%s was not created", n.Name)
 		}
 		file := filepath.Join(treeOf(state), "roles", n.Role, "ignition.json")
-		if gen.IsEtcdMember(sp, n) {
+		if etcd.IsMember(sp, n) {
 			file = filepath.Join(state, filepath.FromSlash(gen.UserdataPath("node", n.Name, spec.OutputIgnition)))
 		}
 		want, err := os.ReadFile(file)

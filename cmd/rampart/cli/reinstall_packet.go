@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/rampart-cluster/rampart/generator/etcd"
 	"github.com/rampart-cluster/rampart/generator/gen"
 	"github.com/rampart-cluster/rampart/generator/pki"
 	"github.com/rampart-cluster/rampart/generator/spec"
@@ -73,9 +74,9 @@ func packetMachine(s *spec.Spec, st *pki.State, n *spec.Node, replacement bool) 
 	var data []byte
 	var err error
 	switch {
-	case gen.IsEtcdMember(s, n) && replacement:
+	case etcd.IsMember(s, n) && replacement:
 		data, err = gen.ReplacementUserdata(s, st, n.Name, format)
-	case gen.IsEtcdMember(s, n):
+	case etcd.IsMember(s, n):
 		data, err = gen.FinalUserdata(s, st, "node", n.Name, format)
 	default:
 		data, err = gen.FinalUserdata(s, st, "role", n.Role, format)
@@ -84,7 +85,7 @@ func packetMachine(s *spec.Spec, st *pki.State, n *spec.Node, replacement bool) 
 		return packet.Machine{}, fmt.Errorf("node %s: %w", n.Name, err)
 	}
 	m := packet.Machine{Hostname: n.Name, Role: n.Role, Userdata: data}
-	if r := s.Role(n.Role); gen.IsEtcdMember(s, n) || (r != nil && r.EtcdClient) {
+	if r := s.Role(n.Role); etcd.IsMember(s, n) || (r != nil && r.EtcdClient) {
 		// The userdata carries keys of the state's CA: the device is tagged
 		// with it, and a device of another CA refuses it.
 		if m.EtcdCA, err = st.CAFingerprint(); err != nil {

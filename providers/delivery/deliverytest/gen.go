@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rampart-cluster/rampart/generator/etcd"
 	"github.com/rampart-cluster/rampart/generator/gen"
 	"github.com/rampart-cluster/rampart/generator/pki"
 	"github.com/rampart-cluster/rampart/generator/spec"
@@ -21,7 +22,7 @@ import (
 func Gen(t testing.TB, s *spec.Spec, tree, state string) {
 	t.Helper()
 	st := pki.Open(state)
-	members := gen.EtcdMembers(s)
+	members := etcd.Members(s)
 	if len(members) > 0 {
 		if _, err := st.Ensure(s.Cluster, members); err != nil {
 			t.Fatal(err)

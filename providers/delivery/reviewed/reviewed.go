@@ -13,6 +13,7 @@ import (
 	"path"
 	"path/filepath"
 
+	"github.com/rampart-cluster/rampart/generator/etcd"
 	"github.com/rampart-cluster/rampart/generator/gen"
 	"github.com/rampart-cluster/rampart/generator/pki"
 	"github.com/rampart-cluster/rampart/generator/spec"
@@ -36,7 +37,7 @@ func Machines(s *spec.Spec, tree string, st *pki.State) ([]delivery.Machine, err
 	if !gen.IsTree(tree) {
 		return nil, &NoTreeError{Spec: s.File, Tree: tree, State: st.Dir}
 	}
-	members := gen.EtcdMembers(s)
+	members := etcd.Members(s)
 	var built *gen.Output
 	var err error
 	if len(members) > 0 {
@@ -114,7 +115,7 @@ func Machines(s *spec.Spec, tree string, st *pki.State) ([]delivery.Machine, err
 		}
 	}
 	for _, n := range s.Nodes {
-		if gen.IsEtcdMember(s, n) {
+		if etcd.IsMember(s, n) {
 			if err := add(delivery.KindNode, n.Name, n.Role); err != nil {
 				return nil, err
 			}
