@@ -23,5 +23,8 @@ type refusal struct {
 	msg string // what the user reads
 }
 
+// Error is the message for the user.
 func (r *refusal) Error() string { return r.msg }
+
+// Unwrap is the sentinel, for errors.Is.
 func (r *refusal) Unwrap() error { return r.err }

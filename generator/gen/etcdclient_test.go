@@ -32,7 +32,7 @@ pools:
 // TestEtcdClientRole: a role with etcd_client gets the CA's and its own
 // client certificate (not the members') and the etcdctl environment in the
 // tree, the client key only in its final userdata (STATE/userdata/roles/agent/, 0600), which
-// FinalUserdata returns; the tree lists the key as a secret and holds no
+// FinalUserdata returns and gen.Run writes; the tree lists the key as a secret and holds no
 // key; a role without etcd_client gets none of it.
 func TestEtcdClientRole(t *testing.T) {
 	s, err := spec.Parse("clients.yaml", []byte(etcdClientSpec))
@@ -135,16 +135,11 @@ func TestEtcdClientRole(t *testing.T) {
 		t.Errorf("FinalUserdata(role agent) without a state: %v, want ErrNeedState", err)
 	}
 
-	// Through the CLI: written under the state, 0600.
-	dir := t.TempDir()
-	file := filepath.Join(dir, "clients.yaml")
-	if err := os.WriteFile(file, []byte(etcdClientSpec), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	state := filepath.Join(dir, "state")
-	code, o, e := runCLI("gen", "-f", file, "-o", filepath.Join(dir, "out"), "--state", state)
-	if code != 0 || !strings.Contains(o, "final userdata of 3 machine(s) with secrets") {
-		t.Fatalf("gen: exit %d\n%s%s", code, o, e)
+	// Through gen.Run: written under the state, 0600.
+	state := filepath.Join(t.TempDir(), "state")
+	r, err := gen.Run(gen.Options{Spec: s, Out: filepath.Join(filepath.Dir(state), "out"), State: state})
+	if err != nil || r.SecretMachines() != 3 {
+		t.Fatalf("gen.Run: %v, final userdata of %d machines, want 3 (m1, m2 and role agent)", err, r.SecretMachines())
 	}
 	info, err := os.Stat(filepath.Join(state, gen.UserdataPath("role", "agent", spec.OutputIgnition)))
 	if err != nil || info.Mode().Perm() != 0o600 {

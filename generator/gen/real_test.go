@@ -30,6 +30,7 @@ import (
 	"github.com/rampart-cluster/rampart/generator/gen"
 	"github.com/rampart-cluster/rampart/generator/pki"
 	"github.com/rampart-cluster/rampart/generator/spec"
+	"github.com/rampart-cluster/rampart/internal/realtool"
 )
 
 // realFixture is one fixture, generated in process and written to disk.
@@ -263,9 +264,6 @@ var realIgnitionBookkeeping = map[string]string{
 	"/etc/.ignition-result.json": "Ignition's result file",
 }
 
-// realSelinuxConfig is the test's own file in the root (see TestRealIgnition).
-const realSelinuxConfig = "/etc/selinux/config"
-
 // TestRealIgnition runs the real Ignition binary, the version go.mod pins, on
 // every machine's ignition.json: its fetch-offline stage parses the config
 // and resolves every data: URL, its files stage writes files, units and the
@@ -273,8 +271,8 @@ const realSelinuxConfig = "/etc/selinux/config"
 // it writes must be rootfs/ file for file, byte for byte and mode for mode as
 // the manifest says, and it must enable exactly the units Butane enables.
 func TestRealIgnition(t *testing.T) {
-	realNeedRoot(t, "Ignition's files stage sets the owner of every file it writes")
-	ign := realIgnition(t)
+	realtool.NeedRoot(t, "Ignition's files stage sets the owner of every file it writes")
+	ign := realtool.Ignition(t)
 	fixtures := realLoadFixtures(t)
 	realEachMachine(t, fixtures, func(t *testing.T, fx *realFixture, m *realMachine) {
 		config := filepath.Join(m.dir, "ignition.json")
@@ -291,67 +289,8 @@ func TestRealIgnition(t *testing.T) {
 	})
 }
 
-// realApplyIgnition runs the real Ignition's fetch-offline and files
-// stages on config into a new, empty root, as in a node's initramfs, and
-// returns the root and the files where the setfiles stand-in recorded its
-// call.
-func realApplyIgnition(t testing.TB, ign, config string) (root, argsFile, pathsFile string) {
-	t.Helper()
-	work := t.TempDir()
-	root = filepath.Join(work, "root")
-	// Ignition reads SELINUXTYPE from the root's /etc/selinux/config to find
-	// the file contexts it relabels with (internal/exec/util/selinux.go); a
-	// node image ships this file, the empty test root does not.
-	if err := os.MkdirAll(filepath.Join(root, "etc", "selinux"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(root, realSelinuxConfig), []byte("SELINUX=disabled\nSELINUXTYPE=targeted\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	// The programs the files stage runs for this config: setfiles(8), to
-	// relabel what it wrote. Ignition is built with relabelling on (the
-	// default, as on Fedora CoreOS: distro.selinuxRelabel) and SELINUX=disabled
-	// does not turn it off. This host's kernel has no SELinux, so there is no
-	// real relabelling to do and Debian has no setfiles to do it with: a
-	// stand-in first on PATH records the call instead, and the test checks
-	// that the call covers every file written. (systemctl --root, the other
-	// program of this stage, runs only for units with enabled: false, to
-	// disable them; that would be the real, installed systemctl.)
-	bin := filepath.Join(work, "bin")
-	if err := os.Mkdir(bin, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	argsFile, pathsFile = filepath.Join(work, "setfiles.args"), filepath.Join(work, "setfiles.paths")
-	standin := fmt.Sprintf("#!/bin/sh\n# setfiles stand-in of TestRealIgnition: records the call\nprintf '%%s\\n' \"$@\" >%s\ncat >%s\n", shellQuote(argsFile), shellQuote(pathsFile))
-	if err := os.WriteFile(filepath.Join(bin, "setfiles"), []byte(standin), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	env := []string{"PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH"), "IGNITION_CONFIG_FILE=" + config}
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "PATH=") && !strings.HasPrefix(kv, "IGNITION_") {
-			env = append(env, kv)
-		}
-	}
-	cache, neednet, state := filepath.Join(work, "config.json"), filepath.Join(work, "neednet"), filepath.Join(work, "state")
-	for _, stage := range []string{"fetch-offline", "files"} {
-		out, err := realRun(env, ign, "-platform", "file", "-stage", stage, "-root", root,
-			"-config-cache", cache, "-neednet", neednet, "-state-file", state, "-log-to-stdout")
-		if err != nil {
-			t.Fatalf("ignition -stage %s on %s: %v\n%s", stage, config, err, out)
-		}
-		if stage == "fetch-offline" {
-			// A config fetch-offline cannot complete without the network makes
-			// it write the neednet flag; a rampart config is wholly inline.
-			if _, err := os.Stat(neednet); err == nil {
-				t.Fatalf("ignition fetch-offline says %s needs the network:\n%s", config, out)
-			}
-		}
-	}
-	return root, argsFile, pathsFile
-}
-
 func realRunIgnition(t *testing.T, ign string, fx *realFixture, m *realMachine, config string) {
-	root, argsFile, pathsFile := realApplyIgnition(t, ign, config)
+	root, argsFile, pathsFile := realtool.ApplyIgnition(t, ign, config)
 
 	// What Ignition wrote.
 	got := map[string]fs.FileInfo{}
@@ -373,7 +312,7 @@ func realRunIgnition(t *testing.T, ign string, fx *realFixture, m *realMachine, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	delete(got, realSelinuxConfig)
+	delete(got, realtool.SelinuxConfig)
 	for p, reason := range realIgnitionBookkeeping {
 		if _, ok := got[p]; !ok {
 			t.Errorf("Ignition did not write %s (%s): update realIgnitionBookkeeping", p, reason)
@@ -402,7 +341,7 @@ func realRunIgnition(t *testing.T, ign string, fx *realFixture, m *realMachine, 
 			t.Fatal(err)
 		}
 		if string(data) != string(want.data) {
-			t.Errorf("%s: Ignition wrote %d bytes that differ from %s/rootfs%s (%d bytes):\n%s", p, len(data), m.rel, p, len(want.data), realFirstDiff(string(want.data), string(data)))
+			t.Errorf("%s: Ignition wrote %d bytes that differ from %s/rootfs%s (%d bytes):\n%s", p, len(data), m.rel, p, len(want.data), realtool.FirstDiff(string(want.data), string(data)))
 		}
 		if info.Mode().Perm() != want.mode {
 			t.Errorf("%s: Ignition wrote mode %04o, the manifest says %04o", p, info.Mode().Perm(), want.mode)
@@ -484,24 +423,6 @@ func realRunIgnition(t *testing.T, ign string, fx *realFixture, m *realMachine, 
 	}
 }
 
-// realFirstDiff shows the first line where two texts differ.
-func realFirstDiff(want, got string) string {
-	wl, gl := strings.Split(want, "\n"), strings.Split(got, "\n")
-	for i := 0; i < len(wl) || i < len(gl); i++ {
-		var w, g string
-		if i < len(wl) {
-			w = wl[i]
-		}
-		if i < len(gl) {
-			g = gl[i]
-		}
-		if w != g || i >= len(wl) || i >= len(gl) {
-			return fmt.Sprintf("line %d:\n  want %q\n  got  %q", i+1, w, g)
-		}
-	}
-	return "(same lines; line endings differ)"
-}
-
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // realCloudConfig is the part of a #cloud-config the tests read.
@@ -524,7 +445,7 @@ type realCloudConfig struct {
 // Debian's cloud-init (`cloud-init schema`), and checks that what it writes is
 // rootfs/ and that it enables the units Butane enables.
 func TestRealCloudInitSchema(t *testing.T) {
-	cloudInit := realTool(t, "cloud-init", "cloud-init")
+	cloudInit := realtool.Tool(t, "cloud-init", "cloud-init")
 	fixtures := realLoadFixtures(t)
 	realEachMachine(t, fixtures, func(t *testing.T, fx *realFixture, m *realMachine) {
 		data, ok := m.file(t, "cloud-config.yaml")
@@ -538,7 +459,7 @@ func TestRealCloudInitSchema(t *testing.T) {
 			t.Fatalf("outputs include cloud-config, but %s/cloud-config.yaml is missing", m.rel)
 		}
 		file := filepath.Join(m.dir, "cloud-config.yaml")
-		out, err := realRun(nil, cloudInit, "schema", "--config-file", file)
+		out, err := realtool.Run(nil, cloudInit, "schema", "--config-file", file)
 		if err != nil || !strings.Contains(out, "Valid cloud-config") {
 			t.Errorf("cloud-init schema rejects %s/cloud-config.yaml (%v):\n%s", m.rel, err, out)
 		}
@@ -578,7 +499,7 @@ func TestRealCloudInitSchema(t *testing.T) {
 				t.Errorf("write_files %s: permissions %q, the manifest says %04o", wf.Path, wf.Permissions, want.mode)
 			}
 			if wf.Content != string(want.data) {
-				t.Errorf("write_files %s: content differs from %s/rootfs%s:\n%s", wf.Path, m.rel, wf.Path, realFirstDiff(string(want.data), wf.Content))
+				t.Errorf("write_files %s: content differs from %s/rootfs%s:\n%s", wf.Path, m.rel, wf.Path, realtool.FirstDiff(string(want.data), wf.Content))
 			}
 		}
 		for p := range m.rootfs {
@@ -642,7 +563,7 @@ var realUnitName = regexp.MustCompile(`^[A-Za-z0-9:_.\\@-]+\.(service|socket|tim
 // machine, with --root at the machine's rootfs/ so that ExecStart resolves to
 // the generated script (it must exist there and be executable).
 func TestRealSystemdVerify(t *testing.T) {
-	sa := realTool(t, "systemd-analyze", "systemd")
+	sa := realtool.Tool(t, "systemd-analyze", "systemd")
 	fixtures := realLoadFixtures(t)
 	realEachMachine(t, fixtures, func(t *testing.T, fx *realFixture, m *realMachine) {
 		var units []string
@@ -733,7 +654,7 @@ func realImageRoot(t *testing.T, m *realMachine) string {
 }
 
 func realVerify(sa, root, unit string) (string, error) {
-	return realRun(nil, sa, "verify", "--root="+root, filepath.Join(root, filepath.FromSlash(unit)))
+	return realtool.Run(nil, sa, "verify", "--root="+root, filepath.Join(root, filepath.FromSlash(unit)))
 }
 
 // TestRealFirewallLoad loads every machine's firewall into network
@@ -741,9 +662,9 @@ func realVerify(sa, root, unit string) (string, error) {
 // tools' test modes, then the generated script, twice over foreign rules it
 // must leave alone; the second run must change nothing.
 func TestRealFirewallLoad(t *testing.T) {
-	realNeedRoot(t, "it makes network namespaces and loads firewall rules in them")
-	realTool(t, "ip", "iproute2")
-	realTool(t, "sh", "dash")
+	realtool.NeedRoot(t, "it makes network namespaces and loads firewall rules in them")
+	realtool.Tool(t, "ip", "iproute2")
+	realtool.Tool(t, "sh", "dash")
 	fixtures := realLoadFixtures(t)
 	tools := map[string]bool{}
 	for _, fx := range fixtures {
@@ -763,7 +684,7 @@ func TestRealFirewallLoad(t *testing.T) {
 		if pkg == "" {
 			pkg = "iptables"
 		}
-		realTool(t, tool, pkg)
+		realtool.Tool(t, tool, pkg)
 	}
 	realEachMachine(t, fixtures, func(t *testing.T, fx *realFixture, m *realMachine) {
 		fwDir := filepath.Join(m.rootfsDir(), filepath.FromSlash(gen.FirewallDir))
@@ -899,7 +820,7 @@ func realLoadIPTables(t *testing.T, fwDir, script string) {
 		if prev != nil {
 			for _, k := range []string{"iptables", "ip6tables", "ipset"} {
 				if prev[k] != now[k] {
-					t.Errorf("the second run changed %s:\n%s", k, realFirstDiff(prev[k], now[k]))
+					t.Errorf("the second run changed %s:\n%s", k, realtool.FirstDiff(prev[k], now[k]))
 				}
 			}
 		}
@@ -1007,7 +928,7 @@ func realLoadNFTables(t *testing.T, fwDir, script string) {
 			t.Errorf("run %d: %d tables inet rampart, want 1:\n%s", run, n, now)
 		}
 		if prev != "" && prev != now {
-			t.Errorf("the second run changed the ruleset:\n%s", realFirstDiff(prev, now))
+			t.Errorf("the second run changed the ruleset:\n%s", realtool.FirstDiff(prev, now))
 		}
 		prev = now
 	}
@@ -1019,9 +940,9 @@ func realLoadNFTables(t *testing.T, fwDir, script string) {
 // member's rootfs/ of the tree plus exactly the withheld keys, 0600, as the
 // state holds them.
 func TestRealFinalUserdata(t *testing.T) {
-	realNeedRoot(t, "Ignition's files stage sets the owner of every file it writes")
-	ign := realIgnition(t)
-	cloudInit := realTool(t, "cloud-init", "cloud-init")
+	realtool.NeedRoot(t, "Ignition's files stage sets the owner of every file it writes")
+	ign := realtool.Ignition(t)
+	cloudInit := realtool.Tool(t, "cloud-init", "cloud-init")
 	members := 0
 	for _, fx := range realLoadFixtures(t) {
 		out, err := gen.Build(fx.spec, fx.state)
@@ -1051,7 +972,7 @@ func TestRealFinalUserdata(t *testing.T) {
 					if err := os.WriteFile(config, byPath[ignPath], 0o600); err != nil {
 						t.Fatal(err)
 					}
-					root, _, _ := realApplyIgnition(t, ign, config)
+					root, _, _ := realtool.ApplyIgnition(t, ign, config)
 					for p, want := range m.rootfs {
 						data, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(p)))
 						if err != nil || !bytes.Equal(data, want.data) {
@@ -1079,7 +1000,7 @@ func TestRealFinalUserdata(t *testing.T) {
 					if err := os.WriteFile(file, byPath[ccPath], 0o600); err != nil {
 						t.Fatal(err)
 					}
-					out, err := realRun(nil, cloudInit, "schema", "--config-file", file)
+					out, err := realtool.Run(nil, cloudInit, "schema", "--config-file", file)
 					if err != nil || !strings.Contains(out, "Valid cloud-config") {
 						t.Errorf("cloud-init schema rejects the final cloud-config of %s (%v):\n%s", m.rel, err, out)
 					}

@@ -3,13 +3,11 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"path"
+	"io"
 	"path/filepath"
-	"slices"
 
 	"github.com/spf13/cobra"
 
-	"github.com/rampart-cluster/rampart/generator/etcd"
 	"github.com/rampart-cluster/rampart/generator/gen"
 	"github.com/rampart-cluster/rampart/generator/pki"
 )
@@ -55,89 +53,34 @@ and lists every file that differs from what the spec and the state produce.`,
 			if err != nil {
 				return err
 			}
-			st := pki.Open(state)
+			r, err := gen.Run(gen.Options{Spec: s, Out: out, State: state, Check: check, NewCA: newCA})
 			w := cmd.OutOrStdout()
-			members := etcd.Members(s)
-			if !check {
-				if err := checkNesting(out, state); err != nil {
-					return err
-				}
+			for _, ch := range r.StateChanges {
+				fmt.Fprintf(w, "state %s: %s\n", filepath.Join(state, filepath.FromSlash(ch.Path)), ch.What)
 			}
-			if !check && len(members) > 0 && !newCA {
-				if err := checkTreeCA(out, st); err != nil {
-					return &exitError{code: ExitInvalid, err: err}
-				}
+			warnExpiring(cmd, r.Certificates, state)
+			if r.TreeWritten {
+				abs, _ := filepath.Abs(out)
+				fmt.Fprintf(w, "wrote %d files for cluster %s to %s\n", len(r.Output.Tree.Files), s.Cluster, abs)
 			}
-			if !check && len(members) > 0 {
-				changes, err := st.Ensure(s.Cluster, members)
-				if err != nil {
-					return &exitError{code: ExitInvalid, err: fmt.Errorf("gen: state %s: %w", state, err)}
-				}
-				for _, ch := range changes {
-					fmt.Fprintf(w, "state %s: %s\n", filepath.Join(state, filepath.FromSlash(ch.Path)), ch.What)
-				}
-				if err := warnExpiring(cmd, st, state); err != nil {
-					return &exitError{code: ExitInvalid, err: fmt.Errorf("gen: state %s: %w", state, err)}
-				}
-			}
-			res, err := gen.Build(s, stateOrNil(st, len(members)))
-			if err != nil {
-				return &exitError{code: ExitInvalid, err: fmt.Errorf("gen: %w", err)}
-			}
-			tree := res.Tree
-			if check {
-				stale, err := tree.Check(out)
-				if err != nil {
-					return &exitError{code: ExitInvalid, err: err}
-				}
-				staleUserdata, err := res.CheckUserdata(st)
-				if err != nil {
-					return &exitError{code: ExitInvalid, err: err}
-				}
-				for i := range staleUserdata {
-					staleUserdata[i].Path = filepath.Join(state, filepath.FromSlash(staleUserdata[i].Path))
-				}
-				stale = append(stale, staleUserdata...)
-				if len(stale) == 0 {
-					fmt.Fprintf(w, "%s is up to date (%d files)\n", out, len(tree.Files))
-					return nil
-				}
-				secrets := 0
-				for _, st := range stale {
-					fmt.Fprintf(w, "stale: %s\n", st)
-					if st.Secret() {
-						secrets++
-					}
-				}
-				if secrets > 0 {
-					return &exitError{code: ExitInvalid, err: fmt.Errorf("%s contains secrets: %d file(s) hold a private key, which the output tree must never hold (keys belong in the state directory); delete them, then run rampart gen -f %s -o %s --state %s", out, secrets, file, out, state)}
-				}
-				return &exitError{code: ExitInvalid, err: fmt.Errorf("%s is stale: %d file(s) differ from what %s produces; run rampart gen -f %s -o %s --state %s", out, len(stale), file, file, out, state)}
-			}
-			if err := tree.Write(out); err != nil {
-				return &exitError{code: ExitInvalid, err: fmt.Errorf("gen: %w", err)}
-			}
-			abs, _ := filepath.Abs(out)
-			fmt.Fprintf(w, "wrote %d files for cluster %s to %s\n", len(tree.Files), s.Cluster, abs)
-			if len(members) == 0 {
+			switch {
+			case errors.Is(err, gen.ErrNested):
+				return &exitError{code: ExitUsage, err: err}
+			case err != nil:
+				return &exitError{code: ExitInvalid, err: err}
+			case check:
+				return genCheckReport(w, r, file, out, state)
+			case len(r.Members) == 0:
 				return nil
 			}
-			written, removed, err := res.WriteUserdata(st)
-			if err != nil {
-				return &exitError{code: ExitInvalid, err: fmt.Errorf("gen: writing the final userdata: %w", err)}
-			}
-			for _, p := range written {
+			for _, p := range r.UserdataWritten {
 				fmt.Fprintf(w, "state %s: wrote final userdata (secrets, mode 0600)\n", filepath.Join(state, filepath.FromSlash(p)))
 			}
-			for _, p := range removed {
+			for _, p := range r.UserdataRemoved {
 				fmt.Fprintf(w, "state %s: removed (no longer made by the spec)\n", filepath.Join(state, filepath.FromSlash(p)))
 			}
 			sabs, _ := filepath.Abs(state)
-			machines := map[string]bool{}
-			for _, f := range res.Userdata {
-				machines[path.Dir(f.Path)] = true
-			}
-			fmt.Fprintf(w, "final userdata of %d machine(s) with secrets (%d etcd member(s), and the etcd_client roles) is in %s (%d changed)\n", len(machines), len(members), filepath.Join(sabs, gen.UserdataDir), len(written))
+			fmt.Fprintf(w, "final userdata of %d machine(s) with secrets (%d etcd member(s), and the etcd_client roles) is in %s (%d changed)\n", r.SecretMachines(), len(r.Members), filepath.Join(sabs, gen.UserdataDir), len(r.UserdataWritten))
 			return nil
 		},
 	}
@@ -149,83 +92,35 @@ and lists every file that differs from what the spec and the state produce.`,
 	return c
 }
 
-// checkNesting refuses an output tree and a state directory inside one
-// another, before either is touched: a state inside the tree would be
-// swept away when the tree is replaced (and be published with it), and a
-// tree inside the state directory mixes what is shared with what is secret.
-func checkNesting(out, state string) error {
-	stateInTree, err := gen.Within(state, out)
-	if err != nil {
-		return &exitError{code: ExitInvalid, err: fmt.Errorf("gen: %w", err)}
+// genCheckReport prints what gen --check found: every stale file of the
+// tree and of the state's final userdata, or that the tree is up to date;
+// a stale tree exits 1.
+func genCheckReport(w io.Writer, r *gen.Report, file, out, state string) error {
+	stale := r.Stale
+	for _, u := range r.StaleUserdata {
+		u.Path = filepath.Join(state, filepath.FromSlash(u.Path))
+		stale = append(stale, u)
 	}
-	if stateInTree {
-		return usageError("gen: the state directory %s is inside the output tree %s: the tree is replaced whole on every run and is meant to be shared, and the state holds the private keys; keep them apart (e.g. -o out --state state)", state, out)
-	}
-	treeInState, err := gen.Within(out, state)
-	if err != nil {
-		return &exitError{code: ExitInvalid, err: fmt.Errorf("gen: %w", err)}
-	}
-	if treeInState {
-		return usageError("gen: the output tree %s is inside the state directory %s: the tree is meant to be reviewed and shared, the state holds the private keys; keep them apart (e.g. -o out --state state)", out, state)
-	}
-	return nil
-}
-
-// checkTreeCA refuses to replace an output tree made with another etcd CA
-// than the state's, unless the state records that CA as replaced (certs
-// rotate --ca): the state is then most likely another directory's (--state
-// is relative to the current directory), or missing, and gen would give
-// the members certificates the running cluster does not trust. It runs
-// before the state is touched, so that a wrong --state gets no new CA.
-func checkTreeCA(out string, st *pki.State) error {
-	if !gen.IsTree(out) {
+	if len(stale) == 0 {
+		fmt.Fprintf(w, "%s is up to date (%d files)\n", out, len(r.Output.Tree.Files))
 		return nil
 	}
-	m, err := gen.ReadManifest(out)
-	if err != nil {
-		return fmt.Errorf("gen: %w", err)
+	secrets := 0
+	for _, st := range stale {
+		fmt.Fprintf(w, "stale: %s\n", st)
+		if st.Secret() {
+			secrets++
+		}
 	}
-	if m.EtcdCASHA256 == "" {
-		return nil // no etcd, or a tree made before rampart recorded its CA
+	if secrets > 0 {
+		return &exitError{code: ExitInvalid, err: fmt.Errorf("%s contains secrets: %d file(s) hold a private key, which the output tree must never hold (keys belong in the state directory); delete them, then run rampart gen -f %s -o %s --state %s", out, secrets, file, out, state)}
 	}
-	have, err := st.CAFingerprint()
-	noCA := errors.Is(err, pki.ErrNoCA)
-	if err != nil && !noCA {
-		return fmt.Errorf("gen: state %s: %w", st.Dir, err)
-	}
-	if have == m.EtcdCASHA256 {
-		return nil
-	}
-	replaced, err := st.ReplacedCAs()
-	if err != nil {
-		return fmt.Errorf("gen: state %s: %w", st.Dir, err)
-	}
-	if slices.Contains(replaced, m.EtcdCASHA256) {
-		return nil // rotated on purpose
-	}
-	abs, _ := filepath.Abs(st.Dir)
-	what := "holds no etcd CA, and gen would create a new one"
-	if !noCA {
-		what = "holds the etcd CA " + have
-	}
-	return fmt.Errorf("gen: %s was made with the etcd CA %s, but the state directory %s (%s) %s; is --state right? (it is relative to the current directory.) If the CA was replaced on purpose, use rampart certs rotate --ca, or pass --new-ca", out, m.EtcdCASHA256, st.Dir, abs, what)
-}
-
-// stateOrNil passes the state only to a spec that uses it.
-func stateOrNil(st *pki.State, members int) *pki.State {
-	if members == 0 {
-		return nil
-	}
-	return st
+	return &exitError{code: ExitInvalid, err: fmt.Errorf("%s is stale: %d file(s) differ from what %s produces; run rampart gen -f %s -o %s --state %s", out, len(stale), file, file, out, state)}
 }
 
 // warnExpiring warns, on standard error, of every certificate of the state
 // that expires within ExpiryWarning: gen still uses it.
-func warnExpiring(cmd *cobra.Command, st *pki.State, state string) error {
-	certs, err := st.List()
-	if err != nil {
-		return err
-	}
+func warnExpiring(cmd *cobra.Command, certs []pki.CertInfo, state string) {
 	t := now()
 	for _, c := range certs {
 		p, end := filepath.Join(state, filepath.FromSlash(c.Path)), c.NotAfter.UTC().Format("2006-01-02")
@@ -236,5 +131,4 @@ func warnExpiring(cmd *cobra.Command, st *pki.State, state string) error {
 			fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s expires in %d day(s) (%s); rampart certs rotate issues new ones\n", p, c.DaysLeft(t), end)
 		}
 	}
-	return nil
 }

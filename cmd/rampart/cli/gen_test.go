@@ -1,4 +1,4 @@
-package gen_test
+package cli
 
 import (
 	"bytes"
@@ -18,6 +18,9 @@ import (
 	"github.com/rampart-cluster/rampart/generator/pki"
 	"github.com/rampart-cluster/rampart/generator/spec"
 )
+
+// fixtures is the directory of the example specs.
+const fixtures = "../../../fixtures"
 
 // stateSnapshot reads every file of a state directory: contents, mode and
 // modification time.
@@ -65,8 +68,8 @@ func TestStateKeptAcrossRuns(t *testing.T) {
 	dir := t.TempDir()
 	specFile, state, out := filepath.Join(dir, "lab.yaml"), filepath.Join(dir, "state"), filepath.Join(dir, "out")
 	writeLabSpec(t, specFile, 23790, 23800, "127.0.0.2")
-	if code, o, e := runCLI("gen", "-f", specFile, "-o", out, "--state", state); code != 0 {
-		t.Fatalf("gen: exit %d\n%s%s", code, o, e)
+	if code, o, e := run("gen", "-f", specFile, "-o", out, "--state", state); code != 0 || !strings.Contains(o, "final userdata of 4 machine(s) with secrets (3 etcd member(s), and the etcd_client roles)") {
+		t.Fatalf("gen: exit %d, want 0 and the final userdata of the members and of role agent\n%s%s", code, o, e)
 	}
 	first := snapshot(t, state)
 	for p, f := range first {
@@ -84,7 +87,7 @@ func TestStateKeptAcrossRuns(t *testing.T) {
 		}
 	}
 	time.Sleep(10 * time.Millisecond) // a rewrite would show in the modification time
-	code, o, e := runCLI("gen", "-f", specFile, "-o", out, "--state", state)
+	code, o, e := run("gen", "-f", specFile, "-o", out, "--state", state)
 	if code != 0 {
 		t.Fatalf("second gen: exit %d\n%s%s", code, o, e)
 	}
@@ -104,7 +107,7 @@ func TestStateKeptAcrossRuns(t *testing.T) {
 
 	// e2 moves to another address.
 	writeLabSpec(t, specFile, 23790, 23800, "127.0.0.5")
-	code, o, e = runCLI("gen", "-f", specFile, "-o", out, "--state", state)
+	code, o, e = run("gen", "-f", specFile, "-o", out, "--state", state)
 	if code != 0 {
 		t.Fatalf("gen after the address change: exit %d\n%s%s", code, o, e)
 	}
@@ -141,13 +144,13 @@ func TestKeysNeverInTree(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	state, out := filepath.Join(dir, "state"), filepath.Join(dir, "out")
-	for _, fixture := range []string{"dcos-aws", "coreos-web"} {
-		file := filepath.Join(fixtures, fixture+".yaml")
-		if code, o, e := runCLI("gen", "-f", file, "-o", out+"-"+fixture, "--state", state+"-"+fixture); code != 0 {
-			t.Fatalf("gen %s: exit %d\n%s%s", fixture, code, o, e)
+	for _, name := range []string{"dcos-aws", "coreos-web"} {
+		file := filepath.Join(fixtures, name+".yaml")
+		if code, o, e := run("gen", "-f", file, "-o", out+"-"+name, "--state", state+"-"+name); code != 0 {
+			t.Fatalf("gen %s: exit %d\n%s%s", name, code, o, e)
 		}
 		var keys [][]byte
-		err := filepath.WalkDir(state+"-"+fixture, func(p string, d fs.DirEntry, err error) error {
+		err := filepath.WalkDir(state+"-"+name, func(p string, d fs.DirEntry, err error) error {
 			if err != nil || d.IsDir() || !strings.HasSuffix(p, ".key") {
 				return err
 			}
@@ -163,9 +166,9 @@ func TestKeysNeverInTree(t *testing.T) {
 			t.Fatal(err)
 		}
 		if len(keys) < 3 {
-			t.Fatalf("%s: %d keys in the state", fixture, len(keys))
+			t.Fatalf("%s: %d keys in the state", name, len(keys))
 		}
-		tree := out + "-" + fixture
+		tree := out + "-" + name
 		scanned := 0
 		err = filepath.WalkDir(tree, func(p string, d fs.DirEntry, err error) error {
 			if err != nil || d.IsDir() {
@@ -204,7 +207,7 @@ func TestKeysNeverInTree(t *testing.T) {
 			t.Fatal(err)
 		}
 		members := etcd.Members(s)
-		final, err := os.ReadFile(filepath.Join(state+"-"+fixture, gen.UserdataPath("node", members[0].Name, spec.OutputIgnition)))
+		final, err := os.ReadFile(filepath.Join(state+"-"+name, gen.UserdataPath("node", members[0].Name, spec.OutputIgnition)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -215,7 +218,7 @@ func TestKeysNeverInTree(t *testing.T) {
 			}
 		}
 		if found != 2 {
-			t.Errorf("%s: the final userdata of %s holds %d private keys, want 2 (its own and the client's)", fixture, members[0].Name, found)
+			t.Errorf("%s: the final userdata of %s holds %d private keys, want 2 (its own and the client's)", name, members[0].Name, found)
 		}
 
 		var man gen.Manifest
@@ -227,7 +230,7 @@ func TestKeysNeverInTree(t *testing.T) {
 			t.Fatal(err)
 		}
 		if len(man.Secrets) != 2*len(members) {
-			t.Errorf("%s: the manifest lists %d secrets, want 2 per member (%d members)", fixture, len(man.Secrets), len(members))
+			t.Errorf("%s: the manifest lists %d secrets, want 2 per member (%d members)", name, len(man.Secrets), len(members))
 		}
 		sums := map[string]string{}
 		for _, e := range man.Files {
@@ -235,119 +238,9 @@ func TestKeysNeverInTree(t *testing.T) {
 		}
 		for _, sec := range man.Secrets {
 			if sec.Mode != "0600" || sums[sec.Certificate] == "" || sums[sec.Certificate] != sec.CertificateSHA256 || sums[sec.Path] != "" {
-				t.Errorf("%s: secret %+v: want mode 0600, the sha256 of a certificate of the tree, and no such file in the tree", fixture, sec)
+				t.Errorf("%s: secret %+v: want mode 0600, the sha256 of a certificate of the tree, and no such file in the tree", name, sec)
 			}
 		}
-	}
-}
-
-// TestRecoverIsGen: recover writes exactly the bytes gen wrote for the node
-// (ignition and cloud-config); --replace changes only the cluster state of
-// the drop-in; FinalUserdata returns the same bytes, and a role's userdata
-// is its file of the tree.
-func TestRecoverIsGen(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	file := filepath.Join(fixtures, "coreos-web.yaml")
-	state, out := filepath.Join(dir, "state"), filepath.Join(dir, "out")
-	if code, o, e := runCLI("gen", "-f", file, "-o", out, "--state", state); code != 0 {
-		t.Fatalf("gen: exit %d\n%s%s", code, o, e)
-	}
-	s, err := spec.LoadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, replace := range []bool{false, true} {
-		args := []string{"recover", "web-2", "-f", file, "--state", state, "-o", filepath.Join(dir, "recovered")}
-		if replace {
-			args = append(args, "--replace")
-		}
-		code, o, e := runCLI(args...)
-		if code != 0 {
-			t.Fatalf("%v: exit %d\n%s%s", args, code, o, e)
-		}
-		// The member commands talk to the other members with the client
-		// pair of web-2's role, web.
-		abs, err := filepath.Abs(state)
-		if err != nil {
-			t.Fatal(err)
-		}
-		flags := " --cert=" + filepath.Join(abs, "etcd", "clients", "web.crt") + " --key=" + filepath.Join(abs, "etcd", "clients", "web.key") + " "
-		if replace && strings.Count(o, flags) != 4 {
-			t.Errorf("recover --replace: the member commands do not all use role web's client pair (%q):\n%s", flags, o)
-		}
-		for _, format := range []string{spec.OutputIgnition, spec.OutputCloudConfig} {
-			want, err := os.ReadFile(filepath.Join(state, gen.UserdataPath("node", "web-2", format)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			p := filepath.Join(dir, "recovered", gen.UserdataName[format])
-			got, err := os.ReadFile(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if st, _ := os.Stat(p); st.Mode().Perm() != 0o600 {
-				t.Errorf("%s: mode %04o, want 0600", p, st.Mode().Perm())
-			}
-			if !replace {
-				if !bytes.Equal(got, want) {
-					t.Errorf("recover web-2 %s differs from what gen wrote", format)
-				}
-				api, err := gen.FinalUserdata(s, pki.Open(state), "node", "web-2", format)
-				if err != nil || !bytes.Equal(api, want) {
-					t.Errorf("FinalUserdata(node web-2, %s) differs from what gen wrote (%v)", format, err)
-				}
-				continue
-			}
-			if format != spec.OutputCloudConfig {
-				continue
-			}
-			// cloud-config is plain text: with the joining comment taken out
-			// and the cluster state put back, it is gen's.
-			const comment = "# This member joins a running cluster (rampart recover --replace)."
-			const existing, fresh = `Environment="ETCD_INITIAL_CLUSTER_STATE=existing"`, `Environment="ETCD_INITIAL_CLUSTER_STATE=new"`
-			var kept []string
-			comments := 0
-			for _, line := range strings.SplitAfter(string(got), "\n") {
-				if strings.TrimSpace(line) == comment {
-					comments++
-					continue
-				}
-				kept = append(kept, line)
-			}
-			if comments != 1 || strings.Count(string(got), existing) != 1 {
-				t.Errorf("recover --replace: the cloud-config does not say once that web-2 joins a running cluster:\n%s", got)
-			}
-			back := strings.Replace(strings.Join(kept, ""), existing, fresh, 1)
-			if back != string(want) {
-				t.Errorf("recover --replace changes more of the cloud-config than the cluster state:\n%s", realFirstDiff(string(want), back))
-			}
-		}
-	}
-	role, err := gen.FinalUserdata(s, nil, "role", "web", spec.OutputIgnition)
-	if err == nil {
-		t.Errorf("coreos-web's role web runs etcd and has no role-wide userdata, yet FinalUserdata returned %d bytes", len(role))
-	}
-	iso, err := spec.LoadFile(filepath.Join(fixtures, "isolation.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	agent, err := gen.FinalUserdata(iso, nil, "role", "agent", spec.OutputIgnition)
-	if err != nil {
-		t.Fatal(err)
-	}
-	golden, err := os.ReadFile(filepath.Join(fixtures, "golden", "isolation", "roles", "agent", "ignition.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(agent, golden) {
-		t.Error("FinalUserdata(role agent) differs from the tree's roles/agent/ignition.json")
-	}
-	if _, err := gen.FinalUserdata(s, pki.Open(filepath.Join(dir, "empty")), "node", "web-1", spec.OutputIgnition); err == nil || !strings.Contains(err.Error(), "no etcd CA") {
-		t.Errorf("FinalUserdata with an empty state: %v, want a missing-CA error", err)
-	}
-	if _, err := gen.FinalUserdata(s, pki.Open(state), "node", "web-1", "yaml"); err == nil {
-		t.Error("FinalUserdata accepted format yaml")
 	}
 }
 

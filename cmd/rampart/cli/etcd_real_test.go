@@ -1,4 +1,4 @@
-package gen_test
+package cli
 
 // TestRealEtcd runs a real etcd cluster (Debian's etcd-server, with
 // etcd-client's etcdctl) of three members on 127.0.0.1, 127.0.0.2 and
@@ -38,10 +38,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rampart-cluster/rampart/cmd/rampart/cli"
 	"github.com/rampart-cluster/rampart/generator/etcd"
 	"github.com/rampart-cluster/rampart/generator/gen"
 	"github.com/rampart-cluster/rampart/generator/pki"
+	"github.com/rampart-cluster/rampart/internal/realtool"
 )
 
 // etcdStartTimeout bounds how long a member may take to become healthy;
@@ -64,11 +64,11 @@ type etcdLab struct {
 
 func TestRealEtcd(t *testing.T) {
 	t.Parallel() // its own ports, directories and processes
-	realNeedRoot(t, "Ignition's files stage sets the owner of every file it writes")
+	realtool.NeedRoot(t, "Ignition's files stage sets the owner of every file it writes")
 	lab := &etcdLab{
-		etcd:    realTool(t, "etcd", "etcd-server"),
-		etcdctl: realTool(t, "etcdctl", "etcd-client"),
-		ign:     realIgnition(t),
+		etcd:    realtool.Tool(t, "etcd", "etcd-server"),
+		etcdctl: realtool.Tool(t, "etcdctl", "etcd-client"),
+		ign:     realtool.Ignition(t),
 		dir:     t.TempDir(),
 		procs:   map[string]*etcdProc{},
 	}
@@ -77,7 +77,7 @@ func TestRealEtcd(t *testing.T) {
 	lab.state = filepath.Join(lab.dir, "state")
 	lab.out = filepath.Join(lab.dir, "out")
 	writeLabSpec(t, lab.spec, lab.clientPort, lab.peerPort, "127.0.0.2")
-	if code, stdout, stderr := runCLI("gen", "-f", lab.spec, "-o", lab.out, "--state", lab.state); code != 0 {
+	if code, stdout, stderr := run("gen", "-f", lab.spec, "-o", lab.out, "--state", lab.state); code != 0 {
 		t.Fatalf("rampart gen: exit %d\n%s%s", code, stdout, stderr)
 	}
 
@@ -99,7 +99,7 @@ func TestRealEtcd(t *testing.T) {
 	// A machine of the etcd_client role, as the real Ignition writes it from
 	// its final userdata: etcdctl with nothing but the environment file
 	// (paths rewritten into its root) reads the key.
-	agentRoot, _, _ := realApplyIgnition(t, lab.ign, filepath.Join(lab.state, gen.UserdataPath("role", "agent", "ignition")))
+	agentRoot, _, _ := realtool.ApplyIgnition(t, lab.ign, filepath.Join(lab.state, gen.UserdataPath("role", "agent", "ignition")))
 	if st, err := os.Stat(filepath.Join(agentRoot, etcd.ClientKey)); err != nil || st.Mode().Perm() != 0o600 {
 		t.Errorf("agent: %s: %v, want mode 0600", etcd.ClientKey, err)
 	}
@@ -124,12 +124,12 @@ func TestRealEtcd(t *testing.T) {
 			agentEnv = append(agentEnv, strings.ReplaceAll(line, etcd.CertDir, filepath.Join(agentRoot, etcd.CertDir)))
 		}
 	}
-	if got, err := realRun(agentEnv, lab.etcdctl, "--dial-timeout=3s", "get", "--print-value-only", "rampart/probe"); err != nil || strings.TrimSpace(got) != "written-before-recovery" {
+	if got, err := realtool.Run(agentEnv, lab.etcdctl, "--dial-timeout=3s", "get", "--print-value-only", "rampart/probe"); err != nil || strings.TrimSpace(got) != "written-before-recovery" {
 		t.Errorf("etcdctl with the agent's %s: %q, %v\nenvironment: %q", etcd.ClientEnvFile, got, err, agentEnv)
 	}
 	// Its final cloud-config is one cloud-init accepts.
 	cc := filepath.Join(lab.state, gen.UserdataPath("role", "agent", "cloud-config"))
-	if out, err := realRun(nil, realTool(t, "cloud-init", "cloud-init"), "schema", "--config-file", cc); err != nil || !strings.Contains(out, "Valid cloud-config") {
+	if out, err := realtool.Run(nil, realtool.Tool(t, "cloud-init", "cloud-init"), "schema", "--config-file", cc); err != nil || !strings.Contains(out, "Valid cloud-config") {
 		t.Errorf("cloud-init schema rejects %s (%v):\n%s", cc, err, out)
 	}
 
@@ -199,11 +199,11 @@ func (lab *etcdLab) rotateClient(t *testing.T) {
 	}
 	etcdCert, agentCert := readOrFatal(t, filepath.Join(lab.state, pki.ClientCert("etcd"))), readOrFatal(t, filepath.Join(lab.state, pki.ClientCert("agent")))
 	agentUserdata := readOrFatal(t, filepath.Join(lab.state, gen.UserdataPath("role", "agent", "ignition")))
-	code, out, stderr := runCLI("certs", "rotate", "-f", lab.spec, "--state", lab.state, "--client", "agent")
+	code, out, stderr := run("certs", "rotate", "-f", lab.spec, "--state", lab.state, "--client", "agent")
 	if code != 0 || !strings.Contains(out, "rotated: new key and certificate for the client of role agent") || strings.Contains(out, "member") {
 		t.Fatalf("certs rotate --client agent: exit %d\n%s%s", code, out, stderr)
 	}
-	if code, out, stderr := runCLI("gen", "-f", lab.spec, "-o", lab.out, "--state", lab.state); code != 0 {
+	if code, out, stderr := run("gen", "-f", lab.spec, "-o", lab.out, "--state", lab.state); code != 0 {
 		t.Fatalf("gen: exit %d\n%s%s", code, out, stderr)
 	}
 	for n, before := range members {
@@ -277,8 +277,8 @@ func (lab *etcdLab) badPeer(t *testing.T) {
 	// it is the address what decides, as it is between real hosts.
 	cert, key := signWithStateCA(t, lab.state, bad, []net.IP{net.ParseIP(otherAddr)})
 	certFile, keyFile := filepath.Join(certDir, "server.crt"), filepath.Join(certDir, "server.key")
-	writeFile(t, certFile, cert, 0o644)
-	writeFile(t, keyFile, key, 0o600)
+	writeTestFile(t, certFile, cert, 0o644)
+	writeTestFile(t, keyFile, key, 0o600)
 
 	peerURL := "https://" + net.JoinHostPort(badAddr, strconv.Itoa(lab.peerPort))
 	lab.etcdctl0(t, "member", "add", bad, "--peer-urls="+peerURL)
@@ -355,7 +355,7 @@ func (lab *etcdLab) recoverReplace(t *testing.T) {
 		t.Fatal(err)
 	}
 	recovered := filepath.Join(lab.dir, "recovered")
-	code, script, stderr := runCLI("recover", "e2", "-f", lab.spec, "--state", lab.state, "-o", recovered, "--replace")
+	code, script, stderr := run("recover", "e2", "-f", lab.spec, "--state", lab.state, "-o", recovered, "--replace")
 	if code != 0 {
 		t.Fatalf("rampart recover --replace: exit %d\n%s%s", code, script, stderr)
 	}
@@ -413,7 +413,7 @@ func (lab *etcdLab) recoverReplace(t *testing.T) {
 // the way: the key is 0600, and the drop-in is the one of the output tree.
 func (lab *etcdLab) memberEnv(t testing.TB, node, config, wantState string) []string {
 	t.Helper()
-	root, _, _ := realApplyIgnition(t, lab.ign, config)
+	root, _, _ := realtool.ApplyIgnition(t, lab.ign, config)
 	dropin := filepath.Join(root, "etc/systemd/system", etcd.Unit+".d", etcd.Dropin)
 	data, err := os.ReadFile(dropin)
 	if err != nil {
@@ -613,10 +613,10 @@ func (lab *etcdLab) etcdctl0(t testing.TB, args ...string) string {
 	// etcd refuses to change membership until every member has been
 	// connected for five seconds (its strict reconfiguration check): retry.
 	deadline := time.Now().Add(15 * time.Second)
-	out, err := realRun(append(os.Environ(), "ETCDCTL_API=3"), lab.etcdctl, append(flags, args...)...)
+	out, err := realtool.Run(append(os.Environ(), "ETCDCTL_API=3"), lab.etcdctl, append(flags, args...)...)
 	for err != nil && strings.Contains(out, "unhealthy cluster") && time.Now().Before(deadline) {
 		time.Sleep(300 * time.Millisecond)
-		out, err = realRun(append(os.Environ(), "ETCDCTL_API=3"), lab.etcdctl, append(flags, args...)...)
+		out, err = realtool.Run(append(os.Environ(), "ETCDCTL_API=3"), lab.etcdctl, append(flags, args...)...)
 	}
 	if err != nil {
 		t.Fatalf("etcdctl %s: %v\n%s", strings.Join(args, " "), err, out)
@@ -743,13 +743,6 @@ func signWithStateCA(t *testing.T, state, name string, ips []net.IP) (certPEM, k
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})
 }
 
-func writeFile(t *testing.T, p string, data []byte, mode os.FileMode) {
-	t.Helper()
-	if err := os.WriteFile(p, data, mode); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // freeLoopbackPorts picks two random high ports, below Linux's ephemeral
 // range, that are free on 127.0.0.1 to 127.0.0.4.
 func freeLoopbackPorts(t *testing.T) (client, peer int) {
@@ -792,12 +785,5 @@ nodes:
   - {name: e3, role: etcd, addresses: [127.0.0.3]}
 etcd: {client_port: %d, peer_port: %d}
 `, e2addr, clientPort, peerPort)
-	writeFile(t, file, []byte(spec), 0o644)
-}
-
-// runCLI runs rampart in process.
-func runCLI(args ...string) (code int, stdout, stderr string) {
-	var o, e bytes.Buffer
-	code = cli.Run(args, &o, &e)
-	return code, o.String(), e.String()
+	writeTestFile(t, file, []byte(spec), 0o644)
 }

@@ -1,0 +1,126 @@
+package gen
+
+import (
+	"fmt"
+	"path"
+
+	"github.com/rampart-cluster/rampart/generator/etcd"
+	"github.com/rampart-cluster/rampart/generator/pki"
+	"github.com/rampart-cluster/rampart/generator/spec"
+)
+
+// Options says what one run of `rampart gen` does.
+type Options struct {
+	Spec  *spec.Spec // the validated spec
+	Out   string     // the output tree's directory
+	State string     // the state directory: etcd CA, certificates, keys and final userdata
+	// Check writes nothing: the run compares the tree at Out and the final
+	// userdata in State with what the spec and the state make
+	// (Report.Stale, Report.StaleUserdata).
+	Check bool
+	// NewCA replaces a tree made with another etcd CA than the state's
+	// (the state was restored or recreated on purpose); without it such a
+	// tree is refused (CheckTreeCA).
+	NewCA bool
+}
+
+// Report is what a run did or, with Check, found. A run that fails
+// returns the report as far as it got, so that what it changed (the state)
+// can still be said.
+type Report struct {
+	Members []pki.Member // the spec's etcd members (etcd.Members)
+	// StateChanges are what the run changed in the state directory
+	// (pki.State.Ensure), in order; paths relative to Options.State.
+	StateChanges []pki.Change
+	// Certificates are the state's certificates after Ensure, to warn of
+	// those that expire; nil with Check and for a spec without etcd.
+	Certificates []pki.CertInfo
+	Output       *Output // what the pipeline made; nil when it failed
+	// Stale lists, with Check, every file of the tree that differs from
+	// Output.Tree (paths relative to Options.Out); StaleUserdata every
+	// final userdata file of the state that differs from Output.Userdata
+	// (paths relative to Options.State).
+	Stale, StaleUserdata []Stale
+	// TreeWritten says that the tree was written to Options.Out.
+	TreeWritten bool
+	// UserdataWritten and UserdataRemoved are the final userdata files the
+	// run wrote and removed, relative to Options.State.
+	UserdataWritten, UserdataRemoved []string
+}
+
+// SecretMachines is the number of machines whose final userdata the run
+// made: the etcd members and the roles with etcd_client.
+func (r *Report) SecretMachines() int {
+	if r.Output == nil {
+		return 0
+	}
+	machines := map[string]bool{}
+	for _, f := range r.Output.Userdata {
+		machines[path.Dir(f.Path)] = true
+	}
+	return len(machines)
+}
+
+// Run is `rampart gen`: for a spec with etcd members it checks that the
+// tree and the state belong together (CheckNesting, CheckTreeCA), makes
+// the state hold what the spec needs (pki.State.Ensure), builds the tree
+// and the final userdata (Build) and writes them (Tree.Write,
+// Output.WriteUserdata); with Check it only builds and compares. Nothing
+// is written before the checks pass, and the tree is written whole or not
+// at all. The error is the one the user reads; errors.Is(err, ErrNested)
+// marks a mistake in how the run was asked for.
+func Run(o Options) (*Report, error) {
+	s := o.Spec
+	st := pki.Open(o.State)
+	r := &Report{Members: etcd.Members(s)}
+	etcdCluster := len(r.Members) > 0
+	if !o.Check {
+		if err := CheckNesting(o.Out, o.State); err != nil {
+			return r, err
+		}
+	}
+	if !o.Check && etcdCluster && !o.NewCA {
+		if err := CheckTreeCA(o.Out, st); err != nil {
+			return r, err
+		}
+	}
+	if !o.Check && etcdCluster {
+		changes, err := st.Ensure(s.Cluster, r.Members)
+		if err != nil {
+			return r, fmt.Errorf("gen: state %s: %w", o.State, err)
+		}
+		r.StateChanges = changes
+		if r.Certificates, err = st.List(); err != nil {
+			return r, fmt.Errorf("gen: state %s: %w", o.State, err)
+		}
+	}
+	var built *pki.State // the state only for a spec that uses one
+	if etcdCluster {
+		built = st
+	}
+	out, err := Build(s, built)
+	if err != nil {
+		return r, fmt.Errorf("gen: %w", err)
+	}
+	r.Output = out
+	if o.Check {
+		if r.Stale, err = out.Tree.Check(o.Out); err != nil {
+			return r, err
+		}
+		if r.StaleUserdata, err = out.CheckUserdata(st); err != nil {
+			return r, err
+		}
+		return r, nil
+	}
+	if err := out.Tree.Write(o.Out); err != nil {
+		return r, fmt.Errorf("gen: %w", err)
+	}
+	r.TreeWritten = true
+	if !etcdCluster {
+		return r, nil
+	}
+	if r.UserdataWritten, r.UserdataRemoved, err = out.WriteUserdata(st); err != nil {
+		return r, fmt.Errorf("gen: writing the final userdata: %w", err)
+	}
+	return r, nil
+}
