@@ -25,13 +25,13 @@ const (
 
 // Finding is one thing the audit reports.
 type Finding struct {
-	Severity Severity `json:"severity"` // Error or Warning
-	Code     string   `json:"code"`     // lockout, etcd-blocked, etcd-even, control-plane-exposed, exposed, world-source, public-resolver, metadata-open, large-whitelist
-	Message  string   `json:"message"`  // what is wrong and why, in one line
-	Pos      spec.Pos `json:"-"`        // spec position that causes the finding
-	File     string   `json:"file"`     // spec file of Pos, copied for the JSON output
-	Line     int      `json:"line"`     // 1-based line of Pos
-	Column   int      `json:"column"`   // 1-based column of Pos
+	Severity Severity   `json:"severity"` // Error or Warning
+	Code     string     `json:"code"`     // lockout, etcd-blocked, etcd-even, control-plane-exposed, exposed, world-source, public-resolver, metadata-open, large-whitelist
+	Message  string     `json:"message"`  // what is wrong and why, in one line
+	Pos      policy.Pos `json:"-"`        // spec position that causes the finding
+	File     string     `json:"file"`     // spec file of Pos, copied for the JSON output
+	Line     int        `json:"line"`     // 1-based line of Pos
+	Column   int        `json:"column"`   // 1-based column of Pos
 }
 
 // String renders the finding like a compiler: file:line:col: severity: message.
@@ -41,9 +41,9 @@ func (f Finding) String() string {
 
 // Service is a well-known port and what listens there.
 type Service struct {
-	Proto spec.Protocol // transport protocol the service listens on (tcp or udp)
-	Port  uint16        // port number the service listens on
-	Name  string        // human-readable service name used in messages, e.g. "etcd client API"
+	Proto policy.Protocol // transport protocol the service listens on (tcp or udp)
+	Port  uint16          // port number the service listens on
+	Name  string          // human-readable service name used in messages, e.g. "etcd client API"
 	// ControlPlane services take orders without authentication by default:
 	// open to the world, they hand the cluster over.
 	ControlPlane bool
@@ -51,22 +51,22 @@ type Service struct {
 
 // Catalog lists the well-known ports the audit looks for.
 var Catalog = []Service{
-	{spec.TCP, 2181, "ZooKeeper", true},
-	{spec.TCP, 2379, "etcd client API", true},
-	{spec.TCP, 2380, "etcd peer API", true},
-	{spec.TCP, 3306, "MySQL", false},
-	{spec.TCP, 5050, "Mesos master", true},
-	{spec.TCP, 5051, "Mesos agent", true},
-	{spec.TCP, 5432, "PostgreSQL", false},
-	{spec.TCP, 6379, "Redis", false},
-	{spec.TCP, 6443, "Kubernetes API server", false},
-	{spec.TCP, 8080, "Marathon", true},
-	{spec.TCP, 8123, "Mesos-DNS", false},
-	{spec.TCP, 8181, "Exhibitor", true},
-	{spec.TCP, 9090, "HAProxy stats", false},
-	{spec.TCP, 10250, "kubelet", false},
-	{spec.TCP, 27017, "MongoDB", false},
-	{spec.UDP, 8123, "Mesos-DNS", false},
+	{policy.TCP, 2181, "ZooKeeper", true},
+	{policy.TCP, 2379, "etcd client API", true},
+	{policy.TCP, 2380, "etcd peer API", true},
+	{policy.TCP, 3306, "MySQL", false},
+	{policy.TCP, 5050, "Mesos master", true},
+	{policy.TCP, 5051, "Mesos agent", true},
+	{policy.TCP, 5432, "PostgreSQL", false},
+	{policy.TCP, 6379, "Redis", false},
+	{policy.TCP, 6443, "Kubernetes API server", false},
+	{policy.TCP, 8080, "Marathon", true},
+	{policy.TCP, 8123, "Mesos-DNS", false},
+	{policy.TCP, 8181, "Exhibitor", true},
+	{policy.TCP, 9090, "HAProxy stats", false},
+	{policy.TCP, 10250, "kubelet", false},
+	{policy.TCP, 27017, "MongoDB", false},
+	{policy.UDP, 8123, "Mesos-DNS", false},
 }
 
 // PublicResolvers are well-known public DNS resolvers.
@@ -91,10 +91,15 @@ var PublicResolvers = map[netip.Addr]string{
 // admins or trusted make the audit suggest the CIDR instead.
 const LargeWhitelist = 16
 
-// Run audits a spec and its compiled policy. Findings come sorted by
-// position, errors before warnings on the same line.
-func Run(s *spec.Spec, p *policy.Policy) []Finding {
-	a := &auditor{s: s, p: p}
+// Run audits a compiled policy (Check); the spec is not read.
+//
+// Deprecated: use Check. Kept while the CLI passes the spec.
+func Run(_ *spec.Spec, p *policy.Policy) []Finding { return Check(p) }
+
+// Check audits a compiled policy. Findings come sorted by position, errors
+// before warnings on the same line.
+func Check(p *policy.Policy) []Finding {
+	a := &auditor{p: p}
 	a.lockout()
 	a.etcd()
 	a.exposure()
@@ -126,30 +131,38 @@ func HasErrors(fs []Finding) bool {
 }
 
 type auditor struct {
-	s   *spec.Spec
 	p   *policy.Policy
 	out []Finding
 }
 
-func (a *auditor) add(sev Severity, code string, pos spec.Pos, format string, args ...any) {
+func (a *auditor) add(sev Severity, code string, pos policy.Pos, format string, args ...any) {
 	a.out = append(a.out, Finding{Severity: sev, Code: code, Message: fmt.Sprintf(format, args...),
 		Pos: pos, File: pos.File, Line: pos.Line, Column: pos.Col})
 }
 
 // roles lists the roles that have members (or could: every role the spec keeps).
-func (a *auditor) roles() []*spec.Role { return a.s.Roles }
+func (a *auditor) roles() []*policy.Role { return a.p.RoleDefs }
+
+// entries lists what the spec gives a set.
+func (a *auditor) entries(set string) []policy.Member {
+	if s := a.p.Set(set); s != nil {
+		return s.Entries
+	}
+	return nil
+}
 
 // lockout: every role must be reachable on SSH by some admin.
 func (a *auditor) lockout() {
-	if len(a.s.Admins) == 0 {
-		a.add(Error, "lockout", a.s.ProfilePos, "admins is empty: no operator can reach any node on SSH (22/tcp) from outside the cluster")
+	admins := a.entries(policy.AdminsSet)
+	if len(admins) == 0 {
+		a.add(Error, "lockout", a.p.ProfileProv.Pos, "admins is empty: no operator can reach any node on SSH (22/tcp) from outside the cluster")
 		return
 	}
 	for _, r := range a.roles() {
 		reached := false
 		var blocker policy.Decision
-		for _, adm := range a.s.Admins {
-			d := a.p.Explain(policy.Query{From: adm.Prefix.Addr(), Role: r.Name, Proto: spec.TCP, Port: 22})
+		for _, adm := range admins {
+			d := a.p.Explain(policy.Query{From: adm.Prefix.Addr(), Role: r.Name, Proto: policy.TCP, Port: 22})
 			if d.Verdict == policy.Accept {
 				reached = true
 				break
@@ -159,9 +172,9 @@ func (a *auditor) lockout() {
 		if !reached {
 			pos := blocker.Prov.Pos
 			if blocker.Rule == nil { // the final drop: point at the role's admin list, or the role
-				pos = r.AdminPos
+				pos = r.AdminProv.Pos
 				if pos.Line == 0 {
-					pos = r.Pos
+					pos = r.Prov.Pos
 				}
 			}
 			a.add(Error, "lockout", pos, "no admin can reach role %s on SSH (22/tcp): %s (%s)", r.Name, blocker.Prov.What, blocker.Prov.Origin)
@@ -175,21 +188,16 @@ func (a *auditor) etcd() {
 		if !r.Etcd {
 			continue
 		}
-		var members []*spec.Node
-		for _, n := range a.s.Nodes {
-			if n.Role == r.Name {
-				members = append(members, n)
-			}
-		}
+		members := a.p.NodesOf(r.Name)
 		if len(members) > 0 && len(members)%2 == 0 {
-			a.add(Warning, "etcd-even", r.Pos, "role %s has %d etcd members (quorum %d): an even number tolerates no more failures than one member fewer; use an odd number",
+			a.add(Warning, "etcd-even", r.Prov.Pos, "role %s has %d etcd members (quorum %d): an even number tolerates no more failures than one member fewer; use an odd number",
 				r.Name, len(members), len(members)/2+1)
 		}
-		for _, port := range []uint16{a.s.Etcd.ClientPort, a.s.Etcd.PeerPort} {
+		for _, port := range a.p.EtcdPorts {
 			reported := false
 			for _, from := range members {
 				for _, addr := range from.Addresses {
-					d := a.p.Explain(policy.Query{From: addr, Role: r.Name, Proto: spec.TCP, Port: port})
+					d := a.p.Explain(policy.Query{From: addr, Role: r.Name, Proto: policy.TCP, Port: port})
 					if d.Verdict != policy.Accept && !reported {
 						a.add(Error, "etcd-blocked", d.Prov.Pos, "etcd member %s (%s) cannot reach the other members of role %s on %d/tcp: %s (%s)",
 							from.Name, addr, r.Name, port, d.Prov.What, d.Prov.Origin)
@@ -253,24 +261,24 @@ func worldWide(p netip.Prefix) bool {
 // wideSources: a range that stands for the world, written where the spec
 // means a few trusted machines.
 func (a *auditor) wideSources() {
-	check := func(list string, sev Severity, why string, p netip.Prefix, pos spec.Pos) {
+	check := func(list string, sev Severity, why string, p netip.Prefix, pos policy.Pos) {
 		if worldWide(p) {
 			a.add(sev, "world-source", pos, "%s lists %s, which stands for the world: %s", list, p, why)
 		}
 	}
-	for _, t := range a.s.Trusted {
+	for _, t := range a.entries(policy.TrustedSet) {
 		why := "it reaches every port of every node"
 		if len(t.Ports) > 0 {
 			why = "it reaches every node on " + portList(t.Ports)
 		}
-		check("trusted", Error, why, t.Prefix, t.Pos)
+		check("trusted", Error, why, t.Prefix, t.Prov.Pos)
 	}
-	for _, adm := range a.s.Admins {
-		check("admins", Warning, "it reaches every role's admin ports (SSH among them)", adm.Prefix, adm.Pos)
+	for _, adm := range a.entries(policy.AdminsSet) {
+		check("admins", Warning, "it reaches every role's admin ports (SSH among them)", adm.Prefix, adm.Prov.Pos)
 	}
-	for _, pool := range a.s.Pools {
+	for _, pool := range a.p.Pools {
 		for _, c := range pool.CIDRs {
-			check("a pool of role "+pool.Role, Error, "as cluster members it reaches every port of every node", c, pool.Pos)
+			check("a pool of role "+pool.Role, Error, "as cluster members it reaches every port of every node", c, pool.Prov.Pos)
 		}
 	}
 }
@@ -278,7 +286,7 @@ func (a *auditor) wideSources() {
 // fromWorld evaluates a connection from an address outside every set and
 // narrow range: the first world-facing rule that matches decides; nil when
 // none does.
-func (a *auditor) fromWorld(role string, proto spec.Protocol, port uint16) *policy.Rule {
+func (a *auditor) fromWorld(role string, proto policy.Protocol, port uint16) *policy.Rule {
 	return a.p.Evaluate(role, policy.V4, a.worldFacing).Decides(proto, port).Rule
 }
 
@@ -290,7 +298,7 @@ func (a *auditor) exposure() {
 			if rule == nil || rule.Verdict != policy.Accept {
 				continue
 			}
-			pos := a.portPos(r, rule, svc)
+			pos := a.portPos(rule, svc)
 			if svc.ControlPlane {
 				a.add(Error, "control-plane-exposed", pos, "the world reaches %s on %d/%s (%s, unauthenticated control plane): %s (%s)",
 					r.Name, svc.Port, svc.Proto, svc.Name, rule.Prov.What, rule.Prov.Origin)
@@ -302,19 +310,12 @@ func (a *auditor) exposure() {
 	}
 }
 
-// portPos points at the entry of a role's public list that opens the port,
-// when that list made the rule; otherwise at the rule.
-func (a *auditor) portPos(r *spec.Role, rule *policy.Rule, svc Service) spec.Pos {
-	var list []spec.Port
-	switch rule.Prov.Origin {
-	case "roles." + r.Name + ".public":
-		list = r.Public
-	case "roles." + r.Name + ".admin":
-		list = r.Admin
-	}
-	for _, p := range list {
-		if p.Proto == svc.Proto && svc.Port >= p.From && svc.Port <= p.To {
-			return p.Pos
+// portPos points at the entry of a role's public or admin list that opens
+// the port, when such a list made the rule; otherwise at the rule.
+func (a *auditor) portPos(rule *policy.Rule, svc Service) policy.Pos {
+	if rule.By == policy.ByPublicPorts || rule.By == policy.ByAdminPorts {
+		if ps := rule.PortSource(svc.Port); ps != nil {
+			return ps.Prov.Pos
 		}
 	}
 	return rule.Prov.Pos
@@ -325,13 +326,13 @@ func (a *auditor) portPos(r *spec.Role, rule *policy.Rule, svc Service) spec.Pos
 // reach every port. An entry with ports reaches those ports only and is
 // left alone.
 func (a *auditor) resolvers() {
-	for _, t := range a.s.Trusted {
+	for _, t := range a.entries(policy.TrustedSet) {
 		if worldWide(t.Prefix) || len(t.Ports) > 0 {
 			continue // a wide range is an error of its own: wideSources
 		}
 		if t.Prefix.IsSingleIP() {
 			if name, ok := PublicResolvers[t.Prefix.Addr()]; ok {
-				a.add(Error, "public-resolver", t.Pos, "trusted %s is a public resolver (%s): its replies are accepted anyway (ESTABLISHED), so trust gains nothing, and trust by address lets spoofed UDP from it reach every port of every node; remove it from trusted, or write it as {cidr: %s, ports: [...]} with the ports it really needs",
+				a.add(Error, "public-resolver", t.Prov.Pos, "trusted %s is a public resolver (%s): its replies are accepted anyway (ESTABLISHED), so trust gains nothing, and trust by address lets spoofed UDP from it reach every port of every node; remove it from trusted, or write it as {cidr: %s, ports: [...]} with the ports it really needs",
 					t.Prefix.Addr(), name, t.Prefix)
 			}
 			continue
@@ -344,13 +345,13 @@ func (a *auditor) resolvers() {
 		}
 		if len(inside) > 0 {
 			sort.Strings(inside)
-			a.add(Warning, "public-resolver", t.Pos, "trusted %s holds public resolvers %s: their replies are accepted as established without trust, and trust lets spoofed UDP from them reach every port; narrow it",
+			a.add(Warning, "public-resolver", t.Prov.Pos, "trusted %s holds public resolvers %s: their replies are accepted as established without trust, and trust lets spoofed UDP from them reach every port; narrow it",
 				t.Prefix, strings.Join(inside, ", "))
 		}
 	}
 }
 
-func portList(ports []spec.Port) string {
+func portList(ports []policy.PortSource) string {
 	parts := make([]string, len(ports))
 	for i, p := range ports {
 		parts[i] = p.String()
@@ -386,9 +387,9 @@ func (a *auditor) metadata() {
 func (a *auditor) largeWhitelists() {
 	for _, list := range []struct {
 		name string
-		srcs []spec.Source
-	}{{"admins", a.s.Admins}, {"trusted", a.s.Trusted}} {
-		groups := map[netip.Prefix][]spec.Source{}
+		srcs []policy.Member
+	}{{"admins", a.entries(policy.AdminsSet)}, {"trusted", a.entries(policy.TrustedSet)}} {
+		groups := map[netip.Prefix][]policy.Member{}
 		var order []netip.Prefix
 		for _, src := range list.srcs {
 			if !src.Prefix.IsSingleIP() {
@@ -406,7 +407,7 @@ func (a *auditor) largeWhitelists() {
 		}
 		for _, net := range order {
 			if g := groups[net]; len(g) >= LargeWhitelist {
-				a.add(Warning, "large-whitelist", g[0].Pos, "%s lists %d single addresses of %s one by one; the CIDR (or a narrower one) would serve and keep the list reviewable",
+				a.add(Warning, "large-whitelist", g[0].Prov.Pos, "%s lists %d single addresses of %s one by one; the CIDR (or a narrower one) would serve and keep the list reviewable",
 					list.name, len(g), net)
 			}
 		}

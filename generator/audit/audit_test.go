@@ -22,7 +22,7 @@ func run(t *testing.T, yaml string) []string {
 		t.Fatal(err)
 	}
 	var out []string
-	for _, f := range Run(s, policy.Compile(s)) {
+	for _, f := range Check(policy.Compile(s)) {
 		out = append(out, f.String())
 	}
 	return out
@@ -122,7 +122,7 @@ func TestFixturesHaveNoErrors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		fs := Run(s, policy.Compile(s))
+		fs := Check(policy.Compile(s))
 		if HasErrors(fs) {
 			t.Errorf("%s: %v", file, fs)
 		}

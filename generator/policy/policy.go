@@ -111,6 +111,11 @@ type Set struct {
 	Subject string                    // the role's or overlay's name, for KindRole and KindOverlay
 	Members map[Family][]netip.Prefix // prefixes per family, sorted and deduplicated; single addresses are /32 or /128
 	Prov    Provenance                // the spec entry the set comes from
+	// Entries are what the spec lists for the set, in spec order, with
+	// where: a role's pool ranges as written (Members leaves out the
+	// addresses of other roles' nodes inside them), the trusted entries
+	// with ports (not in Members) too.
+	Entries []Member
 }
 
 // SourceKind says what a rule's source is.
@@ -142,13 +147,31 @@ type Rule struct {
 	Ports   []PortRange   // empty: every port (tcp, udp) or every echo (icmp)
 	Verdict Verdict       // Accept, Drop or Reject for a matching connection
 	Prov    Provenance    // the spec line that made the rule
+	// PortSources are the entries of the port list that made Ports, in
+	// spec order, each with its position; empty when the rule names no
+	// ports.
+	PortSources []PortSource
+	By          Maker // what part of the spec made the rule
 }
+
+// Maker says what part of the spec made a rule.
+type Maker uint8
+
+// Makers of rules.
+const (
+	ByRule        Maker = iota // an entry of rules (or of the profile's rules)
+	ByCluster                  // cluster members reach every port
+	ByTrusted                  // trusted sources reach every port, or an entry's ports
+	ByAdminPorts               // a role's admin ports, for admins
+	ByPublicPorts              // a role's public ports, for the world
+)
 
 // AppliesTo reports whether the rule guards nodes of the role.
 func (r *Rule) AppliesTo(role string) bool { return r.To == spec.ToAll || r.To == role }
 
 // Policy is the compiled cluster policy.
 type Policy struct {
+	File    string   // the spec file the policy was compiled from
 	Cluster string   // cluster name from the spec
 	Roles   []string // role names in spec order
 	Sets    []*Set   // in a stable order: admins, trusted, cluster, roles, overlays
@@ -170,6 +193,12 @@ type Policy struct {
 	MetadataServices []netip.Prefix
 	// MetadataProv says where firewall.metadata was set (or defaulted).
 	MetadataProv Provenance
+	// ProfileProv says where the profile was chosen (or the top of the
+	// file).
+	ProfileProv Provenance
+	Nodes       []*Node // the nodes, in spec order
+	Pools       []*Pool // the pools, in spec order
+	RoleDefs    []*Role // the roles, in the order of Roles
 }
 
 // MetadataAddresses are the addresses of the cloud metadata services, which
@@ -270,6 +299,7 @@ func (p *Policy) Renders(r Rule, f Family) bool {
 // Compile turns a validated spec into the policy IR.
 func Compile(s *spec.Spec) *Policy {
 	c := &compiler{s: s, p: &Policy{
+		File:      s.File,
 		Cluster:   s.Cluster,
 		Default:   Drop,
 		LogPrefix: s.Firewall.LogPrefix,
@@ -288,8 +318,15 @@ func Compile(s *spec.Spec) *Policy {
 		c.p.MetadataServices = slices.Clone(MetadataAddresses)
 		c.p.MetadataProv.What = "containers may not reach the cloud metadata services (they serve the node's userdata)"
 	}
+	c.p.ProfileProv = Provenance{Pos: s.ProfilePos, Origin: "profile", What: "profile " + s.Profile}
 	for _, r := range s.Roles {
 		c.p.Roles = append(c.p.Roles, r.Name)
+		c.p.RoleDefs = append(c.p.RoleDefs, &Role{Name: r.Name, Etcd: r.Etcd, EtcdClient: r.EtcdClient,
+			Prov:       Provenance{Pos: r.Pos, Origin: "roles." + r.Name, What: "role " + r.Name},
+			Admin:      portSources(r.Admin, r.AdminOrigin),
+			Public:     portSources(r.Public, r.PublicOrigin),
+			AdminProv:  Provenance{Pos: r.AdminPos, Origin: r.AdminOrigin, What: "the admin ports of " + r.Name},
+			PublicProv: Provenance{Pos: r.PublicPos, Origin: r.PublicOrigin, What: "the public ports of " + r.Name}})
 	}
 	c.sets()
 	c.rules()
@@ -303,8 +340,8 @@ type compiler struct {
 	clusterPos spec.Pos // where the first member was written
 }
 
-func (c *compiler) addSet(name string, kind SetKind, subject string, prov Provenance, members []netip.Prefix) {
-	set := &Set{Name: name, Kind: kind, Subject: subject, Prov: prov, Members: map[Family][]netip.Prefix{}}
+func (c *compiler) addSet(name string, kind SetKind, subject string, prov Provenance, entries []Member, members []netip.Prefix) {
+	set := &Set{Name: name, Kind: kind, Subject: subject, Prov: prov, Entries: entries, Members: map[Family][]netip.Prefix{}}
 	for _, m := range members {
 		f := FamilyOf(m)
 		set.Members[f] = append(set.Members[f], m)
@@ -316,44 +353,51 @@ func (c *compiler) addSet(name string, kind SetKind, subject string, prov Proven
 	c.p.Sets = append(c.p.Sets, set)
 }
 
+// prefixes returns the prefixes of entries: all of them, or with
+// everyPort, those that reach every port (no ports of their own).
+func prefixes(entries []Member, everyPort bool) []netip.Prefix {
+	var out []netip.Prefix
+	for _, e := range entries {
+		if !everyPort || len(e.Ports) == 0 {
+			out = append(out, e.Prefix)
+		}
+	}
+	return out
+}
+
 func (c *compiler) sets() {
 	s := c.s
-	var admins, trusted, cluster []netip.Prefix
-	for _, a := range s.Admins {
-		admins = append(admins, a.Prefix)
+	var admins, trusted []Member
+	for i, a := range s.Admins {
+		origin := fmt.Sprintf("admins[%d]", i)
+		admins = append(admins, Member{Prefix: a.Prefix.Masked(), Prov: Provenance{Pos: a.Pos, Origin: origin, What: origin}})
 	}
-	for _, t := range s.Trusted {
-		if len(t.Ports) == 0 { // entries with ports get rules of their own
-			trusted = append(trusted, t.Prefix)
-		}
+	for i, t := range s.Trusted {
+		origin := fmt.Sprintf("trusted[%d]", i)
+		// entries with ports get rules of their own and are no members
+		trusted = append(trusted, Member{Prefix: t.Prefix.Masked(), Prov: Provenance{Pos: t.Pos, Origin: origin, What: origin},
+			Ports: portSources(t.Ports, origin)})
 	}
-	byRole := map[string][]netip.Prefix{}
-	for _, n := range s.Nodes {
+	var cluster []Member
+	byRole := map[string][]Member{}
+	for i, n := range s.Nodes {
+		node := &Node{Name: n.Name, Role: n.Role, Addresses: slices.Clone(n.Addresses),
+			Prov: Provenance{Pos: n.Pos, Origin: fmt.Sprintf("nodes[%d]", i), What: "node " + n.Name}}
+		c.p.Nodes = append(c.p.Nodes, node)
 		for _, a := range n.Addresses {
-			cluster = append(cluster, ranges.Host(a))
-			byRole[n.Role] = append(byRole[n.Role], ranges.Host(a))
+			m := Member{Prefix: ranges.Host(a), Prov: node.Prov, Node: n.Name}
+			cluster = append(cluster, m)
+			byRole[n.Role] = append(byRole[n.Role], m)
 		}
 	}
-	// A pool's range may hold nodes of other roles (one subnet for the whole
-	// cluster): those addresses belong to their node's role, not the pool's,
-	// or a rule about the pool's role (the dcos deny of agents to masters on
-	// 8201 and 26257) would hit them too.
-	nodeRole := map[netip.Addr]string{}
-	for _, n := range s.Nodes {
-		for _, a := range n.Addresses {
-			nodeRole[a.Unmap()] = n.Role
-		}
-	}
-	for _, pool := range s.Pools {
-		cluster = append(cluster, pool.CIDRs...)
-		for _, p := range pool.CIDRs {
-			var others []netip.Prefix
-			for a, role := range nodeRole {
-				if role != pool.Role && p.Contains(a) {
-					others = append(others, ranges.Host(a))
-				}
-			}
-			byRole[pool.Role] = append(byRole[pool.Role], ranges.Minus(p, others...)...)
+	for i, pl := range s.Pools {
+		pool := &Pool{Role: pl.Role, CIDRs: slices.Clone(pl.CIDRs),
+			Prov: Provenance{Pos: pl.Pos, Origin: fmt.Sprintf("pools[%d]", i), What: "pool of " + pl.Role}}
+		c.p.Pools = append(c.p.Pools, pool)
+		for _, p := range pl.CIDRs {
+			m := Member{Prefix: p.Masked(), Prov: pool.Prov}
+			cluster = append(cluster, m)
+			byRole[pl.Role] = append(byRole[pl.Role], m)
 		}
 	}
 	top := spec.Pos{File: s.File, Line: 1, Col: 1}
@@ -363,19 +407,37 @@ func (c *compiler) sets() {
 	} else if len(s.Pools) > 0 {
 		c.clusterPos = s.Pools[0].Pos
 	}
-	c.addSet(AdminsSet, KindAdmins, "", Provenance{Pos: firstPos(s.Admins, top), Origin: "admins", What: "admins"}, admins)
-	c.addSet(TrustedSet, KindTrusted, "", Provenance{Pos: firstPos(everyPort(s.Trusted), top), Origin: "trusted", What: "trusted sources"}, trusted)
-	c.addSet(ClusterSet, KindCluster, "", Provenance{Pos: c.clusterPos, Origin: "nodes and pools", What: "every cluster member"}, cluster)
+	c.addSet(AdminsSet, KindAdmins, "", Provenance{Pos: firstPos(s.Admins, top), Origin: "admins", What: "admins"}, admins, prefixes(admins, false))
+	c.addSet(TrustedSet, KindTrusted, "", Provenance{Pos: firstPos(everyPort(s.Trusted), top), Origin: "trusted", What: "trusted sources"}, trusted, prefixes(trusted, true))
+	c.addSet(ClusterSet, KindCluster, "", Provenance{Pos: c.clusterPos, Origin: "nodes and pools", What: "every cluster member"}, cluster, prefixes(cluster, false))
+	// A pool's range may hold nodes of other roles (one subnet for the whole
+	// cluster): those addresses belong to their node's role, not the pool's,
+	// or a rule about the pool's role (the dcos deny of agents to masters on
+	// 8201 and 26257) would hit them too.
 	for _, r := range s.Roles {
-		c.addSet(roleSetName(r.Name), KindRole, r.Name, Provenance{Pos: r.Pos, Origin: "roles." + r.Name, What: "members of role " + r.Name}, byRole[r.Name])
+		var members []netip.Prefix
+		for _, e := range byRole[r.Name] {
+			var others []netip.Prefix
+			for _, n := range c.p.Nodes {
+				for _, a := range n.Addresses {
+					if e.Node == "" && n.Role != r.Name && e.Prefix.Contains(a.Unmap()) {
+						others = append(others, ranges.Host(a.Unmap()))
+					}
+				}
+			}
+			members = append(members, ranges.Minus(e.Prefix, others...)...)
+		}
+		c.addSet(roleSetName(r.Name), KindRole, r.Name, Provenance{Pos: r.Pos, Origin: "roles." + r.Name, What: "members of role " + r.Name}, byRole[r.Name], members)
 	}
-	var all []netip.Prefix
+	var all []Member
 	for _, o := range s.Overlays.Networks {
-		c.addSet(overlaySetName(o.Name), KindOverlay, o.Name, Provenance{Pos: o.Pos, Origin: "overlays.networks." + o.Name, What: "overlay " + o.Name}, []netip.Prefix{o.Prefix})
-		all = append(all, o.Prefix)
+		prov := Provenance{Pos: o.Pos, Origin: "overlays.networks." + o.Name, What: "overlay " + o.Name}
+		entry := []Member{{Prefix: o.Prefix.Masked(), Prov: prov}}
+		c.addSet(overlaySetName(o.Name), KindOverlay, o.Name, prov, entry, prefixes(entry, false))
+		all = append(all, entry...)
 	}
 	if len(all) > 0 {
-		c.addSet(OverlaysSet, KindOverlays, "", Provenance{Pos: s.Overlays.Pos, Origin: "overlays.networks", What: "every overlay"}, all)
+		c.addSet(OverlaysSet, KindOverlays, "", Provenance{Pos: s.Overlays.Pos, Origin: "overlays.networks", What: "every overlay"}, all, prefixes(all, false))
 	}
 }
 
@@ -442,6 +504,11 @@ func portRules(base Rule, ports []spec.Port) []Rule {
 		r := base
 		r.Proto = proto
 		r.Ports = ranges.Merge(rs)
+		for _, ps := range portSources(ports, base.Prov.Origin) {
+			if ps.Proto == proto {
+				r.PortSources = append(r.PortSources, ps)
+			}
+		}
 		out = append(out, r)
 	}
 	return out
@@ -477,9 +544,9 @@ func (c *compiler) rules() {
 	// 2. cluster members and trusted sources reach every port of every node
 	top := spec.Pos{File: s.File, Line: 1, Col: 1}
 	c.p.Rules = append(c.p.Rules,
-		Rule{From: Source{Kind: SetSource, Set: ClusterSet}, To: spec.ToAll, Verdict: Accept,
+		Rule{From: Source{Kind: SetSource, Set: ClusterSet}, To: spec.ToAll, Verdict: Accept, By: ByCluster,
 			Prov: Provenance{Pos: c.clusterPos, Origin: "nodes and pools", What: "cluster members reach every port"}},
-		Rule{From: Source{Kind: SetSource, Set: TrustedSet}, To: spec.ToAll, Verdict: Accept,
+		Rule{From: Source{Kind: SetSource, Set: TrustedSet}, To: spec.ToAll, Verdict: Accept, By: ByTrusted,
 			Prov: Provenance{Pos: firstPos(everyPort(s.Trusted), top), Origin: "trusted", What: "trusted sources reach every port"}},
 	)
 	// trusted entries with ports reach those ports only
@@ -487,19 +554,19 @@ func (c *compiler) rules() {
 		if len(t.Ports) == 0 {
 			continue
 		}
-		base := Rule{From: Source{Kind: CIDRSource, CIDR: t.Prefix}, To: spec.ToAll, Verdict: Accept,
+		base := Rule{From: Source{Kind: CIDRSource, CIDR: t.Prefix}, To: spec.ToAll, Verdict: Accept, By: ByTrusted,
 			Prov: Provenance{Pos: t.Pos, Origin: fmt.Sprintf("trusted[%d]", i),
 				What: fmt.Sprintf("trusted %s reaches every role on %s", t.Prefix, portList(t.Ports))}}
 		c.p.Rules = append(c.p.Rules, portRules(base, t.Ports)...)
 	}
 	// 3. admins reach each role's admin ports; the world its public ports
 	for _, r := range s.Roles {
-		base := Rule{From: Source{Kind: SetSource, Set: AdminsSet}, To: r.Name, Verdict: Accept,
+		base := Rule{From: Source{Kind: SetSource, Set: AdminsSet}, To: r.Name, Verdict: Accept, By: ByAdminPorts,
 			Prov: Provenance{Pos: r.AdminPos, Origin: r.AdminOrigin, What: "admins reach " + r.Name + " on its admin ports"}}
 		c.p.Rules = append(c.p.Rules, portRules(base, r.Admin)...)
 	}
 	for _, r := range s.Roles {
-		base := Rule{From: Source{Kind: AnySource}, To: r.Name, Verdict: Accept,
+		base := Rule{From: Source{Kind: AnySource}, To: r.Name, Verdict: Accept, By: ByPublicPorts,
 			Prov: Provenance{Pos: r.PublicPos, Origin: r.PublicOrigin, What: "the world reaches " + r.Name + " on its public ports"}}
 		if len(r.Public) > 0 {
 			c.p.Rules = append(c.p.Rules, portRules(base, r.Public)...)

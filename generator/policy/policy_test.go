@@ -270,3 +270,77 @@ func TestFirewallSettings(t *testing.T) {
 		t.Error("Compile shares MetadataAddresses with the policy")
 	}
 }
+
+// TestEnrichedIR: sets carry their kind and subject and the entries the
+// spec lists with where; rules carry the port entries that made them; the
+// policy knows nodes, pools and roles and locates addresses, so that no
+// consumer reads the spec.
+func TestEnrichedIR(t *testing.T) {
+	p := compile(t, dcos)
+	for _, c := range []struct {
+		set     string
+		kind    SetKind
+		subject string
+		entries string
+	}{
+		{"admins", KindAdmins, "", "209.220.51.50/32 admins[0] line 4; 2001:db8:ad::/48 admins[1] line 4"},
+		{"trusted", KindTrusted, "", "8.8.8.8/32 trusted[0] line 5"},
+		{"r-agent", KindRole, "agent", "10.0.0.2/32 node a1 line 10; 10.0.16.0/20 pool of agent line 12"},
+		{"r-master", KindRole, "master", "10.0.0.1/32 node m1 line 9; fd00::1/128 node m1 line 9"},
+		{"cluster", KindCluster, "", "10.0.0.1/32 node m1 line 9; fd00::1/128 node m1 line 9; 10.0.0.2/32 node a1 line 10; 10.0.16.0/20 pool of agent line 12"},
+	} {
+		s := p.Set(c.set)
+		var got []string
+		for _, e := range s.Entries {
+			got = append(got, fmt.Sprintf("%s %s line %d", e.Prefix, e.Prov.What, e.Prov.Pos.Line))
+		}
+		if s.Kind != c.kind || s.Subject != c.subject || strings.Join(got, "; ") != c.entries {
+			t.Errorf("%s: kind %d subject %q entries %q", c.set, s.Kind, s.Subject, strings.Join(got, "; "))
+		}
+	}
+	if p.RoleSet("agent") != p.Set("r-agent") || p.OverlaySet("agent") != nil {
+		t.Error("sets by kind")
+	}
+	// the world's rule on agent was written 53/udp, 80/tcp, 81/tcp, 82-90/tcp, 70-79/tcp
+	var world *Rule
+	for i := range p.Rules {
+		if p.Rules[i].Prov.Origin == "rules[0]" && p.Rules[i].Proto == TCP {
+			world = &p.Rules[i]
+		}
+	}
+	var entries []string
+	for _, ps := range world.PortSources {
+		entries = append(entries, fmt.Sprintf("%s@%d:%d", ps, ps.Prov.Pos.Line, ps.Prov.Pos.Col))
+	}
+	if strings.Join(entries, " ") != "80/tcp@14:46 81/tcp@14:54 82-90/tcp@14:62 70-79/tcp@14:73" {
+		t.Errorf("port entries: %v", entries)
+	}
+	if ps := world.PortSource(85); ps == nil || ps.String() != "82-90/tcp" || world.PortSource(91) != nil || world.By != ByRule {
+		t.Errorf("the entry of port 85: %v", ps)
+	}
+	m := p.Role("master")
+	if m == nil || m.AdminProv.Origin != "roles.master.admin" || len(m.Admin) != 3 || m.Admin[1].String() != "8080/tcp" || m.Etcd {
+		t.Errorf("role master: %+v", m)
+	}
+	for _, c := range []struct {
+		addr, role, node string
+	}{
+		{"10.0.0.1", "master", "m1"},
+		{"fd00::1", "master", "m1"},
+		{"10.0.0.2", "agent", "a1"},
+		{"10.0.20.7", "agent", ""},
+		{"10.0.32.1", "", ""},
+	} {
+		loc, ok := p.Locate(netip.MustParseAddr(c.addr))
+		node := ""
+		if loc.Node != nil {
+			node = loc.Node.Name
+		}
+		if ok != (c.role != "") || loc.Role != c.role || node != c.node || (loc.Pool != nil) != (c.role != "" && c.node == "") {
+			t.Errorf("%s: %+v %v, want role %q node %q", c.addr, loc, ok, c.role, c.node)
+		}
+	}
+	if n := p.Node("a1"); n == nil || n.Role != "agent" || len(p.NodesOf("master")) != 1 || p.File != "t.yaml" {
+		t.Errorf("nodes: %+v", n)
+	}
+}

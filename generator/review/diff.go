@@ -84,20 +84,26 @@ func (d *Diff) Empty() bool { return len(d.Changes) == 0 && len(d.Members) == 0 
 
 // Side is one spec of a diff, compiled.
 type Side struct {
-	Spec   *spec.Spec // the decoded spec; its File names the side in the diff
-	Matrix *Matrix    // the spec's reachability matrix, built from its compiled policy
+	Name   string         // the spec's file: names the side in the diff
+	Policy *policy.Policy // the compiled spec
+	Matrix *Matrix        // the spec's reachability matrix
 }
 
-// NewSide compiles a spec for a diff.
-func NewSide(s *spec.Spec) *Side {
-	return &Side{Spec: s, Matrix: Build(policy.Compile(s))}
+// SideOf makes a side of a diff from a compiled spec.
+func SideOf(p *policy.Policy) *Side {
+	return &Side{Name: p.File, Policy: p, Matrix: Build(p)}
 }
+
+// NewSide compiles a spec for a diff (SideOf).
+//
+// Deprecated: use SideOf; kept while the CLI passes the spec.
+func NewSide(s *spec.Spec) *Side { return SideOf(policy.Compile(s)) }
 
 // Compare computes what changes from old to new: the cells that opened or
 // closed, per family, and the addresses sources gained or lost. A change
 // that only reorders or reformats the spec gives an empty diff.
 func Compare(old, new *Side) *Diff {
-	d := &Diff{Old: old.Spec.File, New: new.Spec.File}
+	d := &Diff{Old: old.Name, New: new.Name}
 	d.Changes = append(d.Changes, compareTable(TableRoles, "role", old.Matrix.Roles, old.Matrix.Rows, new.Matrix.Roles, new.Matrix.Rows)...)
 	d.Changes = append(d.Changes, compareTable(TableOverlays, "overlay", old.Matrix.Overlays, old.Matrix.Between, new.Matrix.Overlays, new.Matrix.Between)...)
 	d.Members = compareMembers(old, new)
@@ -247,7 +253,7 @@ func mergeFamilies(table, from, to string, byFamily [2][]Change) []Change {
 
 // compareMembers lists the entries each source gained or lost, by range.
 func compareMembers(old, new *Side) []MemberChange {
-	om, nm := Members(old.Spec), Members(new.Spec)
+	om, nm := Members(old.Policy), Members(new.Policy)
 	var sources []string
 	for k := range om {
 		sources = append(sources, k)

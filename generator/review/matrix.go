@@ -13,7 +13,6 @@ import (
 
 	"github.com/rampart-cluster/rampart/generator/policy"
 	"github.com/rampart-cluster/rampart/generator/policy/ranges"
-	"github.com/rampart-cluster/rampart/generator/spec"
 )
 
 // Source kinds of a row.
@@ -316,37 +315,35 @@ func (b *builder) tagName(t string) (string, bool) {
 // names it.
 type Member struct {
 	Prefix netip.Prefix // masked; a single address is a /32 or /128
-	Pos    spec.Pos     // position of the spec entry that names it
+	Pos    policy.Pos   // position of the spec entry that names it
 	What   string       // "admins[0]", "node agent-1", "pool of agent", "overlay it"
 }
 
 // Members lists, per row source ("admins", "trusted", "role NAME",
-// "overlay NAME"), the addresses the spec gives it, sorted.
-func Members(s *spec.Spec) map[string][]Member {
+// "overlay NAME"), the addresses the spec gives it (the policy's set
+// entries; trusted entries with ports too), sorted.
+func Members(p *policy.Policy) map[string][]Member {
 	out := map[string][]Member{}
-	for i, a := range s.Admins {
-		out[Admins] = append(out[Admins], Member{a.Prefix.Masked(), a.Pos, fmt.Sprintf("admins[%d]", i)})
-	}
-	for i, a := range s.Trusted {
-		out[Trusted] = append(out[Trusted], Member{a.Prefix.Masked(), a.Pos, fmt.Sprintf("trusted[%d]", i)})
-	}
-	for _, n := range s.Nodes {
-		for _, a := range n.Addresses {
-			out[Role+" "+n.Role] = append(out[Role+" "+n.Role], Member{netip.PrefixFrom(a, a.BitLen()), n.Pos, "node " + n.Name})
+	for _, set := range p.Sets {
+		var src string
+		switch set.Kind {
+		case policy.KindAdmins:
+			src = Admins
+		case policy.KindTrusted:
+			src = Trusted
+		case policy.KindRole:
+			src = Role + " " + set.Subject
+		case policy.KindOverlay:
+			src = Overlay + " " + set.Subject
+		default:
+			continue
 		}
-	}
-	for _, pl := range s.Pools {
-		for _, c := range pl.CIDRs {
-			out[Role+" "+pl.Role] = append(out[Role+" "+pl.Role], Member{c.Masked(), pl.Pos, "pool of " + pl.Role})
+		for _, e := range set.Entries {
+			out[src] = append(out[src], Member{Prefix: e.Prefix, Pos: e.Prov.Pos, What: e.Prov.What})
 		}
-	}
-	for _, o := range s.Overlays.Networks {
-		out[Overlay+" "+o.Name] = append(out[Overlay+" "+o.Name], Member{o.Prefix.Masked(), o.Pos, "overlay " + o.Name})
 	}
 	for k, ms := range out {
-		slices.SortStableFunc(ms, func(a, b Member) int {
-			return cmp.Or(a.Prefix.Addr().Compare(b.Prefix.Addr()), cmp.Compare(a.Prefix.Bits(), b.Prefix.Bits()))
-		})
+		slices.SortStableFunc(ms, func(a, b Member) int { return ranges.ComparePrefixes(a.Prefix, b.Prefix) })
 		out[k] = ms
 	}
 	return out

@@ -482,8 +482,12 @@ func checkAgree(t *testing.T, seed uint64, specs, probes int) {
 			if rows == 0 {
 				fail(q, "no row of the matrix stands for the address")
 			}
-			// the security groups
+			// the security groups; the group of the source's instance is its
+			// node's or pool's, as the policy locates it
 			src := memberRole(s, q.from)
+			if loc, _ := p.Locate(q.from); loc.Role != src {
+				fail(q, "the policy locates the source in role %q, the spec in %q", loc.Role, src)
+			}
 			sg := admits(compiledRules(groups.Group(q.role)), host{role: src}, q.from, q.probe)
 			ex := d.Verdict == policy.Accept
 			switch {

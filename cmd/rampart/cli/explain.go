@@ -10,7 +10,6 @@ import (
 
 	"github.com/rampart-cluster/rampart/generator/policy"
 	"github.com/rampart-cluster/rampart/generator/policy/ranges"
-	"github.com/rampart-cluster/rampart/generator/spec"
 )
 
 // explanation is what `explain -o json` prints.
@@ -73,11 +72,11 @@ the spec that made that rule.`,
 			if err != nil {
 				return err
 			}
-			role, node, err := destination(s, to)
+			p := policy.Compile(s)
+			role, node, err := destination(p, to)
 			if err != nil {
 				return usageError("--to: %v", err)
 			}
-			p := policy.Compile(s)
 			d := p.Explain(policy.Query{From: addr, Role: role, Proto: proto, Port: num})
 			note := ""
 			if node != nil && !hasFamily(node.Addresses, addr) {
@@ -118,33 +117,22 @@ the spec that made that rule.`,
 
 // destination resolves --to: a node's name, a role's name, or an address of
 // a node (that node) or of a pool (its role). The node is nil for a role.
-func destination(s *spec.Spec, to string) (string, *spec.Node, error) {
-	if n := s.Node(to); n != nil {
+func destination(p *policy.Policy, to string) (string, *policy.Node, error) {
+	if n := p.Node(to); n != nil {
 		return n.Role, n, nil
 	}
-	if r := s.Role(to); r != nil {
+	if r := p.Role(to); r != nil {
 		return r.Name, nil, nil
 	}
 	a, err := netip.ParseAddr(to)
 	if err != nil {
-		return "", nil, fmt.Errorf("%q is neither a node, a role nor an address of %s", to, s.File)
+		return "", nil, fmt.Errorf("%q is neither a node, a role nor an address of %s", to, p.File)
 	}
-	a = a.Unmap()
-	for _, n := range s.Nodes {
-		for _, na := range n.Addresses {
-			if na.Unmap() == a {
-				return n.Role, n, nil
-			}
-		}
+	loc, ok := p.Locate(a)
+	if !ok {
+		return "", nil, fmt.Errorf("%s is the address of no node and in no pool of %s", a.Unmap(), p.File)
 	}
-	for _, pool := range s.Pools {
-		for _, c := range pool.CIDRs {
-			if c.Contains(a) {
-				return pool.Role, nil, nil
-			}
-		}
-	}
-	return "", nil, fmt.Errorf("%s is the address of no node and in no pool of %s", a, s.File)
+	return loc.Role, loc.Node, nil
 }
 
 // hasFamily reports whether addrs hold an address of a's family.
