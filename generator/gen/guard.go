@@ -9,20 +9,6 @@ import (
 	"github.com/rampart-cluster/rampart/generator/pki"
 )
 
-// ErrNested is matched (errors.Is) by the refusal of an output tree and a
-// state directory inside one another (CheckNesting).
-var ErrNested = errors.New("the output tree and the state directory are inside one another")
-
-// nestedError is the refusal CheckNesting returns: ErrNested with the
-// message for the directories at hand.
-type nestedError struct{ msg string }
-
-// Error is the message for the user.
-func (e *nestedError) Error() string { return e.msg }
-
-// Is makes the refusal match ErrNested.
-func (e *nestedError) Is(target error) bool { return target == ErrNested }
-
 // CheckNesting refuses an output tree and a state directory inside one
 // another, before either is touched: a state inside the tree would be
 // swept away when the tree is replaced (and be published with it), and a

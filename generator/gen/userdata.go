@@ -18,8 +18,53 @@ import (
 	"github.com/rampart-cluster/rampart/generator/spec"
 )
 
-// ErrNoMachine is returned for a machine the spec does not make.
-var ErrNoMachine = errors.New("no such machine")
+// UserdataDir is the directory of the state that holds final userdata.
+const UserdataDir = "userdata"
+
+// UserdataName is the file name of the userdata of each format.
+var UserdataName = map[string]string{
+	spec.OutputIgnition:    "ignition.json",
+	spec.OutputCloudConfig: "cloud-config.yaml",
+}
+
+// UserdataPath is where the final userdata of a machine ("role" or "node")
+// in a format lands, relative to the state directory.
+func UserdataPath(kind, name, format string) string {
+	return path.Join(UserdataDir, kind+"s", name, UserdataName[format])
+}
+
+// userdataFiles renders the final userdata of a machine with secrets in
+// every format the spec asks for.
+func userdataFiles(s *spec.Spec, m *boot.Machine, target boot.Target) ([]File, error) {
+	var out []File
+	for _, format := range []string{spec.OutputIgnition, spec.OutputCloudConfig} {
+		if !s.Wants(format) {
+			continue
+		}
+		data, err := render(m, target, format)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, File{Path: UserdataPath(m.Kind, m.Name, format), Mode: pki.KeyMode, Data: data})
+	}
+	return out, nil
+}
+
+// render renders a machine's userdata in one format.
+func render(m *boot.Machine, target boot.Target, format string) ([]byte, error) {
+	switch format {
+	case spec.OutputIgnition:
+		bu, err := boot.Butane(m, target)
+		if err != nil {
+			return nil, err
+		}
+		return boot.Ignition(bu, target)
+	case spec.OutputCloudConfig:
+		cc, err := boot.CloudConfig(m)
+		return []byte(cc), err
+	}
+	return nil, fmt.Errorf("userdata format %q: want %s or %s", format, spec.OutputIgnition, spec.OutputCloudConfig)
+}
 
 // FinalUserdata returns the userdata to boot one machine with, exactly as
 // a provider must hand it over: for kind "node", an etcd member by name;
