@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/rampart-cluster/rampart/generator/policy"
+	"github.com/rampart-cluster/rampart/generator/policy/ranges"
 	"github.com/rampart-cluster/rampart/generator/spec"
 )
 
@@ -251,7 +252,7 @@ func worldWide(p netip.Prefix) bool {
 		return false
 	}
 	for _, private := range privateSpace {
-		if p.Bits() >= private.Bits() && private.Contains(p.Addr()) {
+		if ranges.Inside(p, private) {
 			return false
 		}
 	}
@@ -269,7 +270,7 @@ func (a *auditor) wideSources() {
 	for _, t := range a.entries(policy.TrustedSet) {
 		why := "it reaches every port of every node"
 		if len(t.Ports) > 0 {
-			why = "it reaches every node on " + portList(t.Ports)
+			why = "it reaches every node on " + policy.JoinPorts(t.Ports, ", ")
 		}
 		check("trusted", Error, why, t.Prefix, t.Prov.Pos)
 	}
@@ -349,14 +350,6 @@ func (a *auditor) resolvers() {
 				t.Prefix, strings.Join(inside, ", "))
 		}
 	}
-}
-
-func portList(ports []policy.PortSource) string {
-	parts := make([]string, len(ports))
-	for i, p := range ports {
-		parts[i] = p.String()
-	}
-	return strings.Join(parts, ", ")
 }
 
 // metadata: with firewall.metadata allow, containers read the node's

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/rampart-cluster/rampart/generator/policy"
@@ -27,7 +28,7 @@ var alwaysICMP = map[policy.Family][]string{
 }
 
 // echo is the echo-request type of each family.
-var echo = map[policy.Family]string{policy.V4: "8", policy.V6: "128"}
+var echo = map[policy.Family]string{policy.V4: strconv.Itoa(int(policy.EchoType(policy.V4))), policy.V6: strconv.Itoa(int(policy.EchoType(policy.V6)))}
 
 // neutral modules do not narrow what a rule matches in a way that matters
 // here.

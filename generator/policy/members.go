@@ -3,6 +3,7 @@ package policy
 import (
 	"net/netip"
 	"slices"
+	"strings"
 
 	"github.com/rampart-cluster/rampart/generator/spec"
 )
@@ -35,6 +36,15 @@ type PortSource struct {
 // String renders the entry as the spec writes it: 80/tcp, 10000-10100/tcp,
 // icmp.
 func (ps PortSource) String() string { return ps.Prov.What }
+
+// JoinPorts renders port entries as the spec writes them, joined by sep.
+func JoinPorts(ps []PortSource, sep string) string {
+	parts := make([]string, len(ps))
+	for i, p := range ps {
+		parts[i] = p.String()
+	}
+	return strings.Join(parts, sep)
+}
 
 func portSources(ports []spec.Port, origin string) []PortSource {
 	var out []PortSource

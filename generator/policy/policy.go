@@ -593,13 +593,7 @@ func describeTo(to string) string {
 	return to
 }
 
-func portList(ports []spec.Port) string {
-	parts := make([]string, len(ports))
-	for i, p := range ports {
-		parts[i] = p.String()
-	}
-	return strings.Join(parts, ",")
-}
+func portList(ports []spec.Port) string { return JoinPorts(portSources(ports, ""), ",") }
 
 func (c *compiler) overlays() {
 	o := c.s.Overlays

@@ -250,10 +250,7 @@ func sortPermissions(ps []Permission) {
 			return c
 		}
 		if a.Peer.CIDR.IsValid() && b.Peer.CIDR.IsValid() {
-			if c := a.Peer.CIDR.Addr().Compare(b.Peer.CIDR.Addr()); c != 0 {
-				return c
-			}
-			if c := cmp.Compare(a.Peer.CIDR.Bits(), b.Peer.CIDR.Bits()); c != 0 {
+			if c := ranges.ComparePrefixes(a.Peer.CIDR, b.Peer.CIDR); c != 0 {
 				return c
 			}
 		}
