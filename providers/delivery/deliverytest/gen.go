@@ -9,38 +9,17 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rampart-cluster/rampart/generator/etcd"
 	"github.com/rampart-cluster/rampart/generator/gen"
-	"github.com/rampart-cluster/rampart/generator/pki"
 	"github.com/rampart-cluster/rampart/generator/spec"
 )
 
-// Gen does what `rampart gen -f SPEC -o tree --state state` does for a
-// valid spec: the state's CA and certificates (kept when they exist), the
-// output tree, and the final userdata of the machines with keys.
-// Failures are fatal.
+// Gen is `rampart gen -f SPEC -o tree --state state` (gen.Run): the
+// state's CA and certificates (kept when they exist), the output tree, and
+// the final userdata of the machines with keys. Failures are fatal.
 func Gen(t testing.TB, s *spec.Spec, tree, state string) {
 	t.Helper()
-	st := pki.Open(state)
-	members := etcd.Members(s)
-	if len(members) > 0 {
-		if _, err := st.Ensure(s.Cluster, members); err != nil {
-			t.Fatal(err)
-		}
-	} else {
-		st = nil
-	}
-	out, err := gen.Build(s, st)
-	if err != nil {
+	if _, err := gen.Run(gen.Options{Spec: s, Out: tree, State: state}); err != nil {
 		t.Fatal(err)
-	}
-	if err := out.Tree.Write(tree); err != nil {
-		t.Fatal(err)
-	}
-	if st != nil {
-		if _, _, err := out.WriteUserdata(st); err != nil {
-			t.Fatal(err)
-		}
 	}
 }
 

@@ -27,41 +27,29 @@ import (
 // userdata for one with them, and EtcdCA from the manifest's
 // etcd_ca_sha256 for those.
 //
-// Before anything is read it checks tree and st against the spec exactly
-// as `rampart gen --check` does: a missing tree is a *NoTreeError, a stale
-// one (or stale final userdata, or a tree holding a private key) a
-// *StaleError listing every file; a state behind the spec fails as gen
-// would (pki.ErrStale, pki.ErrNoCA). Nothing is delivered from a tree that
-// is not the one the spec makes.
+// Before anything is read it checks tree and st against the spec with
+// `rampart gen --check` itself (gen.Run with Check): a missing tree is a
+// *NoTreeError, a stale one (or stale final userdata, or a tree holding a
+// private key) a *StaleError listing every file; a state behind the spec
+// fails as gen --check does (pki.ErrStale, pki.ErrNoCA). Nothing is
+// delivered from a tree that is not the one the spec makes.
 func Machines(s *spec.Spec, tree string, st *pki.State) ([]delivery.Machine, error) {
 	if !gen.IsTree(tree) {
 		return nil, &NoTreeError{Spec: s.File, Tree: tree, State: st.Dir}
 	}
-	members := etcd.Members(s)
-	var built *gen.Output
-	var err error
-	if len(members) > 0 {
-		built, err = gen.Build(s, st)
-	} else {
-		built, err = gen.Build(s, nil) // as gen: a state only for a spec that uses one
-	}
+	// the check of `rampart gen --check`, run by the same code
+	check, err := gen.Run(gen.Options{Spec: s, Out: tree, State: st.Dir, Check: true})
 	if err != nil {
 		return nil, err
 	}
-	stale, err := built.Tree.Check(tree)
-	if err != nil {
-		return nil, err
-	}
-	staleUserdata, err := built.CheckUserdata(st)
-	if err != nil {
-		return nil, err
-	}
-	for _, u := range staleUserdata {
+	stale := check.Stale
+	for _, u := range check.StaleUserdata {
 		stale = append(stale, gen.Stale{Path: filepath.Join(st.Dir, filepath.FromSlash(u.Path)), Reason: u.Reason})
 	}
 	if len(stale) > 0 {
 		return nil, &StaleError{Spec: s.File, Tree: tree, State: st.Dir, Stale: stale}
 	}
+	built := check.Output
 	manifest, err := gen.ReadManifest(tree)
 	if err != nil {
 		return nil, err
