@@ -417,11 +417,15 @@ func (c *compiler) sets() {
 	for _, r := range s.Roles {
 		var members []netip.Prefix
 		for _, e := range byRole[r.Name] {
-			var others []netip.Prefix
+			if e.Node != "" {
+				members = append(members, e.Prefix)
+				continue
+			}
+			var others []netip.Prefix // the addresses of other roles' nodes in the pool's range
 			for _, n := range c.p.Nodes {
 				for _, a := range n.Addresses {
-					if e.Node == "" && n.Role != r.Name && e.Prefix.Contains(a.Unmap()) {
-						others = append(others, ranges.Host(a.Unmap()))
+					if n.Role != r.Name && e.Prefix.Contains(a) {
+						others = append(others, ranges.Host(a))
 					}
 				}
 			}

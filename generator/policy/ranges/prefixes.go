@@ -1,6 +1,8 @@
 package ranges
 
 import (
+	"encoding/binary"
+	"math/bits"
 	"net/netip"
 	"slices"
 )
@@ -63,44 +65,153 @@ func Halves(p netip.Prefix) (netip.Prefix, netip.Prefix) {
 }
 
 // Minus returns the fewest prefixes that cover p but no address of the
-// holes, sorted: p itself when no hole overlaps it, nothing when a hole
-// covers it, else its halves cut in turn.
+// holes, sorted: p itself when no hole overlaps it, nothing when the holes
+// cover it.
 func Minus(p netip.Prefix, holes ...netip.Prefix) []netip.Prefix {
 	p = p.Masked()
-	var inner []netip.Prefix
+	type span struct{ from, to netip.Addr }
+	var hs []span
 	for _, h := range holes {
-		switch {
-		case !h.Overlaps(p):
-		case Inside(p, h):
-			return nil
-		default:
-			inner = append(inner, h)
+		if !h.Overlaps(p) {
+			continue
 		}
+		h = h.Masked()
+		from, to := h.Addr(), LastAddr(h)
+		if from.Less(p.Addr()) {
+			from = p.Addr()
+		}
+		hs = append(hs, span{from, to})
 	}
-	if len(inner) == 0 {
+	if len(hs) == 0 {
 		return []netip.Prefix{p}
 	}
-	lo, hi := Halves(p)
-	return append(Minus(lo, inner...), Minus(hi, inner...)...)
+	slices.SortFunc(hs, func(a, b span) int { return a.from.Compare(b.from) })
+	var out []netip.Prefix
+	cur, last := p.Addr(), LastAddr(p)
+	for _, h := range hs {
+		if cur.Less(h.from) {
+			out = append(out, RangePrefixes(cur, h.from.Prev())...)
+		}
+		if !h.to.Less(last) {
+			return out
+		}
+		if !h.to.Less(cur) {
+			cur = h.to.Next()
+		}
+	}
+	return append(out, RangePrefixes(cur, last)...)
+}
+
+// RangePrefixes returns the fewest prefixes that cover the addresses from
+// one to another (inclusive, one family), in order.
+func RangePrefixes(from, to netip.Addr) []netip.Prefix {
+	var out []netip.Prefix
+	bitLen := from.BitLen()
+	for lo, hi := toU128(from), toU128(to); !hi.less(lo); {
+		// the largest block that starts at lo and ends within hi
+		k := min(lo.trailingZeros(bitLen), hi.sub(lo).log2PlusOne())
+		out = append(out, netip.PrefixFrom(lo.addr(from.Is4()), bitLen-k))
+		next, overflow := lo.addPow2(k)
+		if overflow || k == bitLen || (from.Is4() && next.lo >= 1<<32) {
+			break
+		}
+		lo = next
+	}
+	return out
+}
+
+// u128 is an address as a number.
+type u128 struct{ hi, lo uint64 }
+
+func toU128(a netip.Addr) u128 {
+	b := a.As16()
+	if a.Is4() {
+		return u128{lo: uint64(binary.BigEndian.Uint32(b[12:]))}
+	}
+	return u128{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])}
+}
+
+func (u u128) addr(v4 bool) netip.Addr {
+	if v4 {
+		var b [4]byte
+		binary.BigEndian.PutUint32(b[:], uint32(u.lo))
+		return netip.AddrFrom4(b)
+	}
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], u.hi)
+	binary.BigEndian.PutUint64(b[8:], u.lo)
+	return netip.AddrFrom16(b)
+}
+
+func (u u128) less(v u128) bool { return u.hi < v.hi || u.hi == v.hi && u.lo < v.lo }
+
+func (u u128) sub(v u128) u128 {
+	lo, borrow := bits.Sub64(u.lo, v.lo, 0)
+	hi, _ := bits.Sub64(u.hi, v.hi, borrow)
+	return u128{hi, lo}
+}
+
+// trailingZeros counts the zero bits at the end, at most bitLen.
+func (u u128) trailingZeros(bitLen int) int {
+	n := bits.TrailingZeros64(u.lo)
+	if u.lo == 0 {
+		n = 64 + bits.TrailingZeros64(u.hi)
+	}
+	return min(n, bitLen)
+}
+
+// log2PlusOne is the largest k with 2^k <= u+1.
+func (u u128) log2PlusOne() int {
+	lo, carry := bits.Add64(u.lo, 1, 0)
+	hi, carry := bits.Add64(u.hi, 0, carry)
+	switch {
+	case carry != 0:
+		return 128
+	case hi != 0:
+		return 127 - bits.LeadingZeros64(hi)
+	}
+	return 63 - bits.LeadingZeros64(lo)
+}
+
+// addPow2 adds 2^k.
+func (u u128) addPow2(k int) (u128, bool) {
+	var add u128
+	switch {
+	case k >= 128:
+		return u128{}, true
+	case k >= 64:
+		add.hi = 1 << (k - 64)
+	default:
+		add.lo = 1 << k
+	}
+	lo, carry := bits.Add64(u.lo, add.lo, 0)
+	hi, carry := bits.Add64(u.hi, add.hi, carry)
+	return u128{hi, lo}, carry != 0
 }
 
 // Covered reports whether the prefixes together cover every address of m.
 func Covered(m netip.Prefix, by []netip.Prefix) bool {
-	var inner []netip.Prefix
-	for _, b := range by {
-		switch {
-		case !b.Overlaps(m):
-		case Inside(m, b):
-			return true
-		default:
-			inner = append(inner, b)
-		}
-	}
-	if len(inner) == 0 {
-		return false
+	inner, covered := within(m, by)
+	if covered || len(inner) == 0 {
+		return covered
 	}
 	lo, hi := Halves(m)
 	return Covered(lo, inner) && Covered(hi, inner)
+}
+
+// within sorts the prefixes that overlap p: covered when one holds all of
+// p, else those that lie inside p.
+func within(p netip.Prefix, ps []netip.Prefix) (inner []netip.Prefix, covered bool) {
+	for _, x := range ps {
+		switch {
+		case !x.Overlaps(p):
+		case Inside(p, x):
+			return nil, true
+		default:
+			inner = append(inner, x)
+		}
+	}
+	return inner, false
 }
 
 // Intersect returns the addresses in both lists of prefixes, as prefixes of

@@ -216,3 +216,50 @@ func TestSplit(t *testing.T) {
 		t.Error("covers")
 	}
 }
+
+// TestMinusAgainstHalving: Minus (over address ranges) gives the same
+// prefixes as cutting halves until no hole is inside, for random holes.
+func TestMinusAgainstHalving(t *testing.T) {
+	var halving func(p netip.Prefix, holes []netip.Prefix) []netip.Prefix
+	halving = func(p netip.Prefix, holes []netip.Prefix) []netip.Prefix {
+		inner, covered := within(p, holes)
+		switch {
+		case covered:
+			return nil
+		case len(inner) == 0:
+			return []netip.Prefix{p}
+		}
+		lo, hi := Halves(p)
+		return append(halving(lo, inner), halving(hi, inner)...)
+	}
+	rnd := rand.New(rand.NewPCG(5, 8))
+	for range 2000 {
+		v6 := rnd.IntN(2) == 0
+		random := func(minBits int) netip.Prefix {
+			b := make([]byte, map[bool]int{false: 4, true: 16}[v6])
+			for i := range b {
+				b[i] = byte(rnd.IntN(4)) // few distinct values: holes overlap and touch
+			}
+			a, _ := netip.AddrFromSlice(b)
+			return netip.PrefixFrom(a, minBits+rnd.IntN(a.BitLen()-minBits+1)).Masked()
+		}
+		p := random(0)
+		if rnd.IntN(8) == 0 {
+			p = Everything(v6)
+		}
+		var holes []netip.Prefix
+		for range rnd.IntN(5) {
+			holes = append(holes, random(p.Bits()/2))
+		}
+		if got, want := texts(Minus(p, holes...)), texts(halving(p, holes)); got != want {
+			t.Fatalf("Minus(%s, %v):\n%s\nwant\n%s", p, holes, got, want)
+		}
+	}
+	all := RangePrefixes(netip.MustParseAddr("0.0.0.0"), netip.MustParseAddr("255.255.255.255"))
+	all6 := RangePrefixes(netip.MustParseAddr("::"), netip.MustParseAddr("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"))
+	odd := RangePrefixes(netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.6"))
+	top := RangePrefixes(netip.MustParseAddr("255.255.255.254"), netip.MustParseAddr("255.255.255.255"))
+	if texts(all) != "0.0.0.0/0" || texts(all6) != "::/0" || texts(odd) != "10.0.0.1/32 10.0.0.2/31 10.0.0.4/31 10.0.0.6/32" || texts(top) != "255.255.255.254/31" {
+		t.Errorf("range prefixes: %s; %s; %s; %s", texts(all), texts(all6), texts(odd), texts(top))
+	}
+}
