@@ -222,11 +222,12 @@ func dropped(p *policy.Policy, role string, f policy.Family, c cond) string {
 		wantPorts = ranges.AllPorts()
 	}
 	known := c.proto == "" || policy.HasPorts(c.proto) || c.proto == policy.ICMP
+	cls := p.Classify(f)
 	for _, src := range srcs[:min(len(srcs), maxSources)] {
 		if policy.FamilyOf(src) != f {
 			continue
 		}
-		for _, a := range p.Reach(role, src) {
+		for _, a := range cls.Reach(role, src) {
 			if c.proto == "" || c.proto == policy.TCP {
 				tcp = tcp.Union(wantPorts.Minus(a.Open(policy.TCP)))
 			}

@@ -124,7 +124,12 @@ func (c *Classifier) Access(l ranges.Leaf, role string) *Access {
 // role: one Access for each part of the prefix the policy treats
 // differently (a prefix that holds admins and the world gives two).
 func (p *Policy) Reach(role string, src netip.Prefix) []*Access {
-	c := p.Classify(FamilyOf(src))
+	return p.Classify(FamilyOf(src)).Reach(role, src)
+}
+
+// Reach is Policy.Reach for a prefix of the classifier's family, with the
+// classifier's cache.
+func (c *Classifier) Reach(role string, src netip.Prefix) []*Access {
 	seen := map[string]bool{}
 	var out []*Access
 	for _, l := range c.Pieces(src) {
