@@ -58,6 +58,7 @@ FUZZTIME ?= 60s
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./generator/spec
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./generator/drift
+	$(GO) test -run '^$$' -fuzz FuzzAgree -fuzztime $(FUZZTIME) ./providers/aws
 
 clean:
 	rm -rf $(BIN) out

@@ -12,7 +12,6 @@ import (
 
 	"github.com/rampart-cluster/rampart/generator/policy"
 	"github.com/rampart-cluster/rampart/generator/policy/ranges"
-	"github.com/rampart-cluster/rampart/generator/spec"
 )
 
 // Severity of a finding: errors make `rampart audit` exit 1.
@@ -91,11 +90,6 @@ var PublicResolvers = map[netip.Addr]string{
 // LargeWhitelist is how many single addresses of one /24 (or IPv6 /64) in
 // admins or trusted make the audit suggest the CIDR instead.
 const LargeWhitelist = 16
-
-// Run audits a compiled policy (Check); the spec is not read.
-//
-// Deprecated: use Check. Kept while the CLI passes the spec.
-func Run(_ *spec.Spec, p *policy.Policy) []Finding { return Check(p) }
 
 // Check audits a compiled policy. Findings come sorted by position, errors
 // before warnings on the same line.

@@ -9,7 +9,6 @@ import (
 
 	"github.com/rampart-cluster/rampart/generator/policy"
 	"github.com/rampart-cluster/rampart/generator/policy/ranges"
-	"github.com/rampart-cluster/rampart/generator/spec"
 )
 
 // Tables of a matrix, as a change names them.
@@ -93,11 +92,6 @@ type Side struct {
 func SideOf(p *policy.Policy) *Side {
 	return &Side{Name: p.File, Policy: p, Matrix: Build(p)}
 }
-
-// NewSide compiles a spec for a diff (SideOf).
-//
-// Deprecated: use SideOf; kept while the CLI passes the spec.
-func NewSide(s *spec.Spec) *Side { return SideOf(policy.Compile(s)) }
 
 // Compare computes what changes from old to new: the cells that opened or
 // closed, per family, and the addresses sources gained or lost. A change

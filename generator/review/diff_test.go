@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rampart-cluster/rampart/generator/policy"
 	"github.com/rampart-cluster/rampart/generator/spec"
 )
 
@@ -62,7 +63,7 @@ func specSide(t *testing.T, name, text string) *Side {
 	if err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
-	return NewSide(s)
+	return SideOf(policy.Compile(s))
 }
 
 // TestDiffTable: each change of the spec gives exactly the expected diff.

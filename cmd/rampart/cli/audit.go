@@ -34,7 +34,7 @@ Exit 1 when there are errors, or warnings with --strict.`,
 			if err != nil {
 				return err
 			}
-			findings := audit.Run(s, policy.Compile(s))
+			findings := audit.Check(policy.Compile(s))
 			errs, warns := 0, 0
 			for _, f := range findings {
 				if f.Severity == audit.Error {

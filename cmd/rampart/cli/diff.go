@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rampart-cluster/rampart/generator/policy"
 	"github.com/rampart-cluster/rampart/generator/review"
 	"github.com/rampart-cluster/rampart/generator/spec"
 )
@@ -56,7 +57,7 @@ that gained addresses from which it reaches something. Spec errors exit 1 too.`,
 			if err != nil {
 				return err
 			}
-			d := review.Compare(review.NewSide(old), review.NewSide(now))
+			d := review.Compare(review.SideOf(policy.Compile(old)), review.SideOf(policy.Compile(now)))
 			if err := d.Write(cmd.OutOrStdout(), format); err != nil {
 				return err
 			}
