@@ -39,36 +39,6 @@ func (f Finding) String() string {
 	return fmt.Sprintf("%s: %s: %s", f.Pos, f.Severity, f.Message)
 }
 
-// Service is a well-known port and what listens there.
-type Service struct {
-	Proto policy.Protocol // transport protocol the service listens on (tcp or udp)
-	Port  uint16          // port number the service listens on
-	Name  string          // human-readable service name used in messages, e.g. "etcd client API"
-	// ControlPlane services take orders without authentication by default:
-	// open to the world, they hand the cluster over.
-	ControlPlane bool
-}
-
-// Catalog lists the well-known ports the audit looks for.
-var Catalog = []Service{
-	{policy.TCP, 2181, "ZooKeeper", true},
-	{policy.TCP, 2379, "etcd client API", true},
-	{policy.TCP, 2380, "etcd peer API", true},
-	{policy.TCP, 3306, "MySQL", false},
-	{policy.TCP, 5050, "Mesos master", true},
-	{policy.TCP, 5051, "Mesos agent", true},
-	{policy.TCP, 5432, "PostgreSQL", false},
-	{policy.TCP, 6379, "Redis", false},
-	{policy.TCP, 6443, "Kubernetes API server", false},
-	{policy.TCP, 8080, "Marathon", true},
-	{policy.TCP, 8123, "Mesos-DNS", false},
-	{policy.TCP, 8181, "Exhibitor", true},
-	{policy.TCP, 9090, "HAProxy stats", false},
-	{policy.TCP, 10250, "kubelet", false},
-	{policy.TCP, 27017, "MongoDB", false},
-	{policy.UDP, 8123, "Mesos-DNS", false},
-}
-
 // PublicResolvers are well-known public DNS resolvers.
 var PublicResolvers = map[netip.Addr]string{
 	netip.MustParseAddr("8.8.8.8"):              "Google Public DNS",
@@ -288,7 +258,7 @@ func (a *auditor) fromWorld(role string, proto policy.Protocol, port uint16) *po
 // exposure: catalogued services the world reaches.
 func (a *auditor) exposure() {
 	for _, r := range a.roles() {
-		for _, svc := range Catalog {
+		for _, svc := range policy.Catalog {
 			rule := a.fromWorld(r.Name, svc.Proto, svc.Port)
 			if rule == nil || rule.Verdict != policy.Accept {
 				continue
@@ -307,7 +277,7 @@ func (a *auditor) exposure() {
 
 // portPos points at the entry of a role's public or admin list that opens
 // the port, when such a list made the rule; otherwise at the rule.
-func (a *auditor) portPos(rule *policy.Rule, svc Service) policy.Pos {
+func (a *auditor) portPos(rule *policy.Rule, svc policy.Service) policy.Pos {
 	if rule.By == policy.ByPublicPorts || rule.By == policy.ByAdminPorts {
 		if ps := rule.PortSource(svc.Port); ps != nil {
 			return ps.Prov.Pos

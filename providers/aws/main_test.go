@@ -15,6 +15,7 @@ import (
 
 	"github.com/rampart-cluster/rampart/generator/boot"
 	"github.com/rampart-cluster/rampart/generator/pki"
+	"github.com/rampart-cluster/rampart/generator/policy"
 	"github.com/rampart-cluster/rampart/generator/spec"
 	"github.com/rampart-cluster/rampart/providers/aws/mototest"
 	"github.com/rampart-cluster/rampart/providers/delivery/deliverytest"
@@ -134,9 +135,24 @@ func pointerFor(s *spec.Spec) PointerFunc {
 }
 
 // desire compiles the spec with the machines of its state; failures are fatal.
+// desireSpec is Desire over a spec: its compiled policy and its
+// provider.aws section, copied as push aws copies them.
+func desireSpec(s *spec.Spec, machines []Machine, pointer PointerFunc) (*Desired, error) {
+	return Desire(policy.Compile(s), settingsOf(s), machines, pointer)
+}
+
+// settingsOf copies the spec's provider.aws section; nil when it has none.
+func settingsOf(s *spec.Spec) *Settings {
+	a := s.Provider.AWS
+	if a == nil {
+		return nil
+	}
+	return &Settings{Region: a.Region, VPC: a.VPC, Bucket: a.Bucket, RuleQuota: a.RuleQuota}
+}
+
 func (e *env) desire(s *spec.Spec) *Desired {
 	e.t.Helper()
-	d, err := Desire(s, e.machinesOf(s), pointerFor(s))
+	d, err := desireSpec(s, e.machinesOf(s), pointerFor(s))
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -146,7 +162,7 @@ func (e *env) desire(s *spec.Spec) *Desired {
 // plan compiles the spec with its machines and plans; failures are fatal.
 func (e *env) plan(s *spec.Spec, machines []Machine, roles ...string) *Plan {
 	e.t.Helper()
-	d, err := Desire(s, machines, pointerFor(s))
+	d, err := desireSpec(s, machines, pointerFor(s))
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -4,25 +4,26 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/rampart-cluster/rampart/generator/spec"
+	"github.com/rampart-cluster/rampart/generator/policy"
 	"github.com/rampart-cluster/rampart/providers/delivery"
 )
 
-// Provider delivers machines to AWS (a delivery.Provider): the spec's
+// Provider delivers machines to AWS (a delivery.Provider): the cluster's
 // security groups, compiled from its policy, and one launch template per
 // delivered machine.
 type Provider struct {
-	Client  *Client
-	Spec    *spec.Spec  // the cluster: provider.aws and the policy of the groups
-	Pointer PointerFunc // makes the pointer configs of userdata that goes to S3
-	Options PlanOptions
+	Client   *Client
+	Policy   *policy.Policy // the cluster's compiled policy: the groups, the roles, the cluster name
+	Settings *Settings      // the spec's provider.aws section; nil: ErrNoProvider
+	Pointer  PointerFunc    // makes the pointer configs of userdata that goes to S3
+	Options  PlanOptions
 }
 
 var _ delivery.Provider = (*Provider)(nil)
 
 // Plan compiles the desired state (Desire) and plans it (Client.Plan).
 func (p *Provider) Plan(ctx context.Context, machines []delivery.Machine) (delivery.Plan, error) {
-	d, err := Desire(p.Spec, Machines(machines), p.Pointer)
+	d, err := Desire(p.Policy, p.Settings, Machines(machines), p.Pointer)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/rampart-cluster/rampart/generator/pki"
+	"github.com/rampart-cluster/rampart/generator/policy"
 	"github.com/rampart-cluster/rampart/providers/delivery"
 	"github.com/rampart-cluster/rampart/providers/delivery/deliverytest"
 	"github.com/rampart-cluster/rampart/providers/delivery/reviewed"
@@ -27,7 +28,7 @@ func TestProviderDeliversTheTree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var p delivery.Provider = &Provider{Client: e.client, Spec: s, Pointer: pointerFor(s)}
+	var p delivery.Provider = &Provider{Client: e.client, Policy: policy.Compile(s), Settings: settingsOf(s), Pointer: pointerFor(s)}
 	plan, err := p.Plan(e.ctx, ms)
 	if err != nil {
 		t.Fatal(err)

@@ -25,7 +25,6 @@ import (
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/rampart-cluster/rampart/generator/policy"
-	"github.com/rampart-cluster/rampart/generator/spec"
 	"github.com/rampart-cluster/rampart/providers/delivery"
 )
 
@@ -110,27 +109,36 @@ type Desired struct {
 // verified by config's sha512 (boot.PointerConfig for the spec's OS).
 type PointerFunc func(source string, config []byte) ([]byte, error)
 
-// Desire compiles a spec and its machines' userdata into the desired state,
-// without a call to AWS: the security groups (their quota checked), and the
-// launch templates, with userdata over 16 KB, and Ignition userdata that
-// carries etcd keys when the spec names a bucket, replaced by a pointer to
-// S3 that pointer makes.
-func Desire(s *spec.Spec, machines []Machine, pointer PointerFunc) (*Desired, error) {
-	if s.Provider.AWS == nil {
+// Settings are the spec's provider.aws section, which the caller copies
+// from the spec: where the cluster goes.
+type Settings struct {
+	Region    string // AWS region, e.g. us-east-1 (provider.aws.region)
+	VPC       string // id of the VPC the groups are in (provider.aws.vpc)
+	Bucket    string // S3 bucket for Ignition configs; "" for none (provider.aws.bucket)
+	RuleQuota int    // inbound rules per security group and family (provider.aws.rule_quota)
+}
+
+// Desire compiles a policy, the provider settings and the machines'
+// userdata into the desired state, without a call to AWS: the security
+// groups (their quota checked), and the launch templates, with userdata
+// over 16 KB, and Ignition userdata that carries etcd keys when the
+// settings name a bucket, replaced by a pointer to S3 that pointer makes.
+// Nil settings (the spec has no provider.aws section) are ErrNoProvider.
+func Desire(p *policy.Policy, a *Settings, machines []Machine, pointer PointerFunc) (*Desired, error) {
+	if a == nil {
 		return nil, ErrNoProvider
 	}
-	a := s.Provider.AWS
-	groups, err := CompileGroups(policy.Compile(s), a.RuleQuota)
+	groups, err := CompileGroups(p, a.RuleQuota)
 	if err != nil {
 		return nil, err
 	}
-	d := &Desired{Cluster: s.Cluster, Region: a.Region, VPC: a.VPC, Groups: groups}
+	d := &Desired{Cluster: p.Cluster, Region: a.Region, VPC: a.VPC, Groups: groups}
 	names := map[string]string{}
 	for _, m := range machines {
-		if s.Role(m.Role) == nil {
+		if p.Role(m.Role) == nil {
 			return nil, fmt.Errorf("machine %s: role %q is not in the spec", m.Name(), m.Role)
 		}
-		t := &Template{Name: GroupName(s.Cluster, m.Name()), Role: m.Role, Node: m.Node, Userdata: m.Userdata, Size: len(m.Userdata), EtcdCA: m.EtcdCA, Format: m.Format}
+		t := &Template{Name: GroupName(p.Cluster, m.Name()), Role: m.Role, Node: m.Node, Userdata: m.Userdata, Size: len(m.Userdata), EtcdCA: m.EtcdCA, Format: m.Format}
 		if other, ok := names[t.Name]; ok {
 			return nil, fmt.Errorf("launch template %s would be both %s's and %s's: rename the node or the role", t.Name, other, m.Name())
 		}
@@ -143,7 +151,7 @@ func Desire(s *spec.Spec, machines []Machine, pointer PointerFunc) (*Desired, er
 			if m.Format != FormatIgnition || a.Bucket == "" {
 				return nil, &TooLargeError{Template: t.Name, Size: len(m.Userdata), Format: m.Format}
 			}
-			t.Object, t.Userdata, err = pointerTo(s.Cluster, a.Bucket, t.Name, m.Userdata, m.EtcdCA != "", pointer)
+			t.Object, t.Userdata, err = pointerTo(p.Cluster, a.Bucket, t.Name, m.Userdata, m.EtcdCA != "", pointer)
 			if err != nil {
 				return nil, fmt.Errorf("launch template %s: %w", t.Name, err)
 			}
@@ -204,7 +212,7 @@ type Plan struct {
 	Warnings []string // rules and groups rampart leaves alone
 	// Exposures are error-level findings: inbound rules rampart does not
 	// own (and leaves alone) that open an unauthenticated control-plane
-	// port (audit.Catalog's ControlPlane services: Marathon, etcd,
+	// port (policy.Catalog's ControlPlane services: Marathon, etcd,
 	// ZooKeeper, Mesos, ...) to 0.0.0.0/0 or ::/0. They do not stop the
 	// plan; `push aws` applies it, then exits 1 unless
 	// --allow-foreign-exposure.

@@ -458,7 +458,7 @@ func checkTemplatesChanged(t *testing.T, e *env, machines []Machine, versions ma
 // before the groups it references exist, it refuses.
 func TestPushRole(t *testing.T) {
 	e := newEnv(t)
-	d, err := Desire(e.spec(), e.machinesOf(e.spec()), pointerFor(e.spec()))
+	d, err := desireSpec(e.spec(), e.machinesOf(e.spec()), pointerFor(e.spec()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -488,7 +488,7 @@ func TestPushRole(t *testing.T) {
 // account reads and never writes.
 func TestPlanMakesNoChange(t *testing.T) {
 	e := newEnv(t)
-	d, err := Desire(e.spec(), e.machinesOf(e.spec()), pointerFor(e.spec()))
+	d, err := desireSpec(e.spec(), e.machinesOf(e.spec()), pointerFor(e.spec()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -561,7 +561,7 @@ func TestOversizedUserdata(t *testing.T) {
 		t.Errorf("second push: %v, mutating calls %v", plan.Changes, e.calls.Mutating())
 	}
 
-	_, err := Desire(e.spec(noBucket...), machines, pointerFor(e.spec()))
+	_, err := desireSpec(e.spec(noBucket...), machines, pointerFor(e.spec()))
 	var tooLarge *TooLargeError
 	if !errors.As(err, &tooLarge) || tooLarge.Size != len(big) || !strings.Contains(err.Error(), fmt.Sprintf("userdata is %d bytes, over EC2's limit of 16384 bytes", len(big))) ||
 		!strings.Contains(err.Error(), "dcos-aws-master-a") {
@@ -577,16 +577,16 @@ func TestOversizedUserdata(t *testing.T) {
 func TestQuota(t *testing.T) {
 	e := &env{t: t}
 	e.vpc = "vpc-0a1b2c3d4e5f60718"
-	if _, err := Desire(e.spec("bucket: dcos-aws-ignition", "bucket: dcos-aws-ignition\n    rule_quota: 20"), nil, nil); err != nil {
+	if _, err := desireSpec(e.spec("bucket: dcos-aws-ignition", "bucket: dcos-aws-ignition\n    rule_quota: 20"), nil, nil); err != nil {
 		t.Errorf("quota 20: %v", err)
 	}
-	_, err := Desire(e.spec("bucket: dcos-aws-ignition", "bucket: dcos-aws-ignition\n    rule_quota: 19"), nil, nil)
+	_, err := desireSpec(e.spec("bucket: dcos-aws-ignition", "bucket: dcos-aws-ignition\n    rule_quota: 19"), nil, nil)
 	var q *QuotaError
 	if !errors.As(err, &q) || q.Group != "dcos-aws-master" || q.Count != 20 || q.Family != policy.V4 ||
 		!strings.Contains(err.Error(), "security group dcos-aws-master needs 20 IPv4 inbound rules, over the quota of 19") {
 		t.Errorf("quota 19: %v", err)
 	}
-	_, err = Desire(e.spec("bucket: dcos-aws-ignition", "bucket: dcos-aws-ignition\n    rule_quota: 14", `public: [443/tcp]`, `public: [443/tcp, 8443/tcp]`), nil, nil)
+	_, err = desireSpec(e.spec("bucket: dcos-aws-ignition", "bucket: dcos-aws-ignition\n    rule_quota: 14", `public: [443/tcp]`, `public: [443/tcp, 8443/tcp]`), nil, nil)
 	if !errors.As(err, &q) || q.Group != "dcos-aws-master" || q.Family != policy.V4 || q.Count != 21 {
 		t.Errorf("quota 14: %v", err)
 	}
@@ -598,7 +598,7 @@ func TestNoProvider(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Desire(s, nil, pointerFor(s)); !errors.Is(err, ErrNoProvider) {
+	if _, err := desireSpec(s, nil, pointerFor(s)); !errors.Is(err, ErrNoProvider) {
 		t.Errorf("dcos-packet: %v", err)
 	}
 }
@@ -666,19 +666,19 @@ func TestPushAdoptsAndWarns(t *testing.T) {
 func TestDesireErrors(t *testing.T) {
 	e := &env{t: t, vpc: "vpc-0a1b2c3d4e5f60718"}
 	s := e.spec()
-	_, err := Desire(s, []Machine{{Role: "agent", Format: FormatIgnition}, {Role: "master", Node: "agent", Format: FormatIgnition}}, pointerFor(s))
+	_, err := desireSpec(s, []Machine{{Role: "agent", Format: FormatIgnition}, {Role: "master", Node: "agent", Format: FormatIgnition}}, pointerFor(s))
 	if err == nil || !strings.Contains(err.Error(), "launch template dcos-aws-agent would be both agent's and agent's") {
 		t.Errorf("colliding names: %v", err)
 	}
-	_, err = Desire(s, []Machine{{Role: "agent", Format: FormatCloudConfig, Userdata: make([]byte, UserdataLimit+1)}}, pointerFor(s))
+	_, err = desireSpec(s, []Machine{{Role: "agent", Format: FormatCloudConfig, Userdata: make([]byte, UserdataLimit+1)}}, pointerFor(s))
 	var tl *TooLargeError
 	if !errors.As(err, &tl) || !strings.Contains(err.Error(), "the cloud-config userdata is 16385 bytes, over EC2's limit of 16384 bytes, and only Ignition can be put behind a pointer") {
 		t.Errorf("big cloud-config: %v", err)
 	}
-	if _, err := Desire(s, []Machine{{Role: "agent", Format: FormatIgnition, Userdata: make([]byte, UserdataLimit)}}, pointerFor(s)); err != nil {
+	if _, err := desireSpec(s, []Machine{{Role: "agent", Format: FormatIgnition, Userdata: make([]byte, UserdataLimit)}}, pointerFor(s)); err != nil {
 		t.Errorf("userdata of exactly 16384 bytes: %v", err)
 	}
-	if _, err := Desire(s, []Machine{{Role: "bootstrap"}}, pointerFor(s)); err == nil || !strings.Contains(err.Error(), `role "bootstrap" is not in the spec`) {
+	if _, err := desireSpec(s, []Machine{{Role: "bootstrap"}}, pointerFor(s)); err == nil || !strings.Contains(err.Error(), `role "bootstrap" is not in the spec`) {
 		t.Errorf("unknown role: %v", err)
 	}
 }
@@ -697,7 +697,7 @@ func TestQuotaCountsForeignRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	changed := e.spec("bucket: dcos-aws-ignition", "bucket: dcos-aws-ignition\n    rule_quota: 20", changedSpec[2], changedSpec[3])
-	d, err := Desire(changed, e.machinesOf(changed), pointerFor(changed))
+	d, err := desireSpec(changed, e.machinesOf(changed), pointerFor(changed))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -907,7 +907,7 @@ func TestPushEtcdCA(t *testing.T) {
 	}
 
 	other := e.machinesWithNewCA(s)
-	d, err := Desire(s, other, pointerFor(s))
+	d, err := desireSpec(s, other, pointerFor(s))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1015,7 +1015,7 @@ func small(ms []Machine) []Machine {
 func TestKeysWithoutBucket(t *testing.T) {
 	e := newEnv(t)
 	s := e.spec(noBucket...)
-	d, err := Desire(s, small(e.machinesOf(s)), pointerFor(s))
+	d, err := desireSpec(s, small(e.machinesOf(s)), pointerFor(s))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1076,7 +1076,7 @@ func TestKeysInCloudConfig(t *testing.T) {
 	e := newEnv(t)
 	// the fixture's cloud-config is over EC2's limit for some roles: one
 	// member's, small, is enough
-	d, err := Desire(e.spec(), []Machine{
+	d, err := desireSpec(e.spec(), []Machine{
 		{Role: "master", Node: "master-a", Format: FormatCloudConfig, Userdata: []byte("#cloud-config\n"), EtcdCA: "0123456789abcdef"},
 		{Role: "agent", Format: FormatCloudConfig, Userdata: []byte("#cloud-config\n")},
 	}, pointerFor(e.spec()))

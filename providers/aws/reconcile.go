@@ -11,7 +11,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
-	"github.com/rampart-cluster/rampart/generator/audit"
 	"github.com/rampart-cluster/rampart/generator/policy"
 )
 
@@ -360,7 +359,7 @@ func diffGroup(gp *groupPlan, have []existingRule, p *Plan) {
 	}
 }
 
-// exposedControlPlane lists the control-plane services of the audit's
+// exposedControlPlane lists the control-plane services of policy's
 // catalog (those that take orders without authentication) that an inbound
 // rule opens to the whole world (0.0.0.0/0 or ::/0): "Marathon tcp 8080".
 func exposedControlPlane(perm Permission) []string {
@@ -368,7 +367,7 @@ func exposedControlPlane(perm Permission) []string {
 		return nil
 	}
 	var out []string
-	for _, svc := range audit.Catalog {
+	for _, svc := range policy.Catalog {
 		if svc.ControlPlane && (perm.Proto == ProtoAll || perm.Proto == string(svc.Proto) && perm.From <= int32(svc.Port) && int32(svc.Port) <= perm.To) {
 			out = append(out, fmt.Sprintf("%s %s %d", svc.Name, svc.Proto, svc.Port))
 		}

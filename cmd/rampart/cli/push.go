@@ -16,6 +16,7 @@ import (
 
 	"github.com/rampart-cluster/rampart/generator/boot"
 	"github.com/rampart-cluster/rampart/generator/pki"
+	"github.com/rampart-cluster/rampart/generator/policy"
 	"github.com/rampart-cluster/rampart/generator/spec"
 	"github.com/rampart-cluster/rampart/providers/aws"
 	"github.com/rampart-cluster/rampart/providers/delivery"
@@ -60,6 +61,16 @@ func pointerConfigs(s *spec.Spec) aws.PointerFunc {
 	return func(source string, config []byte) ([]byte, error) {
 		return boot.PointerConfig(target, source, config)
 	}
+}
+
+// awsSettings copies the spec's provider.aws section for the provider; nil
+// when the spec has none.
+func awsSettings(s *spec.Spec) *aws.Settings {
+	a := s.Provider.AWS
+	if a == nil {
+		return nil
+	}
+	return &aws.Settings{Region: a.Region, VPC: a.VPC, Bucket: a.Bucket, RuleQuota: a.RuleQuota}
 }
 
 // pushReport is what `push aws -o json` prints.
@@ -188,7 +199,7 @@ Exit 1 when anything fails; what was done before the failure is printed
 			if err != nil {
 				return fail(err)
 			}
-			var provider delivery.Provider = &aws.Provider{Client: client, Spec: s, Pointer: pointerConfigs(s),
+			var provider delivery.Provider = &aws.Provider{Client: client, Policy: policy.Compile(s), Settings: awsSettings(s), Pointer: pointerConfigs(s),
 				Options: aws.PlanOptions{Roles: roles, NewCA: newCA, AllowKeysInUserdata: allowKeys}}
 			plan, err := provider.Plan(ctx, machines)
 			var caErr *aws.CAError
