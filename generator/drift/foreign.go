@@ -287,6 +287,3 @@ func dropped(p *policy.Policy, role string, f policy.Family, c cond) string {
 	}
 	return why
 }
-
-// portNumber reads a port number (ranges.ParsePort).
-func portNumber(s string) (uint16, bool) { return ranges.ParsePort(s) }

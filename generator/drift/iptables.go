@@ -21,6 +21,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/rampart-cluster/rampart/generator/policy/ranges"
 )
 
 // IPTables is one family's state as iptables-save prints it (or as an
@@ -225,7 +227,7 @@ func ParseIPTables(r io.Reader, name string) (*IPTables, error) {
 // index, and returns the rest of the rule.
 func position(toks []string) (int, []string) {
 	if len(toks) > 0 {
-		if n, ok := portNumber(toks[0]); ok && n > 0 {
+		if n, ok := ranges.ParsePort(toks[0]); ok && n > 0 {
 			return int(n) - 1, toks[1:]
 		}
 	}
@@ -406,7 +408,7 @@ func parsePrefixes(v string) ([]netip.Prefix, error) {
 		}
 		out = append(out, p)
 	}
-	slices.SortFunc(out, comparePrefix)
+	slices.SortFunc(out, ranges.ComparePrefixes)
 	return out, nil
 }
 
@@ -435,7 +437,7 @@ func parsePrefix(s string) (netip.Prefix, error) {
 	if err != nil {
 		return netip.Prefix{}, fmt.Errorf("bad address %q", short(s))
 	}
-	return netip.PrefixFrom(a, a.BitLen()), nil
+	return ranges.Host(a), nil
 }
 
 func maskBits(m netip.Addr) (int, bool) {
@@ -447,13 +449,6 @@ func maskBits(m netip.Addr) (int, bool) {
 		v <<= 1
 	}
 	return n, v == 0
-}
-
-func comparePrefix(a, b netip.Prefix) int {
-	if c := a.Addr().Compare(b.Addr()); c != 0 {
-		return c
-	}
-	return a.Bits() - b.Bits()
 }
 
 // normProto names a protocol the way iptables-save prints it.

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/rampart-cluster/rampart/generator/policy/ranges"
 )
 
 // NFT is the nftables state as `nft list ruleset` prints it, or as an
@@ -483,7 +485,7 @@ func (s *NFTSet) Intervals() ([]Range, []string) {
 			}
 		}
 		if p, err := parsePrefix(e); err == nil {
-			rs = append(rs, Range{p.Addr(), lastAddr(p)})
+			rs = append(rs, Range{p.Addr(), ranges.LastAddr(p)})
 			continue
 		}
 		other = append(other, e)

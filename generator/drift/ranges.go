@@ -2,9 +2,8 @@ package drift
 
 import (
 	"net/netip"
-	"slices"
 
-	"github.com/rampart-cluster/rampart/generator/review"
+	"github.com/rampart-cluster/rampart/generator/policy/ranges"
 )
 
 // Range is an inclusive range of addresses of one family.
@@ -24,89 +23,65 @@ func (r Range) String() string {
 	return r.From.String() + "-" + r.To.String()
 }
 
-// Prefixes covers the range with the fewest prefixes.
+// Prefixes covers the range with the fewest prefixes (ranges.RangePrefixes).
 func (r Range) Prefixes() []netip.Prefix {
-	var out []netip.Prefix
-	from := r.From
-	for from.IsValid() && from.Compare(r.To) <= 0 {
-		bits := from.BitLen()
-		// the shortest prefix that starts at from and ends within the range
-		for bits > 0 {
-			p := netip.PrefixFrom(from, bits-1)
-			if p.Masked().Addr() != from || lastAddr(p).Compare(r.To) > 0 {
-				break
-			}
-			bits--
-		}
-		p := netip.PrefixFrom(from, bits)
-		out = append(out, p)
-		last := lastAddr(p)
-		if last == r.To {
-			break
-		}
-		from = last.Next()
-	}
-	return out
-}
-
-// lastAddr is the highest address of a prefix.
-func lastAddr(p netip.Prefix) netip.Addr { return review.LastAddr(p) }
-
-// mergeRanges sorts ranges and merges those that overlap or touch.
-func mergeRanges(in []Range) []Range {
-	if len(in) == 0 {
+	if !r.From.IsValid() || !r.To.IsValid() || r.From.Is4() != r.To.Is4() {
 		return nil
 	}
-	rs := slices.Clone(in)
-	slices.SortFunc(rs, func(a, b Range) int {
-		if a.From.Is4() != b.From.Is4() {
-			if a.From.Is4() {
-				return -1
-			}
-			return 1
+	return ranges.RangePrefixes(r.From, r.To)
+}
+
+// mergeRanges returns the addresses of the ranges as the fewest ranges,
+// sorted, IPv4 first.
+func mergeRanges(in []Range) []Range { return joinPrefixes(prefixesOf(in)) }
+
+// subtractRanges returns the addresses of a not in b as the fewest ranges,
+// sorted, IPv4 first: each prefix of a minus the prefixes of b that overlap
+// it (ranges.Minus).
+func subtractRanges(a, b []Range) []Range {
+	var holes []ranges.Tagged
+	for _, p := range prefixesOf(b) {
+		holes = append(holes, ranges.Tagged{Prefix: p})
+	}
+	index := ranges.NewIndex(holes)
+	var out []netip.Prefix
+	for _, p := range prefixesOf(a) {
+		var in []netip.Prefix
+		for _, h := range index.Overlapping(p) {
+			in = append(in, h.Prefix)
 		}
-		return a.From.Compare(b.From)
-	})
-	out := []Range{rs[0]}
-	for _, r := range rs[1:] {
-		last := &out[len(out)-1]
-		next := last.To.Next()
-		if r.From.Is4() == last.To.Is4() && (r.From.Compare(last.To) <= 0 || next.IsValid() && r.From == next) {
-			if r.To.Compare(last.To) > 0 {
-				last.To = r.To
-			}
+		out = append(out, ranges.Minus(p, in...)...)
+	}
+	return joinPrefixes(out)
+}
+
+// prefixesOf covers the ranges with prefixes: sorted, without the ones
+// inside another, so that they do not overlap.
+func prefixesOf(rs []Range) []netip.Prefix {
+	var ps []netip.Prefix
+	for _, r := range rs {
+		ps = append(ps, r.Prefixes()...)
+	}
+	var out []netip.Prefix
+	for _, p := range ranges.Normal(ps) {
+		if n := len(out); n > 0 && ranges.Inside(p, out[n-1]) {
 			continue
 		}
-		out = append(out, r)
+		out = append(out, p)
 	}
 	return out
 }
 
-// subtractRanges returns the parts of a not in b (both merged).
-func subtractRanges(a, b []Range) []Range {
+// joinPrefixes turns sorted prefixes that do not overlap into ranges, one
+// for each run of prefixes that follow each other.
+func joinPrefixes(ps []netip.Prefix) []Range {
 	var out []Range
-	for _, r := range a {
-		cur := []Range{r}
-		for _, x := range b {
-			if x.From.Is4() != r.From.Is4() {
-				continue
-			}
-			var next []Range
-			for _, c := range cur {
-				if x.To.Compare(c.From) < 0 || x.From.Compare(c.To) > 0 {
-					next = append(next, c)
-					continue
-				}
-				if x.From.Compare(c.From) > 0 {
-					next = append(next, Range{c.From, x.From.Prev()})
-				}
-				if x.To.Compare(c.To) < 0 {
-					next = append(next, Range{x.To.Next(), c.To})
-				}
-			}
-			cur = next
+	for _, p := range ps {
+		if n := len(out); n > 0 && out[n-1].To.Next() == p.Addr() {
+			out[n-1].To = ranges.LastAddr(p)
+			continue
 		}
-		out = append(out, cur...)
+		out = append(out, Range{p.Addr(), ranges.LastAddr(p)})
 	}
 	return out
 }

@@ -1,11 +1,6 @@
 package review
 
-import (
-	"net/netip"
-
-	"github.com/rampart-cluster/rampart/generator/policy"
-	"github.com/rampart-cluster/rampart/generator/policy/ranges"
-)
+import "github.com/rampart-cluster/rampart/generator/policy"
 
 // Protocols of a cell, in the order cells list them (the policy's: Other
 // stands for every protocol that is not tcp, udp or icmp, reached only by
@@ -26,8 +21,3 @@ type Segment = policy.Segment
 
 // Nothing is how a cell with nothing open reads.
 const Nothing = policy.Nothing
-
-// LastAddr is the highest address of a prefix (ranges.LastAddr).
-//
-// Deprecated: use ranges.LastAddr; kept while drift's address ranges call it.
-func LastAddr(p netip.Prefix) netip.Addr { return ranges.LastAddr(p) }

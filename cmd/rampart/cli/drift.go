@@ -41,7 +41,8 @@ nftables, table inet rampart is compared: another table cannot accept what
 rampart's table drops, so other tables are not judged.
 
 A family whose save output is not given is not checked. NODE may also be a
-role's name, for members known only by range. Exit 1 on drift.`,
+role's name, for members known only by range, or an address of a node or
+pool. Exit 1 on drift.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if format != "text" && format != "json" {
@@ -63,13 +64,10 @@ role's name, for members known only by range. Exit 1 on drift.`,
 			if err != nil {
 				return err
 			}
-			role := ""
-			if n := s.Node(node); n != nil {
-				role = n.Role
-			} else if r := s.Role(node); r != nil {
-				role = r.Name
-			} else {
-				return &exitError{code: ExitInvalid, err: fmt.Errorf("--node %q is neither a node nor a role of %s", node, file)}
+			p := policy.Compile(s)
+			role, _, err := destination(p, node) // as explain's --to: a node, a role, or an address of a node or pool
+			if err != nil {
+				return &exitError{code: ExitInvalid, err: fmt.Errorf("--node %q is neither a node nor a role of %s, nor the address of one", node, file)}
 			}
 			backend := s.Firewall.Backend
 			live := &drift.Live{IPTables: map[policy.Family]*drift.IPTables{}}
@@ -114,7 +112,6 @@ role's name, for members known only by range. Exit 1 on drift.`,
 				}
 				checked = append(checked, "sets")
 			}
-			p := policy.Compile(s)
 			want, err := drift.Expect(p, role, backend)
 			if err != nil {
 				return err
@@ -145,7 +142,7 @@ role's name, for members known only by range. Exit 1 on drift.`,
 		},
 	}
 	c.Flags().StringVarP(&file, "file", "f", "", "the cluster spec (required)")
-	c.Flags().StringVar(&node, "node", "", "the node (or role) the state was taken from (required)")
+	c.Flags().StringVar(&node, "node", "", "the node (or role, or an address) the state was taken from (required)")
 	c.Flags().StringVar(&ipt4, "iptables-save", "", "output of iptables-save (- for standard input)")
 	c.Flags().StringVar(&ipt6, "ip6tables-save", "", "output of ip6tables-save (- for standard input)")
 	c.Flags().StringVar(&ipsets, "ipset-save", "", "output of ipset save (- for standard input)")

@@ -65,3 +65,39 @@ func TestDriftNeverLoaded(t *testing.T) {
 		})
 	}
 }
+
+// TestDriftNodeByAddress: --node resolves as explain's --to does, through
+// the policy: a node's name, a role's name, or an address of a node (or of a
+// pool) all name the role whose rules are compared; anything else is refused.
+func TestDriftNodeByAddress(t *testing.T) {
+	s, err := spec.LoadFile(fixture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := policy.Compile(s).Node("agent-1")
+	if n == nil || len(n.Addresses) == 0 {
+		t.Fatalf("%s has no node agent-1 with an address", fixture)
+	}
+	empty := filepath.Join(t.TempDir(), "empty")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	drift := func(node string) (int, string) {
+		code, stdout, stderr := run("drift", "-f", fixture, "--node", node, "--iptables-save", empty, "--ipset-save", empty)
+		return code, stdout + stderr
+	}
+	byName, want := drift("agent-1")
+	if byName != 1 || !strings.Contains(want, "(role agent,") {
+		t.Fatalf("--node agent-1: exit %d\n%s", byName, want)
+	}
+	for _, node := range []string{n.Addresses[0].String(), "agent"} {
+		code, out := drift(node)
+		if code != 1 || strings.Replace(out, node, "agent-1", 1) != want {
+			t.Errorf("--node %s: exit %d\n%s\nwant what --node agent-1 gives:\n%s", node, code, out, want)
+		}
+	}
+	code, out := drift("192.0.2.123")
+	if code != ExitInvalid || !strings.Contains(out, "neither a node nor a role") || strings.Contains(out, "finding") {
+		t.Errorf("--node 192.0.2.123 (no node's, no pool's): exit %d\n%s", code, out)
+	}
+}
