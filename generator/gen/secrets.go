@@ -11,8 +11,8 @@ import (
 	"strings"
 )
 
-// pemKeyMarker is what every PEM private key says ("-----BEGIN PRIVATE KEY-----",
-// "EC PRIVATE KEY", "RSA PRIVATE KEY", ...).
+// pemKeyMarker is how the header line of every PEM private key ends,
+// whatever its kind (PKCS #8, EC, RSA, ...).
 var pemKeyMarker = []byte("PRIVATE KEY-----")
 
 // ContainsSecret reports whether data, a file of an output tree, holds key
