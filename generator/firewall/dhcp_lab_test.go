@@ -78,8 +78,9 @@ BOUND6|RENEW6|REBIND6|REBOOT6)
 esac
 `
 
-// TestDHCPLab: with the firewall of dcos-packet's agent loaded first, both
-// backends, dhclient -4 and -6 get an address from dnsmasq's ranges onto
+// TestDHCPLab: with the firewall of dcos-packet's agent loaded first (and,
+// in a second case, with its ruleset broken so that the failsafe holds the
+// node), both backends, dhclient -4 and -6 get an address from dnsmasq's ranges onto
 // eth0 and renew it at T1 (the server's answer to the renewal reaches
 // dhclient, which extends the address's lifetime); the router's
 // advertisement gives the node its IPv6 default route.
@@ -90,117 +91,141 @@ func TestDHCPLab(t *testing.T) {
 		t.Fatal(err)
 	}
 	eachBackend(t, func(t *testing.T, backend string) {
-		c := dcosSpec(t, backend)
-		lab := netlab.New(t)
-		router, node := lab.NewNS("router"), lab.NewNS("node")
-		install(t, node, c, c.machineFor(t, dhcpNode)).apply(t)
-		lab.Link(router, "eth0", node, "eth0")
-		router.AddAddr("eth0", dhcpRouter4)
-		router.AddAddr("eth0", dhcpRouter6)
-		for _, ns := range []*netlab.NS{router, node} {
-			if err := waitLinkLocal(ns, "eth0", dadWait); err != nil {
-				t.Fatal(err)
-			}
-		}
-
-		dir := t.TempDir()
-		server := startDaemon(t, router, "dnsmasq", "dnsmasq",
-			"--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--port=0",
-			"--user=root", "--interface=eth0", "--dhcp-authoritative",
-			fmt.Sprintf("--dhcp-range=%s,%s,255.255.255.0,%ds", dhcpFirst4, dhcpLast4, int(dhcpLease.Seconds())),
-			fmt.Sprintf("--dhcp-range=%s,%s,64,%ds", dhcpFirst6, dhcpLast6, int(dhcpLease.Seconds())),
-			"--enable-ra",
-			"--dhcp-leasefile="+filepath.Join(dir, "dnsmasq.leases"),
-			"--pid-file="+filepath.Join(dir, "dnsmasq.pid"),
-			"--log-facility=-")
-		if err := server.waitFor("DHCPv6, IP range", 10*time.Second); err != nil {
-			t.Fatal(err)
-		}
-
-		conf := filepath.Join(dir, "dhclient.conf")
-		if err := os.WriteFile(conf, nil, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		clients := map[string]*dhcpClient{}
-		for _, fam := range []string{"4", "6"} {
-			script := filepath.Join(dir, "dhclient"+fam+".sh")
-			if err := os.WriteFile(script, []byte(fmt.Sprintf(dhcpScript, ip)), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			clients[fam] = &dhcpClient{fam: fam, log: script + ".log", started: time.Now(),
-				d: startDaemon(t, node, "dhclient -"+fam,
-					"dhclient", "-"+fam, "-d", "-v", "-cf", conf,
-					"-lf", filepath.Join(dir, "dhclient"+fam+".leases"),
-					"-pf", filepath.Join(dir, "dhclient"+fam+".pid"),
-					"-sf", script, "eth0")}
-		}
-
-		// get: an address of the range on eth0, the one dhclient bound
-		bound := map[string]netip.Addr{}
-		deadline := time.Now().Add(bindWait)
-		for len(bound) < len(clients) && time.Now().Before(deadline) {
-			for fam, cl := range clients {
-				if _, ok := bound[fam]; ok {
-					continue
-				}
-				if a, ok := cl.leased(node); ok {
-					bound[fam] = a
-					t.Logf("IPv%s: %s on eth0 %s after dhclient -%s started", fam, a, time.Since(cl.started).Round(100*time.Millisecond), fam)
-				}
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
-		for _, fam := range []string{"4", "6"} {
-			if _, ok := bound[fam]; !ok {
-				cl := clients[fam]
-				t.Errorf("IPv%s (%s): the node has no global IPv%s address of the DHCP range on eth0 %s after dhclient -%s started, "+
-					"with the firewall loaded before the interface had an address%s\n%s\n%s\n%s",
-					fam, backend, fam, bindWait, fam, cl.hint(), cl.d.tail("dhclient -"+fam+" output"), cl.logText(), server.tail("dnsmasq log"))
-			}
-		}
-		// the router's advertisement (hop limit 255, from its link-local
-		// address) passes the firewall: the default route points at it
-		if out, err := node.Exec("ip", "-6", "route", "show", "default"); err != nil || !strings.Contains(string(out), "proto ra") {
-			t.Errorf("%s: no IPv6 default route learnt from the router's advertisement: %q %v\n%s", backend, out, err, server.tail("dnsmasq log"))
-		}
-		if len(bound) == 0 {
-			return
-		}
-
-		// renew: dhclient renews at T1 and runs its script with RENEW
-		// (RENEW6) only on the server's answer; the address stays, its
-		// lifetime extended past what remained at T1
-		renewed := map[string]bool{}
-		deadline = time.Now().Add(renewWait)
-		for len(renewed) < len(bound) && time.Now().Before(deadline) {
-			for fam, a := range bound {
-				if !renewed[fam] && clients[fam].logged(renewReason[fam], a) {
-					renewed[fam] = true
-					t.Logf("IPv%s: %s renewed %s after dhclient -%s started", fam, a, time.Since(clients[fam].started).Round(100*time.Millisecond), fam)
-				}
-			}
-			time.Sleep(500 * time.Millisecond)
-		}
-		for _, fam := range []string{"4", "6"} {
-			a, ok := bound[fam]
-			if !ok {
-				continue
-			}
-			cl := clients[fam]
-			if !renewed[fam] {
-				t.Errorf("IPv%s (%s): dhclient -%s did not renew %s within %s of binding (T1 is half the %s lease)\n%s\n%s\n%s",
-					fam, backend, fam, a, renewWait, dhcpLease, cl.d.tail("dhclient -"+fam+" output"), cl.logText(), server.tail("dnsmasq log"))
-				continue
-			}
-			valid, ok := validLifetime(node, "eth0", a)
-			switch {
-			case !ok:
-				t.Errorf("IPv%s (%s): %s is gone from eth0 after its renewal\n%s", fam, backend, a, cl.logText())
-			case valid <= dhcpLease/2:
-				t.Errorf("IPv%s (%s): %s has %s left after its renewal, want more than the %s left at T1", fam, backend, a, valid, dhcpLease/2)
-			}
+		for _, failsafe := range []bool{false, true} {
+			t.Run(map[bool]string{false: "loaded", true: "failsafe"}[failsafe], func(t *testing.T) {
+				t.Parallel()
+				dhcpLab(t, ip, backend, failsafe)
+			})
 		}
 	})
+}
+
+// dhcpLab is one case of TestDHCPLab; with failsafe, the node's ruleset is
+// broken and the node boots closed by the failsafe, which must still let
+// its DHCP client get its addresses (renewal is checked with the ruleset).
+func dhcpLab(t *testing.T, ip, backend string, failsafe bool) {
+	c := dcosSpec(t, backend)
+	lab := netlab.New(t)
+	router, node := lab.NewNS("router"), lab.NewNS("node")
+	in := install(t, node, c, c.machineFor(t, dhcpNode))
+	if failsafe {
+		if backend == "nftables" {
+			breakFile(t, in, "rampart.nft", "add rule inet rampart input tcp dport 70000 accept")
+		} else {
+			breakFile(t, in, "iptables.v6", "-A RAMPART-INPUT -p tcp --dport 70000 -j ACCEPT")
+		}
+		if out, err := node.Exec("env", "-i", "PATH="+systemdPath, in.script); err == nil || !strings.Contains(string(out), "closed (failsafe)") {
+			t.Fatalf("the broken ruleset did not leave the node in its failsafe: %v\n%s", err, out)
+		}
+	} else {
+		in.apply(t)
+	}
+	lab.Link(router, "eth0", node, "eth0")
+	router.AddAddr("eth0", dhcpRouter4)
+	router.AddAddr("eth0", dhcpRouter6)
+	for _, ns := range []*netlab.NS{router, node} {
+		if err := waitLinkLocal(ns, "eth0", dadWait); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	dir := t.TempDir()
+	server := startDaemon(t, router, "dnsmasq", "dnsmasq",
+		"--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--port=0",
+		"--user=root", "--interface=eth0", "--dhcp-authoritative",
+		fmt.Sprintf("--dhcp-range=%s,%s,255.255.255.0,%ds", dhcpFirst4, dhcpLast4, int(dhcpLease.Seconds())),
+		fmt.Sprintf("--dhcp-range=%s,%s,64,%ds", dhcpFirst6, dhcpLast6, int(dhcpLease.Seconds())),
+		"--enable-ra",
+		"--dhcp-leasefile="+filepath.Join(dir, "dnsmasq.leases"),
+		"--pid-file="+filepath.Join(dir, "dnsmasq.pid"),
+		"--log-facility=-")
+	if err := server.waitFor("DHCPv6, IP range", 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+
+	conf := filepath.Join(dir, "dhclient.conf")
+	if err := os.WriteFile(conf, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	clients := map[string]*dhcpClient{}
+	for _, fam := range []string{"4", "6"} {
+		script := filepath.Join(dir, "dhclient"+fam+".sh")
+		if err := os.WriteFile(script, []byte(fmt.Sprintf(dhcpScript, ip)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		clients[fam] = &dhcpClient{fam: fam, log: script + ".log", started: time.Now(),
+			d: startDaemon(t, node, "dhclient -"+fam,
+				"dhclient", "-"+fam, "-d", "-v", "-cf", conf,
+				"-lf", filepath.Join(dir, "dhclient"+fam+".leases"),
+				"-pf", filepath.Join(dir, "dhclient"+fam+".pid"),
+				"-sf", script, "eth0")}
+	}
+
+	// get: an address of the range on eth0, the one dhclient bound
+	bound := map[string]netip.Addr{}
+	deadline := time.Now().Add(bindWait)
+	for len(bound) < len(clients) && time.Now().Before(deadline) {
+		for fam, cl := range clients {
+			if _, ok := bound[fam]; ok {
+				continue
+			}
+			if a, ok := cl.leased(node); ok {
+				bound[fam] = a
+				t.Logf("IPv%s: %s on eth0 %s after dhclient -%s started", fam, a, time.Since(cl.started).Round(100*time.Millisecond), fam)
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for _, fam := range []string{"4", "6"} {
+		if _, ok := bound[fam]; !ok {
+			cl := clients[fam]
+			t.Errorf("IPv%s (%s): the node has no global IPv%s address of the DHCP range on eth0 %s after dhclient -%s started, "+
+				"with the firewall loaded before the interface had an address%s\n%s\n%s\n%s",
+				fam, backend, fam, bindWait, fam, cl.hint(), cl.d.tail("dhclient -"+fam+" output"), cl.logText(), server.tail("dnsmasq log"))
+		}
+	}
+	// the router's advertisement (hop limit 255, from its link-local
+	// address) passes the firewall: the default route points at it
+	if out, err := node.Exec("ip", "-6", "route", "show", "default"); err != nil || !strings.Contains(string(out), "proto ra") {
+		t.Errorf("%s: no IPv6 default route learnt from the router's advertisement: %q %v\n%s", backend, out, err, server.tail("dnsmasq log"))
+	}
+	if len(bound) == 0 || failsafe {
+		return
+	}
+
+	// renew: dhclient renews at T1 and runs its script with RENEW
+	// (RENEW6) only on the server's answer; the address stays, its
+	// lifetime extended past what remained at T1
+	renewed := map[string]bool{}
+	deadline = time.Now().Add(renewWait)
+	for len(renewed) < len(bound) && time.Now().Before(deadline) {
+		for fam, a := range bound {
+			if !renewed[fam] && clients[fam].logged(renewReason[fam], a) {
+				renewed[fam] = true
+				t.Logf("IPv%s: %s renewed %s after dhclient -%s started", fam, a, time.Since(clients[fam].started).Round(100*time.Millisecond), fam)
+			}
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	for _, fam := range []string{"4", "6"} {
+		a, ok := bound[fam]
+		if !ok {
+			continue
+		}
+		cl := clients[fam]
+		if !renewed[fam] {
+			t.Errorf("IPv%s (%s): dhclient -%s did not renew %s within %s of binding (T1 is half the %s lease)\n%s\n%s\n%s",
+				fam, backend, fam, a, renewWait, dhcpLease, cl.d.tail("dhclient -"+fam+" output"), cl.logText(), server.tail("dnsmasq log"))
+			continue
+		}
+		valid, ok := validLifetime(node, "eth0", a)
+		switch {
+		case !ok:
+			t.Errorf("IPv%s (%s): %s is gone from eth0 after its renewal\n%s", fam, backend, a, cl.logText())
+		case valid <= dhcpLease/2:
+			t.Errorf("IPv%s (%s): %s has %s left after its renewal, want more than the %s left at T1", fam, backend, a, valid, dhcpLease/2)
+		}
+	}
 }
 
 // The reasons dhclient gives its script for a new lease and a renewed one.
