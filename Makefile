@@ -7,7 +7,7 @@ BIN := $(CURDIR)/.bin
 # checked by the same Ignition version it was translated for.
 IGNITION_VERSION := $(shell $(GO) list -m -f '{{.Version}}' github.com/coreos/ignition/v2)
 IGNITION := $(BIN)/ignition-$(IGNITION_VERSION)
-DEBS := iptables ipset nftables iproute2 cloud-init libblkid-dev systemd etcd-server etcd-client git dnsmasq-base isc-dhcp-client
+DEBS := iptables ipset nftables iproute2 cloud-init libblkid-dev systemd etcd-server etcd-client git dnsmasq-base isc-dhcp-client openssh-server openssh-client
 TEST_TIMEOUT ?= 14m
 
 .PHONY: all build demo test unit bench deps deps-debs deps-moto fuzz fmt vet clean
