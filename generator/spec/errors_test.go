@@ -176,6 +176,23 @@ nodes:
 		},
 	},
 	{
+		name: "node ssh target is not a host",
+		spec: `version: 1
+cluster: c
+roles:
+  web: {zone: public}
+nodes:
+  - {name: web-1, role: web, addresses: [10.0.0.1], ssh: "web 1:22"}
+  - {name: web-2, role: web, addresses: [10.0.0.2], ssh: "bastion.example.org:2222"}
+  - {name: web-3, role: web, addresses: [10.0.0.3], ssh: "[2001:db8::3]:22"}
+  - {name: web-4, role: web, addresses: [10.0.0.4], ssh: "10.0.0.4:0"}
+`,
+		want: []string{
+			`t.yaml:6:58: nodes[0].ssh: "web 1:22" is not a host name or address to connect to (host, host:port or [IPv6]:port)`,
+			`t.yaml:9:58: nodes[3].ssh: "10.0.0.4:0" is not a host name or address to connect to (host, host:port or [IPv6]:port)`,
+		},
+	},
+	{
 		name: "node address is a CIDR",
 		spec: `version: 1
 cluster: c

@@ -103,7 +103,10 @@ type Node struct {
 	Name      string       // host name, unique in the spec
 	Role      string       // name of one of the spec's roles
 	Addresses []netip.Addr // IPv4 and IPv6, at least one; no other node has them
-	Pos       Pos          // where the list item was written
+	// SSH is where `rampart apply` connects to the node: a host name or an
+	// address, with an optional :port. "" means its first address.
+	SSH string
+	Pos Pos // where the list item was written
 }
 
 // Pool is a set of members known only by address ranges (autoscaling groups).

@@ -1,8 +1,10 @@
 package spec
 
 import (
+	"net"
 	"net/netip"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -384,6 +386,15 @@ func (d *decoder) nodes(n *yaml.Node, r *raw) {
 				node.Role, _ = d.str(v, join(path, "role"))
 				ref.to = v
 			}},
+			field{"ssh", func(_, v *yaml.Node) {
+				if s, ok := d.str(v, join(path, "ssh")); ok {
+					if !sshTarget(s) {
+						d.errorf(v, join(path, "ssh"), "%q is not a host name or address to connect to (host, host:port or [IPv6]:port)", s)
+						return
+					}
+					node.SSH = s
+				}
+			}},
 			field{"addresses", func(_, v *yaml.Node) {
 				addrNode = v
 				seen := map[netip.Addr]int{}
@@ -566,3 +577,34 @@ func ValidNodeName(s string) bool { return nodeName.MatchString(s) }
 // ValidRoleName reports whether s can name a role: a-z first, at most 16
 // characters of a-z, 0-9 and -, and not a word reserved in rules.
 func ValidRoleName(s string) bool { return roleName.MatchString(s) && !reserved[s] }
+
+// hostLabel is one label of a DNS host name.
+var hostLabel = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
+
+// sshTarget reports whether s names a host to connect to: an address, a DNS
+// host name, or either with a port (IPv6 in brackets).
+func sshTarget(s string) bool {
+	if _, err := netip.ParseAddr(s); err == nil {
+		return true
+	}
+	host := s
+	if h, port, err := net.SplitHostPort(s); err == nil {
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 1 || n > 65535 {
+			return false
+		}
+		host = h
+		if _, err := netip.ParseAddr(host); err == nil {
+			return true
+		}
+	}
+	if host == "" || len(host) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(host, "."), ".") {
+		if !hostLabel.MatchString(label) {
+			return false
+		}
+	}
+	return true
+}
