@@ -1,9 +1,9 @@
 package spec
 
 import (
-	"fmt"
 	"net/netip"
 
+	"github.com/rampart-cluster/rampart/generator/report"
 	"gopkg.in/yaml.v3"
 )
 
@@ -61,7 +61,7 @@ func mustPorts(list []string, pos Pos) []Port {
 	out := make([]Port, 0, len(list))
 	for _, s := range list {
 		d := &decoder{file: pos.File}
-		p, ok := d.port(&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s}, "")
+		p, ok := d.port(&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s}, nil)
 		if !ok {
 			panic("rampart: bad built-in port " + s)
 		}
@@ -77,10 +77,10 @@ func (d *decoder) build(root *yaml.Node, r *raw) *Spec {
 	top := Pos{File: d.file, Line: root.Line, Col: root.Column}
 	s := &Spec{File: d.file, Version: 1, ProfilePos: top}
 	if !r.verGiven {
-		d.errorf(root, "", `version is missing: write "version: 1" at the top of the spec`)
+		d.errorf(root, nil, msgVersionMissing)
 	}
 	if !r.clGiven {
-		d.errorf(root, "", "cluster is missing: name the cluster (1 to 20 characters of a-z, 0-9 and -)")
+		d.errorf(root, nil, msgClusterMissing)
 	} else if r.cluster != nil {
 		s.Cluster = *r.cluster
 	}
@@ -93,7 +93,7 @@ func (d *decoder) build(root *yaml.Node, r *raw) *Spec {
 	if s.Outputs == nil {
 		s.Outputs = []string{OutputIgnition}
 	} else if isNull(r.outNode) || (r.outNode.Kind == yaml.SequenceNode && len(r.outNode.Content) == 0) {
-		d.errorf(r.outNode, "outputs", "the list is empty; name at least one of: ignition, cloud-config")
+		d.errorf(r.outNode, report.At("outputs"), msgOutputsEmpty)
 	}
 
 	s.Profile = "none"
@@ -118,11 +118,11 @@ func (d *decoder) build(root *yaml.Node, r *raw) *Spec {
 	if s.Etcd.ClientPort == s.Etcd.PeerPort {
 		switch client, peer := r.etcdPorts[0], r.etcdPorts[1]; {
 		case peer != nil && client != nil:
-			d.errorf(peer, "etcd.peer_port", "%d is also the client_port; etcd needs two different ports", s.Etcd.PeerPort)
+			d.errorf(peer, report.At("etcd", "peer_port"), msgEtcdPortsEqual, s.Etcd.PeerPort)
 		case client != nil:
-			d.errorf(client, "etcd.client_port", "%d is the default peer_port; etcd needs two different ports (set etcd.peer_port too)", s.Etcd.ClientPort)
+			d.errorf(client, report.At("etcd", "client_port"), msgEtcdPortIsDefaultPeer, s.Etcd.ClientPort)
 		default:
-			d.errorf(peer, "etcd.peer_port", "%d is the default client_port; etcd needs two different ports (set etcd.client_port too)", s.Etcd.PeerPort)
+			d.errorf(peer, report.At("etcd", "peer_port"), msgEtcdPortIsDefaultClient, s.Etcd.PeerPort)
 		}
 	}
 
@@ -137,7 +137,7 @@ func (d *decoder) build(root *yaml.Node, r *raw) *Spec {
 			s.Firewall.Backend = "nftables"
 		}
 	} else if s.Firewall.Backend == "iptables" && s.OS.Variant == "fcos" {
-		d.errorf(r.backend, "firewall.backend", "iptables needs ipset, which Fedora CoreOS does not ship; use nftables (the default for fcos)")
+		d.errorf(r.backend, report.At("firewall", "backend"), msgIPTablesOnFCOS)
 	}
 	if s.Firewall.Action == "" {
 		s.Firewall.Action = "drop"
@@ -184,7 +184,7 @@ func (d *decoder) buildRoles(s *Spec, r *raw) {
 			if !rr.zoneGiven {
 				// Reported, and the role still exists: what refers to it
 				// is not a second problem.
-				d.add(&Error{Pos: rr.pos, Path: "roles." + rr.name, Msg: "the role needs a zone (admin, private or public)"})
+				d.add(msgRoleWithoutZone.At(report.At("roles", rr.name), rr.pos))
 			}
 			role = &Role{Name: rr.name, Pos: rr.pos, Origin: "spec"}
 			byName[rr.name] = role
@@ -221,11 +221,11 @@ func (d *decoder) buildRoles(s *Spec, r *raw) {
 	}
 	for _, rr := range r.roles {
 		if rr.etcdClient != nil && *rr.etcdClient && !etcd {
-			d.errorf(rr.etcdClientNode, "roles."+rr.name+".etcd_client", "no role runs etcd (etcd: true), so there is no etcd for the role's machines to be clients of")
+			d.errorf(rr.etcdClientNode, report.At("roles", rr.name, "etcd_client"), msgEtcdClientWithoutEtcd)
 		}
 	}
 	if len(s.Roles) == 0 && !r.rlGiven && (r.profNode == nil || r.profile != nil) {
-		d.add(&Error{Pos: s.ProfilePos, Msg: "no roles: declare roles or choose a profile (dcos, coreos-web) that brings them"})
+		d.add(msgNoRoles.At(nil, s.ProfilePos))
 	}
 }
 
@@ -235,20 +235,20 @@ func (d *decoder) buildMembers(s *Spec, r *raw) {
 	for _, n := range r.nodes {
 		ref := d.refs[n]
 		if first, dup := names[n.Name]; dup {
-			d.errorf(ref.name, ref.path+".name", "node name %q is used twice (first at line %d)", n.Name, d.refs[first].name.Line)
+			d.errorf(ref.name, ref.path.Append("name"), msgNodeNameTwice, n.Name, d.refs[first].name.Line)
 			continue
 		}
 		names[n.Name] = n
 		if s.Role(n.Role) == nil {
 			if !r.roleNames[n.Role] {
-				d.errorf(ref.to, ref.path+".role", "role %q does not exist (roles: %s)", n.Role, roleList(s))
+				d.errorf(ref.to, ref.path.Append("role"), msgUnknownRole, n.Role, roleList(s))
 			}
 			continue
 		}
 		clash := false
 		for j, a := range n.Addresses {
 			if other, dup := owners[a]; dup {
-				d.errorf(ref.addrs[j], ref.addrPath[j], "%s is also an address of node %s (line %d); a node's addresses are its own", a, other.Name, d.refs[other].name.Line)
+				d.errorf(ref.addrs[j], ref.addrPath[j], msgAddressOfOtherNode, a, other.Name, d.refs[other].name.Line)
 				clash = true
 				continue
 			}
@@ -263,12 +263,12 @@ func (d *decoder) buildMembers(s *Spec, r *raw) {
 		role := s.Role(p.Role)
 		if role == nil {
 			if !r.roleNames[p.Role] {
-				d.errorf(ref.to, ref.path+".role", "role %q does not exist (roles: %s)", p.Role, roleList(s))
+				d.errorf(ref.to, ref.path.Append("role"), msgUnknownRole, p.Role, roleList(s))
 			}
 			continue
 		}
 		if role.Etcd {
-			d.errorf(ref.to, ref.path+".role", "role %q runs etcd, whose members must be listed as nodes with their addresses, not as a pool", p.Role)
+			d.errorf(ref.to, ref.path.Append("role"), msgEtcdRoleInPool, p.Role)
 			continue
 		}
 		s.Pools = append(s.Pools, p)
@@ -298,14 +298,13 @@ func (d *decoder) buildOverlays(s *Spec, r *raw) {
 	}
 	for _, o := range r.overlays.Networks {
 		if s.Role(o.Name) != nil {
-			d.add(&Error{Pos: o.Pos, Path: "overlays.networks." + o.Name, Msg: fmt.Sprintf("%q is also a role; rules could not tell them apart: rename the overlay", o.Name)})
+			d.add(msgOverlayIsRole.At(report.At("overlays", "networks", o.Name), o.Pos, o.Name))
 			continue
 		}
 		clash := false
 		for _, prev := range s.Overlays.Networks {
 			if prev.Prefix.Overlaps(o.Prefix) {
-				d.add(&Error{Pos: o.Pos, Path: "overlays.networks." + o.Name,
-					Msg: fmt.Sprintf("%s overlaps overlay %s (%s, line %d); overlays must not share addresses", o.Prefix, prev.Name, prev.Prefix, prev.Pos.Line)})
+				d.add(msgOverlaysOverlap.At(report.At("overlays", "networks", o.Name), o.Pos, o.Prefix, prev.Name, prev.Prefix, prev.Pos.Line))
 				clash = true
 				break
 			}
@@ -321,13 +320,13 @@ func (d *decoder) buildOverlays(s *Spec, r *raw) {
 			name := []string{a.From, a.To}[j]
 			if r.overlays.Overlay(name) == nil {
 				if !r.overlayNames[name] {
-					d.errorf(end, ref.path+"."+[]string{"from", "to"}[j], "%q is not an overlay (overlays: %s)", name, overlayList(r.overlays))
+					d.errorf(end, ref.path.Append([]string{"from", "to"}[j]), msgUnknownOverlay, name, overlayList(r.overlays))
 				}
 				ok = false
 			}
 		}
 		if ok && a.From == a.To {
-			d.errorf(ref.to, ref.path+".to", "%s to itself is always allowed; an allowed pair names two different overlays", a.From)
+			d.errorf(ref.to, ref.path.Append("to"), msgOverlayPairToItself, a.From)
 			ok = false
 		}
 		if ok {
@@ -367,15 +366,15 @@ func (d *decoder) buildRules(s *Spec, r *raw) {
 			_, perr := netip.ParsePrefix(rule.From)
 			_, aerr := netip.ParseAddr(rule.From)
 			if perr == nil || aerr == nil {
-				rule.FromIP, ok = d.prefix(ref.from, ref.path+".from", true)
+				rule.FromIP, ok = d.prefix(ref.from, ref.path.Append("from"), true)
 			} else {
-				d.errorf(ref.from, ref.path+".from", "%q is not world, admins, trusted, cluster, a role (%s), an overlay (%s) or an address/CIDR", rule.From, roleList(s), overlayList(r.overlays))
+				d.errorf(ref.from, ref.path.Append("from"), msgUnknownSource, rule.From, roleList(s), overlayList(r.overlays))
 				ok = false
 			}
 		}
 		if rule.To != ToAll && s.Role(rule.To) == nil {
 			if !r.roleNames[rule.To] {
-				d.errorf(ref.to, ref.path+".to", "%q is not a role (%s) or all", rule.To, roleList(s))
+				d.errorf(ref.to, ref.path.Append("to"), msgUnknownDestination, rule.To, roleList(s))
 			}
 			ok = false
 		}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/rampart-cluster/rampart/generator/report"
 	"gopkg.in/yaml.v3"
 )
 
@@ -37,16 +38,16 @@ func LoadFile(path string) (*Spec, error) {
 }
 
 // Parse decodes, defaults and validates a spec. The error, when not nil, is
-// an Errors value listing every problem of the file in order.
+// a *report.Failed listing every problem of the file in order.
 func Parse(file string, data []byte) (*Spec, error) {
 	d := &decoder{file: file, refs: map[any]*refs{}}
 	s := d.decode(data)
-	if len(d.errs) > 0 {
-		errs := d.errs.sorted()
+	if !d.errs.Empty() {
+		d.errs.Sort()
 		if d.dropped != nil {
-			errs = append(errs, &Error{Pos: d.dropped.Pos, Msg: fmt.Sprintf("stopped after %d problems; fix these and run again", maxErrors)})
+			d.errs.Append(msgStopped.At(nil, d.dropped.Pos, maxErrors))
 		}
-		return nil, errs
+		return nil, d.errs.Err()
 	}
 	return s, nil
 }
@@ -58,8 +59,8 @@ const maxErrors = 100
 
 type decoder struct {
 	file      string
-	errs      Errors
-	dropped   *Error // the first problem past maxErrors, if any
+	errs      report.Report
+	dropped   *report.Entry // the first problem past maxErrors, if any
 	visited   int
 	exhausted bool // the maxNodes or alias budget is spent: stop walking
 
@@ -75,11 +76,11 @@ type decoder struct {
 
 // refs remembers where a list item was and where its references were written.
 type refs struct {
-	path     string     // e.g. nodes[3]
-	from, to *yaml.Node // rule and overlay allow ends; a node's or pool's role is in to
+	path     report.Path // e.g. nodes[3]
+	from, to *yaml.Node  // rule and overlay allow ends; a node's or pool's role is in to
 	name     *yaml.Node
-	addrs    []*yaml.Node // a node's addresses, parallel to Node.Addresses
-	addrPath []string     // and their paths
+	addrs    []*yaml.Node  // a node's addresses, parallel to Node.Addresses
+	addrPath []report.Path // and their paths
 }
 
 func (d *decoder) pos(n *yaml.Node) Pos {
@@ -89,35 +90,35 @@ func (d *decoder) pos(n *yaml.Node) Pos {
 	return Pos{File: d.file, Line: n.Line, Col: n.Column}
 }
 
-func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
-	d.add(&Error{Pos: d.pos(n), Path: path, Msg: fmt.Sprintf(format, args...)})
+func (d *decoder) errorf(n *yaml.Node, path report.Path, m report.Message, args ...any) {
+	d.add(m.At(path, d.pos(n), args...))
 }
 
 // add records a problem, up to maxErrors of them, and none after the walk
 // stopped for spending its budget.
-func (d *decoder) add(e *Error) {
+func (d *decoder) add(e report.Entry) {
 	if d.exhausted {
 		return // what follows the budget's end was not read whole
 	}
-	if len(d.errs) >= maxErrors {
+	if len(d.errs.Entries) >= maxErrors {
 		if d.dropped == nil {
-			d.dropped = e
+			d.dropped = &e
 		}
 		return
 	}
-	d.errs = append(d.errs, e)
+	d.errs.Append(e)
 }
 
 // spent reports whether the spec has expanded past maxNodes values, saying
 // so (once) at n.
-func (d *decoder) spent(n *yaml.Node, path string) bool {
+func (d *decoder) spent(n *yaml.Node, path report.Path) bool {
 	if d.exhausted {
 		return true
 	}
 	if d.visited <= maxNodes {
 		return false
 	}
-	d.errorf(n, path, "the spec expands to more than %d values; split it or repeat less through aliases (*name)", maxNodes)
+	d.errorf(n, path, msgTooLarge, maxNodes)
 	d.exhausted = true
 	return true
 }
@@ -213,7 +214,7 @@ func (d *decoder) yamlError(data []byte, err error) {
 	if h := yamlHints[msg]; h != "" {
 		msg += " (" + h + ")"
 	}
-	d.add(&Error{Pos: Pos{File: d.file, Line: line, Col: col}, Msg: "not valid YAML: " + msg})
+	d.add(msgNotYAML.At(nil, Pos{File: d.file, Line: line, Col: col}, msg))
 }
 
 // aliasPos finds where the alias *name is first written, 1:1 if not found.
@@ -243,7 +244,7 @@ func (d *decoder) decode(data []byte) *Spec {
 		return nil
 	}
 	if len(doc.Content) == 0 {
-		d.errorf(nil, "", "the spec is empty: it needs at least version, cluster and roles")
+		d.errorf(nil, nil, msgEmpty)
 		return nil
 	}
 	for {
@@ -258,7 +259,7 @@ func (d *decoder) decode(data []byte) *Spec {
 			return nil
 		}
 		if len(next.Content) > 0 && !(isNull(next.Content[0]) && next.Content[0].Value == "") {
-			d.errorf(&next, "", "a second YAML document starts here; a spec file holds exactly one (remove the --- line or split the file)")
+			d.errorf(&next, nil, msgSecondDocument)
 			return nil
 		}
 	}
@@ -266,7 +267,7 @@ func (d *decoder) decode(data []byte) *Spec {
 	d.aliasBudget = satAdd(aliasBase, aliasFactor*written(&doc))
 	root := d.resolve(doc.Content[0])
 	if root.Kind != yaml.MappingNode {
-		d.errorf(root, "", "the spec must be a mapping of keys (version, cluster, roles, ...), not %s", kindName(root))
+		d.errorf(root, nil, msgNotTopMapping, kindName(root))
 		return nil
 	}
 	r := &raw{roleNames: map[string]bool{}, overlayNames: map[string]bool{}}
@@ -286,10 +287,10 @@ func (d *decoder) resolve(n *yaml.Node) *yaml.Node {
 		switch {
 		case d.exhausted:
 		case size == loops:
-			d.errorf(n, "", "alias *%s repeats a value that contains itself; YAML aliases must not loop", n.Value)
+			d.errorf(n, nil, msgAliasLoop, n.Value)
 			d.exhausted = true
 		case d.aliasCost > d.aliasBudget:
-			d.errorf(n, "", "aliases (*name) repeat more than %d values of this spec; write the repeated parts out instead", d.aliasBudget)
+			d.errorf(n, nil, msgAliasBudget, d.aliasBudget)
 			d.exhausted = true
 		}
 		n = n.Alias
@@ -401,10 +402,10 @@ type field struct {
 }
 
 // mapping walks a mapping, rejecting unknown and repeated keys.
-func (d *decoder) mapping(n *yaml.Node, path string, fields ...field) {
+func (d *decoder) mapping(n *yaml.Node, path report.Path, fields ...field) {
 	n = d.resolve(n)
 	if n.Kind != yaml.MappingNode {
-		d.errorf(n, path, "must be a mapping, not %s", kindName(n))
+		d.errorf(n, path, msgNotMapping, kindName(n))
 		return
 	}
 	seen := map[string]int{}
@@ -414,15 +415,15 @@ func (d *decoder) mapping(n *yaml.Node, path string, fields ...field) {
 			return
 		}
 		if k.Kind != yaml.ScalarNode {
-			d.errorf(k, path, "keys must be plain words, not %s", kindName(k))
+			d.errorf(k, path, msgKeyNotWord, kindName(k))
 			continue
 		}
 		if k.Tag == "!!merge" {
-			d.errorf(k, path, "YAML merge keys (<<) are not supported; write the keys out")
+			d.errorf(k, path, msgMergeKey)
 			continue
 		}
 		if line, ok := seen[k.Value]; ok {
-			d.errorf(k, join(path, k.Value), "key %q is given twice (first at line %d)", k.Value, line)
+			d.errorf(k, join(path, k.Value), msgKeyTwice, k.Value, line)
 			continue
 		}
 		seen[k.Value] = k.Line
@@ -439,19 +440,19 @@ func (d *decoder) mapping(n *yaml.Node, path string, fields ...field) {
 			for i, f := range fields {
 				names[i] = f.name
 			}
-			d.errorf(k, path, "unknown key %q (expected one of: %s)", k.Value, strings.Join(names, ", "))
+			d.errorf(k, path, msgUnknownKey, k.Value, strings.Join(names, ", "))
 		}
 	}
 }
 
 // pairs walks a mapping whose keys are names chosen by the user.
-func (d *decoder) pairs(n *yaml.Node, path string, fn func(key, val *yaml.Node)) {
+func (d *decoder) pairs(n *yaml.Node, path report.Path, fn func(key, val *yaml.Node)) {
 	n = d.resolve(n)
 	if isNull(n) {
 		return
 	}
 	if n.Kind != yaml.MappingNode {
-		d.errorf(n, path, "must be a mapping of names, not %s", kindName(n))
+		d.errorf(n, path, msgNotNameMapping, kindName(n))
 		return
 	}
 	seen := map[string]int{}
@@ -461,11 +462,11 @@ func (d *decoder) pairs(n *yaml.Node, path string, fn func(key, val *yaml.Node))
 			return
 		}
 		if k.Kind != yaml.ScalarNode {
-			d.errorf(k, path, "names must be plain words, not %s", kindName(k))
+			d.errorf(k, path, msgNameNotWord, kindName(k))
 			continue
 		}
 		if line, ok := seen[k.Value]; ok {
-			d.errorf(k, join(path, k.Value), "%q is defined twice (first at line %d)", k.Value, line)
+			d.errorf(k, join(path, k.Value), msgNameTwice, k.Value, line)
 			continue
 		}
 		seen[k.Value] = k.Line
@@ -474,13 +475,13 @@ func (d *decoder) pairs(n *yaml.Node, path string, fn func(key, val *yaml.Node))
 }
 
 // list walks a sequence.
-func (d *decoder) list(n *yaml.Node, path string, fn func(i int, item *yaml.Node)) {
+func (d *decoder) list(n *yaml.Node, path report.Path, fn func(i int, item *yaml.Node)) {
 	n = d.resolve(n)
 	if isNull(n) {
 		return
 	}
 	if n.Kind != yaml.SequenceNode {
-		d.errorf(n, path, "must be a list, not %s", kindName(n))
+		d.errorf(n, path, msgNotList, kindName(n))
 		return
 	}
 	for i, item := range n.Content {
@@ -496,49 +497,49 @@ func isNull(n *yaml.Node) bool {
 }
 
 // str decodes a string scalar.
-func (d *decoder) str(n *yaml.Node, path string) (string, bool) {
+func (d *decoder) str(n *yaml.Node, path report.Path) (string, bool) {
 	if n.Kind != yaml.ScalarNode || isNull(n) {
-		d.errorf(n, path, "must be a string, not %s", kindName(n))
+		d.errorf(n, path, msgNotString, kindName(n))
 		return "", false
 	}
 	return n.Value, true
 }
 
 // integer decodes a whole number, written as YAML writes integers.
-func (d *decoder) integer(n *yaml.Node, path string) (int64, bool) {
+func (d *decoder) integer(n *yaml.Node, path report.Path) (int64, bool) {
 	var v int64
 	if n.Kind != yaml.ScalarNode || n.Tag != "!!int" || n.Decode(&v) != nil {
-		d.errorf(n, path, "must be a whole number, not %s", kindName(n))
+		d.errorf(n, path, msgNotInteger, kindName(n))
 		return 0, false
 	}
 	return v, true
 }
 
 // portValue decodes a whole number from 1 to 65535.
-func (d *decoder) portValue(n *yaml.Node, path string) (uint16, bool) {
+func (d *decoder) portValue(n *yaml.Node, path report.Path) (uint16, bool) {
 	v, ok := d.integer(n, path)
 	if !ok {
 		return 0, false
 	}
 	if v < 1 || v > 65535 {
-		d.errorf(n, path, "port %d is out of range (1-65535)", v)
+		d.errorf(n, path, msgPortOutOfRange, v)
 		return 0, false
 	}
 	return uint16(v), true
 }
 
 // boolean decodes true or false.
-func (d *decoder) boolean(n *yaml.Node, path string) (bool, bool) {
+func (d *decoder) boolean(n *yaml.Node, path report.Path) (bool, bool) {
 	var v bool
 	if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" || n.Decode(&v) != nil {
-		d.errorf(n, path, "must be true or false, not %s", kindName(n))
+		d.errorf(n, path, msgNotBoolean, kindName(n))
 		return false, false
 	}
 	return v, true
 }
 
 // oneOf decodes a string that must be one of the choices.
-func (d *decoder) oneOf(n *yaml.Node, path string, choices ...string) (string, bool) {
+func (d *decoder) oneOf(n *yaml.Node, path report.Path, choices ...string) (string, bool) {
 	s, ok := d.str(n, path)
 	if !ok {
 		return "", false
@@ -548,23 +549,16 @@ func (d *decoder) oneOf(n *yaml.Node, path string, choices ...string) (string, b
 			return s, true
 		}
 	}
-	d.errorf(n, path, "%q is not one of: %s", s, strings.Join(choices, ", "))
+	d.errorf(n, path, msgNotOneOf, s, strings.Join(choices, ", "))
 	return "", false
 }
 
-func join(path, key string) string {
-	if path == "" {
-		return key
-	}
-	return path + "." + key
-}
+func join(path report.Path, key string) report.Path { return path.Append(key) }
 
-func index(path string, i int) string {
-	return fmt.Sprintf("%s[%d]", path, i)
-}
+func index(path report.Path, i int) report.Path { return path.Append(i) }
 
 // address decodes an IP address, IPv4 or IPv6, with no zone.
-func (d *decoder) address(n *yaml.Node, path string) (netip.Addr, bool) {
+func (d *decoder) address(n *yaml.Node, path report.Path) (netip.Addr, bool) {
 	s, ok := d.str(n, path)
 	if !ok {
 		return netip.Addr{}, false
@@ -572,29 +566,29 @@ func (d *decoder) address(n *yaml.Node, path string) (netip.Addr, bool) {
 	a, err := netip.ParseAddr(s)
 	if err != nil {
 		if _, perr := netip.ParsePrefix(s); perr == nil {
-			d.errorf(n, path, "%q is a range; a node's addresses are single addresses (use pools for ranges)", s)
+			d.errorf(n, path, msgNodeAddressIsRange, s)
 		} else {
-			d.errorf(n, path, "%q is not an IP address", s)
+			d.errorf(n, path, msgNotAddress, s)
 		}
 		return netip.Addr{}, false
 	}
 	if a.Zone() != "" {
-		d.errorf(n, path, "%q has an interface zone; write the address without %%%s", s, a.Zone())
+		d.errorf(n, path, msgAddressZone, s, a.Zone())
 		return netip.Addr{}, false
 	}
 	if a.Is4In6() {
-		d.errorf(n, path, "%q is an IPv4-mapped IPv6 address; write it as %s", s, a.Unmap())
+		d.errorf(n, path, msgIPv4Mapped, s, a.Unmap())
 		return netip.Addr{}, false
 	}
 	if a.IsUnspecified() || a.IsMulticast() {
-		d.errorf(n, path, "%q cannot be a node's address", s)
+		d.errorf(n, path, msgNotNodeAddress, s)
 		return netip.Addr{}, false
 	}
 	return a, true
 }
 
 // prefix decodes an address or a CIDR; an address becomes a /32 or /128.
-func (d *decoder) prefix(n *yaml.Node, path string, allowAddr bool) (netip.Prefix, bool) {
+func (d *decoder) prefix(n *yaml.Node, path report.Path, allowAddr bool) (netip.Prefix, bool) {
 	s, ok := d.str(n, path)
 	if !ok {
 		return netip.Prefix{}, false
@@ -602,37 +596,37 @@ func (d *decoder) prefix(n *yaml.Node, path string, allowAddr bool) (netip.Prefi
 	if !strings.Contains(s, "/") {
 		a, err := netip.ParseAddr(s)
 		if err != nil || a.Zone() != "" {
-			d.errorf(n, path, "%q is not an IP address or CIDR", s)
+			d.errorf(n, path, msgNotAddressOrCIDR, s)
 			return netip.Prefix{}, false
 		}
 		if !allowAddr {
-			d.errorf(n, path, "%q is an address; a CIDR such as %s is expected", s, netip.PrefixFrom(a, a.BitLen()))
+			d.errorf(n, path, msgAddressNotCIDR, s, netip.PrefixFrom(a, a.BitLen()))
 			return netip.Prefix{}, false
 		}
 		if a.Is4In6() {
-			d.errorf(n, path, "%q is an IPv4-mapped IPv6 address; write it as %s", s, a.Unmap())
+			d.errorf(n, path, msgIPv4Mapped, s, a.Unmap())
 			return netip.Prefix{}, false
 		}
 		return netip.PrefixFrom(a, a.BitLen()), true
 	}
 	p, err := netip.ParsePrefix(s)
 	if err != nil {
-		d.errorf(n, path, "%q is not a CIDR", s)
+		d.errorf(n, path, msgNotCIDR, s)
 		return netip.Prefix{}, false
 	}
 	if p.Addr().Is4In6() {
-		d.errorf(n, path, "%q is an IPv4-mapped IPv6 range; write it in IPv4", s)
+		d.errorf(n, path, msgIPv4MappedRange, s)
 		return netip.Prefix{}, false
 	}
 	if p.Masked() != p {
-		d.errorf(n, path, "%q has host bits set; did you mean %s?", s, p.Masked())
+		d.errorf(n, path, msgHostBits, s, p.Masked())
 		return netip.Prefix{}, false
 	}
 	return p, true
 }
 
 // ports decodes a port list such as [80/tcp, 10000-10100/tcp, icmp].
-func (d *decoder) ports(n *yaml.Node, path string) []Port {
+func (d *decoder) ports(n *yaml.Node, path report.Path) []Port {
 	var out []Port
 	seen := map[string]int{}
 	d.list(n, path, func(i int, item *yaml.Node) {
@@ -641,7 +635,7 @@ func (d *decoder) ports(n *yaml.Node, path string) []Port {
 			return
 		}
 		if line, dup := seen[p.String()]; dup {
-			d.errorf(item, index(path, i), "%s is listed twice (first at line %d)", p, line)
+			d.errorf(item, index(path, i), msgListedTwice, p, line)
 			return
 		}
 		seen[p.String()] = item.Line
@@ -651,9 +645,9 @@ func (d *decoder) ports(n *yaml.Node, path string) []Port {
 }
 
 // port decodes one port entry.
-func (d *decoder) port(n *yaml.Node, path string) (Port, bool) {
+func (d *decoder) port(n *yaml.Node, path report.Path) (Port, bool) {
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!int" {
-		d.errorf(n, path, "port %s needs a protocol: write %s/tcp or %s/udp", n.Value, n.Value, n.Value)
+		d.errorf(n, path, msgPortWithoutProtocol, n.Value, n.Value, n.Value)
 		return Port{}, false
 	}
 	s, ok := d.str(n, path)
@@ -666,16 +660,16 @@ func (d *decoder) port(n *yaml.Node, path string) (Port, bool) {
 	}
 	num, proto, found := strings.Cut(s, "/")
 	if !found {
-		d.errorf(n, path, "%q is not a port: write PORT/PROTO or FROM-TO/PROTO (80/tcp, 10000-10100/udp) or icmp", s)
+		d.errorf(n, path, msgNotPort, s)
 		return Port{}, false
 	}
 	switch Protocol(proto) {
 	case TCP, UDP:
 	case ICMP:
-		d.errorf(n, path, "ICMP has no ports: write icmp instead of %q", s)
+		d.errorf(n, path, msgICMPWithPort, s)
 		return Port{}, false
 	default:
-		d.errorf(n, path, "protocol %q in %q is not tcp or udp", proto, s)
+		d.errorf(n, path, msgUnknownProtocol, proto, s)
 		return Port{}, false
 	}
 	lo, hi, isRange := strings.Cut(num, "-")
@@ -690,21 +684,21 @@ func (d *decoder) port(n *yaml.Node, path string) (Port, bool) {
 			return Port{}, false
 		}
 		if to < from {
-			d.errorf(n, path, "range %q runs backwards; write %d-%d/%s", s, to, from, proto)
+			d.errorf(n, path, msgRangeBackwards, s, to, from, proto)
 			return Port{}, false
 		}
 	}
 	return Port{Proto: Protocol(proto), From: from, To: to, Pos: pos}, true
 }
 
-func (d *decoder) portNumber(n *yaml.Node, path, num, whole string) (uint16, bool) {
+func (d *decoder) portNumber(n *yaml.Node, path report.Path, num, whole string) (uint16, bool) {
 	v, err := strconv.Atoi(num)
 	if err != nil {
-		d.errorf(n, path, "%q in %q is not a port number", num, whole)
+		d.errorf(n, path, msgNotPortNumber, num, whole)
 		return 0, false
 	}
 	if v < 1 || v > 65535 {
-		d.errorf(n, path, "port %d in %q is out of range (1-65535)", v, whole)
+		d.errorf(n, path, msgPortInRangeOutOfRange, v, whole)
 		return 0, false
 	}
 	return uint16(v), true

@@ -3,11 +3,13 @@ package spec_test
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/rampart-cluster/rampart/generator/report"
 	"github.com/rampart-cluster/rampart/generator/spec"
 )
 
@@ -18,6 +20,8 @@ var brokenSpecs = []struct {
 	name string
 	spec string
 	want []string
+	// codes are the entries' codes, in order; nil: not checked
+	codes []string
 }{
 	{
 		name: "unknown top-level key",
@@ -30,6 +34,7 @@ roles:
 		want: []string{
 			`t.yaml:3:1: unknown key "colour" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider)`,
 		},
+		codes: []string{"spec.unknown-key"},
 	},
 	{
 		name: "unknown key in a role",
@@ -43,6 +48,7 @@ roles:
 		want: []string{
 			`t.yaml:6:5: roles.web: unknown key "foo" (expected one of: zone, etcd, etcd_client, public, admin)`,
 		},
+		codes: []string{"spec.unknown-key"},
 	},
 	{
 		name: "unknown key in firewall.log",
@@ -58,6 +64,7 @@ firewall:
 		want: []string{
 			`t.yaml:8:5: firewall.log: unknown key "foo" (expected one of: prefix, rate)`,
 		},
+		codes: []string{"spec.unknown-key"},
 	},
 	{
 		name: "version is a word",
@@ -69,6 +76,7 @@ roles:
 		want: []string{
 			`t.yaml:1:10: version: must be a whole number, not "one"`,
 		},
+		codes: []string{"spec.not-integer"},
 	},
 	{
 		name: "etcd is the string yes",
@@ -80,6 +88,7 @@ roles:
 		want: []string{
 			`t.yaml:4:29: roles.web.etcd: must be true or false, not "yes"`,
 		},
+		codes: []string{"spec.not-boolean"},
 	},
 	{
 		name: "port list is a string",
@@ -93,6 +102,7 @@ roles:
 		want: []string{
 			`t.yaml:6:13: roles.web.public: must be a list, not "80/tcp"`,
 		},
+		codes: []string{"spec.not-list"},
 	},
 	{
 		name: "roles is a list",
@@ -103,6 +113,7 @@ roles: [web]
 		want: []string{
 			`t.yaml:3:8: roles: must be a mapping of names, not a list`,
 		},
+		codes: []string{"spec.not-name-mapping"},
 	},
 	{
 		name: "version 2",
@@ -114,6 +125,7 @@ roles:
 		want: []string{
 			`t.yaml:1:10: version: spec version 2 is not supported; this rampart reads version 1`,
 		},
+		codes: []string{"spec.unsupported-version"},
 	},
 	{
 		name: "version missing",
@@ -124,6 +136,7 @@ roles:
 		want: []string{
 			`t.yaml:1:1: version is missing: write "version: 1" at the top of the spec`,
 		},
+		codes: []string{"spec.version-missing"},
 	},
 	{
 		name: "cluster missing",
@@ -134,6 +147,7 @@ roles:
 		want: []string{
 			`t.yaml:1:1: cluster is missing: name the cluster (1 to 20 characters of a-z, 0-9 and -)`,
 		},
+		codes: []string{"spec.cluster-missing"},
 	},
 	{
 		name: "cluster name with capitals and underscore",
@@ -145,6 +159,7 @@ roles:
 		want: []string{
 			`t.yaml:2:10: cluster: "Dcos_Dev" must be 1 to 20 characters of a-z, 0-9 and -`,
 		},
+		codes: []string{"spec.cluster-name"},
 	},
 	{
 		name: "duplicate node names",
@@ -159,6 +174,7 @@ nodes:
 		want: []string{
 			`t.yaml:7:12: nodes[1].name: node name "web-1" is used twice (first at line 6)`,
 		},
+		codes: []string{"spec.node-name-twice"},
 	},
 	{
 		name: "node address does not parse",
@@ -174,6 +190,7 @@ nodes:
 		want: []string{
 			`t.yaml:8:27: nodes[0].addresses[1]: "10.0.0.300" is not an IP address`,
 		},
+		codes: []string{"spec.not-address"},
 	},
 	{
 		name: "node ssh target is not a host",
@@ -191,6 +208,7 @@ nodes:
 			`t.yaml:6:58: nodes[0].ssh: "web 1:22" is not a host name or address to connect to (host, host:port or [IPv6]:port)`,
 			`t.yaml:9:58: nodes[3].ssh: "10.0.0.4:0" is not a host name or address to connect to (host, host:port or [IPv6]:port)`,
 		},
+		codes: []string{"spec.not-ssh-target", "spec.not-ssh-target"},
 	},
 	{
 		name: "node address is a CIDR",
@@ -206,6 +224,7 @@ nodes:
 		want: []string{
 			`t.yaml:8:17: nodes[0].addresses[0]: "10.0.0.0/24" is a range; a node's addresses are single addresses (use pools for ranges)`,
 		},
+		codes: []string{"spec.node-address-is-range"},
 	},
 	{
 		name: "node role does not exist",
@@ -221,6 +240,7 @@ nodes:
 		want: []string{
 			`t.yaml:7:11: nodes[0].role: role "db" does not exist (roles: web)`,
 		},
+		codes: []string{"spec.unknown-role"},
 	},
 	{
 		name: "pool role does not exist",
@@ -234,6 +254,7 @@ pools:
 		want: []string{
 			`t.yaml:5:11: pools[0].role: role "worker" does not exist (roles: master, agent, public-agent)`,
 		},
+		codes: []string{"spec.unknown-role"},
 	},
 	{
 		name: "pool CIDR with host bits",
@@ -247,6 +268,7 @@ pools:
 		want: []string{
 			`t.yaml:6:13: pools[0].cidrs[0]: "10.0.16.1/20" has host bits set; did you mean 10.0.16.0/20?`,
 		},
+		codes: []string{"spec.host-bits"},
 	},
 	{
 		name: "overlapping overlays",
@@ -259,6 +281,7 @@ overlays:
 		want: []string{
 			`t.yaml:5:33: overlays.networks.hr: 10.250.128.0/17 overlaps overlay it (10.250.0.0/16, line 5); overlays must not share addresses`,
 		},
+		codes: []string{"spec.overlays-overlap"},
 	},
 	{
 		name: "overlay named like a role",
@@ -271,6 +294,7 @@ overlays:
 		want: []string{
 			`t.yaml:5:14: overlays.networks.agent: "agent" is also a role; rules could not tell them apart: rename the overlay`,
 		},
+		codes: []string{"spec.overlay-is-role"},
 	},
 	{
 		name: "overlay allow names an unknown overlay",
@@ -285,6 +309,7 @@ overlays:
 		want: []string{
 			`t.yaml:7:22: overlays.allow[0].to: "sales" is not an overlay (overlays: it, hr)`,
 		},
+		codes: []string{"spec.unknown-overlay"},
 	},
 	{
 		name: "port 70000/tcp",
@@ -298,6 +323,7 @@ roles:
 		want: []string{
 			`t.yaml:6:22: roles.master.public[1]: port 70000 in "70000/tcp" is out of range (1-65535)`,
 		},
+		codes: []string{"spec.port-in-range-out-of-range"},
 	},
 	{
 		name: "port with icmp",
@@ -311,6 +337,7 @@ roles:
 		want: []string{
 			`t.yaml:6:21: roles.web.admin[1]: ICMP has no ports: write icmp instead of "80/icmp"`,
 		},
+		codes: []string{"spec.icmp-with-port"},
 	},
 	{
 		name: "port 0",
@@ -324,6 +351,7 @@ roles:
 		want: []string{
 			`t.yaml:6:14: roles.web.public[0]: port 0 in "0/tcp" is out of range (1-65535)`,
 		},
+		codes: []string{"spec.port-in-range-out-of-range"},
 	},
 	{
 		name: "backwards range",
@@ -337,6 +365,7 @@ roles:
 		want: []string{
 			`t.yaml:6:14: roles.web.public[0]: range "10100-10000/tcp" runs backwards; write 10000-10100/tcp`,
 		},
+		codes: []string{"spec.range-backwards"},
 	},
 	{
 		name: "port without protocol",
@@ -350,6 +379,7 @@ roles:
 		want: []string{
 			`t.yaml:6:14: roles.web.public[0]: port 80 needs a protocol: write 80/tcp or 80/udp`,
 		},
+		codes: []string{"spec.port-without-protocol"},
 	},
 	{
 		name: "unknown protocol",
@@ -363,6 +393,7 @@ roles:
 		want: []string{
 			`t.yaml:6:14: roles.web.public[0]: protocol "sctp" in "80/sctp" is not tcp or udp`,
 		},
+		codes: []string{"spec.unknown-protocol"},
 	},
 	{
 		name: "duplicate key in a mapping",
@@ -376,6 +407,7 @@ roles:
 		want: []string{
 			`t.yaml:6:5: roles.web.zone: key "zone" is given twice (first at line 5)`,
 		},
+		codes: []string{"spec.key-twice"},
 	},
 	{
 		name: "rule from an unknown name",
@@ -388,6 +420,7 @@ rules:
 		want: []string{
 			`t.yaml:5:12: rules[0].from: "bastion" is not world, admins, trusted, cluster, a role (master, agent, public-agent), an overlay (none) or an address/CIDR`,
 		},
+		codes: []string{"spec.unknown-source"},
 	},
 	{
 		name: "rule to an unknown role",
@@ -400,6 +433,7 @@ rules:
 		want: []string{
 			`t.yaml:5:24: rules[0].to: "masters" is not a role (master, agent, public-agent) or all`,
 		},
+		codes: []string{"spec.unknown-destination"},
 	},
 	{
 		name: "role without zone",
@@ -414,6 +448,7 @@ nodes:
 		want: []string{
 			`t.yaml:4:3: roles.web: the role needs a zone (admin, private or public)`,
 		},
+		codes: []string{"spec.role-without-zone"},
 	},
 	{
 		name: "unsupported os.version",
@@ -428,6 +463,7 @@ roles:
 		want: []string{
 			`t.yaml:5:12: os.version: Butane flatcar version "1.6.0" is not supported (supported: 1.0.0, 1.1.0)`,
 		},
+		codes: []string{"spec.unsupported-butane"},
 	},
 	{
 		name: "fcos with iptables",
@@ -442,6 +478,7 @@ firewall:
 		want: []string{
 			`t.yaml:7:12: firewall.backend: iptables needs ipset, which Fedora CoreOS does not ship; use nftables (the default for fcos)`,
 		},
+		codes: []string{"spec.iptables-on-fcos"},
 	},
 	{
 		name: "log prefix too long",
@@ -455,6 +492,7 @@ firewall:
 		want: []string{
 			`t.yaml:6:17: firewall.log.prefix: "rampart-cluster-dropped-this: " is 30 characters long; the kernel keeps at most 29 of a log prefix`,
 		},
+		codes: []string{"spec.log-prefix-long"},
 	},
 	{
 		name: "bad log rate",
@@ -468,6 +506,7 @@ firewall:
 		want: []string{
 			`t.yaml:6:15: firewall.log.rate: "10/fortnight" is not a rate: write N/second, N/minute, N/hour or N/day`,
 		},
+		codes: []string{"spec.log-rate"},
 	},
 	{
 		name: "etcd client_port equals peer_port",
@@ -482,6 +521,7 @@ etcd:
 		want: []string{
 			`t.yaml:7:14: etcd.peer_port: 2379 is also the client_port; etcd needs two different ports`,
 		},
+		codes: []string{"spec.etcd-ports-equal"},
 	},
 	{
 		name: "etcd client_port equals the default peer_port",
@@ -495,6 +535,7 @@ etcd:
 		want: []string{
 			`t.yaml:6:16: etcd.client_port: 2380 is the default peer_port; etcd needs two different ports (set etcd.peer_port too)`,
 		},
+		codes: []string{"spec.etcd-port-is-default-peer"},
 	},
 	{
 		name: "empty outputs list",
@@ -507,6 +548,7 @@ roles:
 		want: []string{
 			`t.yaml:3:10: outputs: the list is empty; name at least one of: ignition, cloud-config`,
 		},
+		codes: []string{"spec.outputs-empty"},
 	},
 	{
 		name: "unclosed flow mapping",
@@ -519,6 +561,7 @@ nodes: []
 		want: []string{
 			`t.yaml:4:1: not valid YAML: did not find expected ',' or '}' (is a { not closed, or a comma missing?)`,
 		},
+		codes: []string{"spec.not-yaml"},
 	},
 	{
 		name: "document is a list",
@@ -528,6 +571,7 @@ nodes: []
 		want: []string{
 			`t.yaml:1:1: the spec must be a mapping of keys (version, cluster, roles, ...), not a list`,
 		},
+		codes: []string{"spec.not-top-mapping"},
 	},
 	{
 		name: "profile none without roles",
@@ -538,6 +582,7 @@ profile: none
 		want: []string{
 			`t.yaml:3:10: no roles: declare roles or choose a profile (dcos, coreos-web) that brings them`,
 		},
+		codes: []string{"spec.no-roles"},
 	},
 	{
 		name: "second YAML document",
@@ -551,6 +596,7 @@ version: 1
 		want: []string{
 			`t.yaml:5:1: a second YAML document starts here; a spec file holds exactly one (remove the --- line or split the file)`,
 		},
+		codes: []string{"spec.second-document"},
 	},
 	{
 		name: "alias without anchor",
@@ -563,6 +609,7 @@ admins: *ops
 		want: []string{
 			`t.yaml:5:9: not valid YAML: alias *ops refers to no anchor &ops written before it`,
 		},
+		codes: []string{"spec.not-yaml"},
 	},
 	{
 		name: "os.version without os.variant",
@@ -575,6 +622,7 @@ roles:
 		want: []string{
 			`t.yaml:3:15: os.version: a version is given without os.variant; say which OS it is for (flatcar or fcos)`,
 		},
+		codes: []string{"spec.os-version-without-variant"},
 	},
 	{
 		name: "address of two nodes",
@@ -589,6 +637,7 @@ nodes:
 		want: []string{
 			`t.yaml:7:52: nodes[1].addresses[1]: 10.0.0.1 is also an address of node web-1 (line 6); a node's addresses are its own`,
 		},
+		codes: []string{"spec.address-of-other-node"},
 	},
 	{
 		name: "rule from a CIDR with host bits",
@@ -601,6 +650,7 @@ rules:
 		want: []string{
 			`t.yaml:5:12: rules[0].from: "10.0.0.1/24" has host bits set; did you mean 10.0.0.0/24?`,
 		},
+		codes: []string{"spec.host-bits"},
 	},
 	{
 		name: "rule without to",
@@ -613,6 +663,7 @@ rules:
 		want: []string{
 			`t.yaml:5:5: rules[0]: a rule needs "to:" (a role or all)`,
 		},
+		codes: []string{"spec.rule-without-to"},
 	},
 	{
 		name: "pool of an etcd role",
@@ -625,6 +676,7 @@ pools:
 		want: []string{
 			`t.yaml:5:12: pools[0].role: role "web" runs etcd, whose members must be listed as nodes with their addresses, not as a pool`,
 		},
+		codes: []string{"spec.etcd-role-in-pool"},
 	},
 	{
 		name: "node without addresses",
@@ -638,6 +690,7 @@ nodes:
 		want: []string{
 			`t.yaml:6:5: nodes[0]: a node needs at least one address`,
 		},
+		codes: []string{"spec.node-without-address"},
 	},
 	{
 		name: "empty file",
@@ -645,6 +698,7 @@ nodes:
 		want: []string{
 			`t.yaml:1:1: the spec is empty: it needs at least version, cluster and roles`,
 		},
+		codes: []string{"spec.empty"},
 	},
 	{
 		name: "negative version",
@@ -656,6 +710,7 @@ roles:
 		want: []string{
 			`t.yaml:1:10: version: spec version -1 is not supported; this rampart reads version 1`,
 		},
+		codes: []string{"spec.unsupported-version"},
 	},
 	{
 		name: "role named like a reserved word",
@@ -667,6 +722,7 @@ roles:
 		want: []string{
 			`t.yaml:4:3: roles.world: "world" is a reserved word in rules and cannot name a role`,
 		},
+		codes: []string{"spec.reserved-name"},
 	},
 	{
 		name: "unknown output",
@@ -679,6 +735,7 @@ roles:
 		want: []string{
 			`t.yaml:3:21: outputs[1]: "pdf" is not one of: ignition, cloud-config`,
 		},
+		codes: []string{"spec.not-one-of"},
 	},
 	{
 		name: "IPv4-mapped admin address",
@@ -691,6 +748,7 @@ admins: ["::ffff:10.0.0.1"]
 		want: []string{
 			`t.yaml:5:10: admins[0]: "::ffff:10.0.0.1" is an IPv4-mapped IPv6 address; write it as 10.0.0.1`,
 		},
+		codes: []string{"spec.ipv4-mapped"},
 	},
 	{
 		name: "rule from an IPv4-mapped range",
@@ -704,6 +762,7 @@ rules:
 		want: []string{
 			`t.yaml:6:12: rules[0].from: "::ffff:10.0.0.0/120" is an IPv4-mapped IPv6 range; write it in IPv4`,
 		},
+		codes: []string{"spec.ipv4-mapped-range"},
 	},
 	{
 		name: "etcd port out of range",
@@ -716,6 +775,7 @@ etcd: {client_port: 70000}
 		want: []string{
 			`t.yaml:5:21: etcd.client_port: port 70000 is out of range (1-65535)`,
 		},
+		codes: []string{"spec.port-out-of-range"},
 	},
 	{
 		name: "etcd_client is the string yes",
@@ -728,6 +788,7 @@ roles:
 		want: []string{
 			`t.yaml:5:39: roles.agent.etcd_client: must be true or false, not "yes"`,
 		},
+		codes: []string{"spec.not-boolean"},
 	},
 	{
 		name: "etcd_client without an etcd role",
@@ -742,6 +803,7 @@ roles:
 		want: []string{
 			`t.yaml:7:18: roles.agent.etcd_client: no role runs etcd (etcd: true), so there is no etcd for the role's machines to be clients of`,
 		},
+		codes: []string{"spec.etcd-client-without-etcd"},
 	},
 	{
 		name: "etcd tagged bool but not a bool",
@@ -753,6 +815,7 @@ roles:
 		want: []string{
 			`t.yaml:4:29: roles.web.etcd: must be true or false, not "maybe"`,
 		},
+		codes: []string{"spec.not-boolean"},
 	},
 	{
 		name: "version tagged int but not a number",
@@ -764,6 +827,7 @@ roles:
 		want: []string{
 			`t.yaml:1:10: version: must be a whole number, not "one"`,
 		},
+		codes: []string{"spec.not-integer"},
 	},
 	{
 		name: "YAML merge key",
@@ -779,6 +843,7 @@ roles:
 		want: []string{
 			`t.yaml:6:5: roles.api: YAML merge keys (<<) are not supported; write the keys out`,
 		},
+		codes: []string{"spec.merge-key"},
 	},
 	{
 		name: "pool CIDR is an address",
@@ -791,6 +856,7 @@ pools:
 		want: []string{
 			`t.yaml:5:27: pools[0].cidrs[0]: "10.0.0.1" is an address; a CIDR such as 10.0.0.1/32 is expected`,
 		},
+		codes: []string{"spec.address-not-cidr"},
 	},
 	{
 		name: "wrong indentation",
@@ -804,6 +870,7 @@ roles:
 		want: []string{
 			`t.yaml:4:1: not valid YAML: did not find expected key (is a line in this block indented wrongly?)`,
 		},
+		codes: []string{"spec.not-yaml"},
 	},
 	{
 		name: "unclosed flow list",
@@ -814,6 +881,7 @@ roles: [a, b
 		want: []string{
 			`t.yaml:3:1: not valid YAML: did not find expected ',' or ']' (is a [ not closed, or a comma missing?)`,
 		},
+		codes: []string{"spec.not-yaml"},
 	},
 	{
 		name: "unclosed quote",
@@ -824,6 +892,7 @@ roles: {}
 		want: []string{
 			`t.yaml:2:1: not valid YAML: found unexpected end of stream (is a quote not closed?)`,
 		},
+		codes: []string{"spec.not-yaml"},
 	},
 	{
 		name: "extra closing brace",
@@ -834,6 +903,7 @@ roles: {web: {zone: public}}}
 		want: []string{
 			`t.yaml:3:1: not valid YAML: did not find expected key (is a line in this block indented wrongly?)`,
 		},
+		codes: []string{"spec.not-yaml"},
 	},
 	{
 		name: "undefined tag handle",
@@ -844,6 +914,7 @@ roles: !x!y {}
 		want: []string{
 			`t.yaml:3:1: not valid YAML: found undefined tag handle`,
 		},
+		codes: []string{"spec.not-yaml"},
 	},
 	{
 		name: "alias cycle",
@@ -856,6 +927,7 @@ admins: &a [10.0.0.1, *a]
 		want: []string{
 			`t.yaml:5:23: alias *a repeats a value that contains itself; YAML aliases must not loop`,
 		},
+		codes: []string{"spec.alias-loop"},
 	},
 	{
 		name: "cluster is a list",
@@ -867,6 +939,7 @@ roles:
 		want: []string{
 			`t.yaml:2:10: cluster: must be a string, not a list`,
 		},
+		codes: []string{"spec.not-string"},
 	},
 	{
 		name: "outputs is a string",
@@ -879,6 +952,7 @@ roles:
 		want: []string{
 			`t.yaml:3:10: outputs: must be a list, not "ignition"`,
 		},
+		codes: []string{"spec.not-list"},
 	},
 	{
 		name: "node name not a host name",
@@ -892,6 +966,7 @@ nodes:
 		want: []string{
 			`t.yaml:6:12: nodes[0].name: "Web_1" is not a host name: 1 to 63 characters of a-z, 0-9 and -, not starting or ending with -`,
 		},
+		codes: []string{"spec.not-host-name"},
 	},
 	{
 		name: "unknown rule action",
@@ -904,6 +979,7 @@ rules:
 		want: []string{
 			`t.yaml:5:40: rules[0].action: "block" is not one of: allow, deny`,
 		},
+		codes: []string{"spec.not-one-of"},
 	},
 	{
 		name: "overlay allowed to itself",
@@ -918,6 +994,7 @@ overlays:
 		want: []string{
 			`t.yaml:7:22: overlays.allow[0].to: it to itself is always allowed; an allowed pair names two different overlays`,
 		},
+		codes: []string{"spec.overlay-pair-to-itself"},
 	},
 	{
 		name: "overlay given an address",
@@ -930,6 +1007,7 @@ overlays:
 		want: []string{
 			`t.yaml:5:18: overlays.networks.it: "10.250.0.1" is an address; a CIDR such as 10.250.0.1/32 is expected`,
 		},
+		codes: []string{"spec.address-not-cidr"},
 	},
 	{
 		name: "pool without cidrs",
@@ -942,6 +1020,7 @@ pools:
 		want: []string{
 			`t.yaml:5:5: pools[0]: a pool needs at least one CIDR`,
 		},
+		codes: []string{"spec.pool-without-cidr"},
 	},
 	{
 		name: "admin listed twice",
@@ -955,6 +1034,7 @@ admins:
 		want: []string{
 			`t.yaml:6:5: admins[1]: 203.0.113.7/32 is listed twice (first at line 5)`,
 		},
+		codes: []string{"spec.listed-twice"},
 	},
 	{
 		name: "port listed twice",
@@ -968,6 +1048,7 @@ roles:
 		want: []string{
 			`t.yaml:6:31: roles.web.public[2]: 443/tcp is listed twice (first at line 6)`,
 		},
+		codes: []string{"spec.listed-twice"},
 	},
 	{
 		name: "unknown zone",
@@ -979,6 +1060,7 @@ roles:
 		want: []string{
 			`t.yaml:4:15: roles.web.zone: "dmz" is not one of: admin, private, public`,
 		},
+		codes: []string{"spec.not-one-of"},
 	},
 	{
 		name: "unknown profile",
@@ -989,6 +1071,7 @@ profile: kubernetes
 		want: []string{
 			`t.yaml:3:10: profile: "kubernetes" is not one of: dcos, coreos-web, none`,
 		},
+		codes: []string{"spec.not-one-of"},
 	},
 	{
 		name: "default overlay action unknown",
@@ -1001,6 +1084,7 @@ overlays:
 		want: []string{
 			`t.yaml:5:12: overlays.default: "drop" is not one of: reject, accept`,
 		},
+		codes: []string{"spec.not-one-of"},
 	},
 	{
 		name: "node address with interface zone",
@@ -1014,6 +1098,7 @@ nodes:
 		want: []string{
 			`t.yaml:6:42: nodes[0].addresses[0]: "fe80::1%eth0" has an interface zone; write the address without %eth0`,
 		},
+		codes: []string{"spec.address-zone"},
 	},
 	{
 		name: "second YAML document after an empty one",
@@ -1021,6 +1106,7 @@ nodes:
 		want: []string{
 			`t.yaml:6:1: a second YAML document starts here; a spec file holds exactly one (remove the --- line or split the file)`,
 		},
+		codes: []string{"spec.second-document"},
 	},
 	{
 		name: "control character",
@@ -1028,6 +1114,7 @@ nodes:
 		want: []string{
 			`t.yaml:2:11: not valid YAML: control characters are not allowed`,
 		},
+		codes: []string{"spec.not-yaml"},
 	},
 	{
 		name: "invalid UTF-8",
@@ -1035,6 +1122,7 @@ nodes:
 		want: []string{
 			`t.yaml:4:6: not valid YAML: invalid trailing UTF-8 octet`,
 		},
+		codes: []string{"spec.not-yaml"},
 	},
 	{
 		name: "tab indentation",
@@ -1042,6 +1130,7 @@ nodes:
 		want: []string{
 			`t.yaml:2:1: not valid YAML: found a tab character that violates indentation (indent with spaces, not tabs)`,
 		},
+		codes: []string{"spec.not-yaml"},
 	},
 	{
 		name: "two providers",
@@ -1056,6 +1145,7 @@ provider:
 		want: []string{
 			`t.yaml:7:3: provider: a spec names one provider; packet is given after aws`,
 		},
+		codes: []string{"spec.second-provider"},
 	},
 	{
 		name: "aws without a vpc and a bad region",
@@ -1071,6 +1161,7 @@ provider:
 			`t.yaml:6:3: provider.aws: "vpc" is missing: the VPC the security groups belong to`,
 			`t.yaml:7:13: provider.aws.region: "US-East" is not an AWS region such as us-east-1`,
 		},
+		codes: []string{"spec.required-missing", "spec.not-matching"},
 	},
 	{
 		name: "aws rule quota out of range",
@@ -1084,6 +1175,7 @@ provider:
 		want: []string{
 			`t.yaml:6:59: provider.aws.rule_quota: 0 is not a rule quota: AWS allows 1 to 1000 inbound rules per group and family`,
 		},
+		codes: []string{"spec.rule-quota"},
 	},
 	{
 		name: "packet project is not a UUID",
@@ -1097,6 +1189,7 @@ provider:
 		want: []string{
 			`t.yaml:6:21: provider.packet.project: "my-project" is not a project UUID`,
 		},
+		codes: []string{"spec.not-matching"},
 	},
 	{
 		name: "packet without plan and os",
@@ -1113,6 +1206,7 @@ provider:
 			`t.yaml:6:3: provider.packet: "plan" is missing: the device plan for new devices`,
 			`t.yaml:6:3: provider.packet: "os" is missing: the operating system slug for new devices`,
 		},
+		codes: []string{"spec.required-missing", "spec.required-missing"},
 	},
 	{
 		name: "unknown rpfilter",
@@ -1126,6 +1220,7 @@ firewall:
 		want: []string{
 			`t.yaml:6:13: firewall.rpfilter: "relaxed" is not one of: strict, loose, off`,
 		},
+		codes: []string{"spec.not-one-of"},
 	},
 	{
 		name: "rpfilter is a boolean",
@@ -1138,6 +1233,7 @@ firewall: {rpfilter: false}
 		want: []string{
 			`t.yaml:5:22: firewall.rpfilter: "false" is not one of: strict, loose, off`,
 		},
+		codes: []string{"spec.not-one-of"},
 	},
 	{
 		name: "unknown metadata",
@@ -1151,6 +1247,7 @@ firewall:
 		want: []string{
 			`t.yaml:6:13: firewall.metadata: "block" is not one of: deny, allow`,
 		},
+		codes: []string{"spec.not-one-of"},
 	},
 	{
 		name: "metadata is a list",
@@ -1164,6 +1261,7 @@ firewall:
 		want: []string{
 			`t.yaml:6:13: firewall.metadata: must be a string, not a list`,
 		},
+		codes: []string{"spec.not-string"},
 	},
 	{
 		name: "trusted mapping without cidr",
@@ -1178,6 +1276,7 @@ trusted:
 		want: []string{
 			`t.yaml:7:5: trusted[1]: a trusted entry written as a mapping needs "cidr:" (an address or CIDR)`,
 		},
+		codes: []string{"spec.trusted-without-cidr"},
 	},
 	{
 		name: "trusted mapping with an unknown key",
@@ -1192,6 +1291,7 @@ trusted:
 		want: []string{
 			`t.yaml:7:5: trusted[0]: unknown key "port" (expected one of: cidr, ports)`,
 		},
+		codes: []string{"spec.unknown-key"},
 	},
 	{
 		name: "trusted port out of range",
@@ -1204,6 +1304,7 @@ trusted: [{cidr: 8.8.8.8/32, ports: [53/udp, 70000/tcp]}]
 		want: []string{
 			`t.yaml:5:46: trusted[0].ports[1]: port 70000 in "70000/tcp" is out of range (1-65535)`,
 		},
+		codes: []string{"spec.port-in-range-out-of-range"},
 	},
 	{
 		name: "trusted port without protocol",
@@ -1219,6 +1320,7 @@ trusted:
 		want: []string{
 			`t.yaml:8:9: trusted[0].ports[0]: port 53 needs a protocol: write 53/tcp or 53/udp`,
 		},
+		codes: []string{"spec.port-without-protocol"},
 	},
 	{
 		name: "trusted ports empty",
@@ -1231,6 +1333,7 @@ trusted: [{cidr: 8.8.8.8, ports: []}]
 		want: []string{
 			`t.yaml:5:34: trusted[0].ports: the list is empty; name the ports the source needs, or leave ports out for every port`,
 		},
+		codes: []string{"spec.trusted-ports-empty"},
 	},
 	{
 		name: "trusted cidr with host bits",
@@ -1243,6 +1346,7 @@ trusted: [{cidr: 8.8.8.8/24, ports: [53/udp]}]
 		want: []string{
 			`t.yaml:5:18: trusted[0].cidr: "8.8.8.8/24" has host bits set; did you mean 8.8.8.0/24?`,
 		},
+		codes: []string{"spec.host-bits"},
 	},
 	{
 		name: "trusted entry is a list",
@@ -1256,6 +1360,7 @@ trusted:
 		want: []string{
 			`t.yaml:6:5: trusted[0]: must be an address, a CIDR or a mapping {cidr: ..., ports: [...]}, not a list`,
 		},
+		codes: []string{"spec.not-source"},
 	},
 	{
 		name: "trusted twice, once with ports",
@@ -1270,6 +1375,7 @@ trusted:
 		want: []string{
 			`t.yaml:7:12: trusted[1]: 8.8.8.8/32 is listed twice (first at line 6)`,
 		},
+		codes: []string{"spec.listed-twice"},
 	},
 	{
 		name: "admins entry with ports",
@@ -1283,6 +1389,7 @@ admins:
 		want: []string{
 			`t.yaml:6:5: admins[0]: must be an address or CIDR, not a mapping (only trusted entries take ports)`,
 		},
+		codes: []string{"spec.admin-with-ports"},
 	},
 	{
 		name: "unknown provider",
@@ -1296,12 +1403,24 @@ provider:
 		want: []string{
 			`t.yaml:6:3: provider: unknown key "gcp" (expected one of: aws, packet)`,
 		},
+		codes: []string{"spec.unknown-key"},
 	},
 }
 
-// problems parses data as t.yaml and returns the problems, one string each;
-// it fails the test when the error is not a spec.Errors or comes with a spec.
+// problems parses data as t.yaml and returns the problems, each as
+// brief renders it; it fails the test when the error is not a fatal
+// report or comes with a spec.
 func problems(t *testing.T, data string) []string {
+	t.Helper()
+	var out []string
+	for _, e := range entries(t, data) {
+		out = append(out, brief(e))
+	}
+	return out
+}
+
+// entries parses data as t.yaml and returns its report's entries.
+func entries(t *testing.T, data string) []report.Entry {
 	t.Helper()
 	s, err := spec.Parse("t.yaml", []byte(data))
 	if err == nil {
@@ -1310,22 +1429,27 @@ func problems(t *testing.T, data string) []string {
 	if s != nil {
 		t.Errorf("Parse returned a spec along with the error %v", err)
 	}
-	var errs spec.Errors
-	if !errors.As(err, &errs) {
-		t.Fatalf("error is a %T, not spec.Errors: %v", err, err)
+	var f *report.Failed
+	if !errors.As(err, &f) {
+		t.Fatalf("error is a %T, not a *report.Failed: %v", err, err)
 	}
-	if err.Error() != strings.Join(lines(errs), "\n") {
-		t.Errorf("Errors.Error() does not list its entries one a line:\n%s", err)
+	for _, e := range f.Report.Entries {
+		if e.Severity != report.Error || !strings.HasPrefix(e.Code, "spec.") {
+			t.Errorf("entry %+v: a spec problem is an error with a spec.* code", e)
+		}
 	}
-	return lines(errs)
+	return f.Report.Entries
 }
 
-func lines(errs spec.Errors) []string {
-	out := make([]string, len(errs))
-	for i, e := range errs {
-		out[i] = e.Error()
+// brief puts an entry's position, path and message together the way the
+// tables below are written (the tables do not depend on how the product
+// renders; TestRendering checks that once).
+func brief(e report.Entry) string {
+	s := e.Pos.String() + ": "
+	if len(e.Path) > 0 {
+		s += e.Path.String() + ": "
 	}
-	return out
+	return s + e.Message
 }
 
 func TestBrokenSpecs(t *testing.T) {
@@ -1336,45 +1460,44 @@ func TestBrokenSpecs(t *testing.T) {
 		}
 		names[c.name] = true
 		t.Run(c.name, func(t *testing.T) {
-			got := problems(t, c.spec)
-			if len(got) == 0 {
+			es := entries(t, c.spec)
+			if len(es) == 0 {
 				t.Fatalf("no error; want:\n%s", strings.Join(c.want, "\n"))
+			}
+			var got, codes []string
+			for _, e := range es {
+				got = append(got, brief(e))
+				codes = append(codes, e.Code)
 			}
 			if strings.Join(got, "\n") != strings.Join(c.want, "\n") {
 				t.Errorf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(c.want, "\n"))
+			}
+			if c.codes != nil && strings.Join(codes, " ") != strings.Join(c.codes, " ") {
+				t.Errorf("codes %v, want %v", codes, c.codes)
 			}
 		})
 	}
 }
 
-// TestErrorFields: the position, path and message are separate fields, and
-// Error() puts them together like a compiler.
+// TestErrorFields: the position, typed path, code and message are separate
+// values.
 func TestErrorFields(t *testing.T) {
-	_, err := spec.Parse("dir/cluster.yaml", []byte(`version: 1
+	got := entries(t, `version: 1
 cluster: c
 roles:
   master:
     zone: admin
     public: [80/tcp, 70000/tcp]
-`))
-	var errs spec.Errors
-	if !errors.As(err, &errs) || len(errs) != 1 {
-		t.Fatalf("want one spec.Error, got %v", err)
-	}
-	e := errs[0]
-	want := spec.Error{
-		Pos:  spec.Pos{File: "dir/cluster.yaml", Line: 6, Col: 22},
-		Path: "roles.master.public[1]",
-		Msg:  `port 70000 in "70000/tcp" is out of range (1-65535)`,
-	}
-	if *e != want {
-		t.Errorf("got %+v, want %+v", *e, want)
-	}
-	if got := e.Error(); got != `dir/cluster.yaml:6:22: roles.master.public[1]: port 70000 in "70000/tcp" is out of range (1-65535)` {
-		t.Errorf("Error() = %s", got)
-	}
-	if got := (&spec.Error{Pos: spec.Pos{File: "f.yaml"}, Msg: "m"}).Error(); got != "f.yaml: m" {
-		t.Errorf("an error without line or path renders as %q, want %q", got, "f.yaml: m")
+`)
+	want := []report.Entry{{
+		Severity: report.Error,
+		Code:     "spec.port-in-range-out-of-range",
+		Path:     report.Path{"roles", "master", "public", 1},
+		Pos:      spec.Pos{File: "t.yaml", Line: 6, Col: 22},
+		Message:  `port 70000 in "70000/tcp" is out of range (1-65535)`,
+	}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %#v, want %#v", got, want)
 	}
 }
 
@@ -1497,11 +1620,15 @@ func TestAliasBomb(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			err, took, alloc := measure(c.spec)
-			var errs spec.Errors
+			var errs *report.Failed
 			if !errors.As(err, &errs) {
-				t.Fatalf("want spec.Errors, got %v", err)
+				t.Fatalf("want a *report.Failed, got %v", err)
 			}
-			if got := strings.Join(lines(errs), "\n"); got != strings.Join(c.want, "\n") {
+			var lines []string
+			for _, e := range errs.Report.Entries {
+				lines = append(lines, brief(e))
+			}
+			if got := strings.Join(lines, "\n"); got != strings.Join(c.want, "\n") {
 				t.Errorf("got:\n%s\nwant:\n%s", got, strings.Join(c.want, "\n"))
 			}
 			if took > 2*time.Second || alloc > 64<<20 {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rampart-cluster/rampart/generator/report"
 	"github.com/rampart-cluster/rampart/generator/spec"
 )
 
@@ -45,19 +46,19 @@ func FuzzParse(f *testing.F) {
 		if s != nil {
 			t.Errorf("a spec along with the error %v", err)
 		}
-		errs, ok := err.(spec.Errors)
+		f, ok := err.(*report.Failed)
 		if !ok {
-			t.Fatalf("error is a %T, not spec.Errors: %v", err, err)
+			t.Fatalf("error is a %T, not a *report.Failed: %v", err, err)
 		}
-		if len(errs) == 0 {
-			t.Fatal("an empty spec.Errors")
+		if len(f.Report.Entries) == 0 {
+			t.Fatal("an empty report")
 		}
-		for _, e := range errs {
+		for _, e := range f.Report.Entries {
 			if e.Pos.Line < 1 || e.Pos.Col < 1 || e.Pos.File != file {
-				t.Errorf("problem without a position: %#v", *e)
+				t.Errorf("problem without a position: %#v", e)
 			}
-			if !strings.HasPrefix(e.Error(), file+":") || e.Msg == "" {
-				t.Errorf("problem does not start with the file or says nothing: %q", e.Error())
+			if e.Message == "" || e.Code == "" || e.Severity != report.Error {
+				t.Errorf("problem without a message or code, or not an error: %#v", e)
 			}
 		}
 		if !strings.HasPrefix(err.Error(), file) {

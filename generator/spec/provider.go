@@ -3,6 +3,7 @@ package spec
 import (
 	"regexp"
 
+	"github.com/rampart-cluster/rampart/generator/report"
 	"gopkg.in/yaml.v3"
 )
 
@@ -63,27 +64,27 @@ var (
 func (d *decoder) provider(k, v *yaml.Node, p *Provider) {
 	p.Pos = d.pos(k)
 	var named []*yaml.Node
-	d.mapping(v, "provider",
+	d.mapping(v, report.At("provider"),
 		field{"aws", func(k, v *yaml.Node) {
 			named = append(named, k)
 			a := &AWS{Pos: d.pos(k), RuleQuota: DefaultRuleQuota}
 			var region, vpc *yaml.Node
-			d.mapping(v, "provider.aws",
+			d.mapping(v, report.At("provider", "aws"),
 				field{"region", func(_, v *yaml.Node) {
 					region = v
-					a.Region = d.match(v, "provider.aws.region", awsRegion, "an AWS region such as us-east-1")
+					a.Region = d.match(v, report.At("provider", "aws", "region"), awsRegion, "an AWS region such as us-east-1")
 				}},
 				field{"vpc", func(_, v *yaml.Node) {
 					vpc = v
-					a.VPC = d.match(v, "provider.aws.vpc", awsVPC, "a VPC id such as vpc-0a1b2c3d")
+					a.VPC = d.match(v, report.At("provider", "aws", "vpc"), awsVPC, "a VPC id such as vpc-0a1b2c3d")
 				}},
 				field{"bucket", func(_, v *yaml.Node) {
-					a.Bucket = d.match(v, "provider.aws.bucket", s3Bucket, "an S3 bucket name (3 to 63 characters of a-z, 0-9, . and -)")
+					a.Bucket = d.match(v, report.At("provider", "aws", "bucket"), s3Bucket, "an S3 bucket name (3 to 63 characters of a-z, 0-9, . and -)")
 				}},
 				field{"rule_quota", func(_, v *yaml.Node) {
-					if n, ok := d.integer(v, "provider.aws.rule_quota"); ok {
+					if n, ok := d.integer(v, report.At("provider", "aws", "rule_quota")); ok {
 						if n < 1 || n > 1000 {
-							d.errorf(v, "provider.aws.rule_quota", "%d is not a rule quota: AWS allows 1 to 1000 inbound rules per group and family", n)
+							d.errorf(v, report.At("provider", "aws", "rule_quota"), msgRuleQuota, n)
 							return
 						}
 						a.RuleQuota = int(n)
@@ -91,8 +92,8 @@ func (d *decoder) provider(k, v *yaml.Node, p *Provider) {
 				}},
 			)
 			if v.Kind == yaml.MappingNode {
-				d.required(k, "provider.aws", region, "region", "the AWS region to push to")
-				d.required(k, "provider.aws", vpc, "vpc", "the VPC the security groups belong to")
+				d.required(k, report.At("provider", "aws"), region, "region", "the AWS region to push to")
+				d.required(k, report.At("provider", "aws"), vpc, "vpc", "the VPC the security groups belong to")
 			}
 			p.AWS = a
 		}},
@@ -100,55 +101,55 @@ func (d *decoder) provider(k, v *yaml.Node, p *Provider) {
 			named = append(named, k)
 			pk := &Packet{Pos: d.pos(k)}
 			var project, metro, plan, osSlug *yaml.Node
-			d.mapping(v, "provider.packet",
+			d.mapping(v, report.At("provider", "packet"),
 				field{"project", func(_, v *yaml.Node) {
 					project = v
-					pk.Project = d.match(v, "provider.packet.project", uuidPattern, "a project UUID")
+					pk.Project = d.match(v, report.At("provider", "packet", "project"), uuidPattern, "a project UUID")
 				}},
 				field{"metro", func(_, v *yaml.Node) {
 					metro = v
-					pk.Metro = d.match(v, "provider.packet.metro", packetMetro, "a two-letter metro code such as da")
+					pk.Metro = d.match(v, report.At("provider", "packet", "metro"), packetMetro, "a two-letter metro code such as da")
 				}},
 				field{"plan", func(_, v *yaml.Node) {
 					plan = v
-					pk.Plan = d.match(v, "provider.packet.plan", packetPlan, "a plan slug such as c3.small.x86")
+					pk.Plan = d.match(v, report.At("provider", "packet", "plan"), packetPlan, "a plan slug such as c3.small.x86")
 				}},
 				field{"os", func(_, v *yaml.Node) {
 					osSlug = v
-					pk.OS = d.match(v, "provider.packet.os", packetOSSlug, "an operating system slug such as flatcar_stable")
+					pk.OS = d.match(v, report.At("provider", "packet", "os"), packetOSSlug, "an operating system slug such as flatcar_stable")
 				}},
 			)
 			if v.Kind == yaml.MappingNode {
-				d.required(k, "provider.packet", project, "project", "the project UUID the devices belong to")
-				d.required(k, "provider.packet", metro, "metro", "where new devices are created")
-				d.required(k, "provider.packet", plan, "plan", "the device plan for new devices")
-				d.required(k, "provider.packet", osSlug, "os", "the operating system slug for new devices")
+				d.required(k, report.At("provider", "packet"), project, "project", "the project UUID the devices belong to")
+				d.required(k, report.At("provider", "packet"), metro, "metro", "where new devices are created")
+				d.required(k, report.At("provider", "packet"), plan, "plan", "the device plan for new devices")
+				d.required(k, report.At("provider", "packet"), osSlug, "os", "the operating system slug for new devices")
 			}
 			p.Packet = pk
 		}},
 	)
 	if len(named) > 1 {
-		d.errorf(named[1], "provider", "a spec names one provider; %s is given after %s", named[1].Value, named[0].Value)
+		d.errorf(named[1], report.At("provider"), msgSecondProvider, named[1].Value, named[0].Value)
 	}
 }
 
 // match returns the string value of n when it matches re, and reports an
 // error naming what was expected otherwise.
-func (d *decoder) match(n *yaml.Node, path string, re *regexp.Regexp, want string) string {
+func (d *decoder) match(n *yaml.Node, path report.Path, re *regexp.Regexp, want string) string {
 	s, ok := d.str(n, path)
 	if !ok {
 		return ""
 	}
 	if !re.MatchString(s) {
-		d.errorf(n, path, "%q is not %s", s, want)
+		d.errorf(n, path, msgNotMatching, s, want)
 		return ""
 	}
 	return s
 }
 
 // required reports a key missing from the mapping under the key k.
-func (d *decoder) required(k *yaml.Node, path string, got *yaml.Node, key, what string) {
+func (d *decoder) required(k *yaml.Node, path report.Path, got *yaml.Node, key, what string) {
 	if got == nil {
-		d.errorf(k, path, "%q is missing: %s", key, what)
+		d.errorf(k, path, msgRequiredMissing, key, what)
 	}
 }

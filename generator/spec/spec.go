@@ -10,21 +10,6 @@ import (
 	"net/netip"
 )
 
-// Pos is where a value was written in the spec file.
-type Pos struct {
-	File string // the file name given to Parse or LoadFile
-	Line int    // 1-based; 0 when only the file is known
-	Col  int    // 1-based column
-}
-
-// String renders the position like a compiler does: file:line:col.
-func (p Pos) String() string {
-	if p.Line == 0 {
-		return p.File
-	}
-	return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col)
-}
-
 // Spec is a decoded, defaulted and validated cluster spec.
 type Spec struct {
 	File     string   // the file name given to Parse or LoadFile

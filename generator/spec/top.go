@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/rampart-cluster/rampart/generator/report"
 	"gopkg.in/yaml.v3"
 )
 
@@ -76,12 +77,12 @@ var DefaultOSVersion = map[string]string{"flatcar": "1.1.0", "fcos": "1.6.0"}
 var reserved = map[string]bool{FromWorld: true, FromAdmins: true, FromTrusted: true, FromCluster: true, ToAll: true}
 
 func (d *decoder) top(root *yaml.Node, r *raw) {
-	d.mapping(root, "",
+	d.mapping(root, nil,
 		field{"version", func(k, v *yaml.Node) {
 			r.verGiven = true
-			if n, ok := d.integer(v, "version"); ok {
+			if n, ok := d.integer(v, report.At("version")); ok {
 				if n != 1 {
-					d.errorf(v, "version", "spec version %d is not supported; this rampart reads version 1", n)
+					d.errorf(v, report.At("version"), msgUnsupportedVersion, n)
 					return
 				}
 				one := 1
@@ -90,9 +91,9 @@ func (d *decoder) top(root *yaml.Node, r *raw) {
 		}},
 		field{"cluster", func(k, v *yaml.Node) {
 			r.clGiven = true
-			if s, ok := d.str(v, "cluster"); ok {
+			if s, ok := d.str(v, report.At("cluster")); ok {
 				if !clusterName.MatchString(s) {
-					d.errorf(v, "cluster", "%q must be 1 to 20 characters of a-z, 0-9 and -", s)
+					d.errorf(v, report.At("cluster"), msgClusterName, s)
 				}
 				r.cluster = &s
 			}
@@ -101,18 +102,18 @@ func (d *decoder) top(root *yaml.Node, r *raw) {
 			r.osGiven = true
 			r.os.Pos = d.pos(k)
 			var vnode, variant *yaml.Node
-			d.mapping(v, "os",
+			d.mapping(v, report.At("os"),
 				field{"variant", func(_, v *yaml.Node) {
 					variant = v
-					r.os.Variant, _ = d.oneOf(v, "os.variant", "flatcar", "fcos")
+					r.os.Variant, _ = d.oneOf(v, report.At("os", "variant"), "flatcar", "fcos")
 				}},
 				field{"version", func(_, v *yaml.Node) {
 					vnode = v
-					r.os.Version, _ = d.str(v, "os.version")
+					r.os.Version, _ = d.str(v, report.At("os", "version"))
 				}},
 			)
 			if variant == nil && vnode != nil {
-				d.errorf(vnode, "os.version", "a version is given without os.variant; say which OS it is for (flatcar or fcos)")
+				d.errorf(vnode, report.At("os", "version"), msgOSVersionWithoutVariant)
 				return
 			}
 			if r.os.Variant == "" {
@@ -128,17 +129,17 @@ func (d *decoder) top(root *yaml.Node, r *raw) {
 				supported = supported || s == r.os.Version
 			}
 			if !supported {
-				d.errorf(vnode, "os.version", "Butane %s version %q is not supported (supported: %s)", r.os.Variant, r.os.Version, strings.Join(osVersions[r.os.Variant], ", "))
+				d.errorf(vnode, report.At("os", "version"), msgUnsupportedButane, r.os.Variant, r.os.Version, strings.Join(osVersions[r.os.Variant], ", "))
 			}
 		}},
 		field{"outputs", func(k, v *yaml.Node) {
 			r.outNode = v
 			r.outputs = []string{}
 			seen := map[string]bool{}
-			d.list(v, "outputs", func(i int, item *yaml.Node) {
-				if s, ok := d.oneOf(item, index("outputs", i), OutputIgnition, OutputCloudConfig); ok {
+			d.list(v, report.At("outputs"), func(i int, item *yaml.Node) {
+				if s, ok := d.oneOf(item, index(report.At("outputs"), i), OutputIgnition, OutputCloudConfig); ok {
 					if seen[s] {
-						d.errorf(item, index("outputs", i), "%s is listed twice", s)
+						d.errorf(item, index(report.At("outputs"), i), msgOutputTwice, s)
 						return
 					}
 					seen[s] = true
@@ -148,26 +149,26 @@ func (d *decoder) top(root *yaml.Node, r *raw) {
 		}},
 		field{"profile", func(k, v *yaml.Node) {
 			r.profNode = v
-			if s, ok := d.oneOf(v, "profile", "dcos", "coreos-web", "none"); ok {
+			if s, ok := d.oneOf(v, report.At("profile"), "dcos", "coreos-web", "none"); ok {
 				r.profile = &s
 			}
 		}},
-		field{"admins", func(k, v *yaml.Node) { r.admins = d.sources(v, "admins", false) }},
-		field{"trusted", func(k, v *yaml.Node) { r.trusted = d.sources(v, "trusted", true) }},
+		field{"admins", func(k, v *yaml.Node) { r.admins = d.sources(v, report.At("admins"), false) }},
+		field{"trusted", func(k, v *yaml.Node) { r.trusted = d.sources(v, report.At("trusted"), true) }},
 		field{"roles", func(k, v *yaml.Node) { d.roles(v, r) }},
 		field{"nodes", func(k, v *yaml.Node) { d.nodes(v, r) }},
 		field{"pools", func(k, v *yaml.Node) { d.pools(v, r) }},
 		field{"rules", func(k, v *yaml.Node) { d.rules(v, r) }},
 		field{"overlays", func(k, v *yaml.Node) { d.overlays(k, v, r) }},
 		field{"etcd", func(k, v *yaml.Node) {
-			d.mapping(v, "etcd",
+			d.mapping(v, report.At("etcd"),
 				field{"client_port", func(_, v *yaml.Node) {
-					if n, ok := d.portValue(v, "etcd.client_port"); ok {
+					if n, ok := d.portValue(v, report.At("etcd", "client_port")); ok {
 						r.etcd.ClientPort, r.etcdPorts[0] = n, v
 					}
 				}},
 				field{"peer_port", func(_, v *yaml.Node) {
-					if n, ok := d.portValue(v, "etcd.peer_port"); ok {
+					if n, ok := d.portValue(v, report.At("etcd", "peer_port")); ok {
 						r.etcd.PeerPort, r.etcdPorts[1] = n, v
 					}
 				}},
@@ -176,43 +177,43 @@ func (d *decoder) top(root *yaml.Node, r *raw) {
 		field{"firewall", func(k, v *yaml.Node) {
 			r.fwGiven = true
 			r.firewall.Pos = d.pos(k)
-			d.mapping(v, "firewall",
+			d.mapping(v, report.At("firewall"),
 				field{"backend", func(_, v *yaml.Node) {
 					r.backend = v
-					r.firewall.Backend, _ = d.oneOf(v, "firewall.backend", "iptables", "nftables")
+					r.firewall.Backend, _ = d.oneOf(v, report.At("firewall", "backend"), "iptables", "nftables")
 				}},
 				field{"action", func(_, v *yaml.Node) {
-					r.firewall.Action, _ = d.oneOf(v, "firewall.action", "drop", "reject")
+					r.firewall.Action, _ = d.oneOf(v, report.At("firewall", "action"), "drop", "reject")
 				}},
 				field{"rpfilter", func(_, v *yaml.Node) {
-					r.firewall.RPFilter, _ = d.oneOf(v, "firewall.rpfilter", RPFilterStrict, RPFilterLoose, RPFilterOff)
+					r.firewall.RPFilter, _ = d.oneOf(v, report.At("firewall", "rpfilter"), RPFilterStrict, RPFilterLoose, RPFilterOff)
 				}},
 				field{"metadata", func(k, v *yaml.Node) {
 					r.firewall.MetadataPos = d.pos(k)
-					r.firewall.Metadata, _ = d.oneOf(v, "firewall.metadata", MetadataDeny, MetadataAllow)
+					r.firewall.Metadata, _ = d.oneOf(v, report.At("firewall", "metadata"), MetadataDeny, MetadataAllow)
 				}},
 				field{"log", func(_, v *yaml.Node) {
-					d.mapping(v, "firewall.log",
+					d.mapping(v, report.At("firewall", "log"),
 						field{"prefix", func(_, v *yaml.Node) {
-							if s, ok := d.str(v, "firewall.log.prefix"); ok {
+							if s, ok := d.str(v, report.At("firewall", "log", "prefix")); ok {
 								switch {
 								case len(s) == 0:
-									d.errorf(v, "firewall.log.prefix", "the prefix is empty; leave the key out for the default %q", "rampart-drop: ")
+									d.errorf(v, report.At("firewall", "log", "prefix"), msgLogPrefixEmpty, "rampart-drop: ")
 									return
 								case !printable(s):
-									d.errorf(v, "firewall.log.prefix", "%q may hold only printable ASCII characters, without quotes or backslashes", s)
+									d.errorf(v, report.At("firewall", "log", "prefix"), msgLogPrefixChars, s)
 									return
 								case len(s) > 29:
-									d.errorf(v, "firewall.log.prefix", "%q is %d characters long; the kernel keeps at most 29 of a log prefix", s, len(s))
+									d.errorf(v, report.At("firewall", "log", "prefix"), msgLogPrefixLong, s, len(s))
 									return
 								}
 								r.firewall.LogPrefix = s
 							}
 						}},
 						field{"rate", func(_, v *yaml.Node) {
-							if s, ok := d.str(v, "firewall.log.rate"); ok {
+							if s, ok := d.str(v, report.At("firewall", "log", "rate")); ok {
 								if !logRate.MatchString(s) {
-									d.errorf(v, "firewall.log.rate", "%q is not a rate: write N/second, N/minute, N/hour or N/day", s)
+									d.errorf(v, report.At("firewall", "log", "rate"), msgLogRate, s)
 									return
 								}
 								r.firewall.LogRate = s
@@ -238,7 +239,7 @@ func printable(s string) bool {
 // sources decodes a list of addresses and CIDRs (admins, trusted). With
 // withPorts, an entry may also be a mapping {cidr: ..., ports: [...]} whose
 // source reaches only those ports.
-func (d *decoder) sources(n *yaml.Node, path string, withPorts bool) []Source {
+func (d *decoder) sources(n *yaml.Node, path report.Path, withPorts bool) []Source {
 	var out []Source
 	seen := map[netip.Prefix]int{}
 	d.list(n, path, func(i int, item *yaml.Node) {
@@ -251,10 +252,10 @@ func (d *decoder) sources(n *yaml.Node, path string, withPorts bool) []Source {
 				return
 			}
 		case withPorts && item.Kind != yaml.ScalarNode:
-			d.errorf(item, ipath, "must be an address, a CIDR or a mapping {cidr: ..., ports: [...]}, not %s", kindName(item))
+			d.errorf(item, ipath, msgNotSource, kindName(item))
 			return
 		case item.Kind == yaml.MappingNode:
-			d.errorf(item, ipath, "must be an address or CIDR, not a mapping (only trusted entries take ports)")
+			d.errorf(item, ipath, msgAdminWithPorts)
 			return
 		default:
 			p, ok := d.prefix(item, ipath, true)
@@ -264,7 +265,7 @@ func (d *decoder) sources(n *yaml.Node, path string, withPorts bool) []Source {
 			src.Prefix = p
 		}
 		if line, dup := seen[src.Prefix]; dup {
-			d.errorf(at, ipath, "%s is listed twice (first at line %d)", src.Prefix, line)
+			d.errorf(at, ipath, msgListedTwice, src.Prefix, line)
 			return
 		}
 		seen[src.Prefix] = at.Line
@@ -276,7 +277,7 @@ func (d *decoder) sources(n *yaml.Node, path string, withPorts bool) []Source {
 // portedSource decodes a trusted entry written as a mapping: cidr (an
 // address or CIDR) and, optionally, the ports it reaches. It returns the
 // cidr value too, for errors about the address.
-func (d *decoder) portedSource(item *yaml.Node, path string) (Source, *yaml.Node, bool) {
+func (d *decoder) portedSource(item *yaml.Node, path report.Path) (Source, *yaml.Node, bool) {
 	src := Source{Pos: d.pos(item)}
 	var cidrNode, portsNode *yaml.Node
 	ok := true
@@ -294,23 +295,23 @@ func (d *decoder) portedSource(item *yaml.Node, path string) (Source, *yaml.Node
 		}},
 	)
 	if cidrNode == nil {
-		d.errorf(item, path, `a trusted entry written as a mapping needs "cidr:" (an address or CIDR)`)
+		d.errorf(item, path, msgTrustedWithoutCIDR)
 		return Source{}, nil, false
 	}
 	if portsNode != nil && (isNull(portsNode) || portsNode.Kind == yaml.SequenceNode && len(portsNode.Content) == 0) {
-		d.errorf(portsNode, join(path, "ports"), "the list is empty; name the ports the source needs, or leave ports out for every port")
+		d.errorf(portsNode, join(path, "ports"), msgTrustedPortsEmpty)
 		return Source{}, nil, false
 	}
 	return src, cidrNode, ok
 }
 
-func (d *decoder) name(n *yaml.Node, path, what string) (string, bool) {
+func (d *decoder) name(n *yaml.Node, path report.Path, what string) (string, bool) {
 	if !roleName.MatchString(n.Value) {
-		d.errorf(n, path, "%s name %q must start with a-z and have at most 16 characters of a-z, 0-9 and -", what, n.Value)
+		d.errorf(n, path, msgBadName, what, n.Value)
 		return "", false
 	}
 	if reserved[n.Value] {
-		d.errorf(n, path, "%q is a reserved word in rules and cannot name a %s", n.Value, what)
+		d.errorf(n, path, msgReservedName, n.Value, what)
 		return "", false
 	}
 	return n.Value, true
@@ -320,8 +321,8 @@ func (d *decoder) roles(n *yaml.Node, r *raw) {
 	if !isNull(n) && (n.Kind != yaml.MappingNode || len(n.Content) > 0) {
 		r.rlGiven = true
 	}
-	d.pairs(n, "roles", func(k, v *yaml.Node) {
-		path := join("roles", k.Value)
+	d.pairs(n, report.At("roles"), func(k, v *yaml.Node) {
+		path := join(report.At("roles"), k.Value)
 		r.roleNames[k.Value] = true
 		name, ok := d.name(k, path, "role")
 		if !ok {
@@ -364,8 +365,8 @@ func (d *decoder) roles(n *yaml.Node, r *raw) {
 }
 
 func (d *decoder) nodes(n *yaml.Node, r *raw) {
-	d.list(n, "nodes", func(i int, item *yaml.Node) {
-		path := index("nodes", i)
+	d.list(n, report.At("nodes"), func(i int, item *yaml.Node) {
+		path := index(report.At("nodes"), i)
 		node := &Node{Pos: d.pos(item)}
 		ref := &refs{path: path}
 		var nameNode, roleNode, addrNode *yaml.Node
@@ -374,7 +375,7 @@ func (d *decoder) nodes(n *yaml.Node, r *raw) {
 				nameNode = v
 				if s, ok := d.str(v, join(path, "name")); ok {
 					if !nodeName.MatchString(s) {
-						d.errorf(v, join(path, "name"), "%q is not a host name: 1 to 63 characters of a-z, 0-9 and -, not starting or ending with -", s)
+						d.errorf(v, join(path, "name"), msgNotHostName, s)
 						return
 					}
 					node.Name = s
@@ -389,7 +390,7 @@ func (d *decoder) nodes(n *yaml.Node, r *raw) {
 			field{"ssh", func(_, v *yaml.Node) {
 				if s, ok := d.str(v, join(path, "ssh")); ok {
 					if !sshTarget(s) {
-						d.errorf(v, join(path, "ssh"), "%q is not a host name or address to connect to (host, host:port or [IPv6]:port)", s)
+						d.errorf(v, join(path, "ssh"), msgNotSSHTarget, s)
 						return
 					}
 					node.SSH = s
@@ -401,7 +402,7 @@ func (d *decoder) nodes(n *yaml.Node, r *raw) {
 				d.list(v, join(path, "addresses"), func(j int, a *yaml.Node) {
 					if addr, ok := d.address(a, index(join(path, "addresses"), j)); ok {
 						if line, dup := seen[addr]; dup {
-							d.errorf(a, index(join(path, "addresses"), j), "%s is listed twice (first at line %d)", addr, line)
+							d.errorf(a, index(join(path, "addresses"), j), msgListedTwice, addr, line)
 							return
 						}
 						seen[addr] = a.Line
@@ -416,15 +417,15 @@ func (d *decoder) nodes(n *yaml.Node, r *raw) {
 			return
 		}
 		if nameNode == nil {
-			d.errorf(item, path, "a node needs a name")
+			d.errorf(item, path, msgNodeWithoutName)
 		}
 		if roleNode == nil {
-			d.errorf(item, path, "a node needs a role")
+			d.errorf(item, path, msgNodeWithoutRole)
 		}
 		if addrNode == nil {
-			d.errorf(item, path, "a node needs at least one address")
+			d.errorf(item, path, msgNodeWithoutAddress)
 		} else if isNull(addrNode) || (addrNode.Kind == yaml.SequenceNode && len(addrNode.Content) == 0) {
-			d.errorf(addrNode, join(path, "addresses"), "a node needs at least one address")
+			d.errorf(addrNode, join(path, "addresses"), msgNodeWithoutAddress)
 		}
 		if node.Name != "" && node.Role != "" {
 			d.refs[node] = ref
@@ -434,8 +435,8 @@ func (d *decoder) nodes(n *yaml.Node, r *raw) {
 }
 
 func (d *decoder) pools(n *yaml.Node, r *raw) {
-	d.list(n, "pools", func(i int, item *yaml.Node) {
-		path := index("pools", i)
+	d.list(n, report.At("pools"), func(i int, item *yaml.Node) {
+		path := index(report.At("pools"), i)
 		pool := &Pool{Pos: d.pos(item)}
 		ref := &refs{path: path}
 		var roleNode, cidrNode *yaml.Node
@@ -458,12 +459,12 @@ func (d *decoder) pools(n *yaml.Node, r *raw) {
 			return
 		}
 		if roleNode == nil {
-			d.errorf(item, path, "a pool needs a role")
+			d.errorf(item, path, msgPoolWithoutRole)
 		}
 		if cidrNode == nil {
-			d.errorf(item, path, "a pool needs at least one CIDR")
+			d.errorf(item, path, msgPoolWithoutCIDR)
 		} else if isNull(cidrNode) || (cidrNode.Kind == yaml.SequenceNode && len(cidrNode.Content) == 0) {
-			d.errorf(cidrNode, join(path, "cidrs"), "a pool needs at least one CIDR")
+			d.errorf(cidrNode, join(path, "cidrs"), msgPoolWithoutCIDR)
 		}
 		if pool.Role != "" {
 			d.refs[pool] = ref
@@ -473,8 +474,8 @@ func (d *decoder) pools(n *yaml.Node, r *raw) {
 }
 
 func (d *decoder) rules(n *yaml.Node, r *raw) {
-	d.list(n, "rules", func(i int, item *yaml.Node) {
-		path := index("rules", i)
+	d.list(n, report.At("rules"), func(i int, item *yaml.Node) {
+		path := index(report.At("rules"), i)
 		rule := &Rule{Pos: d.pos(item), Action: ActionAllow, Origin: "spec"}
 		ref := &refs{path: path}
 		var fromGiven, toGiven, fromOK, toOK bool
@@ -502,10 +503,10 @@ func (d *decoder) rules(n *yaml.Node, r *raw) {
 			return
 		}
 		if !fromGiven {
-			d.errorf(item, path, `a rule needs "from:" (world, admins, trusted, cluster, a role, an overlay or an address/CIDR)`)
+			d.errorf(item, path, msgRuleWithoutFrom)
 		}
 		if !toGiven {
-			d.errorf(item, path, `a rule needs "to:" (a role or all)`)
+			d.errorf(item, path, msgRuleWithoutTo)
 		}
 		if fromOK && toOK {
 			d.refs[rule] = ref
@@ -516,10 +517,10 @@ func (d *decoder) rules(n *yaml.Node, r *raw) {
 
 func (d *decoder) overlays(k, v *yaml.Node, r *raw) {
 	r.overlays.Pos = d.pos(k)
-	d.mapping(v, "overlays",
+	d.mapping(v, report.At("overlays"),
 		field{"networks", func(_, v *yaml.Node) {
-			d.pairs(v, "overlays.networks", func(k, v *yaml.Node) {
-				path := join("overlays.networks", k.Value)
+			d.pairs(v, report.At("overlays", "networks"), func(k, v *yaml.Node) {
+				path := join(report.At("overlays", "networks"), k.Value)
 				r.overlayNames[k.Value] = true
 				name, ok := d.name(k, path, "overlay")
 				if !ok {
@@ -531,11 +532,11 @@ func (d *decoder) overlays(k, v *yaml.Node, r *raw) {
 			})
 		}},
 		field{"default", func(_, v *yaml.Node) {
-			r.overlays.Default, _ = d.oneOf(v, "overlays.default", "reject", "accept")
+			r.overlays.Default, _ = d.oneOf(v, report.At("overlays", "default"), "reject", "accept")
 		}},
 		field{"allow", func(_, v *yaml.Node) {
-			d.list(v, "overlays.allow", func(i int, item *yaml.Node) {
-				path := index("overlays.allow", i)
+			d.list(v, report.At("overlays", "allow"), func(i int, item *yaml.Node) {
+				path := index(report.At("overlays", "allow"), i)
 				a := OverlayAllow{Pos: d.pos(item)}
 				ref := &refs{path: path}
 				var fromGiven, toGiven bool
@@ -558,7 +559,7 @@ func (d *decoder) overlays(k, v *yaml.Node, r *raw) {
 					return
 				}
 				if !fromGiven || !toGiven {
-					d.errorf(item, path, `an allowed pair needs "from:" and "to:" (overlay names)`)
+					d.errorf(item, path, msgOverlayPairIncomplete)
 					return
 				}
 				if ref.from != nil && ref.to != nil {

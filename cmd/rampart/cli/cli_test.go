@@ -59,7 +59,7 @@ func TestExitCodes(t *testing.T) {
 		stderr string // substring
 	}{
 		{[]string{"validate", "-f", fixture}, 0, "cluster dcos-packet is valid", ""},
-		{[]string{"validate", "-f", bad}, 1, "", bad + `:4:32: roles.web.public[0]: port 70000 in "70000/tcp" is out of range (1-65535)`},
+		{[]string{"validate", "-f", bad}, 1, "", bad + `:4:32: error: roles.web.public[0]: port 70000 in "70000/tcp" is out of range (1-65535)`},
 		{[]string{"validate"}, 2, "", "-f is required"},
 		{[]string{"validate", "-f", fixture, "--bogus"}, 2, "", "unknown flag: --bogus"},
 		{[]string{"validate", "-f", fixture, "extra"}, 2, "", "unknown command"},
@@ -129,7 +129,7 @@ func TestGenBadSpecWritesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "out")
-	if code, _, stderr := run("gen", "-f", bad, "-o", out, "--state", state); code != 1 || !strings.Contains(stderr, bad+":2:10: cluster:") {
+	if code, _, stderr := run("gen", "-f", bad, "-o", out, "--state", state); code != 1 || !strings.Contains(stderr, bad+":2:10: error: cluster:") {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
 	}
 	if _, err := os.Stat(out); !os.IsNotExist(err) {

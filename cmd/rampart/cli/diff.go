@@ -96,11 +96,7 @@ func loadAtRevision(file, rev string) (*spec.Spec, error) {
 	label := rev + ":" + file
 	s, err := spec.Parse(label, stdout.Bytes())
 	if err != nil {
-		var errs spec.Errors
-		if errors.As(err, &errs) {
-			return nil, &exitError{code: ExitInvalid, err: fmt.Errorf("%w\n%d error(s) in %s", errs, len(errs), label)}
-		}
-		return nil, &exitError{code: ExitInvalid, err: err}
+		return nil, specProblems(err, label)
 	}
 	return s, nil
 }

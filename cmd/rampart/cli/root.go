@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rampart-cluster/rampart/generator/report"
 	"github.com/rampart-cluster/rampart/generator/spec"
 )
 
@@ -94,13 +95,19 @@ func loadSpec(path string) (*spec.Spec, error) {
 	}
 	s, err := spec.LoadFile(path)
 	if err != nil {
-		var errs spec.Errors
-		if errors.As(err, &errs) {
-			return nil, &exitError{code: ExitInvalid, err: fmt.Errorf("%w\n%d error(s) in %s", errs, len(errs), path)}
-		}
-		return nil, &exitError{code: ExitInvalid, err: err}
+		return nil, specProblems(err, path)
 	}
 	return s, nil
+}
+
+// specProblems is the exit error for a spec that did not load: its report
+// with a count, or the error reading it.
+func specProblems(err error, label string) error {
+	var f *report.Failed
+	if errors.As(err, &f) {
+		return &exitError{code: ExitInvalid, err: fmt.Errorf("%w\n%d error(s) in %s", f, f.Report.Count(report.Error), label)}
+	}
+	return &exitError{code: ExitInvalid, err: err}
 }
 
 // formatFlags gives a command that prints in several formats both spellings

@@ -1,0 +1,97 @@
+package spec
+
+import "github.com/rampart-cluster/rampart/generator/report"
+
+// The problems a spec can have, in one place: each is an error with a stable
+// code (spec.<name>) and the sentence the user reads, without position or path.
+var (
+	msgNotYAML                 = report.Message{Code: "spec.not-yaml", Severity: report.Error, Format: "not valid YAML: %s"}
+	msgRoleWithoutZone         = report.Message{Code: "spec.role-without-zone", Severity: report.Error, Format: "the role needs a zone (admin, private or public)"}
+	msgNoRoles                 = report.Message{Code: "spec.no-roles", Severity: report.Error, Format: "no roles: declare roles or choose a profile (dcos, coreos-web) that brings them"}
+	msgOverlayIsRole           = report.Message{Code: "spec.overlay-is-role", Severity: report.Error, Format: "%q is also a role; rules could not tell them apart: rename the overlay"}
+	msgOverlaysOverlap         = report.Message{Code: "spec.overlays-overlap", Severity: report.Error, Format: "%s overlaps overlay %s (%s, line %d); overlays must not share addresses"}
+	msgStopped                 = report.Message{Code: "spec.stopped", Severity: report.Error, Format: "stopped after %d problems; fix these and run again"}
+	msgVersionMissing          = report.Message{Code: "spec.version-missing", Severity: report.Error, Format: `version is missing: write "version: 1" at the top of the spec`}
+	msgClusterMissing          = report.Message{Code: "spec.cluster-missing", Severity: report.Error, Format: "cluster is missing: name the cluster (1 to 20 characters of a-z, 0-9 and -)"}
+	msgOutputsEmpty            = report.Message{Code: "spec.outputs-empty", Severity: report.Error, Format: "the list is empty; name at least one of: ignition, cloud-config"}
+	msgEtcdPortsEqual          = report.Message{Code: "spec.etcd-ports-equal", Severity: report.Error, Format: "%d is also the client_port; etcd needs two different ports"}
+	msgEtcdPortIsDefaultPeer   = report.Message{Code: "spec.etcd-port-is-default-peer", Severity: report.Error, Format: "%d is the default peer_port; etcd needs two different ports (set etcd.peer_port too)"}
+	msgEtcdPortIsDefaultClient = report.Message{Code: "spec.etcd-port-is-default-client", Severity: report.Error, Format: "%d is the default client_port; etcd needs two different ports (set etcd.client_port too)"}
+	msgIPTablesOnFCOS          = report.Message{Code: "spec.iptables-on-fcos", Severity: report.Error, Format: "iptables needs ipset, which Fedora CoreOS does not ship; use nftables (the default for fcos)"}
+	msgEtcdClientWithoutEtcd   = report.Message{Code: "spec.etcd-client-without-etcd", Severity: report.Error, Format: "no role runs etcd (etcd: true), so there is no etcd for the role's machines to be clients of"}
+	msgNodeNameTwice           = report.Message{Code: "spec.node-name-twice", Severity: report.Error, Format: "node name %q is used twice (first at line %d)"}
+	msgUnknownRole             = report.Message{Code: "spec.unknown-role", Severity: report.Error, Format: "role %q does not exist (roles: %s)"}
+	msgAddressOfOtherNode      = report.Message{Code: "spec.address-of-other-node", Severity: report.Error, Format: "%s is also an address of node %s (line %d); a node's addresses are its own"}
+	msgEtcdRoleInPool          = report.Message{Code: "spec.etcd-role-in-pool", Severity: report.Error, Format: "role %q runs etcd, whose members must be listed as nodes with their addresses, not as a pool"}
+	msgUnknownOverlay          = report.Message{Code: "spec.unknown-overlay", Severity: report.Error, Format: "%q is not an overlay (overlays: %s)"}
+	msgOverlayPairToItself     = report.Message{Code: "spec.overlay-pair-to-itself", Severity: report.Error, Format: "%s to itself is always allowed; an allowed pair names two different overlays"}
+	msgUnknownSource           = report.Message{Code: "spec.unknown-source", Severity: report.Error, Format: "%q is not world, admins, trusted, cluster, a role (%s), an overlay (%s) or an address/CIDR"}
+	msgUnknownDestination      = report.Message{Code: "spec.unknown-destination", Severity: report.Error, Format: "%q is not a role (%s) or all"}
+	msgTooLarge                = report.Message{Code: "spec.too-large", Severity: report.Error, Format: "the spec expands to more than %d values; split it or repeat less through aliases (*name)"}
+	msgEmpty                   = report.Message{Code: "spec.empty", Severity: report.Error, Format: "the spec is empty: it needs at least version, cluster and roles"}
+	msgSecondDocument          = report.Message{Code: "spec.second-document", Severity: report.Error, Format: "a second YAML document starts here; a spec file holds exactly one (remove the --- line or split the file)"}
+	msgNotTopMapping           = report.Message{Code: "spec.not-top-mapping", Severity: report.Error, Format: "the spec must be a mapping of keys (version, cluster, roles, ...), not %s"}
+	msgAliasLoop               = report.Message{Code: "spec.alias-loop", Severity: report.Error, Format: "alias *%s repeats a value that contains itself; YAML aliases must not loop"}
+	msgAliasBudget             = report.Message{Code: "spec.alias-budget", Severity: report.Error, Format: "aliases (*name) repeat more than %d values of this spec; write the repeated parts out instead"}
+	msgNotMapping              = report.Message{Code: "spec.not-mapping", Severity: report.Error, Format: "must be a mapping, not %s"}
+	msgKeyNotWord              = report.Message{Code: "spec.key-not-word", Severity: report.Error, Format: "keys must be plain words, not %s"}
+	msgMergeKey                = report.Message{Code: "spec.merge-key", Severity: report.Error, Format: "YAML merge keys (<<) are not supported; write the keys out"}
+	msgKeyTwice                = report.Message{Code: "spec.key-twice", Severity: report.Error, Format: "key %q is given twice (first at line %d)"}
+	msgUnknownKey              = report.Message{Code: "spec.unknown-key", Severity: report.Error, Format: "unknown key %q (expected one of: %s)"}
+	msgNotNameMapping          = report.Message{Code: "spec.not-name-mapping", Severity: report.Error, Format: "must be a mapping of names, not %s"}
+	msgNameNotWord             = report.Message{Code: "spec.name-not-word", Severity: report.Error, Format: "names must be plain words, not %s"}
+	msgNameTwice               = report.Message{Code: "spec.name-twice", Severity: report.Error, Format: "%q is defined twice (first at line %d)"}
+	msgNotList                 = report.Message{Code: "spec.not-list", Severity: report.Error, Format: "must be a list, not %s"}
+	msgNotString               = report.Message{Code: "spec.not-string", Severity: report.Error, Format: "must be a string, not %s"}
+	msgNotInteger              = report.Message{Code: "spec.not-integer", Severity: report.Error, Format: "must be a whole number, not %s"}
+	msgPortOutOfRange          = report.Message{Code: "spec.port-out-of-range", Severity: report.Error, Format: "port %d is out of range (1-65535)"}
+	msgNotBoolean              = report.Message{Code: "spec.not-boolean", Severity: report.Error, Format: "must be true or false, not %s"}
+	msgNotOneOf                = report.Message{Code: "spec.not-one-of", Severity: report.Error, Format: "%q is not one of: %s"}
+	msgNodeAddressIsRange      = report.Message{Code: "spec.node-address-is-range", Severity: report.Error, Format: "%q is a range; a node's addresses are single addresses (use pools for ranges)"}
+	msgNotAddress              = report.Message{Code: "spec.not-address", Severity: report.Error, Format: "%q is not an IP address"}
+	msgAddressZone             = report.Message{Code: "spec.address-zone", Severity: report.Error, Format: "%q has an interface zone; write the address without %%%s"}
+	msgIPv4Mapped              = report.Message{Code: "spec.ipv4-mapped", Severity: report.Error, Format: "%q is an IPv4-mapped IPv6 address; write it as %s"}
+	msgNotNodeAddress          = report.Message{Code: "spec.not-node-address", Severity: report.Error, Format: "%q cannot be a node's address"}
+	msgNotAddressOrCIDR        = report.Message{Code: "spec.not-address-or-cidr", Severity: report.Error, Format: "%q is not an IP address or CIDR"}
+	msgAddressNotCIDR          = report.Message{Code: "spec.address-not-cidr", Severity: report.Error, Format: "%q is an address; a CIDR such as %s is expected"}
+	msgNotCIDR                 = report.Message{Code: "spec.not-cidr", Severity: report.Error, Format: "%q is not a CIDR"}
+	msgIPv4MappedRange         = report.Message{Code: "spec.ipv4-mapped-range", Severity: report.Error, Format: "%q is an IPv4-mapped IPv6 range; write it in IPv4"}
+	msgHostBits                = report.Message{Code: "spec.host-bits", Severity: report.Error, Format: "%q has host bits set; did you mean %s?"}
+	msgListedTwice             = report.Message{Code: "spec.listed-twice", Severity: report.Error, Format: "%s is listed twice (first at line %d)"}
+	msgPortWithoutProtocol     = report.Message{Code: "spec.port-without-protocol", Severity: report.Error, Format: "port %s needs a protocol: write %s/tcp or %s/udp"}
+	msgNotPort                 = report.Message{Code: "spec.not-port", Severity: report.Error, Format: "%q is not a port: write PORT/PROTO or FROM-TO/PROTO (80/tcp, 10000-10100/udp) or icmp"}
+	msgICMPWithPort            = report.Message{Code: "spec.icmp-with-port", Severity: report.Error, Format: "ICMP has no ports: write icmp instead of %q"}
+	msgUnknownProtocol         = report.Message{Code: "spec.unknown-protocol", Severity: report.Error, Format: "protocol %q in %q is not tcp or udp"}
+	msgRangeBackwards          = report.Message{Code: "spec.range-backwards", Severity: report.Error, Format: "range %q runs backwards; write %d-%d/%s"}
+	msgNotPortNumber           = report.Message{Code: "spec.not-port-number", Severity: report.Error, Format: "%q in %q is not a port number"}
+	msgPortInRangeOutOfRange   = report.Message{Code: "spec.port-in-range-out-of-range", Severity: report.Error, Format: "port %d in %q is out of range (1-65535)"}
+	msgRuleQuota               = report.Message{Code: "spec.rule-quota", Severity: report.Error, Format: "%d is not a rule quota: AWS allows 1 to 1000 inbound rules per group and family"}
+	msgSecondProvider          = report.Message{Code: "spec.second-provider", Severity: report.Error, Format: "a spec names one provider; %s is given after %s"}
+	msgNotMatching             = report.Message{Code: "spec.not-matching", Severity: report.Error, Format: "%q is not %s"}
+	msgRequiredMissing         = report.Message{Code: "spec.required-missing", Severity: report.Error, Format: "%q is missing: %s"}
+	msgUnsupportedVersion      = report.Message{Code: "spec.unsupported-version", Severity: report.Error, Format: "spec version %d is not supported; this rampart reads version 1"}
+	msgClusterName             = report.Message{Code: "spec.cluster-name", Severity: report.Error, Format: "%q must be 1 to 20 characters of a-z, 0-9 and -"}
+	msgOSVersionWithoutVariant = report.Message{Code: "spec.os-version-without-variant", Severity: report.Error, Format: "a version is given without os.variant; say which OS it is for (flatcar or fcos)"}
+	msgUnsupportedButane       = report.Message{Code: "spec.unsupported-butane", Severity: report.Error, Format: "Butane %s version %q is not supported (supported: %s)"}
+	msgOutputTwice             = report.Message{Code: "spec.output-twice", Severity: report.Error, Format: "%s is listed twice"}
+	msgLogPrefixEmpty          = report.Message{Code: "spec.log-prefix-empty", Severity: report.Error, Format: "the prefix is empty; leave the key out for the default %q"}
+	msgLogPrefixChars          = report.Message{Code: "spec.log-prefix-chars", Severity: report.Error, Format: "%q may hold only printable ASCII characters, without quotes or backslashes"}
+	msgLogPrefixLong           = report.Message{Code: "spec.log-prefix-long", Severity: report.Error, Format: "%q is %d characters long; the kernel keeps at most 29 of a log prefix"}
+	msgLogRate                 = report.Message{Code: "spec.log-rate", Severity: report.Error, Format: "%q is not a rate: write N/second, N/minute, N/hour or N/day"}
+	msgNotSource               = report.Message{Code: "spec.not-source", Severity: report.Error, Format: "must be an address, a CIDR or a mapping {cidr: ..., ports: [...]}, not %s"}
+	msgAdminWithPorts          = report.Message{Code: "spec.admin-with-ports", Severity: report.Error, Format: "must be an address or CIDR, not a mapping (only trusted entries take ports)"}
+	msgTrustedWithoutCIDR      = report.Message{Code: "spec.trusted-without-cidr", Severity: report.Error, Format: `a trusted entry written as a mapping needs "cidr:" (an address or CIDR)`}
+	msgTrustedPortsEmpty       = report.Message{Code: "spec.trusted-ports-empty", Severity: report.Error, Format: "the list is empty; name the ports the source needs, or leave ports out for every port"}
+	msgBadName                 = report.Message{Code: "spec.bad-name", Severity: report.Error, Format: "%s name %q must start with a-z and have at most 16 characters of a-z, 0-9 and -"}
+	msgReservedName            = report.Message{Code: "spec.reserved-name", Severity: report.Error, Format: "%q is a reserved word in rules and cannot name a %s"}
+	msgNotHostName             = report.Message{Code: "spec.not-host-name", Severity: report.Error, Format: "%q is not a host name: 1 to 63 characters of a-z, 0-9 and -, not starting or ending with -"}
+	msgNotSSHTarget            = report.Message{Code: "spec.not-ssh-target", Severity: report.Error, Format: "%q is not a host name or address to connect to (host, host:port or [IPv6]:port)"}
+	msgNodeWithoutName         = report.Message{Code: "spec.node-without-name", Severity: report.Error, Format: "a node needs a name"}
+	msgNodeWithoutRole         = report.Message{Code: "spec.node-without-role", Severity: report.Error, Format: "a node needs a role"}
+	msgNodeWithoutAddress      = report.Message{Code: "spec.node-without-address", Severity: report.Error, Format: "a node needs at least one address"}
+	msgPoolWithoutRole         = report.Message{Code: "spec.pool-without-role", Severity: report.Error, Format: "a pool needs a role"}
+	msgPoolWithoutCIDR         = report.Message{Code: "spec.pool-without-cidr", Severity: report.Error, Format: "a pool needs at least one CIDR"}
+	msgRuleWithoutFrom         = report.Message{Code: "spec.rule-without-from", Severity: report.Error, Format: `a rule needs "from:" (world, admins, trusted, cluster, a role, an overlay or an address/CIDR)`}
+	msgRuleWithoutTo           = report.Message{Code: "spec.rule-without-to", Severity: report.Error, Format: `a rule needs "to:" (a role or all)`}
+	msgOverlayPairIncomplete   = report.Message{Code: "spec.overlay-pair-incomplete", Severity: report.Error, Format: `an allowed pair needs "from:" and "to:" (overlay names)`}
+)
