@@ -1,8 +1,8 @@
 package report
 
 import (
-	"fmt"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"strings"
 )
