@@ -5,39 +5,14 @@
 package audit
 
 import (
-	"fmt"
 	"net/netip"
 	"sort"
 	"strings"
 
 	"github.com/rampart-cluster/rampart/generator/policy"
 	"github.com/rampart-cluster/rampart/generator/policy/ranges"
+	"github.com/rampart-cluster/rampart/generator/report"
 )
-
-// Severity of a finding: errors make `rampart audit` exit 1.
-type Severity string
-
-// Severities.
-const (
-	Error   Severity = "error"
-	Warning Severity = "warning"
-)
-
-// Finding is one thing the audit reports.
-type Finding struct {
-	Severity Severity   `json:"severity"` // Error or Warning
-	Code     string     `json:"code"`     // lockout, etcd-blocked, etcd-even, control-plane-exposed, exposed, world-source, public-resolver, metadata-open, large-whitelist
-	Message  string     `json:"message"`  // what is wrong and why, in one line
-	Pos      policy.Pos `json:"-"`        // spec position that causes the finding
-	File     string     `json:"file"`     // spec file of Pos, copied for the JSON output
-	Line     int        `json:"line"`     // 1-based line of Pos
-	Column   int        `json:"column"`   // 1-based column of Pos
-}
-
-// String renders the finding like a compiler: file:line:col: severity: message.
-func (f Finding) String() string {
-	return fmt.Sprintf("%s: %s: %s", f.Pos, f.Severity, f.Message)
-}
 
 // PublicResolvers are well-known public DNS resolvers.
 var PublicResolvers = map[netip.Addr]string{
@@ -61,9 +36,9 @@ var PublicResolvers = map[netip.Addr]string{
 // admins or trusted make the audit suggest the CIDR instead.
 const LargeWhitelist = 16
 
-// Check audits a compiled policy. Findings come sorted by position, errors
-// before warnings on the same line.
-func Check(p *policy.Policy) []Finding {
+// Check audits a compiled policy. Its entries come sorted by position,
+// errors before warnings on the same line.
+func Check(p *policy.Policy) report.Report {
 	a := &auditor{p: p}
 	a.lockout()
 	a.etcd()
@@ -72,37 +47,17 @@ func Check(p *policy.Policy) []Finding {
 	a.metadata()
 	a.wideSources()
 	a.largeWhitelists()
-	sort.SliceStable(a.out, func(i, j int) bool {
-		x, y := a.out[i], a.out[j]
-		if x.Pos.Line != y.Pos.Line {
-			return x.Pos.Line < y.Pos.Line
-		}
-		if x.Pos.Col != y.Pos.Col {
-			return x.Pos.Col < y.Pos.Col
-		}
-		return x.Severity == Error && y.Severity != Error
-	})
+	a.out.Sort()
 	return a.out
-}
-
-// HasErrors reports whether any finding is an error.
-func HasErrors(fs []Finding) bool {
-	for _, f := range fs {
-		if f.Severity == Error {
-			return true
-		}
-	}
-	return false
 }
 
 type auditor struct {
 	p   *policy.Policy
-	out []Finding
+	out report.Report
 }
 
-func (a *auditor) add(sev Severity, code string, pos policy.Pos, format string, args ...any) {
-	a.out = append(a.out, Finding{Severity: sev, Code: code, Message: fmt.Sprintf(format, args...),
-		Pos: pos, File: pos.File, Line: pos.Line, Column: pos.Col})
+func (a *auditor) add(m report.Message, path report.Path, pos policy.Pos, args ...any) {
+	a.out.Append(m.At(path, pos, args...))
 }
 
 // roles lists the roles that have members (or could: every role the spec keeps).
@@ -120,7 +75,7 @@ func (a *auditor) entries(set string) []policy.Member {
 func (a *auditor) lockout() {
 	admins := a.entries(policy.AdminsSet)
 	if len(admins) == 0 {
-		a.add(Error, "lockout", a.p.ProfileProv.Pos, "admins is empty: no operator can reach any node on SSH (22/tcp) from outside the cluster")
+		a.add(msgNoAdmins, report.At("admins"), a.p.ProfileProv.Pos)
 		return
 	}
 	for _, r := range a.roles() {
@@ -142,7 +97,7 @@ func (a *auditor) lockout() {
 					pos = r.Prov.Pos
 				}
 			}
-			a.add(Error, "lockout", pos, "no admin can reach role %s on SSH (22/tcp): %s (%s)", r.Name, blocker.Prov.What, blocker.Prov.Origin)
+			a.add(msgLockout, report.At("roles", r.Name), pos, r.Name, blocker.Prov.What, blocker.Prov.Origin)
 		}
 	}
 }
@@ -155,8 +110,7 @@ func (a *auditor) etcd() {
 		}
 		members := a.p.NodesOf(r.Name)
 		if len(members) > 0 && len(members)%2 == 0 {
-			a.add(Warning, "etcd-even", r.Prov.Pos, "role %s has %d etcd members (quorum %d): an even number tolerates no more failures than one member fewer; use an odd number",
-				r.Name, len(members), len(members)/2+1)
+			a.add(msgEtcdEven, report.At("roles", r.Name), r.Prov.Pos, r.Name, len(members), len(members)/2+1)
 		}
 		for _, port := range a.p.EtcdPorts {
 			reported := false
@@ -164,8 +118,7 @@ func (a *auditor) etcd() {
 				for _, addr := range from.Addresses {
 					d := a.p.Explain(policy.Query{From: addr, Role: r.Name, Proto: policy.TCP, Port: port})
 					if d.Verdict != policy.Accept && !reported {
-						a.add(Error, "etcd-blocked", d.Prov.Pos, "etcd member %s (%s) cannot reach the other members of role %s on %d/tcp: %s (%s)",
-							from.Name, addr, r.Name, port, d.Prov.What, d.Prov.Origin)
+						a.add(msgEtcdBlocked, report.At("roles", r.Name), d.Prov.Pos, from.Name, addr, r.Name, port, d.Prov.What, d.Prov.Origin)
 						reported = true
 					}
 				}
@@ -226,24 +179,24 @@ func worldWide(p netip.Prefix) bool {
 // wideSources: a range that stands for the world, written where the spec
 // means a few trusted machines.
 func (a *auditor) wideSources() {
-	check := func(list string, sev Severity, why string, p netip.Prefix, pos policy.Pos) {
+	check := func(list string, m report.Message, path report.Path, why string, p netip.Prefix, pos policy.Pos) {
 		if worldWide(p) {
-			a.add(sev, "world-source", pos, "%s lists %s, which stands for the world: %s", list, p, why)
+			a.add(m, path, pos, list, p, why)
 		}
 	}
-	for _, t := range a.entries(policy.TrustedSet) {
+	for i, t := range a.entries(policy.TrustedSet) {
 		why := "it reaches every port of every node"
 		if len(t.Ports) > 0 {
 			why = "it reaches every node on " + policy.JoinPorts(t.Ports, ", ")
 		}
-		check("trusted", Error, why, t.Prefix, t.Prov.Pos)
+		check("trusted", msgWorldTrusted, report.At("trusted", i), why, t.Prefix, t.Prov.Pos)
 	}
-	for _, adm := range a.entries(policy.AdminsSet) {
-		check("admins", Warning, "it reaches every role's admin ports (SSH among them)", adm.Prefix, adm.Prov.Pos)
+	for i, adm := range a.entries(policy.AdminsSet) {
+		check("admins", msgWorldAdmin, report.At("admins", i), "it reaches every role's admin ports (SSH among them)", adm.Prefix, adm.Prov.Pos)
 	}
-	for _, pool := range a.p.Pools {
-		for _, c := range pool.CIDRs {
-			check("a pool of role "+pool.Role, Error, "as cluster members it reaches every port of every node", c, pool.Prov.Pos)
+	for i, pool := range a.p.Pools {
+		for j, c := range pool.CIDRs {
+			check("a pool of role "+pool.Role, msgWorldPool, report.At("pools", i, "cidrs", j), "as cluster members it reaches every port of every node", c, pool.Prov.Pos)
 		}
 	}
 }
@@ -265,11 +218,9 @@ func (a *auditor) exposure() {
 			}
 			pos := a.portPos(rule, svc)
 			if svc.ControlPlane {
-				a.add(Error, "control-plane-exposed", pos, "the world reaches %s on %d/%s (%s, unauthenticated control plane): %s (%s)",
-					r.Name, svc.Port, svc.Proto, svc.Name, rule.Prov.What, rule.Prov.Origin)
+				a.add(msgControlPlaneExposed, report.At("roles", r.Name), pos, r.Name, svc.Port, svc.Proto, svc.Name, rule.Prov.What, rule.Prov.Origin)
 			} else {
-				a.add(Warning, "exposed", pos, "the world reaches %s on %d/%s (%s): %s (%s)",
-					r.Name, svc.Port, svc.Proto, svc.Name, rule.Prov.What, rule.Prov.Origin)
+				a.add(msgExposed, report.At("roles", r.Name), pos, r.Name, svc.Port, svc.Proto, svc.Name, rule.Prov.What, rule.Prov.Origin)
 			}
 		}
 	}
@@ -291,14 +242,13 @@ func (a *auditor) portPos(rule *policy.Rule, svc policy.Service) policy.Pos {
 // reach every port. An entry with ports reaches those ports only and is
 // left alone.
 func (a *auditor) resolvers() {
-	for _, t := range a.entries(policy.TrustedSet) {
+	for i, t := range a.entries(policy.TrustedSet) {
 		if worldWide(t.Prefix) || len(t.Ports) > 0 {
 			continue // a wide range is an error of its own: wideSources
 		}
 		if t.Prefix.IsSingleIP() {
 			if name, ok := PublicResolvers[t.Prefix.Addr()]; ok {
-				a.add(Error, "public-resolver", t.Prov.Pos, "trusted %s is a public resolver (%s): its replies are accepted anyway (ESTABLISHED), so trust gains nothing, and trust by address lets spoofed UDP from it reach every port of every node; remove it from trusted, or write it as {cidr: %s, ports: [...]} with the ports it really needs",
-					t.Prefix.Addr(), name, t.Prefix)
+				a.add(msgPublicResolver, report.At("trusted", i), t.Prov.Pos, t.Prefix.Addr(), name, t.Prefix)
 			}
 			continue
 		}
@@ -310,8 +260,7 @@ func (a *auditor) resolvers() {
 		}
 		if len(inside) > 0 {
 			sort.Strings(inside)
-			a.add(Warning, "public-resolver", t.Prov.Pos, "trusted %s holds public resolvers %s: their replies are accepted as established without trust, and trust lets spoofed UDP from them reach every port; narrow it",
-				t.Prefix, strings.Join(inside, ", "))
+			a.add(msgResolversInside, report.At("trusted", i), t.Prov.Pos, t.Prefix, strings.Join(inside, ", "))
 		}
 	}
 }
@@ -336,8 +285,7 @@ func (a *auditor) metadata() {
 	if len(keyed) > 1 {
 		which = "roles " + strings.Join(keyed, ", ")
 	}
-	a.add(Warning, "metadata-open", a.p.MetadataProv.Pos, "firewall.metadata is allow: containers can read their node's userdata from the cloud metadata service, and the userdata of %s holds etcd keys; allow it only where every container is trusted",
-		which)
+	a.add(msgMetadataOpen, report.At("firewall", "metadata"), a.p.MetadataProv.Pos, which)
 }
 
 // largeWhitelists: many single addresses of one network listed one by one.
@@ -364,8 +312,7 @@ func (a *auditor) largeWhitelists() {
 		}
 		for _, net := range order {
 			if g := groups[net]; len(g) >= LargeWhitelist {
-				a.add(Warning, "large-whitelist", g[0].Prov.Pos, "%s lists %d single addresses of %s one by one; the CIDR (or a narrower one) would serve and keep the list reviewable",
-					list.name, len(g), net)
+				a.add(msgLargeWhitelist, report.At(list.name), g[0].Prov.Pos, list.name, len(g), net)
 			}
 		}
 	}

@@ -1,13 +1,13 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/spf13/cobra"
 
 	"github.com/rampart-cluster/rampart/generator/audit"
 	"github.com/rampart-cluster/rampart/generator/policy"
+	"github.com/rampart-cluster/rampart/generator/report"
 )
 
 func newAudit() *cobra.Command {
@@ -34,31 +34,19 @@ Exit 1 when there are errors, or warnings with --strict.`,
 			if err != nil {
 				return err
 			}
-			findings := audit.Check(policy.Compile(s))
-			errs, warns := 0, 0
-			for _, f := range findings {
-				if f.Severity == audit.Error {
-					errs++
-				} else {
-					warns++
-				}
-			}
+			r := audit.Check(policy.Compile(s))
 			w := cmd.OutOrStdout()
 			if output == "json" {
-				if findings == nil {
-					findings = []audit.Finding{}
-				}
-				enc := json.NewEncoder(w)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(map[string]any{"findings": findings, "errors": errs, "warnings": warns}); err != nil {
+				if err := r.WriteJSON(w); err != nil {
 					return err
 				}
 			} else {
-				for _, f := range findings {
-					fmt.Fprintln(w, f)
+				if err := r.WriteText(w); err != nil {
+					return err
 				}
-				fmt.Fprintf(w, "%s: %d error(s), %d warning(s)\n", file, errs, warns)
+				fmt.Fprintf(w, "%s: %s\n", file, r.Summary())
 			}
+			errs, warns := r.Count(report.Error), r.Count(report.Warning)
 			if errs > 0 || (strict && warns > 0) {
 				return &exitError{code: ExitInvalid, err: fmt.Errorf("")}
 			}

@@ -212,8 +212,8 @@ func TestAuditExitCodes(t *testing.T) {
 		{[]string{"audit", "-f", fixture}, 0, "0 error(s), 0 warning(s)"},
 		{[]string{"audit", "-f", warned}, 0, "0 error(s), 1 warning(s)"},
 		{[]string{"audit", "-f", warned, "--strict"}, 1, "0 error(s), 1 warning(s)"},
-		{[]string{"audit", "-f", exposed}, 1, exposed + ":5:29: error: the world reaches m on 8080/tcp (Marathon, unauthenticated control plane)"},
-		{[]string{"audit", "-f", exposed, "-o", "json"}, 1, `"code": "control-plane-exposed"`},
+		{[]string{"audit", "-f", exposed}, 1, exposed + ":5:29: error: roles.m: the world reaches m on 8080/tcp (Marathon, unauthenticated control plane)"},
+		{[]string{"audit", "-f", exposed, "-o", "json"}, 1, `"code": "audit.control-plane-exposed"`},
 		{[]string{"audit", "-f", exposed, "-o", "yaml"}, 2, ""},
 	}
 	for _, c := range cases {
