@@ -46,34 +46,11 @@ type Finding struct {
 	Line   int    `json:"line,omitempty"`     // where Found is in the live input
 	Pos    int    `json:"position,omitempty"` // the rule's position in its chain (1-based), when it has one
 	Detail string `json:"detail,omitempty"`   // what the wanted rule is for, or why a foreign rule matters
+	Input  string `json:"input,omitempty"`    // the live input Line is in (its name as given to the parser)
 }
 
-// String renders a finding on one line.
-func (f Finding) String() string {
-	var b strings.Builder
-	if f.Family != "" {
-		b.WriteString(f.Family + " ")
-	}
-	fmt.Fprintf(&b, "%s: %s", f.Where, f.Kind)
-	if f.Pos > 0 {
-		fmt.Fprintf(&b, " #%d", f.Pos)
-	}
-	switch {
-	case f.Want != "" && f.Found != "":
-		fmt.Fprintf(&b, ": want %s; found (line %d) %s", f.Want, f.Line, f.Found)
-	case f.Want != "":
-		fmt.Fprintf(&b, ": %s", f.Want)
-	case f.Found != "":
-		if f.Line > 0 {
-			fmt.Fprintf(&b, " (line %d)", f.Line)
-		}
-		fmt.Fprintf(&b, ": %s", f.Found)
-	}
-	if f.Detail != "" {
-		fmt.Fprintf(&b, " — %s", f.Detail)
-	}
-	return b.String()
-}
+// String renders a finding as people read it: its report entry.
+func (f Finding) String() string { return f.Entry().String() }
 
 // Live is what runs on a node, parsed. For the iptables backend IPTables
 // holds the families given (a family left out is not checked) and IPSets
@@ -143,23 +120,38 @@ func Expect(p *policy.Policy, role, backend string) (*Expected, error) {
 }
 
 // Check compares the live state with the expected one. p and role are used
-// to judge foreign rules placed before rampart's jumps.
+// to judge foreign rules placed before rampart's jumps. Report turns the
+// findings into what people read.
 func Check(p *policy.Policy, role string, want *Expected, live *Live) []Finding {
-	var out []Finding
 	if want.NFT != nil {
-		return checkNFT(want.NFT, live.NFT)
+		name := ""
+		if live.NFT != nil {
+			name = live.NFT.Name
+		}
+		return from(name, checkNFT(want.NFT, live.NFT))
 	}
+	var out []Finding
 	for _, f := range policy.Families {
 		lt := live.IPTables[f]
 		if lt == nil {
 			continue
 		}
-		out = append(out, checkIPTables(p, role, f, want, lt)...)
+		out = append(out, from(lt.Name, checkIPTables(p, role, f, want, lt))...)
 	}
 	if live.IPSets != nil {
-		out = append(out, checkIPSets(want.IPSets, live.IPSets)...)
+		out = append(out, from(live.IPSets.Name, checkIPSets(want.IPSets, live.IPSets))...)
 	}
 	return out
+}
+
+// from names the input of the findings that point at a line of it.
+func from(input string, fs []Finding) []Finding {
+	for i := range fs {
+		if fs[i].Line > 0 {
+			fs[i].Input = input
+		}
+	}
+	return fs
 }
 
 // isOurs reports whether an iptables chain is rampart's.

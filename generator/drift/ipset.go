@@ -13,6 +13,7 @@ import (
 type IPSets struct {
 	Sets  map[string]*IPSet // keyed by set name
 	Order []string          // set names in creation order, renames applied, destroyed sets removed
+	Name  string            // the input's name, as given to ParseIPSet
 }
 
 // IPSet is one set: its type, the options that change its meaning, and its
@@ -83,7 +84,7 @@ func (m Member) key() string { return m.String() }
 // ParseIPSet reads `ipset save` output or an `ipset restore` file, running
 // its create, add, del, flush, swap, rename and destroy commands in order.
 func ParseIPSet(r io.Reader, name string) (*IPSets, error) {
-	st := &IPSets{Sets: map[string]*IPSet{}}
+	st := &IPSets{Sets: map[string]*IPSet{}, Name: name}
 	err := lines(r, name, func(no int, line string) error {
 		bad := func(format string, args ...any) error {
 			return &ParseError{Source: name, Line: no, Msg: fmt.Sprintf(format, args...)}

@@ -31,6 +31,7 @@ import (
 // skipped.
 type IPTables struct {
 	Tables map[string]*Table // filter, mangle and raw, keyed by name; a table the input lacks is absent
+	Name   string            // the input's name, as given to ParseIPTables
 }
 
 // Tables lists the tables ParseIPTables reads, in the order drift reports
@@ -138,7 +139,7 @@ func lines(r io.Reader, name string, fn func(no int, line string) error) error {
 // everything rampart wants is then missing, which is drift, not a reading
 // error.
 func ParseIPTables(r io.Reader, name string) (*IPTables, error) {
-	t := &IPTables{Tables: map[string]*Table{}}
+	t := &IPTables{Tables: map[string]*Table{}, Name: name}
 	table := ""
 	var cur *Table
 	err := lines(r, name, func(no int, line string) error {

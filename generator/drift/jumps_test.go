@@ -2,12 +2,14 @@ package drift
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/rampart-cluster/rampart/generator/firewall"
 	"github.com/rampart-cluster/rampart/generator/policy"
+	"github.com/rampart-cluster/rampart/generator/report"
 	"github.com/rampart-cluster/rampart/generator/spec"
 )
 
@@ -205,13 +207,13 @@ func TestJumpNotFirst(t *testing.T) {
 					opt = "-t " + j.Table + " "
 				}
 				want = append(want, Finding{Kind: JumpNotFirst, Family: c.family.String(), Where: w, Pos: len(bs) + 1,
-					Found: jumpLine(j), Line: lineOf(t, text, jumpLine(j)),
+					Found: jumpLine(j), Line: lineOf(t, text, jumpLine(j)), Input: "iptables-save",
 					Detail: fmt.Sprintf("%d rule(s) of another owner come before it and see every packet first: %s; rampart's script puts its jump at position 1 (%s-I %s 1 -j %s)",
 						len(bs), strings.Join(listed, "; "), opt, j.From, j.To)})
 				for pos := 1; pos <= len(bs); pos++ {
 					if d, ok := c.foreign[w][pos]; ok {
 						want = append(want, Finding{Kind: ForeignAccept, Family: c.family.String(), Where: w, Pos: pos,
-							Found: bs[pos-1].line, Line: lineOf(t, text, bs[pos-1].line), Detail: d})
+							Found: bs[pos-1].line, Line: lineOf(t, text, bs[pos-1].line), Detail: d, Input: "iptables-save"})
 					}
 				}
 			}
@@ -239,7 +241,8 @@ func findingLines(fs []Finding) string {
 	return b.String()
 }
 
-// TestJumpNotFirstString: how the finding reads on one line.
+// TestJumpNotFirstString: the finding as a report entry: its code, the
+// chain and the jump's index as its path, the line of the live input.
 func TestJumpNotFirstString(t *testing.T) {
 	j := firewall.Jump{Table: "filter", From: "FORWARD", To: "RAMPART-FORWARD"}
 	f, ok := notFirst("IPv4", j, []firewall.Jump{j}, []*Rule{
@@ -249,10 +252,17 @@ func TestJumpNotFirstString(t *testing.T) {
 	if !ok {
 		t.Fatal("no finding")
 	}
-	want := "IPv4 FORWARD: jump not first #2 (line 8): -A FORWARD -j RAMPART-FORWARD — 1 rule(s) of another owner come before it and see every packet first: " +
-		"#1 (line 7) -A FORWARD -j DOCKER-USER; rampart's script puts its jump at position 1 (-I FORWARD 1 -j RAMPART-FORWARD)"
-	if got := f.String(); got != want {
-		t.Errorf("got  %s\nwant %s", got, want)
+	f.Input = "iptables-save"
+	want := report.Entry{
+		Severity: report.Error,
+		Code:     "drift.jump-not-first",
+		Path:     report.Path{"IPv4", "FORWARD", 1},
+		Pos:      report.Pos{File: "iptables-save", Line: 8},
+		Message: "jump not first at position 2: -A FORWARD -j RAMPART-FORWARD — 1 rule(s) of another owner come before it and see every packet first: " +
+			"#1 (line 7) -A FORWARD -j DOCKER-USER; rampart's script puts its jump at position 1 (-I FORWARD 1 -j RAMPART-FORWARD)",
+	}
+	if got := f.Entry(); !reflect.DeepEqual(got, want) {
+		t.Errorf("got  %#v\nwant %#v", got, want)
 	}
 
 	// two jumps of rampart's in one chain: neither stands before the other

@@ -17,6 +17,7 @@ import (
 // than sets and chains (maps, flowtables, counters, ...) are read past.
 type NFT struct {
 	Tables map[string]*NFTTable // by "family name", e.g. "inet rampart"
+	Name   string               // the input's name, as given to ParseNFT
 }
 
 // NFTTable is one table.
@@ -157,7 +158,7 @@ func ParseNFT(r io.Reader, name string) (*NFT, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &NFT{Tables: map[string]*NFTTable{}}
+	n := &NFT{Tables: map[string]*NFTTable{}, Name: name}
 	type frame struct {
 		kind  string // table, set, chain, other
 		table *NFTTable

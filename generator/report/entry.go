@@ -5,10 +5,10 @@ import "strings"
 // Entry is one thing a user is told.
 type Entry struct {
 	Severity Severity `json:"severity"`
-	Code     string   `json:"code"`           // stable; tests and scripts match on it
-	Path     Path     `json:"path,omitempty"` // what the entry is about
-	Pos      Pos      `json:"position"`       // where it was written; zero when nowhere
-	Message  string   `json:"message"`        // a sentence, without position or path
+	Code     string   `json:"code"`              // stable; tests and scripts match on it
+	Path     Path     `json:"path,omitempty"`    // what the entry is about
+	Pos      Pos      `json:"position,omitzero"` // where it was written; zero when nowhere
+	Message  string   `json:"message"`           // a sentence, without position or path
 }
 
 // String renders the entry like a compiler's diagnostic:

@@ -390,11 +390,11 @@ func TestDrift(t *testing.T) {
 		}
 	}
 	code, stdout, _ = runIn(strings.Join(kept, "\n"), args...)
-	if code != 1 || !strings.Contains(stdout, "IPv4 RAMPART-INPUT: missing rule #") || !strings.Contains(stdout, "rampart-trusted-4") {
+	if code != 1 || !strings.Contains(stdout, "error: IPv4.RAMPART-INPUT[9]: missing rule at position 10") || !strings.Contains(stdout, "rampart-trusted-4") {
 		t.Errorf("a rule taken out: exit %d\n%s", code, stdout)
 	}
 	code, stdout, _ = runIn(strings.Join(kept, "\n"), append(args, "--format", "json")...)
-	if code != 1 || !strings.Contains(stdout, `"kind": "missing rule"`) {
+	if code != 1 || !strings.Contains(stdout, `"code": "drift.missing-rule"`) {
 		t.Errorf("json: exit %d\n%s", code, stdout)
 	}
 	for _, c := range []struct {

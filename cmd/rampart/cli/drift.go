@@ -12,6 +12,7 @@ import (
 	"github.com/rampart-cluster/rampart/generator/drift"
 	"github.com/rampart-cluster/rampart/generator/firewall"
 	"github.com/rampart-cluster/rampart/generator/policy"
+	"github.com/rampart-cluster/rampart/generator/report"
 )
 
 func newDrift() *cobra.Command {
@@ -116,26 +117,27 @@ pool. Exit 1 on drift.`,
 			if err != nil {
 				return err
 			}
-			findings := drift.Check(p, role, want, live)
+			r := drift.Report(drift.Check(p, role, want, live))
 			w := cmd.OutOrStdout()
 			if format == "json" {
-				if findings == nil {
-					findings = []drift.Finding{}
+				entries := r.Entries
+				if entries == nil {
+					entries = []report.Entry{}
 				}
 				enc := json.NewEncoder(w)
 				enc.SetIndent("", "  ")
-				if err := enc.Encode(map[string]any{"node": node, "role": role, "backend": backend, "checked": checked, "drift": len(findings) > 0, "findings": findings}); err != nil {
+				if err := enc.Encode(map[string]any{"node": node, "role": role, "backend": backend, "checked": checked, "drift": !r.Empty(), "entries": entries}); err != nil {
 					return err
 				}
-			} else if len(findings) == 0 {
+			} else if r.Empty() {
 				fmt.Fprintf(w, "no drift: %s (role %s) runs what %s wants (checked: %s)\n", node, role, file, strings.Join(checked, ", "))
 			} else {
-				fmt.Fprintf(w, "drift on %s (role %s, %s): %d finding(s)\n", node, role, backend, len(findings))
-				for _, f := range findings {
-					fmt.Fprintf(w, "  %s\n", f)
+				fmt.Fprintf(w, "drift on %s (role %s, %s): %d finding(s)\n", node, role, backend, len(r.Entries))
+				if err := r.WriteText(w); err != nil {
+					return err
 				}
 			}
-			if len(findings) > 0 {
+			if !r.Empty() {
 				return &exitError{code: ExitInvalid, err: fmt.Errorf("")}
 			}
 			return nil
