@@ -62,11 +62,11 @@ func TestRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []gen.Stale{{Path: edited, Reason: "differs"}}
+	want := []gen.Stale{gen.StaleAt(edited, gen.MsgDiffers)}
 	if len(r.Stale) != 1 || r.Stale[0] != want[0] {
 		t.Errorf("check after an edit: stale %v, want %v", r.Stale, want)
 	}
-	if len(r.StaleUserdata) != 1 || r.StaleUserdata[0] != (gen.Stale{Path: userdata, Reason: "missing"}) {
+	if len(r.StaleUserdata) != 1 || r.StaleUserdata[0] != (gen.Stale{Path: userdata, Code: "tree.missing", Reason: "missing"}) {
 		t.Errorf("check after a userdata file was removed: %v, want %s missing", r.StaleUserdata, userdata)
 	}
 	if _, err := os.Stat(filepath.Join(o.State, filepath.FromSlash(userdata))); err == nil {

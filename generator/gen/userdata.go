@@ -234,12 +234,12 @@ func (o *Output) CheckUserdata(st *pki.State) ([]Stale, error) {
 		data, err := os.ReadFile(p)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
-			out = append(out, Stale{Path: f.Path, Reason: "missing"})
+			out = append(out, stale(f.Path, MsgMissing))
 			continue
 		case err != nil:
 			return nil, err
 		case !bytes.Equal(data, f.Data):
-			out = append(out, Stale{Path: f.Path, Reason: "differs"})
+			out = append(out, stale(f.Path, MsgDiffers))
 			continue
 		}
 		info, err := os.Stat(p)
@@ -247,7 +247,7 @@ func (o *Output) CheckUserdata(st *pki.State) ([]Stale, error) {
 			return nil, err
 		}
 		if info.Mode().Perm() != f.Mode.Perm() {
-			out = append(out, Stale{Path: f.Path, Reason: fmt.Sprintf("mode %04o, want %04o", info.Mode().Perm(), f.Mode.Perm())})
+			out = append(out, stale(f.Path, msgMode, info.Mode().Perm(), f.Mode.Perm()))
 		}
 	}
 	return out, nil

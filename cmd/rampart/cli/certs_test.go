@@ -190,9 +190,9 @@ func TestRecoverRefusesOutputTree(t *testing.T) {
 	}
 	code, stdout, stderr := run("gen", "-f", fixture, "-o", out, "--state", state, "--check")
 	for _, want := range []string{
-		"stale: nodes/master-1/ignition.json: contains secrets",
-		"stale: notes.txt: contains secrets",
-		"stale: roles/agent/rootfs/etc/rampart/firewall/iptables.v4: differs",
+		filepath.Join(out, "nodes", "master-1", "ignition.json") + ": error: contains secrets",
+		filepath.Join(out, "notes.txt") + ": error: contains secrets",
+		edited + ": error: differs",
 	} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("gen --check does not say %q:\n%s", want, stdout)

@@ -111,7 +111,7 @@ func TestGenCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, stdout, stderr = run("gen", "-f", fixture, "-o", out, "--check", "--state", state)
-	if code != 1 || !strings.Contains(stdout, "stale: roles/agent/rootfs/etc/rampart/firewall/iptables.v4: differs") || !strings.Contains(stderr, "is stale: 1 file(s)") {
+	if code != 1 || !strings.Contains(stdout, edited+": error: differs") || !strings.Contains(stderr, "is stale: 1 file(s)") {
 		t.Fatalf("check after an edit: exit %d, %q %q", code, stdout, stderr)
 	}
 	if code, _, _ = run("gen", "-f", fixture, "-o", filepath.Join(t.TempDir(), "never-written"), "--check", "--state", state); code != 1 {

@@ -96,26 +96,23 @@ and lists every file that differs from what the spec and the state produce.`,
 // tree and of the state's final userdata, or that the tree is up to date;
 // a stale tree exits 1.
 func genCheckReport(w io.Writer, r *gen.Report, file, out, state string) error {
-	stale := r.Stale
-	for _, u := range r.StaleUserdata {
-		u.Path = filepath.Join(state, filepath.FromSlash(u.Path))
-		stale = append(stale, u)
-	}
-	if len(stale) == 0 {
+	stale := gen.StaleReport(out, r.Stale)
+	stale.Merge(gen.StaleReport(state, r.StaleUserdata))
+	if stale.Empty() {
 		fmt.Fprintf(w, "%s is up to date (%d files)\n", out, len(r.Output.Tree.Files))
 		return nil
 	}
 	secrets := 0
-	for _, st := range stale {
-		fmt.Fprintf(w, "stale: %s\n", st)
-		if st.Secret() {
+	for _, e := range stale.Entries {
+		fmt.Fprintln(w, e)
+		if e.Code == gen.MsgSecret.Code {
 			secrets++
 		}
 	}
 	if secrets > 0 {
 		return &exitError{code: ExitInvalid, err: fmt.Errorf("%s contains secrets: %d file(s) hold a private key, which the output tree must never hold (keys belong in the state directory); delete them, then run rampart gen -f %s -o %s --state %s", out, secrets, file, out, state)}
 	}
-	return &exitError{code: ExitInvalid, err: fmt.Errorf("%s is stale: %d file(s) differ from what %s produces; run rampart gen -f %s -o %s --state %s", out, len(stale), file, file, out, state)}
+	return &exitError{code: ExitInvalid, err: fmt.Errorf("%s is stale: %d file(s) differ from what %s produces; run rampart gen -f %s -o %s --state %s", out, len(stale.Entries), file, file, out, state)}
 }
 
 // warnExpiring warns, on standard error, of every certificate of the state

@@ -135,8 +135,8 @@ func TestPushAWS(t *testing.T) {
 	}
 	counter.Reset()
 	code, stdout, stderr = run("push", "aws", "-f", changed, "--tree", tree, "--state", state)
-	if code != 1 || !strings.Contains(stderr, "push aws: "+tree+" is stale: ") || !strings.Contains(stderr, "stale: roles/agent/ignition.json: differs") ||
-		!strings.Contains(stderr, "stale: "+filepath.Join(state, "userdata", "nodes", "master-a", "ignition.json")+": differs") ||
+	if code != 1 || !strings.Contains(stderr, "push aws: "+tree+" is stale: ") || !strings.Contains(stderr, filepath.Join(tree, "roles", "agent", "ignition.json")+": error: differs") ||
+		!strings.Contains(stderr, filepath.Join(state, "userdata", "nodes", "master-a", "ignition.json")+": error: differs") ||
 		!strings.Contains(stderr, "nothing was delivered; run rampart gen -f "+changed+" -o "+tree+" --state "+state+", review what changed") || strings.Contains(stdout, "plan:") {
 		t.Errorf("push of a stale tree: exit %d\n%s\n%s", code, stdout, stderr)
 	}

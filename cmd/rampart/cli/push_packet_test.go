@@ -194,8 +194,8 @@ func TestPushPacketStaleTree(t *testing.T) {
 	code, out, errOut := runCommand(newPushPacket(), "-f", file, "--tree", tree, "--state", state, "--create")
 	for _, want := range []string{
 		"push packet: " + tree + " is stale: ",
-		"stale: roles/agent/ignition.json: differs",
-		"stale: " + filepath.Join(state, "userdata", "nodes", "master-1", "ignition.json") + ": differs",
+		filepath.Join(tree, "roles", "agent", "ignition.json") + ": error: differs",
+		filepath.Join(state, "userdata", "nodes", "master-1", "ignition.json") + ": error: differs",
 		"nothing was delivered; run rampart gen -f " + file + " -o " + tree + " --state " + state + ", review what changed",
 	} {
 		if code != 1 || !strings.Contains(errOut, want) {

@@ -42,11 +42,9 @@ func Machines(s *spec.Spec, tree string, st *pki.State) ([]delivery.Machine, err
 	if err != nil {
 		return nil, err
 	}
-	stale := check.Stale
-	for _, u := range check.StaleUserdata {
-		stale = append(stale, gen.Stale{Path: filepath.Join(st.Dir, filepath.FromSlash(u.Path)), Reason: u.Reason})
-	}
-	if len(stale) > 0 {
+	stale := gen.StaleReport(tree, check.Stale)
+	stale.Merge(gen.StaleReport(st.Dir, check.StaleUserdata))
+	if !stale.Empty() {
 		return nil, &StaleError{Spec: s.File, Tree: tree, State: st.Dir, Stale: stale}
 	}
 	built := check.Output
@@ -88,7 +86,7 @@ func Machines(s *spec.Spec, tree string, st *pki.State) ([]delivery.Machine, err
 			// a gen that ran between the check and the read: what is
 			// delivered must still be what the spec makes
 			if !bytes.Equal(data, want) {
-				return &StaleError{Spec: s.File, Tree: tree, State: st.Dir, Stale: []gen.Stale{{Path: p, Reason: "changed while it was read"}}}
+				return &StaleError{Spec: s.File, Tree: tree, State: st.Dir, Stale: gen.StaleReport("", []gen.Stale{gen.StaleAt(p, gen.MsgChanged)})}
 			}
 			m.Userdata[format] = data
 		}

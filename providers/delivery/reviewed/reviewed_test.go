@@ -5,11 +5,14 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/rampart-cluster/rampart/generator/gen"
 	"github.com/rampart-cluster/rampart/generator/pki"
+	"github.com/rampart-cluster/rampart/generator/report"
 	"github.com/rampart-cluster/rampart/generator/spec"
 	"github.com/rampart-cluster/rampart/providers/delivery"
 	"github.com/rampart-cluster/rampart/providers/delivery/deliverytest"
@@ -108,12 +111,18 @@ func TestStaleIsRefused(t *testing.T) {
 	if !errors.As(err, &se) {
 		t.Fatalf("a changed spec: %v", err)
 	}
+	for _, want := range []string{
+		filepath.Join(tree, "roles", "agent", "ignition.json"),
+		filepath.Join(state, "userdata", "nodes", "master-1", "ignition.json"),
+		filepath.Join(state, "userdata", "roles", "bootstrap", "cloud-config.yaml"),
+	} {
+		if !hasEntry(se.Stale, gen.MsgDiffers.At(nil, report.Pos{File: want})) {
+			t.Errorf("the refusal does not say %s differs: %v", want, se.Stale)
+		}
+	}
 	msg := err.Error()
 	for _, want := range []string{
 		tree + " is stale: ",
-		"stale: roles/agent/ignition.json: differs\n",
-		"stale: " + filepath.Join(state, "userdata", "nodes", "master-1", "ignition.json") + ": differs\n",
-		"stale: " + filepath.Join(state, "userdata", "roles", "bootstrap", "cloud-config.yaml") + ": differs\n",
 		"run rampart gen -f " + changed.File + " -o " + tree + " --state " + state + ", review what changed",
 	} {
 		if !strings.Contains(msg, want) {
@@ -126,7 +135,8 @@ func TestStaleIsRefused(t *testing.T) {
 	if err := os.Chmod(final, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Machines(s, tree, st); !errors.As(err, &se) || len(se.Stale) != 1 || se.Stale[0].String() != final+": mode 0644, want 0600" {
+	if _, err := Machines(s, tree, st); !errors.As(err, &se) || len(se.Stale.Entries) != 1 ||
+		!hasEntry(se.Stale, report.Entry{Severity: report.Error, Code: "tree.mode", Pos: report.Pos{File: final}, Message: "mode 0644, want 0600"}) {
 		t.Errorf("final userdata of mode 0644: %v", err)
 	}
 	if err := os.Chmod(final, 0o600); err != nil {
@@ -156,7 +166,7 @@ func TestStaleIsRefused(t *testing.T) {
 	if _, err := other.Ensure(s.Cluster, gen.EtcdMembers(s)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Machines(s, tree, other); !errors.As(err, &se) || !strings.Contains(err.Error(), "stale: manifest.json: differs") {
+	if _, err := Machines(s, tree, other); !errors.As(err, &se) || !hasEntry(se.Stale, gen.MsgDiffers.At(nil, report.Pos{File: filepath.Join(tree, "manifest.json")})) {
 		t.Errorf("another state: %v", err)
 	}
 	// and a state without a CA fails as gen --check does
@@ -184,4 +194,9 @@ func TestCloudConfigOnly(t *testing.T) {
 			t.Errorf("%s %s: boots with %s, %d formats", m.Kind, m.Name, format, len(m.Userdata))
 		}
 	}
+}
+
+// hasEntry reports whether the report holds the entry, compared by value.
+func hasEntry(r report.Report, e report.Entry) bool {
+	return slices.ContainsFunc(r.Entries, func(x report.Entry) bool { return reflect.DeepEqual(x, e) })
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/rampart-cluster/rampart/generator/gen"
+	"github.com/rampart-cluster/rampart/generator/report"
 )
 
 // StaleError refuses an output tree, or final userdata in the state
@@ -12,26 +13,26 @@ import (
 // was reviewed, so it is not delivered. Stale lists every difference, as
 // `rampart gen --check` does.
 type StaleError struct {
-	Spec, Tree, State string      // the spec file, the output tree, the state directory
-	Stale             []gen.Stale // tree paths relative to Tree; final userdata joined with State
+	Spec, Tree, State string        // the spec file, the output tree, the state directory
+	Stale             report.Report // one entry per file, its path (under Tree or State) as position
 }
 
 // Error names what is stale and says to run gen and review the changes.
 func (e *StaleError) Error() string {
 	var b strings.Builder
 	secrets := 0
-	for _, s := range e.Stale {
-		if s.Secret() {
+	for _, s := range e.Stale.Entries {
+		if s.Code == gen.MsgSecret.Code {
 			secrets++
 		}
 	}
 	if secrets > 0 {
 		fmt.Fprintf(&b, "%s contains secrets: %d file(s) hold a private key, which the output tree must never hold (keys belong in the state directory); refusing to deliver from it:\n", e.Tree, secrets)
 	} else {
-		fmt.Fprintf(&b, "%s is stale: %d file(s) differ from what %s and the state directory %s make, so they are not what was reviewed; refusing to deliver them:\n", e.Tree, len(e.Stale), e.Spec, e.State)
+		fmt.Fprintf(&b, "%s is stale: %d file(s) differ from what %s and the state directory %s make, so they are not what was reviewed; refusing to deliver them:\n", e.Tree, len(e.Stale.Entries), e.Spec, e.State)
 	}
-	for _, s := range e.Stale {
-		fmt.Fprintf(&b, "  stale: %s\n", s)
+	for _, s := range e.Stale.Entries {
+		fmt.Fprintf(&b, "  %s\n", s)
 	}
 	b.WriteString("nothing was delivered; ")
 	if secrets > 0 {
