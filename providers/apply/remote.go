@@ -1,0 +1,217 @@
+package apply
+
+import (
+	"encoding/base64"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+)
+
+// RemoteDir is where apply keeps its state on a node (root only, 0700):
+// next/ the generation being applied, prev/ the one it replaces (kept
+// after a confirmed apply, for a rollback by hand), the lists of what
+// they hold, rollback.sh, the marker armed.ID while a rollback is armed
+// (confirmed.ID, rolledback.ID after), and rollback.log.
+const RemoteDir = "/var/lib/rampart/apply"
+
+// Exit statuses of the install script.
+const (
+	exitNotArmed  = 90 // another apply's rollback is armed: nothing was installed
+	exitInstall   = 91 // a file could not be put in place
+	exitActivate  = 92 // the firewall did not load
+	exitArmFailed = 93 // the rollback could not be armed: nothing was installed
+)
+
+// node is what the remote scripts need to know of a node's OS.
+type node struct {
+	Script string // the firewall script's path (gen.ScriptPath)
+	Unit   string // the firewall unit (gen.FirewallUnit)
+	FWDir  string // the firewall directory (gen.FirewallDir)
+}
+
+// activate is the sh that loads the files in place: with systemd the unit
+// is restarted (after a daemon-reload, the unit may have changed), and its
+// journal is shown when it fails; without systemd the script runs itself.
+func (n node) activate() string {
+	return fmt.Sprintf(`if [ -d /run/systemd/system ]; then
+	systemctl daemon-reload && systemctl restart %[1]s || { journalctl -u %[1]s -n 30 --no-pager -o cat >&2; false; }
+else
+	%[2]s
+fi`, n.Unit, n.Script)
+}
+
+// readScript prints, one line each: whether systemd runs the node, every
+// rollback still armed, the sha256 and the mode of each path that exists,
+// and every file of the firewall directory; then the output of each save
+// command between lines "@@TOKEN begin COMMAND" and "@@TOKEN end STATUS".
+// One session, and a handful of processes: a node's read is cheap.
+func (n node) readScript(paths []string, token string, save [][]string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "set -u\nD=%s\n", RemoteDir)
+	b.WriteString("if [ -d /run/systemd/system ]; then echo 'systemd yes'; else echo 'systemd no'; fi\n")
+	b.WriteString("for a in \"$D\"/armed.*; do [ -e \"$a\" ] && echo \"armed ${a##*/armed.}\"; done\n")
+	b.WriteString("set --\nfor p in")
+	for _, p := range paths {
+		b.WriteString(" " + p)
+	}
+	b.WriteString("; do [ -f \"$p\" ] && set -- \"$@\" \"$p\"; done\n")
+	b.WriteString("if [ $# -gt 0 ]; then\n\tsha256sum \"$@\" | sed 's/^/sum /'\n\tstat -c 'mode %a %n' \"$@\"\nfi\n")
+	fmt.Fprintf(&b, "for p in %s/*; do [ -f \"$p\" ] && echo \"present $p\"; done\n", n.FWDir)
+	for _, argv := range save {
+		cmd := strings.Join(argv, " ")
+		fmt.Fprintf(&b, "echo '@@%[1]s begin %[2]s'\n%[2]s\necho \"@@%[1]s end $?\"\n", token, cmd)
+	}
+	b.WriteString("exit 0\n")
+	return b.String()
+}
+
+// seconds rounds a timeout up to whole seconds, at least one.
+func seconds(d time.Duration) int {
+	return max(1, int(math.Ceil(d.Seconds())))
+}
+
+// stageScript puts the new generation under next/ and a copy of what it
+// replaces under prev/ (files that did not exist are listed, to be
+// removed by a rollback) and writes rollback.sh. It refuses to run while
+// a rollback is armed. Nothing outside RemoteDir changes.
+func (n node) stageScript(id string, write []File, remove []string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "set -eu\numask 077\nD=%s\nID=%s\n", RemoteDir, id)
+	b.WriteString(`mkdir -p "$D"
+chmod 700 "$D"
+for a in "$D"/armed.*; do if [ -e "$a" ]; then echo "a rollback is armed already: ${a##*/}" >&2; exit 3; fi; done
+rm -rf "$D/next" "$D/prev" "$D"/confirmed.* "$D"/rolledback.* "$D"/rollback.pid.*
+mkdir "$D/next" "$D/prev"
+: >"$D/next.list"; : >"$D/next.remove"; : >"$D/prev.list"; : >"$D/prev.absent"
+keep() {
+	if [ -f "$1" ]; then
+		mkdir -p "$D/prev${1%/*}"
+		cp "$1" "$D/prev$1"
+		echo "$(stat -c %a "$1") $1" >>"$D/prev.list"
+	else
+		echo "$1" >>"$D/prev.absent"
+	fi
+}
+`)
+	for _, f := range write {
+		fmt.Fprintf(&b, "mkdir -p \"$D/next%s\"\nbase64 -d >\"$D/next%s\" <<'RAMPART_EOF'\n", dir(f.Path), f.Path)
+		enc := base64.StdEncoding.EncodeToString(f.Data)
+		for len(enc) > 76 {
+			b.WriteString(enc[:76] + "\n")
+			enc = enc[76:]
+		}
+		if enc != "" {
+			b.WriteString(enc + "\n")
+		}
+		fmt.Fprintf(&b, "RAMPART_EOF\necho '%04o %s' >>\"$D/next.list\"\nkeep %s\n", f.Mode.Perm(), f.Path, f.Path)
+	}
+	for _, p := range remove {
+		fmt.Fprintf(&b, "echo '%s' >>\"$D/next.remove\"\nkeep %s\n", p, p)
+	}
+	fmt.Fprintf(&b, "cat >\"$D/rollback.sh\" <<'RAMPART_EOF'\n%sRAMPART_EOF\n", n.rollbackScript())
+	return b.String()
+}
+
+func dir(p string) string { return p[:strings.LastIndex(p, "/")] }
+
+// rollbackScript is rollback.sh: called with the apply's ID (and, when it
+// runs detached, the seconds to wait first), it waits for the lock the
+// install holds while it loads the firewall (two loads at once would
+// trip over each other's temporary sets), takes the armed marker (a
+// rename: whichever of the rollback and the confirmation renames it first
+// wins), restores the previous generation, removes the files that did not
+// exist before, and loads the firewall again.
+func (n node) rollbackScript() string {
+	return fmt.Sprintf(`#!/bin/sh
+# rampart apply: restores the generation an unconfirmed apply replaced.
+D=%s
+ID=$1
+[ -z "${2:-}" ] || sleep "$2"
+exec 9>"$D/lock"
+flock 9
+mv "$D/armed.$ID" "$D/firing.$ID" 2>/dev/null || exit 0
+umask 077
+exec >>"$D/rollback.log" 2>&1
+echo "$(date -u +%%Y-%%m-%%dT%%H:%%M:%%SZ) apply $ID was not confirmed: restoring the previous generation"
+while read -r mode p; do
+	mkdir -p "${p%%/*}"
+	cp "$D/prev$p" "$p.rampart-old" && chmod "$mode" "$p.rampart-old" && mv -f "$p.rampart-old" "$p"
+done <"$D/prev.list"
+while read -r p; do rm -f "$p"; done <"$D/prev.absent"
+%s
+echo "$(date -u +%%Y-%%m-%%dT%%H:%%M:%%SZ) apply $ID rolled back (firewall load exit status $?)"
+mv "$D/firing.$ID" "$D/rolledback.$ID"
+`, RemoteDir, n.activate())
+}
+
+// installScript takes the node's apply lock, arms the rollback (a
+// transient systemd timer where systemd runs the node, else a detached
+// process, setsid, that sleeps for the timeout), puts next/ in place, one
+// atomic rename per file, removes what the new generation no longer has,
+// and loads the firewall. The rollback cannot start its work before the
+// load has ended: it waits for the lock.
+func (n node) installScript(id string, timeout time.Duration) string {
+	return fmt.Sprintf(`set -u
+umask 077
+D=%[1]s
+ID=%[2]s
+exec 9>"$D/lock"
+flock 9
+for a in "$D"/armed.*; do if [ -e "$a" ]; then echo "a rollback is armed already: ${a##*/}" >&2; exit %[3]d; fi; done
+echo "$ID" >"$D/armed.$ID"
+if [ -d /run/systemd/system ] && command -v systemd-run >/dev/null; then
+	systemd-run --quiet --unit="rampart-rollback-$ID" --on-active=%[4]ds --timer-property=AccuracySec=100ms /bin/sh "$D/rollback.sh" "$ID" || { rm -f "$D/armed.$ID"; exit %[5]d; }
+else
+	setsid /bin/sh "$D/rollback.sh" "$ID" %[4]d </dev/null >/dev/null 2>&1 &
+	echo $! >"$D/rollback.pid.$ID"
+fi
+while read -r mode p; do
+	mkdir -p "${p%%/*}" && cp "$D/next$p" "$p.rampart-new" && chmod "$mode" "$p.rampart-new" && mv -f "$p.rampart-new" "$p" || exit %[6]d
+done <"$D/next.list"
+while read -r p; do rm -f "$p" || exit %[6]d; done <"$D/next.remove"
+%[7]s || exit %[8]d
+`, RemoteDir, id, exitNotArmed, seconds(timeout), exitArmFailed, exitInstall, n.activate(), exitActivate)
+}
+
+// Outcomes of disarmScript and statusScript.
+const (
+	outConfirmed  = "confirmed"   // the confirmation renamed the marker first
+	outRolledBack = "rolled-back" // the rollback ran to its end
+	outFiring     = "firing"      // the rollback is running
+	outArmed      = "armed"       // neither happened yet
+	outUnknown    = "unknown"     // no marker of this apply at all
+)
+
+// disarmScript confirms an apply: it renames the armed marker (a rollback
+// that renamed it first wins), stops the timer or the detached process,
+// and prints the outcome.
+func disarmScript(id string) string {
+	return fmt.Sprintf(`D=%s
+ID=%s
+if mv "$D/armed.$ID" "$D/confirmed.$ID" 2>/dev/null; then
+	if [ -d /run/systemd/system ]; then systemctl stop "rampart-rollback-$ID.timer" 2>/dev/null; fi
+	if [ -f "$D/rollback.pid.$ID" ]; then kill -TERM -"$(cat "$D/rollback.pid.$ID")" 2>/dev/null; rm -f "$D/rollback.pid.$ID"; fi
+	echo %s
+	exit 0
+fi
+%s`, RemoteDir, id, outConfirmed, statusTail)
+}
+
+// statusScript prints what became of an apply's rollback.
+func statusScript(id string) string {
+	return fmt.Sprintf("D=%s\nID=%s\n%s", RemoteDir, id, statusTail)
+}
+
+var statusTail = fmt.Sprintf(`if [ -e "$D/confirmed.$ID" ]; then echo %s
+elif [ -e "$D/rolledback.$ID" ]; then echo %s
+elif [ -e "$D/firing.$ID" ]; then echo %s
+elif [ -e "$D/armed.$ID" ]; then echo %s
+else echo %s
+fi
+`, outConfirmed, outRolledBack, outFiring, outArmed, outUnknown)
+
+// rollbackNowScript runs the rollback at once (the install failed).
+func rollbackNowScript(id string) string {
+	return fmt.Sprintf("/bin/sh %s/rollback.sh %s\n%s", RemoteDir, id, statusScript(id))
+}
