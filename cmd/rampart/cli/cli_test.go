@@ -60,6 +60,8 @@ func TestExitCodes(t *testing.T) {
 	}{
 		{[]string{"validate", "-f", fixture}, 0, "cluster dcos-packet is valid", ""},
 		{[]string{"validate", "-f", bad}, 1, "", bad + `:4:32: error: roles.web.public[0]: port 70000 in "70000/tcp" is out of range (1-65535)`},
+		{[]string{"validate", "-f", bad, "-o", "json"}, 1, `"code": "spec.port-in-range-out-of-range"`, ""},
+		{[]string{"validate", "-f", fixture, "-o", "json"}, 0, `"entries": []`, ""},
 		{[]string{"validate"}, 2, "", "-f is required"},
 		{[]string{"validate", "-f", fixture, "--bogus"}, 2, "", "unknown flag: --bogus"},
 		{[]string{"validate", "-f", fixture, "extra"}, 2, "", "unknown command"},

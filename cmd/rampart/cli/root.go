@@ -28,6 +28,9 @@ type exitError struct {
 
 func (e *exitError) Error() string { return e.err.Error() }
 
+// Unwrap gives the error to errors.As and errors.Is.
+func (e *exitError) Unwrap() error { return e.err }
+
 // usageError marks a mistake in how rampart was called.
 func usageError(format string, args ...any) error {
 	return &exitError{code: ExitUsage, err: fmt.Errorf(format, args...)}

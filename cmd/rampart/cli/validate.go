@@ -1,22 +1,41 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 
+	"github.com/rampart-cluster/rampart/generator/report"
 	"github.com/spf13/cobra"
 )
 
 func newValidate() *cobra.Command {
-	var file string
+	var file, output string
 	c := &cobra.Command{
-		Use:   "validate -f cluster.yaml",
+		Use:   "validate -f cluster.yaml [-o json]",
 		Short: "Check a cluster spec and list every error with file:line:col",
 		Long: `validate reads the cluster spec strictly (unknown keys, wrong types, addresses
 that do not parse, names that do not exist, overlapping overlays, ports out of
-range are errors) and lists every error of the file at once. Exit 1 on errors.`,
+range are errors) and lists every error of the file at once, each with its
+code, path and position (-o json: the report audit and drift write too).
+Exit 1 on errors.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if output != "text" && output != "json" {
+				return usageError("-o must be text or json, not %q", output)
+			}
 			s, err := loadSpec(file)
+			if output == "json" {
+				var f *report.Failed
+				if errors.As(err, &f) {
+					if werr := f.Report.WriteJSON(cmd.OutOrStdout()); werr != nil {
+						return werr
+					}
+					return &exitError{code: ExitInvalid, err: fmt.Errorf("")}
+				}
+				if err == nil {
+					return report.Report{}.WriteJSON(cmd.OutOrStdout())
+				}
+			}
 			if err != nil {
 				return err
 			}
@@ -26,5 +45,6 @@ range are errors) and lists every error of the file at once. Exit 1 on errors.`,
 		},
 	}
 	c.Flags().StringVarP(&file, "file", "f", "", "the cluster spec (required)")
+	formatFlags(c, &output, "text", "text or json")
 	return c
 }
