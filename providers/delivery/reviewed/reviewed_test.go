@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rampart-cluster/rampart/generator/etcd"
 	"github.com/rampart-cluster/rampart/generator/gen"
 	"github.com/rampart-cluster/rampart/generator/pki"
 	"github.com/rampart-cluster/rampart/generator/report"
@@ -163,7 +164,7 @@ func TestStaleIsRefused(t *testing.T) {
 	// another state directory (another CA): the tree's certificates are
 	// not the state's
 	other := pki.Open(filepath.Join(dir, "other"))
-	if _, err := other.Ensure(s.Cluster, gen.EtcdMembers(s)); err != nil {
+	if _, err := other.Ensure(s.Cluster, etcd.Members(s)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := Machines(s, tree, other); !errors.As(err, &se) || !hasEntry(se.Stale, gen.MsgDiffers.At(nil, report.Pos{File: filepath.Join(tree, "manifest.json")})) {
