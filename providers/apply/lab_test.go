@@ -9,10 +9,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -292,4 +294,207 @@ func TestApplyAddsNode(t *testing.T) {
 
 	again := c.apply(apply.Options{ConfirmTimeout: timeout})
 	wantStatus(t, again, all(apply.Unchanged, "m1", "w1", "w2", "w3"))
+}
+
+// TestApplyDryRun: with w3 added to the spec (and not booted), --dry-run
+// plans the members it would add on every node, and changes nothing: the
+// files, the kernel's ruleset and apply's directory on the nodes are as
+// they were. w3 is reported joining and not up, which is no failure.
+func TestApplyDryRun(t *testing.T) {
+	c := newCluster(t, labSpec)
+	c.boot("m1", "w1", "w2")
+	before := map[string]string{}
+	for _, name := range []string{"m1", "w1", "w2"} {
+		before[name] = ruleset(t, c.lab.Nodes[name])
+	}
+	c.gen(labSpec, addW3...)
+	got := c.apply(apply.Options{DryRun: true})
+	wantStatus(t, got, map[string]apply.Status{"m1": apply.Planned, "w1": apply.Planned, "w2": apply.Planned, "w3": apply.NotUp})
+	for _, name := range []string{"m1", "w1", "w2"} {
+		n := c.lab.Nodes[name]
+		if !strings.Contains(strings.Join(got[name].Plan, "; "), "members: +10.77.0.13") {
+			t.Errorf("%s: plan %q does not say that 10.77.0.13 joins", name, got[name].Plan)
+		}
+		if after := ruleset(t, n); after != before[name] {
+			t.Errorf("%s: --dry-run changed the ruleset:\nbefore:\n%s\nafter:\n%s", name, before[name], after)
+		}
+		if _, err := os.Stat(n.Path(apply.RemoteDir)); err == nil {
+			t.Errorf("%s: --dry-run made %s", name, apply.RemoteDir)
+		}
+		for _, f := range c.targets()[name].Files {
+			sum := sha256.Sum256(f.Data)
+			if onNode(n, f.Path) == hex.EncodeToString(sum[:]) && strings.HasSuffix(f.Path, "ipset.v4") {
+				t.Errorf("%s: --dry-run wrote the new %s", name, f.Path)
+			}
+		}
+	}
+	if !got["w3"].Joining {
+		t.Errorf("w3 is not marked joining: %v", got["w3"])
+	}
+}
+
+// TestApplyPartial: w2's host key is not in known_hosts and w1 is down:
+// w2 is refused before anything is sent, w1 is reported unreachable, m1
+// is done. A known_hosts line with another key for w2 is refused as a
+// changed key. The re-run, with w1 back and w2's key known, finishes
+// w1 and w2 and leaves m1 unchanged.
+func TestApplyPartial(t *testing.T) {
+	c := newCluster(t, labSpec)
+	c.boot("m1", "w1", "w2")
+	c.gen(labSpec, addW3...)
+	c.lab.Nodes["w1"].Stop()
+
+	o := apply.Options{Transport: c.lab.Transport(c.lab.KnownHosts("m1", "w1"))}
+	got := c.apply(o)
+	wantStatus(t, got, map[string]apply.Status{"m1": apply.Applied, "w1": apply.Unreachable, "w2": apply.Refused, "w3": apply.NotUp})
+	if !strings.Contains(got["w2"].Error, "unknown") {
+		t.Errorf("w2: %q does not say that its host key is unknown", got["w2"].Error)
+	}
+	if _, err := os.Stat(c.lab.Nodes["w2"].Path(apply.RemoteDir)); err == nil {
+		t.Errorf("w2: its host key was refused, and apply made %s on it", apply.RemoteDir)
+	}
+	c.checkFiles("m1")
+
+	// another key for w2's address: changed
+	changed := c.lab.KnownHosts("m1")
+	line := strings.Replace(strings.TrimSpace(readFile(t, c.lab.KnownHosts("m1"))), "10.77.0.1 ", "10.77.0.12 ", 1)
+	if err := os.WriteFile(changed, []byte(readFile(t, changed)+line+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got = c.apply(apply.Options{Nodes: []string{"w2"}, Transport: c.lab.Transport(changed)})
+	wantStatus(t, got, map[string]apply.Status{"w2": apply.Refused})
+	if !strings.Contains(got["w2"].Error, "CHANGED") {
+		t.Errorf("w2: %q does not say that its host key changed", got["w2"].Error)
+	}
+
+	c.lab.Nodes["w1"].Start()
+	got = c.apply(apply.Options{})
+	wantStatus(t, got, map[string]apply.Status{"m1": apply.Unchanged, "w1": apply.Applied, "w2": apply.Applied, "w3": apply.NotUp})
+	c.checkFiles("w1")
+	c.checkFiles("w2")
+}
+
+func readFile(t *testing.T, p string) string {
+	t.Helper()
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+// TestApplyRollback: the spec's only admin becomes 10.77.0.200, which the
+// audit cannot call a lockout (there is an admin), but the operator is at
+// 10.77.0.100. Every node takes the new rules, no new SSH connection gets
+// through them, and each node restores the previous generation by itself
+// when --confirm-timeout runs out; apply says so, and a new SSH connection
+// works again. The files are the previous tree's again.
+func TestApplyRollback(t *testing.T) {
+	c := newCluster(t, labSpec)
+	c.boot("m1", "w1", "w2")
+	old := c.targets()
+	c.gen(labSpec, "admins: [10.77.0.100/32]", "admins: [10.77.0.200/32]")
+	timeout := 8 * time.Second
+	start := time.Now()
+	got := c.apply(apply.Options{ConfirmTimeout: timeout})
+	wantStatus(t, got, all(apply.RolledBack, "m1", "w1", "w2"))
+	t.Logf("apply took %v with --confirm-timeout %v", time.Since(start).Round(time.Millisecond), timeout)
+	tr := c.lab.Transport(c.known)
+	for _, name := range []string{"m1", "w1", "w2"} {
+		if !strings.Contains(got[name].Error, "SSH works again") {
+			t.Errorf("%s: %q does not say that SSH works again", name, got[name].Error)
+		}
+		conn, err := tr.Connect(context.Background(), c.lab.Nodes[name].Addrs[0].String())
+		if err != nil {
+			t.Errorf("%s: after the rollback, a new SSH connection fails: %v", name, err)
+			continue
+		}
+		conn.Close()
+		n := c.lab.Nodes[name]
+		for _, f := range old[name].Files {
+			sum := sha256.Sum256(f.Data)
+			if onNode(n, f.Path) != hex.EncodeToString(sum[:]) {
+				t.Errorf("%s: %s is not the previous generation's after the rollback", name, f.Path)
+			}
+		}
+		t.Logf("%s rollback.log:\n%s", name, n.Must("cat", apply.RemoteDir+"/rollback.log"))
+	}
+}
+
+// TestApplyMembershipNoGap: while apply adds w3 (a change of the member
+// sets only), w1 keeps opening new connections to a port only members
+// reach on m1 and w2, and not one fails: the sets are swapped, never
+// emptied. As a control, the same loop while the member sets are flushed
+// for a moment must see failures.
+func TestApplyMembershipNoGap(t *testing.T) {
+	c := newCluster(t, labSpec)
+	c.boot("m1", "w1", "w2")
+	c.gen(labSpec, addW3...)
+	w1 := c.lab.Nodes["w1"]
+	targets := []*applytest.Node{c.lab.Nodes["m1"], c.lab.Nodes["w2"]}
+
+	tries, failed := gapLoop(w1, targets, func() {
+		got := c.apply(apply.Options{})
+		wantStatus(t, got, map[string]apply.Status{"m1": apply.Applied, "w1": apply.Applied, "w2": apply.Applied, "w3": apply.NotUp})
+	})
+	t.Logf("%d new connections during the apply, %d failed", tries, len(failed))
+	if tries < 10 {
+		t.Errorf("only %d connections were tried during the apply", tries)
+	}
+	if len(failed) > 0 {
+		t.Errorf("%d of %d new connections from a member failed during the apply:\n%s", len(failed), tries, strings.Join(failed, "\n"))
+	}
+
+	tries, failed = gapLoop(w1, targets, func() {
+		for _, n := range targets {
+			n.Must("ipset", "flush", "rampart-cluster-4")
+		}
+		time.Sleep(1500 * time.Millisecond)
+		for _, n := range targets {
+			n.Must(gen.ScriptPath[c.spec.OS.Variant])
+		}
+	})
+	if len(failed) == 0 {
+		t.Errorf("control: %d connections while the member sets were flushed, and none failed: the loop cannot see a gap", tries)
+	}
+}
+
+// gapWait is how long a new connection may take: a dropped SYN is sent
+// again only after a second, so a connection that met a gap misses it.
+const gapWait = 900 * time.Millisecond
+
+// gapLoop opens new connections from a member to memberPort of the nodes
+// while during runs, and returns how many it tried and those that failed.
+func gapLoop(from *applytest.Node, to []*applytest.Node, during func()) (int, []string) {
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	tries := 0
+	var failed []string
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				dst := to[i%len(to)]
+				start := time.Now()
+				o, err := from.NS.Probe("tcp", from.Addrs[0], netip.AddrPortFrom(dst.Addrs[0], memberPort), gapWait)
+				mu.Lock()
+				tries++
+				if o != netlab.Accepted {
+					failed = append(failed, fmt.Sprintf("%s → %s:%d after %v: %s (%v)", from.Name, dst.Name, memberPort, time.Since(start).Round(time.Millisecond), o, err))
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	during()
+	close(stop)
+	wg.Wait()
+	return tries, failed
 }
