@@ -263,7 +263,7 @@ func TestReinstallPacketNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	if err := reinstallPacketNode(context.Background(), &out, sp, state, "master-1", true, packet.ReinstallOptions{}); err != nil {
+	if err := reinstallPacketNode(context.Background(), &out, sp, treeOf(state), state, "master-1", true, packet.ReinstallOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	want, err := gen.ReplacementUserdata(sp, pki.Open(state), "master-1", spec.OutputIgnition)
@@ -281,12 +281,12 @@ func TestReinstallPacketNode(t *testing.T) {
 	}
 	// A member of two reinstalled as a new cluster would never rejoin.
 	s.ResetCalls()
-	err = reinstallPacketNode(context.Background(), &out, sp, state, "master-2", false, packet.ReinstallOptions{})
+	err = reinstallPacketNode(context.Background(), &out, sp, treeOf(state), state, "master-2", false, packet.ReinstallOptions{})
 	var ee *exitError
 	if !errors.As(err, &ee) || ee.code != 2 || !strings.Contains(err.Error(), "master-2 is one of 2 etcd members") || mutatingCalls(s) != 0 {
 		t.Errorf("reinstall of master-2 as a new cluster: %v, %d mutating calls", err, mutatingCalls(s))
 	}
-	err = reinstallPacketNode(context.Background(), &out, sp, state, "agent-1", false, packet.ReinstallOptions{})
+	err = reinstallPacketNode(context.Background(), &out, sp, treeOf(state), state, "agent-1", false, packet.ReinstallOptions{})
 	if !errors.As(err, &ee) || ee.code != 1 || !strings.Contains(err.Error(), "agent-1: no device with this hostname") {
 		t.Errorf("reinstall of a node without a device: %v", err)
 	}
@@ -343,7 +343,7 @@ func TestRecoverReinstall(t *testing.T) {
 
 	// No --yes and no terminal to ask on: refused before anything is written.
 	o := filepath.Join(t.TempDir(), "agent-2")
-	code, out, errOut := runIn("agent-2\n", "recover", "agent-2", "-f", fixture, "--state", state, "-o", o, "--reinstall")
+	code, out, errOut := runIn("agent-2\n", "recover", "agent-2", "-f", fixture, "--state", state, "--tree", treeOf(state), "-o", o, "--reinstall")
 	if code != 2 || !strings.Contains(errOut, "--reinstall wipes the disks of agent-2's device: confirm with --yes") {
 		t.Errorf("recover --reinstall without --yes, stdin no terminal: exit %d\n%s\n%s", code, out, errOut)
 	}
@@ -352,11 +352,11 @@ func TestRecoverReinstall(t *testing.T) {
 	}
 
 	// An untagged device may be someone else's: only with --adopt.
-	code, out, errOut = runIn("", "recover", "agent-2", "-f", fixture, "--state", state, "-o", t.TempDir(), "--reinstall", "--yes")
+	code, out, errOut = runIn("", "recover", "agent-2", "-f", fixture, "--state", state, "--tree", treeOf(state), "-o", t.TempDir(), "--reinstall", "--yes")
 	if code != 1 || !strings.Contains(errOut, "agent-2: device "+agent.ID+": it has the node's hostname but no rampart:cluster tag") || mutatingCalls(s) != 0 {
 		t.Errorf("recover --reinstall of an untagged device: exit %d, %d mutating calls\n%s\n%s", code, mutatingCalls(s), out, errOut)
 	}
-	code, out, errOut = runIn("", "recover", "agent-2", "-f", fixture, "--state", state, "-o", t.TempDir(), "--reinstall", "--yes", "--adopt")
+	code, out, errOut = runIn("", "recover", "agent-2", "-f", fixture, "--state", state, "--tree", treeOf(state), "-o", t.TempDir(), "--reinstall", "--yes", "--adopt")
 	want, err := gen.FinalUserdata(sp, nil, "role", "agent", spec.OutputIgnition)
 	if err != nil {
 		t.Fatal(err)
@@ -368,24 +368,43 @@ func TestRecoverReinstall(t *testing.T) {
 		t.Errorf("recover --reinstall does not say what it did:\n%s", out)
 	}
 
+	// A stale tree is not what was reviewed: refused before any call.
+	stale := filepath.Join(treeOf(state), "roles", "agent", "ignition.json")
+	good, err := os.ReadFile(stale)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(stale, []byte("{}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.Settle()
+	s.ResetCalls()
+	code, out, errOut = runIn("", "recover", "agent-2", "-f", fixture, "--state", state, "--tree", treeOf(state), "-o", t.TempDir(), "--reinstall", "--yes", "--adopt")
+	if code != 1 || !strings.Contains(errOut, stale+": error: differs") || s.Count(func(packetfake.Call) bool { return true }) != 0 {
+		t.Errorf("recover --reinstall from a stale tree: exit %d, %d calls\n%s\n%s", code, s.Count(func(packetfake.Call) bool { return true }), out, errOut)
+	}
+	if err := os.WriteFile(stale, good, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
 	// On a terminal, the node's name typed at the prompt confirms; anything
 	// else does not. (Once the first reinstall is done.)
 	s.Settle()
 	stdinIsTerminal = func(io.Reader) bool { return true }
 	t.Cleanup(func() { stdinIsTerminal = func(r io.Reader) bool { return isTerminal(r) } })
-	code, out, errOut = runIn("agent\n", "recover", "agent-2", "-f", fixture, "--state", state, "-o", t.TempDir(), "--reinstall")
+	code, out, errOut = runIn("agent\n", "recover", "agent-2", "-f", fixture, "--state", state, "--tree", treeOf(state), "-o", t.TempDir(), "--reinstall")
 	if d := s.Device("agent-2"); code != 1 || d.Reinstalls != 1 || !strings.Contains(errOut, "Type the node's name (agent-2) to go on") ||
 		!strings.Contains(errOut, "not confirmed; agent-2 was not reinstalled") {
 		t.Errorf("recover --reinstall answered with another name: exit %d, reinstalls %d\n%s\n%s", code, d.Reinstalls, out, errOut)
 	}
-	code, out, errOut = runIn("agent-2\n", "recover", "agent-2", "-f", fixture, "--state", state, "-o", t.TempDir(), "--reinstall")
+	code, out, errOut = runIn("agent-2\n", "recover", "agent-2", "-f", fixture, "--state", state, "--tree", treeOf(state), "-o", t.TempDir(), "--reinstall")
 	if d := s.Device("agent-2"); code != 0 || d.Reinstalls != 2 || !strings.Contains(errOut, "its disks are wiped") {
 		t.Errorf("recover --reinstall confirmed on the terminal: exit %d, reinstalls %d\n%s\n%s", code, d.Reinstalls, out, errOut)
 	}
 
 	// The only etcd member bootstraps the cluster again: allowed, its
 	// final userdata.
-	code, out, errOut = runIn("", "recover", "master-1", "-f", fixture, "--state", state, "-o", t.TempDir(), "--reinstall", "--yes")
+	code, out, errOut = runIn("", "recover", "master-1", "-f", fixture, "--state", state, "--tree", treeOf(state), "-o", t.TempDir(), "--reinstall", "--yes")
 	want, err = gen.FinalUserdata(sp, pki.Open(state), "node", "master-1", spec.OutputIgnition)
 	if err != nil {
 		t.Fatal(err)
@@ -443,7 +462,7 @@ func TestRecoverReinstallTwoMembers(t *testing.T) {
 		{[]string{"--replace", "--reinstall", "--yes"}, "1. rampart recover master-1 -f " + file + " --replace"},
 		{[]string{"--membership-done", "--replace"}, "--membership-done goes with --replace --reinstall"},
 	} {
-		args := append([]string{"recover", "master-1", "-f", file, "--state", state, "-o", t.TempDir()}, c.args...)
+		args := append([]string{"recover", "master-1", "-f", file, "--state", state, "--tree", treeOf(state), "-o", t.TempDir()}, c.args...)
 		if code, out, errOut := runIn("", args...); code != 2 || !strings.Contains(errOut, c.stderr) {
 			t.Errorf("%v: exit %d, want 2 and %q\n%s\n%s", c.args, code, c.stderr, out, errOut)
 		}
@@ -453,14 +472,14 @@ func TestRecoverReinstallTwoMembers(t *testing.T) {
 	}
 
 	// Step 1: the member commands, and what comes after them.
-	code, out, errOut := runIn("", "recover", "master-1", "-f", file, "--state", state, "-o", t.TempDir(), "--replace")
+	code, out, errOut := runIn("", "recover", "master-1", "-f", file, "--state", state, "--tree", treeOf(state), "-o", t.TempDir(), "--replace")
 	if code != 0 || !strings.Contains(out, "\nid=$(ETCDCTL_API=3 etcdctl") || !strings.Contains(out, " member add master-1 ") ||
 		!strings.Contains(out, "#    rampart recover master-1 -f "+file+" --state "+state+" --replace --reinstall --membership-done --yes") {
 		t.Errorf("recover --replace: exit %d\n%s\n%s", code, out, errOut)
 	}
 	// Step 3: the reinstall, with the replacement userdata; the commands
 	// are shown as comments only.
-	code, out, errOut = runIn("", "recover", "master-1", "-f", file, "--state", state, "-o", t.TempDir(), "--replace", "--reinstall", "--membership-done", "--yes")
+	code, out, errOut = runIn("", "recover", "master-1", "-f", file, "--state", state, "--tree", treeOf(state), "-o", t.TempDir(), "--replace", "--reinstall", "--membership-done", "--yes")
 	sp, err := spec.LoadFile(file)
 	if err != nil {
 		t.Fatal(err)

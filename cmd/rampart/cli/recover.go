@@ -19,10 +19,10 @@ import (
 )
 
 func newRecover() *cobra.Command {
-	var file, state, out string
+	var file, state, out, tree string
 	var replace, reinstall, yes, membershipDone, newCA, adopt bool
 	c := &cobra.Command{
-		Use:   "recover NODE -f cluster.yaml [--state state] [-o dir] [--replace] [--reinstall --yes [--membership-done] [--new-ca] [--adopt]]",
+		Use:   "recover NODE -f cluster.yaml [--state state] [-o dir] [--replace] [--reinstall [--tree out] --yes [--membership-done] [--new-ca] [--adopt]]",
 		Short: "Write the userdata to rebuild one node, byte-identical to what gen made for it",
 		Long: `recover writes the userdata that rebuilds NODE from the spec and the state
 directory, in every format the spec asks for (ignition.json, cloud-config.yaml):
@@ -42,9 +42,11 @@ etcdctl commands, with the TLS flags, that remove its old membership and add
 the new one; run them before the node boots. Standard output is a shell script:
 everything but the commands is a comment.
 
-With --reinstall (provider packet), the node's device gets this userdata and is
-reinstalled with the spec's OS (its disks are wiped; Ignition runs only on a
-first boot). The wipe needs --yes, or the node's name typed at the prompt when
+With --reinstall (provider packet), the node's device gets the userdata push
+delivers, read from the reviewed tree (--tree, default out) and the state's
+final userdata and refused when stale, and is reinstalled with the spec's OS
+(its disks are wiped; Ignition runs only on a first boot); a replacement
+member (--replace) gets the userdata above, which is in no tree. The wipe needs --yes, or the node's name typed at the prompt when
 standard input is a terminal. A device tagged rampart:etcd-ca= with another CA
 than the state's is refused (see push packet); --new-ca accepts it. So is a
 device with the node's hostname but no rampart:cluster tag, which may be
@@ -155,7 +157,7 @@ raft log, which etcd stops on, or is no member at all.`,
 				if member {
 					fmt.Fprintf(w, "# %s bootstraps with the cluster (ETCD_INITIAL_CLUSTER_STATE=new): for a member\n# whose data is lost while the others run, use --replace.\n", name)
 				}
-				return reinstallIf(cmd, reinstall, yes, packet.ReinstallOptions{CA: packet.CACheck{NewCA: newCA}, Adopt: adopt}, s, state, name, false)
+				return reinstallIf(cmd, reinstall, yes, packet.ReinstallOptions{CA: packet.CACheck{NewCA: newCA}, Adopt: adopt}, s, tree, state, name, false)
 			}
 			cmds, err := etcd.ReplaceCommands(s, n, st.Dir)
 			if err != nil {
@@ -169,7 +171,7 @@ raft log, which etcd stops on, or is no member at all.`,
 				for _, c := range cmds {
 					fmt.Fprintln(w, "#   "+c)
 				}
-				return reinstallIf(cmd, reinstall, yes, packet.ReinstallOptions{CA: packet.CACheck{NewCA: newCA}, Adopt: adopt}, s, state, name, true)
+				return reinstallIf(cmd, reinstall, yes, packet.ReinstallOptions{CA: packet.CACheck{NewCA: newCA}, Adopt: adopt}, s, tree, state, name, true)
 			}
 			fmt.Fprintf(w, "# 1. Replace its membership, where etcdctl reaches the other members:\n")
 			for _, c := range cmds {
@@ -186,6 +188,7 @@ raft log, which etcd stops on, or is no member at all.`,
 	}
 	c.Flags().StringVarP(&file, "file", "f", "", "the cluster spec (required)")
 	c.Flags().StringVar(&state, "state", DefaultState, "the state directory gen wrote")
+	c.Flags().StringVar(&tree, "tree", "out", "with --reinstall: the reviewed output tree whose userdata the device gets (refused when stale)")
 	c.Flags().StringVarP(&out, "out", "o", "", "where to write the userdata (default STATE/recover/NODE)")
 	c.Flags().BoolVar(&replace, "replace", false, "join the running etcd cluster, and print the member commands to run first")
 	c.Flags().BoolVar(&reinstall, "reinstall", false, "reinstall the node's Packet device with this userdata (wipes its disks)")
@@ -261,7 +264,7 @@ func confirmReinstall(cmd *cobra.Command, s *spec.Spec, name string) error {
 // given, after asking unless yes; what it does goes to standard output as
 // shell comments.
 // o says which devices may be reinstalled (--new-ca, --adopt).
-func reinstallIf(cmd *cobra.Command, reinstall, yes bool, o packet.ReinstallOptions, s *spec.Spec, state, name string, replacement bool) error {
+func reinstallIf(cmd *cobra.Command, reinstall, yes bool, o packet.ReinstallOptions, s *spec.Spec, tree, state, name string, replacement bool) error {
 	if !reinstall {
 		return nil
 	}
@@ -271,7 +274,7 @@ func reinstallIf(cmd *cobra.Command, reinstall, yes bool, o packet.ReinstallOpti
 		}
 	}
 	var b strings.Builder
-	err := reinstallPacketNode(cmd.Context(), &b, s, state, name, replacement, o)
+	err := reinstallPacketNode(cmd.Context(), &b, s, tree, state, name, replacement, o)
 	for _, line := range strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n") {
 		if line != "" {
 			fmt.Fprintln(cmd.OutOrStdout(), "# "+line)

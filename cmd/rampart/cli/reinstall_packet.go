@@ -12,16 +12,17 @@ import (
 	"github.com/rampart-cluster/rampart/providers/packet"
 )
 
-// reinstallPacketNode reinstalls the Packet device of one node with its
-// regenerated userdata (`rampart recover NODE --reinstall`): Ignition runs
-// only on first boot, so this is how a running node gets new userdata.
-// Unlike push, it does not read the output tree: it regenerates the
-// userdata as recover writes it (a replacement member's is in no tree).
-// replacement is as for packetMachine.
+// reinstallPacketNode reinstalls the Packet device of one node
+// (`rampart recover NODE --reinstall`): Ignition runs only on first boot,
+// so this is how a running node gets new userdata. It delivers what push
+// delivers, the reviewed tree's userdata (refused when stale), except for a
+// replacement etcd member (replacement): its userdata joins the running
+// cluster (ETCD_INITIAL_CLUSTER_STATE=existing) and is in no tree, so it is
+// the one recover writes.
 // o.CA.NewCA accepts a device tagged with another etcd CA than the state's
 // (the CAs the state replaced are accepted anyway), o.Adopt a device
 // without rampart's cluster tag.
-func reinstallPacketNode(ctx context.Context, w io.Writer, s *spec.Spec, state, node string, replacement bool, o packet.ReinstallOptions) error {
+func reinstallPacketNode(ctx context.Context, w io.Writer, s *spec.Spec, tree, state, node string, replacement bool, o packet.ReinstallOptions) error {
 	target, err := packetTarget(s)
 	if err != nil {
 		return err
@@ -34,7 +35,7 @@ func reinstallPacketNode(ctx context.Context, w io.Writer, s *spec.Spec, state, 
 		return err
 	}
 	st := pki.Open(state)
-	m, err := packetMachine(s, st, n, replacement)
+	m, err := packetMachine(s, tree, st, n, replacement)
 	if err != nil {
 		return &exitError{code: ExitInvalid, err: fmt.Errorf("reinstall: %w", withStateAdvice(err, state))}
 	}
@@ -61,36 +62,35 @@ func reinstallPacketNode(ctx context.Context, w io.Writer, s *spec.Spec, state, 
 	return nil
 }
 
-// packetMachine is a node with the userdata its device boots with: the
-// final userdata gen makes (Ignition when the spec outputs it, else
-// cloud-config), its own for an etcd member and its role's otherwise.
-// replacement asks for an etcd member's userdata that joins the running
-// cluster instead of bootstrapping it.
-func packetMachine(s *spec.Spec, st *pki.State, n *spec.Node, replacement bool) (packet.Machine, error) {
+// packetMachine is a node with the userdata its device boots with: from
+// the reviewed tree and the state's final userdata, as push delivers it;
+// for a replacement etcd member, the userdata that joins the running
+// cluster, made from the spec and the state.
+func packetMachine(s *spec.Spec, tree string, st *pki.State, n *spec.Node, replacement bool) (packet.Machine, error) {
+	if !replacement || !etcd.IsMember(s, n) {
+		delivered, err := deliveredMachines(s, tree, st)
+		if err != nil {
+			return packet.Machine{}, err
+		}
+		ms, err := packet.Machines([]packet.Node{{Name: n.Name, Role: n.Role}}, delivered)
+		if err != nil {
+			return packet.Machine{}, err
+		}
+		return ms[0], nil
+	}
 	format := spec.OutputCloudConfig
 	if s.Wants(spec.OutputIgnition) {
 		format = spec.OutputIgnition
 	}
-	var data []byte
-	var err error
-	switch {
-	case etcd.IsMember(s, n) && replacement:
-		data, err = gen.ReplacementUserdata(s, st, n.Name, format)
-	case etcd.IsMember(s, n):
-		data, err = gen.FinalUserdata(s, st, "node", n.Name, format)
-	default:
-		data, err = gen.FinalUserdata(s, st, "role", n.Role, format)
-	}
+	data, err := gen.ReplacementUserdata(s, st, n.Name, format)
 	if err != nil {
 		return packet.Machine{}, fmt.Errorf("node %s: %w", n.Name, err)
 	}
-	m := packet.Machine{Hostname: n.Name, Role: n.Role, Userdata: data}
-	if r := s.Role(n.Role); etcd.IsMember(s, n) || (r != nil && r.EtcdClient) {
-		// The userdata carries keys of the state's CA: the device is tagged
-		// with it, and a device of another CA refuses it.
-		if m.EtcdCA, err = st.CAFingerprint(); err != nil {
-			return packet.Machine{}, fmt.Errorf("node %s: %w", n.Name, err)
-		}
+	// The userdata carries keys of the state's CA: the device is tagged
+	// with it, and a device of another CA refuses it.
+	ca, err := st.CAFingerprint()
+	if err != nil {
+		return packet.Machine{}, fmt.Errorf("node %s: %w", n.Name, err)
 	}
-	return m, nil
+	return packet.Machine{Hostname: n.Name, Role: n.Role, Userdata: data, EtcdCA: ca}, nil
 }
