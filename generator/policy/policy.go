@@ -187,6 +187,9 @@ type Policy struct {
 	// (firewall.rpfilter): spec.RPFilterStrict, spec.RPFilterLoose (the
 	// default) or spec.RPFilterOff.
 	RPFilter string
+	// Backend is the firewall that renders the policy on the nodes
+	// (firewall.backend): "iptables" or "nftables".
+	Backend string
 	// MetadataServices are the cloud metadata addresses that forwarded
 	// traffic (containers) may not reach, sorted; nil when firewall.metadata
 	// is allow.
@@ -306,6 +309,7 @@ func Compile(s *spec.Spec) *Policy {
 		LogRate:   s.Firewall.LogRate,
 		EtcdPorts: []uint16{s.Etcd.ClientPort, s.Etcd.PeerPort},
 		RPFilter:  s.Firewall.RPFilter,
+		Backend:   s.Firewall.Backend,
 	}}
 	if s.Firewall.Action == "reject" {
 		c.p.Default = Reject

@@ -247,13 +247,20 @@ func TestFirewallSettings(t *testing.T) {
 			"containers may not reach the cloud metadata services (they serve the node's userdata)"},
 		{"firewall:\n  rpfilter: off\n  metadata: allow\n", "off", nil, spec.Pos{File: "t.yaml", Line: 6, Col: 3},
 			"containers may reach the cloud metadata services"},
-		{"firewall:\n  metadata: deny\n", "loose", []string{"169.254.169.254/32", "192.80.8.124/32", "fd00:ec2::254/128"}, spec.Pos{File: "t.yaml", Line: 5, Col: 3},
+		{"firewall:\n  metadata: deny\n  backend: nftables\n", "loose", []string{"169.254.169.254/32", "192.80.8.124/32", "fd00:ec2::254/128"}, spec.Pos{File: "t.yaml", Line: 5, Col: 3},
 			"containers may not reach the cloud metadata services (they serve the node's userdata)"},
 	} {
 		p := compile(t, head+c.firewall)
 		var got []string
 		for _, m := range p.MetadataServices {
 			got = append(got, m.String())
+		}
+		backend := "iptables"
+		if strings.Contains(c.firewall, "nftables") {
+			backend = "nftables"
+		}
+		if p.Backend != backend {
+			t.Errorf("%q: backend %q, want %q", c.firewall, p.Backend, backend)
 		}
 		if p.RPFilter != c.rpfilter || strings.Join(got, " ") != strings.Join(c.metadata, " ") || (c.metadata == nil) != (p.MetadataServices == nil) {
 			t.Errorf("%q: rpfilter %q, metadata %v; want %q, %v", c.firewall, p.RPFilter, got, c.rpfilter, c.metadata)

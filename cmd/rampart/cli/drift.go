@@ -70,7 +70,7 @@ pool. Exit 1 on drift.`,
 			if err != nil {
 				return &exitError{code: ExitInvalid, err: fmt.Errorf("--node %q is neither a node nor a role of %s, nor the address of one", node, file)}
 			}
-			backend := s.Firewall.Backend
+			backend := p.Backend
 			live := &drift.Live{IPTables: map[policy.Family]*drift.IPTables{}}
 			var checked []string
 			if backend == "nftables" {
