@@ -66,6 +66,7 @@ same policy into AWS security groups, and answers review questions about it.`,
 	root.AddCommand(newMatrix(), newDiff(), newDrift())
 	root.AddCommand(newRecover(), newCerts())
 	root.AddCommand(newPush(), newInventory())
+	root.AddCommand(newApply())
 	return root
 }
 
