@@ -9,8 +9,10 @@ IGNITION_VERSION := $(shell $(GO) list -m -f '{{.Version}}' github.com/coreos/ig
 IGNITION := $(BIN)/ignition-$(IGNITION_VERSION)
 DEBS := iptables ipset nftables iproute2 cloud-init libblkid-dev systemd etcd-server etcd-client git dnsmasq-base isc-dhcp-client openssh-server openssh-client
 TEST_TIMEOUT ?= 14m
+comma := ,
+space := $(subst ,, )
 
-.PHONY: all build demo test unit bench deps deps-debs deps-moto fuzz fmt vet clean
+.PHONY: all build demo test unit bench deps deps-debs deps-moto fuzz fmt vet clean vmtest vm-image
 
 all: build
 
@@ -22,7 +24,7 @@ demo: build
 
 # deps installs what the tests need, idempotently: Debian's packages only when
 # one is missing, the Ignition binary only when it is not built yet.
-deps: deps-debs deps-moto $(IGNITION)
+deps: deps-debs deps-moto $(IGNITION) vm-image
 
 deps-debs:
 	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -42,10 +44,45 @@ $(IGNITION):
 	GOBIN=$(BIN)/ignition-build CGO_ENABLED=1 $(GO) install github.com/coreos/ignition/v2/internal@$(IGNITION_VERSION)
 	mv $(BIN)/ignition-build/internal $@
 
+# The VM image of the boot tests (internal/vmlab): a Debian bookworm root that
+# stands in for Flatcar and Fedora CoreOS, built by mmdebstrap from the
+# packages below, with its kernel and initramfs beside it. It is cached under
+# .bin/vm-<key>, the key being the hash of this recipe (packages and options),
+# so a change of the list builds a new one; .bin/vm-image points at the
+# current one. The kernel's sound, graphics, wireless, media and USB drivers
+# are left out to keep the root small (the VM has none of those devices).
+VM_PACKAGES := systemd systemd-sysv udev dbus kmod iproute2 iptables ipset nftables \
+	linux-image-amd64 openssh-server cloud-init etcd-server etcd-client procps
+VM_SOURCES := $(firstword $(wildcard /etc/apt/sources.list.d/debian.sources /etc/apt/sources.list))
+VM_TRIM := sound drivers/gpu drivers/media drivers/net/wireless drivers/net/ethernet drivers/infiniband \
+	drivers/staging drivers/usb drivers/bluetooth drivers/isdn net/wireless net/mac80211 net/bluetooth
+VM_RECIPE := v1 bookworm variant=minbase $(sort $(VM_PACKAGES)) trim=$(VM_TRIM)
+VM_KEY := $(shell printf '%s' '$(VM_RECIPE)' | sha256sum | cut -c1-12)
+VM_IMAGE := $(BIN)/vm-$(VM_KEY)
+VM_TIMEOUT ?= 12m
+
+vm-image: $(VM_IMAGE)/done
+	@ln -sfn vm-$(VM_KEY) $(BIN)/vm-image
+
+$(VM_IMAGE)/done:
+	@rm -rf $(VM_IMAGE).tmp && mkdir -p $(VM_IMAGE).tmp
+	mmdebstrap --variant=minbase --format=tar --include='$(subst $(space),$(comma),$(VM_PACKAGES))' \
+		--dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/doc/*' \
+		--dpkgopt='path-exclude=/usr/share/locale/*' \
+		--customize-hook='cd "$$1"/usr/lib/modules/* && rm -rf $(addprefix kernel/,$(VM_TRIM))' \
+		--customize-hook='cp -L "$$1"/vmlinuz $(VM_IMAGE).tmp/vmlinuz && cp -L "$$1"/initrd.img $(VM_IMAGE).tmp/initrd.img' \
+		bookworm $(VM_IMAGE).tmp/rootfs.tar $(VM_SOURCES)
+	printf '%s\n' '$(VM_RECIPE)' >$(VM_IMAGE).tmp/recipe
+	rm -rf $(VM_IMAGE) && mv $(VM_IMAGE).tmp $(VM_IMAGE) && touch $(VM_IMAGE)/done
+
+# vmtest runs the boot proofs alone: qemu VMs booted from generated userdata.
+vmtest: deps vet
+	RAMPART_REAL=1 RAMPART_IGNITION=$(IGNITION) RAMPART_VM_IMAGE=$(BIN)/vm-image $(GO) test -count=1 -timeout $(VM_TIMEOUT) -v ./internal/vmlab/...
+
 # RAMPART_REAL=1: a test that needs a real component fails when it is missing
 # instead of skipping.
 test: deps vet
-	RAMPART_REAL=1 RAMPART_IGNITION=$(IGNITION) $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+	RAMPART_REAL=1 RAMPART_IGNITION=$(IGNITION) RAMPART_VM_IMAGE=$(BIN)/vm-image $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: the files above need formatting"; exit 1; }

@@ -1,0 +1,111 @@
+package vmlab
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// sshKeys are a VM's SSH identities: its host key, made before the VM
+// exists so that the test knows it (no trust on first use), and the client
+// key the lab logs in with as root.
+type sshKeys struct {
+	hostKey, hostPub     string // the host key pair's files, copied into the root
+	clientKey, clientPub string
+	knownHosts           string // the VM's addresses with the host key
+}
+
+// newSSHKeys makes both key pairs in dir and the known_hosts file for addrs.
+func newSSHKeys(dir, name string, addrs []netip.Prefix) (*sshKeys, error) {
+	k := &sshKeys{
+		hostKey: filepath.Join(dir, "ssh_host_ed25519_key"), clientKey: filepath.Join(dir, "id_ed25519"),
+		knownHosts: filepath.Join(dir, "known_hosts"),
+	}
+	k.hostPub, k.clientPub = k.hostKey+".pub", k.clientKey+".pub"
+	for _, f := range []string{k.hostKey, k.clientKey} {
+		if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "vmlab-"+name, "-f", f).CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("ssh-keygen: %v: %s", err, out)
+		}
+	}
+	pub, err := os.ReadFile(k.hostPub)
+	if err != nil {
+		return nil, err
+	}
+	fields := strings.Fields(string(pub))
+	var kh strings.Builder
+	for _, a := range addrs {
+		fmt.Fprintf(&kh, "%s %s %s\n", a.Addr(), fields[0], fields[1])
+	}
+	return k, os.WriteFile(k.knownHosts, []byte(kh.String()), 0o600)
+}
+
+// install puts the host key in place of the image's (whose keys every VM
+// would share) and authorizes the client key for root.
+func (k *sshKeys) install(root string) error {
+	old, _ := filepath.Glob(filepath.Join(root, "etc", "ssh", "ssh_host_*"))
+	for _, f := range old {
+		if err := os.Remove(f); err != nil {
+			return err
+		}
+	}
+	copies := []struct {
+		from, to string
+		mode     os.FileMode
+	}{
+		{k.hostKey, "etc/ssh/ssh_host_ed25519_key", 0o600},
+		{k.hostPub, "etc/ssh/ssh_host_ed25519_key.pub", 0o644},
+		{k.clientPub, "root/.ssh/authorized_keys", 0o600},
+	}
+	for _, c := range copies {
+		data, err := os.ReadFile(c.from)
+		if err != nil {
+			return err
+		}
+		dst := filepath.Join(root, c.to)
+		if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+			return err
+		}
+		if err := os.WriteFile(dst, data, c.mode); err != nil {
+			return err
+		}
+	}
+	// Only the key the test knows: sshd offers nothing else.
+	conf := "# vmlab: the host key the test made\nHostKey /etc/ssh/ssh_host_ed25519_key\n"
+	return os.WriteFile(filepath.Join(root, "etc", "ssh", "sshd_config.d", "vmlab.conf"), []byte(conf), 0o644)
+}
+
+// sshCommand is ssh, run inside the namespace ns (ip netns exec), as root
+// to addr with the client key, trusting only the known host key.
+func (k *sshKeys) sshCommand(ctx context.Context, ns string, addr netip.Addr, command string) *exec.Cmd {
+	args := []string{"netns", "exec", ns, "ssh", "-F", "/dev/null",
+		"-i", k.clientKey, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
+		"-o", "UserKnownHostsFile=" + k.knownHosts, "-o", "GlobalKnownHostsFile=/dev/null",
+		"-o", "StrictHostKeyChecking=yes", "-o", "HostKeyAlgorithms=ssh-ed25519",
+		"-o", "ConnectTimeout=5", "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3",
+		"-o", "LogLevel=ERROR", "root@" + addr.String(), command}
+	return exec.CommandContext(ctx, "ip", args...)
+}
+
+// run runs command on the VM over SSH and returns its standard output;
+// the error carries standard error.
+func (k *sshKeys) run(ns string, addr netip.Addr, command string, timeout time.Duration) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := k.sshCommand(ctx, ns, addr, command)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		err = fmt.Errorf("timed out after %v", timeout)
+	}
+	if err != nil {
+		return stdout.String(), fmt.Errorf("ssh root@%s %q: %v: %s", addr, command, err, strings.TrimSpace(stderr.String()))
+	}
+	return stdout.String(), nil
+}
