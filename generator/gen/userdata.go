@@ -33,23 +33,6 @@ func UserdataPath(kind, name, format string) string {
 	return path.Join(UserdataDir, kind+"s", name, UserdataName[format])
 }
 
-// userdataFiles renders the final userdata of a machine with secrets in
-// every format the spec asks for.
-func userdataFiles(s *spec.Spec, m *boot.Machine, target boot.Target) ([]File, error) {
-	var out []File
-	for _, format := range []string{spec.OutputIgnition, spec.OutputCloudConfig} {
-		if !s.Wants(format) {
-			continue
-		}
-		data, err := render(m, target, format)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, File{Path: UserdataPath(m.Kind, m.Name, format), Mode: pki.KeyMode, Data: data})
-	}
-	return out, nil
-}
-
 // render renders a machine's userdata in one format.
 func render(m *boot.Machine, target boot.Target, format string) ([]byte, error) {
 	switch format {
