@@ -10,4 +10,5 @@ var (
 	ErrBroken       = errors.New("the state directory is inconsistent")
 	ErrCAKeyMissing = errors.New("the CA key is not in the state directory")
 	ErrKeyMode      = errors.New("a private key of the state directory is readable by others")
+	ErrCAExpiring   = errors.New("the etcd CA itself expires within the window")
 )

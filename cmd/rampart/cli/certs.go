@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -23,20 +24,20 @@ var now = time.Now
 
 func newCerts() *cobra.Command {
 	c := &cobra.Command{
-		Use:   "certs list|rotate",
-		Short: "List the etcd certificates of the state directory, or rotate them",
+		Use:   "certs list|rotate|renew",
+		Short: "List the etcd certificates of the state directory, rotate or renew them",
 		Long: `certs works on the etcd certificates of the state directory (--state, default
 state/): the CA, each member's server and peer certificate, and one client
 certificate per role (etcd/clients/<role>.crt, CN <cluster>-<role>-client) for
 the etcd roles and the roles with etcd_client. list shows each certificate
 with its subject, SANs, end of validity and days left; rotate replaces them,
-on demand only.`,
+renew reissues those near their end from the same CA; both on demand only.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return usageError("certs needs a subcommand: list or rotate\nSee '%s --help'.", cmd.CommandPath())
+			return usageError("certs needs a subcommand: list, rotate or renew\nSee '%s --help'.", cmd.CommandPath())
 		},
 	}
-	c.AddCommand(newCertsList(), newCertsRotate())
+	c.AddCommand(newCertsList(), newCertsRotate(), newCertsRenew())
 	return c
 }
 
@@ -77,7 +78,7 @@ func newCertsList() *cobra.Command {
 				}
 			}
 			if len(expiring) > 0 {
-				return &exitError{code: ExitInvalid, err: fmt.Errorf("certs list: %d certificate(s) expire within %d days: %v; rampart certs rotate issues new ones", len(expiring), int(ExpiryWarning.Hours()/24), expiring)}
+				return &exitError{code: ExitInvalid, err: fmt.Errorf("certs list: %d certificate(s) expire within %d days: %v; rampart certs renew -f cluster.yaml --state %s reissues them from the same CA (rampart certs rotate --ca when the CA itself ends)", len(expiring), int(ExpiryWarning.Hours()/24), expiring, state)}
 			}
 			return nil
 		},
@@ -149,4 +150,72 @@ made before client certificates were per role, which no machine gets any more.`,
 	c.Flags().BoolVar(&ca, "ca", false, "replace the CA too, and everything under it")
 	c.Flags().StringArrayVar(&clients, "client", nil, "replace only this role's client key and certificate (repeatable)")
 	return c
+}
+
+func newCertsRenew() *cobra.Command {
+	var file, state, within string
+	var newKeys bool
+	c := &cobra.Command{
+		Use:   "renew -f cluster.yaml [--state state] [--within 30d] [--new-keys]",
+		Short: "Reissue, from the same CA, the member and client certificates that end within the window",
+		Long: `renew reissues every member and client certificate of the state that ends
+within --within (default 30d, as certs list warns) from the same CA, with the
+same key unless --new-keys; the others are left alone, so a second run does
+nothing. A CA that ends within the window is refused: rampart certs rotate
+--ca replaces it. Afterwards run rampart gen and bring the new userdata to
+the machines concerned (rampart apply); etcd reads its certificates when it
+starts, so each member needs a restart, one at a time.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			window, err := parseDays(within)
+			if err != nil {
+				return usageError("certs renew: --within %q: %v", within, err)
+			}
+			s, err := loadSpec(file)
+			if err != nil {
+				return err
+			}
+			members := etcd.Members(s)
+			if len(members) == 0 {
+				return &exitError{code: ExitInvalid, err: fmt.Errorf("certs renew: %s has no etcd members (no role with etcd: true)", file)}
+			}
+			st := pki.Open(state)
+			st.Now = now
+			changes, err := st.Renew(s.Cluster, members, window, newKeys)
+			if err != nil {
+				return &exitError{code: ExitInvalid, err: fmt.Errorf("certs renew: %w", err)}
+			}
+			w := cmd.OutOrStdout()
+			if len(changes) == 0 {
+				fmt.Fprintf(w, "nothing ends within %s in %s\n", within, state)
+				return nil
+			}
+			for _, ch := range changes {
+				fmt.Fprintf(w, "state %s: %s\n", filepath.Join(state, filepath.FromSlash(ch.Path)), ch.What)
+			}
+			fmt.Fprintf(w, "next: rampart gen -f %s --state %s, then bring the new userdata to the machines concerned and restart etcd on the members one at a time\n", file, state)
+			return nil
+		},
+	}
+	c.Flags().StringVarP(&file, "file", "f", "", "the cluster spec (required)")
+	c.Flags().StringVar(&state, "state", DefaultState, "the state directory")
+	c.Flags().StringVar(&within, "within", "30d", "renew what ends within this window: days (30d) or a Go duration (720h)")
+	c.Flags().BoolVar(&newKeys, "new-keys", false, "give the renewed certificates new keys")
+	return c
+}
+
+// parseDays reads a window written in days (30d) or as a Go duration.
+func parseDays(s string) (time.Duration, error) {
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(d)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("want a number of days, such as 30d")
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("want days (30d) or a duration (720h)")
+	}
+	return d, nil
 }

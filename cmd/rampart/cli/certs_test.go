@@ -38,12 +38,54 @@ func TestCertsList(t *testing.T) {
 	defer func() { now = time.Now }()
 	now = func() time.Time { return time.Now().Add(700 * 24 * time.Hour) }
 	code, out, stderr = run("certs", "list", "--state", state)
-	if code != 1 || !strings.Contains(stderr, "2 certificate(s) expire within 30 days") || !strings.Contains(out, " 29\n") {
+	if code != 1 || !strings.Contains(stderr, "2 certificate(s) expire within 30 days") || !strings.Contains(out, " 29\n") ||
+		!strings.Contains(stderr, "rampart certs renew -f cluster.yaml --state "+state+" reissues them") {
 		t.Errorf("29 days before the leaves expire: exit %d\n%s%s", code, out, stderr)
 	}
 	code, out, stderr = run("gen", "-f", fixture, "-o", filepath.Join(dir, "out"), "--state", state)
 	if code != 0 || !strings.Contains(stderr, "warning: "+filepath.Join(state, "etcd", "members", "master-1.crt")+" expires in 29 day(s)") {
 		t.Errorf("gen 29 days before the leaves expire: exit %d, want 0 and a warning\n%s%s", code, out, stderr)
+	}
+}
+
+// TestCertsRenew: renew reissues what ends within the window, keeping the
+// keys, after which certs list is clean and gen writes the new
+// certificates; a second renew does nothing; a bad window is a usage error.
+func TestCertsRenew(t *testing.T) {
+	dir := t.TempDir()
+	state, out := filepath.Join(dir, "state"), filepath.Join(dir, "out")
+	if code, _, stderr := run("gen", "-f", fixture, "-o", out, "--state", state); code != 0 {
+		t.Fatal(stderr)
+	}
+	key, _ := os.ReadFile(filepath.Join(state, "etcd", "members", "master-1.key"))
+	cert, _ := os.ReadFile(filepath.Join(state, "etcd", "members", "master-1.crt"))
+	if code, stdout, _ := run("certs", "renew", "-f", fixture, "--state", state); code != 0 || !strings.Contains(stdout, "nothing ends within 30d") {
+		t.Errorf("renew of a fresh state: exit %d\n%s", code, stdout)
+	}
+	defer func() { now = time.Now }()
+	now = func() time.Time { return time.Now().Add(700 * 24 * time.Hour) }
+	code, stdout, stderr := run("certs", "renew", "-f", fixture, "--state", state, "--within", "30d")
+	if code != 0 || !strings.Contains(stdout, "renewed (same key) for member master-1") || !strings.Contains(stdout, "renewed (same key) for the client of role master") ||
+		!strings.Contains(stdout, "next: rampart gen") {
+		t.Fatalf("certs renew: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if k, _ := os.ReadFile(filepath.Join(state, "etcd", "members", "master-1.key")); string(k) != string(key) {
+		t.Error("renew changed master-1's key")
+	}
+	if c, _ := os.ReadFile(filepath.Join(state, "etcd", "members", "master-1.crt")); string(c) == string(cert) {
+		t.Error("renew kept master-1's certificate")
+	}
+	if code, stdout, stderr := run("certs", "list", "--state", state); code != 0 {
+		t.Errorf("certs list after renew: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if code, stdout, _ := run("certs", "renew", "-f", fixture, "--state", state); code != 0 || !strings.Contains(stdout, "nothing ends within 30d") {
+		t.Errorf("a second renew: exit %d\n%s", code, stdout)
+	}
+	if code, _, stderr := run("gen", "-f", fixture, "-o", out, "--state", state, "--check"); code != 1 || !strings.Contains(stderr, "is stale") {
+		t.Errorf("after renew the tree is stale until gen runs: exit %d\n%s", code, stderr)
+	}
+	if code, _, stderr := run("certs", "renew", "-f", fixture, "--state", state, "--within", "soon"); code != 2 || !strings.Contains(stderr, "want days (30d)") {
+		t.Errorf("--within soon: exit %d\n%s", code, stderr)
 	}
 }
 
