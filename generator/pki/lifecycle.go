@@ -128,6 +128,24 @@ func (st *State) begin(members []Member) (func(), error) {
 	return st.lock()
 }
 
+// beginWithCA begins a run that writes under the existing CA: the lock
+// taken, the CA read, and the state's keys that others could read made
+// private again (the changes say which).
+func (st *State) beginWithCA(cluster string, members []Member) (unlock func(), ca *authority, changes []Change, err error) {
+	if unlock, err = st.begin(members); err != nil {
+		return nil, nil, nil, err
+	}
+	loose := &looseKeys{}
+	if ca, err = st.readCA(cluster, loose); err == nil {
+		changes, err = st.tighten(loose)
+	}
+	if err != nil {
+		unlock()
+		return nil, nil, nil, err
+	}
+	return unlock, ca, changes, nil
+}
+
 // Rotate replaces the leaf pairs (every client role's and every member's:
 // new keys, new certificates) with new ones from the existing CA; with
 // newCA it first replaces the CA itself. It also retires the legacy client
@@ -206,20 +224,11 @@ func (st *State) RotateClients(cluster string, members []Member, roles []string)
 		}
 		specs = append(specs, clientSpec(cluster, role))
 	}
-	unlock, err := st.begin(members)
+	unlock, ca, changes, err := st.beginWithCA(cluster, members)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	loose := &looseKeys{}
-	ca, err := st.readCA(cluster, loose)
-	if err != nil {
-		return nil, err
-	}
-	changes, err := st.tighten(loose)
-	if err != nil {
-		return nil, err
-	}
 	rotated, err := st.rotateLeaves(ca, specs)
 	if err != nil {
 		return nil, err

@@ -16,23 +16,14 @@ import (
 // (ErrCAExpiring): renewing leaves under it gains nothing, certs rotate --ca
 // replaces it. Only an operator's explicit request calls it.
 func (st *State) Renew(cluster string, members []Member, within time.Duration, newKeys bool) ([]Change, error) {
-	unlock, err := st.begin(members)
+	unlock, ca, changes, err := st.beginWithCA(cluster, members)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	loose := &looseKeys{}
-	ca, err := st.readCA(cluster, loose)
-	if err != nil {
-		return nil, err
-	}
 	now := st.now()
 	if ca.cert.NotAfter.Sub(now) < within {
 		return nil, fmt.Errorf("%w: %s ends on %s; rampart certs rotate --ca replaces it and everything under it", ErrCAExpiring, st.abs(CACert), ca.cert.NotAfter.UTC().Format(time.DateOnly))
-	}
-	changes, err := st.tighten(loose)
-	if err != nil {
-		return nil, err
 	}
 	for _, ls := range leafSpecs(cluster, members) {
 		cert, _, key, keyPEM, err := st.readLeaf(ca, ls, nil)
