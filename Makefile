@@ -46,9 +46,12 @@ $(IGNITION):
 
 # The VM image of the boot tests (internal/vmlab): a Debian bookworm root that
 # stands in for Flatcar and Fedora CoreOS, built by mmdebstrap from the
-# packages below, with its kernel and initramfs beside it. It is cached under
-# .bin/vm-<key>, the key being the hash of this recipe (packages and options),
-# so a change of the list builds a new one; .bin/vm-image points at the
+# packages below plus the stand-in OS's own files (internal/vmlab/image/rootfs:
+# Flatcar's preset policy, an etcd-member unit, the lab's canary and first-boot
+# init), as a raw ext4 disk (mke2fs -d, no loop mount) with the kernel and
+# initramfs beside it. VMs boot it read-only (qemu snapshot=on). It is cached
+# under .bin/vm-<key>, the key being the hash of this recipe and of those
+# files, so a change of either builds a new one; .bin/vm-image points at the
 # current one. The kernel's sound, graphics, wireless, media and USB drivers
 # are left out to keep the root small (the VM has none of those devices).
 VM_PACKAGES := systemd systemd-sysv udev dbus kmod iproute2 iptables ipset nftables \
@@ -56,22 +59,32 @@ VM_PACKAGES := systemd systemd-sysv udev dbus kmod iproute2 iptables ipset nftab
 VM_SOURCES := $(firstword $(wildcard /etc/apt/sources.list.d/debian.sources /etc/apt/sources.list))
 VM_TRIM := sound drivers/gpu drivers/media drivers/net/wireless drivers/net/ethernet drivers/infiniband \
 	drivers/staging drivers/usb drivers/bluetooth drivers/isdn net/wireless net/mac80211 net/bluetooth
-VM_RECIPE := v1 bookworm variant=minbase $(sort $(VM_PACKAGES)) trim=$(VM_TRIM)
+VM_FILES := $(CURDIR)/internal/vmlab/image/rootfs
+VM_RECIPE := v2 bookworm variant=minbase $(sort $(VM_PACKAGES)) trim=$(VM_TRIM) \
+	files=$(shell cd $(VM_FILES) && find . -type f | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-16)
 VM_KEY := $(shell printf '%s' '$(VM_RECIPE)' | sha256sum | cut -c1-12)
 VM_IMAGE := $(BIN)/vm-$(VM_KEY)
-VM_TIMEOUT ?= 12m
+VM_DISK_SIZE := 3G
+VM_TIMEOUT ?= 14m
 
 vm-image: $(VM_IMAGE)/done
 	@ln -sfn vm-$(VM_KEY) $(BIN)/vm-image
 
 $(VM_IMAGE)/done:
 	@rm -rf $(VM_IMAGE).tmp && mkdir -p $(VM_IMAGE).tmp
-	mmdebstrap --variant=minbase --format=tar --include='$(subst $(space),$(comma),$(VM_PACKAGES))' \
+	mmdebstrap --variant=minbase --format=directory --include='$(subst $(space),$(comma),$(VM_PACKAGES))' \
 		--dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/doc/*' \
 		--dpkgopt='path-exclude=/usr/share/locale/*' \
 		--customize-hook='cd "$$1"/usr/lib/modules/* && rm -rf $(addprefix kernel/,$(VM_TRIM))' \
 		--customize-hook='cp -L "$$1"/vmlinuz $(VM_IMAGE).tmp/vmlinuz && cp -L "$$1"/initrd.img $(VM_IMAGE).tmp/initrd.img' \
-		bookworm $(VM_IMAGE).tmp/rootfs.tar $(VM_SOURCES)
+		--customize-hook='cp -R $(VM_FILES)/. "$$1"/' \
+		--customize-hook='chroot "$$1" systemctl enable --quiet systemd-networkd.service' \
+		--customize-hook='chroot "$$1" systemctl disable --quiet etcd.service' \
+		--customize-hook='rm -f "$$1"/etc/ssh/ssh_host_* "$$1"/etc/apt/sources.list "$$1"/etc/apt/sources.list.d/* && : >"$$1"/etc/machine-id' \
+		bookworm $(VM_IMAGE).tmp/root $(VM_SOURCES)
+	truncate -s $(VM_DISK_SIZE) $(VM_IMAGE).tmp/root.raw
+	mke2fs -q -F -t ext4 -L root -d $(VM_IMAGE).tmp/root $(VM_IMAGE).tmp/root.raw
+	rm -rf $(VM_IMAGE).tmp/root
 	printf '%s\n' '$(VM_RECIPE)' >$(VM_IMAGE).tmp/recipe
 	rm -rf $(VM_IMAGE) && mv $(VM_IMAGE).tmp $(VM_IMAGE) && touch $(VM_IMAGE)/done
 

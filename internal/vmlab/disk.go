@@ -7,31 +7,19 @@ import (
 	"path/filepath"
 )
 
-// DiskSize is the size of a VM's root disk (a sparse file): the image and
-// what a test adds, with room for the journal and etcd.
-const DiskSize = "3G"
+// ownDiskSize is the size of the disk that carries a VM's own files (a
+// sparse file): userdata, keys and the lab's network, a few hundred KiB.
+const ownDiskSize = "64M"
 
-// unpackRoot unpacks the image's root into dir, owners, modes and extended
-// attributes as they were built.
-func unpackRoot(img *Image, dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	out, err := exec.Command("tar", "--numeric-owner", "--xattrs", "--xattrs-include=*", "-xpf", img.RootTar, "-C", dir).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("unpacking %s: %v: %s", img.RootTar, err, out)
-	}
-	return nil
-}
-
-// makeDisk turns the directory root into a raw ext4 disk image at disk
-// (mke2fs -d: no loop mount, no privileges beyond reading root).
-func makeDisk(root, disk string) error {
-	if out, err := exec.Command("truncate", "-s", DiskSize, disk).CombinedOutput(); err != nil {
+// makeOwnDisk turns the directory dir, whose root/ holds the VM's own
+// files, into a raw ext4 disk at disk (mke2fs -d: no loop mount). The
+// image's vmlab-init copies root/ over the VM's root on its first boot.
+func makeOwnDisk(dir, disk string) error {
+	if out, err := exec.Command("truncate", "-s", ownDiskSize, disk).CombinedOutput(); err != nil {
 		return fmt.Errorf("truncate %s: %v: %s", disk, err, out)
 	}
-	if out, err := exec.Command("mke2fs", "-q", "-F", "-t", "ext4", "-L", "root", "-d", root, disk).CombinedOutput(); err != nil {
-		return fmt.Errorf("mke2fs -d %s %s: %v: %s", root, disk, err, out)
+	if out, err := exec.Command("mke2fs", "-q", "-F", "-t", "ext4", "-L", "vmlab-own", "-d", dir, disk).CombinedOutput(); err != nil {
+		return fmt.Errorf("mke2fs -d %s %s: %v: %s", dir, disk, err, out)
 	}
 	return nil
 }

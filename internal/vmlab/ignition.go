@@ -10,12 +10,13 @@ import (
 )
 
 // applyIgnition runs the real Ignition's fetch-offline and files stages on
-// config into root, as a node's initramfs does before it switches to the
-// root. work is a scratch directory for Ignition's cache and state.
+// config into root (the VM's own files, which the image's vmlab-init copies
+// over the VM's root before systemd starts, where a node's initramfs runs
+// Ignition). work is a scratch directory for Ignition's cache and state.
 //
 // Ignition reads SELINUXTYPE from the root's /etc/selinux/config and runs
-// setfiles(8) to relabel what it wrote; the Debian root has no SELinux (as
-// Flatcar runs without enforcing it), so the file says disabled and a
+// setfiles(8) to relabel what it wrote; the Debian image has no SELinux, so
+// the file says disabled for the run (and is removed after it) and a
 // setfiles that does nothing stands in.
 func applyIgnition(ign, config, root, work string) error {
 	if err := os.MkdirAll(filepath.Join(root, "etc", "selinux"), 0o755); err != nil {
@@ -48,5 +49,5 @@ func applyIgnition(ign, config, root, work string) error {
 			return fmt.Errorf("ignition %s says %s needs the network:\n%s", stage, config, out)
 		}
 	}
-	return nil
+	return os.RemoveAll(filepath.Join(root, "etc", "selinux"))
 }

@@ -10,27 +10,28 @@ import (
 )
 
 // ImageEnv names the directory of the VM image (what `make vm-image`
-// builds: rootfs.tar, vmlinuz, initrd.img); without it the image is looked
+// builds: root.raw, vmlinuz, initrd.img); without it the image is looked
 // for at .bin/vm-image under the module's root.
 const ImageEnv = "RAMPART_VM_IMAGE"
 
-// Image is a built VM image: a root file system as a tar archive, and the
+// Image is a built VM image: a root file system as a raw ext4 disk, which
+// VMs boot read-only (each writes to its own throwaway overlay), and the
 // kernel and initramfs that boot it.
 type Image struct {
-	Dir     string // the image's directory
-	RootTar string // the root, as mmdebstrap wrote it
-	Kernel  string // vmlinuz
-	Initrd  string // initrd.img
+	Dir    string // the image's directory
+	Disk   string // root.raw
+	Kernel string // vmlinuz
+	Initrd string // initrd.img
 }
 
 // OpenImage finds the image and the host programs a VM needs (qemu, mke2fs,
-// tar, ssh, ssh-keygen, ip) and stops the test when one is missing: a
+// ssh, ssh-keygen, ip) and stops the test when one is missing: a
 // failure under RAMPART_REAL=1, a skip otherwise. VMs need root (tap
-// devices, network namespaces, unpacking a root with its owners).
+// devices, network namespaces).
 func OpenImage(t testing.TB) *Image {
 	t.Helper()
-	realtool.NeedRoot(t, "VMs need tap devices, network namespaces and a root file system with its owners")
-	for _, tool := range []string{"qemu-system-x86_64", "mke2fs", "tar", "ssh", "ssh-keygen", "ip", "truncate"} {
+	realtool.NeedRoot(t, "VMs need tap devices and network namespaces")
+	for _, tool := range []string{"qemu-system-x86_64", "mke2fs", "ssh", "ssh-keygen", "ip", "truncate"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			realtool.Unavailable(t, "%s is not installed (`make deps` installs qemu-system-x86, e2fsprogs, openssh-client)", tool)
 		}
@@ -43,8 +44,8 @@ func OpenImage(t testing.TB) *Image {
 		}
 		dir = filepath.Join(root, ".bin", "vm-image")
 	}
-	img := &Image{Dir: dir, RootTar: filepath.Join(dir, "rootfs.tar"), Kernel: filepath.Join(dir, "vmlinuz"), Initrd: filepath.Join(dir, "initrd.img")}
-	for _, f := range []string{filepath.Join(dir, "done"), img.RootTar, img.Kernel, img.Initrd} {
+	img := &Image{Dir: dir, Disk: filepath.Join(dir, "root.raw"), Kernel: filepath.Join(dir, "vmlinuz"), Initrd: filepath.Join(dir, "initrd.img")}
+	for _, f := range []string{filepath.Join(dir, "done"), img.Disk, img.Kernel, img.Initrd} {
 		if _, err := os.Stat(f); err != nil {
 			realtool.Unavailable(t, "the VM image is not built (%v): `make vm-image` builds it, or set %s", err, ImageEnv)
 		}

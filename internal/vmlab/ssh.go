@@ -45,15 +45,9 @@ func newSSHKeys(dir, name string, addrs []netip.Prefix) (*sshKeys, error) {
 	return k, os.WriteFile(k.knownHosts, []byte(kh.String()), 0o600)
 }
 
-// install puts the host key in place of the image's (whose keys every VM
-// would share) and authorizes the client key for root.
-func (k *sshKeys) install(root string) error {
-	old, _ := filepath.Glob(filepath.Join(root, "etc", "ssh", "ssh_host_*"))
-	for _, f := range old {
-		if err := os.Remove(f); err != nil {
-			return err
-		}
-	}
+// install puts the host key among the VM's own files (the image has none)
+// and authorizes the client key, and more keys, for root.
+func (k *sshKeys) install(root string, more []string) error {
 	copies := []struct {
 		from, to string
 		mode     os.FileMode
@@ -68,16 +62,34 @@ func (k *sshKeys) install(root string) error {
 			return err
 		}
 		dst := filepath.Join(root, c.to)
-		if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 			return err
 		}
 		if err := os.WriteFile(dst, data, c.mode); err != nil {
 			return err
 		}
 	}
+	if len(more) > 0 {
+		f, err := os.OpenFile(filepath.Join(root, "root", ".ssh", "authorized_keys"), os.O_APPEND|os.O_WRONLY, 0o600)
+		if err != nil {
+			return err
+		}
+		_, err = f.WriteString(strings.Join(more, "\n") + "\n")
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+	}
+	for _, d := range []string{"root", "root/.ssh"} {
+		if err := os.Chmod(filepath.Join(root, d), 0o700); err != nil {
+			return err
+		}
+	}
 	// Only the key the test knows: sshd offers nothing else.
 	conf := "# vmlab: the host key the test made\nHostKey /etc/ssh/ssh_host_ed25519_key\n"
-	return os.WriteFile(filepath.Join(root, "etc", "ssh", "sshd_config.d", "vmlab.conf"), []byte(conf), 0o644)
+	return writeFiles(root, map[string]string{"etc/ssh/sshd_config.d/vmlab.conf": conf})
 }
 
 // sshCommand is ssh, run inside the namespace ns (ip netns exec), as root

@@ -37,6 +37,9 @@ type Config struct {
 	// SSHFrom is the lab namespace SSH runs from: a host on the same bridge
 	// that the VM's firewall lets in on port 22 (an admin).
 	SSHFrom *netlab.NS
+	// AuthorizedKeys are more public keys ("ssh-ed25519 AAAA...") root
+	// accepts, beside the VM's own client key (ClientKey).
+	AuthorizedKeys []string
 	// Listen are TCP ports a canary answers on (it echoes what it reads)
 	// from before the network is configured, so that probes see whether
 	// their packets reach a listening port.
@@ -48,8 +51,9 @@ type Config struct {
 	// BootTimeout bounds each boot, until SSH answers: DefaultBootTimeout
 	// when zero.
 	BootTimeout time.Duration
-	// Prepare, if set, changes the root after Ignition or the seed and
-	// before the disk is made (to break a file on purpose).
+	// Prepare, if set, changes the VM's own files (the directory root,
+	// copied over the image's root on the first boot) after Ignition or
+	// the seed wrote them, to break a file on purpose.
 	Prepare func(root string) error
 }
 
@@ -81,7 +85,7 @@ type VM struct {
 	bootID string
 }
 
-// Start makes the VM's root and disk from the image and cfg, plugs a tap
+// Start makes the VM's own files from cfg, plugs a tap
 // device into the bridge and starts qemu in the bridge's namespace. It
 // returns at once; WaitReady waits for the boot. The VM is killed, if it
 // still runs, and its files removed when the test ends.
@@ -105,11 +109,11 @@ func Start(t testing.TB, img *Image, br *netlab.Bridge, cfg Config) *VM {
 	}
 	vm.console = filepath.Join(vm.dir, "console.log")
 	began := time.Now()
-	disk, err := vm.makeRoot(img)
+	own, err := vm.makeOwnFiles()
 	if err != nil {
 		t.Fatalf("vmlab: VM %s: %v", cfg.Name, err)
 	}
-	t.Logf("vmlab: VM %s: root and disk made in %v", cfg.Name, time.Since(began).Round(100*time.Millisecond))
+	t.Logf("vmlab: VM %s: its own files made in %v", cfg.Name, time.Since(began).Round(100*time.Millisecond))
 
 	tap := "tap-" + cfg.Name
 	if len(tap) > 15 {
@@ -124,9 +128,13 @@ func Start(t testing.TB, img *Image, br *netlab.Bridge, cfg Config) *VM {
 		"-nodefaults", "-no-user-config", "-display", "none",
 		"-serial", "file:" + vm.console,
 		"-kernel", img.Kernel, "-initrd", img.Initrd,
-		"-append", strings.Join(append([]string{"root=/dev/vda", "rw", "rootfstype=ext4", "console=ttyS0,115200",
-			"net.ifnames=0", "panic=-1", "loglevel=4", "systemd.show_status=1"}, cfg.KernelArgs...), " "),
-		"-drive", "file=" + disk + ",format=raw,if=virtio,cache=unsafe",
+		"-append", strings.Join(append([]string{"root=/dev/vda", "rw", "rootfstype=ext4", "init=/usr/local/sbin/vmlab-init",
+			"console=ttyS0,115200", "net.ifnames=0", "panic=-1", "loglevel=4", "systemd.show_status=1"}, cfg.KernelArgs...), " "),
+		// The image's root, shared read-only: the VM writes to a throwaway
+		// overlay (kept across its reboots, gone when qemu ends); its own
+		// files on a second disk.
+		"-drive", "file=" + img.Disk + ",format=raw,if=virtio,snapshot=on,cache=unsafe",
+		"-drive", "file=" + own + ",format=raw,if=virtio,readonly=on",
 		"-netdev", "tap,id=n0,ifname=" + tap + ",script=no,downscript=no",
 		"-device", "virtio-net-pci,netdev=n0,mac=" + randomMAC(),
 		"-device", "virtio-rng-pci"}
@@ -157,51 +165,38 @@ func Start(t testing.TB, img *Image, br *netlab.Bridge, cfg Config) *VM {
 	return vm
 }
 
-// makeRoot unpacks the image, makes it the VM's (network, SSH keys, the
-// stand-in units, Flatcar's preset policy), lets Ignition write it or seeds
-// cloud-init, runs Config.Prepare and makes the disk. It returns the disk's
-// path; the root directory is removed.
-func (vm *VM) makeRoot(img *Image) (string, error) {
+// makeOwnFiles writes the VM's own files (its name, network, SSH keys,
+// canary and first-boot machine id; what Ignition writes, or cloud-init's
+// seed), runs Config.Prepare on them and makes the disk that carries them;
+// it returns the disk's path. The image's vmlab-init copies them over the
+// image's root on the first boot, before systemd starts.
+func (vm *VM) makeOwnFiles() (string, error) {
 	cfg := vm.cfg
-	root := filepath.Join(vm.dir, "root")
-	if err := unpackRoot(img, root); err != nil {
+	own := filepath.Join(vm.dir, "own")
+	root := filepath.Join(own, "root")
+	if err := os.MkdirAll(root, 0o755); err != nil {
 		return "", err
 	}
-	defer os.RemoveAll(root)
+	defer os.RemoveAll(own)
 	files := map[string]string{
-		"etc/machine-id":                            "uninitialized\n",
-		"etc/fstab":                                 "/dev/vda / ext4 rw,relatime 0 1\n",
-		"etc/hostname":                              cfg.Name + "\n",
-		"etc/systemd/network/10-vmlab.network":      networkdConfig(cfg.Addrs),
-		"etc/systemd/system-preset/99-vmlab.preset": flatcarPresets,
-		strings.TrimPrefix(etcdMemberPath, "/"):     etcdMemberUnit,
-		"etc/systemd/system/vmlab-canary.service":   canaryService,
-		strings.TrimPrefix(canaryPath, "/"):         canaryServer,
-		"etc/systemd/journald.conf.d/10-vmlab.conf": "[Journal]\nStorage=persistent\n",
+		// systemd takes this boot for the first (and applies the presets).
+		"etc/machine-id":                       "uninitialized\n",
+		"etc/hostname":                         cfg.Name + "\n",
+		"etc/systemd/network/10-vmlab.network": networkdConfig(cfg.Addrs),
 	}
-	enable := []string{"systemd-networkd.service", "ssh.service"}
 	if len(cfg.Listen) > 0 {
 		files["etc/systemd/system/vmlab-canary.socket"] = canarySocket(cfg.Listen)
-		enable = append(enable, "vmlab-canary.socket")
 	}
 	if err := writeFiles(root, files); err != nil {
 		return "", err
 	}
-	// The lab has no package mirror: with no apt sources, apt (cloud-init's
-	// packages module) finds the firewall's packages installed and asks
-	// no server.
-	sources, _ := filepath.Glob(filepath.Join(root, "etc", "apt", "sources.list.d", "*"))
-	for _, f := range append(sources, filepath.Join(root, "etc", "apt", "sources.list")) {
-		if err := os.RemoveAll(f); err != nil {
+	if len(cfg.Listen) > 0 {
+		wants := filepath.Join(root, "etc", "systemd", "system", "sockets.target.wants")
+		if err := os.MkdirAll(wants, 0o755); err != nil {
 			return "", err
 		}
-	}
-	// The image's infrastructure is enabled here; what rampart's userdata
-	// enables is left to it (presets on the first boot, or cloud-init).
-	// Debian's etcd.service is not Flatcar's: etcd-member.service stands in.
-	for _, c := range [][]string{append([]string{"enable"}, enable...), {"disable", "etcd.service"}} {
-		if out, err := exec.Command("systemctl", append([]string{"--root=" + root, "--quiet"}, c...)...).CombinedOutput(); err != nil {
-			return "", fmt.Errorf("systemctl --root %s: %v: %s", strings.Join(c, " "), err, out)
+		if err := os.Symlink("/etc/systemd/system/vmlab-canary.socket", filepath.Join(wants, "vmlab-canary.socket")); err != nil {
+			return "", err
 		}
 	}
 	keys, err := newSSHKeys(vm.dir, cfg.Name, cfg.Addrs)
@@ -209,7 +204,7 @@ func (vm *VM) makeRoot(img *Image) (string, error) {
 		return "", err
 	}
 	vm.keys = keys
-	if err := keys.install(root); err != nil {
+	if err := keys.install(root, cfg.AuthorizedKeys); err != nil {
 		return "", err
 	}
 	switch {
@@ -243,8 +238,8 @@ func (vm *VM) makeRoot(img *Image) (string, error) {
 			return "", fmt.Errorf("Config.Prepare: %w", err)
 		}
 	}
-	disk := filepath.Join(vm.dir, "disk.raw")
-	return disk, makeDisk(root, disk)
+	disk := filepath.Join(vm.dir, "own.raw")
+	return disk, makeOwnDisk(own, disk)
 }
 
 // randomMAC is a locally administered unicast MAC address (QEMU's 52:54:00
@@ -377,8 +372,16 @@ func (vm *VM) KnownHosts() string { return vm.keys.knownHosts }
 // ClientKey is the path of the private key the VM's root accepts.
 func (vm *VM) ClientKey() string { return vm.keys.clientKey }
 
-// fail fails the test with the VM's console's last lines.
+// fail fails the test with the VM's console's last lines, and what qemu
+// said when it has ended.
 func (vm *VM) fail(format string, args ...any) {
 	vm.t.Helper()
-	vm.t.Fatalf("vmlab: VM %s: %s\n--- last lines of its console ---\n%s", vm.Name, fmt.Sprintf(format, args...), vm.ConsoleTail(consoleLines))
+	msg := fmt.Sprintf("vmlab: VM %s: %s\n--- last lines of its console ---\n%s", vm.Name, fmt.Sprintf(format, args...), vm.ConsoleTail(consoleLines))
+	select {
+	case <-vm.exited:
+		out, _ := os.ReadFile(filepath.Join(vm.dir, "qemu.log"))
+		msg += fmt.Sprintf("\n--- qemu ended (%v) ---\n%s", vm.waitErr, out)
+	default:
+	}
+	vm.t.Fatal(msg)
 }

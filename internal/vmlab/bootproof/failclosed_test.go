@@ -27,7 +27,7 @@ func TestFailClosedAtBoot(t *testing.T) {
 	g := generate(t, "dcos-iptables")
 	l := newLab(t)
 	const node, module = "master-1", "ip6t_rpfilter"
-	rules, err := os.ReadFile(filepath.Join(g.out, "nodes", node, "rootfs", "etc", "rampart", "firewall", "iptables.v6"))
+	rules, err := os.ReadFile(filepath.Join(g.machine(t, node), "rootfs", "etc", "rampart", "firewall", "iptables.v6"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -94,19 +94,26 @@ func generate(t *testing.T, name string) *generated {
 
 // userdata is the path of a node's userdata of one kind (ignition.json,
 // cloud-config.yaml): the state's final userdata when the node has secrets
-// (etcd keys), else the tree's: the node's own, or its role's.
+// (etcd keys), else the tree's.
 func (g *generated) userdata(t *testing.T, node, kind string) string {
 	t.Helper()
 	final := filepath.Join(g.state, "userdata", "nodes", node, kind)
 	if _, err := os.Stat(final); err == nil {
 		return final
 	}
-	for _, p := range []string{filepath.Join(g.out, "nodes", node, kind), filepath.Join(g.out, "roles", g.role(t, node), kind)} {
+	return filepath.Join(g.machine(t, node), kind)
+}
+
+// machine is the tree's directory of a node: its own (nodes/<node>) when it
+// has an identity, else its role's (roles/<role>).
+func (g *generated) machine(t *testing.T, node string) string {
+	t.Helper()
+	for _, p := range []string{filepath.Join(g.out, "nodes", node), filepath.Join(g.out, "roles", g.role(t, node))} {
 		if _, err := os.Stat(p); err == nil {
 			return p
 		}
 	}
-	t.Fatalf("no %s for node %s in the state's userdata, nodes/%s or roles/%s", kind, node, node, g.role(t, node))
+	t.Fatalf("neither nodes/%s nor roles/%s in the tree", node, g.role(t, node))
 	return ""
 }
 
