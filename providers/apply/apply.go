@@ -79,6 +79,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	res := &Result{DryRun: o.DryRun}
 	if len(joining) > 0 {
 		res.Order = fmt.Sprintf("the nodes already in the cluster first, so that they admit the joining nodes (%s) before those are applied to", strings.Join(joining, ", "))
+		if o.Progress != nil && !o.DryRun {
+			fmt.Fprintf(o.Progress, "order: %s\n", res.Order)
+		}
 	}
 	var first, last []*nodeRun
 	for _, r := range runs {

@@ -14,5 +14,6 @@ func Scripts() map[string]string {
 		"disarm":   disarmScript("id"),
 		"status":   statusScript("id"),
 		"now":      rollbackNowScript("id"),
+		"apply":    n.applyScript("id", files, nil, time.Minute),
 	}
 }

@@ -225,7 +225,7 @@ func ruleset(t *testing.T, n *applytest.Node) string {
 	return b.String()
 }
 
-// TestApplyAddsNode: a spec that adds w3; w3 boots with its own userdata,
+// TestApplyAddsNode, with each backend: a spec that adds w3; w3 boots with its own userdata,
 // and the cluster drops its connections until apply has run. apply plans
 // "members: +10.77.0.13" on the others, applies them first and w3 last
 // (it runs its tree already: unchanged), confirms each through a new
@@ -234,6 +234,19 @@ func ruleset(t *testing.T, n *applytest.Node) string {
 // the previous one is kept on the node, the master's etcd key is there
 // with mode 0600, and a second apply changes nothing.
 func TestApplyAddsNode(t *testing.T) {
+	eachBackend(t, testAddsNode)
+}
+
+// eachBackend runs a test for the spec with each firewall backend.
+func eachBackend(t *testing.T, test func(t *testing.T, spec string)) {
+	for _, backend := range []string{"iptables", "nftables"} {
+		t.Run(backend, func(t *testing.T) {
+			test(t, strings.Replace(labSpec, "backend: iptables", "backend: "+backend, 1))
+		})
+	}
+}
+
+func testAddsNode(t *testing.T, labSpec string) {
 	c := newCluster(t, labSpec)
 	c.boot("m1", "w1", "w2")
 	old := c.targets()
@@ -421,12 +434,16 @@ func TestApplyRollback(t *testing.T) {
 	}
 }
 
-// TestApplyMembershipNoGap: while apply adds w3 (a change of the member
+// TestApplyMembershipNoGap, with each backend: while apply adds w3 (a change of the member
 // sets only), w1 keeps opening new connections to a port only members
 // reach on m1 and w2, and not one fails: the sets are swapped, never
 // emptied. As a control, the same loop while the member sets are flushed
 // for a moment must see failures.
 func TestApplyMembershipNoGap(t *testing.T) {
+	eachBackend(t, testMembershipNoGap)
+}
+
+func testMembershipNoGap(t *testing.T, labSpec string) {
 	c := newCluster(t, labSpec)
 	c.boot("m1", "w1", "w2")
 	c.gen(labSpec, addW3...)
@@ -445,9 +462,13 @@ func TestApplyMembershipNoGap(t *testing.T) {
 		t.Errorf("%d of %d new connections from a member failed during the apply:\n%s", len(failed), tries, strings.Join(failed, "\n"))
 	}
 
+	flush := []string{"ipset", "flush", "rampart-cluster-4"}
+	if c.spec.Firewall.Backend == "nftables" {
+		flush = []string{"nft", "flush", "set", "inet", "rampart", "cluster_v4"}
+	}
 	tries, failed = gapLoop(w1, targets, func() {
 		for _, n := range targets {
-			n.Must("ipset", "flush", "rampart-cluster-4")
+			n.Must(flush...)
 		}
 		time.Sleep(1500 * time.Millisecond)
 		for _, n := range targets {

@@ -72,21 +72,18 @@ func (r *nodeRun) plan(ctx context.Context) {
 	}
 }
 
-// apply stages, then arms and installs, and confirms through a new
-// connection.
+// apply stages, arms and installs in one session, and confirms through a
+// new connection.
 func (r *nodeRun) apply(ctx context.Context) {
 	id := newID()
 	timeout := r.o.ConfirmTimeout
-	if _, err := r.conn.Script(ctx, r.os.stageScript(id, r.plan_.Write, r.plan_.Remove)); err != nil {
-		r.finish(Failed, fmt.Errorf("staging the new generation: %w; nothing was installed", err))
-		return
-	}
-	armed := time.Now() // the node arms its timer after this
-	if _, err := r.conn.Script(ctx, r.os.installScript(id, timeout)); err != nil {
+	if _, err := r.conn.Script(ctx, r.os.applyScript(id, r.plan_.Write, r.plan_.Remove, timeout)); err != nil {
 		r.failedInstall(ctx, id, err)
 		return
 	}
-	r.confirm(ctx, id, armed, timeout)
+	// the node armed its confirmation timer just before the session
+	// ended
+	r.confirm(ctx, id, time.Now(), timeout)
 }
 
 // failedInstall rolls the node back at once over the connection apply
@@ -96,6 +93,9 @@ func (r *nodeRun) failedInstall(ctx context.Context, id string, err error) {
 	what := "installing the new generation"
 	if errors.As(err, &re) {
 		switch re.Status {
+		case exitStage:
+			r.finish(Failed, fmt.Errorf("staging the new generation: %w; nothing was installed", err))
+			return
 		case exitNotArmed:
 			r.finish(Failed, ErrRollbackPending)
 			return

@@ -17,6 +17,7 @@ const RemoteDir = "/var/lib/rampart/apply"
 
 // Exit statuses of the install script.
 const (
+	exitStage     = 89 // the new generation could not be staged: nothing was installed
 	exitNotArmed  = 90 // another apply's rollback is armed: nothing was installed
 	exitInstall   = 91 // a file could not be put in place
 	exitActivate  = 92 // the firewall did not load
@@ -145,12 +146,40 @@ mv "$D/firing.$ID" "$D/rolledback.$ID"
 `, RemoteDir, n.activate())
 }
 
-// installScript takes the node's apply lock, arms the rollback (a
-// transient systemd timer where systemd runs the node, else a detached
-// process, setsid, that sleeps for the timeout), puts next/ in place, one
-// atomic rename per file, removes what the new generation no longer has,
-// and loads the firewall. The rollback cannot start its work before the
-// load has ended: it waits for the lock.
+// InstallBudget is how long the install and the firewall load may take
+// on a node before the rollback armed ahead of them fires anyway: the
+// first timer is armed for --confirm-timeout plus this, before anything is
+// installed; once the firewall is loaded, a second one is armed for
+// --confirm-timeout and the first one stopped, so the confirmation always
+// gets the whole timeout, however long the load took.
+const InstallBudget = 2 * time.Minute
+
+// armFunctions are the sh functions that arm and stop the rollback
+// timers of apply $ID, named by $1 ("install", "confirm"): a transient
+// systemd timer (systemd-run --on-active) where systemd runs the node,
+// else a detached process (setsid, without the lock's descriptor) that
+// sleeps first.
+const armFunctions = `arm() {
+	if [ -d /run/systemd/system ] && command -v systemd-run >/dev/null; then
+		systemd-run --quiet --unit="rampart-rollback-$ID-$1" --on-active="$2"s --timer-property=AccuracySec=100ms /bin/sh "$D/rollback.sh" "$ID"
+	else
+		setsid /bin/sh "$D/rollback.sh" "$ID" "$2" </dev/null >/dev/null 2>&1 9>&- &
+		echo $! >"$D/rollback.pid.$ID-$1"
+	fi
+}
+stop() {
+	if [ -d /run/systemd/system ]; then systemctl stop "rampart-rollback-$ID-$1.timer" 2>/dev/null; fi
+	if [ -f "$D/rollback.pid.$ID-$1" ]; then kill -TERM -"$(cat "$D/rollback.pid.$ID-$1")" 2>/dev/null; rm -f "$D/rollback.pid.$ID-$1"; fi
+	return 0
+}
+`
+
+// installScript is install.sh: it takes the node's apply lock, arms the
+// rollback (InstallBudget), puts next/ in place, one atomic rename per
+// file, removes what the new generation no longer has, loads the
+// firewall, and arms the rollback again for the timeout from now. The
+// rollback cannot start its work before the load has ended: it waits for
+// the lock.
 func (n node) installScript(id string, timeout time.Duration) string {
 	return fmt.Sprintf(`set -u
 umask 077
@@ -159,19 +188,36 @@ ID=%[2]s
 exec 9>"$D/lock"
 flock 9
 for a in "$D"/armed.*; do if [ -e "$a" ]; then echo "a rollback is armed already: ${a##*/}" >&2; exit %[3]d; fi; done
-echo "$ID" >"$D/armed.$ID"
-if [ -d /run/systemd/system ] && command -v systemd-run >/dev/null; then
-	systemd-run --quiet --unit="rampart-rollback-$ID" --on-active=%[4]ds --timer-property=AccuracySec=100ms /bin/sh "$D/rollback.sh" "$ID" || { rm -f "$D/armed.$ID"; exit %[5]d; }
-else
-	setsid /bin/sh "$D/rollback.sh" "$ID" %[4]d </dev/null >/dev/null 2>&1 &
-	echo $! >"$D/rollback.pid.$ID"
-fi
+%[9]secho "$ID" >"$D/armed.$ID"
+arm install %[10]d || { rm -f "$D/armed.$ID"; exit %[5]d; }
 while read -r mode p; do
 	mkdir -p "${p%%/*}" && cp "$D/next$p" "$p.rampart-new" && chmod "$mode" "$p.rampart-new" && mv -f "$p.rampart-new" "$p" || exit %[6]d
 done <"$D/next.list"
 while read -r p; do rm -f "$p" || exit %[6]d; done <"$D/next.remove"
 %[7]s || exit %[8]d
-`, RemoteDir, id, exitNotArmed, seconds(timeout), exitArmFailed, exitInstall, n.activate(), exitActivate)
+arm confirm %[4]d || exit %[5]d
+stop install
+`, RemoteDir, id, exitNotArmed, seconds(timeout), exitArmFailed, exitInstall, n.activate(), exitActivate, armFunctions, seconds(timeout+InstallBudget))
+}
+
+// applyScript stages the new generation and install.sh (a failure exits
+// exitStage: nothing was installed), then runs install.sh detached from
+// the session (setsid, its output in install.log): a connection that
+// drops halfway does not stop it halfway.
+func (n node) applyScript(id string, write []File, remove []string, timeout time.Duration) string {
+	// not "( ... ) || exit": sh ignores set -e in a list whose status is
+	// tested
+	return fmt.Sprintf(`(
+%[1]scat >"$D/install.sh" <<'RAMPART_EOF'
+%[2]sRAMPART_EOF
+)
+[ $? -eq 0 ] || exit %[3]d
+D=%[4]s
+setsid -w /bin/sh "$D/install.sh" >"$D/install.log" 2>&1 </dev/null
+st=$?
+cat "$D/install.log" >&2
+exit $st
+`, n.stageScript(id, write, remove), n.installScript(id, timeout), exitStage, RemoteDir)
 }
 
 // Outcomes of disarmScript and statusScript.
@@ -189,13 +235,13 @@ const (
 func disarmScript(id string) string {
 	return fmt.Sprintf(`D=%s
 ID=%s
-if mv "$D/armed.$ID" "$D/confirmed.$ID" 2>/dev/null; then
-	if [ -d /run/systemd/system ]; then systemctl stop "rampart-rollback-$ID.timer" 2>/dev/null; fi
-	if [ -f "$D/rollback.pid.$ID" ]; then kill -TERM -"$(cat "$D/rollback.pid.$ID")" 2>/dev/null; rm -f "$D/rollback.pid.$ID"; fi
+%sif mv "$D/armed.$ID" "$D/confirmed.$ID" 2>/dev/null; then
+	stop install
+	stop confirm
 	echo %s
 	exit 0
 fi
-%s`, RemoteDir, id, outConfirmed, statusTail)
+%s`, RemoteDir, id, armFunctions, outConfirmed, statusTail)
 }
 
 // statusScript prints what became of an apply's rollback.

@@ -6,10 +6,13 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/rampart-cluster/rampart/generator/gen"
 	"github.com/rampart-cluster/rampart/generator/pki"
@@ -39,7 +42,7 @@ const applyW2 = "  - {name: w2, role: worker, addresses: [10.78.0.12]}\n"
 // command dials from the operator's namespace): --dry-run plans w2 joining
 // and changes nothing; apply applies m1 and w1, reports w2 not up and
 // exits 0; once w2 has booted, a second apply finds every node unchanged
-// (-o json); a spec
+// (-o json), and so does one with the key in an agent; a spec
 // changed after gen is refused with exit 1 before any connection.
 func TestApplyCommand(t *testing.T) {
 	lab := applytest.New(t, netip.MustParseAddr("10.78.0.100"))
@@ -125,6 +128,36 @@ func TestApplyCommand(t *testing.T) {
 	if len(res.Nodes) != 3 {
 		t.Errorf("second apply: %d nodes, want 3", len(res.Nodes))
 	}
+
+	// the key from an agent (SSH_AUTH_SOCK), no -i
+	agent := filepath.Join(t.TempDir(), "agent.sock")
+	agentCmd := exec.Command("ssh-agent", "-D", "-a", agent)
+	if err := agentCmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { agentCmd.Process.Kill(); agentCmd.Wait() })
+	for i := 0; ; i++ {
+		if _, err := os.Stat(agent); err == nil {
+			break
+		}
+		if i == 100 {
+			t.Fatal("ssh-agent made no socket")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	add := exec.Command("ssh-add", lab.KeyFile)
+	add.Env = append(os.Environ(), "SSH_AUTH_SOCK="+agent)
+	if out, err := add.CombinedOutput(); err != nil {
+		t.Fatalf("ssh-add: %v: %s", err, out)
+	}
+	t.Setenv("SSH_AUTH_SOCK", agent)
+	noKey := slices.Clone(args)
+	i := slices.Index(noKey, "-i")
+	noKey = slices.Delete(noKey, i, i+2)
+	if code, out, errOut := run(noKey...); code != 0 || strings.Count(out, ": unchanged") != 3 {
+		t.Errorf("apply with the agent's key: exit %d\n%s\n%s", code, out, errOut)
+	}
+	t.Setenv("SSH_AUTH_SOCK", "")
 
 	write(applySpec + applyW2 + "  - {name: w3, role: worker, addresses: [10.78.0.13]}\n")
 	before := dials.Load()

@@ -293,6 +293,29 @@ func (n *Node) Boot(files []apply.File, script string) {
 // accepts connections from the operator.
 func (n *Node) Start() {
 	n.lab.t.Helper()
+	n.lab.StartAll(n)
+}
+
+// StartAll starts the sshd of every node given, then waits until each
+// accepts connections from the operator: the servers start side by side.
+func (l *Lab) StartAll(nodes ...*Node) {
+	l.t.Helper()
+	exited := make([]chan error, len(nodes))
+	for i, n := range nodes {
+		exited[i] = n.launch()
+	}
+	for i, n := range nodes {
+		if err := n.wait(exited[i]); err != nil {
+			l.t.Fatal(err)
+		}
+	}
+}
+
+// launch starts the node's sshd: a new mount namespace inside its network
+// namespace, the overlays and /run mounted, then sshd. The channel gets
+// its end.
+func (n *Node) launch() chan error {
+	n.lab.t.Helper()
 	var mounts strings.Builder
 	for _, d := range overlays {
 		fmt.Fprintf(&mounts, "mount -t overlay overlay -o lowerdir=%s,upperdir=%s,workdir=%s %s && ", d, filepath.Join(n.root, "upper", d), filepath.Join(n.root, "work", d), d)
@@ -310,22 +333,28 @@ func (n *Node) Start() {
 	n.mu.Unlock()
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	deadline := time.Now().Add(10 * time.Second)
+	return exited
+}
+
+// wait waits until the node's sshd accepts a connection from the operator
+// (60 seconds at most: a loaded machine starts many slowly).
+func (n *Node) wait(exited chan error) error {
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		c, err := n.lab.Operator.Dial(ctx, "tcp", net.JoinHostPort(n.Addrs[0].String(), "22"))
 		cancel()
 		if err == nil {
 			c.Close()
-			break
+			return nil
 		}
 		select {
 		case err := <-exited:
-			n.lab.t.Fatalf("%s: sshd exited: %v\n%s", n.Name, err, log.String())
+			return fmt.Errorf("%s: sshd exited: %v\n%s", n.Name, err, n.Log())
 		default:
 		}
 		if time.Now().After(deadline) {
-			n.lab.t.Fatalf("%s: sshd does not accept connections after 10s: %v\n%s", n.Name, err, log.String())
+			return fmt.Errorf("%s: sshd does not accept connections after 60s: %v\n%s", n.Name, err, n.Log())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
