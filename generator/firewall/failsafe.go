@@ -200,7 +200,7 @@ func renderNFTFailsafe(p *policy.Policy, role string) []byte {
 			src := ""
 			if l.src.IsValid() {
 				src = nftFamily(f) + " saddr " + l.src.String() + " "
-			} else if l.proto == "" || l.proto == spec.TCP || l.proto == spec.UDP {
+			} else if l.proto != spec.ICMP {
 				src = nfproto(f) + " "
 			}
 			for _, m := range nftLiteralMatches(l, f) {

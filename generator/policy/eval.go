@@ -10,8 +10,9 @@ import (
 	"github.com/rampart-cluster/rampart/generator/spec"
 )
 
-// Protocol is what a rule or a connection speaks: TCP, UDP, ICMP (echo
-// requests, ICMP for IPv4 and ICMPv6 for IPv6), or, for a connection only,
+// Protocol is what a rule or a connection speaks: TCP, UDP, SCTP, ICMP
+// (echo requests, ICMP for IPv4 and ICMPv6 for IPv6), an IP protocol
+// number (spec.ProtocolNumber: "4" for ipip) or, for a connection only,
 // Other.
 type Protocol = spec.Protocol
 
@@ -19,18 +20,20 @@ type Protocol = spec.Protocol
 const (
 	TCP  = spec.TCP
 	UDP  = spec.UDP
+	SCTP = spec.SCTP
 	ICMP = spec.ICMP
-	// Other stands for every IP protocol that is not TCP, UDP or ICMP (sctp,
-	// gre, esp, ...): only rules that name no protocol reach it.
+	// Other stands for the IP protocols that are not TCP, UDP, SCTP or
+	// ICMP (gre, esp, ipip, ...): a segment of Other holds a range of
+	// protocol numbers where other segments hold ports.
 	Other Protocol = "other"
 )
 
 // Protocols lists the protocols of a connection, in the order an Access
 // lists its segments.
-var Protocols = []Protocol{TCP, UDP, ICMP, Other}
+var Protocols = []Protocol{TCP, UDP, SCTP, ICMP, Other}
 
 // HasPorts reports whether connections of the protocol go to a port.
-func HasPorts(p Protocol) bool { return p == TCP || p == UDP }
+func HasPorts(p Protocol) bool { return p.HasPorts() }
 
 // EchoType is the ICMP type of an echo request in the family (8, or 128
 // for ICMPv6): the only ICMP a rule names.
@@ -44,22 +47,28 @@ func EchoType(f Family) uint16 {
 // AllTypes is every ICMP (or ICMPv6) type.
 func AllTypes() ranges.Ports { return ranges.Span(0, 255) }
 
-// Space is a part of all traffic: TCP and UDP ports, ICMP and ICMPv6 types,
-// and every other IP protocol.
+// OtherNumbers is every IP protocol number that is Other: all but those of
+// TCP (6), UDP (17), SCTP (132), ICMP (1) and ICMPv6 (58).
+func OtherNumbers() ranges.Ports {
+	return ranges.Span(0, 255).Minus(ranges.Merge([]PortRange{{From: 1, To: 1}, {From: 6, To: 6}, {From: 17, To: 17}, {From: 58, To: 58}, {From: 132, To: 132}}))
+}
+
+// Space is a part of all traffic: TCP, UDP and SCTP ports, ICMP and ICMPv6
+// types, and the numbers of the other IP protocols.
 type Space struct {
-	TCP, UDP     ranges.Ports // ports
-	ICMP, ICMPv6 ranges.Ports // types
-	Other        bool         // every IP protocol but TCP, UDP, ICMP and ICMPv6
+	TCP, UDP, SCTP ranges.Ports // ports
+	ICMP, ICMPv6   ranges.Ports // types
+	Other          ranges.Ports // IP protocol numbers, within OtherNumbers
 }
 
 // AllTraffic is every protocol, port and type.
 func AllTraffic() Space {
-	return Space{TCP: ranges.AllPorts(), UDP: ranges.AllPorts(), ICMP: AllTypes(), ICMPv6: AllTypes(), Other: true}
+	return Space{TCP: ranges.AllPorts(), UDP: ranges.AllPorts(), SCTP: ranges.AllPorts(), ICMP: AllTypes(), ICMPv6: AllTypes(), Other: OtherNumbers()}
 }
 
 // Space is the traffic a rule matches: every protocol, or its protocol's
 // ports (every port when it lists none); an ICMP rule matches echo
-// requests.
+// requests, a rule of a protocol number that protocol.
 func (r *Rule) Space() Space { return spaceOf(r.Proto, r.Ports) }
 
 // Space is the traffic an allowed pair of overlays matches.
@@ -75,25 +84,30 @@ func spaceOf(proto Protocol, ports []PortRange) Space {
 		return Space{TCP: set}
 	case UDP:
 		return Space{UDP: set}
+	case SCTP:
+		return Space{SCTP: set}
 	case ICMP:
 		return Space{ICMP: ranges.Span(EchoType(V4), EchoType(V4)), ICMPv6: ranges.Span(EchoType(V6), EchoType(V6))}
+	}
+	if n, ok := proto.Number(); ok {
+		return Space{Other: ranges.Span(uint16(n), uint16(n))}
 	}
 	return AllTraffic()
 }
 
 // Empty reports whether the space holds no traffic.
 func (s Space) Empty() bool {
-	return len(s.TCP) == 0 && len(s.UDP) == 0 && len(s.ICMP) == 0 && len(s.ICMPv6) == 0 && !s.Other
+	return len(s.TCP) == 0 && len(s.UDP) == 0 && len(s.SCTP) == 0 && len(s.ICMP) == 0 && len(s.ICMPv6) == 0 && len(s.Other) == 0
 }
 
 // Minus is the traffic of s that is not in t.
 func (s Space) Minus(t Space) Space {
-	return Space{TCP: s.TCP.Minus(t.TCP), UDP: s.UDP.Minus(t.UDP), ICMP: s.ICMP.Minus(t.ICMP), ICMPv6: s.ICMPv6.Minus(t.ICMPv6), Other: s.Other && !t.Other}
+	return Space{TCP: s.TCP.Minus(t.TCP), UDP: s.UDP.Minus(t.UDP), SCTP: s.SCTP.Minus(t.SCTP), ICMP: s.ICMP.Minus(t.ICMP), ICMPv6: s.ICMPv6.Minus(t.ICMPv6), Other: s.Other.Minus(t.Other)}
 }
 
 // Intersect is the traffic in both.
 func (s Space) Intersect(t Space) Space {
-	return Space{TCP: s.TCP.Intersect(t.TCP), UDP: s.UDP.Intersect(t.UDP), ICMP: s.ICMP.Intersect(t.ICMP), ICMPv6: s.ICMPv6.Intersect(t.ICMPv6), Other: s.Other && t.Other}
+	return Space{TCP: s.TCP.Intersect(t.TCP), UDP: s.UDP.Intersect(t.UDP), SCTP: s.SCTP.Intersect(t.SCTP), ICMP: s.ICMP.Intersect(t.ICMP), ICMPv6: s.ICMPv6.Intersect(t.ICMPv6), Other: s.Other.Intersect(t.Other)}
 }
 
 // Overlaps reports whether some traffic is in both.
@@ -106,11 +120,7 @@ func (s Space) dims(f Family) []dim {
 	if f == V6 {
 		icmp = s.ICMPv6
 	}
-	d := []dim{{TCP, s.TCP}, {UDP, s.UDP}, {ICMP, icmp}}
-	if s.Other {
-		d = append(d, dim{Other, ranges.Span(0, 0)})
-	}
-	return d
+	return []dim{{TCP, s.TCP}, {UDP, s.UDP}, {SCTP, s.SCTP}, {ICMP, icmp}, {Other, s.Other}}
 }
 
 type dim struct {
@@ -119,11 +129,12 @@ type dim struct {
 }
 
 // Segment is a part of the traffic from one source to one destination (one
-// protocol and, for TCP and UDP, a range of ports; for ICMP a range of the
-// family's types) and the verdict it gets.
+// protocol and, for TCP, UDP and SCTP, a range of ports; for ICMP a range
+// of the family's types; for Other a range of protocol numbers) and the
+// verdict it gets.
 type Segment struct {
-	Proto   Protocol   // TCP, UDP, ICMP or Other
-	Ports   PortRange  // ports for TCP and UDP, types for ICMP, zero for Other
+	Proto   Protocol   // TCP, UDP, SCTP, ICMP or Other
+	Ports   PortRange  // ports for TCP, UDP and SCTP, types for ICMP, protocol numbers for Other
 	Verdict Verdict    // Accept, Drop or Reject
 	Rule    *Rule      // the deciding rule; nil for the default and for overlay isolation
 	Prov    Provenance // the deciding rule's, or the default's when Default
@@ -139,14 +150,17 @@ type Access struct {
 }
 
 // Decides returns the segment that decides a new connection of the protocol
-// to the port (ignored for ICMP, which is an echo request, and Other).
+// to the port: for ICMP, an echo request, the port is ignored; for a
+// protocol number (spec.ProtocolNumber) too; for Other the port is the
+// protocol number.
 func (a *Access) Decides(proto Protocol, port uint16) *Segment {
 	switch proto {
 	case ICMP:
 		port = EchoType(a.Family)
-	case TCP, UDP:
+	case TCP, UDP, SCTP, Other:
 	default:
-		proto, port = Other, 0
+		n, _ := proto.Number()
+		proto, port = Other, uint16(n)
 	}
 	for i := range a.Segments {
 		s := &a.Segments[i]
@@ -164,7 +178,8 @@ func (a *Access) Accepts(proto Protocol, port uint16) bool {
 	return s != nil && s.Verdict == Accept
 }
 
-// Open returns the accepted ports of TCP or UDP (types of ICMP).
+// Open returns the accepted ports of TCP, UDP or SCTP (types of ICMP,
+// numbers of Other).
 func (a *Access) Open(proto Protocol) ranges.Ports {
 	var rs []PortRange
 	for _, s := range a.Segments {
@@ -179,18 +194,17 @@ func (a *Access) Open(proto Protocol) ranges.Ports {
 const Nothing = "—"
 
 // String renders what the access accepts, compressed: "all", "all but
-// tcp/8201,26257", "tcp/80,443,10000-10100 icmp", or Nothing.
+// tcp/8201,26257", "tcp/80,443,10000-10100 icmp ipip", or Nothing.
 func (a *Access) String() string {
-	tcp, udp := a.Open(TCP), a.Open(UDP)
-	icmp, other := a.Accepts(ICMP, 0), a.Accepts(Other, 0)
+	icmp := a.Accepts(ICMP, 0)
+	other := a.Open(Other)
 	var parts []string
-	if other {
+	if slices.Equal(other, OtherNumbers()) {
 		// positives cannot name "every other protocol": list what is closed
-		if c := tcp.Complement(); len(c) > 0 {
-			parts = append(parts, string(TCP)+"/"+c.Text())
-		}
-		if c := udp.Complement(); len(c) > 0 {
-			parts = append(parts, string(UDP)+"/"+c.Text())
+		for _, proto := range []Protocol{TCP, UDP, SCTP} {
+			if c := a.Open(proto).Complement(); len(c) > 0 {
+				parts = append(parts, string(proto)+"/"+c.Text())
+			}
 		}
 		if !icmp {
 			parts = append(parts, string(ICMP))
@@ -200,17 +214,35 @@ func (a *Access) String() string {
 		}
 		return "all but " + strings.Join(parts, " ")
 	}
-	if len(tcp) > 0 {
-		parts = append(parts, string(TCP)+"/"+tcp.Text())
-	}
-	if len(udp) > 0 {
-		parts = append(parts, string(UDP)+"/"+udp.Text())
+	for _, proto := range []Protocol{TCP, UDP, SCTP} {
+		if open := a.Open(proto); len(open) > 0 {
+			parts = append(parts, string(proto)+"/"+open.Text())
+		}
 	}
 	if icmp {
 		parts = append(parts, string(ICMP))
 	}
+	if len(other) > 0 {
+		parts = append(parts, NumbersText(other))
+	}
 	if len(parts) == 0 {
 		return Nothing
+	}
+	return strings.Join(parts, " ")
+}
+
+// NumbersText names IP protocol numbers the way a port list writes them:
+// "ipip gre proto/41"; more than 8 numbers as "protocols 0-5,7-16" (every
+// other protocol but a few, or a wide range, reads better as ranges).
+func NumbersText(ns ranges.Ports) string {
+	if ns.Size() > 8 {
+		return "protocols " + ns.Text()
+	}
+	var parts []string
+	for _, pr := range ns {
+		for n := int(pr.From); n <= int(pr.To); n++ {
+			parts = append(parts, spec.NumberName(uint8(n)))
+		}
 	}
 	return strings.Join(parts, " ")
 }
@@ -384,8 +416,8 @@ func (p *Policy) Allowances(role string) []Allowance {
 type Query struct {
 	From  netip.Addr // source address; an IPv4-mapped IPv6 address counts as IPv4
 	Role  string     // the destination node's role
-	Proto Protocol   // TCP, UDP, ICMP (an echo request) or Other
-	Port  uint16     // ignored for ICMP and Other
+	Proto Protocol   // TCP, UDP, SCTP, ICMP (an echo request), an IP protocol number (spec.ProtocolNumber) or Other
+	Port  uint16     // ignored for ICMP and a protocol number; for Other, the protocol number
 }
 
 // Decision is the policy's answer: the verdict and the rule that decides it.

@@ -63,7 +63,7 @@ func TestAccessText(t *testing.T) {
 						n += int(s.Ports.To) - int(s.Ports.From) + 1
 					}
 				}
-				want := map[Protocol]ranges.Ports{TCP: ranges.AllPorts(), UDP: ranges.AllPorts(), ICMP: AllTypes(), Other: ranges.Span(0, 0)}[proto]
+				want := map[Protocol]ranges.Ports{TCP: ranges.AllPorts(), UDP: ranges.AllPorts(), SCTP: ranges.AllPorts(), ICMP: AllTypes(), Other: OtherNumbers()}[proto]
 				if n != want.Size() || ranges.Merge(rs).String() != want.String() {
 					t.Errorf("%s %s: %s segments cover %d: %v", c.name, f, proto, n, rs)
 				}

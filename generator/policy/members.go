@@ -28,8 +28,8 @@ type Member struct {
 
 // PortSource is one entry of a port list as the spec writes it.
 type PortSource struct {
-	Proto Protocol   // TCP, UDP or ICMP
-	Range PortRange  // zero for ICMP
+	Proto Protocol   // TCP, UDP, SCTP, ICMP or an IP protocol number (spec.ProtocolNumber)
+	Range PortRange  // zero for protocols without ports
 	Prov  Provenance // Pos: the entry; Origin: the list ("roles.master.public", "rules[2]"); What: the entry ("80/tcp")
 }
 
@@ -61,7 +61,7 @@ func portSources(ports []spec.Port, origin string) []PortSource {
 func (r *Rule) PortSource(port uint16) *PortSource {
 	for i := range r.PortSources {
 		ps := &r.PortSources[i]
-		if ps.Proto == ICMP || ps.Range.Contains(port) {
+		if !ps.Proto.HasPorts() || ps.Range.Contains(port) {
 			return ps
 		}
 	}

@@ -93,6 +93,7 @@ const (
 	KindRole                        // the members of one role (Subject)
 	KindOverlay                     // one overlay network (Subject)
 	KindOverlays                    // every overlay network (OverlaysSet)
+	KindPods                        // the pod ranges of profile kubernetes (PodsSet)
 )
 
 // Names of the sets there is one of.
@@ -102,6 +103,9 @@ const (
 	ClusterSet = "cluster"
 	// OverlaysSet is the set of every overlay network, the gate to isolation.
 	OverlaysSet = "overlays"
+	// PodsSet is the set of the kubernetes pod ranges (kubernetes.pods),
+	// the source of `from: pods`.
+	PodsSet = "pods"
 )
 
 // Set is a named group of source addresses, split by family.
@@ -143,8 +147,8 @@ type PortRange = ranges.PortRange
 type Rule struct {
 	From    Source        // where the traffic comes from
 	To      string        // a role name, or spec.ToAll
-	Proto   spec.Protocol // "" for every protocol
-	Ports   []PortRange   // empty: every port (tcp, udp) or every echo (icmp)
+	Proto   spec.Protocol // "" for every protocol; tcp, udp, sctp, icmp, or an IP protocol number ("4" for ipip)
+	Ports   []PortRange   // empty: every port (tcp, udp, sctp), every echo (icmp) or the whole protocol (a number)
 	Verdict Verdict       // Accept, Drop or Reject for a matching connection
 	Prov    Provenance    // the spec line that made the rule
 	// PortSources are the entries of the port list that made Ports, in
@@ -176,7 +180,10 @@ type Policy struct {
 	Roles   []string // role names in spec order
 	Sets    []*Set   // in a stable order: admins, trusted, cluster, roles, overlays
 	Rules   []Rule   // deny rules first, then allows, in spec order
-	Default Verdict  // Drop or Reject (firewall.action) for a new connection no rule matches
+	// ClusterReach is cluster.reach: spec.ReachAll (a rule lets members
+	// reach every port) or spec.ReachListed (only the rules that name them).
+	ClusterReach string
+	Default      Verdict // Drop or Reject (firewall.action) for a new connection no rule matches
 	// DefaultProv says where the default verdict was chosen.
 	DefaultProv Provenance
 	LogPrefix   string   // prefix of the kernel log line for defaulted packets (firewall.log.prefix, "rampart-drop: " by default)
@@ -302,14 +309,15 @@ func (p *Policy) Renders(r Rule, f Family) bool {
 // Compile turns a validated spec into the policy IR.
 func Compile(s *spec.Spec) *Policy {
 	c := &compiler{s: s, p: &Policy{
-		File:      s.File,
-		Cluster:   s.Cluster,
-		Default:   Drop,
-		LogPrefix: s.Firewall.LogPrefix,
-		LogRate:   s.Firewall.LogRate,
-		EtcdPorts: []uint16{s.Etcd.ClientPort, s.Etcd.PeerPort},
-		RPFilter:  s.Firewall.RPFilter,
-		Backend:   s.Firewall.Backend,
+		File:         s.File,
+		Cluster:      s.Cluster,
+		Default:      Drop,
+		LogPrefix:    s.Firewall.LogPrefix,
+		LogRate:      s.Firewall.LogRate,
+		EtcdPorts:    []uint16{s.Etcd.ClientPort, s.Etcd.PeerPort},
+		RPFilter:     s.Firewall.RPFilter,
+		Backend:      s.Firewall.Backend,
+		ClusterReach: s.Reach,
 	}}
 	if s.Firewall.Action == "reject" {
 		c.p.Default = Reject
@@ -447,6 +455,14 @@ func (c *compiler) sets() {
 	if len(all) > 0 {
 		c.addSet(OverlaysSet, KindOverlays, "", Provenance{Pos: s.Overlays.Pos, Origin: "overlays.networks", What: "every overlay"}, all, prefixes(all, false))
 	}
+	if len(s.Kubernetes.Pods) > 0 {
+		var pods []Member
+		for i, p := range s.Kubernetes.Pods {
+			origin := fmt.Sprintf("kubernetes.pods[%d]", i)
+			pods = append(pods, Member{Prefix: p.Masked(), Prov: Provenance{Pos: s.Kubernetes.PodsPos, Origin: origin, What: "pod range " + p.String()}})
+		}
+		c.addSet(PodsSet, KindPods, "", Provenance{Pos: s.Kubernetes.PodsPos, Origin: "kubernetes.pods", What: "the pods"}, pods, prefixes(pods, false))
+	}
 }
 
 // roleSetName and overlaySetName name the sets of a role and an overlay
@@ -481,6 +497,8 @@ func (c *compiler) source(r *spec.Rule) Source {
 		return Source{Kind: AnySource}
 	case r.From == spec.FromAdmins, r.From == spec.FromTrusted, r.From == spec.FromCluster:
 		return Source{Kind: SetSource, Set: r.From}
+	case r.From == spec.FromPods:
+		return Source{Kind: SetSource, Set: PodsSet}
 	case c.s.Overlays.Overlay(r.From) != nil:
 		return Source{Kind: SetSource, Set: overlaySetName(r.From)}
 	default:
@@ -495,13 +513,24 @@ func portRules(base Rule, ports []spec.Port) []Rule {
 		return []Rule{base}
 	}
 	var out []Rule
-	for _, proto := range []spec.Protocol{spec.TCP, spec.UDP, spec.ICMP} {
+	protos := []spec.Protocol{spec.TCP, spec.UDP, spec.SCTP, spec.ICMP}
+	var numbers []int
+	for _, p := range ports {
+		if n, ok := p.Proto.Number(); ok && !slices.Contains(numbers, int(n)) {
+			numbers = append(numbers, int(n))
+		}
+	}
+	slices.Sort(numbers)
+	for _, n := range numbers {
+		protos = append(protos, spec.ProtocolNumber(uint8(n)))
+	}
+	for _, proto := range protos {
 		var rs []PortRange
 		seen := false
 		for _, p := range ports {
 			if p.Proto == proto {
 				seen = true
-				if proto != spec.ICMP {
+				if proto.HasPorts() {
 					rs = append(rs, PortRange{From: p.From, To: p.To})
 				}
 			}
@@ -549,11 +578,15 @@ func (c *compiler) rules() {
 	}
 	// 1. deny rules are decided before any allow
 	userRules(spec.ActionDeny)
-	// 2. cluster members and trusted sources reach every port of every node
+	// 2. cluster members (unless cluster.reach is listed) and trusted
+	// sources reach every port of every node
 	top := spec.Pos{File: s.File, Line: 1, Col: 1}
+	if s.Reach != spec.ReachListed {
+		c.p.Rules = append(c.p.Rules,
+			Rule{From: Source{Kind: SetSource, Set: ClusterSet}, To: spec.ToAll, Verdict: Accept, By: ByCluster,
+				Prov: Provenance{Pos: c.clusterPos, Origin: "nodes and pools", What: "cluster members reach every port"}})
+	}
 	c.p.Rules = append(c.p.Rules,
-		Rule{From: Source{Kind: SetSource, Set: ClusterSet}, To: spec.ToAll, Verdict: Accept, By: ByCluster,
-			Prov: Provenance{Pos: c.clusterPos, Origin: "nodes and pools", What: "cluster members reach every port"}},
 		Rule{From: Source{Kind: SetSource, Set: TrustedSet}, To: spec.ToAll, Verdict: Accept, By: ByTrusted,
 			Prov: Provenance{Pos: firstPos(everyPort(s.Trusted), top), Origin: "trusted", What: "trusted sources reach every port"}},
 	)

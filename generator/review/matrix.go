@@ -22,6 +22,8 @@ const (
 	Trusted = "trusted"
 	Role    = "role"
 	Overlay = "overlay"
+	// Pods is the row of the kubernetes pod ranges (from: pods).
+	Pods = "pods"
 )
 
 // Matrix is who reaches what: one row per source (the world, admins, trusted
@@ -50,14 +52,14 @@ type Matrix struct {
 // the addresses of named sets: those belong to their sets' rows, not to it.
 type Row struct {
 	Label  string                           // unique within its table
-	Kind   string                           // world, admins, trusted, role, overlay
+	Kind   string                           // world, admins, trusted, role, overlay, pods
 	Name   string                           // the role's or overlay's name; the kind for the others
 	Cells  []Cell                           // one per column
 	Leaves map[policy.Family][]netip.Prefix // the ranges the row stands for, per family; none for a source with no address
 }
 
 // Source names the row's source the way Members keys it: "world",
-// "admins", "trusted", "role NAME" or "overlay NAME".
+// "admins", "trusted", "role NAME", "overlay NAME" or "pods".
 func (r *Row) Source() string {
 	if r.Kind == Role || r.Kind == Overlay {
 		return r.Kind + " " + r.Name
@@ -113,6 +115,9 @@ func Build(p *policy.Policy) *Matrix {
 		m.Rows = append(m.Rows, b.rows(Role, r, p.RoleSet(r))...)
 	}
 	overlays := p.OverlaySets()
+	if pods := p.Set(policy.PodsSet); pods != nil {
+		m.Rows = append(m.Rows, b.rows(Pods, Pods, pods)...)
+	}
 	for _, o := range overlays {
 		m.Rows = append(m.Rows, b.rows(Overlay, o.Subject, o)...)
 		m.Overlays = append(m.Overlays, o.Subject)
@@ -320,7 +325,7 @@ type Member struct {
 }
 
 // Members lists, per row source ("admins", "trusted", "role NAME",
-// "overlay NAME"), the addresses the spec gives it (the policy's set
+// "overlay NAME", "pods"), the addresses the spec gives it (the policy's set
 // entries; trusted entries with ports too), sorted.
 func Members(p *policy.Policy) map[string][]Member {
 	out := map[string][]Member{}
@@ -335,6 +340,8 @@ func Members(p *policy.Policy) map[string][]Member {
 			src = Role + " " + set.Subject
 		case policy.KindOverlay:
 			src = Overlay + " " + set.Subject
+		case policy.KindPods:
+			src = Pods
 		default:
 			continue
 		}

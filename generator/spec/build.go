@@ -21,6 +21,7 @@ type profileRole struct {
 	zone   string
 	etcd   bool
 	public []string // nil: the zone's default
+	admin  []string // nil: the zone's default
 }
 
 // profile is the set of defaults a profile supplies.
@@ -32,6 +33,16 @@ type profile struct {
 type profileRule struct {
 	from, to, action string
 	ports            []string
+	why              string // what the rule is for, with its source (kubeadm, a CNI); part of its origin
+}
+
+// profileOf returns what the spec's profile brings: a fixed set, or for
+// kubernetes one made from its settings.
+func profileOf(s *Spec) profile {
+	if s.Profile == "kubernetes" {
+		return kubernetesProfile(s.Kubernetes, s.Etcd)
+	}
+	return profiles[s.Profile]
 }
 
 // profiles are the defaults each `profile:` value brings.
@@ -102,12 +113,6 @@ func (d *decoder) build(root *yaml.Node, r *raw) *Spec {
 		s.ProfilePos = d.pos(r.profNode)
 	}
 	s.Admins, s.Trusted = r.admins, r.trusted
-
-	d.buildRoles(s, r)
-	d.buildMembers(s, r)
-	d.buildOverlays(s, r)
-	d.buildRules(s, r)
-
 	s.Etcd = r.etcd
 	if s.Etcd.ClientPort == 0 {
 		s.Etcd.ClientPort = 2379
@@ -125,6 +130,21 @@ func (d *decoder) build(root *yaml.Node, r *raw) *Spec {
 			d.errorf(peer, report.At("etcd", "peer_port"), msgEtcdPortIsDefaultClient, s.Etcd.PeerPort)
 		}
 	}
+
+	s.Reach = ReachAll
+	if s.Profile == "kubernetes" {
+		s.Reach = ReachListed
+	}
+	s.ReachPos = s.ProfilePos
+	if r.reach != nil {
+		s.Reach, s.ReachPos = *r.reach, r.reachPos
+	}
+	d.buildKubernetes(s, root, r)
+
+	d.buildRoles(s, r)
+	d.buildMembers(s, r)
+	d.buildOverlays(s, r)
+	d.buildRules(s, r)
 
 	s.Provider = r.provider
 	s.Firewall = r.firewall
@@ -161,7 +181,7 @@ func (d *decoder) build(root *yaml.Node, r *raw) *Spec {
 }
 
 func (d *decoder) buildRoles(s *Spec, r *raw) {
-	prof := profiles[s.Profile]
+	prof := profileOf(s)
 	origin := "profile " + s.Profile
 	byName := map[string]*Role{}
 	for _, pr := range prof.roles {
@@ -173,8 +193,12 @@ func (d *decoder) buildRoles(s *Spec, r *raw) {
 			role.Public = mustPorts(zoneDefaults[pr.zone].public, s.ProfilePos)
 			role.PublicOrigin = "zone " + pr.zone + " default"
 		}
-		role.Admin = mustPorts(zoneDefaults[pr.zone].admin, s.ProfilePos)
-		role.AdminOrigin = "zone " + pr.zone + " default"
+		if pr.admin != nil {
+			role.Admin = mustPorts(pr.admin, s.ProfilePos)
+		} else {
+			role.Admin = mustPorts(zoneDefaults[pr.zone].admin, s.ProfilePos)
+			role.AdminOrigin = "zone " + pr.zone + " default"
+		}
 		byName[role.Name] = role
 		s.Roles = append(s.Roles, role)
 	}
@@ -350,14 +374,29 @@ func overlayList(o Overlays) string {
 }
 
 func (d *decoder) buildRules(s *Spec, r *raw) {
-	for _, pr := range profiles[s.Profile].rules {
-		s.Rules = append(s.Rules, &Rule{From: pr.from, To: pr.to, Action: pr.action,
-			Ports: mustPorts(pr.ports, s.ProfilePos), Pos: s.ProfilePos, Origin: "profile " + s.Profile})
+	for _, pr := range profileOf(s).rules {
+		origin := "profile " + s.Profile
+		if pr.why != "" {
+			origin += ": " + pr.why
+		}
+		action := pr.action
+		if action == "" {
+			action = ActionAllow
+		}
+		s.Rules = append(s.Rules, &Rule{From: pr.from, To: pr.to, Action: action,
+			Ports: mustPorts(pr.ports, s.ProfilePos), Pos: s.ProfilePos, Origin: origin})
 	}
 	for _, rule := range r.rules {
 		ref := d.refs[rule]
 		ok := true
 		switch {
+		case rule.From == FromPods:
+			if len(s.Kubernetes.Pods) == 0 {
+				if s.Profile != "kubernetes" {
+					d.errorf(ref.from, ref.path.Append("from"), msgPodsWithoutKubernetes)
+				}
+				ok = false
+			}
 		case reserved[rule.From] && rule.From != ToAll:
 		case s.Role(rule.From) != nil, r.overlays.Overlay(rule.From) != nil:
 		case r.roleNames[rule.From], r.overlayNames[rule.From]:
@@ -371,6 +410,9 @@ func (d *decoder) buildRules(s *Spec, r *raw) {
 				d.errorf(ref.from, ref.path.Append("from"), msgUnknownSource, rule.From, roleList(s), overlayList(r.overlays))
 				ok = false
 			}
+		}
+		if rule.To == FromCluster {
+			rule.To = ToAll // every member's role
 		}
 		if rule.To != ToAll && s.Role(rule.To) == nil {
 			if !r.roleNames[rule.To] {

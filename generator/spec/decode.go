@@ -655,8 +655,12 @@ func (d *decoder) port(n *yaml.Node, path report.Path) (Port, bool) {
 		return Port{}, false
 	}
 	pos := d.pos(n)
-	if s == "icmp" {
-		return Port{Proto: ICMP, Pos: pos}, true
+	if p, ok, problem := protocolEntry(s); ok {
+		if problem != "" {
+			d.errorf(n, path, msgNotProtocolNumber, s, problem)
+			return Port{}, false
+		}
+		return Port{Proto: p, Pos: pos}, true
 	}
 	num, proto, found := strings.Cut(s, "/")
 	if !found {
@@ -664,11 +668,15 @@ func (d *decoder) port(n *yaml.Node, path report.Path) (Port, bool) {
 		return Port{}, false
 	}
 	switch Protocol(proto) {
-	case TCP, UDP:
+	case TCP, UDP, SCTP:
 	case ICMP:
 		d.errorf(n, path, msgICMPWithPort, s)
 		return Port{}, false
 	default:
+		if _, named := NamedProtocols[proto]; named {
+			d.errorf(n, path, msgProtocolWithPort, proto, s, proto)
+			return Port{}, false
+		}
 		d.errorf(n, path, msgUnknownProtocol, proto, s)
 		return Port{}, false
 	}

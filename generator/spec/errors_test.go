@@ -32,7 +32,7 @@ roles:
   web: {zone: public}
 `,
 		want: []string{
-			`t.yaml:3:1: unknown key "colour" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider)`,
+			`t.yaml:3:1: unknown key "colour" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider, kubernetes)`,
 		},
 		codes: []string{"spec.unknown-key"},
 	},
@@ -388,10 +388,10 @@ cluster: c
 roles:
   web:
     zone: public
-    public: [80/sctp]
+    public: [80/sctcp]
 `,
 		want: []string{
-			`t.yaml:6:14: roles.web.public[0]: protocol "sctp" in "80/sctp" is not tcp or udp`,
+			`t.yaml:6:14: roles.web.public[0]: protocol "sctcp" in "80/sctcp" is not tcp, udp or sctp (protocols without ports: icmp, ipip, esp, gre, vrrp, proto/NUMBER)`,
 		},
 		codes: []string{"spec.unknown-protocol"},
 	},
@@ -418,7 +418,7 @@ rules:
   - {from: bastion, to: master, ports: [22/tcp]}
 `,
 		want: []string{
-			`t.yaml:5:12: rules[0].from: "bastion" is not world, admins, trusted, cluster, a role (master, agent, public-agent), an overlay (none) or an address/CIDR`,
+			`t.yaml:5:12: rules[0].from: "bastion" is not world, admins, trusted, cluster, pods, a role (master, agent, public-agent), an overlay (none) or an address/CIDR`,
 		},
 		codes: []string{"spec.unknown-source"},
 	},
@@ -431,7 +431,7 @@ rules:
   - {from: admins, to: masters, ports: [22/tcp]}
 `,
 		want: []string{
-			`t.yaml:5:24: rules[0].to: "masters" is not a role (master, agent, public-agent) or all`,
+			`t.yaml:5:24: rules[0].to: "masters" is not a role (master, agent, public-agent), all or cluster`,
 		},
 		codes: []string{"spec.unknown-destination"},
 	},
@@ -1066,10 +1066,10 @@ roles:
 		name: "unknown profile",
 		spec: `version: 1
 cluster: c
-profile: kubernetes
+profile: openshift
 `,
 		want: []string{
-			`t.yaml:3:10: profile: "kubernetes" is not one of: dcos, coreos-web, none`,
+			`t.yaml:3:10: profile: "openshift" is not one of: dcos, coreos-web, kubernetes, none`,
 		},
 		codes: []string{"spec.not-one-of"},
 	},
@@ -1521,7 +1521,7 @@ nodes:
     addresses: [10.0.0.999, 10.0.0.1]
 rules:
   - {from: bastion, to: web, ports: [22/tcp]}
-  - {from: admins, to: db, ports: [5432/sctp]}
+  - {from: admins, to: db, ports: [5432/sctpx]}
 firewall:
   action: maybe
   log: {rate: often}
@@ -1535,8 +1535,8 @@ firewall:
 		`t.yaml:7:23: roles.db: unknown key "colour" (expected one of: zone, etcd, etcd_client, public, admin)`,
 		`t.yaml:10:11: nodes[0].role: role "cache" does not exist (roles: web, db)`,
 		`t.yaml:14:17: nodes[1].addresses[0]: "10.0.0.999" is not an IP address`,
-		`t.yaml:16:12: rules[0].from: "bastion" is not world, admins, trusted, cluster, a role (web, db), an overlay (none) or an address/CIDR`,
-		`t.yaml:17:36: rules[1].ports[0]: protocol "sctp" in "5432/sctp" is not tcp or udp`,
+		`t.yaml:16:12: rules[0].from: "bastion" is not world, admins, trusted, cluster, pods, a role (web, db), an overlay (none) or an address/CIDR`,
+		`t.yaml:17:36: rules[1].ports[0]: protocol "sctpx" in "5432/sctpx" is not tcp, udp or sctp (protocols without ports: icmp, ipip, esp, gre, vrrp, proto/NUMBER)`,
 		`t.yaml:19:11: firewall.action: "maybe" is not one of: drop, reject`,
 		`t.yaml:20:15: firewall.log.rate: "often" is not a rate: write N/second, N/minute, N/hour or N/day`,
 	}
@@ -1602,15 +1602,15 @@ func TestAliasBomb(t *testing.T) {
 		want       []string
 	}{
 		{"billion laughs", laughs.String(), []string{
-			`t.yaml:5:1: unknown key "lol" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider)`,
-			`t.yaml:6:1: unknown key "lol2" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider)`,
-			`t.yaml:7:1: unknown key "lol3" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider)`,
-			`t.yaml:8:1: unknown key "lol4" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider)`,
-			`t.yaml:9:1: unknown key "lol5" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider)`,
-			`t.yaml:10:1: unknown key "lol6" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider)`,
-			`t.yaml:11:1: unknown key "lol7" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider)`,
-			`t.yaml:12:1: unknown key "lol8" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider)`,
-			`t.yaml:13:1: unknown key "lol9" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider)`,
+			`t.yaml:5:1: unknown key "lol" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider, kubernetes)`,
+			`t.yaml:6:1: unknown key "lol2" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider, kubernetes)`,
+			`t.yaml:7:1: unknown key "lol3" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider, kubernetes)`,
+			`t.yaml:8:1: unknown key "lol4" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider, kubernetes)`,
+			`t.yaml:9:1: unknown key "lol5" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider, kubernetes)`,
+			`t.yaml:10:1: unknown key "lol6" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider, kubernetes)`,
+			`t.yaml:11:1: unknown key "lol7" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider, kubernetes)`,
+			`t.yaml:12:1: unknown key "lol8" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider, kubernetes)`,
+			`t.yaml:13:1: unknown key "lol9" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider, kubernetes)`,
 			`t.yaml:14:9: aliases (*name) repeat more than 11220 values of this spec; write the repeated parts out instead`,
 		}},
 		{"quadratic rules", rules.String(), []string{

@@ -17,7 +17,7 @@ type Spec struct {
 	Cluster  string   // cluster name: 1 to 20 characters of a-z, 0-9 and -
 	OS       OS       // the target OS; flatcar at its default version when not given
 	Outputs  []string // boot formats to write (ignition, cloud-config); default [ignition]
-	Profile  string   // dcos, coreos-web or none (the default)
+	Profile  string   // dcos, coreos-web, kubernetes or none (the default)
 	Admins   []Source // addresses and CIDRs that reach each role's admin ports
 	Trusted  []Source // addresses and CIDRs treated like cluster members: every port, or the entry's Ports
 	Roles    []*Role  // in the order of the spec, profile roles first
@@ -28,6 +28,14 @@ type Spec struct {
 	Etcd     Etcd     // etcd client and peer ports, defaults filled in
 	Firewall Firewall // backend, action and logging, defaults filled in
 	Provider Provider // zero when the spec names no provider
+	// Kubernetes holds the settings of profile kubernetes; zero for other
+	// profiles.
+	Kubernetes Kubernetes
+	// Reach is cluster.reach: ReachAll (members reach every port; the
+	// default but for profile kubernetes) or ReachListed (only what the
+	// profile and the rules name).
+	Reach    string
+	ReachPos Pos // where cluster.reach was written, or the profile's position
 
 	// ProfilePos is where the profile was chosen (or the top of the file).
 	ProfilePos Pos
@@ -112,19 +120,21 @@ const (
 )
 
 // Port is one entry of a port list: a protocol and an inclusive range.
-// ICMP entries have no range (From and To are 0).
+// Entries of protocols without ports (icmp, ipip, proto/41) have no range
+// (From and To are 0).
 type Port struct {
-	Proto Protocol // tcp, udp or icmp
+	Proto Protocol // tcp, udp, sctp, icmp, or an IP protocol number (ProtocolNumber) for ipip, esp, gre, vrrp, proto/N
 	From  uint16   // first port; 0 for icmp
 	To    uint16   // last port, inclusive; equals From for a single port, 0 for icmp
 	Pos   Pos      // where the entry was written; for built-in defaults, the line that brought them
 }
 
-// String renders the port the way the spec writes it: 80/tcp, 10000-10100/tcp, icmp.
+// String renders the port the way the spec writes it: 80/tcp,
+// 10000-10100/tcp, icmp, ipip, proto/41.
 func (p Port) String() string {
 	switch {
-	case p.Proto == ICMP:
-		return "icmp"
+	case !p.Proto.HasPorts():
+		return p.Proto.Name()
 	case p.From == p.To:
 		return fmt.Sprintf("%d/%s", p.From, p.Proto)
 	default:
@@ -149,9 +159,9 @@ const (
 
 // Rule is an extra allow or deny rule.
 type Rule struct {
-	From   string       // world, admins, trusted, cluster, a role, an overlay or an address/CIDR, as written
+	From   string       // world, admins, trusted, cluster, pods, a role, an overlay or an address/CIDR, as written
 	FromIP netip.Prefix // set when From is a literal address or CIDR
-	To     string       // a role name or "all"
+	To     string       // a role name or "all" (`to: cluster` is read as all)
 	Ports  []Port       // empty: every port of every protocol
 	Action string       // allow (the default) or deny
 	Pos    Pos          // where the rule was written; for profile rules, the profile line

@@ -40,6 +40,9 @@ type raw struct {
 	fwGiven                 bool
 	backend                 *yaml.Node
 	provider                Provider
+	kubernetes              rawKubernetes
+	reach                   *string // cluster.reach
+	reachPos                Pos
 }
 
 type rawRole struct {
@@ -74,7 +77,7 @@ var osVersions = map[string][]string{
 var DefaultOSVersion = map[string]string{"flatcar": "1.1.0", "fcos": "1.6.0"}
 
 // reserved are names a role or overlay cannot take: they mean something in rules.
-var reserved = map[string]bool{FromWorld: true, FromAdmins: true, FromTrusted: true, FromCluster: true, ToAll: true}
+var reserved = map[string]bool{FromWorld: true, FromAdmins: true, FromTrusted: true, FromCluster: true, ToAll: true, FromPods: true}
 
 func (d *decoder) top(root *yaml.Node, r *raw) {
 	d.mapping(root, nil,
@@ -91,9 +94,27 @@ func (d *decoder) top(root *yaml.Node, r *raw) {
 		}},
 		field{"cluster", func(k, v *yaml.Node) {
 			r.clGiven = true
-			if s, ok := d.str(v, report.At("cluster")); ok {
+			name, path := v, report.At("cluster")
+			if v.Kind == yaml.MappingNode {
+				// cluster: {name: ..., reach: all | listed}
+				name = nil
+				d.mapping(v, path,
+					field{"name", func(_, v *yaml.Node) { name = v }},
+					field{"reach", func(k, v *yaml.Node) {
+						if s, ok := d.oneOf(v, report.At("cluster", "reach"), ReachAll, ReachListed); ok {
+							r.reach, r.reachPos = &s, d.pos(k)
+						}
+					}},
+				)
+				if name == nil {
+					d.errorf(v, path, msgClusterNameMissing)
+					return
+				}
+				path = report.At("cluster", "name")
+			}
+			if s, ok := d.str(name, path); ok {
 				if !clusterName.MatchString(s) {
-					d.errorf(v, report.At("cluster"), msgClusterName, s)
+					d.errorf(name, path, msgClusterName, s)
 				}
 				r.cluster = &s
 			}
@@ -149,7 +170,7 @@ func (d *decoder) top(root *yaml.Node, r *raw) {
 		}},
 		field{"profile", func(k, v *yaml.Node) {
 			r.profNode = v
-			if s, ok := d.oneOf(v, report.At("profile"), "dcos", "coreos-web", "none"); ok {
+			if s, ok := d.oneOf(v, report.At("profile"), "dcos", "coreos-web", "kubernetes", "none"); ok {
 				r.profile = &s
 			}
 		}},
@@ -224,6 +245,7 @@ func (d *decoder) top(root *yaml.Node, r *raw) {
 			)
 		}},
 		field{"provider", func(k, v *yaml.Node) { d.provider(k, v, &r.provider) }},
+		field{"kubernetes", func(k, v *yaml.Node) { d.kubernetes(k, v, &r.kubernetes) }},
 	)
 }
 

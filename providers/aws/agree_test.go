@@ -3,6 +3,7 @@ package aws
 import (
 	"net/netip"
 	"slices"
+	"strconv"
 	"testing"
 
 	"github.com/rampart-cluster/rampart/generator/policy"
@@ -33,7 +34,9 @@ func addrs(ss ...string) []netip.Addr {
 // admits evaluates security group rules as AWS does: a connection is let in
 // when any rule's peer holds the source (a CIDR holding its address, or a
 // group its instance is in) and the rule's protocol and port range (ICMP
-// type, for ICMP) hold the connection.
+// type, for ICMP) hold the connection; a rule of a protocol number (SCTP
+// 132, ipip 4, ...) admits all of that protocol. The probe's port is the
+// protocol number for policy.Other.
 func admits(rules []rule, from host, addr netip.Addr, p probe) bool {
 	for _, r := range rules {
 		if r.role != "" && r.role != from.role || r.cidr.IsValid() && !r.cidr.Contains(addr) {
@@ -46,6 +49,9 @@ func admits(rules []rule, from host, addr netip.Addr, p probe) bool {
 			if int32(p.port) >= r.from && int32(p.port) <= r.to {
 				return true
 			}
+		case p.proto == spec.SCTP && r.proto == "132", p.proto == policy.Other && r.proto == strconv.Itoa(int(p.port)):
+			// any protocol but tcp, udp and icmp: all of it, whatever the ports
+			return true
 		case p.proto == spec.ICMP && addr.Is4() && r.proto == "icmp", p.proto == spec.ICMP && addr.Is6() && r.proto == "icmpv6":
 			echo := int32(8)
 			if addr.Is6() {

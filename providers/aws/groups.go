@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/rampart-cluster/rampart/generator/policy"
 	"github.com/rampart-cluster/rampart/generator/policy/ranges"
+	"github.com/rampart-cluster/rampart/generator/spec"
 )
 
 // Owned is the prefix of the description of every rule rampart owns. A rule
@@ -22,6 +24,7 @@ const (
 	ProtoUDP    = "udp"
 	ProtoICMP   = "icmp"
 	ProtoICMPv6 = "icmpv6"
+	ProtoSCTP   = "132" // SCTP by number: AWS admits all of it, whatever the ports
 )
 
 // ICMP types rampart names beside echo requests (the only ICMP the policy
@@ -31,6 +34,7 @@ const (
 	icmpFragNeeded   = 4 // the code of "fragmentation needed" under type 3
 	icmpv6TooBig     = 2
 	maxICMPTypeRules = 8 // more single types than this is not worth the quota
+	maxProtocolRules = 8 // more single IP protocols than this is not worth the quota
 )
 
 // Peer is the other side of a rule: an address range, a role's security
@@ -111,6 +115,9 @@ func (p Permission) Ports() string {
 			return fmt.Sprintf("%s type %d", p.Proto, p.From)
 		}
 		return fmt.Sprintf("%s type %d code %d", p.Proto, p.From, p.To)
+	}
+	if n, err := strconv.Atoi(p.Proto); err == nil && n >= 0 && n <= 255 && p.From == -1 {
+		return fmt.Sprintf("protocol %d (%s)", n, spec.NumberName(uint8(n)))
 	}
 	return fmt.Sprintf("protocol %s %d-%d", p.Proto, p.From, p.To)
 }
@@ -443,7 +450,7 @@ func (c *groupCompiler) render(e entry, r *policy.Rule, role string) []Permissio
 	v6 := e.role != "" || !e.cidr.Addr().Is4()
 	s := e.space
 	allTypes := policy.AllTypes()
-	full := s.Other && s.TCP.Full() && s.UDP.Full() &&
+	full := slices.Equal(s.Other, policy.OtherNumbers()) && s.TCP.Full() && s.UDP.Full() && s.SCTP.Full() &&
 		(!v4 || slices.Equal(s.ICMP, allTypes)) && (!v6 || slices.Equal(s.ICMPv6, allTypes))
 	if full {
 		return []Permission{{Proto: ProtoAll, From: -1, To: -1, Peer: peer}}
@@ -478,9 +485,29 @@ func (c *groupCompiler) render(e entry, r *policy.Rule, role string) []Permissio
 	if v6 {
 		icmp(ProtoICMPv6, "ICMPv6", s.ICMPv6)
 	}
-	if s.Other {
-		c.warn("security group %s: %q from %s admits every IP protocol but some ports or ICMP types; the group admits only TCP, UDP and ICMP from it (a group cannot allow all protocols but some ports)",
+	// SCTP and the other protocols: AWS takes a protocol number and, for
+	// any protocol but tcp, udp, icmp and icmpv6, admits all of it
+	// whatever ports a rule gives
+	switch {
+	case s.SCTP.Full():
+		out = append(out, Permission{Proto: ProtoSCTP, From: -1, To: -1, Peer: peer})
+	case len(s.SCTP) > 0:
+		c.warn("security group %s: %q from %s admits SCTP ports %s; the group admits no SCTP from it (AWS cannot limit SCTP to ports)",
+			GroupName(c.p.Cluster, role), r.Prov.What, peer, s.SCTP.Text())
+	}
+	switch n := s.Other.Size(); {
+	case slices.Equal(s.Other, policy.OtherNumbers()):
+		c.warn("security group %s: %q from %s admits every IP protocol but some ports or ICMP types; the group admits only TCP, UDP, SCTP and ICMP from it (a group cannot allow all protocols but some ports)",
 			GroupName(c.p.Cluster, role), r.Prov.What, peer)
+	case n > maxProtocolRules:
+		c.warn("security group %s: %q from %s admits %d IP protocols besides TCP, UDP, SCTP and ICMP (%s); the group admits none of them (a group holds one rule per protocol)",
+			GroupName(c.p.Cluster, role), r.Prov.What, peer, n, policy.NumbersText(s.Other))
+	default:
+		for _, pr := range s.Other {
+			for n := int(pr.From); n <= int(pr.To); n++ {
+				out = append(out, Permission{Proto: strconv.Itoa(n), From: -1, To: -1, Peer: peer})
+			}
+		}
 	}
 	return out
 }

@@ -219,8 +219,14 @@ func randomSpec(rnd *rand.Rand) string {
 				to := min(65535, from+rnd.IntN(2000))
 				p = fmt.Sprintf("%d-%d/%s", from, to, proto)
 			}
+			if rnd.IntN(6) == 0 {
+				p = strings.Replace(p, "/"+proto, "/sctp", 1)
+			}
 			if withICMP && rnd.IntN(4) == 0 {
 				p = "icmp"
+			}
+			if rnd.IntN(6) == 0 {
+				p = pick("ipip", "gre", "esp", "vrrp", "proto/41")
 			}
 			if !seen[p] {
 				seen[p] = true
@@ -247,12 +253,27 @@ func randomSpec(rnd *rand.Rand) string {
 		}
 		return "[" + strings.Join(q, ", ") + "]"
 	}
-	b.WriteString("version: 1\ncluster: prop\n")
-	roles := []string{"web", "db", "ops"}[:1+rnd.IntN(3)]
+	b.WriteString("version: 1\n")
 	if rnd.IntN(3) == 0 {
+		fmt.Fprintf(&b, "cluster: {name: prop, reach: %s}\n", pick("all", "listed"))
+	} else {
+		b.WriteString("cluster: prop\n")
+	}
+	roles := []string{"web", "db", "ops"}[:1+rnd.IntN(3)]
+	noPool := map[string]bool{}
+	sources := []string{}
+	switch rnd.IntN(4) {
+	case 0:
 		b.WriteString("profile: dcos\n")
 		roles = []string{"master", "agent", "public-agent"}
-	} else {
+	case 1:
+		b.WriteString("profile: kubernetes\n")
+		fmt.Fprintf(&b, "kubernetes: {cni: %s, pods: [10.244.0.0/16, \"fd00:244::/56\"], nodeports: %s}\n",
+			pick("flannel", "calico", "cilium", "none"), pick("world", "admins", "none"))
+		roles = []string{"control-plane", "worker"}
+		noPool["control-plane"] = true // an etcd role
+		sources = []string{"pods"}
+	default:
 		b.WriteString("profile: none\n")
 	}
 	fmt.Fprintf(&b, "admins: %s\n", quote(list(rnd.IntN(4), func() string { return pick(v4(), cidr(), v6()) })))
@@ -292,7 +313,7 @@ func randomSpec(rnd *rand.Rand) string {
 	// pools of different roles never overlap: one block of addresses per role
 	b.WriteString("pools:\n")
 	for i, r := range roles {
-		if rnd.IntN(2) == 0 {
+		if rnd.IntN(2) == 0 || noPool[r] {
 			continue
 		}
 		cidrs := []string{fmt.Sprintf("10.0.%d.0/%d", 16+i, 24+rnd.IntN(6))}
@@ -309,8 +330,8 @@ func randomSpec(rnd *rand.Rand) string {
 	}
 	b.WriteString("rules:\n")
 	for range rnd.IntN(6) {
-		from := pick(append([]string{"world", "admins", "trusted", "cluster", cidr(), cidr(), v4()}, append(roles, overlays...)...)...)
-		to := pick(append([]string{"all"}, roles...)...)
+		from := pick(append([]string{"world", "admins", "trusted", "cluster", cidr(), cidr(), v4()}, append(append(roles, overlays...), sources...)...)...)
+		to := pick(append([]string{"all", "cluster"}, roles...)...)
 		fmt.Fprintf(&b, "  - {from: %q, to: %s", from, to)
 		if rnd.IntN(4) != 0 {
 			fmt.Fprintf(&b, ", ports: %s", ports(true))
@@ -388,10 +409,20 @@ func randomProbes(rnd *rand.Rand, p *policy.Policy, n int) []agreeProbe {
 	for range n {
 		q := agreeProbe{from: addr(), role: p.Roles[rnd.IntN(len(p.Roles))]}
 		q.proto = policy.Protocols[rnd.IntN(len(policy.Protocols))]
-		if policy.HasPorts(q.proto) {
+		switch {
+		case policy.HasPorts(q.proto):
 			q.port = uint16(rnd.IntN(65536))
 			if rnd.IntN(4) != 0 {
 				q.port = portSet[rnd.IntN(len(portSet))]
+			}
+		case q.proto == policy.Other:
+			// the port is the protocol number: one the rules name, or any
+			numbers := []uint16{4, 41, 47, 50, 112}
+			q.port = numbers[rnd.IntN(len(numbers))]
+			if rnd.IntN(4) == 0 {
+				others := policy.OtherNumbers()
+				for q.port = uint16(rnd.IntN(256)); !others.Contains(q.port); q.port = uint16(rnd.IntN(256)) {
+				}
 			}
 		}
 		out = append(out, q)
@@ -515,7 +546,10 @@ func warned(g *Groups, q agreeProbe, src string) bool {
 		if src != "" && strings.Contains(w, "denies part of role "+src+"'s members") {
 			return true
 		}
-		if q.proto == policy.Other && strings.Contains(w, "admits every IP protocol but some ports") {
+		if q.proto == policy.Other && (strings.Contains(w, "IP protocols besides TCP, UDP, SCTP and ICMP") || strings.Contains(w, "admits every IP protocol but some ports")) {
+			return true
+		}
+		if q.proto == policy.SCTP && strings.Contains(w, "the group admits no SCTP") {
 			return true
 		}
 	}
