@@ -4,10 +4,8 @@ import (
 	"fmt"
 	"path"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +14,7 @@ import (
 
 	"github.com/rampart-cluster/rampart/generator/gen"
 	"github.com/rampart-cluster/rampart/generator/spec"
+	"github.com/rampart-cluster/rampart/internal/workers"
 )
 
 // bigSpec is a DC/OS cluster of n nodes: three etcd masters, one public agent
@@ -116,7 +115,7 @@ func BenchmarkGenVsButane(b *testing.B) {
 				}
 				genTime += time.Since(start)
 				start = time.Now()
-				parallel(len(docs), func(i int) {
+				workers.Each(len(docs), func(i int) {
 					if _, _, err := butane.TranslateBytes(docs[i], common.TranslateBytesOptions{Pretty: true}); err != nil {
 						b.Error(err)
 					}
@@ -127,24 +126,4 @@ func BenchmarkGenVsButane(b *testing.B) {
 			b.ReportMetric(float64(butaneTime.Nanoseconds())/float64(b.N), "butane-ns/op")
 		})
 	}
-}
-
-// parallel runs fn for 0..n-1 on GOMAXPROCS workers, as gen.Generate does.
-func parallel(n int, fn func(i int)) {
-	work := make(chan int)
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), n) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range work {
-				fn(i)
-			}
-		}()
-	}
-	for i := range n {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
 }

@@ -5,15 +5,14 @@ import (
 	"encoding/hex"
 	"fmt"
 	"path"
-	"runtime"
 	"sort"
-	"sync"
 
 	"github.com/rampart-cluster/rampart/generator/boot"
 	"github.com/rampart-cluster/rampart/generator/etcd"
 	"github.com/rampart-cluster/rampart/generator/pki"
 	"github.com/rampart-cluster/rampart/generator/policy"
 	"github.com/rampart-cluster/rampart/generator/spec"
+	"github.com/rampart-cluster/rampart/internal/workers"
 )
 
 // Option changes what Generate reads.
@@ -74,7 +73,7 @@ func build(s *spec.Spec, st *pki.State, withUserdata bool) (*Output, error) {
 	ms := make([]*boot.Machine, len(jobs))
 	docs := make([]*documents, len(jobs))
 	errs := make([]error, len(jobs))
-	each(len(jobs), func(i int) {
+	workers.Each(len(jobs), func(i int) {
 		if ms[i], errs[i] = jobs[i](); errs[i] == nil {
 			docs[i], errs[i] = prepare(s, ms[i], mat, target, withUserdata)
 		}
@@ -94,7 +93,7 @@ func build(s *spec.Spec, st *pki.State, withUserdata bool) (*Output, error) {
 		}
 	}
 	sort.SliceStable(ts, func(a, b int) bool { return len(ts[a].butane) > len(ts[b].butane) })
-	each(len(ts), func(k int) {
+	workers.Each(len(ts), func(k int) {
 		*ts[k].ignition, ts[k].err = boot.Ignition(ts[k].butane, target)
 	})
 	for _, t := range ts {
@@ -118,26 +117,6 @@ func build(s *spec.Spec, st *pki.State, withUserdata bool) (*Output, error) {
 	}
 	out.Tree.seal()
 	return out, nil
-}
-
-// each runs fn for 0..n-1 on GOMAXPROCS workers.
-func each(n int, fn func(i int)) {
-	work := make(chan int)
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), n) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range work {
-				fn(i)
-			}
-		}()
-	}
-	for i := range n {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
 }
 
 // machineError is the first machine's error, named by the machine when it

@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
-	"sync"
+
+	"github.com/rampart-cluster/rampart/internal/workers"
 )
 
 // ManifestName is the manifest's name at the root of the output tree.
@@ -67,20 +67,11 @@ func (t *Tree) seal() {
 	sort.Slice(t.Secrets, func(i, j int) bool { return t.Secrets[i].Path < t.Secrets[j].Path })
 	m := Manifest{Files: make([]ManifestEntry, len(t.Files)), Secrets: t.Secrets, EtcdCASHA256: t.EtcdCA}
 	// the digests of large trees are worth spreading over the CPUs
-	workers := min(runtime.GOMAXPROCS(0), len(t.Files))
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; i < len(t.Files); i += workers {
-				f := t.Files[i]
-				sum := sha256.Sum256(f.Data)
-				m.Files[i] = ManifestEntry{Path: f.Path, Size: len(f.Data), SHA256: hex.EncodeToString(sum[:]), Mode: fmt.Sprintf("%04o", f.Mode.Perm())}
-			}
-		}()
-	}
-	wg.Wait()
+	workers.Each(len(t.Files), func(i int) {
+		f := t.Files[i]
+		sum := sha256.Sum256(f.Data)
+		m.Files[i] = ManifestEntry{Path: f.Path, Size: len(f.Data), SHA256: hex.EncodeToString(sum[:]), Mode: fmt.Sprintf("%04o", f.Mode.Perm())}
+	})
 	data, _ := json.MarshalIndent(m, "", "  ") // plain structs of strings and ints cannot fail
 	t.Files = append(t.Files, File{Path: ManifestName, Mode: 0o644, Data: append(data, '\n')})
 }
