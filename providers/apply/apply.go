@@ -127,12 +127,12 @@ func each[T any](items []T, n int, fn func(T)) {
 }
 
 // markJoining marks the nodes whose addresses other nodes' member sets
-// gain (Plan.Added), and returns their names.
+// gain (plan.Added), and returns their names.
 func markJoining(runs []*nodeRun) []string {
 	added := map[string]bool{}
 	for _, r := range runs {
-		if r.plan_ != nil {
-			for _, a := range r.plan_.Added {
+		if r.planned != nil {
+			for _, a := range r.planned.Added {
 				added[a] = true
 			}
 		}

@@ -8,11 +8,11 @@ import (
 	"strings"
 )
 
-// Live is what apply read on a node before it plans: the files rampart
+// liveState is what apply read on a node before it plans: the files rampart
 // owns there (by sha256 and mode, so that keys never travel back), the
 // rollbacks still armed, and the running ruleset as the save commands
 // print it.
-type Live struct {
+type liveState struct {
 	Systemd bool                // systemd runs the node
 	Armed   []string            // IDs of rollbacks armed and not yet confirmed or fired
 	Files   map[string]liveFile // by path; a missing file is absent
@@ -34,7 +34,7 @@ var saveCommands = map[string][][]string{
 }
 
 // readLive reads a node's files and ruleset in one session.
-func readLive(ctx context.Context, c *Conn, n node, backend string, files []File) (*Live, error) {
+func readLive(ctx context.Context, c *Conn, n node, backend string, files []File) (*liveState, error) {
 	var paths []string
 	for _, f := range files {
 		paths = append(paths, f.Path)
@@ -44,7 +44,7 @@ func readLive(ctx context.Context, c *Conn, n node, backend string, files []File
 	if err != nil {
 		return nil, fmt.Errorf("reading the node's files and ruleset: %w", err)
 	}
-	l := &Live{Files: map[string]liveFile{}, Rulesets: map[string][]byte{}}
+	l := &liveState{Files: map[string]liveFile{}, Rulesets: map[string][]byte{}}
 	sums, modes := map[string]string{}, map[string]string{}
 	begin, end := "@@"+token+" begin ", "@@"+token+" end "
 	var save string // the save command whose output is being read

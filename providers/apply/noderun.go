@@ -10,16 +10,16 @@ import (
 
 // nodeRun is apply's work on one node: plan, then apply.
 type nodeRun struct {
-	o     *Options
-	t     Target
-	os    node
-	judge *judge
-	conn  *Conn
-	live  *Live
-	plan_ *Plan
-	start time.Time
-	done  bool // the result is final after planning
-	res   NodeResult
+	o       *Options
+	t       Target
+	os      node
+	judge   *judge
+	conn    *Conn
+	live    *liveState
+	planned *plan
+	start   time.Time
+	done    bool // the result is final after planning
+	res     NodeResult
 }
 
 func (r *nodeRun) close() {
@@ -60,7 +60,7 @@ func (r *nodeRun) plan(ctx context.Context) {
 		r.finish(Failed, fmt.Errorf("planning: %w", err))
 		return
 	}
-	r.plan_ = p
+	r.planned = p
 	r.res.Plan = p.Lines(r.os)
 	switch {
 	case len(l.Armed) > 0:
@@ -77,7 +77,7 @@ func (r *nodeRun) plan(ctx context.Context) {
 func (r *nodeRun) apply(ctx context.Context) {
 	id := newID()
 	timeout := r.o.ConfirmTimeout
-	if _, err := r.conn.Script(ctx, r.os.applyScript(id, r.plan_.Write, r.plan_.Remove, timeout)); err != nil {
+	if _, err := r.conn.Script(ctx, r.os.applyScript(id, r.planned.Write, r.planned.Remove, timeout)); err != nil {
 		r.failedInstall(ctx, id, err)
 		return
 	}

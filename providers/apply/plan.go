@@ -12,12 +12,12 @@ import (
 	"github.com/rampart-cluster/rampart/generator/gen"
 )
 
-// Plan is what applying to one node changes.
-type Plan struct {
+// plan is what applying to one node changes.
+type plan struct {
 	Write  []File   // files that differ from the node's (contents or mode), or that it lacks
 	Remove []string // files of the firewall directory the tree no longer has
 	// Ruleset lists, by meaning, how the running ruleset differs from the
-	// tree's (Semantic): members added and removed, rules, chains, sets,
+	// tree's (judge.semantic): members added and removed, rules, chains, sets,
 	// jumps. A ruleset that differs while the files do not (flushed by
 	// hand, or a failed load) is loaded again.
 	Ruleset []string
@@ -27,13 +27,13 @@ type Plan struct {
 }
 
 // Empty reports whether the node runs the tree already.
-func (p *Plan) Empty() bool {
+func (p *plan) Empty() bool {
 	return len(p.Write) == 0 && len(p.Remove) == 0 && len(p.Ruleset) == 0
 }
 
 // Lines are the plan as people read it: the ruleset by meaning, then the
 // unit, the certificates, the script, and other files by path.
-func (p *Plan) Lines(n node) []string {
+func (p *plan) Lines(n node) []string {
 	out := slices.Clone(p.Ruleset)
 	var certs, fw, other []string
 	unit := false
@@ -69,8 +69,8 @@ func (p *Plan) Lines(n node) []string {
 
 // filePlan compares the files with the node's: those to write, and the
 // files of the firewall directory to remove.
-func filePlan(files []File, l *Live) *Plan {
-	p := &Plan{}
+func filePlan(files []File, l *liveState) *plan {
+	p := &plan{}
 	want := map[string]bool{}
 	for _, f := range files {
 		want[f.Path] = true

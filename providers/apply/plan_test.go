@@ -23,7 +23,7 @@ func TestFilePlan(t *testing.T) {
 		{Path: "/opt/bin/rampart-firewall", Mode: 0o755, Data: []byte("s")},
 		{Path: "/etc/hostname", Mode: 0o644, Data: []byte("h")},
 	}
-	live := &Live{
+	live := &liveState{
 		Files: map[string]liveFile{
 			"/etc/rampart/firewall/ipset.v4":               {SHA256: sum("same"), Mode: "644"},
 			"/etc/rampart/firewall/iptables.v4":            {SHA256: sum("old"), Mode: "644"},
@@ -53,7 +53,7 @@ func TestFilePlan(t *testing.T) {
 	if !slices.Equal(lines, wantLines) {
 		t.Errorf("lines %q, want %q", lines, wantLines)
 	}
-	if p.Empty() || !filePlan(files[:1], &Live{Files: live.Files}).Empty() {
+	if p.Empty() || !filePlan(files[:1], &liveState{Files: live.Files}).Empty() {
 		t.Error("Empty is wrong")
 	}
 }

@@ -68,7 +68,7 @@ func (j *judge) expected(role string) (*drift.Expected, error) {
 
 // semantic fills the plan's Ruleset and Added: the node's live ruleset
 // (as read by readLive) against its role's, by meaning.
-func (j *judge) semantic(n *spec.Node, l *Live, p *Plan) error {
+func (j *judge) semantic(n *spec.Node, l *liveState, p *plan) error {
 	want, err := j.expected(n.Role)
 	if err != nil {
 		return err
