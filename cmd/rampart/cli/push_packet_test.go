@@ -546,11 +546,11 @@ func TestPushPacketEtcdCA(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, want) || !strings.Contains(errOut, "--new-ca") || mutatingCalls(s) != 0 {
 		t.Errorf("push with another CA: exit %d, %d mutating calls\n%s\n%s\nwant %q", code, mutatingCalls(s), out, errOut, want)
 	}
-	code, out, errOut = runIn("", "recover", "master-1", "-f", fixture, "--state", other, "-o", t.TempDir(), "--reinstall", "--yes")
+	code, out, errOut = runIn("", "recover", "master-1", "-f", fixture, "--state", other, "--tree", treeOf(other), "-o", t.TempDir(), "--reinstall", "--yes")
 	if code != 1 || !strings.Contains(errOut, want) || mutatingCalls(s) != 0 {
 		t.Errorf("recover --reinstall with another CA: exit %d, %d mutating calls\n%s\n%s", code, mutatingCalls(s), out, errOut)
 	}
-	code, out, errOut = runIn("", "recover", "master-1", "-f", fixture, "--state", other, "-o", t.TempDir(), "--reinstall", "--yes", "--new-ca")
+	code, out, errOut = runIn("", "recover", "master-1", "-f", fixture, "--state", other, "--tree", treeOf(other), "-o", t.TempDir(), "--reinstall", "--yes", "--new-ca")
 	if d := s.Device("master-1"); code != 0 || d.Reinstalls != 1 || !slices.Contains(d.Tags, "rampart:etcd-ca="+otherCA[:16]) {
 		t.Errorf("recover --reinstall --new-ca: exit %d, tags %q\n%s\n%s", code, d.Tags, out, errOut)
 	}
