@@ -57,6 +57,10 @@ type Config struct {
 	Prepare func(root string) error
 }
 
+// KeepEnv, set to 1, keeps each VM's directory (console, qemu's log, SSH
+// keys) after the test, for a look at what went wrong.
+const KeepEnv = "RAMPART_VM_KEEP"
+
 // DefaultBootTimeout bounds a boot under TCG on a loaded 2-core machine.
 const DefaultBootTimeout = 5 * time.Minute
 
@@ -104,6 +108,14 @@ func Start(t testing.TB, img *Image, br *netlab.Bridge, cfg Config) *VM {
 		t.Fatalf("vmlab: VM %s needs addresses and a namespace to reach it from (Config.Addrs, Config.SSHFrom)", cfg.Name)
 	}
 	vm := &VM{Name: cfg.Name, t: t, cfg: cfg, dir: t.TempDir(), exited: make(chan struct{})}
+	if os.Getenv(KeepEnv) == "1" {
+		dir, err := os.MkdirTemp("", "vmlab-"+cfg.Name+"-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		vm.dir = dir
+		t.Logf("vmlab: VM %s: its files (console, qemu's log, keys) are kept in %s", cfg.Name, dir)
+	}
 	for _, a := range cfg.Addrs {
 		vm.Addrs = append(vm.Addrs, a.Addr())
 	}
@@ -129,7 +141,7 @@ func Start(t testing.TB, img *Image, br *netlab.Bridge, cfg Config) *VM {
 		"-serial", "file:" + vm.console,
 		"-kernel", img.Kernel, "-initrd", img.Initrd,
 		"-append", strings.Join(append([]string{"root=/dev/vda", "rw", "rootfstype=ext4", "init=/usr/local/sbin/vmlab-init",
-			"console=ttyS0,115200", "net.ifnames=0", "panic=-1", "loglevel=4", "systemd.show_status=1"}, cfg.KernelArgs...), " "),
+			"console=ttyS0,115200", "net.ifnames=0", "panic=-1", "loglevel=4", "systemd.show_status=1", "mitigations=off"}, cfg.KernelArgs...), " "),
 		// The image's root, shared read-only: the VM writes to a throwaway
 		// overlay (kept across its reboots, gone when qemu ends); its own
 		// files on a second disk.

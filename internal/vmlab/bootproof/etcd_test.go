@@ -47,7 +47,8 @@ func TestEtcdCluster(t *testing.T) {
 
 	const certs = "--cacert=/etc/ssl/certs/etcd/ca.crt --cert=/etc/ssl/certs/etcd/client.crt --key=/etc/ssl/certs/etcd/client.key"
 	etcdctl := func(vm *vmlab.VM, endpoints []string, args string) (string, error) {
-		return vm.SSH(fmt.Sprintf("ETCDCTL_API=3 etcdctl --command-timeout=10s --endpoints=%s %s", strings.Join(endpoints, ","), args))
+		// etcdctl prints its health reports on standard error.
+		return vm.SSH(fmt.Sprintf("ETCDCTL_API=3 etcdctl --command-timeout=10s --endpoints=%s %s 2>&1", strings.Join(endpoints, ","), args))
 	}
 	deadline := time.Now().Add(4 * time.Minute)
 	for {

@@ -60,21 +60,23 @@ func proveIgnition(t *testing.T, c ignitionCase) {
 	vm.WaitReady()
 	t.Logf("first boot: up %v after the start", time.Since(began).Round(time.Second))
 	ports := append([]uint16{22}, c.listen...)
+	// The prober stops before the verdicts are probed: the kernel limits
+	// the ICMP errors a REJECT sends to one host, and the prober's world
+	// host would have used them up.
 	checkBoot := func(when string) {
 		t.Logf("-- %s", when)
 		checkLoadedBeforeNetwork(t, vm)
 		checkNoDrift(t, vm, g, c.node)
+		checkFirstPacket(t, when, world.finish(), c.closed, time.Since(began))
 		checkVerdicts(t, vm, []*host{l.admin, l.member, l.world}, ports, byPolicy(g, g.role(t, c.node)))
 	}
 	checkBoot("first boot")
-	checkFirstPacket(t, "first boot", world.finish(), c.closed, time.Since(began))
 
 	world = startProber(vmIPs, []*host{l.world}, append(slices.Clone(c.closed), c.public))
 	began = time.Now()
 	vm.Reboot()
 	t.Logf("reboot: up again %v after systemctl reboot", time.Since(began).Round(time.Second))
 	checkBoot("after a reboot")
-	checkFirstPacket(t, "reboot", world.finish(), c.closed, time.Since(began))
 
 	began = time.Now()
 	vm.Stop()
