@@ -6,6 +6,7 @@ package audit
 
 import (
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 
@@ -47,6 +48,8 @@ func Check(p *policy.Policy) report.Report {
 	a.metadata()
 	a.wideSources()
 	a.largeWhitelists()
+	a.nodePorts()
+	a.accept()
 	a.out.Sort()
 	return a.out
 }
@@ -211,15 +214,19 @@ func (a *auditor) fromWorld(role string, proto policy.Protocol, port uint16) *po
 // exposure: catalogued services the world reaches.
 func (a *auditor) exposure() {
 	for _, r := range a.roles() {
-		for _, svc := range policy.Catalog {
+		for _, svc := range catalogue(a.p.Profile) {
 			rule := a.fromWorld(r.Name, svc.Proto, svc.Port)
 			if rule == nil || rule.Verdict != policy.Accept {
 				continue
 			}
 			pos := a.portPos(rule, svc)
-			if svc.ControlPlane {
+			switch {
+			case r.Etcd && svc.Proto == policy.TCP && slices.Contains(a.p.EtcdPorts, svc.Port):
+				// rampart's own etcd: TLS with client certificates
+				a.add(msgEtcdExposed, report.At("roles", r.Name), pos, r.Name, svc.Port, svc.Proto, svc.Name, rule.Prov.What, rule.Prov.Origin)
+			case svc.ControlPlane:
 				a.add(msgControlPlaneExposed, report.At("roles", r.Name), pos, r.Name, svc.Port, svc.Proto, svc.Name, rule.Prov.What, rule.Prov.Origin)
-			} else {
+			default:
 				a.add(msgExposed, report.At("roles", r.Name), pos, r.Name, svc.Port, svc.Proto, svc.Name, rule.Prov.What, rule.Prov.Origin)
 			}
 		}
@@ -314,6 +321,31 @@ func (a *auditor) largeWhitelists() {
 			if g := groups[net]; len(g) >= LargeWhitelist {
 				a.add(msgLargeWhitelist, report.At(list.name), g[0].Prov.Pos, list.name, len(g), net)
 			}
+		}
+	}
+}
+
+// nodePorts: with profile kubernetes, the world reaching a role's NodePort
+// range (30000-32767, tcp or udp) makes every NodePort Service public.
+func (a *auditor) nodePorts() {
+	if a.p.Profile != "kubernetes" {
+		return
+	}
+	nodePorts := ranges.Span(30000, 32767)
+	for _, r := range a.roles() {
+		acc := a.p.Evaluate(r.Name, policy.V4, a.worldFacing)
+		for _, proto := range []policy.Protocol{policy.TCP, policy.UDP} {
+			open := acc.Open(proto).Intersect(nodePorts)
+			if len(open) == 0 {
+				continue
+			}
+			rule := acc.Decides(proto, open[0].From).Rule
+			pos := rule.Prov.Pos
+			if ps := rule.PortSource(open[0].From); ps != nil && (rule.By == policy.ByPublicPorts || rule.By == policy.ByAdminPorts) {
+				pos = ps.Prov.Pos
+			}
+			a.add(msgNodePortsWorld, report.At("roles", r.Name), pos, r.Name, string(proto)+"/"+open.Text(), rule.Prov.What, rule.Prov.Origin)
+			break
 		}
 	}
 }

@@ -18,4 +18,7 @@ var (
 	msgResolversInside     = report.Message{Code: "audit.public-resolver", Severity: report.Warning, Format: "trusted %s holds public resolvers %s: their replies are accepted as established without trust, and trust lets spoofed UDP from them reach every port; narrow it"}
 	msgMetadataOpen        = report.Message{Code: "audit.metadata-open", Severity: report.Warning, Format: "firewall.metadata is allow: containers can read their node's userdata from the cloud metadata service, and the userdata of %s holds etcd keys; allow it only where every container is trusted"}
 	msgLargeWhitelist      = report.Message{Code: "audit.large-whitelist", Severity: report.Warning, Format: "%s lists %d single addresses of %s one by one; the CIDR (or a narrower one) would serve and keep the list reviewable"}
+	msgEtcdExposed         = report.Message{Code: "audit.etcd-exposed", Severity: report.Warning, Format: "the world reaches %s on %d/%s (%s): rampart's etcd takes only clients with a certificate of the cluster's CA, but nothing outside the cluster needs the port: %s (%s)"}
+	msgNodePortsWorld      = report.Message{Code: "audit.nodeports-world", Severity: report.Warning, Format: "the world reaches the NodePorts of %s (%s): every Service of type NodePort or LoadBalancer is public: %s (%s)"}
+	msgStaleAcceptance     = report.Message{Code: "audit.stale-acceptance", Severity: report.Error, Format: "audit.accept names %s at %s, and the audit finds no such finding: remove the acceptance (or fix its code and where, as audit prints them)"}
 )

@@ -27,6 +27,9 @@ var Catalog = []Service{
 	{TCP, 8181, "Exhibitor", true},
 	{TCP, 9090, "HAProxy stats", false},
 	{TCP, 10250, "kubelet", false},
+	{TCP, 10255, "read-only kubelet", true},
+	{TCP, 10257, "kube-controller-manager", false},
+	{TCP, 10259, "kube-scheduler", false},
 	{TCP, 27017, "MongoDB", false},
 	{UDP, 8123, "Mesos-DNS", false},
 }

@@ -206,9 +206,14 @@ type Policy struct {
 	// ProfileProv says where the profile was chosen (or the top of the
 	// file).
 	ProfileProv Provenance
-	Nodes       []*Node // the nodes, in spec order
-	Pools       []*Pool // the pools, in spec order
-	RoleDefs    []*Role // the roles, in the order of Roles
+	// Profile is the spec's profile: dcos, coreos-web, kubernetes or none.
+	// The audit's catalogue of dangerous ports depends on it.
+	Profile string
+	// Accept are the audit findings the spec accepts (audit.accept).
+	Accept   []spec.Acceptance
+	Nodes    []*Node // the nodes, in spec order
+	Pools    []*Pool // the pools, in spec order
+	RoleDefs []*Role // the roles, in the order of Roles
 }
 
 // MetadataAddresses are the addresses of the cloud metadata services, which
@@ -331,6 +336,8 @@ func Compile(s *spec.Spec) *Policy {
 		c.p.MetadataProv.What = "containers may not reach the cloud metadata services (they serve the node's userdata)"
 	}
 	c.p.ProfileProv = Provenance{Pos: s.ProfilePos, Origin: "profile", What: "profile " + s.Profile}
+	c.p.Profile = s.Profile
+	c.p.Accept = slices.Clone(s.Accept)
 	for _, r := range s.Roles {
 		c.p.Roles = append(c.p.Roles, r.Name)
 		c.p.RoleDefs = append(c.p.RoleDefs, &Role{Name: r.Name, Etcd: r.Etcd, EtcdClient: r.EtcdClient,

@@ -146,6 +146,7 @@ func (d *decoder) build(root *yaml.Node, r *raw) *Spec {
 	d.buildOverlays(s, r)
 	d.buildRules(s, r)
 
+	s.Accept = r.accept
 	s.Provider = r.provider
 	s.Firewall = r.firewall
 	if !r.fwGiven {

@@ -32,7 +32,7 @@ roles:
   web: {zone: public}
 `,
 		want: []string{
-			`t.yaml:3:1: unknown key "colour" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider, kubernetes)`,
+			`t.yaml:3:1: unknown key "colour" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider, kubernetes, audit)`,
 		},
 		codes: []string{"spec.unknown-key"},
 	},
@@ -1602,15 +1602,15 @@ func TestAliasBomb(t *testing.T) {
 		want       []string
 	}{
 		{"billion laughs", laughs.String(), []string{
-			`t.yaml:5:1: unknown key "lol" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider, kubernetes)`,
-			`t.yaml:6:1: unknown key "lol2" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider, kubernetes)`,
-			`t.yaml:7:1: unknown key "lol3" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider, kubernetes)`,
-			`t.yaml:8:1: unknown key "lol4" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider, kubernetes)`,
-			`t.yaml:9:1: unknown key "lol5" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider, kubernetes)`,
-			`t.yaml:10:1: unknown key "lol6" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider, kubernetes)`,
-			`t.yaml:11:1: unknown key "lol7" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider, kubernetes)`,
-			`t.yaml:12:1: unknown key "lol8" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider, kubernetes)`,
-			`t.yaml:13:1: unknown key "lol9" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider, kubernetes)`,
+			`t.yaml:5:1: unknown key "lol" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider, kubernetes, audit)`,
+			`t.yaml:6:1: unknown key "lol2" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider, kubernetes, audit)`,
+			`t.yaml:7:1: unknown key "lol3" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider, kubernetes, audit)`,
+			`t.yaml:8:1: unknown key "lol4" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider, kubernetes, audit)`,
+			`t.yaml:9:1: unknown key "lol5" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider, kubernetes, audit)`,
+			`t.yaml:10:1: unknown key "lol6" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider, kubernetes, audit)`,
+			`t.yaml:11:1: unknown key "lol7" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider, kubernetes, audit)`,
+			`t.yaml:12:1: unknown key "lol8" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider, kubernetes, audit)`,
+			`t.yaml:13:1: unknown key "lol9" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider, kubernetes, audit)`,
 			`t.yaml:14:9: aliases (*name) repeat more than 11220 values of this spec; write the repeated parts out instead`,
 		}},
 		{"quadratic rules", rules.String(), []string{

@@ -103,4 +103,7 @@ var (
 	msgPodsServicesOverlap      = report.Message{Code: "spec.pods-services-overlap", Severity: report.Error, Format: "service range %s overlaps pod range %s"}
 	msgPodsWithoutKubernetes    = report.Message{Code: "spec.pods-without-kubernetes", Severity: report.Error, Format: "pods are the pod ranges of profile kubernetes (kubernetes.pods); this spec has none"}
 	msgClusterNameMissing       = report.Message{Code: "spec.cluster-name-missing", Severity: report.Error, Format: "the cluster needs a name (name: 1 to 20 characters of a-z, 0-9 and -)"}
+	msgAcceptIncomplete         = report.Message{Code: "spec.accept-incomplete", Severity: report.Error, Format: "an acceptance needs %q: write {code: audit..., where: PATH, reason: \"...\"} as audit prints the finding"}
+	msgAcceptNotAudit           = report.Message{Code: "spec.accept-not-audit", Severity: report.Error, Format: "%q is not an audit finding's code (audit.*); spec errors cannot be accepted"}
+	msgAcceptNoReason           = report.Message{Code: "spec.accept-no-reason", Severity: report.Error, Format: "say why the finding is accepted: the reason is what a reviewer reads"}
 )

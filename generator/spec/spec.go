@@ -36,6 +36,9 @@ type Spec struct {
 	// profile and the rules name).
 	Reach    string
 	ReachPos Pos // where cluster.reach was written, or the profile's position
+	// Accept is audit.accept: the audit findings the operator accepts,
+	// in spec order.
+	Accept []Acceptance
 
 	// ProfilePos is where the profile was chosen (or the top of the file).
 	ProfilePos Pos

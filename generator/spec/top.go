@@ -41,7 +41,8 @@ type raw struct {
 	backend                 *yaml.Node
 	provider                Provider
 	kubernetes              rawKubernetes
-	reach                   *string // cluster.reach
+	accept                  []Acceptance // audit.accept
+	reach                   *string      // cluster.reach
 	reachPos                Pos
 }
 
@@ -246,6 +247,7 @@ func (d *decoder) top(root *yaml.Node, r *raw) {
 		}},
 		field{"provider", func(k, v *yaml.Node) { d.provider(k, v, &r.provider) }},
 		field{"kubernetes", func(k, v *yaml.Node) { d.kubernetes(k, v, &r.kubernetes) }},
+		field{"audit", func(k, v *yaml.Node) { r.accept = d.acceptances(v) }},
 	)
 }
 

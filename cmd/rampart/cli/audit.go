@@ -24,6 +24,11 @@ func newAudit() *cobra.Command {
   warnings: other well-known services open to the world; trusted entries that
             are public DNS resolvers; long lists of single addresses where a
             CIDR would serve.
+The catalogue of dangerous ports follows the profile (dcos: Marathon,
+ZooKeeper, Mesos, Exhibitor; kubernetes: the kubelet, the read-only kubelet,
+etcd, the API server, NodePorts to the world). A finding the spec accepts
+(audit: {accept: [{code, where, reason}]}) is listed as accepted with its
+reason and fails nothing; an acceptance that matches no finding is an error.
 Exit 1 when there are errors, or warnings with --strict.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -44,7 +49,11 @@ Exit 1 when there are errors, or warnings with --strict.`,
 				if err := r.WriteText(w); err != nil {
 					return err
 				}
-				fmt.Fprintf(w, "%s: %s\n", file, r.Summary())
+				summary := r.Summary()
+				if n := r.Count(report.Info); n > 0 {
+					summary += fmt.Sprintf(", %d accepted", n)
+				}
+				fmt.Fprintf(w, "%s: %s\n", file, summary)
 			}
 			errs, warns := r.Count(report.Error), r.Count(report.Warning)
 			if errs > 0 || (strict && warns > 0) {

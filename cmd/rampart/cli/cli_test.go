@@ -165,7 +165,7 @@ func TestExplain(t *testing.T) {
 		{[]string{"--from", "203.0.113.9", "--to", "agent-2", "--port", "53/udp"}, 0,
 			"DROP  203.0.113.9 -> agent-2 (role agent) 53/udp\n  no rule accepts it: what no rule accepts is logged and dropped\n"},
 		{[]string{"--from", "nope", "--to", "agent-2", "--port", "53/udp"}, 2, ""},
-		{[]string{"--from", "10.0.0.1", "--to", "agent-2", "--port", "53/sctp"}, 2, ""},
+		{[]string{"--from", "10.0.0.1", "--to", "agent-2", "--port", "53/dccp"}, 2, ""},
 		{[]string{"--from", "10.0.0.1", "--to", "nobody", "--port", "53/udp"}, 2, ""},
 		{[]string{"--from", "10.0.0.1", "--to", "agent-2"}, 2, ""},
 		{[]string{"--from", "209.220.51.50", "--to", "10.88.1.2", "--port", "8080/tcp"}, 0,

@@ -4,12 +4,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/rampart-cluster/rampart/generator/policy"
 	"github.com/rampart-cluster/rampart/generator/policy/ranges"
+	"github.com/rampart-cluster/rampart/generator/spec"
 )
 
 // explanation is what `explain -o json` prints.
@@ -57,7 +59,7 @@ the spec that made that rule.`,
 			case to == "":
 				return usageError("--to is required: a node, a role or an address of the cluster")
 			case port == "":
-				return usageError("--port is required: PORT/tcp, PORT/udp or icmp")
+				return usageError("--port is required: PORT/tcp, PORT/udp, PORT/sctp, icmp, ipip, esp, gre, vrrp or proto/NUMBER")
 			}
 			addr, err := netip.ParseAddr(from)
 			if err != nil {
@@ -110,7 +112,7 @@ the spec that made that rule.`,
 	c.Flags().StringVarP(&file, "file", "f", "", "the cluster spec (required)")
 	c.Flags().StringVar(&from, "from", "", "source address (required)")
 	c.Flags().StringVar(&to, "to", "", "destination: a node, a role, or an address of a node or pool (required)")
-	c.Flags().StringVar(&port, "port", "", "PORT/PROTO, e.g. 8080/tcp, or icmp (required)")
+	c.Flags().StringVar(&port, "port", "", "PORT/PROTO (tcp, udp, sctp), e.g. 8080/tcp, or icmp, ipip, esp, gre, vrrp, proto/NUMBER (required)")
 	formatFlags(c, &output, "text", "text or json")
 	return c
 }
@@ -145,14 +147,25 @@ func hasFamily(addrs []netip.Addr, a netip.Addr) bool {
 	return false
 }
 
-// parsePort reads 8080/tcp, 53/udp or icmp.
+// parsePort reads 8080/tcp, 53/udp, 3868/sctp, icmp, a protocol by name
+// (ipip, esp, gre, vrrp) or proto/NUMBER.
 func parsePort(s string) (policy.Protocol, uint16, error) {
 	if s == string(policy.ICMP) {
 		return policy.ICMP, 0, nil
 	}
+	if n, ok := spec.NamedProtocols[s]; ok {
+		return spec.ProtocolNumber(n), 0, nil
+	}
+	if num, ok := strings.CutPrefix(s, "proto/"); ok {
+		n, err := strconv.Atoi(num)
+		if err != nil || n < 0 || n > 255 || !policy.OtherNumbers().Contains(uint16(n)) {
+			return "", 0, fmt.Errorf("%q: proto/NUMBER takes an IP protocol number from 0 to 255 other than tcp (6), udp (17), sctp (132), icmp (1) and icmpv6 (58), which have their own form", s)
+		}
+		return spec.ProtocolNumber(uint8(n)), 0, nil
+	}
 	num, proto, ok := strings.Cut(s, "/")
 	if !ok || !policy.HasPorts(policy.Protocol(proto)) {
-		return "", 0, fmt.Errorf("%q is not PORT/tcp, PORT/udp or icmp", s)
+		return "", 0, fmt.Errorf("%q is not PORT/tcp, PORT/udp, PORT/sctp, icmp, ipip, esp, gre, vrrp or proto/NUMBER", s)
 	}
 	n, ok := ranges.ParsePort(num)
 	if !ok {

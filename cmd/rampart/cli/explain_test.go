@@ -7,8 +7,9 @@ import (
 	"github.com/rampart-cluster/rampart/generator/spec"
 )
 
-// TestExplainPort: --port reads PORT/tcp, PORT/udp over the whole port
-// field (0-65535, what "all ports" means everywhere) and icmp.
+// TestExplainPort: --port reads PORT/tcp, PORT/udp, PORT/sctp over the
+// whole port field (0-65535, what "all ports" means everywhere), icmp, the
+// protocols without ports by name and proto/NUMBER.
 func TestExplainPort(t *testing.T) {
 	for _, c := range []struct {
 		in    string
@@ -24,7 +25,12 @@ func TestExplainPort(t *testing.T) {
 		{"65536/tcp", "", 0, false},
 		{"+80/tcp", "", 0, false},
 		{"80", "", 0, false},
-		{"80/sctp", "", 0, false},
+		{"80/sctp", policy.SCTP, 80, true},
+		{"ipip", spec.ProtocolNumber(4), 0, true},
+		{"proto/41", spec.ProtocolNumber(41), 0, true},
+		{"proto/6", "", 0, false},
+		{"proto/256", "", 0, false},
+		{"80/dccp", "", 0, false},
 		{"icmp/tcp", "", 0, false},
 	} {
 		proto, port, err := parsePort(c.in)
