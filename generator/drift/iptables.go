@@ -466,8 +466,10 @@ func normProto(p string) string {
 		return "ipv6-icmp"
 	case "0":
 		return "all"
+	case "132":
+		return "sctp"
 	}
-	return p
+	return protoNumber(p)
 }
 
 // icmpTypes and icmp6Types map the names iptables accepts to the numbers

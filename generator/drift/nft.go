@@ -429,6 +429,9 @@ func normNFT(s string) string {
 	words := strings.Fields(s)
 	for i, w := range words {
 		words[i] = normElement(w) // ip daddr 10.0.0.1/32 is printed 10.0.0.1
+		if i > 0 && (words[i-1] == "l4proto" || words[i-1] == "protocol" || words[i-1] == "nexthdr") {
+			words[i] = protoNumber(w) // meta l4proto 4 is printed ipencap
+		}
 	}
 	s = " " + strings.Join(words, " ") + " "
 	for _, d := range nftDefaults {
