@@ -49,6 +49,7 @@ func Check(p *policy.Policy) report.Report {
 	a.wideSources()
 	a.largeWhitelists()
 	a.nodePorts()
+	a.noEffect()
 	a.accept()
 	a.out.Sort()
 	return a.out

@@ -21,4 +21,5 @@ var (
 	msgEtcdExposed         = report.Message{Code: "audit.etcd-exposed", Severity: report.Warning, Format: "the world reaches %s on %d/%s (%s): rampart's etcd takes only clients with a certificate of the cluster's CA, but nothing outside the cluster needs the port: %s (%s)"}
 	msgNodePortsWorld      = report.Message{Code: "audit.nodeports-world", Severity: report.Warning, Format: "the world reaches the NodePorts of %s (%s): every Service of type NodePort or LoadBalancer is public: %s (%s)"}
 	msgStaleAcceptance     = report.Message{Code: "audit.stale-acceptance", Severity: report.Error, Format: "audit.accept names %s at %s, and the audit finds no such finding: remove the acceptance (or fix its code and where, as audit prints them)"}
+	msgNoEffect            = report.Message{Code: "audit.no-effect", Severity: report.Warning, Format: "%s changes nothing: every connection it matches is decided first by %s"}
 )

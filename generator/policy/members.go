@@ -131,8 +131,9 @@ type Location struct {
 	Pool *Pool  // the first pool whose range holds it; nil for a node's address
 }
 
-// Locate finds the node an address belongs to, or else the first pool whose
-// range holds it; ok is false for an address of neither.
+// Locate finds the node an address belongs to, or else the pool whose
+// range holds it most specifically (the longest prefix; the first of equal
+// ones); ok is false for an address of neither.
 func (p *Policy) Locate(a netip.Addr) (loc Location, ok bool) {
 	a = a.Unmap()
 	for _, n := range p.Nodes {
@@ -142,12 +143,15 @@ func (p *Policy) Locate(a netip.Addr) (loc Location, ok bool) {
 			}
 		}
 	}
+	// the most specific pool: a smaller pool inside a larger one of another
+	// role is carved out of it
+	best := -1
 	for _, pl := range p.Pools {
 		for _, c := range pl.CIDRs {
-			if c.Contains(a) {
-				return Location{Role: pl.Role, Pool: pl}, true
+			if c.Contains(a) && c.Bits() > best {
+				loc, best = Location{Role: pl.Role, Pool: pl}, c.Bits()
 			}
 		}
 	}
-	return Location{}, false
+	return loc, best >= 0
 }

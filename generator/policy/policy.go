@@ -214,6 +214,18 @@ type Policy struct {
 	Nodes    []*Node // the nodes, in spec order
 	Pools    []*Pool // the pools, in spec order
 	RoleDefs []*Role // the roles, in the order of Roles
+	// Carved lists the pool ranges carved out of a larger pool of another
+	// role, in the order of the roles: their addresses belong to the
+	// smaller pool's role only.
+	Carved []Carve
+}
+
+// Carve is a pool range of one role inside a larger pool range of another:
+// the larger's role set leaves it out.
+type Carve struct {
+	Inner, Outer         netip.Prefix
+	InnerRole, OuterRole string
+	InnerProv, OuterProv Provenance // the pools that list them
 }
 
 // MetadataAddresses are the addresses of the cloud metadata services, which
@@ -445,6 +457,18 @@ func (c *compiler) sets() {
 				for _, a := range n.Addresses {
 					if n.Role != r.Name && e.Prefix.Contains(a) {
 						others = append(others, ranges.Host(a))
+					}
+				}
+			}
+			// and the smaller pools of other roles inside it (an edge /24 in
+			// a worker /16): their addresses are their role's
+			for _, pl := range c.p.Pools {
+				for _, inner := range pl.CIDRs {
+					inner = inner.Masked()
+					if pl.Role != r.Name && inner.Bits() > e.Prefix.Bits() && e.Prefix.Contains(inner.Addr()) {
+						others = append(others, inner)
+						c.p.Carved = append(c.p.Carved, Carve{Inner: inner, Outer: e.Prefix, InnerRole: pl.Role, OuterRole: r.Name,
+							InnerProv: pl.Prov, OuterProv: e.Prov})
 					}
 				}
 			}

@@ -485,6 +485,13 @@ func (c *groupCompiler) render(e entry, r *policy.Rule, role string) []Permissio
 	if v6 {
 		icmp(ProtoICMPv6, "ICMPv6", s.ICMPv6)
 	}
+	// every protocol but some ports (a deny inside cluster trust): a group
+	// cannot say it; TCP, UDP and ICMP as above, and nothing else
+	if slices.Equal(s.Other, policy.OtherNumbers()) {
+		c.warn("security group %s: %q from %s admits every IP protocol but some ports or ICMP types; the group admits only TCP, UDP and ICMP from it (a group cannot allow all protocols but some ports)",
+			GroupName(c.p.Cluster, role), r.Prov.What, peer)
+		return out
+	}
 	// SCTP and the other protocols: AWS takes a protocol number and, for
 	// any protocol but tcp, udp, icmp and icmpv6, admits all of it
 	// whatever ports a rule gives
@@ -496,9 +503,6 @@ func (c *groupCompiler) render(e entry, r *policy.Rule, role string) []Permissio
 			GroupName(c.p.Cluster, role), r.Prov.What, peer, s.SCTP.Text())
 	}
 	switch n := s.Other.Size(); {
-	case slices.Equal(s.Other, policy.OtherNumbers()):
-		c.warn("security group %s: %q from %s admits every IP protocol but some ports or ICMP types; the group admits only TCP, UDP, SCTP and ICMP from it (a group cannot allow all protocols but some ports)",
-			GroupName(c.p.Cluster, role), r.Prov.What, peer)
 	case n > maxProtocolRules:
 		c.warn("security group %s: %q from %s admits %d IP protocols besides TCP, UDP, SCTP and ICMP (%s); the group admits none of them (a group holds one rule per protocol)",
 			GroupName(c.p.Cluster, role), r.Prov.What, peer, n, policy.NumbersText(s.Other))

@@ -546,7 +546,10 @@ func warned(g *Groups, q agreeProbe, src string) bool {
 		if src != "" && strings.Contains(w, "denies part of role "+src+"'s members") {
 			return true
 		}
-		if q.proto == policy.Other && (strings.Contains(w, "IP protocols besides TCP, UDP, SCTP and ICMP") || strings.Contains(w, "admits every IP protocol but some ports")) {
+		if (q.proto == policy.Other || q.proto == policy.SCTP) && strings.Contains(w, "admits every IP protocol but some ports") {
+			return true
+		}
+		if q.proto == policy.Other && strings.Contains(w, "IP protocols besides TCP, UDP, SCTP and ICMP") {
 			return true
 		}
 		if q.proto == policy.SCTP && strings.Contains(w, "the group admits no SCTP") {

@@ -1260,7 +1260,7 @@ func TestForeignExposure(t *testing.T) {
 	s := e.spec(changedSpec...)
 	p, done := e.push(s, e.machinesOf(s))
 	want := []string{
-		`security group dcos-aws-master: ingress rule all traffic from ::/0 ("") opens unauthenticated control-plane ports to the world (ZooKeeper tcp 2181, etcd client API tcp 2379, etcd peer API tcp 2380, Mesos master tcp 5050, Mesos agent tcp 5051, Marathon tcp 8080, Exhibitor tcp 8181); it is not rampart's, so rampart leaves it: revoke it by hand`,
+		`security group dcos-aws-master: ingress rule all traffic from ::/0 ("") opens unauthenticated control-plane ports to the world (ZooKeeper tcp 2181, etcd client API tcp 2379, etcd peer API tcp 2380, Mesos master tcp 5050, Mesos agent tcp 5051, Marathon tcp 8080, Exhibitor tcp 8181, read-only kubelet tcp 10255); it is not rampart's, so rampart leaves it: revoke it by hand`,
 		`security group dcos-aws-master: ingress rule tcp 8000-8100 from 0.0.0.0/0 ("ops: debugging") opens unauthenticated control-plane ports to the world (Marathon tcp 8080); it is not rampart's, so rampart leaves it: revoke it by hand`,
 	}
 	if got := sorted(p.Exposures); !slices.Equal(got, want) {

@@ -23,7 +23,8 @@ func newAudit() *cobra.Command {
             Marathon 8080, Exhibitor 8181) open to the world;
   warnings: other well-known services open to the world; trusted entries that
             are public DNS resolvers; long lists of single addresses where a
-            CIDR would serve.
+            CIDR would serve; rules of the spec that change nothing (every
+            connection they match is decided by an earlier rule).
 The catalogue of dangerous ports follows the profile (dcos: Marathon,
 ZooKeeper, Mesos, Exhibitor; kubernetes: the kubelet, the read-only kubelet,
 etcd, the API server, NodePorts to the world). A finding the spec accepts

@@ -17,9 +17,9 @@ const DefaultState = "state"
 
 func newGen() *cobra.Command {
 	var file, out, state string
-	var check, newCA bool
+	var check, newCA, allowLockout bool
 	c := &cobra.Command{
-		Use:   "gen -f cluster.yaml [-o out] [--state state] [--check] [--new-ca]",
+		Use:   "gen -f cluster.yaml [-o out] [--state state] [--check] [--new-ca] [--allow-lockout]",
 		Short: "Write the output tree: Butane, Ignition, cloud-config and rootfs per role and node",
 		Long: `gen reads the cluster spec and writes the output tree: for every role, and for
 every node with its own identity (etcd members), the Butane source, the files
@@ -46,11 +46,17 @@ restored or recreated on purpose.
 
 The tree is written beside the target and swapped in at once: a failed run
 leaves the previous tree as it was. With --check nothing is written: gen exits 1
-and lists every file that differs from what the spec and the state produce.`,
+and lists every file that differs from what the spec and the state produce.
+
+A spec with a lockout (no admin reaches a role on SSH; etcd members cut from
+each other, as audit reports them) writes nothing unless --allow-lockout.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			s, err := loadSpec(file)
 			if err != nil {
+				return err
+			}
+			if err := checkLockout(cmd.ErrOrStderr(), s, "gen writes nothing", allowLockout || check); err != nil {
 				return err
 			}
 			r, err := gen.Run(gen.Options{Spec: s, Out: out, State: state, Check: check, NewCA: newCA})
@@ -88,6 +94,7 @@ and lists every file that differs from what the spec and the state produce.`,
 	c.Flags().StringVarP(&out, "out", "o", "out", "the output tree's directory")
 	c.Flags().StringVar(&state, "state", DefaultState, "the state directory: etcd CA, certificates, keys and final userdata")
 	c.Flags().BoolVar(&check, "check", false, "write nothing; exit 1 and list the files that are stale")
+	c.Flags().BoolVar(&allowLockout, "allow-lockout", false, "write the tree even when the spec locks the operators out or splits etcd")
 	c.Flags().BoolVar(&newCA, "new-ca", false, "replace an output tree made with another etcd CA than the state's (the state was restored or recreated on purpose)")
 	return c
 }

@@ -10,13 +10,18 @@ import (
 
 func newValidate() *cobra.Command {
 	var file, output string
+	var allowLockout bool
 	c := &cobra.Command{
-		Use:   "validate -f cluster.yaml [-o json]",
+		Use:   "validate -f cluster.yaml [-o json] [--allow-lockout]",
 		Short: "Check a cluster spec and list every error with file:line:col",
 		Long: `validate reads the cluster spec strictly (unknown keys, wrong types, addresses
 that do not parse, names that do not exist, overlapping overlays, ports out of
 range are errors) and lists every error of the file at once, each with its
 code, path and position (-o json: the report audit and drift write too).
+A lockout (no admin reaches a role on SSH; etcd members cut from each
+other), as audit reports it, is an error too unless --allow-lockout (or an
+acceptance in audit.accept). Pools of different roles nested in each other
+are noted: the smaller is carved out of the larger.
 Exit 1 on errors.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -33,11 +38,24 @@ Exit 1 on errors.`,
 					return &exitError{code: ExitInvalid, err: fmt.Errorf("")}
 				}
 				if err == nil {
-					return report.Report{}.WriteJSON(cmd.OutOrStdout())
+					r := lockouts(s)
+					if allowLockout {
+						r = report.Report{}
+					}
+					if werr := r.WriteJSON(cmd.OutOrStdout()); werr != nil || r.Empty() {
+						return werr
+					}
+					return &exitError{code: ExitInvalid, err: fmt.Errorf("")}
 				}
 			}
 			if err != nil {
 				return err
+			}
+			if err := checkLockout(cmd.OutOrStdout(), s, "the spec would shut operators out or split etcd", allowLockout); err != nil {
+				return err
+			}
+			for _, n := range nestedPools(s) {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: note: %s\n", n.pos, n.text)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: cluster %s is valid: %d roles, %d nodes, %d pools, %d rules\n",
 				file, s.Cluster, len(s.Roles), len(s.Nodes), len(s.Pools), len(s.Rules))
@@ -45,6 +63,7 @@ Exit 1 on errors.`,
 		},
 	}
 	c.Flags().StringVarP(&file, "file", "f", "", "the cluster spec (required)")
+	c.Flags().BoolVar(&allowLockout, "allow-lockout", false, "do not count a lockout as an error")
 	formatFlags(c, &output, "text", "text or json")
 	return c
 }
