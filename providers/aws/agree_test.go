@@ -159,3 +159,62 @@ func TestGroupsAgreeWithExplain(t *testing.T) {
 	}
 	t.Logf("%d cells, %d disagree", cells, wrong)
 }
+
+// TestGroupsAgreeKubernetes: the security groups compiled from
+// fixtures/kubernetes.yaml (listed reach, calico, NodePorts to the world,
+// pods) admit exactly what explain accepts, IP-in-IP (protocol 4) and
+// SCTP included, with no warning: every rule of the profile is one a group
+// can say.
+func TestGroupsAgreeKubernetes(t *testing.T) {
+	s, err := spec.LoadFile("../../fixtures/kubernetes.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol := policy.Compile(s)
+	groups, err := CompileGroups(pol, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(groups.Warnings) > 0 {
+		t.Errorf("warnings: %q", groups.Warnings)
+	}
+	hosts := []host{
+		{name: "cp-1", role: "control-plane", addrs: addrs("147.75.10.11", "10.0.1.11", "2001:db8:1::11")},
+		{name: "w-1", role: "worker", addrs: addrs("147.75.10.21", "10.0.1.21", "2001:db8:1::21")},
+		{name: "pooled worker", role: "worker", addrs: addrs("10.0.40.5", "2001:db8:32::5")},
+		{name: "pod", addrs: addrs("192.168.1.10", "fd00:10:244::10")},
+		{name: "admin", addrs: addrs("203.0.113.5", "2001:db8:ad::5")},
+		{name: "world", addrs: addrs("198.51.100.99", "2001:db8:ff::99")},
+	}
+	var probes []probe
+	for _, p := range []uint16{22, 53, 179, 2379, 2380, 5473, 6443, 9100, 10250, 10256, 10257, 10259, 30080} {
+		probes = append(probes, probe{spec.TCP, p})
+	}
+	for _, p := range []uint16{53, 4789, 8472, 30080, 51820} {
+		probes = append(probes, probe{spec.UDP, p})
+	}
+	probes = append(probes, probe{proto: spec.ICMP}, probe{policy.Other, 4}, probe{policy.Other, 47}, probe{spec.SCTP, 30080})
+	cells, accepted := 0, 0
+	for _, dst := range pol.Roles {
+		group := compiledRules(groups.Group(dst))
+		for _, h := range hosts {
+			for _, a := range h.addrs {
+				for _, p := range probes {
+					cells++
+					sg := admits(group, h, a, p)
+					d := pol.Explain(policy.Query{From: a, Role: dst, Proto: p.proto, Port: p.port})
+					if d.Verdict == policy.Accept {
+						accepted++
+					}
+					if sg != (d.Verdict == policy.Accept) {
+						t.Errorf("%s %s -> %s %d/%s: security group %v, explain %s", h.name, a, dst, p.port, p.proto, sg, d)
+					}
+				}
+			}
+		}
+	}
+	t.Logf("%d cells, %d accepted", cells, accepted)
+	if accepted == 0 || accepted == cells {
+		t.Errorf("%d of %d cells accepted: the probes do not tell open from closed", accepted, cells)
+	}
+}
