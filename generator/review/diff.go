@@ -26,18 +26,20 @@ type Change struct {
 	From, To string            // row label, column
 	Families []policy.Family   // the family it happens in, or both (V4, V6) when they change alike
 	Proto    policy.Protocol   // tcp, udp, icmp or other
-	Ports    ranges.Ports      // for tcp and udp
+	Ports    ranges.Ports      // for tcp, udp and sctp; protocol numbers for other
 	Opened   bool              // accepted now, not before
 	Now      policy.Provenance // what decides it in the new spec; only What when the row, column or family is absent there
 	Before   policy.Provenance // the same for the old spec
 }
 
 // What renders the traffic of a change: "tcp/8080", "udp/all", "icmp",
-// "other protocols".
+// "ipip gre", "protocols 0,2-5,...".
 func (c *Change) What() string {
 	switch {
 	case policy.HasPorts(c.Proto):
 		return string(c.Proto) + "/" + c.Ports.Text()
+	case c.Proto == Other && len(c.Ports) > 0:
+		return policy.NumbersText(c.Ports)
 	case c.Proto == Other:
 		return "other protocols"
 	}
@@ -170,7 +172,12 @@ func cellChanges(old *Access, oldWhy policy.Provenance, new *Access, newWhy poli
 	var out []Change
 	for _, proto := range policy.Protocols {
 		starts := []uint16{0}
-		if policy.HasPorts(proto) {
+		ranged := policy.HasPorts(proto) || proto == Other // Other's segments are ranges of protocol numbers
+		last := uint16(ranges.MaxPort)
+		if proto == Other {
+			last = 255
+		}
+		if ranged {
 			for _, a := range []*Access{old, new} {
 				if a == nil {
 					continue
@@ -185,9 +192,12 @@ func cellChanges(old *Access, oldWhy policy.Provenance, new *Access, newWhy poli
 			starts = slices.Compact(starts)
 		}
 		for i, from := range starts {
-			to := uint16(ranges.MaxPort)
+			to := last
 			if i+1 < len(starts) {
 				to = starts[i+1] - 1
+			}
+			if proto == Other && !policy.OtherNumbers().Contains(from) {
+				continue
 			}
 			oOpen, oProv := decide(old, oldWhy, proto, from)
 			nOpen, nProv := decide(new, newWhy, proto, from)
@@ -198,7 +208,10 @@ func cellChanges(old *Access, oldWhy policy.Provenance, new *Access, newWhy poli
 			if policy.HasPorts(proto) {
 				c.Ports = ranges.Span(from, to)
 			}
-			if n := len(out); n > 0 && policy.HasPorts(proto) && out[n-1].Proto == proto && out[n-1].Opened == c.Opened &&
+			if proto == Other {
+				c.Ports = ranges.Span(from, to).Intersect(policy.OtherNumbers())
+			}
+			if n := len(out); n > 0 && ranged && out[n-1].Proto == proto && out[n-1].Opened == c.Opened &&
 				out[n-1].Now == c.Now && out[n-1].Before == c.Before {
 				out[n-1].Ports = out[n-1].Ports.Union(c.Ports)
 				continue

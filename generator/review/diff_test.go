@@ -97,6 +97,21 @@ closed (accepted before, not now):
 `,
 		},
 		{
+			name:   "IP-in-IP and SCTP to the admins",
+			new:    edited(t, "    admin: [22/tcp, 8080/tcp]\n", "    admin: [22/tcp, 8080/tcp, ipip, 3868/sctp]\n"),
+			opened: true,
+			want: `who reaches what: old.yaml → new.yaml
+
+OPENED (accepted now, not before):
+  admins → master  sctp/3868  (IPv4, IPv6)
+      now:    admins reach master on its admin ports (roles.master.admin, new.yaml:13)
+      before: what no rule accepts is logged and dropped (firewall.action, old.yaml:30)
+  admins → master  ipip  (IPv4, IPv6)
+      now:    admins reach master on its admin ports (roles.master.admin, new.yaml:13)
+      before: what no rule accepts is logged and dropped (firewall.action, old.yaml:30)
+`,
+		},
+		{
 			name:   "narrow an admin CIDR",
 			new:    edited(t, "2001:db8:ad::/48          # the office", "2001:db8:ad::/64          # the office, one subnet"),
 			opened: false,
