@@ -9,11 +9,13 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/rampart-cluster/rampart/generator/policy"
+	"github.com/rampart-cluster/rampart/generator/review"
 	"github.com/rampart-cluster/rampart/generator/spec"
 	"github.com/rampart-cluster/rampart/internal/netlab"
 )
@@ -95,7 +97,13 @@ func TestPacketsKubernetes(t *testing.T) {
 		start := time.Now()
 		probeAll(cells, c.pol)
 		report(t, fmt.Sprintf("kubernetes (%s), probed in %v", backend, time.Since(start).Round(time.Millisecond)), cells)
-		ipipMatrix(t, c, hosts)
+		m := matrixOf(c.pol)
+		for _, cl := range cells {
+			if v, ok := m.verdict(cl.from, cl.role, spec.Protocol(cl.port.proto), cl.port.num); !ok || v != cl.kernel() {
+				t.Errorf("matrix: %s %s → %s %s: %s (found %v), the kernel %s", cl.src, cl.from, cl.dst, cl.port, v, ok, cl.kernel())
+			}
+		}
+		ipipMatrix(t, c, hosts, m)
 	})
 }
 
@@ -168,7 +176,7 @@ func podCells(t *testing.T, lab *netlab.Lab, c *cluster, node *host, backend str
 // control-plane node, the worker, an admin and the world to every other
 // node's addresses, and checks that each arrives exactly when kubeTable's
 // reading of calico (members only) and explain say so.
-func ipipMatrix(t *testing.T, c *cluster, hosts map[string]*host) {
+func ipipMatrix(t *testing.T, c *cluster, hosts map[string]*host, m *matrixView) {
 	t.Helper()
 	type probe struct {
 		src, dst string
@@ -207,9 +215,10 @@ func ipipMatrix(t *testing.T, c *cluster, hosts map[string]*host) {
 	wg.Wait()
 	bad := 0
 	for _, p := range probes {
-		if p.err != nil || p.got != p.want || (p.explain.Verdict == policy.Accept) != p.got {
+		mv, found := m.verdict(p.from, hosts[p.dst].role, spec.ProtocolNumber(4), 0)
+		if p.err != nil || p.got != p.want || (p.explain.Verdict == policy.Accept) != p.got || !found || (mv == policy.Accept) != p.got {
 			bad++
-			t.Errorf("ipip %s %s → %s %s: arrived %v, want %v; explain: %s (err %v)", p.src, p.from, p.dst, p.to, p.got, p.want, p.explain, p.err)
+			t.Errorf("ipip %s %s → %s %s: arrived %v, want %v; explain: %s; matrix %s (found %v) (err %v)", p.src, p.from, p.dst, p.to, p.got, p.want, p.explain, mv, found, p.err)
 		}
 	}
 	t.Logf("ipip: %d probes, %d mismatches", len(probes), bad)
@@ -262,4 +271,43 @@ func rawProbe(srcNS, dstNS *netlab.NS, proto int, from, to netip.Addr, payload [
 		}
 	}
 	return false, nil
+}
+
+// matrixView answers for a cell from rampart's matrix (review.Build): the
+// row that stands for the source address, the column of the role.
+type matrixView struct {
+	m       *review.Matrix
+	classes map[policy.Family]*policy.Classifier
+}
+
+func matrixOf(p *policy.Policy) *matrixView {
+	v := &matrixView{m: review.Build(p), classes: map[policy.Family]*policy.Classifier{}}
+	for _, f := range policy.Families {
+		v.classes[f] = p.Classify(f)
+	}
+	return v
+}
+
+// verdict is what the matrix's row for the address decides in the role's
+// column; ok is false when no row stands for the address, or rows disagree.
+func (v *matrixView) verdict(from netip.Addr, role string, proto policy.Protocol, port uint16) (policy.Verdict, bool) {
+	f := policy.FamilyOfAddr(from)
+	col := slices.Index(v.m.Roles, role)
+	var got policy.Verdict
+	for _, row := range v.m.Rows {
+		if !slices.ContainsFunc(row.Leaves[f], func(l netip.Prefix) bool { return l.Contains(from) }) ||
+			row.Kind == review.World && v.classes[f].InSomeSet(from) {
+			continue
+		}
+		acc := row.Cells[col][f]
+		if acc == nil {
+			return "", false
+		}
+		seg := acc.Decides(proto, port)
+		if seg == nil || got != "" && seg.Verdict != got {
+			return got, false
+		}
+		got = seg.Verdict
+	}
+	return got, got != ""
 }
