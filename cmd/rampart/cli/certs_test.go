@@ -63,7 +63,7 @@ func TestCertsRenew(t *testing.T) {
 		t.Errorf("renew of a fresh state: exit %d\n%s", code, stdout)
 	}
 	defer func() { now = time.Now }()
-	now = func() time.Time { return time.Now().Add(700 * 24 * time.Hour) }
+	now = func() time.Time { return time.Now().Add(701 * 24 * time.Hour) } // 29 days before the leaves end
 	code, stdout, stderr := run("certs", "renew", "-f", fixture, "--state", state, "--within", "30d")
 	if code != 0 || !strings.Contains(stdout, "renewed (same key) for member master-1") || !strings.Contains(stdout, "renewed (same key) for the client of role master") ||
 		!strings.Contains(stdout, "next: rampart gen") {
