@@ -271,7 +271,8 @@ func (c *cell) probe(timeout time.Duration) {
 }
 
 // probeAll probes every cell, at most `parallel` at once; drops that
-// disagree with the table or with explain are probed again, slowly.
+// disagree with the table or with explain, and connections whose echo did
+// not come back in time, are probed again, slowly.
 func probeAll(cells []*cell, pol *policy.Policy) {
 	if pol != nil {
 		for _, c := range cells {
@@ -299,6 +300,11 @@ func probeAll(cells []*cell, pol *policy.Policy) {
 	var again []*cell
 	for _, c := range cells {
 		if c.got == netlab.TimedOut && (c.want != policy.Drop || c.explain != nil && c.explain.Verdict != policy.Drop) {
+			again = append(again, c)
+		}
+		// connected, but the echo did not come back in time: on a loaded
+		// machine the first round trip can take longer than dropWait
+		if c.got == netlab.Failed {
 			again = append(again, c)
 		}
 	}
