@@ -8,7 +8,7 @@ BIN := $(CURDIR)/.bin
 IGNITION_VERSION := $(shell $(GO) list -m -f '{{.Version}}' github.com/coreos/ignition/v2)
 IGNITION := $(BIN)/ignition-$(IGNITION_VERSION)
 DEBS := iptables ipset nftables iproute2 cloud-init libblkid-dev systemd etcd-server etcd-client git dnsmasq-base isc-dhcp-client openssh-server openssh-client
-TEST_TIMEOUT ?= 14m
+TEST_TIMEOUT ?= 30m
 comma := ,
 space := $(subst ,, )
 
@@ -65,7 +65,7 @@ VM_RECIPE := v2 bookworm variant=minbase $(sort $(VM_PACKAGES)) trim=$(VM_TRIM) 
 VM_KEY := $(shell printf '%s' '$(VM_RECIPE)' | sha256sum | cut -c1-12)
 VM_IMAGE := $(BIN)/vm-$(VM_KEY)
 VM_DISK_SIZE := 3G
-VM_TIMEOUT ?= 25m
+VM_TIMEOUT ?= 40m
 
 vm-image: $(VM_IMAGE)/done
 	@ln -sfn vm-$(VM_KEY) $(BIN)/vm-image
