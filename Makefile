@@ -7,7 +7,7 @@ BIN := $(CURDIR)/.bin
 # checked by the same Ignition version it was translated for.
 IGNITION_VERSION := $(shell $(GO) list -m -f '{{.Version}}' github.com/coreos/ignition/v2)
 IGNITION := $(BIN)/ignition-$(IGNITION_VERSION)
-DEBS := iptables ipset nftables iproute2 cloud-init libblkid-dev systemd etcd-server etcd-client git dnsmasq-base isc-dhcp-client openssh-server openssh-client
+DEBS := iptables ipset nftables iproute2 cloud-init libblkid-dev systemd etcd-server etcd-client git dnsmasq-base isc-dhcp-client openssh-server openssh-client qemu-system-x86 mmdebstrap e2fsprogs
 TEST_TIMEOUT ?= 30m
 comma := ,
 space := $(subst ,, )
