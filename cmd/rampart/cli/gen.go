@@ -130,9 +130,9 @@ func warnExpiring(cmd *cobra.Command, certs []pki.CertInfo, state string) {
 		p, end := filepath.Join(state, filepath.FromSlash(c.Path)), c.NotAfter.UTC().Format("2006-01-02")
 		switch {
 		case !c.NotAfter.After(t):
-			fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s expired on %s; rampart certs rotate issues new ones\n", p, end)
+			fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s expired on %s; rampart certs renew reissues it from the same CA\n", p, end)
 		case c.NotAfter.Sub(t) < ExpiryWarning:
-			fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s expires in %d day(s) (%s); rampart certs rotate issues new ones\n", p, c.DaysLeft(t), end)
+			fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s expires in %d day(s) (%s); rampart certs renew reissues it from the same CA\n", p, c.DaysLeft(t), end)
 		}
 	}
 }

@@ -65,7 +65,8 @@ func reinstallPacketNode(ctx context.Context, w io.Writer, s *spec.Spec, tree, s
 // packetMachine is a node with the userdata its device boots with: from
 // the reviewed tree and the state's final userdata, as push delivers it;
 // for a replacement etcd member, the userdata that joins the running
-// cluster, made from the spec and the state.
+// cluster, made from the spec and the state once the tree is found up to
+// date (the spec is the reviewed one).
 func packetMachine(s *spec.Spec, tree string, st *pki.State, n *spec.Node, replacement bool) (packet.Machine, error) {
 	if !replacement || !etcd.IsMember(s, n) {
 		delivered, err := deliveredMachines(s, tree, st)
@@ -77,6 +78,11 @@ func packetMachine(s *spec.Spec, tree string, st *pki.State, n *spec.Node, repla
 			return packet.Machine{}, err
 		}
 		return ms[0], nil
+	}
+	// the replacement's userdata is in no tree, but the spec it is made
+	// from must be the reviewed one: a stale tree is refused all the same
+	if _, err := deliveredMachines(s, tree, st); err != nil {
+		return packet.Machine{}, err
 	}
 	format := spec.OutputCloudConfig
 	if s.Wants(spec.OutputIgnition) {
