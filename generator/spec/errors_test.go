@@ -778,6 +778,46 @@ etcd: {client_port: 70000}
 		codes: []string{"spec.port-out-of-range"},
 	},
 	{
+		name: "etcd image with a space",
+		spec: `version: 1
+cluster: c
+roles:
+  web: {zone: public}
+etcd: {image: "quay.io/coreos/etcd v3.5"}
+`,
+		want: []string{
+			`t.yaml:5:15: etcd.image: "quay.io/coreos/etcd v3.5" is not a container image: write a non-empty image reference without spaces, such as quay.io/coreos/etcd:v3.5.17`,
+		},
+		codes: []string{"spec.etcd-image"},
+	},
+	{
+		name: "etcd image empty",
+		spec: `version: 1
+cluster: c
+roles:
+  web: {zone: public}
+etcd:
+  image: ""
+`,
+		want: []string{
+			`t.yaml:6:10: etcd.image: "" is not a container image: write a non-empty image reference without spaces, such as quay.io/coreos/etcd:v3.5.17`,
+		},
+		codes: []string{"spec.etcd-image"},
+	},
+	{
+		name: "etcd image a list",
+		spec: `version: 1
+cluster: c
+roles:
+  web: {zone: public}
+etcd: {image: [etcd]}
+`,
+		want: []string{
+			`t.yaml:5:15: etcd.image: must be a string, not a list`,
+		},
+		codes: []string{"spec.not-string"},
+	},
+	{
 		name: "etcd_client is the string yes",
 		spec: `version: 1
 cluster: c

@@ -264,7 +264,7 @@ func TestDefaults(t *testing.T) {
 func TestSpecOverridesDefaults(t *testing.T) {
 	s := mustParse(t, dcosZones+`os: {variant: fcos, version: 1.5.0}
 outputs: [cloud-config, ignition]
-etcd: {client_port: 12379, peer_port: 12380}
+etcd: {client_port: 12379, peer_port: 12380, image: "quay.io/coreos/etcd:v3.5.17"}
 overlays:
   networks: {it: 10.250.0.0/16, hr: "fd00:250::/48"}
   default: accept
@@ -284,7 +284,7 @@ firewall:
 		{"os", [2]string{s.OS.Variant, s.OS.Version}, [2]string{"fcos", "1.5.0"}},
 		{"os position", s.OS.Pos, spec.Pos{File: "t.yaml", Line: 4, Col: 1}},
 		{"outputs", s.Outputs, []string{"cloud-config", "ignition"}},
-		{"etcd", s.Etcd, spec.Etcd{ClientPort: 12379, PeerPort: 12380}},
+		{"etcd", s.Etcd, spec.Etcd{ClientPort: 12379, PeerPort: 12380, Image: "quay.io/coreos/etcd:v3.5.17", ImagePos: spec.Pos{File: "t.yaml", Line: 6, Col: 53}}},
 		{"overlays default", s.Overlays.Default, "accept"},
 		{"overlays", fmt.Sprintf("%s %s %s %s", s.Overlays.Networks[0].Name, s.Overlays.Networks[0].Prefix, s.Overlays.Networks[1].Name, s.Overlays.Networks[1].Prefix), "it 10.250.0.0/16 hr fd00:250::/48"},
 		{"overlay allow", fmt.Sprintf("%s->%s %d", s.Overlays.Allow[0].From, s.Overlays.Allow[0].To, len(s.Overlays.Allow[0].Ports)), "hr->it 0"},

@@ -194,10 +194,16 @@ type OverlayAllow struct {
 	Pos   Pos    // where the list item was written
 }
 
-// Etcd holds the ports of the etcd cluster.
+// Etcd holds the ports of the etcd cluster and the image it runs.
 type Etcd struct {
 	ClientPort uint16 // etcd.client_port; default 2379
 	PeerPort   uint16 // etcd.peer_port; default 2380, never ClientPort
+	// Image is etcd.image: the container image etcd runs from (on fcos the
+	// image of the container, on Flatcar the etcd-member wrapper's image
+	// and tag); "" when not given, for the generator's default. When given
+	// it is a non-empty string without whitespace.
+	Image    string
+	ImagePos Pos // where etcd.image was written; zero when not given
 }
 
 // Firewall settings shared by all backends.

@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/rampart-cluster/rampart/generator/report"
 	"gopkg.in/yaml.v3"
@@ -193,6 +195,18 @@ func (d *decoder) top(root *yaml.Node, r *raw) {
 					if n, ok := d.portValue(v, report.At("etcd", "peer_port")); ok {
 						r.etcd.PeerPort, r.etcdPorts[1] = n, v
 					}
+				}},
+				field{"image", func(_, v *yaml.Node) {
+					path := report.At("etcd", "image")
+					s, ok := d.str(v, path)
+					if !ok {
+						return
+					}
+					if s == "" || strings.IndexFunc(s, unicode.IsSpace) >= 0 || !utf8.ValidString(s) {
+						d.errorf(v, path, msgEtcdImage, s)
+						return
+					}
+					r.etcd.Image, r.etcd.ImagePos = s, d.pos(v)
 				}},
 			)
 		}},
