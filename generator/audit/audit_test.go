@@ -63,7 +63,7 @@ func TestFindings(t *testing.T) {
 		}, []string{"audit.lockout roles.web"}},
 		{"no admins at all", "version: 1\ncluster: t\nroles:\n  web: {zone: public}\n", []string{
 			"t.yaml:1:1: error: admins is empty: no operator can reach any node on SSH (22/tcp) from outside the cluster",
-		}, []string{"audit.lockout admins"}},
+		}, []string{"audit.no-admins admins"}},
 		{"two etcd members", head + "roles:\n  db: {zone: private, etcd: true}\nnodes:\n  - {name: db-1, role: db, addresses: [10.0.0.1]}\n  - {name: db-2, role: db, addresses: [10.0.0.2]}\n", []string{
 			"t.yaml:5:3: warning: role db has 2 etcd members (quorum 2): an even number tolerates no more failures than one member fewer; use an odd number",
 		}, []string{"audit.etcd-even roles.db"}},

@@ -5,7 +5,7 @@ import "github.com/rampart-cluster/rampart/generator/report"
 // What the audit reports, in one place: errors make `rampart audit` exit 1,
 // warnings only with --strict.
 var (
-	msgNoAdmins            = report.Message{Code: "audit.lockout", Severity: report.Error, Format: "admins is empty: no operator can reach any node on SSH (22/tcp) from outside the cluster"}
+	msgNoAdmins            = report.Message{Code: "audit.no-admins", Severity: report.Error, Format: "admins is empty: no operator can reach any node on SSH (22/tcp) from outside the cluster"}
 	msgLockout             = report.Message{Code: "audit.lockout", Severity: report.Error, Format: "no admin can reach role %s on SSH (22/tcp): %s (%s)"}
 	msgEtcdEven            = report.Message{Code: "audit.etcd-even", Severity: report.Warning, Format: "role %s has %d etcd members (quorum %d): an even number tolerates no more failures than one member fewer; use an odd number"}
 	msgEtcdBlocked         = report.Message{Code: "audit.etcd-blocked", Severity: report.Error, Format: "etcd member %s (%s) cannot reach the other members of role %s on %d/tcp: %s (%s)"}

@@ -11,7 +11,6 @@ import (
 	"github.com/rampart-cluster/rampart/generator/audit"
 	"github.com/rampart-cluster/rampart/generator/drift"
 	"github.com/rampart-cluster/rampart/generator/policy"
-	"github.com/rampart-cluster/rampart/generator/report"
 	"github.com/rampart-cluster/rampart/generator/spec"
 )
 
@@ -20,20 +19,16 @@ import (
 // spec's. Their findings are turned into apply's terms here and nowhere
 // else.
 
-// lockoutCode is the code of audit's lockout errors.
-const lockoutCode = "audit.lockout"
-
-// lockouts refuses a spec that audit finds locks the operators out (its
-// errors with code audit.lockout), before any connection.
+// lockouts refuses a spec that audit finds locks the operators out (the
+// gate validate and gen share: audit.Lockouts), before any connection.
 func lockouts(s *spec.Spec) error {
-	var lines []string
-	for _, e := range audit.Check(policy.Compile(s)).Entries {
-		if e.Severity == report.Error && e.Code == lockoutCode {
-			lines = append(lines, e.String())
-		}
-	}
-	if len(lines) == 0 {
+	r := audit.Lockouts(policy.Compile(s))
+	if r.Empty() {
 		return nil
+	}
+	lines := make([]string, len(r.Entries))
+	for i, e := range r.Entries {
+		lines[i] = e.String()
 	}
 	return fmt.Errorf("%w:\n  %s", ErrLockout, strings.Join(lines, "\n  "))
 }

@@ -10,25 +10,9 @@ import (
 	"github.com/rampart-cluster/rampart/generator/spec"
 )
 
-// lockoutCodes are the audit findings that stop validate and gen: a spec
-// that shuts the operators out (no admin reaches a role on SSH) or cuts
-// the etcd members from each other would be delivered to every node.
-var lockoutCodes = map[string]bool{"audit.lockout": true, "audit.etcd-blocked": true}
-
-// lockouts returns the spec's lockout findings that are errors (not
-// accepted in audit.accept). An empty admins list is not one of them: a
-// spec without admins says on purpose that nobody outside the cluster
-// logs in (audit still reports it); a role that the listed admins cannot
-// reach is an accident.
-func lockouts(s *spec.Spec) report.Report {
-	var out report.Report
-	for _, e := range audit.Check(policy.Compile(s)).Entries {
-		if lockoutCodes[e.Code] && e.Severity == report.Error && e.Path.String() != "admins" {
-			out.Append(e)
-		}
-	}
-	return out
-}
+// lockouts returns the spec's lockout errors (audit.Lockouts: the gate
+// validate, gen and apply share).
+func lockouts(s *spec.Spec) report.Report { return audit.Lockouts(policy.Compile(s)) }
 
 // checkLockout prints the spec's lockout findings to w and, unless
 // allowed, returns the error that stops the command (exit 1).
