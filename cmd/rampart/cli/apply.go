@@ -29,7 +29,7 @@ func newApply() *cobra.Command {
 	var port, concurrency int
 	var confirm time.Duration
 	c := &cobra.Command{
-		Use:   "apply -f cluster.yaml [--tree out] [--state state] [--node N]... [--dry-run] [-l USER] [-i KEY] [--known-hosts FILE] [--port 22] [--concurrency 10] [--confirm-timeout 60s] [-o json]",
+		Use:   "apply [-f] cluster.yaml [--tree out] [--state state] [--node N]... [--dry-run] [-l USER] [-i KEY] [--known-hosts FILE] [--port 22] [--concurrency 10] [--confirm-timeout 60s] [-o json]",
 		Short: "Bring the reviewed tree to running nodes over SSH: plan, try, confirm, or roll back",
 		Long: `apply brings the output tree 'rampart gen' wrote and a person reviewed
 (--tree) to the running nodes, over SSH. A tree or final userdata that is
@@ -68,7 +68,7 @@ against --known-hosts, and a node whose key is unknown or changed is refused
 (never trusted on first use). The user is -l, else core; commands run with
 sudo -n when it is not root. A node is reached at its ssh field in the
 spec, else at its first address.`,
-		Args: cobra.NoArgs,
+		Args: specArg(&file),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "text" && output != "json" {
 				return usageError("-o must be text or json, not %q", output)

@@ -14,7 +14,7 @@ func newAudit() *cobra.Command {
 	var file, output string
 	var strict bool
 	c := &cobra.Command{
-		Use:   "audit -f cluster.yaml [--strict] [-o json]",
+		Use:   "audit [-f] cluster.yaml [--strict] [-o json]",
 		Short: "Report lockouts, exposed control-plane ports and other findings, with the spec line of each",
 		Long: `audit reads the compiled policy and reports:
   errors:   a role no admin can reach on SSH; etcd members that cannot reach
@@ -31,7 +31,7 @@ etcd, the API server, NodePorts to the world). A finding the spec accepts
 (audit: {accept: [{code, where, reason}]}) is listed as accepted with its
 reason and fails nothing; an acceptance that matches no finding is an error.
 Exit 1 when there are errors, or warnings with --strict.`,
-		Args: cobra.NoArgs,
+		Args: specArg(&file),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "text" && output != "json" {
 				return usageError("-o must be text or json, not %q", output)

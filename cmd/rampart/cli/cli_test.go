@@ -64,7 +64,7 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"validate", "-f", fixture, "-o", "json"}, 0, `"entries": []`, ""},
 		{[]string{"validate"}, 2, "", "-f is required"},
 		{[]string{"validate", "-f", fixture, "--bogus"}, 2, "", "unknown flag: --bogus"},
-		{[]string{"validate", "-f", fixture, "extra"}, 2, "", "unknown command"},
+		{[]string{"validate", "-f", fixture, "extra"}, 2, "", "the cluster spec is given twice"},
 		{[]string{"frobnicate"}, 2, "", `unknown command "frobnicate"`},
 		{[]string{"validate", "-f", "/nonexistent/cluster.yaml"}, 1, "", "no such file"},
 		{[]string{"version"}, 0, "rampart ", ""},

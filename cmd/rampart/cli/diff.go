@@ -20,7 +20,7 @@ func newDiff() *cobra.Command {
 	var file, base, rev, format string
 	var exitCode bool
 	c := &cobra.Command{
-		Use:   "diff -f cluster.yaml (--base old.yaml | --git REV) [--format text|markdown|json] [--exit-code]",
+		Use:   "diff [-f] cluster.yaml (--base old.yaml | --git REV) [--format text|markdown|json] [--exit-code]",
 		Short: "Show which connections a change of the spec opens or closes, with the spec lines on both sides",
 		Long: `diff compares who reaches what (the matrix) between an older spec and the one
 given with -f: the old spec is another file (--base) or the same file as it
@@ -32,7 +32,7 @@ diff. --format markdown writes a pull-request comment.
 
 With --exit-code, exit 1 when anything opened: a cell that opened, or a source
 that gained addresses from which it reaches something. Spec errors exit 1 too.`,
-		Args: cobra.NoArgs,
+		Args: specArg(&file),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !slices.Contains(review.Formats, format) {
 				return usageError("--format must be text, markdown or json, not %q", format)

@@ -18,7 +18,7 @@ import (
 func newDrift() *cobra.Command {
 	var file, node, ipt4, ipt6, ipsets, nft, format string
 	c := &cobra.Command{
-		Use:   "drift -f cluster.yaml --node NODE (--iptables-save FILE [--ip6tables-save FILE] --ipset-save FILE | --nft FILE)",
+		Use:   "drift [-f] cluster.yaml --node NODE (--iptables-save FILE [--ip6tables-save FILE] --ipset-save FILE | --nft FILE)",
 		Short: "Compare the firewall running on a node with what the spec wants",
 		Long: `drift reads what runs on a node (the output of iptables-save, ip6tables-save
 and ipset save for the iptables backend, of nft list ruleset for nftables;
@@ -44,7 +44,7 @@ rampart's table drops, so other tables are not judged.
 A family whose save output is not given is not checked. NODE may also be a
 role's name, for members known only by range, or an address of a node or
 pool. Exit 1 on drift.`,
-		Args: cobra.NoArgs,
+		Args: specArg(&file),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if format != "text" && format != "json" {
 				return usageError("--format must be text or json, not %q", format)

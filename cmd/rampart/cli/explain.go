@@ -41,14 +41,14 @@ func provJSON(p policy.Provenance) *ruleJSON {
 func newExplain() *cobra.Command {
 	var file, from, to, port, output string
 	c := &cobra.Command{
-		Use:   "explain -f cluster.yaml --from ADDR --to NODE|ROLE|ADDR --port PORT/PROTO [-o json]",
+		Use:   "explain [-f] cluster.yaml --from ADDR --to NODE|ROLE|ADDR --port PORT/PROTO [-o json]",
 		Short: "Say whether a new connection is accepted, and which rule of the spec decides it",
 		Long: `explain evaluates the compiled policy (not a kernel) for a new connection from
 ADDR to NODE (a node's name, a role's name for members known only by range, or
 an address of a node or of a pool) on PORT/PROTO (80/tcp, 53/udp, or icmp for an echo request), and prints the
 verdict (ACCEPT, DROP or REJECT) with the rule that decides it and the line of
 the spec that made that rule.`,
-		Args: cobra.NoArgs,
+		Args: specArg(&file),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "text" && output != "json" {
 				return usageError("-o must be text or json, not %q", output)

@@ -19,7 +19,7 @@ func newGen() *cobra.Command {
 	var file, out, state string
 	var check, newCA, allowLockout bool
 	c := &cobra.Command{
-		Use:   "gen -f cluster.yaml [-o out] [--state state] [--check] [--new-ca] [--allow-lockout]",
+		Use:   "gen [-f] cluster.yaml [-o out] [--state state] [--check] [--new-ca] [--allow-lockout]",
 		Short: "Write the output tree: Butane, Ignition, cloud-config and rootfs per role and node",
 		Long: `gen reads the cluster spec and writes the output tree: for every role, and for
 every node with its own identity (etcd members), the Butane source, the files
@@ -50,7 +50,7 @@ and lists every file that differs from what the spec and the state produce.
 
 A spec with a lockout (no admin reaches a role on SSH; etcd members cut from
 each other, as audit reports them) writes nothing unless --allow-lockout.`,
-		Args: cobra.NoArgs,
+		Args: specArg(&file),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			s, err := loadSpec(file)
 			if err != nil {

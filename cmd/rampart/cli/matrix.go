@@ -12,7 +12,7 @@ import (
 func newMatrix() *cobra.Command {
 	var file, format string
 	c := &cobra.Command{
-		Use:   "matrix -f cluster.yaml [--format text|markdown|json]",
+		Use:   "matrix [-f] cluster.yaml [--format text|markdown|json]",
 		Short: "Show who reaches what: sources by destination role, the open ports of each",
 		Long: `matrix computes, from the compiled policy, which new connections each source
 may open to the nodes of each role. Rows are the sources (the world, admins,
@@ -23,7 +23,7 @@ and IPv6 differ the cell shows both. A source whose addresses are not all
 treated alike (an admin who is also a cluster member) is split into rows
 named by what sets each part apart. With overlays, a second table shows what
 rampart lets through between them.`,
-		Args: cobra.NoArgs,
+		Args: specArg(&file),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !slices.Contains(review.Formats, format) {
 				return usageError("--format must be text, markdown or json, not %q", format)

@@ -25,7 +25,7 @@ import (
 
 func newPush() *cobra.Command {
 	c := &cobra.Command{
-		Use:   "push aws|packet -f cluster.yaml [--tree out] [--state state] [--dry-run]",
+		Use:   "push aws|packet [-f] cluster.yaml [--tree out] [--state state] [--dry-run]",
 		Short: "Reconcile a provider with the spec: print the plan, then change only that",
 		Long: `push delivers the output tree that 'rampart gen' wrote and a person reviewed
 (--tree, default out) and the final userdata in the state directory (--state):
@@ -94,7 +94,7 @@ func newPushAWS() *cobra.Command {
 	var dryRun, newCA, allowExposure, allowKeys bool
 	var roles []string
 	c := &cobra.Command{
-		Use:   "aws -f cluster.yaml [--tree out] [--state state] [--dry-run] [--role R]... [--new-ca] [--allow-foreign-exposure] [--allow-keys-in-userdata] [-o json]",
+		Use:   "aws [-f] cluster.yaml [--tree out] [--state state] [--dry-run] [--role R]... [--new-ca] [--allow-foreign-exposure] [--allow-keys-in-userdata] [-o json]",
 		Short: "Reconcile the cluster's security groups and launch templates in AWS",
 		Long: `push aws makes the AWS side of the cluster match the spec (provider.aws:
 region, vpc, bucket, rule_quota) and the output tree:
@@ -149,7 +149,7 @@ run rampart gen, review what changed, then push.
 is a usage error, exit 2). --dry-run prints the plan and changes nothing.
 Exit 1 when anything fails; what was done before the failure is printed
 (with -o json, the report carries it in "error").`,
-		Args: cobra.NoArgs,
+		Args: specArg(&file),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "text" && output != "json" {
 				return usageError("-o must be text or json, not %q", output)

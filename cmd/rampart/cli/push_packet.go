@@ -22,7 +22,7 @@ func newPushPacket() *cobra.Command {
 	var nodes []string
 	var concurrency int
 	c := &cobra.Command{
-		Use:   "packet -f cluster.yaml [--tree out] [--state state] [--dry-run] [--create] [--adopt] [--new-ca] [--node N]...",
+		Use:   "packet [-f] cluster.yaml [--tree out] [--state state] [--dry-run] [--create] [--adopt] [--new-ca] [--node N]...",
 		Short: "Put every node's userdata on its Packet (Equinix Metal) device",
 		Long: `push packet reconciles the devices of the spec's provider.packet project with
 the spec: a device matches a node by hostname; where its userdata (or its
@@ -65,7 +65,7 @@ reinstalled: 'rampart recover NODE --reinstall'.
 Credentials come from PACKET_AUTH_TOKEN (or METAL_AUTH_TOKEN); PACKET_API_URL
 points the client at another Metal API base URL. Equinix Metal itself was shut
 down on 2026-06-30.`,
-		Args: cobra.NoArgs,
+		Args: specArg(&file),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			s, err := loadSpec(file)
 			if err != nil {

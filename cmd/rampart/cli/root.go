@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -92,10 +93,30 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	return ExitUsage
 }
 
-// loadSpec reads the spec named by -f; problems in it exit 1.
+// specArg is the Args of a command that reads a spec: the spec may be
+// given as its one argument instead of with -f (rampart validate
+// cluster.yaml); both is a usage error unless they name the same file. It
+// sets *file from the argument.
+func specArg(file *string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		switch {
+		case len(args) == 0:
+			return nil
+		case len(args) > 1:
+			return usageError("%s takes one cluster spec, not %d arguments: %s", cmd.CommandPath(), len(args), strings.Join(args, " "))
+		case *file != "" && *file != args[0]:
+			return usageError("the cluster spec is given twice: -f %s and the argument %s; give one", *file, args[0])
+		}
+		*file = args[0]
+		return nil
+	}
+}
+
+// loadSpec reads the spec named by -f (or the argument, specArg); problems
+// in it exit 1.
 func loadSpec(path string) (*spec.Spec, error) {
 	if path == "" {
-		return nil, usageError("-f is required: the cluster spec to read")
+		return nil, usageError("-f is required: the cluster spec to read (or give it as the argument)")
 	}
 	s, err := spec.LoadFile(path)
 	if err != nil {

@@ -12,7 +12,7 @@ func newValidate() *cobra.Command {
 	var file, output string
 	var allowLockout bool
 	c := &cobra.Command{
-		Use:   "validate -f cluster.yaml [-o json] [--allow-lockout]",
+		Use:   "validate [-f] cluster.yaml [-o json] [--allow-lockout]",
 		Short: "Check a cluster spec and list every error with file:line:col",
 		Long: `validate reads the cluster spec strictly (unknown keys, wrong types, addresses
 that do not parse, names that do not exist, overlapping overlays, ports out of
@@ -23,7 +23,7 @@ other), as audit reports it, is an error too unless --allow-lockout (or an
 acceptance in audit.accept). Pools of different roles nested in each other
 are noted: the smaller is carved out of the larger.
 Exit 1 on errors.`,
-		Args: cobra.NoArgs,
+		Args: specArg(&file),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "text" && output != "json" {
 				return usageError("-o must be text or json, not %q", output)
