@@ -258,28 +258,32 @@ func (d *decoder) buildMembers(s *Spec, r *raw) {
 	names := map[string]*Node{}
 	owners := map[netip.Addr]*Node{}
 	for _, n := range r.nodes {
+		// Each check runs whatever the others found: a role typo on one
+		// node does not hide a duplicate address on the next.
 		ref := d.refs[n]
-		if first, dup := names[n.Name]; dup {
+		ok := n.Name != "" && n.Role != ""
+		if first, dup := names[n.Name]; dup && n.Name != "" {
 			d.errorf(ref.name, ref.path.Append("name"), msgNodeNameTwice, n.Name, d.refs[first].name.Line)
-			continue
+			ok = false
+		} else if n.Name != "" {
+			names[n.Name] = n
 		}
-		names[n.Name] = n
-		if s.Role(n.Role) == nil {
+		if n.Role != "" && s.Role(n.Role) == nil {
 			if !r.roleNames[n.Role] {
 				d.errorf(ref.to, ref.path.Append("role"), msgUnknownRole, n.Role, roleList(s))
 			}
-			continue
+			ok = false
 		}
-		clash := false
 		for j, a := range n.Addresses {
 			if other, dup := owners[a]; dup {
-				d.errorf(ref.addrs[j], ref.addrPath[j], msgAddressOfOtherNode, a, other.Name, d.refs[other].name.Line)
-				clash = true
+				label, line := d.nodeLabel(other)
+				d.errorf(ref.addrs[j], ref.addrPath[j], msgAddressOfOtherNode, a, label, line)
+				ok = false
 				continue
 			}
 			owners[a] = n
 		}
-		if !clash {
+		if ok {
 			s.Nodes = append(s.Nodes, n)
 		}
 	}
@@ -298,6 +302,16 @@ func (d *decoder) buildMembers(s *Spec, r *raw) {
 		}
 		s.Pools = append(s.Pools, p)
 	}
+}
+
+// nodeLabel names a node in a message, and the line it is written on: by
+// its name, or by its place in the list when it has none.
+func (d *decoder) nodeLabel(n *Node) (string, int) {
+	ref := d.refs[n]
+	if n.Name == "" || ref.name == nil {
+		return "without a name (" + ref.path.String() + ")", n.Pos.Line
+	}
+	return n.Name, ref.name.Line
 }
 
 func roleList(s *Spec) string {

@@ -1575,10 +1575,41 @@ firewall:
 		`t.yaml:7:23: roles.db: unknown key "colour" (expected one of: zone, etcd, etcd_client, public, admin)`,
 		`t.yaml:10:11: nodes[0].role: role "cache" does not exist (roles: web, db)`,
 		`t.yaml:14:17: nodes[1].addresses[0]: "10.0.0.999" is not an IP address`,
+		`t.yaml:14:29: nodes[1].addresses[1]: 10.0.0.1 is also an address of node web-1 (line 9); a node's addresses are its own`,
 		`t.yaml:16:12: rules[0].from: "bastion" is not world, admins, trusted, cluster, pods, a role (web, db), an overlay (none) or an address/CIDR`,
 		`t.yaml:17:36: rules[1].ports[0]: protocol "sctpx" in "5432/sctpx" is not tcp, udp or sctp (protocols without ports: icmp, ipip, esp, gre, vrrp, proto/NUMBER)`,
 		`t.yaml:19:11: firewall.action: "maybe" is not one of: drop, reject`,
 		`t.yaml:20:15: firewall.log.rate: "often" is not a rate: write N/second, N/minute, N/hour or N/day`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestNoProblemHidesAnother: the cross-checks of nodes run whatever the
+// others found: a role typo on one node, a duplicate address on the next, a
+// node without a name or role whose address another takes, a name used twice
+// whose address clashes too are all reported in one run.
+func TestNoProblemHidesAnother(t *testing.T) {
+	got := problems(t, `version: 1
+cluster: c
+roles:
+  web: {zone: public}
+nodes:
+  - {name: a, role: wbe, addresses: [10.0.0.1]}
+  - {name: b, role: web, addresses: [10.0.0.1]}
+  - {role: web, addresses: [10.0.0.2]}
+  - {name: d, addresses: [10.0.0.2, 10.0.0.3]}
+  - {name: b, role: web, addresses: [10.0.0.3]}
+`)
+	want := []string{
+		`t.yaml:6:21: nodes[0].role: role "wbe" does not exist (roles: web)`,
+		`t.yaml:7:38: nodes[1].addresses[0]: 10.0.0.1 is also an address of node a (line 6); a node's addresses are its own`,
+		`t.yaml:8:5: nodes[2]: a node needs a name`,
+		`t.yaml:9:5: nodes[3]: a node needs a role`,
+		`t.yaml:9:27: nodes[3].addresses[0]: 10.0.0.2 is also an address of node without a name (nodes[2]) (line 8); a node's addresses are its own`,
+		`t.yaml:10:12: nodes[4].name: node name "b" is used twice (first at line 7)`,
+		`t.yaml:10:38: nodes[4].addresses[0]: 10.0.0.3 is also an address of node d (line 9); a node's addresses are its own`,
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

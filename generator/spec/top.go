@@ -465,10 +465,11 @@ func (d *decoder) nodes(n *yaml.Node, r *raw) {
 		} else if isNull(addrNode) || (addrNode.Kind == yaml.SequenceNode && len(addrNode.Content) == 0) {
 			d.errorf(addrNode, join(path, "addresses"), msgNodeWithoutAddress)
 		}
-		if node.Name != "" && node.Role != "" {
-			d.refs[node] = ref
-			r.nodes = append(r.nodes, node)
-		}
+		// Every node is kept for the cross-checks (its addresses against the
+		// other nodes'), even one whose name or role is missing: a second
+		// mistake is reported beside the first, not hidden behind it.
+		d.refs[node] = ref
+		r.nodes = append(r.nodes, node)
 	})
 }
 
