@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -73,10 +74,10 @@ func TestRefusedBeforeAnyConnection(t *testing.T) {
 	if err := run(deliverytest.Spec(t, dir, labSpec, addW3...)); !errors.As(err, &stale) {
 		t.Errorf("a spec changed after gen: %v, want a *reviewed.StaleError", err)
 	}
-	locked := deliverytest.Spec(t, dir, labSpec, "admins: [10.77.0.100/32]", "admins: []")
+	locked := deliverytest.Spec(t, dir, labSpec, "  worker: {zone: private}", "  worker: {zone: private, admin: [80/tcp]}")
 	deliverytest.Gen(t, locked, tree, state)
-	if err := run(locked); !errors.Is(err, apply.ErrLockout) {
-		t.Errorf("a spec without admins: %v, want ErrLockout", err)
+	if err := run(locked); !errors.Is(err, apply.ErrLockout) || !strings.Contains(err.Error(), "no admin can reach role worker") {
+		t.Errorf("a spec whose admins no longer reach the workers on SSH: %v, want ErrLockout", err)
 	}
 	s = deliverytest.Spec(t, dir, labSpec)
 	deliverytest.Gen(t, s, tree, state)
