@@ -43,6 +43,10 @@ type Report struct {
 	Stale, StaleUserdata []Stale
 	// TreeWritten says that the tree was written to Options.Out.
 	TreeWritten bool
+	// TreeUnchanged says that the tree at Options.Out already was the one
+	// the spec makes, file for file and mode for mode: the run left it
+	// alone (same files, same inodes, same modification times).
+	TreeUnchanged bool
 	// UserdataWritten and UserdataRemoved are the final userdata files the
 	// run wrote and removed, relative to Options.State.
 	UserdataWritten, UserdataRemoved []string
@@ -112,10 +116,18 @@ func Run(o Options) (*Report, error) {
 		}
 		return r, nil
 	}
-	if err := out.Tree.Write(o.Out); err != nil {
+	stale, err := out.Tree.Check(o.Out)
+	if err != nil {
 		return r, fmt.Errorf("gen: %w", err)
 	}
-	r.TreeWritten = true
+	if len(stale) == 0 {
+		r.TreeUnchanged = true
+	} else {
+		if err := out.Tree.Write(o.Out); err != nil {
+			return r, fmt.Errorf("gen: %w", err)
+		}
+		r.TreeWritten = true
+	}
 	if !etcdCluster {
 		return r, nil
 	}

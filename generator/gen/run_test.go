@@ -42,8 +42,8 @@ func TestRun(t *testing.T) {
 		t.Errorf("the tree written is not the tree made: %v %v", stale, err)
 	}
 	r, err = gen.Run(o)
-	if err != nil || len(r.StateChanges) != 0 || len(r.UserdataWritten) != 0 || len(r.UserdataRemoved) != 0 || !r.TreeWritten {
-		t.Fatalf("second run: %v, state changes %v, userdata written %v, removed %v", err, r.StateChanges, r.UserdataWritten, r.UserdataRemoved)
+	if err != nil || len(r.StateChanges) != 0 || len(r.UserdataWritten) != 0 || len(r.UserdataRemoved) != 0 || r.TreeWritten || !r.TreeUnchanged {
+		t.Fatalf("second run: %v, state changes %v, userdata written %v, removed %v, tree written %v, unchanged %v", err, r.StateChanges, r.UserdataWritten, r.UserdataRemoved, r.TreeWritten, r.TreeUnchanged)
 	}
 
 	o.Check = true

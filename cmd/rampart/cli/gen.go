@@ -65,9 +65,12 @@ each other, as audit reports them) writes nothing unless --allow-lockout.`,
 				fmt.Fprintf(w, "state %s: %s\n", filepath.Join(state, filepath.FromSlash(ch.Path)), ch.What)
 			}
 			warnExpiring(cmd, r.Certificates, state)
-			if r.TreeWritten {
-				abs, _ := filepath.Abs(out)
+			abs, _ := filepath.Abs(out)
+			switch {
+			case r.TreeWritten:
 				fmt.Fprintf(w, "wrote %d files for cluster %s to %s\n", len(r.Output.Tree.Files), s.Cluster, abs)
+			case r.TreeUnchanged:
+				fmt.Fprintf(w, "unchanged: the %d files for cluster %s in %s are already what the spec makes\n", len(r.Output.Tree.Files), s.Cluster, abs)
 			}
 			switch {
 			case errors.Is(err, gen.ErrNested):

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -275,4 +276,79 @@ func mustAddrs(t *testing.T, addrs ...string) []netip.Addr {
 		out = append(out, netip.MustParseAddr(a))
 	}
 	return out
+}
+
+// treeFile is what a run must leave alone in a tree it does not change:
+// the inode and the modification time of each file and directory.
+type treeFile struct {
+	ino   uint64
+	mtime time.Time
+}
+
+func treeInodes(t *testing.T, dir string) map[string]treeFile {
+	t.Helper()
+	out := map[string]treeFile{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		out[p] = treeFile{ino: info.Sys().(*syscall.Stat_t).Ino, mtime: info.ModTime()}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestGenUnchanged: gen on a tree that already is what the spec makes says
+// unchanged and leaves every file and directory of it alone (the same
+// inodes, the same modification times); one changed file makes it write
+// the tree again.
+func TestGenUnchanged(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	out, state := filepath.Join(dir, "out"), filepath.Join(dir, "state")
+	if code, o, e := run("gen", "-f", fixture, "-o", out, "--state", state); code != 0 || !strings.Contains(o, "wrote ") {
+		t.Fatalf("gen: exit %d\n%s%s", code, o, e)
+	}
+	// files dated in the past: a rewrite would date them now
+	old := time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)
+	if err := filepath.WalkDir(out, func(p string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Chtimes(p, old, old)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	before := treeInodes(t, out)
+	code, o, e := run("gen", "-f", fixture, "-o", out, "--state", state)
+	if code != 0 || !strings.Contains(o, "unchanged: the ") || strings.Contains(o, "wrote ") {
+		t.Fatalf("second gen: exit %d, want unchanged and no wrote\n%s%s", code, o, e)
+	}
+	after := treeInodes(t, out)
+	if len(after) != len(before) {
+		t.Errorf("the tree has %d entries after the second run, %d before", len(after), len(before))
+	}
+	for p, f := range before {
+		if g, ok := after[p]; !ok || g.ino != f.ino || !g.mtime.Equal(old) {
+			t.Errorf("%s: inode %d, modified %s after the run that changed nothing; before: inode %d, modified %s", p, g.ino, g.mtime, f.ino, old)
+		}
+	}
+	// a file edited by hand: the tree is written again
+	edited := filepath.Join(out, "roles", "agent", "rootfs", "etc", "rampart", "firewall", "iptables.v4")
+	if err := os.WriteFile(edited, []byte("*filter\nCOMMIT\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, o, e := run("gen", "-f", fixture, "-o", out, "--state", state); code != 0 || !strings.Contains(o, "wrote ") || strings.Contains(o, "unchanged") {
+		t.Fatalf("gen after an edit: exit %d, want wrote\n%s%s", code, o, e)
+	}
+	if treeInodes(t, out)[edited].ino == before[edited].ino {
+		t.Errorf("the edited file was not replaced")
+	}
 }
