@@ -19,6 +19,7 @@ import (
 	ign33 "github.com/coreos/ignition/v2/config/v3_3"
 	ign34 "github.com/coreos/ignition/v2/config/v3_4"
 	ign35 "github.com/coreos/ignition/v2/config/v3_5"
+	ign36 "github.com/coreos/ignition/v2/config/v3_6"
 	"github.com/coreos/vcontext/report"
 
 	"github.com/rampart-cluster/rampart/templates"
@@ -86,6 +87,7 @@ var IgnitionVersion = map[Target]string{
 	{"fcos", "1.4.0"}:    "3.3.0",
 	{"fcos", "1.5.0"}:    "3.4.0",
 	{"fcos", "1.6.0"}:    "3.5.0",
+	{"fcos", "1.7.0"}:    "3.6.0",
 }
 
 var tmpl = template.Must(template.New("").Option("missingkey=error").Funcs(template.FuncMap{
@@ -196,6 +198,8 @@ func Ignition(butaneDoc string, t Target) ([]byte, error) {
 		_, prep, err = ign34.Parse(out)
 	case "3.5.0":
 		_, prep, err = ign35.Parse(out)
+	case "3.6.0":
+		_, prep, err = ign36.Parse(out)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("ignition %s rejected the translated config: %w\n%s", want, err, prep.String())

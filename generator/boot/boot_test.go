@@ -61,3 +61,26 @@ func TestDropinsAndWithheld(t *testing.T) {
 		t.Error("cloud-config carries a withheld file or enables a disabled unit")
 	}
 }
+
+// TestEveryVersionTranslates: each Butane version rampart accepts translates
+// to the Ignition spec version IgnitionVersion names, checked by Ignition's
+// parser of that version (fcos 1.7.0 to Ignition 3.6.0).
+func TestEveryVersionTranslates(t *testing.T) {
+	m := &Machine{Kind: "role", Name: "web", Cluster: "c",
+		Files: []File{{Path: "/etc/x", Mode: 0o644, Contents: "x\n"}},
+		Units: []Unit{{Name: "x.service", Enabled: true, Contents: "[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n"}}}
+	for target, want := range IgnitionVersion {
+		bu, err := Butane(m, target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ign, err := Ignition(bu, target)
+		if err != nil {
+			t.Errorf("%s %s: %v", target.Variant, target.Version, err)
+			continue
+		}
+		if !strings.Contains(string(ign), `"version": "`+want+`"`) {
+			t.Errorf("%s %s: not Ignition %s:\n%s", target.Variant, target.Version, want, ign)
+		}
+	}
+}

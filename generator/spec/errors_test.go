@@ -466,6 +466,32 @@ roles:
 		codes: []string{"spec.unsupported-butane"},
 	},
 	{
+		name: "experimental fcos version",
+		spec: `version: 1
+cluster: c
+os: {variant: fcos, version: 1.8.0}
+roles:
+  web: {zone: public}
+`,
+		want: []string{
+			`t.yaml:3:30: os.version: Butane fcos version "1.8.0" is experimental in the butane library (its Ignition spec is not stable yet), so rampart does not generate it (supported: 1.4.0, 1.5.0, 1.6.0, 1.7.0)`,
+		},
+		codes: []string{"spec.experimental-butane"},
+	},
+	{
+		name: "experimental flatcar version",
+		spec: `version: 1
+cluster: c
+os: {variant: flatcar, version: 1.2.0-experimental}
+roles:
+  web: {zone: public}
+`,
+		want: []string{
+			`t.yaml:3:33: os.version: Butane flatcar version "1.2.0-experimental" is experimental in the butane library (its Ignition spec is not stable yet), so rampart does not generate it (supported: 1.0.0, 1.1.0)`,
+		},
+		codes: []string{"spec.experimental-butane"},
+	},
+	{
 		name: "fcos with iptables",
 		spec: `version: 1
 cluster: c

@@ -75,6 +75,7 @@ var (
 	msgUnsupportedVersion       = report.Message{Code: "spec.unsupported-version", Severity: report.Error, Format: "spec version %d is not supported; this rampart reads version 1"}
 	msgClusterName              = report.Message{Code: "spec.cluster-name", Severity: report.Error, Format: "%q must be 1 to 20 characters of a-z, 0-9 and -"}
 	msgOSVersionWithoutVariant  = report.Message{Code: "spec.os-version-without-variant", Severity: report.Error, Format: "a version is given without os.variant; say which OS it is for (flatcar or fcos)"}
+	msgExperimentalButane       = report.Message{Code: "spec.experimental-butane", Severity: report.Error, Format: "Butane %s version %q is experimental in the butane library (its Ignition spec is not stable yet), so rampart does not generate it (supported: %s)"}
 	msgUnsupportedButane        = report.Message{Code: "spec.unsupported-butane", Severity: report.Error, Format: "Butane %s version %q is not supported (supported: %s)"}
 	msgOutputTwice              = report.Message{Code: "spec.output-twice", Severity: report.Error, Format: "%s is listed twice"}
 	msgLogPrefixEmpty           = report.Message{Code: "spec.log-prefix-empty", Severity: report.Error, Format: "the prefix is empty; leave the key out for the default %q"}

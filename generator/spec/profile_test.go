@@ -251,6 +251,7 @@ func TestDefaults(t *testing.T) {
 		{"os: {variant: flatcar, version: 1.0.0}", "flatcar", "1.0.0", "iptables"},
 		{"os: {variant: fcos}", "fcos", "1.6.0", "nftables"},
 		{"os: {variant: fcos, version: 1.4.0}", "fcos", "1.4.0", "nftables"},
+		{"os: {variant: fcos, version: 1.7.0}", "fcos", "1.7.0", "nftables"},
 		{"os: {}", "flatcar", "1.1.0", "iptables"},
 	} {
 		s := mustParse(t, dcosZones+c.os+"\n")

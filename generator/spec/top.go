@@ -73,7 +73,15 @@ var (
 // Supported Butane variant versions per OS variant.
 var osVersions = map[string][]string{
 	"flatcar": {"1.0.0", "1.1.0"},
-	"fcos":    {"1.4.0", "1.5.0", "1.6.0"},
+	"fcos":    {"1.4.0", "1.5.0", "1.6.0", "1.7.0"},
+}
+
+// experimentalVersions are the Butane versions the butane library carries
+// only as experimental (written with an -experimental suffix, their Ignition
+// spec not yet stable): refused with a message that says so.
+var experimentalVersions = map[string]map[string]bool{
+	"flatcar": {"1.2.0": true, "1.2.0-experimental": true},
+	"fcos":    {"1.8.0": true, "1.8.0-experimental": true},
 }
 
 // DefaultOSVersion is the Butane version used when os.version is not given.
@@ -151,6 +159,10 @@ func (d *decoder) top(root *yaml.Node, r *raw) {
 			supported := false
 			for _, s := range osVersions[r.os.Variant] {
 				supported = supported || s == r.os.Version
+			}
+			if !supported && experimentalVersions[r.os.Variant][r.os.Version] {
+				d.errorf(vnode, report.At("os", "version"), msgExperimentalButane, r.os.Variant, r.os.Version, strings.Join(osVersions[r.os.Variant], ", "))
+				return
 			}
 			if !supported {
 				d.errorf(vnode, report.At("os", "version"), msgUnsupportedButane, r.os.Variant, r.os.Version, strings.Join(osVersions[r.os.Variant], ", "))
