@@ -8,12 +8,13 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/rampart-cluster/rampart/generator/gen"
 	"github.com/rampart-cluster/rampart/generator/pki"
 	"github.com/rampart-cluster/rampart/generator/spec"
+	"github.com/rampart-cluster/rampart/internal/progress"
+	"github.com/rampart-cluster/rampart/internal/workers"
 	"github.com/rampart-cluster/rampart/providers/delivery/reviewed"
 )
 
@@ -33,6 +34,9 @@ type Options struct {
 	ConfirmTimeout time.Duration
 	// Progress, when not nil, gets a line per node as it ends.
 	Progress io.Writer
+	// Terminal says Progress is a terminal: a bar of the nodes done stays
+	// on its last line (internal/progress).
+	Terminal bool
 }
 
 // Run is `rampart apply`. Before any connection it reads the machines from
@@ -73,16 +77,18 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			r.close()
 		}
 	}()
-	p := &progress{w: o.Progress, total: len(runs)}
+	bar := progress.New(o.Progress, o.Terminal)
 	each(runs, o.Concurrency, func(r *nodeRun) { r.plan(ctx) })
 	joining := markJoining(runs)
 	res := &Result{DryRun: o.DryRun}
 	if len(joining) > 0 {
 		res.Order = fmt.Sprintf("the nodes already in the cluster first, so that they admit the joining nodes (%s) before those are applied to", strings.Join(joining, ", "))
-		if o.Progress != nil && !o.DryRun {
-			fmt.Fprintf(o.Progress, "order: %s\n", res.Order)
+		if !o.DryRun {
+			bar.Note("order: " + res.Order)
 		}
 	}
+	bar.Start(len(runs))
+	defer bar.Finish()
 	var first, last []*nodeRun
 	for _, r := range runs {
 		if r.res.Joining && r.res.Status == Unreachable {
@@ -92,7 +98,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 		switch {
 		case r.done:
-			p.line(r.res)
+			bar.Done(r.res.String(), !r.res.OK())
 		case r.res.Joining:
 			last = append(last, r)
 		default:
@@ -102,7 +108,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	for _, wave := range [][]*nodeRun{first, last} {
 		each(wave, o.Concurrency, func(r *nodeRun) {
 			r.apply(ctx)
-			p.line(r.res)
+			bar.Done(r.res.String(), !r.res.OK())
 		})
 	}
 	for _, r := range runs {
@@ -113,17 +119,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 
 // each runs fn on every item, n at a time.
 func each[T any](items []T, n int, fn func(T)) {
-	sem := make(chan struct{}, n)
-	var wg sync.WaitGroup
-	for _, it := range items {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			fn(it)
-		}()
-	}
-	wg.Wait()
+	workers.Run(len(items), n, func(i int) { fn(items[i]) })
 }
 
 // markJoining marks the nodes whose addresses other nodes' member sets
@@ -148,24 +144,6 @@ func markJoining(runs []*nodeRun) []string {
 		}
 	}
 	return out
-}
-
-// progress writes a line per node as it ends: "[3/12] agent-1 ...".
-type progress struct {
-	mu    sync.Mutex
-	w     io.Writer
-	n     int
-	total int
-}
-
-func (p *progress) line(r NodeResult) {
-	if p.w == nil {
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.n++
-	fmt.Fprintf(p.w, "[%d/%d] %s\n", p.n, p.total, r)
 }
 
 // newID names one apply to one node: the markers and the timer carry it.

@@ -102,7 +102,7 @@ spec, else at its first address.`,
 			defer stop()
 			out := cmd.OutOrStdout()
 			res, err := apply.Run(ctx, apply.Options{Spec: s, Tree: tree, State: pki.Open(state), Nodes: nodes, DryRun: dryRun,
-				Transport: tr, Concurrency: concurrency, ConfirmTimeout: confirm, Progress: cmd.ErrOrStderr()})
+				Transport: tr, Concurrency: concurrency, ConfirmTimeout: confirm, Progress: cmd.ErrOrStderr(), Terminal: isTerminal(cmd.ErrOrStderr())})
 			switch {
 			case errors.Is(err, apply.ErrUnknownNode):
 				return usageError("%v", err)
