@@ -28,10 +28,24 @@ const (
 	// CAHistory lists, one a line, the fingerprints (Fingerprint) of the
 	// CAs that Rotate replaced: the output trees they made may be replaced
 	// by trees of the current CA.
-	CAHistory  = "etcd/ca.replaced"
-	membersDir = "etcd/members"
-	clientsDir = "etcd/clients"
-	lockName   = ".lock"
+	CAHistory = "etcd/ca.replaced"
+	// NextCACert and NextCAKey are the new CA of a rolling rotation in
+	// its first phase (PhaseTrust), trusted beside the current one but
+	// signing nothing yet.
+	NextCACert = "etcd/ca.next.crt"
+	NextCAKey  = "etcd/ca.next.key"
+	// PrevCACert and PrevCAKey are the CA a rolling rotation replaced,
+	// while the members still trust it (PhaseLeaves, PhaseRetire); its
+	// key is kept until the rotation ends, so that it could be undone.
+	PrevCACert = "etcd/ca.prev.crt"
+	PrevCAKey  = "etcd/ca.prev.key"
+	// RolloutFile records the delivery in progress (Rollout).
+	RolloutFile = "etcd/rollout.json"
+	membersDir  = "etcd/members"
+	clientsDir  = "etcd/clients"
+	lockName    = ".lock"
+
+	rolloutLockName = ".rollout-lock"
 )
 
 // MemberCert is the path of a member's certificate in the state directory.

@@ -147,8 +147,11 @@ func (st *State) beginWithCA(cluster string, members []Member) (unlock func(), c
 }
 
 // Rotate replaces the leaf pairs (every client role's and every member's:
-// new keys, new certificates) with new ones from the existing CA; with
-// newCA it first replaces the CA itself. It also retires the legacy client
+// new keys, new certificates) with new ones from the existing CA, and
+// records that they are to be delivered (PhaseDeliver); with newCA it
+// first replaces the CA itself, at once (the members trust only the new CA
+// once they restart: no rolling restart can bring it; StartRotation is the
+// rolling way), abandoning a rolling rotation in progress. It also retires the legacy client
 // pair (LegacyClientCert), which no machine gets any more. Only an
 // operator's explicit request calls it.
 func (st *State) Rotate(cluster string, members []Member, newCAToo bool) ([]Change, error) {
@@ -170,18 +173,19 @@ func (st *State) Rotate(cluster string, members []Member, newCAToo bool) ([]Chan
 		if old, err := os.ReadFile(st.abs(CACert)); err == nil {
 			// Recorded before the CA is replaced: a run that stops in
 			// between leaves a record too many, never one too few.
-			history, err := os.ReadFile(st.abs(CAHistory))
-			if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			recorded, err := st.recordReplaced(old)
+			if err != nil {
 				return nil, err
 			}
-			history = append(history, Fingerprint(old)+"\n"...)
-			if _, err := st.WriteFile(CAHistory, history, CertMode); err != nil {
-				return nil, err
-			}
-			changes = append(changes, Change{CAHistory, "recorded the replaced CA " + Fingerprint(old) + ": gen may replace the output trees it made"})
+			changes = append(changes, recorded...)
 		} else if !errors.Is(err, fs.ErrNotExist) {
 			return nil, err
 		}
+		abandoned, err := st.abandonRotation()
+		if err != nil {
+			return nil, err
+		}
+		changes = append(changes, abandoned...)
 		if err := st.writePair(CAKey, ca.keyPEM, CACert, ca.certPEM); err != nil {
 			return nil, err
 		}
@@ -201,6 +205,13 @@ func (st *State) Rotate(cluster string, members []Member, newCAToo bool) ([]Chan
 		return nil, err
 	}
 	changes = append(changes, rotated...)
+	if !newCAToo {
+		// the same CA: the running members take the new leaves in a
+		// rolling restart (a CA replaced at once cannot be rolled)
+		if err := st.leavesChanged(); err != nil {
+			return nil, err
+		}
+	}
 	retired, err := st.retireLegacy(newCAToo)
 	if err != nil {
 		return nil, err
@@ -231,6 +242,9 @@ func (st *State) RotateClients(cluster string, members []Member, roles []string)
 	defer unlock()
 	rotated, err := st.rotateLeaves(ca, specs)
 	if err != nil {
+		return nil, err
+	}
+	if err := st.leavesChanged(); err != nil {
 		return nil, err
 	}
 	return append(changes, rotated...), nil

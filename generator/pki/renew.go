@@ -14,13 +14,16 @@ import (
 // further from its end, or one the state does not hold yet (Ensure issues
 // it), is left alone. A CA that expires within the window is refused
 // (ErrCAExpiring): renewing leaves under it gains nothing, certs rotate --ca
-// replaces it. Only an operator's explicit request calls it.
+// replaces it. What it renewed is recorded for delivery (PhaseDeliver, or
+// the rotation phase in progress begun again). Only an operator's explicit
+// request calls it.
 func (st *State) Renew(cluster string, members []Member, within time.Duration, newKeys bool) ([]Change, error) {
 	unlock, ca, changes, err := st.beginWithCA(cluster, members)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
+	tightened := changes
 	now := st.now()
 	if ca.cert.NotAfter.Sub(now) < within {
 		return nil, fmt.Errorf("%w: %s ends on %s; rampart certs rotate --ca replaces it and everything under it", ErrCAExpiring, st.abs(CACert), ca.cert.NotAfter.UTC().Format(time.DateOnly))
@@ -56,6 +59,11 @@ func (st *State) Renew(cluster string, members []Member, within time.Duration, n
 		}
 		changes = append(changes, Change{ls.certPath, fmt.Sprintf("renewed (%s) for %s: it ended on %s, now on %s",
 			what, ls.what, cert.NotAfter.UTC().Format(time.DateOnly), renewed.NotAfter.UTC().Format(time.DateOnly))})
+	}
+	if len(changes) > len(tightened) {
+		if err := st.leavesChanged(); err != nil {
+			return nil, err
+		}
 	}
 	return changes, nil
 }
