@@ -113,7 +113,7 @@ func build(s *spec.Spec, st *pki.State, withUserdata bool) (*Output, error) {
 		out.Userdata = append(out.Userdata, d.userdataFiles(s, ms[i])...)
 	}
 	if mat != nil {
-		out.Tree.EtcdCA = pki.Fingerprint(mat.CA)
+		out.Tree.EtcdCA = pki.Fingerprint(pki.SigningCA(mat.CA))
 	}
 	out.Tree.seal()
 	return out, nil

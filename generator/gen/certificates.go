@@ -23,6 +23,9 @@ func loadMaterial(s *spec.Spec, st *pki.State, members []pki.Member, withKeys bo
 		load = st.Load
 	}
 	mat, err := load(s.Cluster, members)
+	if err == nil {
+		err = st.Trusting(mat) // the CA file holds a rolling rotation's bundle
+	}
 	if err != nil {
 		return nil, fmt.Errorf("state %s: %w", st.Dir, err)
 	}
