@@ -3,11 +3,53 @@ package gen
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/rampart-cluster/rampart/generator/pki"
 )
+
+// CheckWritable makes sure, before anything is created, that the run can
+// write what it must: the directory that holds the output tree (the tree
+// is written beside out and renamed over it) and, when withState, the
+// state directory (or, while it does not exist, the directory that will
+// hold it). A missing or unwritable one would otherwise be found only
+// after the CA and the keys were made.
+func CheckWritable(out, state string, withState bool) error {
+	if err := writableDir(filepath.Dir(filepath.Clean(out)), "the output tree "+out); err != nil {
+		return err
+	}
+	if !withState {
+		return nil
+	}
+	dir, what := filepath.Clean(state), "the state directory"
+	if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
+		dir, what = filepath.Dir(dir), "the state directory "+state
+	}
+	return writableDir(dir, what)
+}
+
+// writableDir says what is wrong with dir, which must hold what, when it
+// is no directory rampart can create files in.
+func writableDir(dir, what string) error {
+	info, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("gen: %s does not exist: it must hold %s; create it first (nothing was written)", dir, what)
+	case err != nil:
+		return fmt.Errorf("gen: %w (nothing was written)", err)
+	case !info.IsDir():
+		return fmt.Errorf("gen: %s is not a directory: it must hold %s (nothing was written)", dir, what)
+	}
+	if err := unix.Access(dir, unix.W_OK|unix.X_OK); err != nil {
+		return fmt.Errorf("gen: cannot write in %s, which must hold %s: %w (nothing was written)", dir, what, err)
+	}
+	return nil
+}
 
 // CheckNesting refuses an output tree and a state directory inside one
 // another, before either is touched: a state inside the tree would be

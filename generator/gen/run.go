@@ -1,6 +1,7 @@
 package gen
 
 import (
+	"errors"
 	"fmt"
 	"path"
 
@@ -79,7 +80,15 @@ func Run(o Options) (*Report, error) {
 	r := &Report{Members: etcd.Members(s)}
 	etcdCluster := len(r.Members) > 0
 	if !o.Check {
+		// nesting first; a path it cannot resolve is better said by
+		// CheckWritable
 		if err := CheckNesting(o.Out, o.State); err != nil {
+			if werr := CheckWritable(o.Out, o.State, etcdCluster); werr != nil && !errors.Is(err, ErrNested) {
+				return r, werr
+			}
+			return r, err
+		}
+		if err := CheckWritable(o.Out, o.State, etcdCluster); err != nil {
 			return r, err
 		}
 	}
