@@ -345,7 +345,11 @@ func TestGenRefusesNestedTreeAndState(t *testing.T) {
 			t.Fatalf("gen -o %s --state %s wrote %s before refusing", c.out, c.state, d)
 		}
 	}
-	// Side by side is fine.
+	// Side by side is fine (in a directory that exists: gen creates no
+	// missing parent).
+	if err := os.Mkdir(d, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	if code, o, e := run("gen", "-f", fixture, "-o", filepath.Join(d, "out"), "--state", filepath.Join(d, "state")); code != 0 {
 		t.Errorf("gen with the tree beside the state: exit %d\n%s%s", code, o, e)
 	}
