@@ -93,7 +93,7 @@ func TestPacketsKubernetes(t *testing.T) {
 		}
 		hosts := switched(t, lab, c, outside, kubePorts)
 		cells := matrix(backend, hosts, []string{"cp-1", "w-1", "admin", "world"}, kubePorts, kubeTable)
-		cells = append(cells, podCells(t, lab, c, hosts["cp-1"], backend)...)
+		cells = append(cells, podCells(t, lab, c, hosts, backend)...)
 		start := time.Now()
 		probeAll(cells, c.pol)
 		report(t, fmt.Sprintf("kubernetes (%s), probed in %v", backend, time.Since(start).Round(time.Millisecond)), cells)
@@ -123,8 +123,16 @@ var (
 // the probes: the pod reaches 6443 (pods → control-plane 6443/tcp) and not
 // 2379; straight to the node's address, 53/udp (DNS) but not 9100 (a
 // worker's port for pods).
-func podCells(t *testing.T, lab *netlab.Lab, c *cluster, node *host, backend string) []*cell {
+//
+// Then the pod reaches other nodes, as calico routes it without
+// encapsulation: cp-1 forwards its packets (through rampart's FORWARD
+// chain), and the other nodes route the pod range back through cp-1, so
+// their INPUT sees the pod's own address: the pod reaches cp-2's API
+// server (pods → control-plane 6443/tcp) and w-1's 9100 and 10250, and
+// neither etcd on cp-2 nor 22 on w-1.
+func podCells(t *testing.T, lab *netlab.Lab, c *cluster, hosts map[string]*host, backend string) []*cell {
 	t.Helper()
+	node := hosts["cp-1"]
 	pod := lab.NewNS("pod")
 	lab.Link(node.ns, "cali0", pod, "eth0")
 	for i, a := range podAddrs {
@@ -165,6 +173,27 @@ func podCells(t *testing.T, lab *netlab.Lab, c *cluster, node *host, backend str
 		add("cp-1 via etcd service", etcdService[i], port{"tcp", 2379}, policy.Drop)
 		add("cp-1", nodeAddrs[i], port{"udp", 53}, policy.Accept)
 		add("cp-1", nodeAddrs[i], port{"tcp", 9100}, policy.Drop)
+	}
+	node.ns.Sysctl("net.ipv4.ip_forward", "1")
+	node.ns.Sysctl("net.ipv6.conf.all.forwarding", "1")
+	for _, name := range []string{"cp-2", "w-1"} {
+		other := hosts[name]
+		for i, a := range podAddrs {
+			other.ns.Route(podGateways[i].Masked(), nodeAddrs[i])
+			add := func(to netip.Addr, p port, want policy.Verdict) {
+				cells = append(cells, &cell{group: "pod", src: "pod", ns: pod, from: a, dst: name + " forwarded by cp-1", role: other.role,
+					to: netip.AddrPortFrom(to, p.num), port: p, want: want})
+			}
+			to := other.addrs[1+i] // private IPv4, IPv6
+			if other.role == "control-plane" {
+				add(to, port{"tcp", 6443}, policy.Accept)
+				add(to, port{"tcp", 2379}, policy.Drop)
+			} else {
+				add(to, port{"tcp", 9100}, policy.Accept)
+				add(to, port{"tcp", 10250}, policy.Accept)
+				add(to, port{"tcp", 22}, policy.Drop)
+			}
+		}
 	}
 	if c.pol.Set(policy.PodsSet) == nil {
 		t.Fatal("the fixture has no pod ranges")
