@@ -50,6 +50,12 @@ func (st *State) load(cluster string, members []Member, withKeys bool) (*Materia
 	if err := checkMembers(members); err != nil {
 		return nil, err
 	}
+	if withKeys {
+		// every missing key named at once, not the first as inconsistent
+		if err := st.NeedKeys(cluster, members); err != nil {
+			return nil, err
+		}
+	}
 	var ca *authority
 	var err error
 	if withKeys {

@@ -504,8 +504,8 @@ func TestLoadCertificatesNeedsNoKey(t *testing.T) {
 	if !bytes.Equal(mat.Members["m1"].Cert, read(t, st, MemberCert("m1"))) || mat.Members["m1"].Key != nil || mat.Clients["agent"].Key != nil || !bytes.Equal(mat.Clients["etcd"].Cert, read(t, st, ClientCert("etcd"))) {
 		t.Errorf("LoadCertificates: certificates not as stored, or keys read")
 	}
-	if _, err := st.Load("c1", members); !errors.Is(err, ErrBroken) {
-		t.Errorf("Load without keys: %v, want ErrBroken", err)
+	if _, err := st.Load("c1", members); !errors.Is(err, ErrKeysMissing) || !strings.Contains(err.Error(), st.abs(MemberKey("m2"))) {
+		t.Errorf("Load without keys: %v, want ErrKeysMissing naming every key", err)
 	}
 	moved := []Member{members[0], {Name: members[1].Name, Addresses: []netip.Addr{netip.MustParseAddr("192.0.2.99")}, Role: "etcd"}}
 	if _, err := st.LoadCertificates("c1", moved); !errors.Is(err, ErrStale) {
