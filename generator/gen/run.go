@@ -23,6 +23,11 @@ type Options struct {
 	// (the state was restored or recreated on purpose); without it such a
 	// tree is refused (CheckTreeCA).
 	NewCA bool
+	// TreeOnly makes the public tree alone, from the state's certificates:
+	// no key is read, nothing is written to the state and no final
+	// userdata is made (or, with Check, checked). A copy of the state
+	// without its keys serves.
+	TreeOnly bool
 }
 
 // Report is what a run did or, with Check, found. A run that fails
@@ -48,6 +53,10 @@ type Report struct {
 	// the spec makes, file for file and mode for mode: the run left it
 	// alone (same files, same inodes, same modification times).
 	TreeUnchanged bool
+	// KeysMissing lists, relative to Options.State, the private keys whose
+	// certificates the state holds without them, when that kept Check from
+	// checking the final userdata (a copy of the state without its keys).
+	KeysMissing []string
 	// UserdataWritten and UserdataRemoved are the final userdata files the
 	// run wrote and removed, relative to Options.State.
 	UserdataWritten, UserdataRemoved []string
@@ -67,10 +76,12 @@ func (r *Report) SecretMachines() int {
 }
 
 // Run is `rampart gen`: for a spec with etcd members it checks that the
-// tree and the state belong together (CheckNesting, CheckTreeCA), makes
-// the state hold what the spec needs (pki.State.Ensure), builds the tree
-// and the final userdata (Build) and writes them (Tree.Write,
-// Output.WriteUserdata); with Check it only builds and compares. Nothing
+// tree and the state belong together (CheckWritable, CheckNesting,
+// CheckTreeCA), makes the state hold what the spec needs
+// (pki.State.Ensure, unless TreeOnly), builds the tree and the final
+// userdata (Build) and writes them (Tree.Write, Output.WriteUserdata);
+// a tree that already is the one made is left alone. With Check it only
+// builds and compares. Nothing
 // is written before the checks pass, and the tree is written whole or not
 // at all. The error is the one the user reads; errors.Is(err, ErrNested)
 // marks a mistake in how the run was asked for.
@@ -82,13 +93,14 @@ func Run(o Options) (*Report, error) {
 	if !o.Check {
 		// nesting first; a path it cannot resolve is better said by
 		// CheckWritable
+		writesState := etcdCluster && !o.TreeOnly
 		if err := CheckNesting(o.Out, o.State); err != nil {
-			if werr := CheckWritable(o.Out, o.State, etcdCluster); werr != nil && !errors.Is(err, ErrNested) {
+			if werr := CheckWritable(o.Out, o.State, writesState); werr != nil && !errors.Is(err, ErrNested) {
 				return r, werr
 			}
 			return r, err
 		}
-		if err := CheckWritable(o.Out, o.State, etcdCluster); err != nil {
+		if err := CheckWritable(o.Out, o.State, writesState); err != nil {
 			return r, err
 		}
 	}
@@ -97,21 +109,18 @@ func Run(o Options) (*Report, error) {
 			return r, err
 		}
 	}
-	if !o.Check && etcdCluster {
-		changes, err := st.Ensure(s.Cluster, r.Members)
-		if err != nil {
-			return r, fmt.Errorf("gen: state %s: %w", o.State, err)
-		}
-		r.StateChanges = changes
-		if r.Certificates, err = st.List(); err != nil {
-			return r, fmt.Errorf("gen: state %s: %w", o.State, err)
+	withKeys := false // the run makes the final userdata
+	if etcdCluster {
+		var err error
+		if withKeys, err = prepareState(o, st, r); err != nil {
+			return r, err
 		}
 	}
 	var built *pki.State // the state only for a spec that uses one
 	if etcdCluster {
 		built = st
 	}
-	out, err := Build(s, built)
+	out, err := build(s, built, withKeys)
 	if err != nil {
 		return r, fmt.Errorf("gen: %w", err)
 	}
@@ -120,8 +129,10 @@ func Run(o Options) (*Report, error) {
 		if r.Stale, err = out.Tree.Check(o.Out); err != nil {
 			return r, err
 		}
-		if r.StaleUserdata, err = out.CheckUserdata(st); err != nil {
-			return r, err
+		if withKeys {
+			if r.StaleUserdata, err = out.CheckUserdata(st); err != nil {
+				return r, err
+			}
 		}
 		return r, nil
 	}
@@ -137,7 +148,7 @@ func Run(o Options) (*Report, error) {
 		}
 		r.TreeWritten = true
 	}
-	if !etcdCluster {
+	if !withKeys {
 		return r, nil
 	}
 	if r.UserdataWritten, r.UserdataRemoved, err = out.WriteUserdata(st); err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -17,9 +18,9 @@ const DefaultState = "state"
 
 func newGen() *cobra.Command {
 	var file, out, state string
-	var check, newCA, allowLockout bool
+	var check, newCA, allowLockout, treeOnly bool
 	c := &cobra.Command{
-		Use:   "gen [-f] cluster.yaml [-o out] [--state state] [--check] [--new-ca] [--allow-lockout]",
+		Use:   "gen [-f] cluster.yaml [-o out] [--state state] [--check] [--tree-only] [--new-ca] [--allow-lockout]",
 		Short: "Write the output tree: Butane, Ignition, cloud-config and rootfs per role and node",
 		Long: `gen reads the cluster spec and writes the output tree: for every role, and for
 every node with its own identity (etcd members), the Butane source, the files
@@ -44,8 +45,19 @@ not trust. A CA replaced by rampart certs rotate --ca is accepted (the state
 records the CAs it replaced); --new-ca accepts any other, for a state
 restored or recreated on purpose.
 
+The public tree needs the state's certificates only: with --tree-only gen
+writes it from them, reads no key, writes nothing to the state and makes no
+final userdata, so a copy of the state without its keys serves (gen --check
+on such a copy checks the tree and says that the final userdata was not
+checked). Without --tree-only, a state holding certificates without their
+keys is refused, naming the missing keys: gen never makes new keys for
+certificates it has.
+
 The tree is written beside the target and swapped in at once: a failed run
-leaves the previous tree as it was. With --check nothing is written: gen exits 1
+leaves the previous tree as it was; a tree that already is what the spec
+makes is left alone (gen says unchanged). The directory that holds the tree
+and the state directory (or the one that will hold it) must exist and be
+writable: gen checks them before it creates anything. With --check nothing is written: gen exits 1
 and lists every file that differs from what the spec and the state produce.
 
 A spec with a lockout (no admin reaches a role on SSH; etcd members cut from
@@ -59,7 +71,7 @@ each other, as audit reports them) writes nothing unless --allow-lockout.`,
 			if err := checkLockout(cmd.ErrOrStderr(), s, "gen writes nothing", allowLockout || check); err != nil {
 				return err
 			}
-			r, err := gen.Run(gen.Options{Spec: s, Out: out, State: state, Check: check, NewCA: newCA})
+			r, err := gen.Run(gen.Options{Spec: s, Out: out, State: state, Check: check, NewCA: newCA, TreeOnly: treeOnly})
 			w := cmd.OutOrStdout()
 			for _, ch := range r.StateChanges {
 				fmt.Fprintf(w, "state %s: %s\n", filepath.Join(state, filepath.FromSlash(ch.Path)), ch.What)
@@ -81,6 +93,9 @@ each other, as audit reports them) writes nothing unless --allow-lockout.`,
 				return genCheckReport(w, r, file, out, state)
 			case len(r.Members) == 0:
 				return nil
+			case treeOnly:
+				fmt.Fprintf(w, "final userdata not made (--tree-only): the state %s was only read, for its certificates\n", state)
+				return nil
 			}
 			for _, p := range r.UserdataWritten {
 				fmt.Fprintf(w, "state %s: wrote final userdata (secrets, mode 0600)\n", filepath.Join(state, filepath.FromSlash(p)))
@@ -97,6 +112,7 @@ each other, as audit reports them) writes nothing unless --allow-lockout.`,
 	c.Flags().StringVarP(&out, "out", "o", "out", "the output tree's directory")
 	c.Flags().StringVar(&state, "state", DefaultState, "the state directory: etcd CA, certificates, keys and final userdata")
 	c.Flags().BoolVar(&check, "check", false, "write nothing; exit 1 and list the files that are stale")
+	c.Flags().BoolVar(&treeOnly, "tree-only", false, "the public tree alone, from the state's certificates: no key is read, the state is not written, no final userdata is made")
 	c.Flags().BoolVar(&allowLockout, "allow-lockout", false, "write the tree even when the spec locks the operators out or splits etcd")
 	c.Flags().BoolVar(&newCA, "new-ca", false, "replace an output tree made with another etcd CA than the state's (the state was restored or recreated on purpose)")
 	return c
@@ -108,6 +124,13 @@ each other, as audit reports them) writes nothing unless --allow-lockout.`,
 func genCheckReport(w io.Writer, r *gen.Report, file, out, state string) error {
 	stale := gen.StaleReport(out, r.Stale)
 	stale.Merge(gen.StaleReport(state, r.StaleUserdata))
+	if len(r.KeysMissing) > 0 {
+		keys := make([]string, len(r.KeysMissing))
+		for i, k := range r.KeysMissing {
+			keys[i] = filepath.Join(state, filepath.FromSlash(k))
+		}
+		fmt.Fprintf(w, "note: the final userdata in %s was not checked: the state holds certificates without their keys (%s missing); the public tree was checked from the certificates\n", state, strings.Join(keys, ", "))
+	}
 	if stale.Empty() {
 		fmt.Fprintf(w, "%s is up to date (%d files)\n", out, len(r.Output.Tree.Files))
 		return nil

@@ -352,3 +352,35 @@ func TestGenUnchanged(t *testing.T) {
 		t.Errorf("the edited file was not replaced")
 	}
 }
+
+// TestGenKeylessState: with a copy of the state without its keys (the
+// fixture's certificates), gen --check checks the reviewed tree and says
+// that the final userdata was not; gen --tree-only writes the tree; gen
+// alone is refused naming the missing key files, and writes nothing.
+func TestGenKeylessState(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	state, out := filepath.Join(dir, "state"), filepath.Join(dir, "out")
+	if err := os.CopyFS(state, os.DirFS(filepath.Join(fixtures, "state", "dcos-packet"))); err != nil {
+		t.Fatal(err)
+	}
+	golden := filepath.Join(fixtures, "golden", "dcos-packet")
+	code, o, e := run("gen", fixture, "-o", golden, "--state", state, "--check")
+	if code != 0 || !strings.Contains(o, golden+" is up to date") || !strings.Contains(o, "note: the final userdata in "+state+" was not checked: the state holds certificates without their keys ("+filepath.Join(state, "etcd/clients/master.key")+", "+filepath.Join(state, "etcd/members/master-1.key")+" missing)") {
+		t.Errorf("gen --check with a key-less state: exit %d\n%s%s", code, o, e)
+	}
+	code, o, e = run("gen", fixture, "-o", out, "--state", state)
+	if code != 1 || !strings.Contains(e, "holds certificates without their private keys") || !strings.Contains(e, filepath.Join(state, "etcd/members/master-1.key")) || strings.Contains(e, "inconsistent") {
+		t.Errorf("gen with a key-less state: exit %d, want 1 naming the keys\n%s%s", code, o, e)
+	}
+	if _, err := os.Lstat(out); err == nil {
+		t.Error("the refused gen wrote the tree")
+	}
+	code, o, e = run("gen", fixture, "-o", out, "--state", state, "--tree-only")
+	if code != 0 || !strings.Contains(o, "wrote ") || !strings.Contains(o, "final userdata not made (--tree-only)") {
+		t.Errorf("gen --tree-only: exit %d\n%s%s", code, o, e)
+	}
+	if code, o, e = run("gen", fixture, "-o", out, "--state", state, "--check", "--tree-only"); code != 0 || strings.Contains(o, "note:") {
+		t.Errorf("gen --check --tree-only of the tree written: exit %d\n%s%s", code, o, e)
+	}
+}
