@@ -24,13 +24,19 @@ func prepareState(o Options, st *pki.State, r *Report) (withKeys bool, err error
 	if err != nil {
 		return false, fmt.Errorf("gen: state %s: %w", o.State, err)
 	}
-	if o.Check {
+	if o.Check && o.KeylessCheck {
 		r.KeysMissing = leaves
 		return len(leaves) == 0, nil
 	}
 	if len(leaves) > 0 {
 		err := st.NeedKeys(o.Spec.Cluster, r.Members)
+		if o.Check {
+			return false, fmt.Errorf("gen: state %s: %w", o.State, err)
+		}
 		return false, fmt.Errorf("gen: state %s: %w; nothing was written. To write the public tree alone from the certificates, pass --tree-only", o.State, err)
+	}
+	if o.Check {
+		return true, nil
 	}
 	if len(cas) > 0 {
 		// a CA key kept elsewhere: fine as long as nothing must be

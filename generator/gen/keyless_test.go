@@ -64,11 +64,16 @@ func TestRunKeyless(t *testing.T) {
 
 	// CI of a repository of trees: the reviewed tree is checked from the
 	// certificates alone
-	r, err := gen.Run(gen.Options{Spec: s, Out: golden, State: state, Check: true})
+	r, err := gen.Run(gen.Options{Spec: s, Out: golden, State: state, Check: true, KeylessCheck: true})
 	if err != nil || len(r.Stale) != 0 || len(r.StaleUserdata) != 0 || strings.Join(r.KeysMissing, " ") != strings.Join(wantMissing, " ") {
 		t.Fatalf("check of the golden tree with a key-less state: %v, stale %v %v, keys missing %v", err, r.Stale, r.StaleUserdata, r.KeysMissing)
 	}
 	unchanged("Check")
+	// what delivers the final userdata checks without KeylessCheck: the
+	// members' userdata would be the public one, without their keys
+	if _, err := gen.Run(gen.Options{Spec: s, Out: golden, State: state, Check: true}); !errors.Is(err, pki.ErrKeysMissing) {
+		t.Errorf("Check without KeylessCheck of a key-less state: %v, want ErrKeysMissing", err)
+	}
 
 	// the tree written again from the certificates is the golden tree
 	out := filepath.Join(dir, "out")

@@ -28,6 +28,12 @@ type Options struct {
 	// userdata is made (or, with Check, checked). A copy of the state
 	// without its keys serves.
 	TreeOnly bool
+	// KeylessCheck lets Check of a state that holds certificates without
+	// their keys (a copy without its keys) check the public tree alone
+	// (Report.KeysMissing names the keys) instead of failing; rampart gen
+	// --check sets it. What delivers the final userdata must not: it
+	// would find none to deliver.
+	KeylessCheck bool
 }
 
 // Report is what a run did or, with Check, found. A run that fails
