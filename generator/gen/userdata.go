@@ -53,8 +53,9 @@ func render(m *boot.Machine, target boot.Target, format string) ([]byte, error) 
 // a provider must hand it over: for kind "node", an etcd member by name;
 // for kind "role", every other member of the role (nodes and pools alike).
 // format is spec.OutputIgnition ("ignition": Ignition JSON) or
-// spec.OutputCloudConfig ("cloud-config": a #cloud-config document); either
-// may be asked for, whatever the spec's outputs say.
+// spec.OutputCloudConfig ("cloud-config": a #cloud-config document of the
+// spec's flavour); either may be asked for, whatever the spec's outputs
+// say, but cloud-config for Fedora CoreOS, which reads none.
 //
 // The bytes are those `rampart gen` writes: for an etcd member, and for a
 // role with etcd_client (the role's etcd client key), the userdata it
@@ -80,6 +81,9 @@ func ReplacementUserdata(s *spec.Spec, st *pki.State, node, format string) ([]by
 func userdata(s *spec.Spec, st *pki.State, kind, name, format string, joining bool) ([]byte, error) {
 	if _, ok := UserdataName[format]; !ok {
 		return nil, fmt.Errorf("userdata format %q: want %s or %s", format, spec.OutputIgnition, spec.OutputCloudConfig)
+	}
+	if format == spec.OutputCloudConfig && s.OS.Variant == "fcos" {
+		return nil, fmt.Errorf("userdata format %s: Fedora CoreOS reads no cloud-config (it runs neither cloud-init nor coreos-cloudinit); use %s", format, spec.OutputIgnition)
 	}
 	p := policy.Compile(s)
 	target := boot.Target{Variant: s.OS.Variant, Version: s.OS.Version}

@@ -14,7 +14,7 @@ import (
 )
 
 // TestFinalUserdata: FinalUserdata returns the bytes gen.Run wrote for
-// every member in every format; a role's userdata is its file of the tree;
+// every member in every format (fcos: Ignition; its cloud-config is refused); a role's userdata is its file of the tree;
 // a role that runs etcd has none, an empty state and an unknown format are
 // refused.
 func TestFinalUserdata(t *testing.T) {
@@ -29,7 +29,10 @@ func TestFinalUserdata(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, m := range etcd.Members(s) {
-		for _, format := range []string{spec.OutputIgnition, spec.OutputCloudConfig} {
+		if _, err := gen.FinalUserdata(s, pki.Open(state), "node", m.Name, spec.OutputCloudConfig); err == nil || !strings.Contains(err.Error(), "Fedora CoreOS reads no cloud-config") {
+			t.Errorf("FinalUserdata(node %s, cloud-config) of an fcos spec: %v, want a refusal", m.Name, err)
+		}
+		for _, format := range []string{spec.OutputIgnition} {
 			want, err := os.ReadFile(filepath.Join(state, gen.UserdataPath("node", m.Name, format)))
 			if err != nil {
 				t.Fatal(err)

@@ -141,10 +141,14 @@ func (d *decoder) build(root *yaml.Node, r *raw) *Spec {
 	}
 	d.buildKubernetes(s, root, r)
 
+	s.Users = r.users
 	d.buildRoles(s, r)
+	d.checkUsers(s, r)
 	d.buildMembers(s, r)
 	d.buildOverlays(s, r)
 	d.buildRules(s, r)
+	d.buildCloudConfig(s, r)
+	d.buildSnippets(s, r)
 
 	s.Accept = r.accept
 	s.Provider = r.provider
@@ -225,6 +229,7 @@ func (d *decoder) buildRoles(s *Spec, r *raw) {
 		if rr.etcdClient != nil {
 			role.EtcdClient = *rr.etcdClient
 		}
+		role.Users = rr.users
 		switch {
 		case rr.publicPos != nil:
 			role.Public, role.PublicPos, role.PublicOrigin = rr.public, *rr.publicPos, "roles."+rr.name+".public"

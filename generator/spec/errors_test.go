@@ -32,7 +32,7 @@ roles:
   web: {zone: public}
 `,
 		want: []string{
-			`t.yaml:3:1: unknown key "colour" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider, kubernetes, audit)`,
+			`t.yaml:3:1: unknown key "colour" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider, kubernetes, audit, users, snippets, cloud-config)`,
 		},
 		codes: []string{"spec.unknown-key"},
 	},
@@ -46,7 +46,7 @@ roles:
     foo: 1
 `,
 		want: []string{
-			`t.yaml:6:5: roles.web: unknown key "foo" (expected one of: zone, etcd, etcd_client, public, admin)`,
+			`t.yaml:6:5: roles.web: unknown key "foo" (expected one of: zone, etcd, etcd_client, public, admin, users)`,
 		},
 		codes: []string{"spec.unknown-key"},
 	},
@@ -1598,7 +1598,7 @@ firewall:
 		`t.yaml:2:33: os.version: Butane flatcar version "9.9.9" is not supported (supported: 1.0.0, 1.1.0)`,
 		`t.yaml:6:22: roles.web.public[1]: port 70000 in "70000/tcp" is out of range (1-65535)`,
 		`t.yaml:6:33: roles.web.public[2]: port 8080 needs a protocol: write 8080/tcp or 8080/udp`,
-		`t.yaml:7:23: roles.db: unknown key "colour" (expected one of: zone, etcd, etcd_client, public, admin)`,
+		`t.yaml:7:23: roles.db: unknown key "colour" (expected one of: zone, etcd, etcd_client, public, admin, users)`,
 		`t.yaml:10:11: nodes[0].role: role "cache" does not exist (roles: web, db)`,
 		`t.yaml:14:17: nodes[1].addresses[0]: "10.0.0.999" is not an IP address`,
 		`t.yaml:14:29: nodes[1].addresses[1]: 10.0.0.1 is also an address of node web-1 (line 9); a node's addresses are its own`,
@@ -1699,15 +1699,15 @@ func TestAliasBomb(t *testing.T) {
 		want       []string
 	}{
 		{"billion laughs", laughs.String(), []string{
-			`t.yaml:5:1: unknown key "lol" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider, kubernetes, audit)`,
-			`t.yaml:6:1: unknown key "lol2" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider, kubernetes, audit)`,
-			`t.yaml:7:1: unknown key "lol3" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider, kubernetes, audit)`,
-			`t.yaml:8:1: unknown key "lol4" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider, kubernetes, audit)`,
-			`t.yaml:9:1: unknown key "lol5" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider, kubernetes, audit)`,
-			`t.yaml:10:1: unknown key "lol6" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider, kubernetes, audit)`,
-			`t.yaml:11:1: unknown key "lol7" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider, kubernetes, audit)`,
-			`t.yaml:12:1: unknown key "lol8" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider, kubernetes, audit)`,
-			`t.yaml:13:1: unknown key "lol9" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider, kubernetes, audit)`,
+			`t.yaml:5:1: unknown key "lol" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider, kubernetes, audit, users, snippets, cloud-config)`,
+			`t.yaml:6:1: unknown key "lol2" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider, kubernetes, audit, users, snippets, cloud-config)`,
+			`t.yaml:7:1: unknown key "lol3" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider, kubernetes, audit, users, snippets, cloud-config)`,
+			`t.yaml:8:1: unknown key "lol4" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider, kubernetes, audit, users, snippets, cloud-config)`,
+			`t.yaml:9:1: unknown key "lol5" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider, kubernetes, audit, users, snippets, cloud-config)`,
+			`t.yaml:10:1: unknown key "lol6" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider, kubernetes, audit, users, snippets, cloud-config)`,
+			`t.yaml:11:1: unknown key "lol7" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider, kubernetes, audit, users, snippets, cloud-config)`,
+			`t.yaml:12:1: unknown key "lol8" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider, kubernetes, audit, users, snippets, cloud-config)`,
+			`t.yaml:13:1: unknown key "lol9" (expected one of: version, cluster, os, outputs, profile, admins, trusted, roles, nodes, pools, rules, overlays, etcd, firewall, provider, kubernetes, audit, users, snippets, cloud-config)`,
 			`t.yaml:14:9: aliases (*name) repeat more than 11220 values of this spec; write the repeated parts out instead`,
 		}},
 		{"quadratic rules", rules.String(), []string{

@@ -263,7 +263,7 @@ func TestDefaults(t *testing.T) {
 
 // TestSpecOverridesDefaults: every default gives way to what is written.
 func TestSpecOverridesDefaults(t *testing.T) {
-	s := mustParse(t, dcosZones+`os: {variant: fcos, version: 1.5.0}
+	s := mustParse(t, dcosZones+`os: {variant: flatcar, version: 1.0.0}
 outputs: [cloud-config, ignition]
 etcd: {client_port: 12379, peer_port: 12380, image: "quay.io/coreos/etcd:v3.5.17"}
 overlays:
@@ -282,7 +282,7 @@ firewall:
 		what      string
 		got, want any
 	}{
-		{"os", [2]string{s.OS.Variant, s.OS.Version}, [2]string{"fcos", "1.5.0"}},
+		{"os", [2]string{s.OS.Variant, s.OS.Version}, [2]string{"flatcar", "1.0.0"}},
 		{"os position", s.OS.Pos, spec.Pos{File: "t.yaml", Line: 4, Col: 1}},
 		{"outputs", s.Outputs, []string{"cloud-config", "ignition"}},
 		{"etcd", s.Etcd, spec.Etcd{ClientPort: 12379, PeerPort: 12380, Image: "quay.io/coreos/etcd:v3.5.17", ImagePos: spec.Pos{File: "t.yaml", Line: 6, Col: 53}}},

@@ -1,7 +1,9 @@
 // Package spec reads a rampart cluster spec (version 1): strict YAML decoding,
 // profile defaults and validation, every error carrying file:line:col.
 //
-// It knows YAML and nothing else; it produces plain Go values for the policy
+// It knows YAML, and Butane for the operator's snippets (read relative to
+// the spec's directory and translated by the butane library, their errors
+// at their own line and column); it produces plain Go values for the policy
 // compiler and the boot generators.
 package spec
 
@@ -39,6 +41,14 @@ type Spec struct {
 	// Accept is audit.accept: the audit findings the operator accepts,
 	// in spec order.
 	Accept []Acceptance
+	// Users are the login accounts of every machine, in spec order; a
+	// role's own are in Role.Users (UsersOf gives a machine's).
+	Users []User
+	// Snippets are the operator's Butane documents merged into the
+	// machines' Ignition configs (SnippetsOf gives a machine's).
+	Snippets Snippets
+	// CloudConfig is how the cloud-config output is written.
+	CloudConfig CloudConfig
 
 	// ProfilePos is where the profile was chosen (or the top of the file).
 	ProfilePos Pos
@@ -83,11 +93,14 @@ type Role struct {
 	// etcd client certificate and key, for agents that talk to etcd. An
 	// etcd member has them anyway.
 	EtcdClient bool
-	Public     []Port // open to the world
-	Admin      []Port // open to admins
-	Pos        Pos    // where the role was declared (profile line for profile roles)
-	PublicPos  Pos    // where the public list came from
-	AdminPos   Pos    // where the admin list came from
+	// Users are the role's own login accounts, added to the top-level
+	// ones on its machines (never a name the top-level list has).
+	Users     []User
+	Public    []Port // open to the world
+	Admin     []Port // open to admins
+	Pos       Pos    // where the role was declared (profile line for profile roles)
+	PublicPos Pos    // where the public list came from
+	AdminPos  Pos    // where the admin list came from
 	// Origin says who declared the role: "spec" or "profile <name>".
 	Origin       string
 	PublicOrigin string // where Public came from: "roles.<name>.public", "zone <zone> default" or "profile <name>"

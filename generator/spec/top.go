@@ -46,6 +46,11 @@ type raw struct {
 	accept                  []Acceptance // audit.accept
 	reach                   *string      // cluster.reach
 	reachPos                Pos
+	users                   []User // the top-level users
+	snippets                rawSnippets
+	snippetsGiven           bool
+	cloudConfig             CloudConfig
+	flavorNode              *yaml.Node // cloud-config.flavor's value
 }
 
 type rawRole struct {
@@ -61,6 +66,7 @@ type rawRole struct {
 	publicPos      *Pos
 	admin          []Port
 	adminPos       *Pos
+	users          []User
 }
 
 var (
@@ -274,6 +280,17 @@ func (d *decoder) top(root *yaml.Node, r *raw) {
 		field{"provider", func(k, v *yaml.Node) { d.provider(k, v, &r.provider) }},
 		field{"kubernetes", func(k, v *yaml.Node) { d.kubernetes(k, v, &r.kubernetes) }},
 		field{"audit", func(k, v *yaml.Node) { r.accept = d.acceptances(v) }},
+		field{"users", func(k, v *yaml.Node) { r.users = d.users(v, report.At("users")) }},
+		field{"snippets", func(k, v *yaml.Node) { d.snippets(v, r) }},
+		field{"cloud-config", func(k, v *yaml.Node) {
+			r.cloudConfig.Pos = d.pos(k)
+			d.mapping(v, report.At("cloud-config"),
+				field{"flavor", func(_, v *yaml.Node) {
+					r.flavorNode = v
+					r.cloudConfig.Flavor, _ = d.oneOf(v, report.At("cloud-config", "flavor"), FlavorCloudInit, FlavorCoreOS)
+				}},
+			)
+		}},
 	)
 }
 
@@ -410,6 +427,7 @@ func (d *decoder) roles(n *yaml.Node, r *raw) {
 				rr.adminPos = &p
 				rr.admin = d.ports(v, join(path, "admin"))
 			}},
+			field{"users", func(k, v *yaml.Node) { rr.users = d.users(v, join(path, "users")) }},
 		)
 	})
 }
