@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"text/template"
@@ -65,7 +66,27 @@ type Machine struct {
 	// of this rendering; the documents name them (path and mode) in a
 	// comment. The final userdata has them in Files instead.
 	Withheld []File
+	Users    []User // login accounts, in the order given
+	// Flavor is the cloud-config's: FlavorCloudInit or FlavorCoreOS.
+	Flavor string
+	// Snippets are the operator's Ignition configs merged, in order, into
+	// the machine's (MergeSnippets); they never write what the machine
+	// writes (CheckSnippets).
+	Snippets []Snippet
 }
+
+// User is a login account of the machine.
+type User struct {
+	Name              string   // login name
+	SSHAuthorizedKeys []string // authorized_keys lines
+	Groups            []string // supplementary groups; they must exist on the image
+}
+
+// Flavours of cloud-config.
+const (
+	FlavorCloudInit = "cloud-init" // cloud-init: write_files, packages, runcmd
+	FlavorCoreOS    = "coreos"     // Flatcar's coreos-cloudinit: write_files, coreos.units
+)
 
 // UnitDir is where Ignition and cloud-init write units.
 const UnitDir = "/etc/systemd/system"
@@ -92,6 +113,7 @@ var IgnitionVersion = map[Target]string{
 
 var tmpl = template.Must(template.New("").Option("missingkey=error").Funcs(template.FuncMap{
 	"block_scalar": blockScalar,
+	"yaml_string":  yamlString,
 }).ParseFS(templates.FS, "*.tmpl"))
 
 var unitTmpl = template.Must(template.New("").Option("missingkey=error").ParseFS(units.FS, "*.tmpl"))
@@ -152,6 +174,12 @@ func blockScalar(indent int, contents string) string {
 	return b.String()
 }
 
+// yamlString renders s as a YAML double-quoted scalar (a JSON string).
+func yamlString(s string) string {
+	q, _ := json.Marshal(s)
+	return string(q)
+}
+
 func plainText(s string) bool {
 	for _, r := range s {
 		if r == '\n' || r == '\t' {
@@ -171,7 +199,7 @@ func Butane(m *Machine, t Target) (string, error) {
 	return RenderTemplate("butane.yaml.tmpl", map[string]any{
 		"Kind": m.Kind, "Name": m.Name, "Cluster": m.Cluster,
 		"Variant": t.Variant, "Version": t.Version,
-		"Files": m.Files, "Units": m.Units, "Withheld": m.Withheld,
+		"Files": m.Files, "Units": m.Units, "Withheld": m.Withheld, "Users": m.Users,
 	})
 }
 
@@ -213,14 +241,30 @@ func Ignition(butaneDoc string, t Target) ([]byte, error) {
 	return out, nil
 }
 
-// CloudConfig renders the machine's #cloud-config.
+// CloudConfig renders the machine's #cloud-config in its flavour: for
+// cloud-init, every file and unit in write_files, the packages, and runcmd
+// enabling and starting the enabled units; for coreos-cloudinit, the files
+// in write_files and the units, drop-ins included, in coreos.units, each
+// enabled unit with enable: true and command: start.
 func CloudConfig(m *Machine) (string, error) {
-	files := append([]File(nil), m.Files...)
-	files = append(files, unitFiles(m)...)
-	return RenderTemplate("cloud-config.yaml.tmpl", map[string]any{
-		"Kind": m.Kind, "Name": m.Name, "Cluster": m.Cluster, "Hostname": m.Hostname,
-		"Packages": m.Packages, "Files": files, "Units": m.Units, "Withheld": m.Withheld,
-	})
+	if len(m.Snippets) > 0 {
+		return "", fmt.Errorf("snippets are Ignition configs; a cloud-config cannot carry them")
+	}
+	switch m.Flavor {
+	case FlavorCoreOS:
+		return RenderTemplate("coreos-cloud-config.yaml.tmpl", map[string]any{
+			"Kind": m.Kind, "Name": m.Name, "Cluster": m.Cluster, "Hostname": m.Hostname,
+			"Files": m.Files, "Units": m.Units, "Withheld": m.Withheld, "Users": m.Users,
+		})
+	case FlavorCloudInit, "":
+		files := append([]File(nil), m.Files...)
+		files = append(files, unitFiles(m)...)
+		return RenderTemplate("cloud-config.yaml.tmpl", map[string]any{
+			"Kind": m.Kind, "Name": m.Name, "Cluster": m.Cluster, "Hostname": m.Hostname,
+			"Packages": m.Packages, "Files": files, "Units": m.Units, "Withheld": m.Withheld, "Users": m.Users,
+		})
+	}
+	return "", fmt.Errorf("cloud-config flavor %q: want %s or %s", m.Flavor, FlavorCloudInit, FlavorCoreOS)
 }
 
 // unitFiles are the files of the machine's units as they land: each unit
@@ -239,11 +283,30 @@ func unitFiles(m *Machine) []File {
 }
 
 // Rootfs lists every file the machine's Ignition config writes, as it lands:
-// the files, the units and the preset file that enables them, sorted by path.
+// the files, the units and the preset file that enables them, and what the
+// snippets write that can be shown (snippetRootfs), sorted by path. It
+// expects CheckSnippets to have passed: a snippet's file that cannot be
+// decoded is left out here, and CheckSnippets reports it.
 func Rootfs(m *Machine) []File {
+	own := rootfsWith(m, nil, nil)
+	if len(m.Snippets) == 0 {
+		return own
+	}
+	extra, enabled, err := snippetRootfs(m)
+	if err != nil {
+		return own
+	}
+	return rootfsWith(m, extra, enabled)
+}
+
+// rootfs is Rootfs of the machine's own files and units, without snippets.
+func rootfs(m *Machine) []File { return rootfsWith(m, nil, nil) }
+
+func rootfsWith(m *Machine, extra []File, extraEnabled []string) []File {
 	out := append([]File(nil), m.Files...)
 	out = append(out, unitFiles(m)...)
-	var enabled []string
+	out = append(out, extra...)
+	enabled := append([]string(nil), extraEnabled...)
 	for _, u := range m.Units {
 		if u.Enabled {
 			enabled = append(enabled, u.Name)
@@ -251,6 +314,7 @@ func Rootfs(m *Machine) []File {
 	}
 	if len(enabled) > 0 {
 		sort.Strings(enabled)
+		enabled = slices.Compact(enabled)
 		var b strings.Builder
 		for _, name := range enabled {
 			b.WriteString("enable " + name + "\n")

@@ -2,13 +2,10 @@ package gen
 
 import (
 	"bytes"
-	"compress/gzip"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/url"
-	"strings"
+
+	"github.com/rampart-cluster/rampart/generator/boot"
 )
 
 // pemKeyMarker is how the header line of every PEM private key ends,
@@ -75,7 +72,7 @@ func IgnitionContents(data []byte) ([][]byte, error) {
 			if r.Source == nil {
 				continue
 			}
-			b, err := decodeDataURL(*r.Source, r.Compression)
+			b, err := boot.DecodeDataURL(*r.Source, r.Compression)
 			if err != nil {
 				if first == nil {
 					first = fmt.Errorf("%s: %w", f.Path, err)
@@ -92,36 +89,4 @@ func IgnitionContents(data []byte) ([][]byte, error) {
 		}
 	}
 	return out, first
-}
-
-// decodeDataURL returns the payload of an Ignition data URL.
-func decodeDataURL(source, compression string) ([]byte, error) {
-	src, ok := strings.CutPrefix(source, "data:")
-	if !ok {
-		return nil, fmt.Errorf("source %.40q is not a data URL", source)
-	}
-	meta, payload, _ := strings.Cut(src, ",")
-	var b []byte
-	if strings.HasSuffix(meta, ";base64") {
-		var err error
-		if b, err = base64.StdEncoding.DecodeString(payload); err != nil {
-			return nil, err
-		}
-	} else {
-		s, err := url.PathUnescape(payload)
-		if err != nil {
-			return nil, err
-		}
-		b = []byte(s)
-	}
-	if compression == "gzip" {
-		zr, err := gzip.NewReader(bytes.NewReader(b))
-		if err != nil {
-			return nil, err
-		}
-		if b, err = io.ReadAll(io.LimitReader(zr, 64<<20)); err != nil {
-			return nil, err
-		}
-	}
-	return b, nil
 }
