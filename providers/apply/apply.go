@@ -67,10 +67,10 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	j := newJudge(o.Spec)
-	os := node{Script: gen.ScriptPath[o.Spec.OS.Variant], Unit: gen.FirewallUnit, FWDir: gen.FirewallDir}
+	paths := node{Script: gen.ScriptPath[o.Spec.OS.Variant], Unit: gen.FirewallUnit, FWDir: gen.FirewallDir}
 	runs := make([]*nodeRun, len(targets))
 	for i, t := range targets {
-		runs[i] = &nodeRun{o: &o, t: t, os: os, judge: j, res: NodeResult{Node: t.Node.Name, Role: t.Node.Role, Address: t.Address}}
+		runs[i] = &nodeRun{o: &o, t: t, os: paths, judge: j, res: NodeResult{Node: t.Node.Name, Role: t.Node.Role, Address: t.Address}}
 	}
 	defer func() {
 		for _, r := range runs {
