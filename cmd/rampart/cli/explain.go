@@ -4,26 +4,41 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
-	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/rampart-cluster/rampart/generator/policy"
-	"github.com/rampart-cluster/rampart/generator/policy/ranges"
 	"github.com/rampart-cluster/rampart/generator/spec"
 )
 
-// explanation is what `explain -o json` prints.
+// explanation is what `explain -o json` prints: the question, its
+// answers and, for scripts that ask about one source and one port, the
+// one answer's verdict and rule at the top.
 type explanation struct {
+	// Verdict is the verdict of every answer, or MIXED when they differ.
+	Verdict string `json:"verdict"`
+	From    string `json:"from"`
+	To      string `json:"to"`
+	Role    string `json:"role"`
+	Port    string `json:"port"`
+	// Rule, Default and Note are those of the answer when there is one;
+	// with several, each answer has its own.
+	Rule    *ruleJSON    `json:"rule"` // null when the default decides
+	Default *ruleJSON    `json:"default,omitempty"`
+	Note    string       `json:"note,omitempty"` // e.g. the node has no address of the source's family
+	Answers []answerJSON `json:"answers"`
+}
+
+// answerJSON is one distinct verdict: the sources and the ports it
+// decides, and the rule (or the default) that decides it.
+type answerJSON struct {
 	Verdict string    `json:"verdict"`
-	From    string    `json:"from"`
-	To      string    `json:"to"`
-	Role    string    `json:"role"`
-	Port    string    `json:"port"`
-	Rule    *ruleJSON `json:"rule"` // null when the default decides
+	Sources []string  `json:"sources"` // "10.0.0.1", "node m1", "pool of agent (10.0.16.0/20)", or the whole --from
+	Ports   []string  `json:"ports"`   // "8000-8079/tcp", or the protocol ("icmp")
+	Rule    *ruleJSON `json:"rule"`    // null when the default decides
 	Default *ruleJSON `json:"default,omitempty"`
-	Note    string    `json:"note,omitempty"` // e.g. the node has no address of the source's family
+	Note    string    `json:"note,omitempty"`
 }
 
 type ruleJSON struct {
@@ -41,13 +56,22 @@ func provJSON(p policy.Provenance) *ruleJSON {
 func newExplain() *cobra.Command {
 	var file, from, to, port, output string
 	c := &cobra.Command{
-		Use:   "explain [-f] cluster.yaml --from ADDR --to NODE|ROLE|ADDR --port PORT/PROTO [-o json]",
+		Use:   "explain [-f] cluster.yaml --from NODE|ROLE|OVERLAY|ADDR|CIDR --to NODE|ROLE|ADDR --port PORT[-PORT]/PROTO [-o json]",
 		Short: "Say whether a new connection is accepted, and which rule of the spec decides it",
 		Long: `explain evaluates the compiled policy (not a kernel) for a new connection from
-ADDR to NODE (a node's name, a role's name for members known only by range, or
-an address of a node or of a pool) on PORT/PROTO (80/tcp, 53/udp, or icmp for an echo request), and prints the
-verdict (ACCEPT, DROP or REJECT) with the rule that decides it and the line of
-the spec that made that rule.`,
+a source to NODE (a node's name, a role's name for members known only by
+range, or an address of a node or of a pool) on PORT/PROTO (80/tcp, 53/udp,
+8000-8100/tcp, or icmp for an echo request, ipip, esp, gre, vrrp,
+proto/NUMBER, as a port list of the spec writes them), and prints the verdict
+(ACCEPT, DROP or REJECT) with the rule that decides it and the line of the
+spec that made that rule.
+
+The source (--from) is an address, a range (CIDR), a node's name (its
+addresses), a role's name (every address of its nodes and pools) or an
+overlay's name (its network). When the sources or the ports of the question
+do not all get the same answer, explain prints one answer per distinct
+verdict and rule, naming the sources (a node, a pool, an address) and the
+sub-ranges of the ports it decides.`,
 		Args: specArg(&file),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "text" && output != "json" {
@@ -55,18 +79,13 @@ the spec that made that rule.`,
 			}
 			switch {
 			case from == "":
-				return usageError("--from is required: the source address")
+				return usageError("--from is required: an address, a range, a node, a role or an overlay")
 			case to == "":
 				return usageError("--to is required: a node, a role or an address of the cluster")
 			case port == "":
-				return usageError("--port is required: PORT/tcp, PORT/udp, PORT/sctp, icmp, ipip, esp, gre, vrrp or proto/NUMBER")
+				return usageError("--port is required: PORT/tcp, PORT/udp, PORT/sctp (or a range FROM-TO/PROTO), icmp, ipip, esp, gre, vrrp or proto/NUMBER")
 			}
-			addr, err := netip.ParseAddr(from)
-			if err != nil {
-				return usageError("--from %q is not an IP address", from)
-			}
-			addr = addr.Unmap()
-			proto, num, err := parsePort(port)
+			q, err := spec.ParsePort(port)
 			if err != nil {
 				return usageError("--port: %v", err)
 			}
@@ -75,44 +94,64 @@ the spec that made that rule.`,
 				return err
 			}
 			p := policy.Compile(s)
+			src, err := sourceOf(p, from)
+			if err != nil {
+				return usageError("--from: %v", err)
+			}
 			role, node, err := destination(p, to)
 			if err != nil {
 				return usageError("--to: %v", err)
 			}
-			d := p.Explain(policy.Query{From: addr, Role: role, Proto: proto, Port: num})
-			note := ""
-			if node != nil && !hasFamily(node.Addresses, addr) {
-				note = fmt.Sprintf("node %s has no %s address: no such connection can reach it", node.Name, map[bool]string{true: "IPv4", false: "IPv6"}[addr.Is4()])
+			as := answers(p, src, role, node, q)
+			note := func(a *answer) string {
+				if !a.noFamily {
+					return ""
+				}
+				return fmt.Sprintf("node %s has no %s address: no such connection can reach it", node.Name, map[bool]string{true: "IPv4", false: "IPv6"}[a.parts[0].prefix.Addr().Is4()])
 			}
 			if output == "json" {
-				e := explanation{Verdict: string(d.Verdict), From: addr.String(), To: to, Role: role, Port: port, Note: note}
-				if d.Rule != nil {
-					e.Rule = provJSON(d.Prov)
-				} else {
-					e.Default = provJSON(d.Prov)
+				e := explanation{From: src.what, To: to, Role: role, Port: port}
+				for _, a := range as {
+					aj := answerJSON{Verdict: string(a.seg.Verdict), Sources: a.sources(src, as), Ports: a.portsText(q), Note: note(a)}
+					if a.seg.Rule != nil {
+						aj.Rule = provJSON(a.seg.Prov)
+					} else {
+						aj.Default = provJSON(a.seg.Prov)
+					}
+					if e.Verdict == "" || e.Verdict == aj.Verdict {
+						e.Verdict = aj.Verdict
+					} else {
+						e.Verdict = "MIXED"
+					}
+					e.Answers = append(e.Answers, aj)
+				}
+				if len(e.Answers) == 1 {
+					e.Rule, e.Default, e.Note = e.Answers[0].Rule, e.Answers[0].Default, e.Answers[0].Note
 				}
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
 				return enc.Encode(e)
 			}
 			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "%s  %s -> %s (role %s) %s\n", d.Verdict, addr, to, role, port)
-			if d.Rule != nil {
-				fmt.Fprintf(w, "  rule:  %s\n", d.Prov.What)
-			} else {
-				fmt.Fprintf(w, "  no rule accepts it: %s\n", d.Prov.What)
-			}
-			fmt.Fprintf(w, "  from:  %s at %s\n", d.Prov.Origin, d.Prov.Pos)
-			if note != "" {
-				fmt.Fprintf(w, "  note:  %s\n", note)
+			for _, a := range as {
+				fmt.Fprintf(w, "%s  %s -> %s (role %s) %s\n", a.seg.Verdict, strings.Join(a.sources(src, as), ", "), to, role, strings.Join(a.portsText(q), ", "))
+				if a.seg.Rule != nil {
+					fmt.Fprintf(w, "  rule:  %s\n", a.seg.Prov.What)
+				} else {
+					fmt.Fprintf(w, "  no rule accepts it: %s\n", a.seg.Prov.What)
+				}
+				fmt.Fprintf(w, "  from:  %s at %s\n", a.seg.Prov.Origin, a.seg.Prov.Pos)
+				if n := note(a); n != "" {
+					fmt.Fprintf(w, "  note:  %s\n", n)
+				}
 			}
 			return nil
 		},
 	}
 	c.Flags().StringVarP(&file, "file", "f", "", "the cluster spec (required)")
-	c.Flags().StringVar(&from, "from", "", "source address (required)")
+	c.Flags().StringVar(&from, "from", "", "source: an address, a range (CIDR), a node, a role or an overlay (required)")
 	c.Flags().StringVar(&to, "to", "", "destination: a node, a role, or an address of a node or pool (required)")
-	c.Flags().StringVar(&port, "port", "", "PORT/PROTO (tcp, udp, sctp), e.g. 8080/tcp, or icmp, ipip, esp, gre, vrrp, proto/NUMBER (required)")
+	c.Flags().StringVar(&port, "port", "", "PORT/PROTO or FROM-TO/PROTO (tcp, udp, sctp), e.g. 8080/tcp or 8000-8100/tcp, or icmp, ipip, esp, gre, vrrp, proto/NUMBER (required)")
 	formatFlags(c, &output, "text", "text or json")
 	return c
 }
@@ -145,31 +184,4 @@ func hasFamily(addrs []netip.Addr, a netip.Addr) bool {
 		}
 	}
 	return false
-}
-
-// parsePort reads 8080/tcp, 53/udp, 3868/sctp, icmp, a protocol by name
-// (ipip, esp, gre, vrrp) or proto/NUMBER.
-func parsePort(s string) (policy.Protocol, uint16, error) {
-	if s == string(policy.ICMP) {
-		return policy.ICMP, 0, nil
-	}
-	if n, ok := spec.NamedProtocols[s]; ok {
-		return spec.ProtocolNumber(n), 0, nil
-	}
-	if num, ok := strings.CutPrefix(s, "proto/"); ok {
-		n, err := strconv.Atoi(num)
-		if err != nil || n < 0 || n > 255 || !policy.OtherNumbers().Contains(uint16(n)) {
-			return "", 0, fmt.Errorf("%q: proto/NUMBER takes an IP protocol number from 0 to 255 other than tcp (6), udp (17), sctp (132), icmp (1) and icmpv6 (58), which have their own form", s)
-		}
-		return spec.ProtocolNumber(uint8(n)), 0, nil
-	}
-	num, proto, ok := strings.Cut(s, "/")
-	if !ok || !policy.HasPorts(policy.Protocol(proto)) {
-		return "", 0, fmt.Errorf("%q is not PORT/tcp, PORT/udp, PORT/sctp, icmp, ipip, esp, gre, vrrp or proto/NUMBER", s)
-	}
-	n, ok := ranges.ParsePort(num)
-	if !ok {
-		return "", 0, fmt.Errorf("%q: the port must be a number from 0 to %d", s, ranges.MaxPort)
-	}
-	return policy.Protocol(proto), n, nil
 }
