@@ -3,6 +3,8 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -13,6 +15,8 @@ import (
 
 	"github.com/rampart-cluster/rampart/generator/etcd"
 	"github.com/rampart-cluster/rampart/generator/pki"
+	"github.com/rampart-cluster/rampart/providers/apply"
+	"github.com/rampart-cluster/rampart/providers/rollout"
 )
 
 // ExpiryWarning is how close to its end a certificate makes `certs list`
@@ -24,20 +28,23 @@ var now = time.Now
 
 func newCerts() *cobra.Command {
 	c := &cobra.Command{
-		Use:   "certs list|rotate|renew",
+		Use:   "certs list|rotate|renew|rollout",
 		Short: "List the etcd certificates of the state directory, rotate or renew them",
 		Long: `certs works on the etcd certificates of the state directory (--state, default
 state/): the CA, each member's server and peer certificate, and one client
 certificate per role (etcd/clients/<role>.crt, CN <cluster>-<role>-client) for
 the etcd roles and the roles with etcd_client. list shows each certificate
-with its subject, SANs, end of validity and days left; rotate replaces them,
-renew reissues those near their end from the same CA; both on demand only.`,
+with its subject, SANs, end of validity and days left, and the rollout in
+progress; rotate replaces them (rotate --ca begins a rolling CA rotation),
+renew reissues those near their end from the same CA; both on demand only.
+rollout brings what rotate and renew made to the running members and
+clients over SSH, restarting etcd one member at a time.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return usageError("certs needs a subcommand: list, rotate or renew\nSee '%s --help'.", cmd.CommandPath())
+			return usageError("certs needs a subcommand: list, rotate, renew or rollout\nSee '%s --help'.", cmd.CommandPath())
 		},
 	}
-	c.AddCommand(newCertsList(), newCertsRotate(), newCertsRenew())
+	c.AddCommand(newCertsList(), newCertsRotate(), newCertsRenew(), newCertsRollout())
 	return c
 }
 
@@ -77,6 +84,9 @@ func newCertsList() *cobra.Command {
 					fmt.Fprintf(cmd.OutOrStdout(), "note: %s is the one client certificate of a state made before client certificates were per role: no machine gets it any more, but etcd accepts it until it expires or the CA is replaced; rampart certs rotate removes it and its key (--ca also makes the members refuse it)\n", filepath.Join(state, filepath.FromSlash(c.Path)))
 				}
 			}
+			if err := writeRolloutState(cmd.OutOrStdout(), pki.Open(state), state); err != nil {
+				return &exitError{code: ExitInvalid, err: fmt.Errorf("certs list: %w", err)}
+			}
 			if len(expiring) > 0 {
 				return &exitError{code: ExitInvalid, err: fmt.Errorf("certs list: %d certificate(s) expire within %d days: %v; rampart certs renew -f cluster.yaml --state %s reissues them from the same CA (rampart certs rotate --ca when the CA itself ends)", len(expiring), int(ExpiryWarning.Hours()/24), expiring, state)}
 			}
@@ -89,22 +99,29 @@ func newCertsList() *cobra.Command {
 
 func newCertsRotate() *cobra.Command {
 	var file, state string
-	var ca bool
+	var ca, atOnce bool
 	var clients []string
 	c := &cobra.Command{
-		Use:   "rotate -f cluster.yaml [--state state] [--ca | --client ROLE...]",
-		Short: "Replace the member and client keys and certificates (with --ca, the CA and everything under it; with --client, one role's client pair)",
+		Use:   "rotate -f cluster.yaml [--state state] [--ca [--at-once] | --client ROLE...]",
+		Short: "Replace the member and client keys and certificates (with --ca, begin a rolling rotation of the CA; with --client, one role's client pair)",
 		Long: `rotate gives every etcd member of the spec and every client role (each etcd
 role, each role with etcd_client) a new key and a new certificate from the
-existing CA; with --ca it first replaces the CA itself. With --client ROLE
-(repeatable) only those roles' client pairs are replaced, for a role whose
-client key may have leaked: the other roles and the members keep theirs. It is
-never done unless asked. Afterwards run rampart gen to write the new output
-tree and userdata, and bring them to the machines concerned: with --ca, the
-members trust only the new CA once they restart, so every member needs its new
-userdata before the first one restarts. rotate --ca records the replaced CA's
-fingerprint in STATE/etcd/ca.replaced, so that gen replaces the output trees it
-made (gen refuses a tree made with a CA it does not know).
+existing CA. With --client ROLE (repeatable) only those roles' client pairs
+are replaced, for a role whose client key may have leaked: the other roles and
+the members keep theirs. It is never done unless asked. rampart certs rollout
+then brings the new certificates to the running members and clients.
+
+With --ca it begins a rolling CA rotation: a new CA is made
+(STATE/etcd/ca.next.crt) and STATE/etcd/rollout.json records phase trust.
+rampart certs rollout carries it out without downtime: (a) every member and
+client trusts a bundle of both CAs, (b) they get certificates of the new CA,
+(c) the old CA leaves the bundle; members restart one at a time. The replaced
+CA's fingerprint goes to STATE/etcd/ca.replaced in phase (b), so that gen
+replaces the output trees it made. --ca --at-once replaces the CA and
+everything under it at once instead (the old behaviour): the members then
+trust only the new CA once they restart, so every member needs its new
+userdata before the first one restarts, and the cluster is down until a
+majority runs it: for a CA whose key leaked, or a cluster not running yet.
 
 A rotated certificate is not revoked: etcd accepts any unexpired certificate of
 its CA, so the old pair stays usable until it expires; only --ca ends that (the
@@ -116,6 +133,9 @@ made before client certificates were per role, which no machine gets any more.`,
 			if ca && len(clients) > 0 {
 				return usageError("certs rotate: --ca replaces everything, --client only some roles' client pairs: give one of them")
 			}
+			if atOnce && !ca {
+				return usageError("certs rotate: --at-once goes with --ca")
+			}
 			s, err := loadSpec(file)
 			if err != nil {
 				return err
@@ -125,9 +145,12 @@ made before client certificates were per role, which no machine gets any more.`,
 				return &exitError{code: ExitInvalid, err: fmt.Errorf("certs rotate: %s has no etcd members (no role with etcd: true)", file)}
 			}
 			var changes []pki.Change
-			if len(clients) > 0 {
+			switch {
+			case len(clients) > 0:
 				changes, err = pki.Open(state).RotateClients(s.Cluster, members, clients)
-			} else {
+			case ca && !atOnce:
+				changes, err = pki.Open(state).StartRotation(s.Cluster, members)
+			default:
 				changes, err = pki.Open(state).Rotate(s.Cluster, members, ca)
 			}
 			if err != nil {
@@ -137,17 +160,23 @@ made before client certificates were per role, which no machine gets any more.`,
 			for _, ch := range changes {
 				fmt.Fprintf(w, "state %s: %s\n", filepath.Join(state, filepath.FromSlash(ch.Path)), ch.What)
 			}
-			to := "the members and the etcd client roles' machines"
-			if len(clients) > 0 {
-				to = "the machines of role(s) " + strings.Join(clients, ", ")
+			switch {
+			case ca && atOnce:
+				fmt.Fprintf(w, "next: rampart gen -f %s --state %s, then bring the new userdata to every member before the first one restarts (they trust only the new CA then), and to the etcd client roles' machines\n", file, state)
+			case ca:
+				fmt.Fprintf(w, "next: rampart certs rollout -f %s --state %s carries out the rotation phase by phase; rampart gen after it (or between phases) writes the tree and userdata of the phase the state is in\n", file, state)
+			case len(clients) > 0:
+				fmt.Fprintf(w, "next: rampart certs rollout -f %s --state %s brings them to the machines of role(s) %s, and rampart gen writes the new tree and userdata\n", file, state, strings.Join(clients, ", "))
+			default:
+				fmt.Fprintf(w, "next: rampart certs rollout -f %s --state %s brings them to the members and the etcd client roles' machines (etcd restarted one member at a time), and rampart gen writes the new tree and userdata\n", file, state)
 			}
-			fmt.Fprintf(w, "next: rampart gen -f %s --state %s, then bring the new userdata to %s\n", file, state, to)
 			return nil
 		},
 	}
 	c.Flags().StringVarP(&file, "file", "f", "", "the cluster spec (required)")
 	c.Flags().StringVar(&state, "state", DefaultState, "the state directory")
-	c.Flags().BoolVar(&ca, "ca", false, "replace the CA too, and everything under it")
+	c.Flags().BoolVar(&ca, "ca", false, "begin a rolling rotation of the CA (rampart certs rollout carries it out)")
+	c.Flags().BoolVar(&atOnce, "at-once", false, "with --ca: replace the CA and everything under it at once (no overlap: downtime)")
 	c.Flags().StringArrayVar(&clients, "client", nil, "replace only this role's client key and certificate (repeatable)")
 	return c
 }
@@ -162,9 +191,10 @@ func newCertsRenew() *cobra.Command {
 within --within (default 30d, as certs list warns) from the same CA, with the
 same key unless --new-keys; the others are left alone, so a second run does
 nothing. A CA that ends within the window is refused: rampart certs rotate
---ca replaces it. Afterwards run rampart gen and bring the new userdata to
-the machines concerned (rampart apply); etcd reads its certificates when it
-starts, so each member needs a restart, one at a time.`,
+--ca replaces it. The state records that the renewed certificates are to be
+delivered (STATE/etcd/rollout.json); rampart certs rollout brings them to the
+running members and clients and restarts etcd one member at a time, and
+rampart gen writes the new tree and userdata.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			window, err := parseDays(within)
@@ -193,7 +223,7 @@ starts, so each member needs a restart, one at a time.`,
 			for _, ch := range changes {
 				fmt.Fprintf(w, "state %s: %s\n", filepath.Join(state, filepath.FromSlash(ch.Path)), ch.What)
 			}
-			fmt.Fprintf(w, "next: rampart gen -f %s --state %s, then bring the new userdata to the machines concerned and restart etcd on the members one at a time\n", file, state)
+			fmt.Fprintf(w, "next: rampart certs rollout -f %s --state %s brings them to the running members and clients (etcd restarted one member at a time), and rampart gen writes the new tree and userdata\n", file, state)
 			return nil
 		},
 	}
@@ -218,4 +248,107 @@ func parseDays(s string) (time.Duration, error) {
 		return 0, fmt.Errorf("want days (30d) or a duration (720h)")
 	}
 	return d, nil
+}
+
+// writeRolloutState prints the rollout the state records, if any: its
+// phase, the members done, and the command that carries it on.
+func writeRolloutState(w io.Writer, st *pki.State, dir string) error {
+	r, err := st.Rollout()
+	if err != nil || r == nil {
+		return err
+	}
+	done := "none"
+	if len(r.Done) > 0 {
+		done = strings.Join(r.Done, ", ")
+	}
+	kind := "delivery of renewed certificates"
+	if r.Phase.Rotating() {
+		kind = "rolling CA rotation"
+	}
+	fmt.Fprintf(w, "rollout: %s in phase %s %s since %s; members done: %s; rampart certs rollout -f cluster.yaml --state %s carries it on\n",
+		kind, r.Phase, r.Phase.Describe(), r.Since.UTC().Format(time.RFC3339), done, dir)
+	return nil
+}
+
+func newCertsRollout() *cobra.Command {
+	var file, state, user, key, known, stopAfter string
+	var port int
+	var wait time.Duration
+	c := &cobra.Command{
+		Use:   "rollout -f cluster.yaml [--state state] [-l USER] [-i KEY] [--known-hosts FILE] [--port 22] [--wait 2m] [--stop-after trust|leaves]",
+		Short: "Bring rotated or renewed certificates to the running etcd members and clients, restarting etcd one member at a time",
+		Long: `rollout carries out what the state records in STATE/etcd/rollout.json:
+a rolling CA rotation begun by certs rotate --ca, phase by phase (trust: every
+member and client trusts the old and the new CA; leaves: they get
+certificates of the new CA; retire: the old CA leaves the bundle), or the
+delivery of certificates certs renew or certs rotate reissued.
+
+In each phase the machines of the etcd client roles get their files first
+(CA bundle, client certificate and key), then each member not yet done, one at
+a time: the cluster must be healthy with every member (GET /health over TLS
+with the state's client certificate), the files are written over SSH (each
+atomically, the previous one kept as FILE.rampart-prev), the leadership is
+handed off if the member leads, etcd is restarted (systemctl restart
+etcd-member.service, with sudo -n when the user is not root), and the rollout
+waits, up to --wait, until every member is healthy again; the state records
+the member done. A member that does not come back stops the rollout there,
+with nothing else restarted, and the message says how to resume (run rollout
+again) or undo. A member that presents a certificate of a CA the state does
+not hold stops the rollout before anything is delivered.
+
+SSH as rampart apply: the key of -i and the agent at SSH_AUTH_SOCK, host keys
+checked against --known-hosts, never trusted on first use, user -l (default
+core), each node at its ssh field, else its first address. Programs on the
+client machines that read the certificates only when they start must be
+restarted by you before the next phase (etcdctl reads them each time).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := loadSpec(file)
+			if err != nil {
+				return err
+			}
+			stop := pki.Phase(stopAfter)
+			if stop != "" && stop != pki.PhaseTrust && stop != pki.PhaseLeaves {
+				return usageError("certs rollout: --stop-after %q: want trust or leaves", stopAfter)
+			}
+			if known == "" {
+				home, err := os.UserHomeDir()
+				if err != nil {
+					return usageError("--known-hosts: %v", err)
+				}
+				known = filepath.Join(home, ".ssh", "known_hosts")
+			}
+			st := pki.Open(state)
+			if r, err := st.Rollout(); err != nil {
+				return &exitError{code: ExitInvalid, err: fmt.Errorf("certs rollout: %w", err)}
+			} else if r == nil {
+				fmt.Fprintf(cmd.OutOrStdout(), "nothing to roll out: %s records no rotation or renewal in progress\n", state)
+				return nil
+			}
+			tr, err := apply.NewTransport(apply.TransportOptions{User: user, Port: port, KeyFile: key, Agent: os.Getenv("SSH_AUTH_SOCK"), KnownHosts: known, Dial: applyDial})
+			if err != nil {
+				return &exitError{code: ExitInvalid, err: fmt.Errorf("certs rollout: %w", err)}
+			}
+			defer tr.Close()
+			again := fmt.Sprintf("rampart certs rollout -f %s --state %s", file, state)
+			res, err := rollout.Run(cmd.Context(), rollout.Options{Spec: s, State: st, Machines: &rollout.SSH{Transport: tr},
+				Wait: wait, StopAfter: stop, Progress: cmd.OutOrStdout(), Again: again})
+			if err != nil {
+				return &exitError{code: ExitInvalid, err: fmt.Errorf("certs rollout: %w", err)}
+			}
+			if res.Phase == "" {
+				fmt.Fprintf(cmd.OutOrStdout(), "rollout complete; next: rampart gen -f %s --state %s writes the tree and userdata of the state as it is now\n", file, state)
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVarP(&file, "file", "f", "", "the cluster spec (required)")
+	c.Flags().StringVar(&state, "state", DefaultState, "the state directory")
+	c.Flags().StringVarP(&user, "user", "l", apply.DefaultUser, "the user to log in as (sudo -n when not root)")
+	c.Flags().StringVarP(&key, "identity", "i", "", "a private key file (the agent at SSH_AUTH_SOCK is used too)")
+	c.Flags().StringVar(&known, "known-hosts", "", "the known_hosts file host keys are checked against (default ~/.ssh/known_hosts)")
+	c.Flags().IntVar(&port, "port", 22, "the SSH port, where the node's ssh field names none")
+	c.Flags().DurationVar(&wait, "wait", rollout.DefaultWait, "how long a restarted member may take until every member is healthy again")
+	c.Flags().StringVar(&stopAfter, "stop-after", "", "stop once this phase of a rotation is complete (trust or leaves)")
+	return c
 }

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rampart-cluster/rampart/generator/pki"
 )
 
 // TestCertsList: every certificate with subject, SANs, not-after and days
@@ -66,7 +68,7 @@ func TestCertsRenew(t *testing.T) {
 	now = func() time.Time { return time.Now().Add(701 * 24 * time.Hour) } // 29 days before the leaves end
 	code, stdout, stderr := run("certs", "renew", "-f", fixture, "--state", state, "--within", "30d")
 	if code != 0 || !strings.Contains(stdout, "renewed (same key) for member master-1") || !strings.Contains(stdout, "renewed (same key) for the client of role master") ||
-		!strings.Contains(stdout, "next: rampart gen") {
+		!strings.Contains(stdout, "next: rampart certs rollout") {
 		t.Fatalf("certs renew: exit %d\n%s%s", code, stdout, stderr)
 	}
 	if k, _ := os.ReadFile(filepath.Join(state, "etcd", "members", "master-1.key")); string(k) != string(key) {
@@ -75,8 +77,8 @@ func TestCertsRenew(t *testing.T) {
 	if c, _ := os.ReadFile(filepath.Join(state, "etcd", "members", "master-1.crt")); string(c) == string(cert) {
 		t.Error("renew kept master-1's certificate")
 	}
-	if code, stdout, stderr := run("certs", "list", "--state", state); code != 0 {
-		t.Errorf("certs list after renew: exit %d\n%s%s", code, stdout, stderr)
+	if code, stdout, stderr := run("certs", "list", "--state", state); code != 0 || !strings.Contains(stdout, "rollout: delivery of renewed certificates in phase deliver") {
+		t.Errorf("certs list after renew: exit %d, want 0 and the delivery in progress\n%s%s", code, stdout, stderr)
 	}
 	if code, stdout, _ := run("certs", "renew", "-f", fixture, "--state", state); code != 0 || !strings.Contains(stdout, "nothing ends within 30d") {
 		t.Errorf("a second renew: exit %d\n%s", code, stdout)
@@ -98,7 +100,7 @@ func TestCertsRotate(t *testing.T) {
 	ca, _ := os.ReadFile(filepath.Join(state, "etcd", "ca.crt"))
 	key, _ := os.ReadFile(filepath.Join(state, "etcd", "members", "master-1.key"))
 	code, out, stderr := run("certs", "rotate", "-f", fixture, "--state", state)
-	if code != 0 || !strings.Contains(out, "rotated: new key and certificate for member master-1") || !strings.Contains(out, "next: rampart gen") {
+	if code != 0 || !strings.Contains(out, "rotated: new key and certificate for member master-1") || !strings.Contains(out, "next: rampart certs rollout") {
 		t.Fatalf("certs rotate: exit %d\n%s%s", code, out, stderr)
 	}
 	ca2, _ := os.ReadFile(filepath.Join(state, "etcd", "ca.crt"))
@@ -113,7 +115,7 @@ func TestCertsRotate(t *testing.T) {
 	clientKey, _ := os.ReadFile(filepath.Join(state, "etcd", "clients", "master.key"))
 	code, out, stderr = run("certs", "rotate", "-f", fixture, "--state", state, "--client", "master")
 	if code != 0 || !strings.Contains(out, "etcd/clients/master.crt: rotated: new key and certificate for the client of role master") || strings.Contains(out, "member master-1") ||
-		!strings.Contains(out, "bring the new userdata to the machines of role(s) master") {
+		!strings.Contains(out, "brings them to the machines of role(s) master") {
 		t.Errorf("certs rotate --client master: exit %d\n%s%s", code, out, stderr)
 	}
 	if now, _ := os.ReadFile(filepath.Join(state, "etcd", "clients", "master.key")); string(now) == string(clientKey) {
@@ -128,8 +130,11 @@ func TestCertsRotate(t *testing.T) {
 	if code, _, stderr := run("certs", "rotate", "-f", fixture, "--state", state, "--client", "master", "--ca"); code != 2 || !strings.Contains(stderr, "give one of them") {
 		t.Errorf("certs rotate --client --ca: exit %d, want 2\n%s", code, stderr)
 	}
-	if code, out, _ := run("certs", "rotate", "-f", fixture, "--state", state, "--ca"); code != 0 || !strings.Contains(out, "replaced the etcd CA") {
-		t.Errorf("certs rotate --ca: exit %d\n%s", code, out)
+	if code, out, _ := run("certs", "rotate", "-f", fixture, "--state", state, "--ca", "--at-once"); code != 0 || !strings.Contains(out, "replaced the etcd CA") {
+		t.Errorf("certs rotate --ca --at-once: exit %d\n%s", code, out)
+	}
+	if code, _, stderr := run("certs", "rotate", "-f", fixture, "--state", state, "--at-once"); code != 2 || !strings.Contains(stderr, "--at-once goes with --ca") {
+		t.Errorf("certs rotate --at-once: exit %d, want 2\n%s", code, stderr)
 	}
 	if code, _, _ := run("certs", "rotate", "--state", state); code != 2 {
 		t.Errorf("certs rotate without -f: exit %d, want 2", code)
@@ -309,7 +314,7 @@ func TestGenRefusesTreeOfOtherCA(t *testing.T) {
 	if code, o, e := run("gen", "-f", fixture, "-o", out, "--state", stateC, "--new-ca"); code != 0 || recorded() != fpC {
 		t.Fatalf("gen --new-ca: exit %d, CA %s\n%s%s", code, recorded(), o, e)
 	}
-	if code, o, e := run("certs", "rotate", "-f", fixture, "--state", stateC, "--ca"); code != 0 || !strings.Contains(o, "recorded the replaced CA "+fpC) {
+	if code, o, e := run("certs", "rotate", "-f", fixture, "--state", stateC, "--ca", "--at-once"); code != 0 || !strings.Contains(o, "recorded the replaced CA "+fpC) {
 		t.Fatalf("certs rotate --ca: exit %d\n%s%s", code, o, e)
 	}
 	if code, o, e := run("gen", "-f", fixture, "-o", out, "--state", stateC); code != 0 || recorded() != fingerprint(stateC) || recorded() == fpC {
@@ -493,5 +498,56 @@ func writeTestFile(t *testing.T, p string, data []byte, mode os.FileMode) {
 	t.Helper()
 	if err := os.WriteFile(p, data, mode); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestCertsRotateRolling: certs rotate --ca begins a rolling rotation:
+// certs list shows its phase, gen writes both CAs into the members' CA
+// file while the manifest keeps naming the CA that signs, a second
+// rotate --ca is refused, and certs rollout checks its flags.
+func TestCertsRotateRolling(t *testing.T) {
+	dir := t.TempDir()
+	state, out := filepath.Join(dir, "state"), filepath.Join(dir, "out")
+	if code, _, stderr := run("gen", "-f", fixture, "-o", out, "--state", state); code != 0 {
+		t.Fatal(stderr)
+	}
+	if code, o, _ := run("certs", "rollout", "-f", fixture, "--state", state); code != 0 || !strings.Contains(o, "nothing to roll out") {
+		t.Errorf("certs rollout with nothing recorded: exit %d\n%s", code, o)
+	}
+	fingerprint := func(state string) string {
+		t.Helper()
+		fp, err := pki.Open(state).CAFingerprint()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fp
+	}
+	oldFP := fingerprint(state)
+	code, o, e := run("certs", "rotate", "-f", fixture, "--state", state, "--ca")
+	if code != 0 || !strings.Contains(o, "rolling rotation begun: phase trust") || !strings.Contains(o, "next: rampart certs rollout") || strings.Contains(o, "replaced the etcd CA") {
+		t.Fatalf("certs rotate --ca: exit %d\n%s%s", code, o, e)
+	}
+	if fingerprint(state) != oldFP {
+		t.Error("certs rotate --ca replaced etcd/ca.crt at once")
+	}
+	if code, o, _ := run("certs", "list", "--state", state); code != 0 || !strings.Contains(o, "rollout: rolling CA rotation in phase trust (a) members and clients trust the old and the new CA") || !strings.Contains(o, "members done: none") {
+		t.Errorf("certs list: exit %d\n%s", code, o)
+	}
+	if code, _, e := run("certs", "rotate", "-f", fixture, "--state", state, "--ca"); code != 1 || !strings.Contains(e, "rolling CA rotation is in progress") {
+		t.Errorf("a second certs rotate --ca: exit %d\n%s", code, e)
+	}
+	if code, o, e := run("gen", "-f", fixture, "-o", out, "--state", state); code != 0 {
+		t.Fatalf("gen during the rotation: exit %d\n%s%s", code, o, e)
+	}
+	bundle, err := os.ReadFile(filepath.Join(out, "nodes", "master-1", "rootfs", "etc", "ssl", "certs", "etcd", "ca.crt"))
+	if err != nil || strings.Count(string(bundle), "BEGIN CERTIFICATE") != 2 {
+		t.Errorf("the member's CA file in phase trust holds %d certificates (%v), want 2", strings.Count(string(bundle), "BEGIN CERTIFICATE"), err)
+	}
+	manifest, _ := os.ReadFile(filepath.Join(out, "manifest.json"))
+	if !strings.Contains(string(manifest), `"etcd_ca_sha256": "`+oldFP+`"`) {
+		t.Errorf("the manifest does not name the signing CA %s", oldFP)
+	}
+	if code, _, e := run("certs", "rollout", "-f", fixture, "--state", state, "--stop-after", "retire"); code != 2 || !strings.Contains(e, "want trust or leaves") {
+		t.Errorf("certs rollout --stop-after retire: exit %d\n%s", code, e)
 	}
 }
