@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net/url"
 	"path"
+	"slices"
 	"strings"
 
 	ign33 "github.com/coreos/ignition/v2/config/v3_3"
@@ -133,7 +135,7 @@ func CheckSnippets(m *Machine) error {
 	}
 	owned := map[string]string{}
 	for _, f := range rootfs(m) {
-		owned[f.Path] = "a file"
+		owned[f.Path] = "one of its files"
 	}
 	for _, f := range m.Withheld {
 		owned[f.Path] = "a secret file"
@@ -146,7 +148,8 @@ func CheckSnippets(m *Machine) error {
 			owned[DropinPath(u.Name, d.Name)] = "a drop-in of " + u.Name
 		}
 	}
-	owned[PresetPath] = "the units it enables"
+	owned[PresetPath] = "the preset of the units it enables"
+	paths := slices.Sorted(maps.Keys(owned))
 	units := map[string]bool{}
 	for _, u := range m.Units {
 		if u.Contents != "" || u.Enabled {
@@ -181,9 +184,9 @@ func CheckSnippets(m *Machine) error {
 			if !ancestors {
 				return
 			}
-			for o := range owned {
+			for _, o := range paths {
 				if strings.HasPrefix(o, p+"/") {
-					fail(kind+" "+p, kind+" "+p, "a directory of "+o)
+					fail(kind+" "+p, kind+" "+p, "the directory of its "+o)
 					return
 				}
 			}

@@ -94,7 +94,7 @@ func build(s *spec.Spec, st *pki.State, withUserdata bool) (*Output, error) {
 	}
 	sort.SliceStable(ts, func(a, b int) bool { return len(ts[a].butane) > len(ts[b].butane) })
 	workers.Each(len(ts), func(k int) {
-		*ts[k].ignition, ts[k].err = boot.Ignition(ts[k].butane, target)
+		*ts[k].ignition, ts[k].err = ignition(ms[ts[k].machine], ts[k].butane, target)
 	})
 	for _, t := range ts {
 		if t.err != nil && errs[t.machine] == nil {
@@ -166,6 +166,9 @@ type translation struct {
 func prepare(s *spec.Spec, m *boot.Machine, mat *pki.Material, target boot.Target, withUserdata bool) (*documents, error) {
 	pub, final, err := withCertificates(s, m, mat)
 	if err != nil {
+		return nil, err
+	}
+	if err := boot.CheckSnippets(pub); err != nil {
 		return nil, err
 	}
 	d := &documents{wantsIgnition: s.Wants(spec.OutputIgnition)}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -357,5 +358,138 @@ func TestNoKeyInFixtures(t *testing.T) {
 	}
 	if n < 50 {
 		t.Fatalf("only %d files under %s", n, fixtures)
+	}
+}
+
+// snippetSpec writes a spec with an etcd member and a role without etcd,
+// the users and snippets given, into a new directory, and returns its
+// path.
+func snippetSpec(t *testing.T, extra string, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	file := filepath.Join(dir, "cluster.yaml")
+	data := "version: 1\ncluster: sn\nos: {variant: flatcar, version: 1.1.0}\nroles:\n  web: {zone: public}\n  db: {zone: private, etcd: true}\nnodes:\n  - {name: db-1, role: db, addresses: [10.0.0.1]}\npools:\n  - {role: web, cidrs: [10.1.0.0/24]}\n" + extra
+	if err := os.WriteFile(file, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
+const motdSnippet = "variant: flatcar\nversion: 1.1.0\nstorage:\n  files:\n    - path: /etc/motd.d/sn.conf\n      mode: 0640\n      contents:\n        inline: |\n          %s\n"
+
+// TestSnippetChangeIsStale: a snippet's files are in the Ignition config
+// (merged), in rootfs/ and the manifest; changing only the snippet makes
+// gen --check report the tree and the member's final userdata stale.
+func TestSnippetChangeIsStale(t *testing.T) {
+	t.Parallel()
+	file := snippetSpec(t, "snippets:\n  all: [motd.bu]\n", map[string]string{"motd.bu": fmt.Sprintf(motdSnippet, "first")})
+	dir := filepath.Dir(file)
+	run := func(check bool) *gen.Report {
+		t.Helper()
+		s, err := spec.LoadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := gen.Run(gen.Options{Spec: s, Out: filepath.Join(dir, "out"), State: filepath.Join(dir, "state"), Check: check})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	run(false)
+	for _, m := range []string{"roles/web", "nodes/db-1"} {
+		data, err := os.ReadFile(filepath.Join(dir, "out", m, "rootfs/etc/motd.d/sn.conf"))
+		if err != nil || string(data) != "first\n" {
+			t.Errorf("%s: the snippet's file in rootfs/: %q %v", m, data, err)
+		}
+		if info, err := os.Stat(filepath.Join(dir, "out", m, "rootfs/etc/motd.d/sn.conf")); err != nil || info.Mode().Perm() != 0o640 {
+			t.Errorf("%s: the snippet's file mode: %v %v", m, info, err)
+		}
+		ign, _ := os.ReadFile(filepath.Join(dir, "out", m, "ignition.json"))
+		if !bytes.Contains(ign, []byte(`"path": "/etc/motd.d/sn.conf"`)) || !bytes.Contains(ign, []byte(`"path": "/etc/hostname"`)) != (m == "roles/web") {
+			t.Errorf("%s: the Ignition config lacks the snippet's file or rampart's:\n%s", m, ign)
+		}
+	}
+	final, _ := os.ReadFile(filepath.Join(dir, "state", gen.UserdataPath("node", "db-1", spec.OutputIgnition)))
+	if !bytes.Contains(final, []byte(`"path": "/etc/motd.d/sn.conf"`)) {
+		t.Error("the member's final userdata lacks the snippet's file")
+	}
+	if r := run(true); len(r.Stale)+len(r.StaleUserdata) != 0 {
+		t.Fatalf("fresh tree stale: %v %v", r.Stale, r.StaleUserdata)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "motd.bu"), []byte(fmt.Sprintf(motdSnippet, "second")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := run(true)
+	var got []string
+	for _, s := range r.Stale {
+		got = append(got, s.String())
+	}
+	for _, s := range r.StaleUserdata {
+		got = append(got, s.String())
+	}
+	want := []string{
+		"manifest.json: differs",
+		"nodes/db-1/ignition.json: differs",
+		"nodes/db-1/rootfs/etc/motd.d/sn.conf: differs",
+		"roles/web/ignition.json: differs",
+		"roles/web/rootfs/etc/motd.d/sn.conf: differs",
+		"userdata/nodes/db-1/ignition.json: differs",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("after the snippet changed, check reported\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestSnippetOwnership: a snippet that writes what rampart writes (a file,
+// a unit, a drop-in, a user, a file where rampart needs a directory) is
+// refused, at the snippet's line and column, naming rampart's machine.
+func TestSnippetOwnership(t *testing.T) {
+	t.Parallel()
+	own := `variant: flatcar
+version: 1.1.0
+passwd:
+  users:
+    - name: core
+storage:
+  files:
+    - path: /etc/hostname
+      contents:
+        inline: evil
+    - path: /etc/rampart
+      contents:
+        inline: x
+systemd:
+  units:
+    - name: rampart-firewall.service
+      mask: true
+    - name: docker.service
+      dropins:
+        - name: 20-rampart-firewall.conf
+          contents: "[Service]\n"
+        - name: 30-own.conf
+          contents: "[Service]\n"
+`
+	file := snippetSpec(t, "users: [{name: core}]\nsnippets:\n  nodes: {db-1: [own.bu]}\n", map[string]string{"own.bu": own})
+	s, err := spec.LoadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = gen.Generate(s, gen.WithState(tempState(t, s)))
+	bu := filepath.Join(filepath.Dir(file), "own.bu")
+	want := strings.Join([]string{
+		"node db-1: " + bu + ":5:13: error: snippets.nodes.db-1[0]: the snippet writes user core, which rampart writes on node db-1 (a user of the spec); a snippet may add to a machine, never replace rampart's files, units, drop-ins or users",
+		bu + ":8:13: error: snippets.nodes.db-1[0]: the snippet writes file /etc/hostname, which rampart writes on node db-1 (one of its files); a snippet may add to a machine, never replace rampart's files, units, drop-ins or users",
+		bu + ":11:13: error: snippets.nodes.db-1[0]: the snippet writes file /etc/rampart, which rampart writes on node db-1 (the directory of its /etc/rampart/firewall/failsafe.v4); a snippet may add to a machine, never replace rampart's files, units, drop-ins or users",
+		bu + ":16:13: error: snippets.nodes.db-1[0]: the snippet writes unit rampart-firewall.service, which rampart writes on node db-1 (a unit it writes or enables); a snippet may add to a machine, never replace rampart's files, units, drop-ins or users",
+		bu + ":20:17: error: snippets.nodes.db-1[0]: the snippet writes drop-in 20-rampart-firewall.conf of docker.service, which rampart writes on node db-1 (a drop-in of docker.service); a snippet may add to a machine, never replace rampart's files, units, drop-ins or users",
+	}, "\n")
+	if err == nil || strings.TrimSpace(err.Error()) != want {
+		t.Errorf("got:\n%v\nwant:\n%s", err, want)
 	}
 }

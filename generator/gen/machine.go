@@ -113,7 +113,8 @@ func nodeMachine(s *spec.Spec, p *policy.Policy, n *spec.Node, joining bool) (*b
 
 func machine(s *spec.Spec, p *policy.Policy, kind, name, role, hostname string) (*boot.Machine, error) {
 	m := &boot.Machine{Kind: kind, Name: name, Cluster: s.Cluster, Hostname: hostname,
-		Packages: packages[s.Firewall.Backend]}
+		Packages: packages[s.Firewall.Backend], Flavor: s.CloudConfig.Flavor,
+		Users: bootUsers(s.UsersOf(role)), Snippets: bootSnippets(s.SnippetsOf(role, hostname))}
 	var fw []firewall.File
 	var script string
 	var err error
@@ -149,6 +150,35 @@ func machine(s *spec.Spec, p *policy.Policy, kind, name, role, hostname string) 
 		m.Units = append(m.Units, boot.Unit{Name: DockerUnit, Dropins: []boot.Dropin{{Name: DockerDropin, Contents: dropin}}})
 	}
 	return m, nil
+}
+
+// bootUsers are the spec's users of a machine, for the boot documents.
+func bootUsers(us []spec.User) []boot.User {
+	var out []boot.User
+	for _, u := range us {
+		out = append(out, boot.User{Name: u.Name, SSHAuthorizedKeys: u.SSHAuthorizedKeys, Groups: u.Groups})
+	}
+	return out
+}
+
+// bootSnippets are the spec's snippets of a machine, for the boot
+// documents, in the order they are merged.
+func bootSnippets(ss []*spec.Snippet) []boot.Snippet {
+	var out []boot.Snippet
+	for _, sn := range ss {
+		out = append(out, boot.Snippet{File: sn.File, Ignition: sn.Ignition, Writes: sn.Writes, At: sn.At})
+	}
+	return out
+}
+
+// ignition translates a machine's Butane document and merges its snippets
+// into the result: the machine's Ignition config as it boots.
+func ignition(m *boot.Machine, butane string, target boot.Target) ([]byte, error) {
+	out, err := boot.Ignition(butane, target)
+	if err != nil {
+		return nil, err
+	}
+	return boot.MergeSnippets(out, m.Snippets, target)
 }
 
 func backendName(b string) string {

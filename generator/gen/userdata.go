@@ -37,11 +37,14 @@ func UserdataPath(kind, name, format string) string {
 func render(m *boot.Machine, target boot.Target, format string) ([]byte, error) {
 	switch format {
 	case spec.OutputIgnition:
+		if err := boot.CheckSnippets(m); err != nil {
+			return nil, err
+		}
 		bu, err := boot.Butane(m, target)
 		if err != nil {
 			return nil, err
 		}
-		return boot.Ignition(bu, target)
+		return ignition(m, bu, target)
 	case spec.OutputCloudConfig:
 		cc, err := boot.CloudConfig(m)
 		return []byte(cc), err
