@@ -11,8 +11,9 @@ import (
 )
 
 // ClientFiles are the certificate files of an etcd client of role from
-// the state: the CA's certificate and the role's client certificate, and
-// its key, which only the final userdata carries.
+// the state: the CA file (mat.CA: after pki.State.Trusting, the bundle the
+// machines trust now, both CAs during a rolling rotation) and the role's
+// client certificate, and its key, which only the final userdata carries.
 func ClientFiles(mat *pki.Material, role string) (public, secret []boot.File, err error) {
 	client, ok := mat.Clients[role]
 	if !ok {
