@@ -33,7 +33,7 @@ func prepareState(o Options, st *pki.State, r *Report) (withKeys bool, err error
 		if o.Check {
 			return false, fmt.Errorf("gen: state %s: %w", o.State, err)
 		}
-		return false, fmt.Errorf("gen: state %s: %w; nothing was written. To write the public tree alone from the certificates, pass --tree-only", o.State, err)
+		return false, fmt.Errorf("gen: state %s: %w; nothing was written", o.State, err)
 	}
 	if o.Check {
 		return true, nil

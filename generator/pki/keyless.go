@@ -68,5 +68,5 @@ func (st *State) NeedKeys(cluster string, members []Member) error {
 	for i, l := range leaves {
 		paths[i] = st.abs(l)
 	}
-	return fmt.Errorf("%w: the final userdata needs them; missing: %s (a copy of the state without its keys serves the public tree and gen --check only; a key that is lost needs a new pair: rampart certs rotate)", ErrKeysMissing, strings.Join(paths, ", "))
+	return fmt.Errorf("%w: the final userdata needs them; missing: %s (a copy of the state without its keys serves the public tree only: gen --tree-only and gen --check; a key that is lost needs a new pair: rampart certs rotate)", ErrKeysMissing, strings.Join(paths, ", "))
 }
