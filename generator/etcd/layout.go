@@ -29,6 +29,3 @@ const Unit = "etcd-member.service"
 
 // Dropin is the drop-in of Unit that holds the member's settings.
 const Dropin = "20-rampart-etcd.conf"
-
-// Image is the etcd container image rampart's Fedora CoreOS unit runs.
-const Image = "quay.io/coreos/etcd:v3.5.17"

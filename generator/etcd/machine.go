@@ -10,24 +10,38 @@ import (
 
 // Units are the units of member n: the drop-in of Unit with its
 // environment (Env, in the given initial cluster state) and, on Fedora
-// CoreOS, the unit that runs the etcd container.
+// CoreOS, the unit that runs the etcd container (of ImageOf). On Flatcar
+// the drop-in also names etcd.image to the etcd-member wrapper, when the
+// spec gives one.
 func Units(s *spec.Spec, n *spec.Node, state string) ([]boot.Unit, error) {
+	image, err := ImageOf(s)
+	if err != nil {
+		return nil, err
+	}
+	vars := Env(s, n, state)
+	if s.OS.Variant == "flatcar" {
+		imageVars, err := flatcarImageEnv(s)
+		if err != nil {
+			return nil, err
+		}
+		vars = append(vars, imageVars...)
+	}
 	var env []string
-	for _, v := range Env(s, n, state) {
+	for _, v := range vars {
 		env = append(env, strconv.Quote(v.Name+"="+v.Value))
 	}
-	vars := map[string]any{
+	tmplVars := map[string]any{
 		"Name": n.Name, "Cluster": s.Cluster, "Variant": s.OS.Variant, "Env": env,
 		"CertDir": CertDir, "KeyFile": KeyFile, "DataDir": DataDir,
-		"Image": Image, "State": state,
+		"Image": image, "ImageGiven": s.Etcd.Image != "", "State": state,
 	}
-	dropin, err := boot.RenderUnit("etcd-member-dropin.conf.tmpl", vars)
+	dropin, err := boot.RenderUnit("etcd-member-dropin.conf.tmpl", tmplVars)
 	if err != nil {
 		return nil, err
 	}
 	u := boot.Unit{Name: Unit, Enabled: true, Dropins: []boot.Dropin{{Name: Dropin, Contents: dropin}}}
 	if s.OS.Variant == "fcos" {
-		if u.Contents, err = boot.RenderUnit("etcd-member.service.tmpl", vars); err != nil {
+		if u.Contents, err = boot.RenderUnit("etcd-member.service.tmpl", tmplVars); err != nil {
 			return nil, err
 		}
 	}

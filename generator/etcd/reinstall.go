@@ -47,6 +47,6 @@ func CheckMembershipReplaced(n *spec.Node, file string, done bool) error {
 	}
 	return &refusal{ErrMembershipNotReplaced, fmt.Sprintf("--replace --reinstall wipes %s and boots it as a new member of the running etcd cluster, which works only once its old membership is removed and the new one added. In this order:\n"+
 		"  1. rampart recover %s -f %s --replace        (prints the etcdctl member commands)\n"+
-		"  2. run those commands where etcdctl reaches the other members\n"+
+		"  2. run those commands on one of the other members\n"+
 		"  3. rampart recover %s -f %s --replace --reinstall --membership-done --yes", n.Name, n.Name, file, n.Name, file)}
 }

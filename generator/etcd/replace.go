@@ -1,46 +1,25 @@
 package etcd
 
 import (
-	"path/filepath"
 	"strings"
 
-	"github.com/rampart-cluster/rampart/generator/pki"
 	"github.com/rampart-cluster/rampart/generator/spec"
 )
 
 // ReplaceCommands are the etcdctl commands, for sh -e, that replace member
 // n: remove the old membership (found by name) and add the new one (unless
-// a member of that name or peer URL is there already), talking to the
-// other members with the CA of the state directory stateDir and the client
-// certificate of n's role (an etcd role: the one its members carry for
-// etcdctl). They are safe to run again after a partial or complete run: a
-// removed member is not looked for twice, and the added one, unstarted and
-// so still without a name, is found by its peer URL. The node then boots
-// on an empty DataDir with ETCD_INITIAL_CLUSTER_STATE=existing.
-func ReplaceCommands(s *spec.Spec, n *spec.Node, stateDir string) ([]string, error) {
-	var endpoints []string
-	for _, m := range s.Nodes {
-		if m != n && IsMember(s, m) {
-			endpoints = append(endpoints, ClientURL(s, m))
-		}
-	}
-	abs := func(rel string) (string, error) {
-		return filepath.Abs(filepath.Join(stateDir, filepath.FromSlash(rel)))
-	}
-	ca, err := abs(pki.CACert)
-	if err != nil {
-		return nil, err
-	}
-	cert, err := abs(pki.ClientCert(n.Role))
-	if err != nil {
-		return nil, err
-	}
-	key, err := abs(pki.ClientKey(n.Role))
-	if err != nil {
-		return nil, err
-	}
-	etcdctl := "ETCDCTL_API=3 etcdctl --endpoints=" + strings.Join(endpoints, ",") +
-		" --cacert=" + ShellQuote(ca) + " --cert=" + ShellQuote(cert) + " --key=" + ShellQuote(key)
+// a member of that name or peer URL is there already). They run as printed
+// on one of the other members (over SSH, say): etcdctl talks to that
+// member's loopback client URL (LocalClientURL) with the files every member
+// carries, the CA (CAFile) and its role's client pair (ClientCert,
+// ClientKey), so nothing of the workstation's state directory is named.
+// They are safe to run again after a partial or complete run: a removed
+// member is not looked for twice, and the added one, unstarted and so
+// still without a name, is found by its peer URL. The node then boots on
+// an empty DataDir with ETCD_INITIAL_CLUSTER_STATE=existing.
+func ReplaceCommands(s *spec.Spec, n *spec.Node) []string {
+	etcdctl := "ETCDCTL_API=3 etcdctl --endpoints=" + LocalClientURL(s) +
+		" --cacert=" + ShellQuote(CAFile) + " --cert=" + ShellQuote(ClientCert) + " --key=" + ShellQuote(ClientKey)
 	peer := PeerURL(s, n)
 	// `member list`: ID, status, name, peer URLs (comma-separated), client
 	// URLs, learner. Node names and URLs need no quoting in awk strings.
@@ -50,7 +29,7 @@ func ReplaceCommands(s *spec.Spec, n *spec.Node, stateDir string) ([]string, err
 		"id=$(" + etcdctl + " member list | " + byName + ")",
 		`[ -z "$id" ] || ` + etcdctl + ` member remove "$id"`,
 		etcdctl + " member list | " + byNameOrPeer + " || " + etcdctl + " member add " + n.Name + " --peer-urls=" + peer,
-	}, nil
+	}
 }
 
 // ShellQuote quotes s for sh where it needs it, as ReplaceCommands quotes

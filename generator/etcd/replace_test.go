@@ -2,7 +2,6 @@ package etcd_test
 
 import (
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -52,23 +51,20 @@ func TestTopology(t *testing.T) {
 	}
 }
 
-// TestReplaceCommands: the commands talk to the other members only, with
-// the state's CA and the client pair of the member's role, quoted for sh.
+// TestReplaceCommands: the commands run as printed on a member: etcdctl
+// talks to its loopback client URL with the CA and client pair at their
+// paths on the member (no path of a state directory), and ends by adding
+// m2 with its peer URL.
 func TestReplaceCommands(t *testing.T) {
 	s := parse(t, threeMembers)
-	state := filepath.Join(t.TempDir(), "it's state")
-	cmds, err := etcd.ReplaceCommands(s, s.Node("m2"), state)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cmds := etcd.ReplaceCommands(s, s.Node("m2"))
 	if len(cmds) != 3 {
 		t.Fatalf("%d commands, want 3", len(cmds))
 	}
-	flags := "ETCDCTL_API=3 etcdctl --endpoints=https://10.0.0.1:2379,https://10.0.0.3:2379 --cacert=" + etcd.ShellQuote(filepath.Join(state, "etcd", "ca.crt")) +
-		" --cert=" + etcd.ShellQuote(filepath.Join(state, "etcd", "clients", "master.crt")) + " --key=" + etcd.ShellQuote(filepath.Join(state, "etcd", "clients", "master.key"))
+	flags := "ETCDCTL_API=3 etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/ssl/certs/etcd/ca.crt --cert=/etc/ssl/certs/etcd/client.crt --key=/etc/ssl/certs/etcd/client.key "
 	for _, c := range cmds {
-		if !strings.Contains(c, flags) {
-			t.Errorf("%s\ndoes not use %s", c, flags)
+		if strings.Count(c, "etcdctl ") != strings.Count(c, flags) || !strings.Contains(c, flags) {
+			t.Errorf("%s\ndoes not use %s on every etcdctl", c, flags)
 		}
 	}
 	if !strings.HasSuffix(cmds[2], " member add m2 --peer-urls=https://10.0.0.2:2380") {

@@ -56,10 +56,23 @@ type etcdLab struct {
 	clientPort int
 	peerPort   int
 	procs      map[string]*etcdProc
+	nodes      []string // the members' names; e1, e2, e3 when nil
 }
 
-func TestRealEtcd(t *testing.T) {
-	t.Parallel() // its own ports, directories and processes
+// members are the names of the lab's members.
+func (lab *etcdLab) members() []string {
+	if lab.nodes != nil {
+		return lab.nodes
+	}
+	return []string{"e1", "e2", "e3"}
+}
+
+// newEtcdLab is the lab of a test: the real tools (it needs root), a
+// directory, ports free on the members' addresses, and where its spec,
+// state and tree go. nodes are the members' names (nil: e1, e2, e3), each
+// at lab.addr of its name.
+func newEtcdLab(t *testing.T, nodes []string) *etcdLab {
+	t.Helper()
 	realtool.NeedRoot(t, "Ignition's files stage sets the owner of every file it writes")
 	lab := &etcdLab{
 		etcd:    realtool.Tool(t, "etcd", "etcd-server"),
@@ -67,11 +80,24 @@ func TestRealEtcd(t *testing.T) {
 		ign:     realtool.Ignition(t),
 		dir:     t.TempDir(),
 		procs:   map[string]*etcdProc{},
+		nodes:   nodes,
 	}
-	lab.clientPort, lab.peerPort = freeLoopbackPorts(t)
+	var addrs []string
+	if nodes != nil {
+		for _, n := range nodes {
+			addrs = append(addrs, lab.addr(n))
+		}
+	}
+	lab.clientPort, lab.peerPort = freeLoopbackPorts(t, addrs...)
 	lab.spec = filepath.Join(lab.dir, "lab.yaml")
 	lab.state = filepath.Join(lab.dir, "state")
 	lab.out = filepath.Join(lab.dir, "out")
+	return lab
+}
+
+func TestRealEtcd(t *testing.T) {
+	t.Parallel() // its own ports, directories and processes
+	lab := newEtcdLab(t, nil)
 	writeLabSpec(t, lab.spec, lab.clientPort, lab.peerPort, "127.0.0.2")
 	if code, stdout, stderr := run("gen", "-f", lab.spec, "-o", lab.out, "--state", lab.state); code != 0 {
 		t.Fatalf("rampart gen: exit %d\n%s%s", code, stdout, stderr)
@@ -196,7 +222,7 @@ func (lab *etcdLab) rotateClient(t *testing.T) {
 	etcdCert, agentCert := readOrFatal(t, filepath.Join(lab.state, pki.ClientCert("etcd"))), readOrFatal(t, filepath.Join(lab.state, pki.ClientCert("agent")))
 	agentUserdata := readOrFatal(t, filepath.Join(lab.state, gen.UserdataPath("role", "agent", "ignition")))
 	code, out, stderr := run("certs", "rotate", "-f", lab.spec, "--state", lab.state, "--client", "agent")
-	if code != 0 || !strings.Contains(out, "rotated: new key and certificate for the client of role agent") || strings.Contains(out, "member") {
+	if code != 0 || !strings.Contains(out, "rotated: new key and certificate for the client of role agent") || rotatedMember(out) {
 		t.Fatalf("certs rotate --client agent: exit %d\n%s%s", code, out, stderr)
 	}
 	if code, out, stderr := run("gen", "-f", lab.spec, "-o", lab.out, "--state", lab.state); code != 0 {
@@ -227,6 +253,17 @@ func (lab *etcdLab) rotateClient(t *testing.T) {
 			t.Errorf("%s refuses role agent's rotated client certificate (%v): the README says etcd accepts it until it expires", n, err)
 		}
 	}
+}
+
+// rotatedMember says whether a line of certs rotate's output that says
+// what it rotated names a member.
+func rotatedMember(out string) bool {
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, "rotated:") && strings.Contains(line, "member") {
+			return true
+		}
+	}
+	return false
 }
 
 // clientTLS is tlsConfig with the state's client pair of role.
@@ -342,8 +379,9 @@ func (lab *etcdLab) badPeer(t *testing.T) {
 
 // recoverReplace: e2 loses its data directory; `rampart recover e2
 // --replace` writes its userdata and prints the member commands, which are
-// run as printed; e2 boots from the new userdata and the cluster is healthy
-// with three members and the key written before.
+// run as printed on e1 (with e1's own files and loopback URL); e2 boots
+// from the new userdata and the cluster is healthy with three members and
+// the key written before.
 func (lab *etcdLab) recoverReplace(t *testing.T) {
 	old := lab.procs["e2"]
 	old.stop(t)
@@ -358,17 +396,26 @@ func (lab *etcdLab) recoverReplace(t *testing.T) {
 	if !strings.Contains(script, "member remove") || !strings.Contains(script, "member add e2 --peer-urls=https://127.0.0.2:"+strconv.Itoa(lab.peerPort)) {
 		t.Fatalf("recover printed no member commands:\n%s", script)
 	}
+	// The commands run as printed on e1 (at 127.0.0.1, its loopback):
+	// e1's files, as the real Ignition writes them from its userdata, are
+	// under a root, so the member's certificate directory is rewritten into
+	// it and nothing else. No path of the state directory is left to use.
+	if strings.Contains(script, lab.state) {
+		t.Errorf("the member commands name the workstation's state directory %s:\n%s", lab.state, script)
+	}
+	_, e1root := lab.memberEnvRoot(t, "e1", filepath.Join(lab.state, gen.UserdataPath("node", "e1", "ignition")), "new")
+	onE1 := strings.ReplaceAll(script, etcd.CertDir+"/", filepath.Join(e1root, etcd.CertDir)+"/")
 	// The script is run twice, as an operator does whose first run was cut
 	// short or who is not sure it ran: the second run must change nothing
 	// and succeed.
 	for run := 1; run <= 2; run++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		sh := exec.CommandContext(ctx, "sh", "-e", "-c", script)
+		sh := exec.CommandContext(ctx, "sh", "-e", "-c", onE1)
 		sh.Env = append(os.Environ(), "PATH="+filepath.Dir(lab.etcdctl)+string(os.PathListSeparator)+os.Getenv("PATH"))
 		out, err := sh.CombinedOutput()
 		cancel()
 		if err != nil {
-			t.Fatalf("running the printed commands (run %d): %v\n%s\nscript:\n%s", run, err, out, script)
+			t.Fatalf("running the printed commands on e1 (run %d): %v\n%s\nscript:\n%s", run, err, out, onE1)
 		}
 		peerURL := "https://" + net.JoinHostPort("127.0.0.2", strconv.Itoa(lab.peerPort))
 		list := lab.etcdctl0(t, "member", "list")
@@ -409,7 +456,21 @@ func (lab *etcdLab) recoverReplace(t *testing.T) {
 // the way: the key is 0600, and the drop-in is the one of the output tree.
 func (lab *etcdLab) memberEnv(t testing.TB, node, config, wantState string) []string {
 	t.Helper()
-	root, _, _ := realtool.ApplyIgnition(t, lab.ign, config)
+	env, _ := lab.memberEnvRoot(t, node, config, wantState)
+	return env
+}
+
+// memberEnvRoot is memberEnv, and the root the member's files are in.
+func (lab *etcdLab) memberEnvRoot(t testing.TB, node, config, wantState string) (env []string, root string) {
+	t.Helper()
+	root, _, _ = realtool.ApplyIgnition(t, lab.ign, config)
+	return lab.memberEnvIn(t, node, root, config, wantState), root
+}
+
+// memberEnvIn is memberEnv for a member whose userdata config the real
+// Ignition has applied into root.
+func (lab *etcdLab) memberEnvIn(t testing.TB, node, root, config, wantState string) (env []string) {
+	t.Helper()
 	dropin := filepath.Join(root, "etc/systemd/system", etcd.Unit+".d", etcd.Dropin)
 	data, err := os.ReadFile(dropin)
 	if err != nil {
@@ -435,7 +496,6 @@ func (lab *etcdLab) memberEnv(t testing.TB, node, config, wantState string) []st
 	if cn := certCN(t, filepath.Join(root, etcd.ClientCert)); cn != "etcd-lab-etcd-client" {
 		t.Errorf("%s: its client certificate is %q's", node, cn)
 	}
-	var env []string
 	seen := map[string]bool{}
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for sc.Scan() {
@@ -596,7 +656,7 @@ func (lab *etcdLab) waitHealthy(t testing.TB, name, addr string) {
 func (lab *etcdLab) etcdctl0(t testing.TB, args ...string) string {
 	t.Helper()
 	var eps []string
-	for _, n := range []string{"e1", "e2", "e3"} {
+	for _, n := range lab.members() {
 		if p := lab.procs[n]; p != nil && !p.exited() {
 			eps = append(eps, "https://"+net.JoinHostPort(lab.addr(n), strconv.Itoa(lab.clientPort)))
 		}
@@ -707,12 +767,16 @@ func signWithStateCA(t *testing.T, state, name string, ips []net.IP) (certPEM, k
 }
 
 // freeLoopbackPorts picks two random high ports, below Linux's ephemeral
-// range, that are free on 127.0.0.1 to 127.0.0.4.
-func freeLoopbackPorts(t *testing.T) (client, peer int) {
+// range, that are free on the given addresses (127.0.0.1 to 127.0.0.4 when
+// none are given).
+func freeLoopbackPorts(t *testing.T, addrs ...string) (client, peer int) {
 	t.Helper()
+	if len(addrs) == 0 {
+		addrs = []string{"127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"}
+	}
 	free := func(port int) bool {
-		for i := 1; i <= 4; i++ {
-			l, err := net.Listen("tcp", net.JoinHostPort("127.0.0."+strconv.Itoa(i), strconv.Itoa(port)))
+		for _, a := range addrs {
+			l, err := net.Listen("tcp", net.JoinHostPort(a, strconv.Itoa(port)))
 			if err != nil {
 				return false
 			}
@@ -726,7 +790,7 @@ func freeLoopbackPorts(t *testing.T) (client, peer int) {
 			return c, p
 		}
 	}
-	t.Fatal("no two free ports on 127.0.0.1-4 between 20000 and 32000")
+	t.Fatalf("no two free ports on %v between 20000 and 32000", addrs)
 	return 0, 0
 }
 

@@ -19,10 +19,10 @@ import (
 )
 
 func newRecover() *cobra.Command {
-	var file, state, out, tree string
-	var replace, reinstall, yes, membershipDone, newCA, adopt bool
+	var file, state, out, tree, snapshot string
+	var replace, reinstall, yes, membershipDone, newCA, adopt, all bool
 	c := &cobra.Command{
-		Use:   "recover NODE -f cluster.yaml [--state state] [-o dir] [--replace] [--reinstall [--tree out] --yes [--membership-done] [--new-ca] [--adopt]]",
+		Use:   "recover NODE -f cluster.yaml [--state state] [-o dir] [--replace] [--reinstall [--tree out] --yes [--membership-done] [--new-ca] [--adopt]]\n  rampart recover --all --snapshot FILE -f cluster.yaml [--state state] [-o dir]",
 		Short: "Write the userdata to rebuild one node, byte-identical to what gen made for it",
 		Long: `recover writes the userdata that rebuilds NODE from the spec and the state
 directory, in every format the spec asks for (ignition.json, cloud-config.yaml):
@@ -38,8 +38,9 @@ userdata cannot join it.
 
 With --replace, the etcd member joins the running cluster instead of
 bootstrapping it (ETCD_INITIAL_CLUSTER_STATE=existing), and recover prints the
-etcdctl commands, with the TLS flags, that remove its old membership and add
-the new one; run them before the node boots. Standard output is a shell script:
+etcdctl commands that remove its old membership and add the new one; run
+them, as printed, on one of the other members before the node boots (they
+talk to that member's loopback client URL with the certificates it carries). Standard output is a shell script:
 everything but the commands is a comment.
 
 With --reinstall (provider packet), the node's device gets the userdata push
@@ -59,7 +60,7 @@ order is:
 
   1. rampart recover NODE -f cluster.yaml --replace
        writes the userdata and prints the etcdctl member commands;
-  2. run those commands where etcdctl reaches the other members;
+  2. run those commands on one of the other members;
   3. rampart recover NODE -f cluster.yaml --replace --reinstall --membership-done --yes
        reinstalls the device.
 
@@ -67,17 +68,42 @@ order is:
 members' client port admits only members), and without it --replace
 --reinstall is refused: booted on an empty data directory before the
 commands ran, the node either takes its old membership's place with an empty
-raft log, which etcd stops on, or is no member at all.`,
+raft log, which etcd stops on, or is no member at all.
+
+With --all --snapshot FILE, recover rebuilds an etcd cluster lost whole:
+every member's final userdata (to -o DIR/NODE, default STATE/recover/NODE,
+mode 0600) carries the snapshot and a unit that restores it on the first
+boot, before etcd starts and only while the data directory holds no member
+data: a new cluster of the spec's members with the snapshot's data
+(etcdutl snapshot restore). The snapshot's sha256 (at its end, as etcdctl
+snapshot save writes it) is checked first; a snapshot that fails, or whose
+compressed size exceeds the userdata limit, is refused and nothing is
+written. recover prints what to do first: stop every member still running,
+then boot all members with their userdata.`,
 		Args: func(cmd *cobra.Command, args []string) error {
+			if all {
+				if len(args) != 0 {
+					return usageError("recover --all rebuilds every etcd member and takes no node name, got %q\nSee '%s --help'.", args, cmd.CommandPath())
+				}
+				return nil
+			}
 			if len(args) != 1 {
 				return usageError("recover takes one node name, got %d argument(s)\nSee '%s --help'.", len(args), cmd.CommandPath())
 			}
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if all || snapshot != "" {
+				if err := allAllowed(all, snapshot, replace, reinstall, membershipDone); err != nil {
+					return err
+				}
+			}
 			s, err := loadSpec(file)
 			if err != nil {
 				return err
+			}
+			if all {
+				return recoverAll(cmd, s, state, out, snapshot)
 			}
 			name := args[0]
 			n := s.Node(name)
@@ -109,12 +135,8 @@ raft log, which etcd stops on, or is no member at all.`,
 			if out == "" {
 				out = filepath.Join(state, "recover", name)
 			}
-			// The userdata of a member carries its keys: never into an
-			// output tree, which is reviewed, committed and shared.
-			if tree, err := gen.EnclosingTree(out); err != nil {
-				return &exitError{code: ExitInvalid, err: fmt.Errorf("recover %s: %w", name, err)}
-			} else if tree != "" {
-				return usageError("recover: -o %s is inside the output tree %s (it holds a rampart %s): recover writes final userdata, which can carry private keys, and the output tree must never hold them; write it elsewhere, e.g. under the state directory (the default, %s)", out, tree, gen.ManifestName, filepath.Join(state, "recover", name))
+			if err := outsideTree(out, filepath.Join(state, "recover", name), name); err != nil {
+				return err
 			}
 			w := cmd.OutOrStdout()
 			var written []string
@@ -159,10 +181,7 @@ raft log, which etcd stops on, or is no member at all.`,
 				}
 				return reinstallIf(cmd, reinstall, yes, packet.ReinstallOptions{CA: packet.CACheck{NewCA: newCA}, Adopt: adopt}, s, tree, state, name, false)
 			}
-			cmds, err := etcd.ReplaceCommands(s, n, st.Dir)
-			if err != nil {
-				return &exitError{code: ExitInvalid, err: err}
-			}
+			cmds := etcd.ReplaceCommands(s, n)
 			fmt.Fprintf(w, "# %s joins the running cluster (ETCD_INITIAL_CLUSTER_STATE=existing).\n", name)
 			if reinstall {
 				// --membership-done: the commands were run; they are shown
@@ -173,7 +192,7 @@ raft log, which etcd stops on, or is no member at all.`,
 				}
 				return reinstallIf(cmd, reinstall, yes, packet.ReinstallOptions{CA: packet.CACheck{NewCA: newCA}, Adopt: adopt}, s, tree, state, name, true)
 			}
-			fmt.Fprintf(w, "# 1. Replace its membership, where etcdctl reaches the other members:\n")
+			fmt.Fprintf(w, "# 1. Replace its membership: run these on one of the other members (%s),\n#    as root, e.g. over SSH; they use that member's own certificates:\n", strings.Join(otherMembers(s, n), ", "))
 			for _, c := range cmds {
 				fmt.Fprintln(w, c)
 			}
@@ -196,7 +215,21 @@ raft log, which etcd stops on, or is no member at all.`,
 	c.Flags().BoolVar(&newCA, "new-ca", false, "with --reinstall: accept a device tagged with another etcd CA (replaced on purpose)")
 	c.Flags().BoolVar(&adopt, "adopt", false, "with --reinstall: reinstall a device with the node's hostname but no rampart:cluster tag")
 	c.Flags().BoolVar(&membershipDone, "membership-done", false, "with --replace --reinstall: the member commands of 'recover --replace' have been run")
+	c.Flags().BoolVar(&all, "all", false, "rebuild every etcd member of a cluster lost whole, restoring --snapshot on first boot")
+	c.Flags().StringVar(&snapshot, "snapshot", "", "with --all: the etcd snapshot to restore (etcdctl snapshot save)")
 	return c
+}
+
+// outsideTree refuses an -o inside an output tree: the userdata of a
+// member carries its keys, and the tree is reviewed, committed and shared.
+// def is the default -o to suggest; what names the run in errors.
+func outsideTree(out, def, what string) error {
+	if tree, err := gen.EnclosingTree(out); err != nil {
+		return &exitError{code: ExitInvalid, err: fmt.Errorf("recover %s: %w", what, err)}
+	} else if tree != "" {
+		return usageError("recover: -o %s is inside the output tree %s (it holds a rampart %s): recover writes final userdata, which can carry private keys, and the output tree must never hold them; write it elsewhere, e.g. under the state directory (the default, %s)", out, tree, gen.ManifestName, def)
+	}
+	return nil
 }
 
 // reinstallAllowed refuses, as usage errors and before anything is
@@ -293,4 +326,16 @@ func writeSecret(p string, data []byte) error {
 		return err
 	}
 	return pki.WriteAtomic(p, data, pki.KeyMode)
+}
+
+// otherMembers are the names of the etcd members other than n, where the
+// commands of etcd.ReplaceCommands run.
+func otherMembers(s *spec.Spec, n *spec.Node) []string {
+	var out []string
+	for _, m := range etcd.Members(s) {
+		if m.Name != n.Name {
+			out = append(out, m.Name)
+		}
+	}
+	return out
 }

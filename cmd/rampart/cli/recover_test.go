@@ -4,19 +4,22 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
+	ignition "github.com/coreos/ignition/v2/config"
+
+	"github.com/rampart-cluster/rampart/generator/etcd"
 	"github.com/rampart-cluster/rampart/generator/gen"
 	"github.com/rampart-cluster/rampart/generator/pki"
 	"github.com/rampart-cluster/rampart/generator/spec"
-	"github.com/rampart-cluster/rampart/internal/realtool"
 )
 
 // TestRecoverIsGen: recover writes exactly the bytes gen wrote for the node
-// (ignition and cloud-config), which gen.FinalUserdata returns too;
+// (coreos-web is fcos: Ignition only), which gen.FinalUserdata returns too;
 // --replace changes only the cluster state of the drop-in, and prints member
-// commands that use the client pair of the node's role.
+// commands that run on another member with its own files.
 func TestRecoverIsGen(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -38,17 +41,17 @@ func TestRecoverIsGen(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("%v: exit %d\n%s%s", args, code, o, e)
 		}
-		// The member commands talk to the other members with the client
-		// pair of web-2's role, web.
-		abs, err := filepath.Abs(state)
-		if err != nil {
-			t.Fatal(err)
-		}
-		flags := " --cert=" + filepath.Join(abs, "etcd", "clients", "web.crt") + " --key=" + filepath.Join(abs, "etcd", "clients", "web.key") + " "
-		if replace && strings.Count(o, flags) != 4 {
-			t.Errorf("recover --replace: the member commands do not all use role web's client pair (%q):\n%s", flags, o)
+		// The member commands run on another member: its loopback client
+		// URL and the certificate files every member carries, never a
+		// path of the workstation's state directory.
+		flags := " --endpoints=https://127.0.0.1:2379 --cacert=" + etcd.CAFile + " --cert=" + etcd.ClientCert + " --key=" + etcd.ClientKey + " "
+		if replace && (strings.Count(o, flags) != 4 || strings.Count(o, "etcdctl ") != 4 || strings.Contains(o, "--cacert="+state)) {
+			t.Errorf("recover --replace: the member commands do not all use a member's own files and loopback URL (%q):\n%s", flags, o)
 		}
 		for _, format := range []string{spec.OutputIgnition, spec.OutputCloudConfig} {
+			if !s.Wants(format) {
+				continue
+			}
 			want, err := os.ReadFile(filepath.Join(state, gen.UserdataPath("node", "web-2", format)))
 			if err != nil {
 				t.Fatal(err)
@@ -71,28 +74,41 @@ func TestRecoverIsGen(t *testing.T) {
 				}
 				continue
 			}
-			if format != spec.OutputCloudConfig {
-				continue
+			if format != spec.OutputIgnition {
+				t.Fatalf("coreos-web (fcos) wants %s", format)
 			}
-			// cloud-config is plain text: with the joining comment taken out
-			// and the cluster state put back, it is gen's.
+			// With the joining comment taken out of etcd-member's drop-in
+			// and the cluster state put back, the config is gen's.
+			wantCfg, _, err := ignition.Parse(want)
+			if err != nil {
+				t.Fatal(err)
+			}
+			gotCfg, _, err := ignition.Parse(got)
+			if err != nil {
+				t.Fatal(err)
+			}
 			const comment = "# This member joins a running cluster (rampart recover --replace)."
 			const existing, fresh = `Environment="ETCD_INITIAL_CLUSTER_STATE=existing"`, `Environment="ETCD_INITIAL_CLUSTER_STATE=new"`
-			var kept []string
-			comments := 0
-			for _, line := range strings.SplitAfter(string(got), "\n") {
-				if strings.TrimSpace(line) == comment {
-					comments++
-					continue
+			changed := 0
+			for i, u := range gotCfg.Systemd.Units {
+				for j, d := range u.Dropins {
+					if u.Name != etcd.Unit || d.Name != etcd.Dropin || d.Contents == nil {
+						continue
+					}
+					text := *d.Contents
+					if strings.Count(text, comment+"\n") != 1 || strings.Count(text, existing) != 1 {
+						t.Errorf("recover --replace: the drop-in does not say once that web-2 joins a running cluster:\n%s", text)
+					}
+					back := strings.Replace(strings.Replace(text, comment+"\n", "", 1), existing, fresh, 1)
+					gotCfg.Systemd.Units[i].Dropins[j].Contents = &back
+					changed++
 				}
-				kept = append(kept, line)
 			}
-			if comments != 1 || strings.Count(string(got), existing) != 1 {
-				t.Errorf("recover --replace: the cloud-config does not say once that web-2 joins a running cluster:\n%s", got)
+			if changed != 1 {
+				t.Errorf("recover --replace: %d etcd drop-ins in the Ignition config, want 1", changed)
 			}
-			back := strings.Replace(strings.Join(kept, ""), existing, fresh, 1)
-			if back != string(want) {
-				t.Errorf("recover --replace changes more of the cloud-config than the cluster state:\n%s", realtool.FirstDiff(string(want), back))
+			if !reflect.DeepEqual(gotCfg, wantCfg) {
+				t.Errorf("recover --replace changes more of the Ignition config than the cluster state of etcd's drop-in")
 			}
 		}
 	}
