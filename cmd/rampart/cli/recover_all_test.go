@@ -53,7 +53,9 @@ const flatcarEtcdEnv = "ETCD_IMAGE_URL=quay.io/coreos/etcd ETCD_IMAGE_TAG=v3.5.1
 // stood in for: the runtime runs Debian's etcdctl 3.4 with the arguments
 // the unit gives etcdutl), then etcd starts with the generated environment.
 // The cluster is healthy with three members and every key, and the
-// restore does nothing once the data is there.
+// restore does nothing once the data is there. The Fedora CoreOS userdata
+// of a member restores the same way, with podman and etcd.image; the
+// cloud-config of both flavours carries the restore.
 func TestRealEtcdTotalLoss(t *testing.T) {
 	t.Parallel() // its own addresses, ports, directories and processes
 	lab := newEtcdLab(t, []string{"e21", "e22", "e23"})
@@ -176,6 +178,25 @@ func TestRealEtcdTotalLoss(t *testing.T) {
 	}
 	if strings.Count(strings.TrimSpace(list), "\n") != 2 {
 		t.Errorf("the restored cluster has not three members:\n%s", list)
+	}
+
+	// On Fedora CoreOS the restore runs in podman, from etcd.image: the
+	// same restore, the unit run the same way into a new root.
+	fcosSpec := filepath.Join(lab.dir, "fcos.yaml")
+	const fcosImage = "registry.example.com:5000/etcd:v3.5.21"
+	fcosText := strings.Replace(fmt.Sprintf(restoreLabSpec, lab.clientPort, lab.peerPort), "os: {variant: flatcar, version: 1.1.0}\noutputs: [ignition, cloud-config]", "os: {variant: fcos, version: 1.5.0}\noutputs: [ignition]", 1)
+	writeTestFile(t, fcosSpec, []byte(strings.Replace(fcosText, "\netcd: {", "\netcd: {image: "+fcosImage+", ", 1)), 0o644)
+	fcosOut := filepath.Join(lab.dir, "recovered-fcos")
+	if code, stdout, stderr := run("recover", "--all", "-f", fcosSpec, "--state", lab.state, "-o", fcosOut, "--snapshot", snapshot); code != 0 {
+		t.Fatalf("recover --all (fcos): exit %d\n%s%s", code, stdout, stderr)
+	}
+	fcosRoot, _, _ := realtool.ApplyIgnition(t, lab.ign, filepath.Join(fcosOut, "e22", "ignition.json"))
+	fcosUnit := string(readOrFatal(t, filepath.Join(fcosRoot, etcd.RestoreUnitPath)))
+	if image := runRestoreUnit(t, lab, "e22-fcos", fcosUnit, fcosRoot, bin); image != fcosImage {
+		t.Errorf("fcos: the restore ran etcdutl of %q, want etcd.image %s", image, fcosImage)
+	}
+	if _, err := os.Stat(filepath.Join(fcosRoot, etcd.DataDir, "member", "snap", "db")); err != nil {
+		t.Errorf("fcos: the restore left no database in %s/member: %v", etcd.DataDir, err)
 	}
 
 	// The cloud-config carries the same: in coreos-cloudinit's flavour
