@@ -54,13 +54,14 @@ $(IGNITION):
 # files, so a change of either builds a new one; .bin/vm-image points at the
 # current one. The kernel's sound, graphics, wireless, media and USB drivers
 # are left out to keep the root small (the VM has none of those devices).
+# User core (uid 500, group sudo, passwordless sudo) stands in for Flatcar's.
 VM_PACKAGES := systemd systemd-sysv udev dbus kmod iproute2 iptables ipset nftables \
-	linux-image-amd64 openssh-server cloud-init etcd-server etcd-client procps
+	linux-image-amd64 openssh-server cloud-init etcd-server etcd-client procps sudo
 VM_SOURCES := $(firstword $(wildcard /etc/apt/sources.list.d/debian.sources /etc/apt/sources.list))
 VM_TRIM := sound drivers/gpu drivers/media drivers/net/wireless drivers/net/ethernet drivers/infiniband \
 	drivers/staging drivers/usb drivers/bluetooth drivers/isdn net/wireless net/mac80211 net/bluetooth
 VM_FILES := $(CURDIR)/internal/vmlab/image/rootfs
-VM_RECIPE := v2 bookworm variant=minbase $(sort $(VM_PACKAGES)) trim=$(VM_TRIM) \
+VM_RECIPE := v3 bookworm variant=minbase $(sort $(VM_PACKAGES)) trim=$(VM_TRIM) \
 	files=$(shell cd $(VM_FILES) && find . -type f | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-16)
 VM_KEY := $(shell printf '%s' '$(VM_RECIPE)' | sha256sum | cut -c1-12)
 VM_IMAGE := $(BIN)/vm-$(VM_KEY)
@@ -80,6 +81,8 @@ $(VM_IMAGE)/done:
 		--customize-hook='cp -R $(VM_FILES)/. "$$1"/' \
 		--customize-hook='chroot "$$1" systemctl enable --quiet systemd-networkd.service' \
 		--customize-hook='chroot "$$1" systemctl disable --quiet etcd.service' \
+		--customize-hook='chroot "$$1" useradd --create-home --uid 500 --user-group --groups sudo --shell /bin/bash core' \
+		--customize-hook='echo "%sudo ALL=(ALL) NOPASSWD: ALL" >"$$1"/etc/sudoers.d/90-vmlab-core && chmod 0440 "$$1"/etc/sudoers.d/90-vmlab-core' \
 		--customize-hook='rm -f "$$1"/etc/ssh/ssh_host_* "$$1"/etc/apt/sources.list "$$1"/etc/apt/sources.list.d/* && : >"$$1"/etc/machine-id' \
 		bookworm $(VM_IMAGE).tmp/root $(VM_SOURCES)
 	truncate -s $(VM_DISK_SIZE) $(VM_IMAGE).tmp/root.raw
@@ -100,13 +103,20 @@ vmtest: deps-debs $(IGNITION) vm-image
 
 # RAMPART_REAL=1: a test that needs a real component fails when it is missing
 # instead of skipping.
-# The VM packages run after the others, with their own timeout (VM_TIMEOUT:
-# under TCG on two cores a VM boots in one to three minutes): qemu takes
-# both cores, and the namespace tests that count every connection (the
-# re-apply without a gap, the packet matrices) must not share them with it.
-test: deps vet
-	@export RAMPART_REAL=1 RAMPART_IGNITION=$(IGNITION) RAMPART_VM_IMAGE=$(BIN)/vm-image; \
+# The VM image (mostly downloads and unpacking) is built while Ignition is
+# built, the code vetted and the packages that need no VM run; the VM
+# packages run after both, with their own timeout
+# (VM_TIMEOUT: under TCG on two cores a VM boots in one to three minutes):
+# qemu takes both cores, and the namespace tests that count every connection
+# (the re-apply without a gap, the packet matrices) must not share them with
+# it. The image build's output goes to .bin/image-build.log and is printed when
+# it fails.
+test: deps-debs deps-moto
+	@mkdir -p $(BIN); ( $(MAKE) --no-print-directory vm-image >$(BIN)/image-build.log 2>&1 ) & img=$$!; \
+	$(MAKE) --no-print-directory $(IGNITION) vet || { kill $$img; wait; exit 1; }; \
+	export RAMPART_REAL=1 RAMPART_IGNITION=$(IGNITION) RAMPART_VM_IMAGE=$(BIN)/vm-image; \
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $$($(GO) list ./... | grep -v -e '/internal/vmlab' -e '/providers/apply/vmproof'); rc=$$?; \
+	wait $$img || { cat $(BIN)/image-build.log; echo "make vm-image failed"; exit 1; }; \
 	$(GO) test -count=1 -timeout $(VM_TIMEOUT) $(VM_PKGS); vmrc=$$?; \
 	[ $$rc = 0 ] && [ $$vmrc = 0 ]
 

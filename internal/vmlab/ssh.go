@@ -45,8 +45,17 @@ func newSSHKeys(dir, name string, addrs []netip.Prefix) (*sshKeys, error) {
 	return k, os.WriteFile(k.knownHosts, []byte(kh.String()), 0o600)
 }
 
+// CoreUser is the image's stand-in for Flatcar's and Fedora CoreOS's core
+// user: uid and gid 500 as on Flatcar, in group sudo with passwordless sudo
+// (made by the Makefile's image recipe). The lab authorizes the VM's client
+// key for it as for root.
+const CoreUser = "core"
+
+// coreID is CoreUser's uid and gid in the image.
+const coreID = 500
+
 // install puts the host key among the VM's own files (the image has none)
-// and authorizes the client key, and more keys, for root.
+// and authorizes the client key for core, and it and more keys for root.
 func (k *sshKeys) install(root string, more []string) error {
 	copies := []struct {
 		from, to string
@@ -87,9 +96,37 @@ func (k *sshKeys) install(root string, more []string) error {
 			return err
 		}
 	}
+	if err := authorizeCore(root, k.clientPub); err != nil {
+		return err
+	}
 	// Only the key the test knows: sshd offers nothing else.
 	conf := "# vmlab: the host key the test made\nHostKey /etc/ssh/ssh_host_ed25519_key\n"
 	return writeFiles(root, map[string]string{"etc/ssh/sshd_config.d/vmlab.conf": conf})
+}
+
+// authorizeCore writes core's authorized_keys (the client key) with the
+// ownership and modes sshd's StrictModes wants; vmlab-init copies it with
+// cp -a, keeping them.
+func authorizeCore(root, clientPub string) error {
+	data, err := os.ReadFile(clientPub)
+	if err != nil {
+		return err
+	}
+	home := filepath.Join(root, "home", CoreUser)
+	ssh := filepath.Join(home, ".ssh")
+	if err := os.MkdirAll(ssh, 0o700); err != nil {
+		return err
+	}
+	keys := filepath.Join(ssh, "authorized_keys")
+	if err := os.WriteFile(keys, data, 0o600); err != nil {
+		return err
+	}
+	for _, p := range []string{home, ssh, keys} {
+		if err := os.Lchown(p, coreID, coreID); err != nil {
+			return err
+		}
+	}
+	return os.Chmod(home, 0o700)
 }
 
 // sshCommand is ssh, run inside the namespace ns (ip netns exec), as root

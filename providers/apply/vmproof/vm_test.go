@@ -30,7 +30,8 @@ nodes:
 `
 
 // TestApplyVM: on a real VM (systemd is PID 1, so apply arms its rollback
-// with systemd-run and loads with systemctl restart rampart-firewall):
+// with systemd-run and loads with systemctl restart rampart-firewall),
+// logged in as core, whose commands run through the image's real sudo:
 // an apply that keeps the operator's access (a member joins) is confirmed
 // and stays after --confirm-timeout; an apply whose rules cut the
 // operator's address is rolled back by the node within the timeout, and a
@@ -55,7 +56,12 @@ func TestApplyVM(t *testing.T) {
 	if out := vm.MustSSH("test -d /run/systemd/system && echo systemd"); strings.TrimSpace(out) != "systemd" {
 		t.Fatalf("the VM does not run systemd: %q", out)
 	}
-	tr, err := apply.NewTransport(apply.TransportOptions{User: "root", KeyFile: vm.ClientKey(), KnownHosts: vm.KnownHosts(), Dial: (&applytest.Operator{NS: op}).Dial, ConnectTimeout: 60 * time.Second})
+	// as Flatcar's core user: every remote command goes through the
+	// image's real sudo (sudo -n, passwordless for group sudo)
+	if out := vm.MustSSH("sudo -l -U " + vmlab.CoreUser + " | tail -1"); !strings.Contains(out, "NOPASSWD") {
+		t.Fatalf("the image's %s user has no passwordless sudo: %q", vmlab.CoreUser, out)
+	}
+	tr, err := apply.NewTransport(apply.TransportOptions{User: vmlab.CoreUser, KeyFile: vm.ClientKey(), KnownHosts: vm.KnownHosts(), Dial: (&applytest.Operator{NS: op}).Dial, ConnectTimeout: 60 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,6 +83,9 @@ func TestApplyVM(t *testing.T) {
 	timeout := 60 * time.Second
 	if got := run(timeout); got.Status != apply.Applied {
 		t.Fatalf("a change that keeps access: %s", got)
+	}
+	if out := vm.MustSSH("journalctl --no-pager -o cat _COMM=sudo | grep -c 'USER=root' || true"); strings.TrimSpace(out) == "0" {
+		t.Errorf("apply as %s ran nothing through sudo (no sudo entry in the journal)", vmlab.CoreUser)
 	}
 	journal := vm.MustSSH("journalctl --no-pager -o cat | grep -c 'rampart-rollback-' || true")
 	if strings.TrimSpace(journal) == "0" {
