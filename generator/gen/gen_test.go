@@ -6,10 +6,15 @@ import (
 	"flag"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
+	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/rampart-cluster/rampart/generator/etcd"
 	"github.com/rampart-cluster/rampart/generator/gen"
@@ -492,4 +497,208 @@ systemd:
 	if err == nil || strings.TrimSpace(err.Error()) != want {
 		t.Errorf("got:\n%v\nwant:\n%s", err, want)
 	}
+}
+
+// coreosCloudConfig is every key coreos-cloudinit documents for a
+// cloud-config (its Documentation/cloud-config.md): decoded with
+// KnownFields, any other key fails the test, since coreos-cloudinit would
+// ignore it.
+type coreosCloudConfig struct {
+	Hostname          string   `yaml:"hostname"`
+	SSHAuthorizedKeys []string `yaml:"ssh_authorized_keys"`
+	ManageEtcHosts    string   `yaml:"manage_etc_hosts"`
+	Users             []struct {
+		Name                string   `yaml:"name"`
+		Gecos               string   `yaml:"gecos"`
+		Passwd              string   `yaml:"passwd"`
+		Homedir             string   `yaml:"homedir"`
+		NoCreateHome        bool     `yaml:"no-create-home"`
+		PrimaryGroup        string   `yaml:"primary-group"`
+		Groups              []string `yaml:"groups"`
+		NoUserGroup         bool     `yaml:"no-user-group"`
+		SSHAuthorizedKeys   []string `yaml:"ssh-authorized-keys"`
+		SSHImportGithub     string   `yaml:"coreos-ssh-import-github"`
+		SSHImportGithubUser []string `yaml:"coreos-ssh-import-github-users"`
+		SSHImportURL        string   `yaml:"coreos-ssh-import-url"`
+		System              bool     `yaml:"system"`
+		NoLogInit           bool     `yaml:"no-log-init"`
+		Shell               string   `yaml:"shell"`
+	} `yaml:"users"`
+	WriteFiles []struct {
+		Path        string `yaml:"path"`
+		Content     string `yaml:"content"`
+		Permissions string `yaml:"permissions"`
+		Owner       string `yaml:"owner"`
+		Encoding    string `yaml:"encoding"`
+	} `yaml:"write_files"`
+	CoreOS struct {
+		Etcd      map[string]string `yaml:"etcd"`
+		Etcd2     map[string]string `yaml:"etcd2"`
+		Fleet     map[string]string `yaml:"fleet"`
+		Flannel   map[string]string `yaml:"flannel"`
+		Locksmith map[string]string `yaml:"locksmith"`
+		Update    map[string]string `yaml:"update"`
+		Units     []struct {
+			Name    string `yaml:"name"`
+			Runtime bool   `yaml:"runtime"`
+			Enable  bool   `yaml:"enable"`
+			Content string `yaml:"content"`
+			Command string `yaml:"command"`
+			Mask    bool   `yaml:"mask"`
+			DropIns []struct {
+				Name    string `yaml:"name"`
+				Content string `yaml:"content"`
+			} `yaml:"drop-ins"`
+		} `yaml:"units"`
+	} `yaml:"coreos"`
+}
+
+// TestCoreOSCloudConfig checks every cloud-config of the coreos flavour
+// (Flatcar's default: the fixtures' and, made coreos, the edge case with
+// users and an etcd member) against the keys coreos-cloudinit documents:
+// no other key (no runcmd, no packages); every file of rootfs/ but the
+// preset in write_files or coreos.units, byte for byte; the firewall unit
+// and every unit Ignition enables with enable: true and command: start;
+// the etcd member's drop-in on etcd-member.service; the machine's users
+// with their keys and groups.
+func TestCoreOSCloudConfig(t *testing.T) {
+	t.Parallel()
+	type spectree struct {
+		s    *spec.Spec
+		tree *gen.Tree
+	}
+	var all []spectree
+	files := append(fixtureFiles(t), filepath.Join("testdata", "real", "edge-iptables.yaml"))
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := strings.Replace(string(data), "cloud-config: {flavor: cloud-init}", "cloud-config: {flavor: coreos}", 1)
+		s, err := spec.Parse(file, []byte(text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !s.Wants(spec.OutputCloudConfig) || s.CloudConfig.Flavor != spec.FlavorCoreOS {
+			continue
+		}
+		tree, err := gen.Generate(s, gen.WithState(tempState(t, s)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, spectree{s, tree})
+	}
+	checked, members, withUsers := 0, 0, 0
+	for _, st := range all {
+		byPath := map[string]gen.File{}
+		for _, f := range st.tree.Files {
+			byPath[f.Path] = f
+		}
+		for _, f := range st.tree.Files {
+			if path.Base(f.Path) != "cloud-config.yaml" {
+				continue
+			}
+			dir := path.Dir(f.Path)
+			checked++
+			dec := yaml.NewDecoder(bytes.NewReader(f.Data))
+			dec.KnownFields(true)
+			var cc coreosCloudConfig
+			if err := dec.Decode(&cc); err != nil {
+				t.Errorf("%s: %s: not coreos-cloudinit's cloud-config: %v", st.s.Cluster, f.Path, err)
+				continue
+			}
+			if !bytes.HasPrefix(f.Data, []byte("#cloud-config\n")) {
+				t.Errorf("%s: the first line is not #cloud-config", f.Path)
+			}
+			// What lands: write_files and the units' contents and drop-ins.
+			landed := map[string]string{}
+			for _, wf := range cc.WriteFiles {
+				want, ok := byPath[path.Join(dir, "rootfs", wf.Path)]
+				switch {
+				case !ok:
+					t.Errorf("%s: write_files %s is not in rootfs/", f.Path, wf.Path)
+				case wf.Content != string(want.Data) || wf.Encoding != "" || wf.Owner != "root:root" || wf.Permissions != fmt.Sprintf("0%o", want.Mode.Perm()):
+					t.Errorf("%s: write_files %s: %s %q %q, differs from rootfs/ (%04o)", f.Path, wf.Path, wf.Owner, wf.Permissions, wf.Encoding, want.Mode.Perm())
+				}
+				landed[wf.Path] = wf.Content
+			}
+			enabled := map[string]bool{}
+			for _, u := range cc.CoreOS.Units {
+				if u.Content != "" {
+					landed[path.Join("/etc/systemd/system", u.Name)] = u.Content
+				}
+				for _, d := range u.DropIns {
+					landed[path.Join("/etc/systemd/system", u.Name+".d", d.Name)] = d.Content
+				}
+				if u.Mask || u.Runtime {
+					t.Errorf("%s: unit %s masked or runtime", f.Path, u.Name)
+				}
+				switch {
+				case u.Enable && u.Command == "start":
+					enabled[u.Name] = true
+				case u.Enable || u.Command != "":
+					t.Errorf("%s: unit %s: enable %v, command %q: want both or neither", f.Path, u.Name, u.Enable, u.Command)
+				}
+			}
+			var preset string
+			for _, rf := range st.tree.Files {
+				rel, ok := strings.CutPrefix(rf.Path, dir+"/rootfs")
+				if !ok {
+					continue
+				}
+				if rel == "/etc/systemd/system-preset/20-ignition.preset" {
+					preset = string(rf.Data)
+					continue
+				}
+				if got, ok := landed[rel]; !ok || got != string(rf.Data) {
+					t.Errorf("%s: rootfs%s does not land with coreos-cloudinit (or differs)", f.Path, rel)
+				}
+			}
+			var want []string
+			for _, line := range strings.Split(strings.TrimSpace(preset), "\n") {
+				if name, ok := strings.CutPrefix(line, "enable "); ok {
+					want = append(want, name)
+				}
+			}
+			if got := slices.Sorted(maps.Keys(enabled)); strings.Join(got, " ") != strings.Join(want, " ") {
+				t.Errorf("%s: enables and starts %q, Ignition enables %q", f.Path, got, want)
+			}
+			if !enabled[gen.FirewallUnit] {
+				t.Errorf("%s: %s is not enabled and started", f.Path, gen.FirewallUnit)
+			}
+			if n := st.s.Node(path.Base(dir)); path.Dir(dir) == "nodes" && n != nil {
+				members++
+				found := false
+				for _, u := range cc.CoreOS.Units {
+					for _, d := range u.DropIns {
+						found = found || u.Name == "etcd-member.service" && d.Name == "20-rampart-etcd.conf" && strings.Contains(d.Content, "ETCD_NAME="+n.Name) && enabled[u.Name]
+					}
+				}
+				if !found {
+					t.Errorf("%s: etcd-member.service is not enabled and started with rampart's drop-in", f.Path)
+				}
+			}
+			role := path.Base(dir)
+			if path.Dir(dir) == "nodes" {
+				role = st.s.Node(role).Role
+			}
+			var got, wantUsers []string
+			for _, u := range cc.Users {
+				got = append(got, fmt.Sprintf("%s %q %q", u.Name, u.SSHAuthorizedKeys, u.Groups))
+			}
+			for _, u := range st.s.UsersOf(role) {
+				wantUsers = append(wantUsers, fmt.Sprintf("%s %q %q", u.Name, u.SSHAuthorizedKeys, u.Groups))
+			}
+			if strings.Join(got, "\n") != strings.Join(wantUsers, "\n") {
+				t.Errorf("%s: users\n%s\nwant\n%s", f.Path, strings.Join(got, "\n"), strings.Join(wantUsers, "\n"))
+			}
+			if len(got) > 0 {
+				withUsers++
+			}
+		}
+	}
+	if checked == 0 || members == 0 || withUsers == 0 {
+		t.Errorf("checked %d coreos cloud-configs, %d of etcd members, %d with users: the fixtures no longer cover the flavour", checked, members, withUsers)
+	}
+	t.Logf("%d coreos-cloudinit cloud-configs checked, %d of etcd members, %d with users", checked, members, withUsers)
 }

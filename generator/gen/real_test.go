@@ -22,6 +22,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"gopkg.in/yaml.v3"
@@ -233,6 +234,34 @@ func realButaneUnits(t testing.TB, m *realMachine) map[string]bool {
 	return units
 }
 
+// realSnippetUnits reads the units of the machine's snippets (their
+// Ignition configs): name → enabled.
+func realSnippetUnits(t testing.TB, fx *realFixture, m *realMachine) map[string]bool {
+	t.Helper()
+	node := ""
+	if path.Dir(m.rel) == "nodes" {
+		node = path.Base(m.rel)
+	}
+	units := map[string]bool{}
+	for _, sn := range fx.spec.SnippetsOf(realRole(fx, m), node) {
+		var cfg struct {
+			Systemd struct {
+				Units []struct {
+					Name    string `json:"name"`
+					Enabled *bool  `json:"enabled"`
+				} `json:"units"`
+			} `json:"systemd"`
+		}
+		if err := json.Unmarshal(sn.Ignition, &cfg); err != nil {
+			t.Fatalf("snippet %s: %v", sn.File, err)
+		}
+		for _, u := range cfg.Systemd.Units {
+			units[u.Name] = units[u.Name] || u.Enabled != nil && *u.Enabled
+		}
+	}
+	return units
+}
+
 func realEnabled(units map[string]bool) []string {
 	var out []string
 	for name, on := range units {
@@ -313,6 +342,17 @@ func realRunIgnition(t *testing.T, ign string, fx *realFixture, m *realMachine, 
 		t.Fatal(err)
 	}
 	delete(got, realtool.SelinuxConfig)
+	delete(got, realtool.AccountLock)
+	for p := range realtool.ImageAccounts {
+		delete(got, p)
+		delete(got, p+"-") // the tools' backup of the file they change
+	}
+	for p := range got {
+		if strings.HasPrefix(p, "/home/") {
+			delete(got, p) // the users' keys: realCheckUsers
+		}
+	}
+	realCheckUsers(t, root, fx, m)
 	for p, reason := range realIgnitionBookkeeping {
 		if _, ok := got[p]; !ok {
 			t.Errorf("Ignition did not write %s (%s): update realIgnitionBookkeeping", p, reason)
@@ -353,8 +393,12 @@ func realRunIgnition(t *testing.T, ign string, fx *realFixture, m *realMachine, 
 		}
 	}
 
-	// The units it enabled: the preset file's `enable` lines.
+	// The units it enabled: the preset file's `enable` lines; rampart's
+	// (the Butane document's) and the snippets'.
 	units := realButaneUnits(t, m)
+	for name, on := range realSnippetUnits(t, fx, m) {
+		units[name] = units[name] || on
+	}
 	enabled := map[string]bool{}
 	if data, err := os.ReadFile(filepath.Join(root, "etc/systemd/system-preset/20-ignition.preset")); err == nil {
 		for _, line := range strings.Split(strings.TrimRight(string(data), "\n"), "\n") {
@@ -423,6 +467,92 @@ func realRunIgnition(t *testing.T, ign string, fx *realFixture, m *realMachine, 
 	}
 }
 
+// realRole is the role of a machine of the tree.
+func realRole(fx *realFixture, m *realMachine) string {
+	role := path.Base(m.rel)
+	if path.Dir(m.rel) == "nodes" {
+		role = fx.spec.Node(role).Role
+	}
+	return role
+}
+
+// realCheckUsers: every user of the machine is in the root's /etc/passwd
+// and in its groups, with exactly its keys in
+// ~/.ssh/authorized_keys.d/ignition (0600, owned by the user), where
+// Ignition writes them and the images' sshd reads them; no other user has
+// keys there.
+func realCheckUsers(t *testing.T, root string, fx *realFixture, m *realMachine) {
+	t.Helper()
+	role := realRole(fx, m)
+	passwd, err := os.ReadFile(filepath.Join(root, "etc", "passwd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	group, err := os.ReadFile(filepath.Join(root, "etc", "group"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	accounts := map[string][]string{} // name: passwd fields
+	for _, line := range strings.Split(strings.TrimSpace(string(passwd)), "\n") {
+		f := strings.Split(line, ":")
+		accounts[f[0]] = f
+	}
+	members := map[string]map[string]bool{} // group: its members
+	for _, line := range strings.Split(strings.TrimSpace(string(group)), "\n") {
+		f := strings.Split(line, ":")
+		members[f[0]] = map[string]bool{}
+		for _, u := range strings.Split(f[3], ",") {
+			members[f[0]][u] = true
+		}
+	}
+	users := fx.spec.UsersOf(role)
+	withKeys := map[string]bool{}
+	for _, u := range users {
+		acc, ok := accounts[u.Name]
+		if !ok {
+			t.Errorf("user %s: not in /etc/passwd after Ignition", u.Name)
+			continue
+		}
+		for _, g := range u.Groups {
+			if !members[g][u.Name] {
+				t.Errorf("user %s: not in group %s after Ignition", u.Name, g)
+			}
+		}
+		if len(u.SSHAuthorizedKeys) == 0 {
+			continue
+		}
+		withKeys[acc[5]] = true
+		file := filepath.Join(root, acc[5], ".ssh", "authorized_keys.d", "ignition")
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Errorf("user %s: %v", u.Name, err)
+			continue
+		}
+		if want := strings.Join(u.SSHAuthorizedKeys, "\n") + "\n"; string(data) != want {
+			t.Errorf("user %s: %s holds\n%s\nwant\n%s", u.Name, file, data, want)
+		}
+		info, err := os.Stat(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st, ok := info.Sys().(*syscall.Stat_t); info.Mode().Perm() != 0o600 || !ok || strconv.Itoa(int(st.Uid)) != acc[2] {
+			t.Errorf("user %s: %s has mode %04o, owner %v; want 0600 owned by uid %s", u.Name, file, info.Mode().Perm(), info.Sys(), acc[2])
+		}
+	}
+	// No other home got keys.
+	homes, _ := filepath.Glob(filepath.Join(root, "home", "*", ".ssh", "authorized_keys.d", "ignition"))
+	for _, h := range homes {
+		rel, _ := filepath.Rel(root, h)
+		home := "/" + filepath.ToSlash(filepath.Dir(filepath.Dir(filepath.Dir(rel))))
+		if !withKeys[home] {
+			t.Errorf("Ignition wrote keys to %s, the spec gives that user none", rel)
+		}
+	}
+	if len(users) > 0 {
+		t.Logf("%s: %d user(s) in /etc/passwd, their groups and their keys in ~/.ssh/authorized_keys.d/ignition", m.rel, len(users))
+	}
+}
+
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // realCloudConfig is the part of a #cloud-config the tests read.
@@ -439,6 +569,11 @@ type realCloudConfig struct {
 		Defer       bool   `yaml:"defer"`
 	} `yaml:"write_files"`
 	Runcmd []any `yaml:"runcmd"`
+	Users  []struct {
+		Name              string   `yaml:"name"`
+		SSHAuthorizedKeys []string `yaml:"ssh_authorized_keys"`
+		Groups            []string `yaml:"groups"`
+	} `yaml:"users"`
 }
 
 // TestRealCloudInitSchema validates every generated cloud-config with
@@ -457,6 +592,9 @@ func TestRealCloudInitSchema(t *testing.T) {
 		}
 		if !ok {
 			t.Fatalf("outputs include cloud-config, but %s/cloud-config.yaml is missing", m.rel)
+		}
+		if fx.spec.CloudConfig.Flavor != spec.FlavorCloudInit {
+			return // coreos-cloudinit's: TestCoreOSCloudConfig
 		}
 		file := filepath.Join(m.dir, "cloud-config.yaml")
 		out, err := realtool.Run(nil, cloudInit, "schema", "--config-file", file)
@@ -551,6 +689,17 @@ func TestRealCloudInitSchema(t *testing.T) {
 		if len(cc.Packages) == 0 {
 			t.Errorf("packages: none listed; the firewall needs its tools")
 		}
+		// users: the machine's, with their keys and groups, in order.
+		var got, want []string
+		for _, u := range cc.Users {
+			got = append(got, fmt.Sprintf("%s %q %q", u.Name, u.SSHAuthorizedKeys, u.Groups))
+		}
+		for _, u := range fx.spec.UsersOf(realRole(fx, m)) {
+			want = append(want, fmt.Sprintf("%s %q %q", u.Name, u.SSHAuthorizedKeys, u.Groups))
+		}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("users:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
 	})
 }
 
@@ -621,6 +770,7 @@ func TestRealSystemdVerify(t *testing.T) {
 // host does not have. systemd-analyze only checks that they are executable.
 var realImageProvides = map[string]string{
 	"/usr/bin/podman": "Fedora CoreOS ships podman; rampart's etcd-member.service runs etcd with it",
+	"/usr/bin/echo":   "both images ship coreutils; the unit of testdata/real's edge snippet runs echo",
 }
 
 // realImageRoot is a copy of the machine's rootfs/ made to look like the OS
