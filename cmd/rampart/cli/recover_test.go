@@ -2,9 +2,11 @@ package cli
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -110,6 +112,80 @@ func TestRecoverIsGen(t *testing.T) {
 			if !reflect.DeepEqual(gotCfg, wantCfg) {
 				t.Errorf("recover --replace changes more of the Ignition config than the cluster state of etcd's drop-in")
 			}
+		}
+	}
+}
+
+// TestRecoverAll: recover --all --snapshot writes every member's Ignition
+// config (coreos-web: web-1 to web-3), 0600, with the snapshot and the
+// restore unit, and says what to run first; the flags it does not go with,
+// a node name, --snapshot alone, no snapshot, a corrupt one and an -o in
+// the output tree are refused before anything is written.
+func TestRecoverAll(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	file := filepath.Join(fixtures, "coreos-web.yaml")
+	state, out := filepath.Join(dir, "state"), filepath.Join(dir, "out")
+	if code, o, e := run("gen", "-f", file, "-o", out, "--state", state); code != 0 {
+		t.Fatalf("gen: exit %d\n%s%s", code, o, e)
+	}
+	db := bytes.Repeat([]byte{0x42}, 4*512)
+	sum := sha256.Sum256(db)
+	snapshot := filepath.Join(dir, "etcd.db")
+	writeTestFile(t, snapshot, append(db, sum[:]...), 0o600)
+	corrupt := filepath.Join(dir, "corrupt.db")
+	writeTestFile(t, corrupt, append(append([]byte{0x43}, db[1:]...), sum[:]...), 0o600)
+	recovered := filepath.Join(dir, "recovered")
+	for _, c := range []struct {
+		args []string
+		code int
+		says string
+	}{
+		{[]string{"--all", "--snapshot", snapshot, "web-1"}, ExitUsage, "takes no node name"},
+		{[]string{"web-1", "--snapshot", snapshot}, ExitUsage, "--snapshot goes with --all"},
+		{[]string{"--all", "--snapshot", snapshot, "--replace"}, ExitUsage, "--replace, --reinstall and --membership-done are for one member"},
+		{[]string{"--all"}, ExitUsage, "snapshot save etcd.db"},
+		{[]string{"--all", "--snapshot", corrupt}, ExitInvalid, "the snapshot is corrupt; nothing was written"},
+		{[]string{"--all", "--snapshot", snapshot, "-o", filepath.Join(out, "recovered")}, ExitUsage, "is inside the output tree"},
+	} {
+		args := append([]string{"recover", "-f", file, "--state", state}, c.args...)
+		if !slices.Contains(args, "-o") {
+			args = append(args, "-o", recovered)
+		}
+		code, o, e := run(args...)
+		if code != c.code || !strings.Contains(e, c.says) {
+			t.Errorf("%v: exit %d, want %d saying %q\n%s%s", args, code, c.code, c.says, o, e)
+		}
+		if _, err := os.Stat(recovered); !os.IsNotExist(err) {
+			t.Fatalf("%v wrote %s", args, recovered)
+		}
+	}
+	code, o, e := run("recover", "--all", "--snapshot", snapshot, "-f", file, "--state", state, "-o", recovered)
+	if code != 0 || !strings.Contains(o, "1. Stop etcd on every member") || !strings.Contains(o, "2 of 3") {
+		t.Fatalf("recover --all: exit %d\n%s%s", code, o, e)
+	}
+	for _, n := range []string{"web-1", "web-2", "web-3"} {
+		p := filepath.Join(recovered, n, "ignition.json")
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st, _ := os.Stat(p); st.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %04o, want 0600", p, st.Mode().Perm())
+		}
+		cfg, _, err := ignition.Parse(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var snap, unit bool
+		for _, f := range cfg.Storage.Files {
+			snap = snap || f.Path == etcd.SnapshotFile
+		}
+		for _, u := range cfg.Systemd.Units {
+			unit = unit || (u.Name == etcd.RestoreUnit && u.Contents != nil && strings.Contains(*u.Contents, " --name="+n+" "))
+		}
+		if !snap || !unit {
+			t.Errorf("%s: snapshot %v, restore unit for %s %v", p, snap, n, unit)
 		}
 	}
 }
