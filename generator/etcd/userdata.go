@@ -130,11 +130,18 @@ func addToIgnition(data []byte, files []boot.File, units []boot.Unit) ([]byte, e
 			}
 		}
 		if len(dropins) > 0 {
-			var old []ignitionDropin
-			if err := unmarshalIf(entry["dropins"], &old); err != nil {
+			var all []json.RawMessage // the unit's drop-ins as they are
+			if err := unmarshalIf(entry["dropins"], &all); err != nil {
 				return nil, err
 			}
-			if err := setJSON(entry, "dropins", append(old, dropins...)); err != nil {
+			for _, d := range dropins {
+				raw, err := json.Marshal(d)
+				if err != nil {
+					return nil, err
+				}
+				all = append(all, raw)
+			}
+			if err := setJSON(entry, "dropins", all); err != nil {
 				return nil, err
 			}
 		}
