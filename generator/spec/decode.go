@@ -38,9 +38,21 @@ func LoadFile(path string) (*Spec, error) {
 }
 
 // Parse decodes, defaults and validates a spec. The error, when not nil, is
-// a *report.Failed listing every problem of the file in order.
+// a *report.Failed listing every problem of the file in order. Snippets are
+// read from the file system, relative to file's directory.
 func Parse(file string, data []byte) (*Spec, error) {
-	d := &decoder{file: file, refs: map[any]*refs{}}
+	return ParseWith(file, data, nil)
+}
+
+// SnippetReader reads a snippet by its path as the spec writes it
+// (relative to the spec's directory, slash-separated), for a spec that is
+// not a file of the file system (one at a git revision).
+type SnippetReader func(path string) ([]byte, error)
+
+// ParseWith is Parse with the snippets read by read (nil: from the file
+// system, relative to file's directory).
+func ParseWith(file string, data []byte, read SnippetReader) (*Spec, error) {
+	d := &decoder{file: file, refs: map[any]*refs{}, readSnippet: read}
 	s := d.decode(data)
 	if !d.errs.Empty() {
 		d.errs.Sort()
@@ -72,6 +84,8 @@ type decoder struct {
 	// cross-checks: keyed by *Node, *Pool, *Rule and *OverlayAllow
 	refs      map[any]*refs
 	allowRefs []*refs // refs of r.overlays.Allow[i]
+
+	readSnippet SnippetReader // nil: snippets are files beside the spec
 }
 
 // refs remembers where a list item was and where its references were written.

@@ -173,7 +173,16 @@ func (d *decoder) buildSnippets(s *Spec, r *raw) {
 // snippet reads and translates one snippet file, reporting its problems at
 // their place in it.
 func (d *decoder) snippet(file string, x rawSnippet, target OS) *Snippet {
-	data, err := readSnippet(file)
+	var data []byte
+	var err error
+	if d.readSnippet != nil {
+		data, err = d.readSnippet(x.path)
+		if err == nil && len(data) > maxSnippetSize {
+			err = fmt.Errorf("larger than %d bytes", maxSnippetSize)
+		}
+	} else {
+		data, err = readSnippet(file)
+	}
 	if err != nil {
 		d.errorf(x.node, x.at, msgSnippetRead, x.path, err)
 		return nil

@@ -111,3 +111,28 @@ func TestCloudConfigFlavor(t *testing.T) {
 		t.Errorf("bad flavor: %q", got)
 	}
 }
+
+// TestSnippetReader: a spec that is no file of the file system (one at a
+// git revision) reads its snippets through the reader, by the path the
+// spec writes; their problems are at REV:path positions.
+func TestSnippetReader(t *testing.T) {
+	files := map[string]string{
+		"snippets/motd.bu": "variant: flatcar\nversion: 1.1.0\nstorage:\n  files:\n    - path: /etc/motd\n      contents:\n        inline: hi\n",
+		"snippets/bad.bu":  "variant: flatcar\nversion: 1.1.0\nstorage:\n  files:\n    - path: motd\n",
+	}
+	read := func(p string) ([]byte, error) {
+		if data, ok := files[p]; ok {
+			return []byte(data), nil
+		}
+		return nil, os.ErrNotExist
+	}
+	base := "version: 1\ncluster: c\nroles:\n  web: {zone: public}\nsnippets:\n  all: [%s]\n"
+	s, err := spec.ParseWith("HEAD~1:ops/cluster.yaml", []byte(strings.Replace(base, "%s", "snippets/motd.bu", 1)), read)
+	if err != nil || len(s.Snippets.All) != 1 || !strings.Contains(string(s.Snippets.All[0].Ignition), "/etc/motd") {
+		t.Fatalf("snippet through the reader: %v", err)
+	}
+	_, err = spec.ParseWith("HEAD~1:ops/cluster.yaml", []byte(strings.Replace(base, "%s", "snippets/bad.bu", 1)), read)
+	if want := "HEAD~1:ops/snippets/bad.bu:5:13: error: snippets.all[0]: snippet: path not absolute (at $.storage.files.0.path)"; err == nil || strings.TrimSpace(err.Error()) != want {
+		t.Errorf("got %v, want %s", err, want)
+	}
+}
