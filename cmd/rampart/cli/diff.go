@@ -94,7 +94,15 @@ func loadAtRevision(file, rev string) (*spec.Spec, error) {
 		return nil, &exitError{code: ExitInvalid, err: fmt.Errorf("git show %s:./%s (in %s): %v: %s", rev, name, dir, err, strings.TrimSpace(stderr.String()))}
 	}
 	label := rev + ":" + file
-	s, err := spec.Parse(label, stdout.Bytes())
+	// Its snippets are those of the same revision.
+	snippet := func(p string) ([]byte, error) {
+		out, err := exec.Command("git", "-C", dir, "show", rev+":./"+p).Output()
+		if err != nil {
+			return nil, fmt.Errorf("git show %s:./%s (in %s): %v", rev, p, dir, err)
+		}
+		return out, nil
+	}
+	s, err := spec.ParseWith(label, stdout.Bytes(), snippet)
 	if err != nil {
 		return nil, specProblems(err, label)
 	}
