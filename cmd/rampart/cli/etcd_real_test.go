@@ -37,6 +37,7 @@ import (
 	"github.com/rampart-cluster/rampart/generator/etcd"
 	"github.com/rampart-cluster/rampart/generator/gen"
 	"github.com/rampart-cluster/rampart/generator/pki"
+	"github.com/rampart-cluster/rampart/generator/spec"
 	"github.com/rampart-cluster/rampart/internal/realtool"
 )
 
@@ -203,6 +204,7 @@ func TestRealEtcd(t *testing.T) {
 	}
 
 	t.Run("peer-with-other-addresses-cannot-join", lab.badPeer)
+	t.Run("snapshot-on-a-member", lab.snapshotOnMember)
 	t.Run("recover-replace", lab.recoverReplace)
 	t.Run("rotate-one-client-role", lab.rotateClient)
 }
@@ -375,6 +377,28 @@ func (lab *etcdLab) badPeer(t *testing.T) {
 	}
 	p.stop(t)
 	lab.etcdctl0(t, "member", "remove", id)
+}
+
+// snapshotOnMember: the snapshot command recover --all names
+// (etcd.SnapshotCommand) runs as printed on e1, with e1's files as the real
+// Ignition writes them (under a root) and its loopback URL, and takes a
+// snapshot that etcd.CheckSnapshot accepts.
+func (lab *etcdLab) snapshotOnMember(t *testing.T) {
+	s, err := spec.LoadFile(lab.spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, e1root := lab.memberEnvRoot(t, "e1", filepath.Join(lab.state, gen.UserdataPath("node", "e1", "ignition")), "new")
+	file := filepath.Join(lab.dir, "on-e1.db")
+	cmd := strings.ReplaceAll(etcd.SnapshotCommand(s, file), etcd.CertDir+"/", filepath.Join(e1root, etcd.CertDir)+"/")
+	sh := exec.Command("sh", "-e", "-c", cmd)
+	sh.Env = append(os.Environ(), "PATH="+filepath.Dir(lab.etcdctl)+string(os.PathListSeparator)+os.Getenv("PATH"))
+	if out, err := sh.CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", cmd, err, out)
+	}
+	if err := etcd.CheckSnapshot(readOrFatal(t, file)); err != nil {
+		t.Errorf("the snapshot taken on e1: %v", err)
+	}
 }
 
 // recoverReplace: e2 loses its data directory; `rampart recover e2
