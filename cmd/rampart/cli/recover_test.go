@@ -18,18 +18,26 @@ import (
 	"github.com/rampart-cluster/rampart/generator/spec"
 )
 
+// genCoreOSWeb runs gen on the fixture coreos-web into a new directory dir:
+// its state and its tree out.
+func genCoreOSWeb(t *testing.T) (dir, file, state, out string) {
+	t.Helper()
+	dir = t.TempDir()
+	file = filepath.Join(fixtures, "coreos-web.yaml")
+	state, out = filepath.Join(dir, "state"), filepath.Join(dir, "out")
+	if code, o, e := run("gen", "-f", file, "-o", out, "--state", state); code != 0 {
+		t.Fatalf("gen: exit %d\n%s%s", code, o, e)
+	}
+	return dir, file, state, out
+}
+
 // TestRecoverIsGen: recover writes exactly the bytes gen wrote for the node
 // (coreos-web is fcos: Ignition only), which gen.FinalUserdata returns too;
 // --replace changes only the cluster state of the drop-in, and prints member
 // commands that run on another member with its own files.
 func TestRecoverIsGen(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	file := filepath.Join(fixtures, "coreos-web.yaml")
-	state, out := filepath.Join(dir, "state"), filepath.Join(dir, "out")
-	if code, o, e := run("gen", "-f", file, "-o", out, "--state", state); code != 0 {
-		t.Fatalf("gen: exit %d\n%s%s", code, o, e)
-	}
+	dir, file, state, _ := genCoreOSWeb(t)
 	s, err := spec.LoadFile(file)
 	if err != nil {
 		t.Fatal(err)
@@ -123,12 +131,7 @@ func TestRecoverIsGen(t *testing.T) {
 // the output tree are refused before anything is written.
 func TestRecoverAll(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	file := filepath.Join(fixtures, "coreos-web.yaml")
-	state, out := filepath.Join(dir, "state"), filepath.Join(dir, "out")
-	if code, o, e := run("gen", "-f", file, "-o", out, "--state", state); code != 0 {
-		t.Fatalf("gen: exit %d\n%s%s", code, o, e)
-	}
+	dir, file, state, out := genCoreOSWeb(t)
 	db := bytes.Repeat([]byte{0x42}, 4*512)
 	sum := sha256.Sum256(db)
 	snapshot := filepath.Join(dir, "etcd.db")
