@@ -226,6 +226,7 @@ type Carve struct {
 	Inner, Outer         netip.Prefix
 	InnerRole, OuterRole string
 	InnerProv, OuterProv Provenance // the pools that list them
+	InnerPool            int        // the inner pool's index in the spec's pools
 }
 
 // MetadataAddresses are the addresses of the cloud metadata services, which
@@ -462,13 +463,13 @@ func (c *compiler) sets() {
 			}
 			// and the smaller pools of other roles inside it (an edge /24 in
 			// a worker /16): their addresses are their role's
-			for _, pl := range c.p.Pools {
+			for j, pl := range c.p.Pools {
 				for _, inner := range pl.CIDRs {
 					inner = inner.Masked()
 					if pl.Role != r.Name && inner.Bits() > e.Prefix.Bits() && e.Prefix.Contains(inner.Addr()) {
 						others = append(others, inner)
 						c.p.Carved = append(c.p.Carved, Carve{Inner: inner, Outer: e.Prefix, InnerRole: pl.Role, OuterRole: r.Name,
-							InnerProv: pl.Prov, OuterProv: e.Prov})
+							InnerProv: pl.Prov, OuterProv: e.Prov, InnerPool: j})
 					}
 				}
 			}

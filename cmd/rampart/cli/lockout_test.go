@@ -47,7 +47,7 @@ rules:
 		{[]string{"validate", "-f", cut, "-o", "json"}, 1, `"code": "audit.etcd-blocked"`},
 		{[]string{"gen", "-f", cut, "-o", out, "--state", state}, 1, "etcd member web-1 (192.0.2.11) cannot reach"},
 		{[]string{"validate", "-f", noSSH}, 1, noSSH + ":5:23: error: roles.web: no admin can reach role web on SSH (22/tcp)"},
-		{[]string{"validate", "-f", nested}, 0, nested + ":9: note: pools[1]: 10.0.5.0/24 (role edge) lies inside 10.0.0.0/16 of pools[0] (role agent, line 8): it is carved out"},
+		{[]string{"validate", "-f", nested}, 0, nested + ":9:5: info: pools[1]: 10.0.5.0/24 (role edge) lies inside 10.0.0.0/16 of pools[0] (role agent, line 8): it is carved out"},
 	} {
 		code, stdout, stderr := run(c.args...)
 		if code != c.code || !strings.Contains(stdout+stderr, c.out) {

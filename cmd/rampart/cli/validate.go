@@ -42,7 +42,9 @@ Exit 1 on errors.`,
 					if allowLockout {
 						r = report.Report{}
 					}
-					if werr := r.WriteJSON(cmd.OutOrStdout()); werr != nil || r.Empty() {
+					failed := !r.Empty()
+					r.Merge(nestedPools(s))
+					if werr := r.WriteJSON(cmd.OutOrStdout()); werr != nil || !failed {
 						return werr
 					}
 					return &exitError{code: ExitInvalid, err: fmt.Errorf("")}
@@ -54,8 +56,8 @@ Exit 1 on errors.`,
 			if err := checkLockout(cmd.OutOrStdout(), s, "the spec would shut operators out or split etcd", allowLockout); err != nil {
 				return err
 			}
-			for _, n := range nestedPools(s) {
-				fmt.Fprintf(cmd.OutOrStdout(), "%s: note: %s\n", n.pos, n.text)
+			if err := nestedPools(s).WriteText(cmd.OutOrStdout()); err != nil {
+				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: cluster %s is valid: %d roles, %d nodes, %d pools, %d rules\n",
 				file, s.Cluster, len(s.Roles), len(s.Nodes), len(s.Pools), len(s.Rules))
