@@ -170,7 +170,7 @@ func TestRecoverErrors(t *testing.T) {
 		t.Fatalf("recover agent-1: exit %d\n%s%s", code, out, stderr)
 	}
 	data, err := os.ReadFile(filepath.Join(dir, "agent-1", "cloud-config.yaml"))
-	if err != nil || !strings.Contains(string(data), "cloud-config for role agent") || strings.Contains(string(data), "PRIVATE KEY") {
+	if err != nil || !strings.Contains(string(data), "for role agent of cluster dcos-packet") || strings.Contains(string(data), "PRIVATE KEY") {
 		t.Errorf("agent-1's userdata: %v\n%.200s", err, data)
 	}
 }
