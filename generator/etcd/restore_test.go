@@ -3,6 +3,7 @@ package etcd_test
 import (
 	"bytes"
 	"compress/gzip"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"io"
@@ -55,6 +56,22 @@ func TestCheckSnapshot(t *testing.T) {
 	}
 	if err := etcd.CheckSnapshotSize(good); err != nil {
 		t.Errorf("a small snapshot: %v", err)
+	}
+}
+
+// TestSnapshotSizeLimit: random bytes do not compress, so a snapshot of
+// them just over MaxSnapshot is refused, one below it is not.
+func TestSnapshotSizeLimit(t *testing.T) {
+	t.Parallel()
+	big := make([]byte, etcd.MaxSnapshot+512)
+	if _, err := rand.Read(big); err != nil {
+		t.Fatal(err)
+	}
+	if err := etcd.CheckSnapshotSize(big); err == nil || !strings.Contains(err.Error(), "more than the 16777216 (16 MiB) compressed") {
+		t.Errorf("a snapshot of %d random bytes: %v, want it refused", len(big), err)
+	}
+	if err := etcd.CheckSnapshotSize(big[:etcd.MaxSnapshot-64<<10]); err != nil {
+		t.Errorf("a snapshot of %d random bytes: %v", etcd.MaxSnapshot-64<<10, err)
 	}
 }
 

@@ -43,6 +43,9 @@ const MaxSnapshot = 16 << 20
 // CheckSnapshotSize refuses a snapshot that is, gzip-compressed as the
 // userdata carries it, larger than MaxSnapshot.
 func CheckSnapshotSize(data []byte) error {
+	if len(data) <= MaxSnapshot {
+		return nil // the userdata carries it compressed only when that is smaller
+	}
 	packed, _ := compress(data)
 	if len(packed) > MaxSnapshot {
 		return fmt.Errorf("%d bytes, %d gzip-compressed: more than the %d (16 MiB) compressed that userdata carries (compact and defragment the cluster before its snapshot, or restore it by hand with etcdutl snapshot restore)", len(data), len(packed), MaxSnapshot)

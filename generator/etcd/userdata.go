@@ -184,11 +184,11 @@ func setJSON(m map[string]json.RawMessage, key string, v any) error {
 	return nil
 }
 
-// compress gzips data when that makes it smaller (at the best compression,
-// with an empty header: the same bytes every time).
+// compress gzips data when that makes it smaller (at gzip's default
+// level, with an empty header: the same bytes every time).
 func compress(data []byte) ([]byte, bool) {
 	var b bytes.Buffer
-	w, _ := gzip.NewWriterLevel(&b, gzip.BestCompression)
+	w, _ := gzip.NewWriterLevel(&b, gzip.DefaultCompression)
 	_, _ = w.Write(data)
 	_ = w.Close()
 	if b.Len() >= len(data) {
