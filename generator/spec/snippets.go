@@ -122,10 +122,8 @@ func (d *decoder) buildSnippets(s *Spec, r *raw) {
 	if !r.snippetsGiven {
 		return
 	}
-	if s.Wants(OutputCloudConfig) && r.outNode != nil {
+	if s.Wants(OutputCloudConfig) { // only when outputs is written: the default is ignition
 		d.errorf(r.outNode, report.At("outputs"), msgSnippetsCloudConfig)
-	} else if s.Wants(OutputCloudConfig) {
-		d.add(msgSnippetsCloudConfig.At(report.At("outputs"), s.OS.Pos))
 	}
 	read := map[string]*Snippet{}
 	load := func(rs []rawSnippet) []*Snippet {
