@@ -388,11 +388,12 @@ func snippetSpec(t *testing.T, extra string, files map[string]string) string {
 const motdSnippet = "variant: flatcar\nversion: 1.1.0\nstorage:\n  files:\n    - path: /etc/motd.d/sn.conf\n      mode: 0640\n      contents:\n        inline: |\n          %s\n"
 
 // TestSnippetChangeIsStale: a snippet's files are in the Ignition config
-// (merged), in rootfs/ and the manifest; changing only the snippet makes
+// (merged), in rootfs/ and the manifest, a node's snippet on that node only; changing only the snippet makes
 // gen --check report the tree and the member's final userdata stale.
 func TestSnippetChangeIsStale(t *testing.T) {
 	t.Parallel()
-	file := snippetSpec(t, "snippets:\n  all: [motd.bu]\n", map[string]string{"motd.bu": fmt.Sprintf(motdSnippet, "first")})
+	node := "variant: flatcar\nversion: 1.1.0\nstorage:\n  files:\n    - path: /etc/db-1.conf\n      contents:\n        inline: only db-1\n"
+	file := snippetSpec(t, "snippets:\n  all: [motd.bu]\n  nodes: {db-1: [node.bu]}\n", map[string]string{"motd.bu": fmt.Sprintf(motdSnippet, "first"), "node.bu": node})
 	dir := filepath.Dir(file)
 	run := func(check bool) *gen.Report {
 		t.Helper()
@@ -419,6 +420,12 @@ func TestSnippetChangeIsStale(t *testing.T) {
 		if !bytes.Contains(ign, []byte(`"path": "/etc/motd.d/sn.conf"`)) || !bytes.Contains(ign, []byte(`"path": "/etc/hostname"`)) != (m == "roles/web") {
 			t.Errorf("%s: the Ignition config lacks the snippet's file or rampart's:\n%s", m, ign)
 		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "out", "nodes/db-1/rootfs/etc/db-1.conf")); err != nil {
+		t.Errorf("the node's snippet: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "out", "roles/web/rootfs/etc/db-1.conf")); err == nil {
+		t.Error("the node's snippet reached role web")
 	}
 	final, _ := os.ReadFile(filepath.Join(dir, "state", gen.UserdataPath("node", "db-1", spec.OutputIgnition)))
 	if !bytes.Contains(final, []byte(`"path": "/etc/motd.d/sn.conf"`)) {
