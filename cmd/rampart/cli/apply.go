@@ -107,7 +107,7 @@ spec, else at its first address.`,
 			case errors.Is(err, apply.ErrUnknownNode):
 				return usageError("%v", err)
 			case err != nil:
-				return &exitError{code: ExitInvalid, err: fmt.Errorf("apply: %w", withStateAdvice(err, state))}
+				return refused("apply", err, state)
 			}
 			if output == "json" {
 				enc := json.NewEncoder(out)
