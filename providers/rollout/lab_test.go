@@ -165,7 +165,11 @@ func (l *lab) memberEnv(n *spec.Node) []string {
 		}
 		env = append(env, v.Name+"="+val)
 	}
-	return env
+	// etcd 3.5, which the members run (Flatcar's etcd-member, rampart's
+	// Fedora CoreOS unit), campaigns with a pre-vote by default, so that a
+	// member that comes back from a restart does not depose a working
+	// leader; Debian's etcd 3.4, which the test runs, needs it asked for.
+	return append(env, "ETCD_PRE_VOTE=true")
 }
 
 func (l *lab) start(name string) {
@@ -292,7 +296,7 @@ func (l *lab) healthy(ctx context.Context, n *spec.Node) error {
 	if err != nil {
 		return err
 	}
-	_, err = call(ctx, cfg, l.url(n)+"/health", "", time.Second)
+	_, err = call(ctx, cfg, l.url(n)+"/health", "", 3*time.Second)
 	return err
 }
 
@@ -329,6 +333,7 @@ func call(ctx context.Context, cfg *tls.Config, url, body string, timeout time.D
 }
 
 // load is the client the issue asks for: every 50 ms a logical request
+// (each on its own goroutine, so that the pace holds on a loaded machine)
 // writes a key and reads it back through etcd's JSON gateway as the
 // agent's machine; each request is retried, on the next member, as etcd's
 // client does, for up to 10 s, and must then have succeeded. Beside it a
@@ -343,6 +348,10 @@ type load struct {
 	failed   []string
 	minUp    int
 	lowSeen  []string
+	// falseAnswers counts the probes in which a member said false before
+	// true, longestFalse the longest such wait
+	falseAnswers int
+	longestFalse time.Duration
 }
 
 func (l *lab) startLoad() *load {
@@ -360,59 +369,72 @@ func (ld *load) end() {
 
 func (ld *load) writer() {
 	defer ld.wg.Done()
-	members := ld.l.members()
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
+	var reqs sync.WaitGroup
+	defer reqs.Wait()
 	for i := 0; ; i++ {
 		select {
 		case <-ld.stop:
 			return
 		case <-tick.C:
 		}
-		val := "v" + strconv.Itoa(i)
-		key := base64.StdEncoding.EncodeToString([]byte("rollout/probe"))
-		put := fmt.Sprintf(`{"key":%q,"value":%q}`, key, base64.StdEncoding.EncodeToString([]byte(val)))
-		get := fmt.Sprintf(`{"key":%q}`, key)
-		var last error
-		ok := false
-		deadline := time.Now().Add(10 * time.Second)
-		for try := 0; time.Now().Before(deadline); try++ {
-			n := members[(i+try)%len(members)]
-			cfg, err := ld.l.clientTLS()
-			if err == nil {
-				_, err = call(context.Background(), cfg, ld.l.url(n)+"/v3/kv/put", put, 2*time.Second)
-			}
-			var data []byte
-			if err == nil {
-				data, err = call(context.Background(), cfg, ld.l.url(n)+"/v3/kv/range", get, 2*time.Second)
-			}
-			if err == nil {
-				var r struct {
-					KVs []struct {
-						Value string `json:"value"`
-					} `json:"kvs"`
-				}
-				if err = json.Unmarshal(data, &r); err == nil && (len(r.KVs) != 1 || r.KVs[0].Value != base64.StdEncoding.EncodeToString([]byte(val))) {
-					err = fmt.Errorf("read back %s", data)
-				}
-			}
-			if err == nil {
-				ok = true
-				break
-			}
-			last = fmt.Errorf("%s: %w", n.Name, err)
-			ld.mu.Lock()
-			ld.retries++
-			ld.mu.Unlock()
-			time.Sleep(50 * time.Millisecond)
-		}
-		ld.mu.Lock()
-		ld.requests++
-		if !ok {
-			ld.failed = append(ld.failed, fmt.Sprintf("request %d: %v", i, last))
-		}
-		ld.mu.Unlock()
+		// each request on its own: a slow one does not hold up the next
+		reqs.Add(1)
+		go func() {
+			defer reqs.Done()
+			ld.request(i)
+		}()
 	}
+}
+
+// request is logical request i: key rollout/probe/i written, then read
+// back, on one member after the other until both succeed, for 10 s.
+func (ld *load) request(i int) {
+	members := ld.l.members()
+	val := "v" + strconv.Itoa(i)
+	key := base64.StdEncoding.EncodeToString([]byte("rollout/probe/" + strconv.Itoa(i)))
+	put := fmt.Sprintf(`{"key":%q,"value":%q}`, key, base64.StdEncoding.EncodeToString([]byte(val)))
+	get := fmt.Sprintf(`{"key":%q}`, key)
+	var last error
+	ok := false
+	deadline := time.Now().Add(10 * time.Second)
+	for try := 0; time.Now().Before(deadline); try++ {
+		n := members[(i+try)%len(members)]
+		cfg, err := ld.l.clientTLS()
+		if err == nil {
+			_, err = call(context.Background(), cfg, ld.l.url(n)+"/v3/kv/put", put, 2*time.Second)
+		}
+		var data []byte
+		if err == nil {
+			data, err = call(context.Background(), cfg, ld.l.url(n)+"/v3/kv/range", get, 2*time.Second)
+		}
+		if err == nil {
+			var r struct {
+				KVs []struct {
+					Value string `json:"value"`
+				} `json:"kvs"`
+			}
+			if err = json.Unmarshal(data, &r); err == nil && (len(r.KVs) != 1 || r.KVs[0].Value != base64.StdEncoding.EncodeToString([]byte(val))) {
+				err = fmt.Errorf("read back %s", data)
+			}
+		}
+		if err == nil {
+			ok = true
+			break
+		}
+		last = fmt.Errorf("%s: %w", n.Name, err)
+		ld.mu.Lock()
+		ld.retries++
+		ld.mu.Unlock()
+		time.Sleep(50 * time.Millisecond)
+	}
+	ld.mu.Lock()
+	ld.requests++
+	if !ok {
+		ld.failed = append(ld.failed, fmt.Sprintf("request %d: %v", i, last))
+	}
+	ld.mu.Unlock()
 }
 
 func (ld *load) watcher() {
@@ -426,8 +448,14 @@ func (ld *load) watcher() {
 		up := 0
 		var down []string
 		for _, n := range ld.l.members() {
-			if err := ld.l.probe(n); err == nil {
+			if waited, err := ld.l.probe(n); err == nil {
 				up++
+				if waited > 0 {
+					ld.mu.Lock()
+					ld.falseAnswers++
+					ld.longestFalse = max(ld.longestFalse, waited)
+					ld.mu.Unlock()
+				}
 			} else {
 				down = append(down, n.Name+": "+err.Error())
 			}
@@ -443,17 +471,24 @@ func (ld *load) watcher() {
 	}
 }
 
-// probe is etcdctl endpoint health's verdict on one member: a member
-// that does not answer, or refuses, is unhealthy at once; one that answers
-// that it has no leader (health false: a leadership hand-off is under way)
-// is asked again for up to a second, as etcdctl's client retries the
-// read it sends while the cluster has no leader.
-func (l *lab) probe(n *spec.Node) error {
-	deadline := time.Now().Add(time.Second)
+// probe is etcdctl endpoint health's verdict on one member: a member that
+// refuses the connection or the certificate, or does not answer within 3 s,
+// is unhealthy at once; one that answers that it cannot serve a quorum read
+// now (health false: no leader during a hand-off or an election, or the
+// read it commits through raft took over a second on a loaded machine) is
+// asked again until 5 s have passed, etcdctl's command timeout, within
+// which etcdctl's client retries its read.
+// It also says how long the member said false before it said true.
+func (l *lab) probe(n *spec.Node) (time.Duration, error) {
+	start := time.Now()
+	deadline := start.Add(5 * time.Second)
 	for {
 		err := l.healthy(context.Background(), n)
 		if err == nil || !strings.Contains(err.Error(), `"health":"false"`) || time.Now().After(deadline) {
-			return err
+			if err != nil {
+				return 0, err
+			}
+			return time.Since(start), nil
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -465,7 +500,7 @@ func (ld *load) check(t *testing.T) {
 	t.Helper()
 	ld.mu.Lock()
 	defer ld.mu.Unlock()
-	t.Logf("client: %d logical requests, %d retried attempts; fewest healthy members seen: %d", ld.requests, ld.retries, ld.minUp)
+	t.Logf("client: %d logical requests, %d retried attempts; fewest healthy members seen: %d; %d probes answered false before true (longest %v)", ld.requests, ld.retries, ld.minUp, ld.falseAnswers, ld.longestFalse.Round(time.Millisecond))
 	if ld.requests < 20 {
 		t.Errorf("the client made only %d requests", ld.requests)
 	}

@@ -27,15 +27,7 @@ func TestRealRotation(t *testing.T) {
 	if _, err := l.st.StartRotation(l.s.Cluster, etcd.Members(l.s)); err != nil {
 		t.Fatal(err)
 	}
-	ld := l.startLoad()
-	time.Sleep(300 * time.Millisecond)
-	res, err := Run(context.Background(), l.options("", 0))
-	time.Sleep(300 * time.Millisecond)
-	ld.end()
-	if err != nil {
-		t.Fatalf("rollout: %v", err)
-	}
-	ld.check(t)
+	res := l.runUnderLoad(t)
 	if want := []pki.Phase{pki.PhaseTrust, pki.PhaseLeaves, pki.PhaseRetire}; !slices.Equal(res.Completed, want) {
 		t.Errorf("phases %v, want %v", res.Completed, want)
 	}
@@ -57,15 +49,7 @@ func TestRealRenewal(t *testing.T) {
 	if err != nil || len(changes) != 5 {
 		t.Fatalf("renew: %v, %v", changes, err)
 	}
-	ld := l.startLoad()
-	time.Sleep(300 * time.Millisecond)
-	res, err := Run(context.Background(), l.options("", 0))
-	time.Sleep(300 * time.Millisecond)
-	ld.end()
-	if err != nil {
-		t.Fatalf("rollout: %v", err)
-	}
-	ld.check(t)
+	res := l.runUnderLoad(t)
 	if !slices.Equal(res.Completed, []pki.Phase{pki.PhaseDeliver}) || !slices.Equal(l.restarted(), []string{"e1", "e2", "e3"}) {
 		t.Errorf("phases %v, restarts %v", res.Completed, l.restarted())
 	}
@@ -168,6 +152,22 @@ func TestRealMemberKeptDown(t *testing.T) {
 	if got := l.restarted(); !slices.Equal(got[:4], []string{"e1", "e2", "e2", "e3"}) {
 		t.Errorf("restarts %v, want the resumed run to begin at e2", got)
 	}
+}
+
+// runUnderLoad runs the whole rollout while the client and the health
+// watcher run (startLoad), and checks them.
+func (l *lab) runUnderLoad(t *testing.T) *Result {
+	t.Helper()
+	ld := l.startLoad()
+	time.Sleep(300 * time.Millisecond)
+	res, err := Run(context.Background(), l.options("", 0))
+	time.Sleep(300 * time.Millisecond)
+	ld.end()
+	if err != nil {
+		t.Fatalf("rollout: %v", err)
+	}
+	ld.check(t)
+	return res
 }
 
 // agentPair is the agent machine's client pair now.

@@ -330,7 +330,7 @@ restarted by you before the next phase (etcdctl reads them each time).`,
 				return &exitError{code: ExitInvalid, err: fmt.Errorf("certs rollout: %w", err)}
 			}
 			defer tr.Close()
-			again := fmt.Sprintf("rampart certs rollout -f %s --state %s", file, state)
+			again := fmt.Sprintf("rampart certs rollout -f %s --state %s (with the same SSH flags)", file, state)
 			res, err := rollout.Run(cmd.Context(), rollout.Options{Spec: s, State: st, Machines: &rollout.SSH{Transport: tr},
 				Wait: wait, StopAfter: stop, Progress: cmd.OutOrStdout(), Again: again})
 			if err != nil {
