@@ -88,7 +88,7 @@ func newCertsList() *cobra.Command {
 				return &exitError{code: ExitInvalid, err: fmt.Errorf("certs list: %w", err)}
 			}
 			if len(expiring) > 0 {
-				return &exitError{code: ExitInvalid, err: fmt.Errorf("certs list: %d certificate(s) expire within %d days: %v; rampart certs renew -f cluster.yaml --state %s reissues them from the same CA (rampart certs rotate --ca when the CA itself ends)", len(expiring), int(ExpiryWarning.Hours()/24), expiring, state)}
+				return &exitError{code: ExitInvalid, err: fmt.Errorf("certs list: %d certificate(s) expire within %d days: %v; rampart certs renew -f cluster.yaml --state %s reissues them from the same CA (rampart certs rotate --ca when the CA itself ends), and rampart certs rollout brings them to the running members", len(expiring), int(ExpiryWarning.Hours()/24), expiring, state)}
 			}
 			return nil
 		},
