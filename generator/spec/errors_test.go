@@ -804,6 +804,34 @@ etcd: {client_port: 70000}
 		codes: []string{"spec.port-out-of-range"},
 	},
 	{
+		name: "users with a key that is not one",
+		spec: `version: 1
+cluster: c
+users:
+  - {name: core, ssh_authorized_keys: [ssh-ed25519 AAAA], groups: [sudo]}
+roles:
+  web: {zone: public, users: [{name: ops}]}
+`,
+		want: []string{
+			`t.yaml:4:40: users[0].ssh_authorized_keys[0]: "ssh-ed25519 AAAA" is not an SSH public key (ssh: no key found; last parsing error for ignored line: ssh: short read); write one line of authorized_keys, such as "ssh-ed25519 AAAA... me@laptop"`,
+		},
+		codes: []string{"spec.ssh-key"},
+	},
+	{
+		name: "snippet that is not there",
+		spec: `version: 1
+cluster: c
+roles:
+  web: {zone: public}
+snippets: {all: [no-such-snippet.bu], roles: {web: [no-such-snippet.bu]}}
+`,
+		want: []string{
+			`t.yaml:5:18: snippets.all[0]: snippet no-such-snippet.bu cannot be read: open no-such-snippet.bu: no such file or directory`,
+			`t.yaml:5:53: snippets.roles.web[0]: snippet no-such-snippet.bu cannot be read: open no-such-snippet.bu: no such file or directory`,
+		},
+		codes: []string{"spec.snippet-read", "spec.snippet-read"},
+	},
+	{
 		name: "etcd image with a space",
 		spec: `version: 1
 cluster: c
