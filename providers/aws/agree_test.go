@@ -175,8 +175,8 @@ func TestGroupsAgreeKubernetes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(groups.Warnings) > 0 {
-		t.Errorf("warnings: %q", groups.Warnings)
+	if !groups.Findings.Empty() {
+		t.Errorf("findings:\n%s", groups.Findings)
 	}
 	hosts := []host{
 		{name: "cp-1", role: "control-plane", addrs: addrs("147.75.10.11", "10.0.1.11", "2001:db8:1::11")},

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rampart-cluster/rampart/generator/policy"
 	"github.com/rampart-cluster/rampart/generator/policy/ranges"
+	"github.com/rampart-cluster/rampart/generator/report"
 	"github.com/rampart-cluster/rampart/generator/spec"
 )
 
@@ -135,10 +136,10 @@ type Group struct {
 
 // Groups is the compiled security groups of a cluster.
 type Groups struct {
-	Cluster  string   // the cluster's name, the prefix of every group name
-	Quota    int      // inbound rules per group and family
-	Groups   []*Group // in the policy's role order
-	Warnings []string // where a group admits less than the host firewall
+	Cluster  string        // the cluster's name, the prefix of every group name
+	Quota    int           // inbound rules per group and family
+	Groups   []*Group      // in the policy's role order
+	Findings report.Report // warnings: where a group admits less than the host firewall
 }
 
 // Group returns the group of the role, or nil.
@@ -207,7 +208,7 @@ func CompileGroups(p *policy.Policy, quota int) (*Groups, error) {
 		}
 		out.Groups = append(out.Groups, g)
 	}
-	out.Warnings = c.warnings
+	out.Findings = c.findings
 	return out, nil
 }
 
@@ -305,15 +306,17 @@ type entry struct {
 
 type groupCompiler struct {
 	p        *policy.Policy
-	warnings []string
+	findings report.Report
 	warned   map[string]bool
 }
 
-func (c *groupCompiler) warn(format string, args ...any) {
-	w := fmt.Sprintf(format, args...)
-	if !c.warned[w] {
-		c.warned[w] = true
-		c.warnings = append(c.warnings, w)
+// warn reports, once, that the group of role admits less than rule r: the
+// entry is about the role, at the spec line that made the rule.
+func (c *groupCompiler) warn(m report.Message, role string, r *policy.Rule, args ...any) {
+	e := m.At(report.At("roles", role), r.Prov.Pos, args...)
+	if !c.warned[e.Message] {
+		c.warned[e.Message] = true
+		c.findings.Append(e)
 	}
 }
 
@@ -389,7 +392,7 @@ func (c *groupCompiler) subtract(entries []entry, d *policy.Rule, role string) [
 				}
 				if denied {
 					if partial {
-						c.warn("security group %s: %q (%s) denies part of role %s's members; security group %s denies it for every member of %s",
+						c.warn(msgPartOfRoleDenied, role, d,
 							GroupName(c.p.Cluster, role), d.Prov.What, d.Prov.Origin, e.role, GroupName(c.p.Cluster, role), e.role)
 					}
 					e.space = e.space.Minus(ds)
@@ -469,7 +472,7 @@ func (c *groupCompiler) render(e entry, r *policy.Rule, role string) []Permissio
 		}
 		n := types.Size()
 		if n > maxICMPTypeRules {
-			c.warn("security group %s: %q from %s admits %d %s types (all but echo, or those a rule denies); security group %s admits none of them (a group holds one rule per ICMP type)",
+			c.warn(msgICMPTypes, role, r,
 				GroupName(c.p.Cluster, role), r.Prov.What, peer, n, label, GroupName(c.p.Cluster, role))
 			return
 		}
@@ -488,7 +491,7 @@ func (c *groupCompiler) render(e entry, r *policy.Rule, role string) []Permissio
 	// every protocol but some ports (a deny inside cluster trust): a group
 	// cannot say it; TCP, UDP and ICMP as above, and nothing else
 	if slices.Equal(s.Other, policy.OtherNumbers()) {
-		c.warn("security group %s: %q from %s admits every IP protocol but some ports or ICMP types; the group admits only TCP, UDP and ICMP from it (a group cannot allow all protocols but some ports)",
+		c.warn(msgProtocolsButPorts, role, r,
 			GroupName(c.p.Cluster, role), r.Prov.What, peer)
 		return out
 	}
@@ -499,12 +502,12 @@ func (c *groupCompiler) render(e entry, r *policy.Rule, role string) []Permissio
 	case s.SCTP.Full():
 		out = append(out, Permission{Proto: ProtoSCTP, From: -1, To: -1, Peer: peer})
 	case len(s.SCTP) > 0:
-		c.warn("security group %s: %q from %s admits SCTP ports %s; the group admits no SCTP from it (AWS cannot limit SCTP to ports)",
+		c.warn(msgSCTPPorts, role, r,
 			GroupName(c.p.Cluster, role), r.Prov.What, peer, s.SCTP.Text())
 	}
 	switch n := s.Other.Size(); {
 	case n > maxProtocolRules:
-		c.warn("security group %s: %q from %s admits %d IP protocols besides TCP, UDP, SCTP and ICMP (%s); the group admits none of them (a group holds one rule per protocol)",
+		c.warn(msgProtocols, role, r,
 			GroupName(c.p.Cluster, role), r.Prov.What, peer, n, policy.NumbersText(s.Other))
 	default:
 		for _, pr := range s.Other {

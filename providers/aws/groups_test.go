@@ -12,6 +12,7 @@ import (
 
 	"github.com/rampart-cluster/rampart/generator/policy"
 	"github.com/rampart-cluster/rampart/generator/policy/ranges"
+	"github.com/rampart-cluster/rampart/generator/report"
 	"github.com/rampart-cluster/rampart/generator/review"
 	"github.com/rampart-cluster/rampart/generator/spec"
 )
@@ -126,17 +127,26 @@ func TestGroupsAgreeCarved(t *testing.T) {
 			}
 			for _, w := range c.warnings {
 				n := 0
-				for _, got := range groups.Warnings {
-					if strings.Contains(got, w) {
+				for _, got := range groups.Findings.Entries {
+					if strings.Contains(got.Message, w) {
 						n++
 					}
 				}
 				if n != 1 {
-					t.Errorf("%d warnings say %q; warnings: %q", n, w, groups.Warnings)
+					t.Errorf("%d warnings say %q; warnings:\n%s", n, w, groups.Findings)
 				}
 			}
-			if len(groups.Warnings) != len(c.warnings) {
-				t.Errorf("warnings %q, want %d", groups.Warnings, len(c.warnings))
+			if len(groups.Findings.Entries) != len(c.warnings) {
+				t.Errorf("warnings:\n%swant %d", groups.Findings, len(c.warnings))
+			}
+			// each is a warning about a role's group, at the spec line of
+			// the rule the group cannot say
+			for _, e := range groups.Findings.Entries {
+				role, _ := e.Path.Last().(string)
+				if e.Severity != report.Warning || len(e.Path) != 2 || e.Path[0] != "roles" || !strings.Contains(e.Message, "security group "+GroupName(pol.Cluster, role)+":") ||
+					e.Pos.File != c.name+".yaml" || e.Pos.Line == 0 {
+					t.Errorf("%s (%#v): want a warning about roles.ROLE of that role's group, at the line of the rule in %s.yaml", e, e, c.name)
+				}
 			}
 			stricter := 0
 			for _, role := range pol.Roles {
@@ -526,7 +536,7 @@ func checkAgree(t *testing.T, seed uint64, specs, probes int) {
 			case sg:
 				fail(q, "the security group admits what explain says is %s", d)
 			case !warned(groups, q, src):
-				fail(q, "the security group admits less than explain (%s), and no warning says so; warnings: %q", d, groups.Warnings)
+				fail(q, "the security group admits less than explain (%s), and no warning says so; warnings:\n%s", d, groups.Findings)
 			default:
 				stricter++
 			}
@@ -538,21 +548,18 @@ func checkAgree(t *testing.T, seed uint64, specs, probes int) {
 // admits less for the probe: a deny of part of the source's role, or every
 // other IP protocol.
 func warned(g *Groups, q agreeProbe, src string) bool {
-	name := GroupName(g.Cluster, q.role)
-	for _, w := range g.Warnings {
-		if !strings.HasPrefix(w, "security group "+name+":") {
+	for _, e := range g.Findings.Entries {
+		if e.Path.String() != "roles."+q.role {
 			continue
 		}
-		if src != "" && strings.Contains(w, "denies part of role "+src+"'s members") {
+		switch {
+		case e.Code == msgPartOfRoleDenied.Code && src != "" && strings.Contains(e.Message, "denies part of role "+src+"'s members"):
 			return true
-		}
-		if (q.proto == policy.Other || q.proto == policy.SCTP) && strings.Contains(w, "admits every IP protocol but some ports") {
+		case e.Code == msgProtocolsButPorts.Code && (q.proto == policy.Other || q.proto == policy.SCTP):
 			return true
-		}
-		if q.proto == policy.Other && strings.Contains(w, "IP protocols besides TCP, UDP, SCTP and ICMP") {
+		case e.Code == msgProtocols.Code && q.proto == policy.Other:
 			return true
-		}
-		if q.proto == policy.SCTP && strings.Contains(w, "the group admits no SCTP") {
+		case e.Code == msgSCTPPorts.Code && q.proto == policy.SCTP:
 			return true
 		}
 	}

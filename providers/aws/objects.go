@@ -18,6 +18,7 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/rampart-cluster/rampart/generator/report"
 )
 
 // metaSHA512 is the S3 object metadata key holding the object's sha512.
@@ -134,7 +135,7 @@ func (c *Client) checkPrivate(ctx context.Context, bucket string, p *Plan) error
 		return &PublicBucketError{Bucket: bucket, Reasons: why}
 	}
 	if !awssdk.ToBool(block.BlockPublicAcls) || !awssdk.ToBool(block.IgnorePublicAcls) || !awssdk.ToBool(block.BlockPublicPolicy) || !awssdk.ToBool(block.RestrictPublicBuckets) {
-		p.Warnings = append(p.Warnings, fmt.Sprintf("bucket %s holds etcd keys and is private, but does not block public access (S3 Block Public Access, all four settings): turn it on so no later policy or ACL can expose them", bucket))
+		p.Findings.Append(msgBucketPublicAccess.At(report.At("provider", "aws", "bucket"), report.Pos{}, bucket))
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/rampart-cluster/rampart/generator/policy"
+	"github.com/rampart-cluster/rampart/generator/report"
 	"github.com/rampart-cluster/rampart/providers/delivery"
 )
 
@@ -44,13 +45,14 @@ func (p *Provider) Apply(ctx context.Context, plan delivery.Plan) (delivery.Repo
 	return delivery.Report{Changes: done}, err
 }
 
-// Report is the plan for people: its changes; the warnings of the groups
-// (what they cannot say) and of the plan (what it leaves alone); the
-// exposures, as errors.
+// Report is the plan for people: its changes; the findings of the groups
+// (what they cannot say, at the spec lines that say it), then those of the
+// plan (what it leaves alone, the exposures).
 func (p *Plan) Report() delivery.Report {
-	var warnings []string
+	var findings report.Report
 	if p.Desired != nil && p.Desired.Groups != nil {
-		warnings = append(warnings, p.Desired.Groups.Warnings...)
+		findings.Merge(p.Desired.Groups.Findings)
 	}
-	return delivery.Report{Changes: p.Changes, Warnings: append(warnings, p.Warnings...), Errors: p.Exposures}
+	findings.Merge(p.Findings)
+	return delivery.Report{Changes: p.Changes, Findings: findings}
 }

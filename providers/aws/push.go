@@ -25,6 +25,7 @@ import (
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/rampart-cluster/rampart/generator/policy"
+	"github.com/rampart-cluster/rampart/generator/report"
 	"github.com/rampart-cluster/rampart/providers/delivery"
 )
 
@@ -207,20 +208,20 @@ type Change = delivery.Change
 
 // Plan is the difference between what exists and what is desired.
 type Plan struct {
-	Desired  *Desired // the state the plan leads to
-	Changes  []Change // in the order Apply makes them: groups and their rules, S3 objects, launch templates
-	Warnings []string // rules and groups rampart leaves alone
-	// Exposures are error-level findings: inbound rules rampart does not
-	// own (and leaves alone) that open an unauthenticated control-plane
-	// port (policy.Catalog's ControlPlane services: Marathon, etcd,
-	// ZooKeeper, Mesos, ...) to 0.0.0.0/0 or ::/0. They do not stop the
-	// plan; `push aws` applies it, then exits 1 unless
-	// --allow-foreign-exposure.
-	Exposures []string
-	groups    []*groupPlan
-	objects   []*Object
-	tmpls     []*templatePlan
-	ids       map[string]string // role -> group id, of the groups that exist
+	Desired *Desired // the state the plan leads to
+	Changes []Change // in the order Apply makes them: groups and their rules, S3 objects, launch templates
+	// Findings: warnings for the rules and groups rampart leaves alone and
+	// what the plan cannot say; errors (MsgForeignExposure) for inbound
+	// rules rampart does not own (and leaves alone) that open an
+	// unauthenticated control-plane port (policy.Catalog's ControlPlane
+	// services: Marathon, etcd, ZooKeeper, Mesos, ...) to 0.0.0.0/0 or
+	// ::/0. They do not stop the plan; `push aws` applies it, then exits 1
+	// unless --allow-foreign-exposure.
+	Findings report.Report
+	groups   []*groupPlan
+	objects  []*Object
+	tmpls    []*templatePlan
+	ids      map[string]string // role -> group id, of the groups that exist
 }
 
 // PlanOptions narrow or loosen a plan.

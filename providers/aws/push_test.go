@@ -31,6 +31,7 @@ import (
 	"github.com/rampart-cluster/rampart/generator/boot"
 	"github.com/rampart-cluster/rampart/generator/pki"
 	"github.com/rampart-cluster/rampart/generator/policy"
+	"github.com/rampart-cluster/rampart/generator/report"
 	"github.com/rampart-cluster/rampart/generator/spec"
 )
 
@@ -139,6 +140,15 @@ func sorted(s []string) []string {
 	s = slices.Clone(s)
 	sort.Strings(s)
 	return s
+}
+
+// hasFinding reports whether r has an entry with the message's code and
+// severity, about path ("" for none), without a spec position, whose
+// sentence starts with prefix.
+func hasFinding(r report.Report, m report.Message, path, prefix string) bool {
+	return slices.ContainsFunc(r.Entries, func(e report.Entry) bool {
+		return e.Code == m.Code && e.Severity == m.Severity && e.Path.String() == path && e.Pos == report.Pos{} && strings.HasPrefix(e.Message, prefix)
+	})
 }
 
 // TestPushFromEmpty: from an empty account, push creates the three groups,
@@ -401,15 +411,10 @@ func TestPushChangedSpec(t *testing.T) {
 	if m := e.calls.Mutating(); !slices.Equal(sorted(m), sorted(wantCalls)) {
 		t.Errorf("mutating calls %v, want %v", m, wantCalls)
 	}
-	foreign := 0
-	for _, w := range plan.Warnings {
-		if strings.Contains(w, "dcos-aws-master: ingress rule tcp 3389 from 192.0.2.0/24 (\"ops: bastion RDP\") is not rampart's") ||
-			strings.Contains(w, "dcos-aws-master: ingress rule udp 161 from 2001:db8:5::/48 (\"\") is not rampart's") {
-			foreign++
+	for _, w := range []string{`ingress rule tcp 3389 from 192.0.2.0/24 ("ops: bastion RDP") is not rampart's`, `ingress rule udp 161 from 2001:db8:5::/48 ("") is not rampart's`} {
+		if !hasFinding(plan.Findings, msgForeignRule, "roles.master", "security group dcos-aws-master: "+w) {
+			t.Errorf("findings lack %s:\n%s", w, plan.Findings)
 		}
-	}
-	if foreign != 2 {
-		t.Errorf("warnings %q do not list both hand-added rules", plan.Warnings)
 	}
 
 	groups = e.describedGroups()
@@ -649,8 +654,8 @@ func TestPushAdoptsAndWarns(t *testing.T) {
 		t.Errorf("the hand-made agent group: tagged %v, created again %v: %v", tagged, created, plan.Changes)
 	}
 	want := "security group dcos-aws-bootstrap (" + awssdk.ToString(old.GroupId) + ") is tagged rampart:cluster=dcos-aws but belongs to no role of the spec"
-	if !slices.ContainsFunc(plan.Warnings, func(w string) bool { return strings.HasPrefix(w, want) }) {
-		t.Errorf("warnings %q lack %q", plan.Warnings, want)
+	if !hasFinding(plan.Findings, msgOrphanGroup, "", want) {
+		t.Errorf("findings lack %q:\n%s", want, plan.Findings)
 	}
 	groups := e.describedGroups()
 	if g := groups["dcos-aws-agent"]; awssdk.ToString(g.GroupId) != awssdk.ToString(made.GroupId) || !hasTag(g.Tags, TagRole, "agent") {
@@ -752,8 +757,8 @@ func TestPushQuotaTransient(t *testing.T) {
 	newAdmins := e.spec("admins:\n  - 209.220.51.50/32\n", adminLines(100))
 	plan := e.plan(newAdmins, e.machinesOf(newAdmins))
 	want := fmt.Sprintf("security group dcos-aws-master: adding the new ingress rules before revoking the old would hold %d IPv4 rules, over the quota of 60: rampart revokes its 32 ingress rules no longer wanted first", v4+added)
-	if !slices.ContainsFunc(plan.Warnings, func(w string) bool { return strings.HasPrefix(w, want) }) {
-		t.Errorf("warnings %q lack %q", plan.Warnings, want)
+	if !hasFinding(plan.Findings, msgRevokeFirst, "roles.master", want) {
+		t.Errorf("findings lack %q:\n%s", want, plan.Findings)
 	}
 	var order []string
 	for _, c := range plan.Changes {
@@ -1048,8 +1053,8 @@ func TestKeysWithoutBucket(t *testing.T) {
 		t.Fatal(err)
 	}
 	warning := "launch templates dcos-aws-master-a, dcos-aws-master-b, dcos-aws-master-c carry etcd private keys in their userdata, readable by anyone who can describe launch templates (ec2:DescribeLaunchTemplateVersions), accepted with --allow-keys-in-userdata"
-	if !slices.ContainsFunc(p.Warnings, func(w string) bool { return strings.HasPrefix(w, warning) }) {
-		t.Errorf("warnings %q lack %q", p.Warnings, warning)
+	if !hasFinding(p.Findings, msgKeysInUserdata, "", warning) {
+		t.Errorf("findings lack %q:\n%s", warning, p.Findings)
 	}
 	for _, c := range p.Changes {
 		if c.Op == "upload" {
@@ -1064,8 +1069,8 @@ func TestKeysWithoutBucket(t *testing.T) {
 	}
 
 	// with a bucket: no error, no warning
-	if p := e.plan(e.spec(), e.machinesOf(e.spec())); slices.ContainsFunc(p.Warnings, func(w string) bool { return strings.Contains(w, "etcd private keys") }) {
-		t.Errorf("with a bucket: warnings %q", p.Warnings)
+	if p := e.plan(e.spec(), e.machinesOf(e.spec())); hasFinding(p.Findings, msgKeysInUserdata, "", "") {
+		t.Errorf("with a bucket: findings\n%s", p.Findings)
 	}
 }
 
@@ -1203,10 +1208,8 @@ func TestPublicBucket(t *testing.T) {
 		if m := e.calls.Mutating(); len(m) != 0 {
 			t.Errorf("plan made mutating calls %v", m)
 		}
-		if err == nil && !slices.ContainsFunc(p.Warnings, func(w string) bool {
-			return strings.HasPrefix(w, "bucket dcos-aws-ignition holds etcd keys and is private, but does not block public access")
-		}) {
-			t.Errorf("no warning about Block Public Access: %q", p.Warnings)
+		if err == nil && !hasFinding(p.Findings, msgBucketPublicAccess, "provider.aws.bucket", "bucket dcos-aws-ignition holds etcd keys and is private, but does not block public access") {
+			t.Errorf("no warning about Block Public Access:\n%s", p.Findings)
 		}
 		return err
 	}
@@ -1237,8 +1240,8 @@ func TestPublicBucket(t *testing.T) {
 	}
 	e.calls.Reset()
 	p, err := e.client.Plan(e.ctx, d, PlanOptions{})
-	if err != nil || slices.ContainsFunc(p.Warnings, func(w string) bool { return strings.Contains(w, "block public access") }) {
-		t.Errorf("with Block Public Access: %v, warnings %q", err, p.Warnings)
+	if err != nil || hasFinding(p.Findings, msgBucketPublicAccess, "provider.aws.bucket", "") {
+		t.Errorf("with Block Public Access: %v, findings\n%s", err, p.Findings)
 	}
 }
 
@@ -1263,14 +1266,21 @@ func TestForeignExposure(t *testing.T) {
 		`security group dcos-aws-master: ingress rule all traffic from ::/0 ("") opens unauthenticated control-plane ports to the world (ZooKeeper tcp 2181, etcd client API tcp 2379, etcd peer API tcp 2380, Mesos master tcp 5050, Mesos agent tcp 5051, Marathon tcp 8080, Exhibitor tcp 8181, read-only kubelet tcp 10255); it is not rampart's, so rampart leaves it: revoke it by hand`,
 		`security group dcos-aws-master: ingress rule tcp 8000-8100 from 0.0.0.0/0 ("ops: debugging") opens unauthenticated control-plane ports to the world (Marathon tcp 8080); it is not rampart's, so rampart leaves it: revoke it by hand`,
 	}
-	if got := sorted(p.Exposures); !slices.Equal(got, want) {
+	var got []string
+	for _, f := range p.Findings.Entries {
+		if f.Severity == report.Error {
+			if f.Code != MsgForeignExposure.Code || f.Path.String() != "roles.master" {
+				t.Errorf("error %s (%#v): want %s about roles.master", f, f, MsgForeignExposure.Code)
+			}
+			got = append(got, f.Message)
+		}
+	}
+	if got = sorted(got); !slices.Equal(got, want) {
 		t.Errorf("exposures:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	for _, w := range []string{"tcp 2379 from 192.0.2.0/24", "tcp 3389 from 0.0.0.0/0"} {
-		if !slices.ContainsFunc(p.Warnings, func(s string) bool {
-			return strings.Contains(s, "ingress rule "+w+` ("") is not rampart's: left alone`)
-		}) {
-			t.Errorf("warnings %q lack %s", p.Warnings, w)
+		if !hasFinding(p.Findings, msgForeignRule, "roles.master", "security group dcos-aws-master: ingress rule "+w+` ("") is not rampart's: left alone`) {
+			t.Errorf("findings lack %s:\n%s", w, p.Findings)
 		}
 	}
 	if len(done) != len(p.Changes) || len(done) == 0 {

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/rampart-cluster/rampart/generator/policy"
+	"github.com/rampart-cluster/rampart/generator/report"
 )
 
 // groupPlan is what changes in one security group.
@@ -149,7 +150,7 @@ func (gp *groupPlan) order(have []existingRule, quota int, p *Plan) {
 		for _, f := range policy.Families {
 			if peak[f] > quota {
 				gp.revokeFirst[egress] = true
-				p.Warnings = append(p.Warnings, fmt.Sprintf("security group %s: adding the new %s rules before revoking the old would hold %d %s rules, over the quota of %d: rampart revokes its %d %s rules no longer wanted first, so the group briefly admits less, never more",
+				p.Findings.Append(msgRevokeFirst.At(report.At("roles", gp.group.Role), report.Pos{},
 					gp.group.Name, direction(egress), peak[f], f, quota, len(gp.revoke[egress]), direction(egress)))
 				break
 			}
@@ -171,7 +172,7 @@ func (c *Client) orphanGroups(ctx context.Context, p *Plan, found map[string]typ
 		{Name: awssdk.String("vpc-id"), Values: []string{d.VPC}},
 		{Name: awssdk.String("tag:" + TagCluster), Values: []string{d.Cluster}},
 	}})
-	var orphans []string
+	var orphans []report.Entry
 	for pages.HasMorePages() {
 		out, err := pages.NextPage(ctx)
 		if err != nil {
@@ -179,13 +180,13 @@ func (c *Client) orphanGroups(ctx context.Context, p *Plan, found map[string]typ
 		}
 		for _, sg := range out.SecurityGroups {
 			if _, ok := found[awssdk.ToString(sg.GroupName)]; !ok {
-				orphans = append(orphans, fmt.Sprintf("security group %s (%s) is tagged %s=%s but belongs to no role of the spec; rampart leaves it: delete it when no instance uses it",
+				orphans = append(orphans, msgOrphanGroup.At(nil, report.Pos{},
 					awssdk.ToString(sg.GroupName), awssdk.ToString(sg.GroupId), TagCluster, d.Cluster))
 			}
 		}
 	}
-	sort.Strings(orphans)
-	p.Warnings = append(p.Warnings, orphans...)
+	sort.Slice(orphans, func(i, j int) bool { return orphans[i].Message < orphans[j].Message })
+	p.Findings.Append(orphans...)
 	return nil
 }
 
@@ -342,10 +343,10 @@ func diffGroup(gp *groupPlan, have []existingRule, p *Plan) {
 				continue
 			}
 			if svcs := exposedControlPlane(r.Permission); !egress && len(svcs) > 0 {
-				p.Exposures = append(p.Exposures, fmt.Sprintf("security group %s: ingress rule %s from %s (%q) opens unauthenticated control-plane ports to the world (%s); it is not rampart's, so rampart leaves it: revoke it by hand",
+				p.Findings.Append(MsgForeignExposure.At(report.At("roles", gp.group.Role), report.Pos{},
 					gp.group.Name, r.Ports(), r.Peer, r.Description, strings.Join(svcs, ", ")))
 			} else {
-				p.Warnings = append(p.Warnings, fmt.Sprintf("security group %s: %s rule %s from %s (%q) is not rampart's: left alone",
+				p.Findings.Append(msgForeignRule.At(report.At("roles", gp.group.Role), report.Pos{},
 					gp.group.Name, direction(egress), r.Ports(), r.Peer, r.Description))
 			}
 			if !egress {

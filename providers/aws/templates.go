@@ -17,6 +17,7 @@ import (
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/rampart-cluster/rampart/generator/report"
 )
 
 // madeForCluster returns the id of the launch template named name when it
@@ -58,8 +59,7 @@ func (c *Client) planTemplates(ctx context.Context, p *Plan, want func(string) b
 	}
 	// only with PlanOptions.AllowKeysInUserdata: Plan refuses them otherwise
 	if exposed := keysInUserdata(p.Desired, want).Templates; len(exposed) > 0 {
-		p.Warnings = append(p.Warnings, fmt.Sprintf("launch templates %s carry etcd private keys in their userdata, readable by anyone who can describe launch templates (ec2:DescribeLaunchTemplateVersions), accepted with --allow-keys-in-userdata: with provider.aws.bucket set (a private bucket) and Ignition userdata, the keys go to S3 behind a pointer config instead, readable only by those the bucket allows",
-			strings.Join(exposed, ", ")))
+		p.Findings.Append(msgKeysInUserdata.At(nil, report.Pos{}, strings.Join(exposed, ", ")))
 	}
 	existing := map[string]types.LaunchTemplate{}
 	if err := c.describeTemplates(ctx, types.Filter{Name: awssdk.String("launch-template-name"), Values: names}, existing); err != nil {

@@ -5,8 +5,9 @@
 // Provider plans their delivery, then applies the plan, and both say what
 // they do as a Report of Changes.
 //
-// The package imports nothing of the generator: a provider that takes
-// Machines cannot rebuild them.
+// The package imports nothing of the generator but its report shape
+// (generator/report, which builds nothing): a provider that takes Machines
+// cannot rebuild them.
 package delivery
 
 // Kinds of machine, as the output tree names them (roles/NAME, nodes/NAME).

@@ -1,6 +1,10 @@
 package delivery
 
-import "context"
+import (
+	"context"
+
+	"github.com/rampart-cluster/rampart/generator/report"
+)
 
 // Provider is a provider adapter as the delivery commands drive it: Plan
 // reads what the provider holds and says what delivering the machines
@@ -19,10 +23,12 @@ type Plan interface {
 
 // Report is what a plan would do, or what an apply did.
 type Report struct {
-	Changes  []Change // in the order they are (or were) made
-	Warnings []string // what the provider leaves alone, or cannot say, that people should read
-	// Errors are error-level findings that do not stop the plan (AWS rules
-	// rampart does not own that open a control-plane port to the world):
-	// the command applies the plan, then fails.
-	Errors []string
+	Changes []Change // in the order they are (or were) made
+	// Findings are what people should read besides the changes, entries
+	// of the one report shape with the provider's stable codes: warnings
+	// for what the provider leaves alone or cannot say; errors for
+	// findings that do not stop the plan (AWS rules rampart does not own
+	// that open a control-plane port to the world): the command applies
+	// the plan, then fails.
+	Findings report.Report
 }

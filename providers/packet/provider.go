@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/rampart-cluster/rampart/generator/report"
 	"github.com/rampart-cluster/rampart/providers/delivery"
 )
 
@@ -77,9 +78,9 @@ func (p *Provider) Apply(ctx context.Context, plan delivery.Plan) (delivery.Repo
 }
 
 // Report is the plan for people: a change per device to create, update or
-// adopt; the devices it leaves alone, as warnings.
+// adopt; its Findings.
 func (p *Plan) Report() delivery.Report {
-	var rep delivery.Report
+	rep := delivery.Report{Findings: p.Findings()}
 	for _, s := range p.Steps {
 		c := delivery.Change{Op: string(s.Action), Kind: "device", Target: s.Machine.Hostname}
 		switch s.Action {
@@ -87,19 +88,33 @@ func (p *Plan) Report() delivery.Report {
 			c.Detail = fmt.Sprintf("role %s, userdata %s, tags %s", s.Machine.Role, describe(s.Machine.Userdata), strings.Join(s.tags, " "))
 		case ActionUpdate, ActionAdopt:
 			c.Detail = s.DeviceID + ": " + strings.Join(s.Changes, "; ")
-		case ActionMissing:
-			rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s has no device; --create makes one", s.Machine.Hostname))
-			continue
-		case ActionUntagged:
-			rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s (%s) has the hostname of a node but no %s%s tag: not touched", s.Machine.Hostname, s.DeviceID, TagCluster, p.Target.Cluster))
-			continue
 		default:
 			continue
 		}
 		rep.Changes = append(rep.Changes, c)
 	}
-	for _, s := range p.Strangers {
-		rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s is tagged %s%s but is not in the spec; left alone", s, TagCluster, p.Target.Cluster))
-	}
 	return rep
+}
+
+// Findings are what the plan leaves alone or cannot do, in the order the
+// plan text lists them: the devices tagged with the cluster but not in
+// the spec, the nodes' devices without rampart's tag (warnings), the nodes
+// without a device (info). They have no path: a device is none of the
+// spec's values.
+func (p *Plan) Findings() report.Report {
+	var r report.Report
+	for _, s := range p.Strangers {
+		r.Append(msgStranger.At(nil, report.Pos{}, s, TagCluster, p.Target.Cluster))
+	}
+	for _, s := range p.Steps {
+		if s.Action == ActionUntagged {
+			r.Append(msgUntagged.At(nil, report.Pos{}, s.Machine.Hostname, s.DeviceID, TagCluster, p.Target.Cluster))
+		}
+	}
+	for _, s := range p.Steps {
+		if s.Action == ActionMissing {
+			r.Append(msgNoDevice.At(nil, report.Pos{}, s.Machine.Hostname))
+		}
+	}
+	return r
 }

@@ -258,13 +258,8 @@ func (p *Plan) Write(w io.Writer) error {
 			b.WriteByte('\n')
 		}
 	}
-	for _, s := range p.Strangers {
-		fmt.Fprintf(&b, "  warning: %s is tagged %s%s but is not in the spec; left alone\n", s, TagCluster, t.Cluster)
-	}
-	for _, s := range p.Steps {
-		if s.Action == ActionUntagged {
-			fmt.Fprintf(&b, "  warning: %s (%s) has the hostname of a node but no %s%s tag: not touched; push --adopt puts the node's userdata and rampart's tags on it\n", s.Machine.Hostname, s.DeviceID, TagCluster, t.Cluster)
-		}
+	if err := p.Findings().WriteText(&b); err != nil {
+		return err
 	}
 	fmt.Fprintf(&b, "plan: %d to create, %d to update, %d unchanged, %d missing",
 		p.Count(ActionCreate), p.Count(ActionUpdate), p.Count(ActionUnchanged), p.Count(ActionMissing))

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rampart-cluster/rampart/generator/report"
 	"github.com/rampart-cluster/rampart/providers/packet/packetfake"
 )
 
@@ -160,6 +161,9 @@ func TestPushUpdatesWhatDiffers(t *testing.T) {
 			t.Errorf("plan does not say %q", w)
 		}
 	}
+	if got := findingCodes(t, p); !slices.Equal(got, []string{"warning packet.stranger-device"}) || !strings.Contains(text, "\nwarning: agent-9 (00000001-0000-4000-8000-000000000007) is tagged rampart:cluster=dcos-packet but is not in the spec; left alone\n") {
+		t.Errorf("findings %v, want agent-9 as a stranger, rendered as a report entry", got)
+	}
 	var again bytes.Buffer
 	if err := p.Write(&again); err != nil || again.String() != text {
 		t.Errorf("writing the plan twice gives different text")
@@ -213,6 +217,25 @@ func TestMissingDevicesWithoutCreate(t *testing.T) {
 	if p.Count(ActionMissing) != 6 || len(res.Outcomes) != 0 || s.Count(mutating) != 0 {
 		t.Errorf("plan %v, outcomes %v, %d mutating calls; want 6 missing and nothing done", actions(p), res.Outcomes, s.Count(mutating))
 	}
+	// each is an info entry, not a warning: push exits 0 and counts them
+	f := p.Findings()
+	if len(f.Entries) != 6 || f.Count(report.Info) != 6 || f.Entries[0].Code != "packet.no-device" || f.Entries[0].Message != "master-1 has no device; --create makes one" {
+		t.Errorf("findings:\n%s", f)
+	}
+}
+
+// findingCodes is the codes of a plan's findings, each with its severity,
+// after checking that none has a path or a position.
+func findingCodes(t *testing.T, p *Plan) []string {
+	t.Helper()
+	var out []string
+	for _, e := range p.Findings().Entries {
+		if e.Path != nil || e.Pos != (report.Pos{}) {
+			t.Errorf("%s: a device finding has a path or a position: %#v", e, e)
+		}
+		out = append(out, e.Severity.String()+" "+e.Code)
+	}
+	return out
 }
 
 func TestPlanRefusesAmbiguousDevices(t *testing.T) {
@@ -623,7 +646,10 @@ func TestUntaggedDevicesNeedAdopt(t *testing.T) {
 	if p.Count(ActionUntagged) != 1 || len(res.Outcomes) != 0 || s.Count(mutating) != 0 || d.Userdata != "#cloud-config\n" {
 		t.Errorf("push without Adopt: plan %v, outcomes %v, %d mutating calls", actions(p), res.Outcomes, s.Count(mutating))
 	}
-	for _, w := range []string{"untagged   agent-2", "warning: agent-2 (" + d.ID + ") has the hostname of a node but no rampart:cluster=dcos-packet tag: not touched; push --adopt", "5 unchanged, 0 missing, 1 untagged (left alone)"} {
+	if got := findingCodes(t, p); !slices.Equal(got, []string{"warning packet.untagged-device"}) {
+		t.Errorf("findings %v, want agent-2 untagged", got)
+	}
+	for _, w := range []string{"untagged   agent-2", "\nwarning: agent-2 (" + d.ID + ") has the hostname of a node but no rampart:cluster=dcos-packet tag: not touched; push --adopt", "5 unchanged, 0 missing, 1 untagged (left alone)"} {
 		if !strings.Contains(plan.String(), w) {
 			t.Errorf("plan does not say %q:\n%s", w, plan.String())
 		}

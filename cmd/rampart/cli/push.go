@@ -17,6 +17,7 @@ import (
 	"github.com/rampart-cluster/rampart/generator/boot"
 	"github.com/rampart-cluster/rampart/generator/pki"
 	"github.com/rampart-cluster/rampart/generator/policy"
+	"github.com/rampart-cluster/rampart/generator/report"
 	"github.com/rampart-cluster/rampart/generator/spec"
 	"github.com/rampart-cluster/rampart/providers/aws"
 	"github.com/rampart-cluster/rampart/providers/delivery"
@@ -75,18 +76,19 @@ func awsSettings(s *spec.Spec) *aws.Settings {
 
 // pushReport is what `push aws -o json` prints.
 type pushReport struct {
-	Cluster  string       `json:"cluster"`
-	Region   string       `json:"region"`
-	VPC      string       `json:"vpc"`
-	DryRun   bool         `json:"dry_run"`
-	Plan     []aws.Change `json:"plan"`
-	Warnings []string     `json:"warnings"`
-	// Exposures: rules rampart does not own that open an unauthenticated
-	// control-plane port to the world (error-level unless
+	Cluster string       `json:"cluster"`
+	Region  string       `json:"region"`
+	VPC     string       `json:"vpc"`
+	DryRun  bool         `json:"dry_run"`
+	Plan    []aws.Change `json:"plan"`
+	// Entries are the plan's findings in the one report shape: warnings
+	// (what a group cannot say, what rampart leaves alone) and the rules
+	// rampart does not own that open an unauthenticated control-plane
+	// port to the world (aws.foreign-exposure: errors, warnings with
 	// --allow-foreign-exposure)
-	Exposures []string     `json:"exposures"`
-	Applied   []aws.Change `json:"applied"`
-	Error     string       `json:"error,omitempty"` // why push failed: Desire, Plan or Apply, or the exposures
+	Entries []report.Entry `json:"entries"`
+	Applied []aws.Change   `json:"applied"`
+	Error   string         `json:"error,omitempty"` // why push failed: Desire, Plan or Apply, or the exposures
 }
 
 func newPushAWS() *cobra.Command {
@@ -170,20 +172,24 @@ Exit 1 when anything fails; what was done before the failure is printed
 				}
 			}
 			w := cmd.OutOrStdout()
-			rep := pushReport{Cluster: s.Cluster, DryRun: dryRun, Plan: []aws.Change{}, Warnings: []string{}, Exposures: []string{}, Applied: []aws.Change{}}
+			rep := pushReport{Cluster: s.Cluster, DryRun: dryRun, Plan: []aws.Change{}, Entries: []report.Entry{}, Applied: []aws.Change{}}
 			if a := s.Provider.AWS; a != nil {
 				rep.Region, rep.VPC = a.Region, a.VPC
 			}
-			// fail says err (and, with -o json, prints the report with it)
+			// fail says err, exit 1, after "push aws: " unless it is
+			// already a refusal (and, with -o json, prints the report with it)
 			fail := func(err error) error {
-				err = fmt.Errorf("push aws: %w", err)
+				var exit *exitError
+				if !errors.As(err, &exit) {
+					exit = &exitError{code: ExitInvalid, err: fmt.Errorf("push aws: %w", err)}
+				}
 				if output == "json" {
-					rep.Error = err.Error()
+					rep.Error = exit.Error()
 					if jerr := printJSON(w, rep); jerr != nil {
 						return jerr
 					}
 				}
-				return &exitError{code: ExitInvalid, err: err}
+				return exit
 			}
 			if s.Provider.AWS == nil {
 				return fail(fmt.Errorf("%s: %w", file, aws.ErrNoProvider))
@@ -191,7 +197,7 @@ Exit 1 when anything fails; what was done before the failure is printed
 			// the reviewed tree, refused when stale, before any call to AWS
 			machines, err := deliveredMachines(s, tree, pki.Open(state))
 			if err != nil {
-				return fail(withStateAdvice(err, state))
+				return fail(refused("push aws", err, state))
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -210,11 +216,14 @@ Exit 1 when anything fails; what was done before the failure is printed
 				return fail(err)
 			}
 			planned := plan.Report()
+			findings := planned.Findings
+			if allowExposure {
+				findings = acceptExposures(findings)
+			}
 			rep.Plan = append(rep.Plan, planned.Changes...)
-			rep.Warnings = append(rep.Warnings, planned.Warnings...)
-			rep.Exposures = append(rep.Exposures, planned.Errors...)
+			rep.Entries = append(rep.Entries, findings.Entries...)
 			if output == "text" {
-				printPlan(w, rep, allowExposure)
+				printPlan(w, rep, findings)
 			}
 			if !dryRun && len(planned.Changes) > 0 {
 				applied, err := provider.Apply(ctx, plan)
@@ -235,9 +244,9 @@ Exit 1 when anything fails; what was done before the failure is printed
 					return fail(fmt.Errorf("%w\n%d of %d change(s) were made; push again to finish the rest", err, len(rep.Applied), len(planned.Changes)))
 				}
 			}
-			if len(planned.Errors) > 0 && !allowExposure {
+			if n := findings.Count(report.Error); n > 0 {
 				// rampart's own changes are made; the finding still fails the push
-				return fail(fmt.Errorf("%d rule(s) rampart does not own open an unauthenticated control-plane port to the world (listed above); revoke them, or push with --allow-foreign-exposure to accept them", len(planned.Errors)))
+				return fail(fmt.Errorf("%d rule(s) rampart does not own open an unauthenticated control-plane port to the world (listed above); revoke them, or push with --allow-foreign-exposure to accept them", n))
 			}
 			if output == "json" {
 				return printJSON(w, rep)
@@ -268,18 +277,26 @@ func printJSON(w io.Writer, rep pushReport) error {
 	return enc.Encode(rep)
 }
 
-func printPlan(w io.Writer, rep pushReport, allowExposure bool) {
-	fmt.Fprintf(w, "push aws: cluster %s, region %s, %s\n", rep.Cluster, rep.Region, rep.VPC)
-	for _, warn := range rep.Warnings {
-		fmt.Fprintf(w, "warning: %s\n", warn)
-	}
-	for _, e := range rep.Exposures {
-		if allowExposure {
-			fmt.Fprintf(w, "warning: %s (--allow-foreign-exposure)\n", e)
-		} else {
-			fmt.Fprintf(w, "error: %s\n", e)
+// acceptExposures makes the exposures of a plan (aws.foreign-exposure)
+// warnings: push --allow-foreign-exposure reports them and exits 0.
+func acceptExposures(r report.Report) report.Report {
+	var out report.Report
+	for _, e := range r.Entries {
+		if e.Code == aws.MsgForeignExposure.Code {
+			e.Severity = report.Warning
+			e.Message += " (accepted with --allow-foreign-exposure)"
 		}
+		out.Append(e)
 	}
+	return out
+}
+
+// printPlan prints the plan of push aws: what it pushes to, its findings
+// as report entries, its changes.
+func printPlan(w io.Writer, rep pushReport, findings report.Report) {
+	fmt.Fprintf(w, "push aws: cluster %s, region %s, %s\n", rep.Cluster, rep.Region, rep.VPC)
+	// a writer's error shows in the lines that follow
+	_ = findings.WriteText(w)
 	if len(rep.Plan) == 0 {
 		fmt.Fprintln(w, "plan: no changes: AWS matches the spec")
 		return

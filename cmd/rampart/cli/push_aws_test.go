@@ -18,6 +18,7 @@ import (
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/rampart-cluster/rampart/generator/pki"
+	"github.com/rampart-cluster/rampart/generator/report"
 	"github.com/rampart-cluster/rampart/generator/spec"
 	"github.com/rampart-cluster/rampart/providers/aws"
 	"github.com/rampart-cluster/rampart/providers/aws/mototest"
@@ -209,13 +210,22 @@ func TestPushAWS(t *testing.T) {
 	}
 	exposed := "security group dcos-aws-master: ingress rule tcp 8080 from 0.0.0.0/0 (\"\") opens unauthenticated control-plane ports to the world (Marathon tcp 8080)"
 	code, stdout, stderr = run("push", "aws", "-f", file, "--tree", otherTree, "--state", other)
-	if code != 1 || !strings.Contains(stdout, "error: "+exposed) || !strings.Contains(stdout, "applied 1 of 1 change(s):\n  + authorize ingress dcos-aws-master: tcp 22 from 209.220.51.50/32") ||
+	if code != 1 || !strings.Contains(stdout, "\nerror: roles.master: "+exposed) || !strings.Contains(stdout, "applied 1 of 1 change(s):\n  + authorize ingress dcos-aws-master: tcp 22 from 209.220.51.50/32") ||
 		!strings.Contains(stderr, "1 rule(s) rampart does not own open an unauthenticated control-plane port to the world") {
 		t.Errorf("push with Marathon open to the world: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 	code, stdout, stderr = run("push", "aws", "-f", file, "--tree", otherTree, "--state", other, "--allow-foreign-exposure", "-o", "json")
 	rep = pushReport{}
-	if err := json.Unmarshal([]byte(stdout), &rep); code != 0 || err != nil || len(rep.Exposures) != 1 || !strings.HasPrefix(rep.Exposures[0], exposed) || len(rep.Plan) != 0 {
+	err = json.Unmarshal([]byte(stdout), &rep)
+	// the exposure is one entry of the report, accepted: a warning
+	var exposures []report.Entry
+	for _, e := range rep.Entries {
+		if e.Code == "aws.foreign-exposure" {
+			exposures = append(exposures, e)
+		}
+	}
+	if code != 0 || err != nil || len(exposures) != 1 || exposures[0].Severity != report.Warning || exposures[0].Path.String() != "roles.master" ||
+		!strings.HasPrefix(exposures[0].Message, exposed) || !strings.HasSuffix(exposures[0].Message, " (accepted with --allow-foreign-exposure)") || len(rep.Plan) != 0 {
 		t.Errorf("push --allow-foreign-exposure: exit %d, %v\n%s\n%s", code, err, stdout, stderr)
 	}
 }

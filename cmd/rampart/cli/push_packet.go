@@ -99,7 +99,7 @@ down on 2026-06-30.`,
 			// the reviewed tree, refused when stale, before any call to the Metal API
 			machines, err := deliveredMachines(s, tree, st)
 			if err != nil {
-				return &exitError{code: ExitInvalid, err: fmt.Errorf("push packet: %w", withStateAdvice(err, state))}
+				return refused("push packet", err, state)
 			}
 			client, err := packetClient()
 			if err != nil {

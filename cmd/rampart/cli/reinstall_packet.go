@@ -37,7 +37,7 @@ func reinstallPacketNode(ctx context.Context, w io.Writer, s *spec.Spec, tree, s
 	st := pki.Open(state)
 	m, err := packetMachine(s, tree, st, n, replacement)
 	if err != nil {
-		return &exitError{code: ExitInvalid, err: fmt.Errorf("reinstall: %w", withStateAdvice(err, state))}
+		return refused("reinstall", err, state)
 	}
 	ca, err := caCheck(st, o.CA.NewCA)
 	if err != nil {
