@@ -1,11 +1,14 @@
 package cli
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -13,7 +16,11 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/ssh"
+
+	"github.com/rampart-cluster/rampart/generator/etcd"
 	"github.com/rampart-cluster/rampart/generator/pki"
+	"github.com/rampart-cluster/rampart/generator/spec"
 )
 
 // TestCertsList: every certificate with subject, SANs, not-after and days
@@ -549,5 +556,72 @@ func TestCertsRotateRolling(t *testing.T) {
 	}
 	if code, _, e := run("certs", "rollout", "-f", fixture, "--state", state, "--stop-after", "retire"); code != 2 || !strings.Contains(e, "want trust or leaves") {
 		t.Errorf("certs rollout --stop-after retire: exit %d\n%s", code, e)
+	}
+	// phase (a) done (as certs rollout ends it): the new CA signs, gen
+	// accepts the tree of the old one and writes the new CA first
+	s, err := spec.LoadFile(fixture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := pki.Open(state).NextPhase(s.Cluster, etcd.Members(s)); err != nil {
+		t.Fatal(err)
+	}
+	newFP := fingerprint(state)
+	if code, o, e := run("gen", "-f", fixture, "-o", out, "--state", state); code != 0 {
+		t.Fatalf("gen in phase leaves: exit %d\n%s%s", code, o, e)
+	}
+	manifest, _ = os.ReadFile(filepath.Join(out, "manifest.json"))
+	bundle, _ = os.ReadFile(filepath.Join(out, "nodes", "master-1", "rootfs", "etc", "ssl", "certs", "etcd", "ca.crt"))
+	ca, _ := os.ReadFile(filepath.Join(state, pki.CACert))
+	if newFP == oldFP || !strings.Contains(string(manifest), `"etcd_ca_sha256": "`+newFP+`"`) || !strings.HasPrefix(string(bundle), string(ca)) || strings.Count(string(bundle), "BEGIN CERTIFICATE") != 2 {
+		t.Errorf("phase leaves: the manifest or the member's CA file is not the new CA's first (manifest names new %v)", strings.Contains(string(manifest), newFP))
+	}
+	if code, o, _ := run("certs", "list", "--state", state); code != 0 || !strings.Contains(o, "in phase leaves") {
+		t.Errorf("certs list in phase leaves: exit %d\n%s", code, o)
+	}
+}
+
+// TestCertsRolloutRefusesUnhealthy: certs rollout over SSH checks the
+// cluster's health before anything: members that do not answer stop it
+// with nothing delivered or restarted (no SSH connection is made).
+func TestCertsRolloutRefusesUnhealthy(t *testing.T) {
+	dir := t.TempDir()
+	file, state := filepath.Join(dir, "c.yaml"), filepath.Join(dir, "state")
+	writeTestFile(t, file, []byte(`version: 1
+cluster: down-lab
+os: {variant: flatcar, version: 1.1.0}
+outputs: [ignition]
+profile: none
+roles:
+  etcd: {zone: private, etcd: true}
+nodes:
+  - {name: e1, role: etcd, addresses: [127.0.9.1]}
+  - {name: e2, role: etcd, addresses: [127.0.9.2]}
+  - {name: e3, role: etcd, addresses: [127.0.9.3]}
+etcd: {client_port: 9, peer_port: 10}
+`), 0o644)
+	if code, o, e := run("gen", "-f", file, "-o", filepath.Join(dir, "out"), "--state", state); code != 0 {
+		t.Fatalf("gen: exit %d\n%s%s", code, o, e)
+	}
+	if code, o, e := run("certs", "rotate", "-f", file, "--state", state, "--ca"); code != 0 {
+		t.Fatalf("certs rotate --ca: exit %d\n%s%s", code, o, e)
+	}
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, known := filepath.Join(dir, "key"), filepath.Join(dir, "known_hosts")
+	writeTestFile(t, key, pem.EncodeToMemory(block), 0o600)
+	writeTestFile(t, known, nil, 0o644)
+	code, o, e := run("certs", "rollout", "-f", file, "--state", state, "-i", key, "--known-hosts", known)
+	if code != 1 || !strings.Contains(e, "not healthy with every member") || !strings.Contains(e, "e1 (127.0.9.1:9)") || !strings.Contains(e, "nothing was delivered or restarted") {
+		t.Errorf("certs rollout against members that are down: exit %d\n%s%s", code, o, e)
+	}
+	if r, err := pki.Open(state).Rollout(); err != nil || r == nil || r.Phase != pki.PhaseTrust {
+		t.Errorf("the state records %+v (%v), want phase trust untouched", r, err)
 	}
 }
