@@ -1,6 +1,8 @@
 package boot
 
 import (
+	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -81,6 +83,58 @@ func TestEveryVersionTranslates(t *testing.T) {
 		}
 		if !strings.Contains(string(ign), `"version": "`+want+`"`) {
 			t.Errorf("%s %s: not Ignition %s:\n%s", target.Variant, target.Version, want, ign)
+		}
+	}
+}
+
+// TestUsers: the users go into Butane's passwd.users (Ignition's
+// sshAuthorizedKeys and groups), cloud-init's users and coreos-cloudinit's
+// users (ssh-authorized-keys), keys quoted whole.
+func TestUsers(t *testing.T) {
+	key := `ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIL68cWSOHjnLClWFQRvzgFlT8CBWhLUOd6lF871eA8XX "quoted" comment`
+	m := &Machine{Kind: "role", Name: "web", Cluster: "c",
+		Units: []Unit{{Name: "x.service", Enabled: true, Contents: "[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n"}},
+		Users: []User{{Name: "core", SSHAuthorizedKeys: []string{key}}, {Name: "ops", Groups: []string{"docker", "sudo"}}}}
+	target := Target{Variant: "flatcar", Version: "1.1.0"}
+	bu, err := Butane(m, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ign, err := Ignition(bu, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg struct {
+		Passwd struct {
+			Users []struct {
+				Name              string
+				SSHAuthorizedKeys []string
+				Groups            []string
+			}
+		}
+	}
+	if err := json.Unmarshal(ign, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	got := fmt.Sprintf("%+v", cfg.Passwd.Users)
+	if want := fmt.Sprintf("%+v", []struct {
+		Name              string
+		SSHAuthorizedKeys []string
+		Groups            []string
+	}{{"core", []string{key}, nil}, {"ops", nil, []string{"docker", "sudo"}}}); got != want {
+		t.Errorf("Ignition's users: %s, want %s", got, want)
+	}
+	for flavor, want := range map[string]string{
+		FlavorCloudInit: "users:\n  - name: core\n    ssh_authorized_keys:\n      - " + yamlString(key) + "\n  - name: ops\n    groups: [docker, sudo]\n",
+		FlavorCoreOS:    "users:\n  - name: core\n    ssh-authorized-keys:\n      - " + yamlString(key) + "\n  - name: ops\n    groups:\n      - docker\n      - sudo\n",
+	} {
+		m.Flavor = flavor
+		cc, err := CloudConfig(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(cc, want) {
+			t.Errorf("%s: cloud-config lacks\n%s\n%s", flavor, want, cc)
 		}
 	}
 }
