@@ -109,10 +109,12 @@ func (c *checker) knownNames() string {
 
 // healthy asks one member's /health; nil when it says true. A member that
 // answers false (it has no leader: an election or a hand-off is under way)
-// is asked again for up to two seconds, as etcd's client retries a read
-// while there is no leader; one that does not answer is not.
+// is asked again for up to five seconds (etcdctl's command timeout), as
+// etcd's client retries a read while there is no leader; one that does not
+// answer is not. Only a true answer counts: the wait never lets a restart
+// through.
 func (c *checker) healthy(ctx context.Context, n *spec.Node) error {
-	deadline := time.Now().Add(2 * time.Second)
+	deadline := time.Now().Add(5 * time.Second)
 	for {
 		err := c.healthOnce(ctx, n)
 		if !errors.Is(err, errNoLeader) || time.Now().After(deadline) || ctx.Err() != nil {
