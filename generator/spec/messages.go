@@ -87,6 +87,7 @@ var (
 	msgSnippetPath              = report.Message{Code: "spec.snippet-path", Severity: report.Error, Format: "%q is not a path relative to the spec's directory and inside it"}
 	msgSnippetRead              = report.Message{Code: "spec.snippet-read", Severity: report.Error, Format: "snippet %s cannot be read: %v"}
 	msgSnippet                  = report.Message{Code: "spec.snippet", Severity: report.Error, Format: "snippet: %s"}
+	msgSnippetFetches           = report.Message{Code: "spec.snippet-fetches", Severity: report.Error, Format: "snippet: ignition.config.%s fetches another config at boot, which rampart cannot check against what it writes (a replace drops the firewall): write what it holds into the snippet"}
 	msgSnippetTarget            = report.Message{Code: "spec.snippet-target", Severity: report.Error, Format: "snippet: %s; a snippet is written for the spec's os, variant %s version %s"}
 	msgSnippetUnknownNode       = report.Message{Code: "spec.snippet-unknown-node", Severity: report.Error, Format: "node %q does not exist"}
 	msgSnippetNotMember         = report.Message{Code: "spec.snippet-not-member", Severity: report.Error, Format: "node %q is not an etcd member and boots with its role's config: give the snippet to role %s"}

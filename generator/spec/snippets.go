@@ -217,6 +217,14 @@ func (d *decoder) snippet(file string, x rawSnippet, target OS) *Snippet {
 		d.add(msgSnippetTarget.At(x.at, at(version.Line, version.Column), "it is written for version "+version.Value, target.Variant, target.Version))
 		return nil
 	}
+	// A config fetched at boot is one rampart cannot check: it could write
+	// rampart's files, or replace the whole config, firewall and all.
+	for _, key := range []string{"merge", "replace"} {
+		if n := childKey(child(child(root, "ignition"), "config"), key); n != nil {
+			d.add(msgSnippetFetches.At(x.at, at(n.Line, n.Column), key))
+			return nil
+		}
+	}
 	out, rep, err := butane.TranslateBytes(data, common.TranslateBytesOptions{Pretty: true})
 	if len(rep.Entries) > 0 {
 		for _, e := range rep.Entries {
@@ -268,15 +276,31 @@ func readSnippet(file string) ([]byte, error) {
 
 // child is the value of key in a mapping node, or nil.
 func child(n *yaml.Node, key string) *yaml.Node {
+	if i := keyAt(n, key); i >= 0 {
+		return n.Content[i+1]
+	}
+	return nil
+}
+
+// childKey is the key node of key in a mapping node, or nil.
+func childKey(n *yaml.Node, key string) *yaml.Node {
+	if i := keyAt(n, key); i >= 0 {
+		return n.Content[i]
+	}
+	return nil
+}
+
+// keyAt is the index of key's node in a mapping node's Content, or -1.
+func keyAt(n *yaml.Node, key string) int {
 	if n == nil || n.Kind != yaml.MappingNode {
-		return nil
+		return -1
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		if n.Content[i].Value == key {
-			return n.Content[i+1]
+			return i
 		}
 	}
-	return nil
+	return -1
 }
 
 // snippetWrites finds where a snippet names each thing it writes.

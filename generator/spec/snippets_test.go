@@ -136,3 +136,22 @@ func TestSnippetReader(t *testing.T) {
 		t.Errorf("got %v, want %s", err, want)
 	}
 }
+
+// TestSnippetFetches: a snippet that would fetch another config at boot
+// (ignition.config.merge or replace) is refused at that key: rampart could
+// not check what it writes, and a replace drops the firewall.
+func TestSnippetFetches(t *testing.T) {
+	files := map[string]string{
+		"replace.bu": "variant: flatcar\nversion: 1.1.0\nignition:\n  config:\n    replace:\n      source: https://example.com/other.ign\n",
+		"merge.bu":   "variant: flatcar\nversion: 1.1.0\nignition:\n  config:\n    merge:\n      - inline: '{\"ignition\": {\"version\": \"3.4.0\"}}'\n",
+	}
+	read := func(p string) ([]byte, error) { return []byte(files[p]), nil }
+	_, err := spec.ParseWith("c.yaml", []byte("version: 1\ncluster: c\nroles:\n  web: {zone: public}\nsnippets: {all: [replace.bu, merge.bu]}\n"), read)
+	want := strings.Join([]string{
+		`merge.bu:5:5: error: snippets.all[1]: snippet: ignition.config.merge fetches another config at boot, which rampart cannot check against what it writes (a replace drops the firewall): write what it holds into the snippet`,
+		`replace.bu:5:5: error: snippets.all[0]: snippet: ignition.config.replace fetches another config at boot, which rampart cannot check against what it writes (a replace drops the firewall): write what it holds into the snippet`,
+	}, "\n")
+	if err == nil || strings.TrimSpace(err.Error()) != want {
+		t.Errorf("got:\n%v\nwant:\n%s", err, want)
+	}
+}
