@@ -37,7 +37,7 @@ type Snippet struct {
 
 // MsgSnippetOwned is a snippet writing what rampart writes on the machine.
 var MsgSnippetOwned = report.Message{Code: "spec.snippet-owned", Severity: report.Error,
-	Format: "the snippet writes %s, which rampart writes on %s %s (%s); a snippet may add to a machine, never replace rampart's files, units, drop-ins or users"}
+	Format: "the snippet writes %s, which is rampart's on %s %s (%s); a snippet may add to a machine, never replace or change rampart's files, units, drop-ins or users"}
 
 // MergeSnippets merges the machine's snippets, in order, into its
 // translated Ignition config ign, as Ignition merges a config it is told
@@ -179,6 +179,10 @@ func CheckSnippets(m *Machine) error {
 			p = path.Clean(p)
 			if why, ok := owned[p]; ok {
 				fail(kind+" "+p, kind+" "+p, why)
+				return
+			}
+			if dir := path.Dir(p); path.Dir(dir) == UnitDir && units[strings.TrimSuffix(path.Base(dir), ".d")] && strings.HasSuffix(dir, ".d") {
+				fail(kind+" "+p, kind+" "+p, "a drop-in directory of a unit it writes or enables")
 				return
 			}
 			if !ancestors {

@@ -476,6 +476,9 @@ storage:
     - path: /etc/rampart
       contents:
         inline: x
+    - path: /etc/systemd/system/rampart-firewall.service.d/override.conf
+      contents:
+        inline: "[Service]\nExecStart=\n"
 systemd:
   units:
     - name: rampart-firewall.service
@@ -495,11 +498,12 @@ systemd:
 	_, err = gen.Generate(s, gen.WithState(tempState(t, s)))
 	bu := filepath.Join(filepath.Dir(file), "own.bu")
 	want := strings.Join([]string{
-		"node db-1: " + bu + ":5:13: error: snippets.nodes.db-1[0]: the snippet writes user core, which rampart writes on node db-1 (a user of the spec); a snippet may add to a machine, never replace rampart's files, units, drop-ins or users",
-		bu + ":8:13: error: snippets.nodes.db-1[0]: the snippet writes file /etc/hostname, which rampart writes on node db-1 (one of its files); a snippet may add to a machine, never replace rampart's files, units, drop-ins or users",
-		bu + ":11:13: error: snippets.nodes.db-1[0]: the snippet writes file /etc/rampart, which rampart writes on node db-1 (the directory of its /etc/rampart/firewall/failsafe.v4); a snippet may add to a machine, never replace rampart's files, units, drop-ins or users",
-		bu + ":16:13: error: snippets.nodes.db-1[0]: the snippet writes unit rampart-firewall.service, which rampart writes on node db-1 (a unit it writes or enables); a snippet may add to a machine, never replace rampart's files, units, drop-ins or users",
-		bu + ":20:17: error: snippets.nodes.db-1[0]: the snippet writes drop-in 20-rampart-firewall.conf of docker.service, which rampart writes on node db-1 (a drop-in of docker.service); a snippet may add to a machine, never replace rampart's files, units, drop-ins or users",
+		"node db-1: " + bu + ":5:13: error: snippets.nodes.db-1[0]: the snippet writes user core, which is rampart's on node db-1 (a user of the spec); a snippet may add to a machine, never replace or change rampart's files, units, drop-ins or users",
+		bu + ":8:13: error: snippets.nodes.db-1[0]: the snippet writes file /etc/hostname, which is rampart's on node db-1 (one of its files); a snippet may add to a machine, never replace or change rampart's files, units, drop-ins or users",
+		bu + ":11:13: error: snippets.nodes.db-1[0]: the snippet writes file /etc/rampart, which is rampart's on node db-1 (the directory of its /etc/rampart/firewall/failsafe.v4); a snippet may add to a machine, never replace or change rampart's files, units, drop-ins or users",
+		bu + ":14:13: error: snippets.nodes.db-1[0]: the snippet writes file /etc/systemd/system/rampart-firewall.service.d/override.conf, which is rampart's on node db-1 (a drop-in directory of a unit it writes or enables); a snippet may add to a machine, never replace or change rampart's files, units, drop-ins or users",
+		bu + ":19:13: error: snippets.nodes.db-1[0]: the snippet writes unit rampart-firewall.service, which is rampart's on node db-1 (a unit it writes or enables); a snippet may add to a machine, never replace or change rampart's files, units, drop-ins or users",
+		bu + ":23:17: error: snippets.nodes.db-1[0]: the snippet writes drop-in 20-rampart-firewall.conf of docker.service, which is rampart's on node db-1 (a drop-in of docker.service); a snippet may add to a machine, never replace or change rampart's files, units, drop-ins or users",
 	}, "\n")
 	if err == nil || strings.TrimSpace(err.Error()) != want {
 		t.Errorf("got:\n%v\nwant:\n%s", err, want)
