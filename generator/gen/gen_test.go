@@ -19,6 +19,7 @@ import (
 	"github.com/rampart-cluster/rampart/generator/etcd"
 	"github.com/rampart-cluster/rampart/generator/gen"
 	"github.com/rampart-cluster/rampart/generator/pki"
+	"github.com/rampart-cluster/rampart/generator/policy"
 	"github.com/rampart-cluster/rampart/generator/spec"
 )
 
@@ -507,6 +508,21 @@ systemd:
 	}, "\n")
 	if err == nil || strings.TrimSpace(err.Error()) != want {
 		t.Errorf("got:\n%v\nwant:\n%s", err, want)
+	}
+	// validate's check, without a state, finds the same
+	err = gen.CheckSnippets(s, policy.Compile(s))
+	if want := strings.TrimPrefix(want, "node db-1: "); err == nil || strings.TrimSpace(err.Error()) != want {
+		t.Errorf("CheckSnippets:\n%v\nwant:\n%s", err, want)
+	}
+	// and the etcd key, which gen takes from the state, from its layout
+	key := "variant: flatcar\nversion: 1.1.0\nstorage:\n  files:\n    - path: /etc/ssl/certs/etcd/server.key\n      contents:\n        inline: stolen\n"
+	file = snippetSpec(t, "snippets:\n  nodes: {db-1: [key.bu]}\n", map[string]string{"key.bu": key})
+	if s, err = spec.LoadFile(file); err != nil {
+		t.Fatal(err)
+	}
+	err = gen.CheckSnippets(s, policy.Compile(s))
+	if err == nil || !strings.Contains(err.Error(), "key.bu:5:13: error: snippets.nodes.db-1[0]: the snippet writes file /etc/ssl/certs/etcd/server.key, which is rampart's on node db-1 (a secret file)") {
+		t.Errorf("CheckSnippets, a snippet writing the member's key: %v", err)
 	}
 }
 

@@ -61,3 +61,25 @@ rules:
 		t.Errorf("gen --allow-lockout: exit %d\n%s%s", code, stdout, stderr)
 	}
 }
+
+// TestValidateSnippetOwnership: a snippet that writes one of rampart's
+// files fails validate, at the snippet's own line and column, as it fails
+// gen; text and JSON.
+func TestValidateSnippetOwnership(t *testing.T) {
+	dir := t.TempDir()
+	bu := filepath.Join(dir, "own.bu")
+	if err := os.WriteFile(bu, []byte("variant: flatcar\nversion: 1.1.0\nstorage:\n  files:\n    - path: /etc/rampart/firewall/iptables.v4\n      contents:\n        inline: x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "cluster.yaml")
+	if err := os.WriteFile(file, []byte("version: 1\ncluster: s\nadmins: [203.0.113.7]\nroles:\n  web: {zone: public}\nsnippets:\n  all: [own.bu]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := run("validate", file)
+	if want := bu + ":5:13: error: snippets.all[0]: the snippet writes file /etc/rampart/firewall/iptables.v4, which is rampart's on role web"; code != 1 || !strings.Contains(stdout+stderr, want) {
+		t.Errorf("validate: exit %d\n%s%s\nwant: %s", code, stdout, stderr, want)
+	}
+	if code, stdout, _ := run("validate", file, "-o", "json"); code != 1 || !strings.Contains(stdout, `"code": "spec.snippet-owned"`) {
+		t.Errorf("validate -o json: exit %d\n%s", code, stdout)
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/rampart-cluster/rampart/generator/gen"
+	"github.com/rampart-cluster/rampart/generator/policy"
 	"github.com/rampart-cluster/rampart/generator/report"
 	"github.com/spf13/cobra"
 )
@@ -29,6 +31,12 @@ Exit 1 on errors.`,
 				return usageError("-o must be text or json, not %q", output)
 			}
 			s, err := loadSpec(file)
+			if err == nil {
+				// what gen refuses in the snippets, validate reports
+				if serr := gen.CheckSnippets(s, policy.Compile(s)); serr != nil {
+					err = specProblems(serr, file)
+				}
+			}
 			if output == "json" {
 				var f *report.Failed
 				if errors.As(err, &f) {
