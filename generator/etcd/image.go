@@ -1,8 +1,6 @@
 package etcd
 
 import (
-	"fmt"
-	"regexp"
 	"strings"
 
 	"github.com/rampart-cluster/rampart/generator/spec"
@@ -17,26 +15,12 @@ const Image = "quay.io/coreos/etcd:v3.5.17"
 // the Flatcar release ships.
 const FlatcarImageURL = "quay.io/coreos/etcd"
 
-// reference is a container image reference as docker and podman take it:
-// [host[:port]/]path[:tag][@digest], with the grammar of the distribution
-// project's reference package (lowercase path components, a tag of at most
-// 128 word characters, dots and dashes).
-var reference = regexp.MustCompile(`^` +
-	`(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?/)?` + // host
-	`[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*` + // path
-	`(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?` + // tag
-	`(?:@sha256:[a-f0-9]{64})?$`) // digest
-
 // ImageOf is the container image etcd runs from on a Fedora CoreOS member
 // (and its restore, recover --all, on either OS when the spec names one):
-// etcd.image, else Image. A value that is no image reference is an error at
-// its position in the spec.
+// etcd.image (a reference, as the spec checks it), else Image.
 func ImageOf(s *spec.Spec) (string, error) {
 	if s.Etcd.Image == "" {
 		return Image, nil
-	}
-	if !reference.MatchString(s.Etcd.Image) {
-		return "", fmt.Errorf("%s: etcd.image %q is not a container image reference ([HOST[:PORT]/]PATH[:TAG][@sha256:DIGEST], lowercase path), such as %s", s.Etcd.ImagePos, s.Etcd.Image, Image)
 	}
 	return s.Etcd.Image, nil
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/rampart-cluster/rampart/generator/etcd"
+	"github.com/rampart-cluster/rampart/generator/spec"
 )
 
 // TestImage: etcd.image is the image of rampart's fcos etcd unit, and on
@@ -57,8 +58,8 @@ func TestImage(t *testing.T) {
 			}
 		}
 	}
-	bad := parse(t, strings.Replace(threeMembers, "etcd: {client_port: 2379, peer_port: 2380}", "etcd: {client_port: 2379, peer_port: 2380, image: Quay.io/CoreOS/etcd:v3}", 1))
-	if _, err := etcd.Units(bad, bad.Node("m1"), etcd.New); err == nil || !strings.Contains(err.Error(), "cluster.yaml:12:") || !strings.Contains(err.Error(), "not a container image reference") {
+	_, err := spec.Parse("cluster.yaml", []byte(strings.Replace(threeMembers, "etcd: {client_port: 2379, peer_port: 2380}", "etcd: {client_port: 2379, peer_port: 2380, image: Quay.io/CoreOS/etcd:v3}", 1)))
+	if err == nil || !strings.Contains(err.Error(), "cluster.yaml:12:") || !strings.Contains(err.Error(), "not a container image reference") {
 		t.Errorf("an image with an uppercase path: %v, want an error at its position", err)
 	}
 }

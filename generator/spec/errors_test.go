@@ -840,7 +840,7 @@ roles:
 etcd: {image: "quay.io/coreos/etcd v3.5"}
 `,
 		want: []string{
-			`t.yaml:5:15: etcd.image: "quay.io/coreos/etcd v3.5" is not a container image: write a non-empty image reference without spaces, such as quay.io/coreos/etcd:v3.5.17`,
+			`t.yaml:5:15: etcd.image: "quay.io/coreos/etcd v3.5" is not a container image reference ([HOST[:PORT]/]PATH[:TAG][@sha256:DIGEST], lowercase path), such as quay.io/coreos/etcd:v3.5.17`,
 		},
 		codes: []string{"spec.etcd-image"},
 	},
@@ -854,7 +854,7 @@ etcd:
   image: ""
 `,
 		want: []string{
-			`t.yaml:6:10: etcd.image: "" is not a container image: write a non-empty image reference without spaces, such as quay.io/coreos/etcd:v3.5.17`,
+			`t.yaml:6:10: etcd.image: "" is not a container image reference ([HOST[:PORT]/]PATH[:TAG][@sha256:DIGEST], lowercase path), such as quay.io/coreos/etcd:v3.5.17`,
 		},
 		codes: []string{"spec.etcd-image"},
 	},

@@ -16,7 +16,7 @@ var (
 	msgOutputsEmpty             = report.Message{Code: "spec.outputs-empty", Severity: report.Error, Format: "the list is empty; name at least one of: ignition, cloud-config"}
 	msgEtcdPortsEqual           = report.Message{Code: "spec.etcd-ports-equal", Severity: report.Error, Format: "%d is also the client_port; etcd needs two different ports"}
 	msgEtcdPortIsDefaultPeer    = report.Message{Code: "spec.etcd-port-is-default-peer", Severity: report.Error, Format: "%d is the default peer_port; etcd needs two different ports (set etcd.peer_port too)"}
-	msgEtcdImage                = report.Message{Code: "spec.etcd-image", Severity: report.Error, Format: "%q is not a container image: write a non-empty image reference without spaces, such as quay.io/coreos/etcd:v3.5.17"}
+	msgEtcdImage                = report.Message{Code: "spec.etcd-image", Severity: report.Error, Format: "%q is not a container image reference ([HOST[:PORT]/]PATH[:TAG][@sha256:DIGEST], lowercase path), such as quay.io/coreos/etcd:v3.5.17"}
 	msgEtcdPortIsDefaultClient  = report.Message{Code: "spec.etcd-port-is-default-client", Severity: report.Error, Format: "%d is the default client_port; etcd needs two different ports (set etcd.client_port too)"}
 	msgIPTablesOnFCOS           = report.Message{Code: "spec.iptables-on-fcos", Severity: report.Error, Format: "iptables needs ipset, which Fedora CoreOS does not ship; use nftables (the default for fcos)"}
 	msgEtcdClientWithoutEtcd    = report.Message{Code: "spec.etcd-client-without-etcd", Severity: report.Error, Format: "no role runs etcd (etcd: true), so there is no etcd for the role's machines to be clients of"}

@@ -6,8 +6,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/rampart-cluster/rampart/generator/report"
 	"gopkg.in/yaml.v3"
@@ -220,7 +218,7 @@ func (d *decoder) top(root *yaml.Node, r *raw) {
 					if !ok {
 						return
 					}
-					if s == "" || strings.IndexFunc(s, unicode.IsSpace) >= 0 || !utf8.ValidString(s) {
+					if !imageReference.MatchString(s) {
 						d.errorf(v, path, msgEtcdImage, s)
 						return
 					}
