@@ -158,3 +158,36 @@ func (k *sshKeys) run(ns string, addr netip.Addr, command string, timeout time.D
 	}
 	return stdout.String(), nil
 }
+
+// notConnected are what ssh says when it gave up before the session began
+// (so the command never ran): a slow VM under TCG on a loaded machine
+// sometimes answers the TCP handshake but not the banner in time.
+var notConnected = []string{"during banner exchange", "Connection timed out", "Connection reset by peer", "Connection closed by remote host"}
+
+// runConnected is run, tried again (three times in all) when ssh could
+// not begin the session: safe, since the command did not run.
+func (k *sshKeys) runConnected(ns string, addr netip.Addr, command string, timeout time.Duration) (string, error) {
+	var out string
+	var err error
+	for range 3 {
+		if out, err = k.run(ns, addr, command, timeout); err == nil || !beforeSession(err) {
+			return out, err
+		}
+		time.Sleep(2 * time.Second)
+	}
+	return out, err
+}
+
+// beforeSession says whether ssh failed before the session began.
+func beforeSession(err error) bool {
+	msg := err.Error()
+	if !strings.Contains(msg, "exit status 255") {
+		return false
+	}
+	for _, s := range notConnected {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}

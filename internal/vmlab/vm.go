@@ -307,13 +307,13 @@ func (vm *VM) waitBoot(not string) (string, error) {
 // SSH runs a shell command on the VM as root, over SSH from Config.SSHFrom
 // to the VM's first address, and returns its standard output.
 func (vm *VM) SSH(command string) (string, error) {
-	return vm.keys.run(vm.cfg.SSHFrom.Name, vm.Addrs[0], command, SSHTimeout)
+	return vm.keys.runConnected(vm.cfg.SSHFrom.Name, vm.Addrs[0], command, SSHTimeout)
 }
 
 // SSHFrom runs a shell command on the VM as root over SSH from the
 // namespace ns to the VM's address to.
 func (vm *VM) SSHFrom(ns *netlab.NS, to netip.Addr, command string) (string, error) {
-	return vm.keys.run(ns.Name, to, command, SSHTimeout)
+	return vm.keys.runConnected(ns.Name, to, command, SSHTimeout)
 }
 
 // MustSSH is SSH that fails the test when the command fails.
