@@ -50,6 +50,10 @@ func Env(s *spec.Spec, n *spec.Node, state string) []EnvVar {
 		{"ETCD_PEER_CERT_FILE", CertFile},
 		{"ETCD_PEER_KEY_FILE", KeyFile},
 		{"ETCD_PEER_CLIENT_CERT_AUTH", "true"},
+		// pre-vote (etcd 3.5's default, asked for here for older ones): a
+		// member restarted in a rolling rotation does not depose the
+		// leader when it comes back
+		{"ETCD_PRE_VOTE", "true"},
 	}
 }
 

@@ -165,11 +165,9 @@ func (l *lab) memberEnv(n *spec.Node) []string {
 		}
 		env = append(env, v.Name+"="+val)
 	}
-	// etcd 3.5, which the members run (Flatcar's etcd-member, rampart's
-	// Fedora CoreOS unit), campaigns with a pre-vote by default, so that a
-	// member that comes back from a restart does not depose a working
-	// leader; Debian's etcd 3.4, which the test runs, needs it asked for.
-	return append(env, "ETCD_PRE_VOTE=true")
+	// the drop-in's environment asks for a pre-vote (etcd 3.5's default),
+	// which Debian's etcd 3.4, run here, needs asked for
+	return env
 }
 
 func (l *lab) start(name string) {
