@@ -11,8 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	mrand "math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -67,7 +65,7 @@ func newLabAt(t *testing.T, net3 string, made time.Time) *lab {
 	t.Helper()
 	l := &lab{t: t, etcdBin: realtool.Tool(t, "etcd", "etcd-server"), dir: t.TempDir(), procs: map[string]*proc{}, env: map[string][]string{}, keepDown: map[string]bool{}}
 	var peerPort int
-	l.clientPort, peerPort = freePorts(t, net3)
+	l.clientPort, peerPort = realtool.FreePorts(t, net3+".1", net3+".2", net3+".3")
 	src := fmt.Sprintf(`version: 1
 cluster: roll-lab
 os: {variant: flatcar, version: 1.1.0}
@@ -508,29 +506,6 @@ func (ld *load) check(t *testing.T) {
 	if ld.minUp < 2 {
 		t.Errorf("the health check saw fewer than two healthy members: %s", strings.Join(ld.lowSeen[:min(5, len(ld.lowSeen))], "\n"))
 	}
-}
-
-// freePorts picks two free ports on NET.1-3.
-func freePorts(t *testing.T, net3 string) (client, peer int) {
-	t.Helper()
-	free := func(port int) bool {
-		for i := 1; i <= 3; i++ {
-			ln, err := net.Listen("tcp", net.JoinHostPort(net3+"."+strconv.Itoa(i), strconv.Itoa(port)))
-			if err != nil {
-				return false
-			}
-			ln.Close()
-		}
-		return true
-	}
-	for range 200 {
-		c, p := 20000+mrand.IntN(12000), 20000+mrand.IntN(12000)
-		if c != p && free(c) && free(p) {
-			return c, p
-		}
-	}
-	t.Fatal("no two free ports")
-	return 0, 0
 }
 
 func (l *lab) options(stopAfter pki.Phase, wait time.Duration) Options {

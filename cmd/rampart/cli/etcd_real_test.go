@@ -20,7 +20,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"net/netip"
@@ -89,7 +88,10 @@ func newEtcdLab(t *testing.T, nodes []string) *etcdLab {
 			addrs = append(addrs, lab.addr(n))
 		}
 	}
-	lab.clientPort, lab.peerPort = freeLoopbackPorts(t, addrs...)
+	if len(addrs) == 0 {
+		addrs = []string{"127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"}
+	}
+	lab.clientPort, lab.peerPort = realtool.FreePorts(t, addrs...)
 	lab.spec = filepath.Join(lab.dir, "lab.yaml")
 	lab.state = filepath.Join(lab.dir, "state")
 	lab.out = filepath.Join(lab.dir, "out")
@@ -788,34 +790,6 @@ func signWithStateCA(t *testing.T, state, name string, ips []net.IP) (certPEM, k
 		IPAddresses: ips,
 	})
 	return certPEM, keyPEM
-}
-
-// freeLoopbackPorts picks two random high ports, below Linux's ephemeral
-// range, that are free on the given addresses (127.0.0.1 to 127.0.0.4 when
-// none are given).
-func freeLoopbackPorts(t *testing.T, addrs ...string) (client, peer int) {
-	t.Helper()
-	if len(addrs) == 0 {
-		addrs = []string{"127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"}
-	}
-	free := func(port int) bool {
-		for _, a := range addrs {
-			l, err := net.Listen("tcp", net.JoinHostPort(a, strconv.Itoa(port)))
-			if err != nil {
-				return false
-			}
-			l.Close()
-		}
-		return true
-	}
-	for range 200 {
-		c, p := 20000+mrand.IntN(12000), 20000+mrand.IntN(12000)
-		if c != p && free(c) && free(p) {
-			return c, p
-		}
-	}
-	t.Fatalf("no two free ports on %v between 20000 and 32000", addrs)
-	return 0, 0
 }
 
 // writeLabSpec writes the spec of the test cluster: three etcd members on
