@@ -67,7 +67,7 @@ func Ignition(t testing.TB) string {
 		}
 		return p
 	}
-	root, err := repoRoot()
+	root, err := RepoRoot()
 	if err != nil {
 		Unavailable(t, "cannot find the module's root: %v", err)
 	}
@@ -82,9 +82,9 @@ func Ignition(t testing.TB) string {
 	return p
 }
 
-// repoRoot is the module's root: the nearest directory above the test's
+// RepoRoot is the module's root: the nearest directory above the test's
 // own that holds a go.mod.
-func repoRoot() (string, error) {
+func RepoRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", err

@@ -38,7 +38,7 @@ func OpenImage(t testing.TB) *Image {
 	}
 	dir := os.Getenv(ImageEnv)
 	if dir == "" {
-		root, err := moduleRoot()
+		root, err := realtool.RepoRoot()
 		if err != nil {
 			realtool.Unavailable(t, "cannot find the module's root: %v", err)
 		}
@@ -51,23 +51,4 @@ func OpenImage(t testing.TB) *Image {
 		}
 	}
 	return img
-}
-
-// moduleRoot is the nearest directory above the working directory that
-// holds a go.mod.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", os.ErrNotExist
-		}
-		dir = parent
-	}
 }
