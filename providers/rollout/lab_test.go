@@ -40,6 +40,7 @@ type lab struct {
 	t          *testing.T
 	etcdBin    string
 	dir        string
+	src        string // the spec's text
 	s          *spec.Spec
 	st         *pki.State
 	clientPort int
@@ -85,7 +86,7 @@ etcd: {client_port: %[2]d, peer_port: %[3]d}
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.s = s
+	l.s, l.src = s, src
 	l.st = pki.Open(filepath.Join(l.dir, "state"))
 	if !made.IsZero() {
 		l.st.Now = func() time.Time { return made }

@@ -60,7 +60,8 @@ type Result struct {
 // Run carries out the rollout the state records, phase after phase, until
 // it is over (or StopAfter): in each phase the etcd clients' machines get
 // their files first, then each member not yet done, one at a time: the
-// cluster checked healthy with every member, the files delivered, etcd
+// cluster checked healthy with every member (etcd's member list exactly
+// the spec's members), the files delivered, the check again, etcd
 // restarted (in PhaseDeliver only where the files changed: etcd reads its
 // certificates at each handshake, but its trusted CAs only when it starts),
 // the cluster waited for until every member is healthy again, the member
@@ -159,6 +160,9 @@ func (o *Options) phase(ctx context.Context, rec *pki.Rollout, members, clients 
 	if err := chk.checkCA(ctx); err != nil {
 		return err
 	}
+	if err := chk.sameMembers(ctx); err != nil {
+		return fmt.Errorf("%w; nothing was delivered or restarted", err)
+	}
 	if err := chk.allHealthy(ctx); err != nil {
 		return fmt.Errorf("%w before phase %s: %v; nothing was delivered or restarted", ErrUnhealthy, rec.Phase, err)
 	}
@@ -198,6 +202,14 @@ func (o *Options) phase(ctx context.Context, rec *pki.Rollout, members, clients 
 			o.printf("  member %s: unchanged\n", n.Name)
 		} else {
 			start := time.Now()
+			// the others may have changed while the files went over: asked
+			// again right before the restart
+			if err := chk.sameMembers(ctx); err != nil {
+				return fmt.Errorf("%w; %s has its files but was not restarted", err, n.Name)
+			}
+			if err := chk.allHealthy(ctx); err != nil {
+				return fmt.Errorf("%w before %s's restart: %v; %s has its files but was not restarted: %s once every member is healthy", ErrUnhealthy, n.Name, err, n.Name, o.again())
+			}
 			if err := chk.handOff(ctx, n); err != nil {
 				return fmt.Errorf("%w before %s's restart: %v; %s was not restarted: %s once every member is healthy", ErrUnhealthy, n.Name, err, n.Name, o.again())
 			}

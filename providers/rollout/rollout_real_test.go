@@ -14,6 +14,7 @@ import (
 
 	"github.com/rampart-cluster/rampart/generator/etcd"
 	"github.com/rampart-cluster/rampart/generator/pki"
+	"github.com/rampart-cluster/rampart/generator/spec"
 )
 
 // TestRealRotation: a rolling CA rotation of a running three-member TLS
@@ -122,8 +123,22 @@ func TestRealMemberKeptDown(t *testing.T) {
 	if _, err := l.st.StartRotation(l.s.Cluster, etcd.Members(l.s)); err != nil {
 		t.Fatal(err)
 	}
+	// a spec that names two of the three members etcd has: two healthy
+	// would be no majority of three; refused before anything is done
+	short, err := spec.Parse(l.s.File, []byte(strings.Replace(l.src, "  - {name: e3, role: etcd, addresses: [127.0.3.3]}\n", "", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o = l.options("", 5*time.Second)
+	o.Spec = short
+	if _, err := Run(context.Background(), o); !errors.Is(err, ErrMembership) || !strings.Contains(err.Error(), "e3") {
+		t.Errorf("rollout with a spec that leaves out e3: %v, want ErrMembership naming e3", err)
+	}
+	if len(l.restarted()) != 0 {
+		t.Fatalf("restarted %v", l.restarted())
+	}
 	l.keepDown["e2"] = true
-	_, err := Run(context.Background(), l.options("", 5*time.Second))
+	_, err = Run(context.Background(), l.options("", 5*time.Second))
 	if !errors.Is(err, ErrMemberDown) || !strings.Contains(err.Error(), "member e2 ") || !strings.Contains(err.Error(), "To resume") {
 		t.Fatalf("rollout with e2 kept down: %v", err)
 	}
