@@ -65,6 +65,17 @@ func (st *State) NextPhase(cluster string, members []Member) (*Rollout, []Change
 	if err != nil || r == nil {
 		return nil, nil, err
 	}
+	var pending []string
+	for _, m := range members {
+		if !r.IsDone(m.Name) {
+			pending = append(pending, m.Name)
+		}
+	}
+	if len(pending) > 0 {
+		// a renewal or a rotation during the rollout begins its phase
+		// again: what was delivered before it is not what the state holds
+		return nil, nil, fmt.Errorf("%w: phase %s is not done on %s", ErrPhaseNotDone, r.Phase, strings.Join(pending, ", "))
+	}
 	switch r.Phase {
 	case PhaseTrust:
 		changes, err := st.promote(cluster, members, r)
@@ -212,12 +223,20 @@ func (st *State) recordReplaced(old []byte) ([]Change, error) {
 	return []Change{{CAHistory, "recorded the replaced CA " + fp + ": gen may replace the output trees it made"}}, nil
 }
 
-// abandonRotation removes what a rolling rotation in progress keeps (the
-// next or previous CA and the record), for a CA replaced at once.
+// abandonRotation removes what a rollout in progress keeps (the next or
+// previous CA of a rolling rotation, and the record, a pending delivery's
+// too: every certificate is new under the new CA), for a CA replaced at
+// once.
 func (st *State) abandonRotation() ([]Change, error) {
 	r, err := st.Rollout()
-	if err != nil || r == nil || !r.Phase.Rotating() {
+	if err != nil || r == nil {
 		return nil, err
+	}
+	if !r.Phase.Rotating() {
+		if err := st.writeRollout(nil); err != nil {
+			return nil, err
+		}
+		return []Change{{RolloutFile, "dropped the pending delivery (phase " + string(r.Phase) + "): the CA is replaced at once, every member needs its new userdata"}}, nil
 	}
 	for _, rel := range []string{NextCAKey, NextCACert, PrevCAKey, PrevCACert} {
 		if err := os.Remove(st.abs(rel)); err != nil && !errors.Is(err, fs.ErrNotExist) {

@@ -50,6 +50,7 @@ func TestRollingRotation(t *testing.T) {
 		t.Errorf("done %v", r.Done)
 	}
 	// (b): the new CA signs every leaf; both still trusted, the new first
+	markAll(t, st, members)
 	next, _, err := st.NextPhase("c1", members)
 	if err != nil || next.Phase != PhaseLeaves || len(next.Done) != 0 {
 		t.Fatalf("to phase leaves: %+v, %v", next, err)
@@ -77,6 +78,7 @@ func TestRollingRotation(t *testing.T) {
 		t.Errorf("known CAs %d, %v", len(known), err)
 	}
 	// (c): only the new one
+	markAll(t, st, members)
 	if next, _, err = st.NextPhase("c1", members); err != nil || next.Phase != PhaseRetire {
 		t.Fatalf("to phase retire: %+v, %v", next, err)
 	}
@@ -84,6 +86,7 @@ func TestRollingRotation(t *testing.T) {
 		t.Error("phase retire: trust is not the new CA alone")
 	}
 	// over
+	markAll(t, st, members)
 	next, changes, err := st.NextPhase("c1", members)
 	if err != nil || next != nil {
 		t.Fatalf("end: %+v, %v", next, err)
@@ -123,6 +126,7 @@ func TestPromoteResumes(t *testing.T) {
 	if _, err := st.WriteFile(CAKey, read(t, st, NextCAKey), KeyMode); err != nil {
 		t.Fatal(err)
 	}
+	markAll(t, st, members)
 	next, _, err := st.NextPhase("c1", members)
 	if err != nil || next.Phase != PhaseLeaves {
 		t.Fatalf("resumed: %+v, %v", next, err)
@@ -151,6 +155,7 @@ func TestRenewRecordsDelivery(t *testing.T) {
 	if r, _ := st.Rollout(); r == nil || r.Phase != PhaseDeliver {
 		t.Fatalf("after a client rotation: %+v", r)
 	}
+	markAll(t, st, members)
 	if _, _, err := st.NextPhase("c1", members); err != nil {
 		t.Fatal(err)
 	}
@@ -175,5 +180,50 @@ func TestRenewRecordsDelivery(t *testing.T) {
 	}
 	if _, err := os.Stat(st.abs(NextCACert)); err == nil {
 		t.Error("ca.next.crt is still there")
+	}
+	// and a pending delivery too: every certificate is new
+	if _, err := st.Rotate("c1", members, false); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := st.Rollout(); r == nil || r.Phase != PhaseDeliver {
+		t.Fatalf("after a leaf rotation: %+v", r)
+	}
+	if _, err := st.Rotate("c1", members, true); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := st.Rollout(); r != nil {
+		t.Errorf("a pending delivery after rotate --ca --at-once: %+v", r)
+	}
+}
+
+// markAll records every member done in the phase in progress, as a
+// rollout does before it ends the phase.
+func markAll(t *testing.T, st *State, members []Member) {
+	t.Helper()
+	for _, m := range members {
+		if err := st.MarkDone(m.Name); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestNextPhaseNeedsEveryMember: a phase does not end while a member has
+// not had it, as after a renewal during the rollout.
+func TestNextPhaseNeedsEveryMember(t *testing.T) {
+	st := Open(t.TempDir())
+	if _, err := st.Ensure("c1", members); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.StartRotation("c1", members); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.MarkDone("m1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := st.NextPhase("c1", members); !errors.Is(err, ErrPhaseNotDone) || !strings.Contains(err.Error(), "m2") {
+		t.Fatalf("NextPhase with m2 not done: %v, want ErrPhaseNotDone naming m2", err)
+	}
+	if r, _ := st.Rollout(); r == nil || r.Phase != PhaseTrust {
+		t.Fatalf("the refused NextPhase changed the record: %+v", r)
 	}
 }
