@@ -160,11 +160,11 @@ func (o *Options) phase(ctx context.Context, rec *pki.Rollout, members, clients 
 	if err := chk.checkCA(ctx); err != nil {
 		return err
 	}
-	if err := chk.sameMembers(ctx); err != nil {
-		return fmt.Errorf("%w; nothing was delivered or restarted", err)
-	}
 	if err := chk.allHealthy(ctx); err != nil {
 		return fmt.Errorf("%w before phase %s: %v; nothing was delivered or restarted", ErrUnhealthy, rec.Phase, err)
+	}
+	if err := chk.sameMembers(ctx); err != nil {
+		return fmt.Errorf("%w; nothing was delivered or restarted", err)
 	}
 	for _, n := range clients {
 		public, secret, err := etcd.ClientFiles(mat, n.Role)
@@ -204,11 +204,11 @@ func (o *Options) phase(ctx context.Context, rec *pki.Rollout, members, clients 
 			start := time.Now()
 			// the others may have changed while the files went over: asked
 			// again right before the restart
-			if err := chk.sameMembers(ctx); err != nil {
-				return fmt.Errorf("%w; %s has its files but was not restarted", err, n.Name)
-			}
 			if err := chk.allHealthy(ctx); err != nil {
 				return fmt.Errorf("%w before %s's restart: %v; %s has its files but was not restarted: %s once every member is healthy", ErrUnhealthy, n.Name, err, n.Name, o.again())
+			}
+			if err := chk.sameMembers(ctx); err != nil {
+				return fmt.Errorf("%w; %s has its files but was not restarted", err, n.Name)
 			}
 			if err := chk.handOff(ctx, n); err != nil {
 				return fmt.Errorf("%w before %s's restart: %v; %s was not restarted: %s once every member is healthy", ErrUnhealthy, n.Name, err, n.Name, o.again())
