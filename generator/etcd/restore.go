@@ -54,7 +54,7 @@ func Restore(s *spec.Spec, n *spec.Node, snapshot []byte) (files []boot.File, un
 	vars := map[string]any{
 		"Name": n.Name, "Cluster": s.Cluster, "Variant": s.OS.Variant,
 		"EtcdUnit": Unit, "Dropin": RestoreDropin, "DataDir": DataDir, "Work": restoreWork,
-		"SnapshotDir": SnapshotDir, "Snapshot": SnapshotFile, "Image": image,
+		"SnapshotDir": SnapshotDir, "Snapshot": SnapshotFile, "Image": image, "FlatcarImageURL": FlatcarImageURL,
 		"Args": strings.Join(RestoreArgs(s, n), " "),
 	}
 	unit, err := boot.RenderUnit("rampart-etcd-restore.service.tmpl", vars)

@@ -71,7 +71,7 @@ func deliverScript(files []boot.File) (string, error) {
 		mode := fmt.Sprintf("%o", f.Mode.Perm())
 		fmt.Fprintf(&b, "P='%s'\n", f.Path)
 		fmt.Fprintf(&b, "if [ -f \"$P\" ] && [ \"$(sha256sum <\"$P\")\" = '%s  -' ] && [ \"$(stat -c %%a \"$P\")\" = '%s' ]; then :; else\n", hex.EncodeToString(sum[:]), mode)
-		fmt.Fprintf(&b, "\tmkdir -p '%s'\n", path.Dir(f.Path))
+		fmt.Fprintf(&b, "\tmkdir -p -m 0755 '%s'\n", path.Dir(f.Path))
 		b.WriteString("\tif [ -f \"$P\" ]; then cp -p \"$P\" \"$P" + PrevSuffix + "\"; fi\n")
 		b.WriteString("\tbase64 -d >\"$P.rampart-new\" <<'RAMPART_EOF'\n")
 		enc := base64.StdEncoding.EncodeToString([]byte(f.Contents))

@@ -2,7 +2,9 @@ package cli
 
 import (
 	"crypto/sha256"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -48,18 +50,17 @@ func recoverAll(cmd *cobra.Command, s *spec.Spec, state, out, snapshot string) e
 	if err := etcd.CheckSnapshotSize(data); err != nil {
 		return &exitError{code: ExitInvalid, err: fmt.Errorf("recover --all: the snapshot %s: %w; nothing was written", snapshot, err)}
 	}
+	// not recover's own directory: a lone member booted with this userdata
+	// would restore an old snapshot
+	def := filepath.Join(state, "recover-all")
 	if out == "" {
-		out = filepath.Join(state, "recover")
+		out = def
 	}
-	if err := outsideTree(out, filepath.Join(state, "recover"), "--all"); err != nil {
+	if err := outsideTree(out, def, "--all"); err != nil {
 		return err
 	}
 	st := pki.Open(state)
-	type file struct {
-		path string
-		data []byte
-	}
-	var files []file
+	var files []secretFile
 	for _, m := range members {
 		n := s.Node(m.Name)
 		add, units, err := etcd.Restore(s, n, data)
@@ -78,13 +79,11 @@ func recoverAll(cmd *cobra.Command, s *spec.Spec, state, out, snapshot string) e
 			if err != nil {
 				return &exitError{code: ExitInvalid, err: fmt.Errorf("recover --all: %s: %w", m.Name, err)}
 			}
-			files = append(files, file{filepath.Join(out, m.Name, gen.UserdataName[format]), restoring})
+			files = append(files, secretFile{filepath.Join(m.Name, gen.UserdataName[format]), restoring})
 		}
 	}
-	for _, f := range files {
-		if err := writeSecret(f.path, f.data); err != nil {
-			return &exitError{code: ExitInvalid, err: fmt.Errorf("recover --all: %w", err)}
-		}
+	if err := writeAllOrNothing(out, files); err != nil {
+		return &exitError{code: ExitInvalid, err: fmt.Errorf("recover --all: %w; nothing was written", err)}
 	}
 
 	w := cmd.OutOrStdout()
@@ -96,7 +95,7 @@ func recoverAll(cmd *cobra.Command, s *spec.Spec, state, out, snapshot string) e
 	fmt.Fprintf(w, "# from %s (%d bytes, sha256 %x; its own hash checked).\n", snapshot, len(data), sha256.Sum256(data))
 	fmt.Fprintf(w, "# Each member's final userdata, with its keys and the snapshot, mode 0600:\n")
 	for _, f := range files {
-		abs, _ := filepath.Abs(f.path)
+		abs, _ := filepath.Abs(filepath.Join(out, f.path))
 		fmt.Fprintf(w, "#   %s\n", abs)
 	}
 	majority := len(members)/2 + 1
@@ -106,4 +105,39 @@ func recoverAll(cmd *cobra.Command, s *spec.Spec, state, out, snapshot string) e
 	fmt.Fprintf(w, "#    The order does not matter: on its first boot each member restores the snapshot\n#    (%s) before etcd starts, and the cluster serves once %d of %d\n#    members are up.\n", etcd.RestoreUnit, majority, len(members))
 	fmt.Fprintf(w, "# 3. Then, on a member: ETCDCTL_API=3 etcdctl --endpoints=%s --cacert=%s --cert=%s --key=%s endpoint health --cluster\n", etcd.LocalClientURL(s), etcd.CAFile, etcd.ClientCert, etcd.ClientKey)
 	return nil
+}
+
+// secretFile is a file of recover --all's set, by its path inside the set.
+type secretFile struct {
+	path string
+	data []byte
+}
+
+// writeAllOrNothing writes the whole set of files (0600, directories
+// 0700) into a new directory beside dir and puts it in dir's place: an
+// error leaves dir as it was, and no file of an earlier set stays beside
+// the new ones.
+func writeAllOrNothing(dir string, files []secretFile) error {
+	if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(dir), "."+filepath.Base(dir)+".new-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	for _, f := range files {
+		if err := writeSecret(filepath.Join(tmp, f.path), f.data); err != nil {
+			return err
+		}
+	}
+	old := tmp + ".old"
+	if err := os.Rename(dir, old); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		_ = os.Rename(old, dir)
+		return err
+	}
+	return os.RemoveAll(old)
 }

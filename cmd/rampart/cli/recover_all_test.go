@@ -156,6 +156,9 @@ func TestRealEtcdTotalLoss(t *testing.T) {
 		if image != "quay.io/coreos/etcd:v3.5.16" {
 			t.Errorf("%s: the restore ran etcdutl of %q, want the image of Flatcar's etcd-member unit", n, image)
 		}
+		if _, err := os.Stat(filepath.Join(root, etcd.SnapshotFile)); !os.IsNotExist(err) {
+			t.Errorf("%s: the snapshot (all of etcd's data) is still on the member after its restore: %v", n, err)
+		}
 		lab.start(t, n, lab.memberEnvIn(t, n, root, config, "new"))
 		// Once the data is there, the unit does nothing.
 		if ran := restoreConditionHolds(t, unit, root); ran {

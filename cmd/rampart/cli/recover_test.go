@@ -191,4 +191,23 @@ func TestRecoverAll(t *testing.T) {
 			t.Errorf("%s: snapshot %v, restore unit for %s %v", p, snap, n, unit)
 		}
 	}
+	// a second run replaces the whole set: nothing of the first stays
+	stray := filepath.Join(recovered, "web-9", "ignition.json")
+	if err := os.MkdirAll(filepath.Dir(stray), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeTestFile(t, stray, []byte("{}"), 0o600)
+	if code, o, e := run("recover", "--all", "--snapshot", snapshot, "-f", file, "--state", state, "-o", recovered); code != 0 {
+		t.Fatalf("recover --all again: exit %d\n%s%s", code, o, e)
+	}
+	if _, err := os.Stat(stray); !os.IsNotExist(err) {
+		t.Errorf("a file of an earlier set is still there: %v", err)
+	}
+	// the default directory is not recover's own (STATE/recover)
+	if code, o, e := run("recover", "--all", "--snapshot", snapshot, "-f", file, "--state", state); code != 0 || !strings.Contains(o, filepath.Join("recover-all", "web-1", "ignition.json")) {
+		t.Errorf("recover --all to its default directory: exit %d\n%s%s", code, o, e)
+	}
+	if _, err := os.Stat(filepath.Join(state, "recover")); !os.IsNotExist(err) {
+		t.Errorf("recover --all wrote into STATE/recover: %v", err)
+	}
 }
