@@ -199,7 +199,9 @@ func CheckSnippets(m *Machine) error {
 			check("file", f.Path, true)
 		}
 		for _, d := range c.Storage.Directories {
-			check("directory", d.Path, false)
+			// a directory entry of rampart's own directories (their mode,
+			// their owner) changes rampart's files too
+			check("directory", d.Path, true)
 		}
 		for _, l := range c.Storage.Links {
 			check("link", l.Path, true)

@@ -524,6 +524,16 @@ systemd:
 	if err == nil || !strings.Contains(err.Error(), "key.bu:5:13: error: snippets.nodes.db-1[0]: the snippet writes file /etc/ssl/certs/etcd/server.key, which is rampart's on node db-1 (a secret file)") {
 		t.Errorf("CheckSnippets, a snippet writing the member's key: %v", err)
 	}
+	// a directory entry of the directory that holds the keys (its mode)
+	dir := "variant: flatcar\nversion: 1.1.0\nstorage:\n  directories:\n    - path: /etc/ssl/certs/etcd\n      mode: 0777\n"
+	file = snippetSpec(t, "snippets:\n  nodes: {db-1: [dir.bu]}\n", map[string]string{"dir.bu": dir})
+	if s, err = spec.LoadFile(file); err != nil {
+		t.Fatal(err)
+	}
+	err = gen.CheckSnippets(s, policy.Compile(s))
+	if err == nil || !strings.Contains(err.Error(), "the snippet writes directory /etc/ssl/certs/etcd, which is rampart's on node db-1 (the directory of its /etc/ssl/certs/etcd/") {
+		t.Errorf("CheckSnippets, a snippet making the key directory world-writable: %v", err)
+	}
 }
 
 // coreosCloudConfig is every key coreos-cloudinit documents for a
