@@ -164,7 +164,8 @@ made before client certificates were per role, which no machine gets any more.`,
 			case ca && atOnce:
 				fmt.Fprintf(w, "next: rampart gen -f %s --state %s, then bring the new userdata to every member before the first one restarts (they trust only the new CA then), and to the etcd client roles' machines\n", file, state)
 			case ca:
-				fmt.Fprintf(w, "next: rampart certs rollout -f %s --state %s carries out the rotation phase by phase; rampart gen after it (or between phases) writes the tree and userdata of the phase the state is in\n", file, state)
+				fmt.Fprintf(w, "next: rampart certs rollout -f %s --state %s carries out the rotation phase by phase; rampart gen after it (or between phases) writes the tree and userdata of the phase the state is in, which push brings to the providers\n", file, state)
+				fmt.Fprintf(w, "warning: the old CA stays trusted by every member until the rollout's last phase (retire) is done; if its key leaked, replace it at once instead: rampart certs rotate --ca --at-once (every member needs its new userdata before the first restarts)\n")
 			case len(clients) > 0:
 				fmt.Fprintf(w, "next: rampart certs rollout -f %s --state %s brings them to the machines of role(s) %s, and rampart gen writes the new tree and userdata\n", file, state, strings.Join(clients, ", "))
 			default:
@@ -337,7 +338,7 @@ restarted by you before the next phase (etcdctl reads them each time).`,
 				return &exitError{code: ExitInvalid, err: fmt.Errorf("certs rollout: %w", err)}
 			}
 			if res.Phase == "" {
-				fmt.Fprintf(cmd.OutOrStdout(), "rollout complete; next: rampart gen -f %s --state %s writes the tree and userdata of the state as it is now\n", file, state)
+				fmt.Fprintf(cmd.OutOrStdout(), "rollout complete; next: rampart gen -f %s --state %s writes the tree and userdata of the state as it is now: review it and push it, since the providers' userdata (launch templates, devices) and the machines of pools still hold the old certificates until then\n", file, state)
 			}
 			return nil
 		},
