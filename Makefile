@@ -19,7 +19,10 @@ all: build
 build:
 	$(GO) build -o $(BIN)/rampart ./cmd/rampart
 
+# gen creates the state directory but never a missing parent of it (a
+# mistyped --state must not quietly make a new CA): the demo makes state/.
 demo: build
+	@mkdir -p state
 	$(BIN)/rampart gen -f fixtures/dcos-packet.yaml -o out --state state/dcos-packet
 
 # deps installs what the tests need, idempotently: Debian's packages only when
