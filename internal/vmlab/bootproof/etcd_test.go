@@ -37,7 +37,7 @@ func TestEtcdCluster(t *testing.T) {
 			addrs = append(addrs, netip.PrefixFrom(a, p.Bits()))
 		}
 		vms = append(vms, vmlab.Start(t, img, l.br, vmlab.Config{Name: n.Name, Ignition: g.userdata(t, n.Name, "ignition.json"),
-			IgnitionBinary: ign, Addrs: addrs, SSHFrom: l.admin.ns, CPUs: 1, MemoryMiB: 768,
+			IgnitionBinary: ign, Addrs: addrs, SSHFrom: l.admin.ns, MemoryMiB: 768,
 			// Three VMs boot at once, beside the other tests' VMs: measured
 			// at over 5 minutes on the loaded 2-core machine.
 			BootTimeout: 10 * time.Minute}))
