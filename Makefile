@@ -118,7 +118,7 @@ $(VM_IMAGE)/done:
 VM_PKGS := ./internal/vmlab/... ./providers/apply/vmproof
 
 vmtest: deps-debs $(IGNITION) vm-image
-	RAMPART_REAL=1 RAMPART_IGNITION=$(IGNITION) RAMPART_VM_IMAGE=$(BIN)/vm-image $(GO) test -count=1 -timeout $(VM_TIMEOUT) -v $(VM_PKGS)
+	RAMPART_REAL=1 RAMPART_IGNITION=$(IGNITION) RAMPART_VM_IMAGE=$(BIN)/vm-image $(GO) test -count=1 -timeout $(VM_TIMEOUT) -parallel $(VM_PARALLEL) -v $(VM_PKGS)
 
 # RAMPART_REAL=1: a test that needs a real component fails when it is missing
 # instead of skipping.
@@ -130,13 +130,21 @@ vmtest: deps-debs $(IGNITION) vm-image
 # (the re-apply without a gap, the packet matrices) must not share them with
 # it. The image build's output goes to .bin/image-build.log and is printed when
 # it fails.
+# The packages that take longest start first (go test runs them in the
+# order given, two at a time on two cores), so that none of them is left
+# running alone at the end.
+SLOW_PKGS := ./generator/firewall ./providers/apply ./generator/gen ./cmd/rampart/cli ./generator/drift \
+	./providers/rollout ./providers/aws
+# Every VM test at once: they are bound by the CPU qemu's TCG takes, and
+# with go test's default of two at a time the last one ran alone on one core.
+VM_PARALLEL := 8
 test: deps-debs deps-moto
 	@mkdir -p $(BIN); ( $(MAKE) --no-print-directory vm-image >$(BIN)/image-build.log 2>&1 ) & img=$$!; \
 	$(MAKE) --no-print-directory $(IGNITION) vet || { kill $$img; wait; exit 1; }; \
 	export RAMPART_REAL=1 RAMPART_IGNITION=$(IGNITION) RAMPART_VM_IMAGE=$(BIN)/vm-image; \
-	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $$($(GO) list ./... | grep -v -e '/internal/vmlab' -e '/providers/apply/vmproof'); rc=$$?; \
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(SLOW_PKGS) $$($(GO) list ./... | grep -v -e '/internal/vmlab' -e '/providers/apply/vmproof' $(foreach p,$(SLOW_PKGS),-e '$(patsubst .%,%,$(p))$$')); rc=$$?; \
 	wait $$img || { cat $(BIN)/image-build.log; echo "make vm-image failed"; exit 1; }; \
-	$(GO) test -count=1 -timeout $(VM_TIMEOUT) $(VM_PKGS); vmrc=$$?; \
+	$(GO) test -count=1 -timeout $(VM_TIMEOUT) -parallel $(VM_PARALLEL) $(VM_PKGS); vmrc=$$?; \
 	[ $$rc = 0 ] && [ $$vmrc = 0 ]
 
 vet:
