@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -50,6 +51,10 @@ type lab struct {
 	env      map[string][]string
 	restarts []string        // members restarted, in order
 	keepDown map[string]bool // members RestartEtcd stops and does not start
+
+	// pairRereads counts the agent's client pair read between the two
+	// renames of a delivery (clientTLS).
+	pairRereads atomic.Int64
 }
 
 type proc struct {
@@ -269,7 +274,13 @@ func (l *lab) restarted() []string {
 func (l *lab) url(n *spec.Node) string { return etcd.ClientURL(l.s, n) }
 
 // clientTLS is what the agent's machine trusts and presents now: its CA
-// file and client pair, read afresh (as etcdctl does at each run).
+// file and client pair, read afresh (as etcdctl does at each run). A
+// delivery replaces the certificate and the key by two renames, each
+// atomic: a read between them pairs the new certificate with the old key,
+// which an etcdctl run at that instant reports and the next run does not.
+// That says nothing of the members' health, which is what the callers
+// judge: such a read is made again (every 20 ms, for at most a second) and
+// counted in pairRereads.
 func (l *lab) clientTLS() (*tls.Config, error) {
 	root := l.root("a1")
 	caPEM, err := os.ReadFile(filepath.Join(root, etcd.CAFile))
@@ -280,11 +291,17 @@ func (l *lab) clientTLS() (*tls.Config, error) {
 	if !pool.AppendCertsFromPEM(caPEM) {
 		return nil, errors.New("the agent's CA file holds no certificate")
 	}
-	pair, err := tls.LoadX509KeyPair(filepath.Join(root, etcd.ClientCert), filepath.Join(root, etcd.ClientKey))
-	if err != nil {
-		return nil, err
+	for tries := 0; ; tries++ {
+		pair, err := tls.LoadX509KeyPair(filepath.Join(root, etcd.ClientCert), filepath.Join(root, etcd.ClientKey))
+		if err == nil {
+			return &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair}}, nil
+		}
+		if !strings.Contains(err.Error(), "private key does not match public key") || tries == 50 {
+			return nil, err
+		}
+		l.pairRereads.Add(1)
+		time.Sleep(20 * time.Millisecond)
 	}
-	return &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair}}, nil
 }
 
 // healthy asks one member's /health as the agent.
@@ -497,7 +514,7 @@ func (ld *load) check(t *testing.T) {
 	t.Helper()
 	ld.mu.Lock()
 	defer ld.mu.Unlock()
-	t.Logf("client: %d logical requests, %d retried attempts; fewest healthy members seen: %d; %d probes answered false before true (longest %v)", ld.requests, ld.retries, ld.minUp, ld.falseAnswers, ld.longestFalse.Round(time.Millisecond))
+	t.Logf("client: %d logical requests, %d retried attempts; fewest healthy members seen: %d; %d probes answered false before true (longest %v); the client pair read mid-delivery %d times", ld.requests, ld.retries, ld.minUp, ld.falseAnswers, ld.longestFalse.Round(time.Millisecond), ld.l.pairRereads.Load())
 	if ld.requests < 20 {
 		t.Errorf("the client made only %d requests", ld.requests)
 	}
