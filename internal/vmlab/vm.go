@@ -47,9 +47,8 @@ type Config struct {
 	// KernelArgs are added to the kernel's command line.
 	KernelArgs []string
 	// MemoryMiB and CPUs size the VM: 1024 and 1 when zero. One virtual CPU
-	// by default: the lab runs several VMs at once on a 2-core host under
-	// TCG, where a second vCPU mostly spins on locks its sibling holds while
-	// the host runs something else.
+	// by default: the lab runs more VMs at once than the host has cores,
+	// and under TCG a VM's boot is bound by the host's CPU, not its own.
 	MemoryMiB, CPUs int
 	// BootTimeout bounds each boot, until SSH answers: DefaultBootTimeout
 	// when zero.
